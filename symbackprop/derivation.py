@@ -1,0 +1,140 @@
+"""The pipeline in one call: layer -> :class:`Derivation`.
+
+``derive(layer, input_size, batch)`` checks the size of the request, expands the
+forward pass (:mod:`~symbackprop.expand`) and differentiates it
+(:mod:`~symbackprop.differentiate`).  The returned :class:`Derivation` holds every
+intermediate so that each stage can be looked at and tested on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from . import differentiate, expand
+from .layers import input_shape_of
+from .naming import Notation
+
+__all__ = ["Derivation", "derive", "DEFAULT_MAX_TERMS", "SizeLimitError", "term_count"]
+
+#: Largest instance :func:`derive` expands unless told otherwise: products in the
+#: forward expansion (padding products included).  It derives in well under a
+#: minute on a laptop; the rules it shows do not depend on the size.
+DEFAULT_MAX_TERMS = 100_000
+
+
+class SizeLimitError(ValueError):
+    """The requested instance is too large to expand symbolically."""
+
+
+def term_count(layer, input_shape) -> int:
+    """Products ``w*x`` written out in the forward expansion of this instance.
+
+    ``N * O * Ho * Wo * (C/groups) * KH * KW`` for a convolution; the gradients
+    have about as many again each.
+    """
+    batch = input_shape[0]
+    _, out_channels, out_h, out_w = layer.output_shape(input_shape[2:], batch)
+    return batch * out_channels * out_h * out_w * layer.group_in_channels * \
+        layer.kernel_size[0] * layer.kernel_size[1]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Everything symbackprop derived for one layer instance.
+
+    Attributes
+    ----------
+    layer : the layer spec.
+    input_shape, output_shape : ``(N, C, H, W)`` and ``(N, O, Ho, Wo)``.
+    x, g : SymPy arrays of the input and the upstream gradient ``dL/dz`` symbols.
+    params : dict of the parameter symbol arrays in call order (``w``, ``b``).
+    z : SymPy array, each output as a sum of products.
+    forward : the :class:`~symbackprop.expand.Forward` stage result (``z_written``
+        shows the sums unevaluated, padding products kept as ``0*w``).
+    grads : dict ``{"x": dL/dx, "w": dL/dw, "b": dL/db}`` of SymPy arrays.
+    method : ``"collect"`` or ``"diff"``, how the gradients were obtained.
+    """
+
+    layer: object
+    input_shape: tuple
+    output_shape: tuple
+    x: sympy.Array
+    params: dict
+    g: sympy.Array
+    z: sympy.Array
+    forward: expand.Forward
+    grads: dict
+    method: str
+
+    # Convenience names of the issue's API -----------------------------------
+    @property
+    def w(self):
+        return self.params.get("w")
+
+    @property
+    def b(self):
+        return self.params.get("b")
+
+    @property
+    def grad_x(self):
+        return self.grads["x"]
+
+    @property
+    def grad_w(self):
+        return self.grads.get("w")
+
+    @property
+    def grad_b(self):
+        return self.grads.get("b")
+
+    @property
+    def z_written(self):
+        """``z`` as a textbook writes it, padding products kept as ``0*w``."""
+        return self.forward.z_written
+
+    @property
+    def shapes(self) -> dict:
+        """Shape of every named array, for :class:`~symbackprop.naming.Notation`."""
+        shapes = {"x": self.input_shape, "z": self.output_shape, "g": self.output_shape}
+        shapes.update({name: array.shape for name, array in self.params.items()})
+        return shapes
+
+    def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
+        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
+
+
+def derive(layer, input_size, batch: int = 1, *, method: str = "collect",
+           max_terms: int = DEFAULT_MAX_TERMS) -> Derivation:
+    """Expand ``layer`` on a ``batch`` of inputs of ``input_size`` and differentiate.
+
+    Parameters
+    ----------
+    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
+    input_size : int or (H, W)
+    batch : int
+    method : ``"collect"`` (fast, default) or ``"diff"`` (``sympy.diff`` of the loss).
+    max_terms : refuse instances whose forward expansion has more products.
+
+    Raises
+    ------
+    ValueError
+        For parameters that break a rule; :class:`SizeLimitError` for an instance
+        larger than ``max_terms``.
+    """
+    input_shape = input_shape_of(layer, input_size, batch)
+    output_shape = layer.output_shape(input_shape[2:], batch)
+    count = term_count(layer, input_shape)
+    if count > max_terms:
+        raise SizeLimitError(
+            f"input_size/batch: this instance would expand to {count:,} products in z "
+            f"(and about as many again in each gradient), over the limit of {max_terms:,}. "
+            f"The element-wise rules do not depend on the size: derive a smaller input, batch "
+            f"or channel count, or raise max_terms (--max-terms) if you really want it."
+        )
+    forward = expand.expand(layer, input_shape)
+    grads = differentiate.gradients(forward, method=method)
+    return Derivation(layer=layer, input_shape=input_shape, output_shape=output_shape,
+                      x=forward.x, params=forward.params, g=forward.g, z=forward.z,
+                      forward=forward, grads=grads, method=method)

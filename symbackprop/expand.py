@@ -1,0 +1,114 @@
+"""Stage 2, expand: layer spec -> every output element as a SymPy expression.
+
+Input: a layer and the shape of its input.  Output: a :class:`Forward` holding
+the symbol arrays (``x``, the parameters, the upstream gradient ``g``), the
+evaluated outputs ``z`` and, for printing, ``z_written``: the same sums as a
+textbook writes them by hand, padding terms kept as ``0 w``.
+
+Expanders are registered per layer type; the rest of the pipeline never names a
+particular layer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from .layers import Conv2d
+from .algebra import product
+from .naming import symbol_grid, to_array
+
+__all__ = ["Forward", "expand", "register_expander"]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The forward pass of one layer instance, element by element."""
+
+    x: sympy.Array
+    params: dict  # name -> sympy.Array (parameters in call order), e.g. {"w": ..., "b": ...}
+    z: sympy.Array
+    #: For printing: each output's products as factor tuples, in the order the
+    #: formula writes them, with padding kept as ``(0, w)``; a bias is ``(b,)``.
+    z_products: np.ndarray
+    g: sympy.Array
+
+    @property
+    def z_written(self) -> sympy.Array:
+        """``z`` as a textbook writes it: unevaluated sums, padding products as ``0*w``."""
+        return to_array(written_sums(self.z_products))
+
+
+def written_sums(products_grid: np.ndarray) -> np.ndarray:
+    """Unevaluated sums of unevaluated products (so ``0*w`` stays visible)."""
+    written = np.empty(products_grid.shape, dtype=object)
+    for index in np.ndindex(*products_grid.shape):
+        written[index] = sympy.Add(
+            *[sympy.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
+              for factors in products_grid[index]], evaluate=False)
+    return written
+
+
+_EXPANDERS = {}
+
+
+def register_expander(layer_type):
+    """Decorator: ``expand`` dispatches ``layer_type`` instances to the function."""
+    def decorate(function):
+        _EXPANDERS[layer_type] = function
+        return function
+    return decorate
+
+
+def expand(layer, input_shape: tuple[int, ...]) -> Forward:
+    """Expand ``layer`` on an input of ``input_shape`` (``(N, C, H, W)``)."""
+    try:
+        expander = _EXPANDERS[type(layer)]
+    except KeyError:
+        raise TypeError(f"symbackprop cannot expand a {type(layer).__name__}") from None
+    return expander(layer, input_shape)
+
+
+@register_expander(Conv2d)
+def _conv2d(layer, input_shape) -> Forward:
+    batch, channels, height, width = input_shape
+    out_h, out_w = layer.output_size((height, width))
+    top, _, left, _ = layer.padding
+    (sh, sw), (dh, dw) = layer.stride, layer.dilation
+    kernel_h, kernel_w = layer.kernel_size
+    cg, og = layer.group_in_channels, layer.group_out_channels
+
+    # NumPy object grids index far faster than sympy.Array during the expansion.
+    x = symbol_grid("x", input_shape)
+    w = symbol_grid("w", layer.weight_shape)
+    b = symbol_grid("b", layer.bias_shape) if layer.bias else None
+    g = symbol_grid("g", (batch, layer.out_channels, out_h, out_w))
+
+    zero = sympy.Integer(0)
+    evaluated = []
+    products_grid = np.empty(g.shape, dtype=object)
+    for n, o, i, j in itertools.product(range(batch), range(layer.out_channels),
+                                        range(out_h), range(out_w)):
+        group = o // og
+        products = []
+        # z[n,o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] * xp[n, group*cg + c, i*sh + m*dh, j*sw + k*dw]
+        for c, m, k in itertools.product(range(cg), range(kernel_h), range(kernel_w)):
+            row, col = i * sh + m * dh - top, j * sw + k * dw - left
+            inside = 0 <= row < height and 0 <= col < width
+            source = x[n, group * cg + c, row, col] if inside else zero
+            products.append((source, w[o, c, m, k]))
+        terms = [product(source, weight) for source, weight in products]
+        if b is not None:
+            terms.append(b[o])
+            products.append((b[o],))
+        evaluated.append(sympy.Add(*terms))
+        products_grid[n, o, i, j] = tuple(products)
+    shape = g.shape
+    params = {"w": to_array(w), "b": to_array(b)} if b is not None else {"w": to_array(w)}
+    return Forward(x=to_array(x), params=params, g=to_array(g),
+                   z=sympy.ImmutableDenseNDimArray(evaluated, shape),
+                   z_products=products_grid)
+

@@ -1,0 +1,164 @@
+"""Names in one place: array names, element symbols and how people read them.
+
+Every element of every array is a SymPy ``Symbol`` named ``"<array>[i,j,...]"``
+(0-based, Python's indexing).  :func:`element_symbol` builds such a symbol and
+:func:`parse_element` reads it back; no other module invents or parses names.
+:class:`Notation` turns an element into the label a person reads (``x11``,
+``x_{1,1}``): 1-based by default, batch and channel indices dropped where that
+dimension has size 1, and array names that follow the reader's course.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+__all__ = [
+    "ARRAYS",
+    "element_symbol",
+    "parse_element",
+    "symbol_array",
+    "symbol_grid",
+    "to_array",
+    "Notation",
+]
+
+#: Arrays a derivation names, with what they are.  The order is the order factors
+#: are written in a product (``g x w``, as in ``dL/dw11 = g11 x11 + ...``).
+ARRAYS = {
+    "g": "upstream gradient dL/dz",
+    "x": "layer input",
+    "w": "kernel (weights)",
+    "b": "bias",
+    "z": "layer output",
+}
+#: Order of the arrays when sorting the terms of a sum: by upstream gradient index,
+#: then by kernel offset (the textbook writes ``z11 = x11 w11 + x12 w12 + ...``).
+TERM_SORT_ORDER = ("g", "w", "x", "b")
+FACTOR_ORDER = ("g", "x", "w", "b")
+
+# Default spelling of each array for people, and of the loss.
+DEFAULT_DISPLAY = {"g": "g", "x": "x", "w": "w", "b": "b", "z": "z", "L": "L"}
+
+
+def element_symbol(array: str, index: tuple[int, ...]) -> sympy.Symbol:
+    """The symbol of ``array[index]`` (0-based), e.g. ``x[0,0,1,2]``."""
+    return sympy.Symbol(f"{array}[{','.join(str(int(i)) for i in index)}]", real=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _parse_name(name: str):
+    array, bracket, rest = name.partition("[")
+    if not bracket or not rest.endswith("]"):
+        return None
+    try:
+        return array, tuple(int(part) for part in rest[:-1].split(","))
+    except ValueError:
+        return None
+
+
+def parse_element(symbol) -> tuple[str, tuple[int, ...]] | None:
+    """``(array, index)`` of a symbol made by :func:`element_symbol`, else ``None``."""
+    if not isinstance(symbol, sympy.Symbol):
+        return None
+    return _parse_name(symbol.name)
+
+
+def symbol_grid(array: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A NumPy object array of element symbols with the given shape."""
+    grid = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        grid[index] = element_symbol(array, index)
+    return grid
+
+
+def symbol_array(array: str, shape: tuple[int, ...]) -> sympy.Array:
+    """A SymPy ``Array`` of element symbols with the given shape."""
+    return to_array(symbol_grid(array, shape))
+
+
+def to_array(grid: np.ndarray) -> sympy.Array:
+    """A NumPy object array as an immutable SymPy ``Array`` of the same shape."""
+    return sympy.ImmutableDenseNDimArray(list(grid.flat), grid.shape)
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How element symbols are shown to people.
+
+    Parameters
+    ----------
+    shapes : dict
+        Shape of each array; a leading (batch or channel) dimension of size 1 is
+        not printed, so a 1-channel ``x[0,0,1,2]`` reads ``x23``.
+    index_base : int
+        0 for Python's indexing, 1 (default) for the textbook's.
+    names : dict
+        Display names, e.g. ``{"x": "a", "g": "delta"}``.
+    """
+
+    shapes: dict = field(default_factory=dict)
+    index_base: int = 1
+    names: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.index_base not in (0, 1):
+            raise ValueError(f"index_base must be 0 or 1, got {self.index_base!r}")
+
+    def __hash__(self):  # dict fields: hash by identity is enough for printers
+        return id(self)
+
+    def name(self, array: str) -> str:
+        return self.names.get(array, DEFAULT_DISPLAY.get(array, array))
+
+    def indices(self, array: str, index: tuple[int, ...]) -> tuple[int, ...]:
+        """The indices a person reads: base applied, size-1 leading dimensions dropped."""
+        shape = self.shapes.get(array)
+        shown = list(index)
+        if shape is not None:
+            # Spatial dimensions (the last two of 4-d arrays) are always shown; the
+            # leading batch/channel dimensions only when they have more than one value.
+            keep_from = len(shape) - 2 if len(shape) >= 2 else len(shape)
+            shown = [i for axis, i in enumerate(index) if axis >= keep_from or shape[axis] != 1]
+        return tuple(i + self.index_base for i in shown)
+
+    def label(self, symbol) -> str:
+        """Plain-text label: ``x11``, ``x[2,1,3]``, ``b`` (one output channel)."""
+        parsed = parse_element(symbol)
+        if parsed is None:
+            return str(symbol)
+        array, index = parsed
+        shown = self.indices(array, index)
+        return self.name(array) + plain_subscript(shown)
+
+
+def plain_subscript(indices: tuple[int, ...]) -> str:
+    """``(1, 2) -> "12"``; anything else, or a two-digit index, ``"[1,2,3]"``."""
+    if not indices:
+        return ""
+    if len(indices) <= 2 and all(0 <= i < 10 for i in indices):
+        return "".join(map(str, indices))
+    return "[" + ",".join(map(str, indices)) + "]"
+
+
+def term_sort_key(term) -> tuple:
+    """Sort key of a product: by ``g`` index, then kernel offset, input, bias."""
+    found = {}
+    for factor in sympy.Mul.make_args(term):
+        parsed = parse_element(factor)
+        if parsed is not None:
+            found.setdefault(parsed[0], parsed[1])
+    return tuple((0, found[a]) if a in found else (1,) for a in TERM_SORT_ORDER)
+
+
+def factor_sort_key(factor) -> tuple:
+    """Order of factors in a product: numbers first, then ``g, x, w, b``."""
+    parsed = parse_element(factor)
+    if parsed is None:
+        return (0 if factor.is_number else 2, str(factor))
+    array = parsed[0]
+    position = FACTOR_ORDER.index(array) if array in FACTOR_ORDER else len(FACTOR_ORDER)
+    return (1, position, parsed[1])
