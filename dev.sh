@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: it installs what symbackprop needs (a Python
+# virtual environment with the package and its test tools, and TeX Live from
+# Debian's packages for the PDF printouts), then runs what you ask for.
+#
+#   bash dev.sh example   derive the worked example of SPEC.md (3x3 input, 2x2 kernel, padding 1)
+#   bash dev.sh test      run the whole test suite (HYPOTHESIS_PROFILE=thorough for the long one)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv=.venv
+python=${PYTHON:-python3}
+
+ensure_python() {
+    if [ ! -x "$venv/bin/python" ]; then
+        # System site-packages: reuse NumPy/SymPy wheels the machine already has.
+        "$python" -m venv --system-site-packages "$venv"
+    fi
+    if [ ! -f "$venv/.installed" ] || [ pyproject.toml -nt "$venv/.installed" ]; then
+        "$venv/bin/python" -m pip install --quiet --editable ".[test]"
+        touch "$venv/.installed"
+    fi
+}
+
+ensure_latex() {
+    if command -v pdflatex >/dev/null && command -v pdftoppm >/dev/null; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "dev.sh: installing TeX Live and poppler-utils from Debian's packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        texlive-latex-base texlive-latex-recommended \
+        texlive-fonts-recommended lmodern poppler-utils >/dev/null
+}
+
+case "${1:-}" in
+    example)
+        ensure_python
+        "$venv/bin/symbackprop" derive conv2d --kernel 2 --padding 1 --input 3x3
+        ;;
+    test)
+        ensure_python
+        ensure_latex
+        shift
+        "$venv/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: bash dev.sh example | test [pytest options]" >&2
+        exit 2
+        ;;
+esac

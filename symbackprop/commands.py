@@ -1,0 +1,32 @@
+"""The commands of the ``symbackprop`` program, one function each."""
+
+from __future__ import annotations
+
+from .cli import add_instance_options, add_notation_options, command, layer_from_args, parse_size
+from .derivation import derive
+from .text import format_derivation
+
+
+def _derive_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
+                        help="collect coefficients (fast, default) or sympy.diff the loss")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="expand instances up to N products (default %(default)s = built-in "
+                             "limit)")
+    parser.add_argument("--no-padding-terms", action="store_true",
+                        help="do not show padding products as 0 w")
+
+
+@command("derive", help="expand a layer and print every output and gradient element")
+def derive_command(args) -> int:
+    layer = layer_from_args(args)
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    print(format_derivation(derivation, index_base=args.index_base,
+                            show_padding=not args.no_padding_terms))
+    return 0
+
+
+derive_command.options = _derive_options

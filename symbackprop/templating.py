@@ -1,0 +1,71 @@
+"""Jinja2 environments, one per target language.
+
+Templates place code; Python computes it.  Both environments are strict: an
+undefined name in a template is an error, never an empty string.  Templates are
+looked up inside the installed package first (the wheel ships them as
+``symbackprop/templates``) and then in the checkout's top-level ``templates/``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+__all__ = ["template_dir", "python_environment", "latex_environment", "latex_escape"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def template_dir() -> Path:
+    """The folder holding the ``*.py.j2`` and ``*.tex.j2`` templates."""
+    for candidate in (_PACKAGE_DIR / "templates", _PACKAGE_DIR.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"symbackprop's templates are missing: looked in {_PACKAGE_DIR / 'templates'} and "
+        f"{_PACKAGE_DIR.parent / 'templates'}; reinstall the package")
+
+
+@functools.lru_cache(maxsize=None)
+def python_environment() -> jinja2.Environment:
+    """Environment for ``*.py.j2`` templates."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+    "%": r"\%", "_": r"\_", "^": r"\^{}", "~": r"\textasciitilde{}",
+}
+
+
+def latex_escape(text) -> str:
+    """Escape a plain string for LaTeX text mode."""
+    return "".join(_LATEX_SPECIALS.get(char, char) for char in str(text))
+
+
+@functools.lru_cache(maxsize=None)
+def latex_environment() -> jinja2.Environment:
+    """Environment for ``*.tex.j2`` templates: ``((* block *))``, ``((( value )))``."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+        block_start_string="((*", block_end_string="*))",
+        variable_start_string="(((", variable_end_string=")))",
+        comment_start_string="((=", comment_end_string="=))",
+        line_comment_prefix="%#",
+    )
+    environment.filters["latex_escape"] = latex_escape
+    return environment
