@@ -1,0 +1,196 @@
+"""Stage 4, general rules: the closed forms the course notes teach, as code.
+
+Input: a :class:`~symbackprop.derivation.Derivation`.  Output: the closed-form
+gradients (built from whole-array operations: dilate, pad, rotate, correlate) and
+:class:`RuleProof` records saying whether each equals the element-wise sums that
+SymPy derived.
+
+The array helpers work on NumPy arrays of numbers or of SymPy expressions
+(``dtype=object``), so the same code is proven symbolically and used numerically.
+
+- ``dL/dx[n,c] = sum_o correlate(pad(dilate(g[n,o], s), P), rot180(w[o,c]), dilation=d)``
+  with ``P`` from :func:`~symbackprop.indexing.grad_input_padding` (a negative pad
+  crops) and ``o`` running over the output channels of ``c``'s group (channel swap).
+- ``dL/dw[o,c] = sum_n correlate(xp[n,c], dilate(g[n,o], s), stride=d)``: the padded
+  input correlated with the stride-dilated ``g`` used as the kernel.
+- ``dL/db[o] = sum_{n,i,j} g[n,o,i,j]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from .indexing import grad_input_padding, unread_length
+
+__all__ = [
+    "dilate",
+    "pad2d",
+    "rot180",
+    "correlate2d",
+    "closed_form_gradients",
+    "RuleProof",
+    "prove_rules",
+]
+
+
+def dilate(array: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
+    """Insert ``s-1`` zeros between rows (and columns) of the last two axes.
+
+    An ``(H, W)`` array becomes ``((H-1)*sh + 1, (W-1)*sw + 1)``; this undoes the
+    stride of the forward pass.
+    """
+    sh, sw = stride
+    height, width = array.shape[-2:]
+    out = np.zeros(array.shape[:-2] + ((height - 1) * sh + 1, (width - 1) * sw + 1),
+                   dtype=array.dtype)
+    out[..., ::sh, ::sw] = array
+    return out
+
+
+def pad2d(array: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Zero-pad the last two axes by ``(top, bottom, left, right)``; negative crops."""
+    top, bottom, left, right = padding
+    grow = [(0, 0)] * (array.ndim - 2) + [(max(top, 0), max(bottom, 0)),
+                                          (max(left, 0), max(right, 0))]
+    padded = np.pad(array, grow, mode="constant", constant_values=0)
+    height, width = padded.shape[-2:]
+    return padded[..., max(-top, 0):height - max(-bottom, 0),
+                  max(-left, 0):width - max(-right, 0)]
+
+
+def rot180(kernel: np.ndarray) -> np.ndarray:
+    """Rotate the last two axes by 180 degrees (flip both spatial axes)."""
+    return kernel[..., ::-1, ::-1]
+
+
+def correlate2d(array: np.ndarray, kernel: np.ndarray, stride=(1, 1), dilation=(1, 1)):
+    """Valid cross-correlation of two 2-D arrays.
+
+    ``out[i, j] = sum_{m,k} kernel[m, k] * array[i*sh + m*dh, j*sw + k*dw]``.
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    kernel_h, kernel_w = kernel.shape
+    out_h = (array.shape[0] - (dh * (kernel_h - 1) + 1)) // sh + 1
+    out_w = (array.shape[1] - (dw * (kernel_w - 1) + 1)) // sw + 1
+    out = np.zeros((out_h, out_w), dtype=np.result_type(array, kernel))
+    for m in range(kernel_h):
+        for k in range(kernel_w):
+            out = out + kernel[m, k] * array[m * dh:m * dh + sh * (out_h - 1) + 1:sh,
+                                             k * dw:k * dw + sw * (out_w - 1) + 1:sw]
+    return out
+
+
+def closed_form_gradients(layer, x, w, g) -> dict:
+    """``{"x": dL/dx, "w": dL/dw, "b": dL/db}`` of a convolution by the closed forms.
+
+    ``x``, ``w``, ``g`` are NumPy arrays shaped ``(N, C, H, W)``,
+    ``(O, C/groups, KH, KW)`` and ``(N, O, Ho, Wo)``, of numbers or SymPy symbols.
+    """
+    batch, channels, height, width = x.shape
+    cg, og = layer.group_in_channels, layer.group_out_channels
+    padding = grad_padding(layer, (height, width))
+    dilated_g = pad2d(dilate(g, layer.stride), padding)
+    flipped = rot180(w)
+    dtype = object if object in (x.dtype, w.dtype, g.dtype) else np.result_type(x, w, g)
+
+    grad_x = np.zeros(x.shape, dtype=dtype)
+    for n in range(batch):
+        for c in range(channels):
+            group, c_local = divmod(c, cg)
+            for o in range(group * og, (group + 1) * og):  # channel swap: o runs, c fixed
+                grad_x[n, c] = grad_x[n, c] + correlate2d(
+                    dilated_g[n, o], flipped[o, c_local], dilation=layer.dilation)
+
+    xp = pad2d(x, layer.padding)
+    stride_dilated_g = dilate(g, layer.stride)
+    kernel_h, kernel_w = layer.kernel_size
+    grad_w = np.zeros(w.shape, dtype=dtype)
+    for o in range(layer.out_channels):
+        group = o // og
+        for c_local in range(cg):
+            for n in range(batch):
+                # Rows past the last one read (stride remainder) fall outside [:KH].
+                grad_w[o, c_local] = grad_w[o, c_local] + correlate2d(
+                    xp[n, group * cg + c_local], stride_dilated_g[n, o],
+                    stride=layer.dilation)[:kernel_h, :kernel_w]
+    grads = {"x": grad_x, "w": grad_w}
+    if layer.bias:
+        grads["b"] = g.sum(axis=(0, 2, 3))
+    return grads
+
+
+def grad_padding(layer, input_size) -> tuple[int, int, int, int]:
+    """Padding ``(top, bottom, left, right)`` of the stride-dilated ``g`` for dL/dx."""
+    height, width = input_size
+    top, bottom, left, right = layer.padding
+    rows = grad_input_padding(height, layer.kernel_size[0], layer.stride[0], top, bottom,
+                              layer.dilation[0])
+    cols = grad_input_padding(width, layer.kernel_size[1], layer.stride[1], left, right,
+                              layer.dilation[1])
+    return (*rows, *cols)
+
+
+@dataclass(frozen=True)
+class RuleProof:
+    """One closed-form rule, this layer's numbers, and whether it was proven.
+
+    ``holds`` is True only when every element of the closed form expands to the
+    same polynomial as the element-wise derivation (``checked`` elements).
+    """
+
+    name: str  # "grad_x", "grad_w" or "grad_b"
+    statement: str
+    holds: bool
+    checked: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    grad_padding: tuple[int, int, int, int]
+    unread: tuple[int, int]
+    mismatches: tuple = ()  # indices (0-based) of elements that differ
+
+
+STATEMENTS = {
+    "grad_x": "dL/dx[n,c] = sum_o correlate(pad(dilate(g[n,o], s), P), rot180(w[o,c]), "
+              "dilation d), o over the output channels of c's group",
+    "grad_w": "dL/dw[o,c] = sum_n correlate(pad(x[n,c], p), dilate(g[n,o], s), stride d)",
+    "grad_b": "dL/db[o] = sum_{n,i,j} g[n,o,i,j]",
+}
+
+
+def prove_rules(derivation) -> tuple[RuleProof, ...]:
+    """Prove each closed form equal to the element-wise gradients of ``derivation``."""
+    layer = derivation.layer
+    as_grid = _object_grid
+    closed = closed_form_gradients(layer, as_grid(derivation.x), as_grid(derivation.w),
+                                   as_grid(derivation.g))
+    height, width = derivation.input_shape[2:]
+    top, bottom, left, right = layer.padding
+    unread = (
+        unread_length(height, layer.kernel_size[0], layer.stride[0], top, bottom,
+                      layer.dilation[0]),
+        unread_length(width, layer.kernel_size[1], layer.stride[1], left, right,
+                      layer.dilation[1]),
+    )
+    proofs = []
+    for name, closed_form in closed.items():
+        truth = as_grid(derivation.grads[name])
+        mismatches = tuple(
+            index for index in np.ndindex(*truth.shape)
+            if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0
+        )
+        proofs.append(RuleProof(
+            name=f"grad_{name}", statement=STATEMENTS[f"grad_{name}"], holds=not mismatches,
+            checked=truth.size, stride=layer.stride, dilation=layer.dilation,
+            padding=layer.padding, grad_padding=grad_padding(layer, (height, width)),
+            unread=unread, mismatches=mismatches))
+    return tuple(proofs)
+
+
+def _object_grid(array) -> np.ndarray:
+    grid = np.empty(array.shape, dtype=object)
+    grid.reshape(-1)[:] = sympy.flatten(array.tolist())
+    return grid
