@@ -42,12 +42,15 @@ def main() -> None:
     previous = None
     for size in args.sizes:
         products = term_count(layer, layer.input_shape((size, size)))
-        seconds = median_seconds(lambda: sbp.derive(layer, (size, size)), args.repeat)
+        size_hw = (size, size)
+        seconds = median_seconds(lambda: sbp.derive(layer, size_hw), args.repeat)  # noqa: B023
         growth = f"{seconds / previous:6.1f}x" if previous else "      -"
         row = (f"{size:>4}x{size:<2} {products:>9,} {seconds:>10.3f} "
                f"{1e6 * seconds / products:>11.1f} {growth:>7}")
         if args.diff and size <= 16:
-            row += f" {median_seconds(lambda: sbp.derive(layer, (size, size), method='diff'), 1):>8.2f}"
+            diff_seconds = median_seconds(
+                lambda: sbp.derive(layer, size_hw, method="diff"), 1)  # noqa: B023
+            row += f" {diff_seconds:>8.2f}"
         print(row)
         previous = seconds
 

@@ -8,7 +8,6 @@ from .layers import Conv2d
 from .rules import prove_rules
 from .text import format_derivation
 
-
 # Proving the closed forms expands every element once more; the printout includes
 # the proof for instances up to this many products.
 PROOF_TERMS = 20_000

@@ -80,7 +80,8 @@ def output_size_lines(derivation) -> list[str]:
             what = "row" if out == "Ho" else "column"
             which = f"last padded {what} is" if unread == 1 else f"last {unread} padded {what}s are"
             lines.append(
-                f"   ({extent} - {dilated_length(kernel, dilation)}) is not a multiple of {stride}: "
+                f"   ({extent} - {dilated_length(kernel, dilation)}) is not a multiple of "
+                f"{stride}: "
                 f"the {which} never read, so the gradient there is 0"
             )
     return lines

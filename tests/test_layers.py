@@ -58,7 +58,8 @@ def test_output_size_textbook_examples():
     assert output_length(5, 3, 2, 0, 0) == 2
     # W2 = (W1 - F + 2P)/S + 1 for the symmetric, undilated case.
     for size, kernel, pad, stride in [(32, 3, 1, 1), (7, 3, 0, 2), (28, 5, 2, 1)]:
-        assert output_length(size, kernel, stride, pad, pad) == (size - kernel + 2 * pad) // stride + 1
+        textbook = (size - kernel + 2 * pad) // stride + 1
+        assert output_length(size, kernel, stride, pad, pad) == textbook
     assert Conv2d(kernel_size=2, padding=1).output_shape((3, 3), batch=2) == (2, 1, 4, 4)
 
 

@@ -1,7 +1,6 @@
 """Stage 4: the closed forms the notes teach, proven against the element-wise sums."""
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import conv2d_backward
