@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from . import differentiate, expand
-from .layers import input_shape_of
+from .layers import Sequential, input_shape_of, output_shape_of
 from .naming import Notation
 
 __all__ = ["Derivation", "derive", "DEFAULT_MAX_TERMS", "SizeLimitError", "term_count"]
@@ -29,15 +29,24 @@ class SizeLimitError(ValueError):
 
 
 def term_count(layer, input_shape) -> int:
-    """Products ``w*x`` written out in the forward expansion of this instance.
+    """Terms written out in the forward expansion of this instance.
 
-    ``N * O * Ho * Wo * (C/groups) * KH * KW`` for a convolution; the gradients
-    have about as many again each.
+    ``N * O * Ho * Wo * (C/groups) * KH * KW`` products for a convolution, window
+    elements for pooling, elements for activations (each layer's ``term_count``);
+    the gradients have about as many again each.
     """
-    batch = input_shape[0]
-    _, out_channels, out_h, out_w = layer.output_shape(input_shape[2:], batch)
-    return batch * out_channels * out_h * out_w * layer.group_in_channels * \
-        layer.kernel_size[0] * layer.kernel_size[1]
+    return layer.term_count(tuple(input_shape))
+
+
+def check_size(count: int, max_terms: int) -> None:
+    """Raise :class:`SizeLimitError` when ``count`` terms exceed ``max_terms``."""
+    if count > max_terms:
+        raise SizeLimitError(
+            f"input_size/batch: this instance would expand to {count:,} products in z "
+            f"(and about as many again in each gradient), over the limit of {max_terms:,}. "
+            f"The element-wise rules do not depend on the size: derive a smaller input, batch "
+            f"or channel count, or raise max_terms (--max-terms) if you really want it."
+        )
 
 
 @dataclass(frozen=True)
@@ -105,14 +114,17 @@ class Derivation:
         return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
 
 
-def derive(layer, input_size, batch: int = 1, *, method: str = "collect",
-           max_terms: int = DEFAULT_MAX_TERMS) -> Derivation:
+def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
+           max_terms: int = DEFAULT_MAX_TERMS):
     """Expand ``layer`` on a ``batch`` of inputs of ``input_size`` and differentiate.
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
-    input_size : int or (H, W)
+    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`; a
+        :class:`~symbackprop.layers.Sequential` gives a
+        :class:`~symbackprop.chain.ChainDerivation`.
+    input_size : int or (H, W), (C, H, W) for layers without a channel count, or
+        ``None``/``in_features`` for :class:`~symbackprop.layers.Linear`
     batch : int
     method : ``"collect"`` (fast, default) or ``"diff"`` (``sympy.diff`` of the loss).
     max_terms : refuse instances whose forward expansion has more products.
@@ -123,16 +135,12 @@ def derive(layer, input_size, batch: int = 1, *, method: str = "collect",
         For parameters that break a rule; :class:`SizeLimitError` for an instance
         larger than ``max_terms``.
     """
+    if isinstance(layer, Sequential):
+        from .chain import derive_chain
+        return derive_chain(layer, input_size, batch, method=method, max_terms=max_terms)
     input_shape = input_shape_of(layer, input_size, batch)
-    output_shape = layer.output_shape(input_shape[2:], batch)
-    count = term_count(layer, input_shape)
-    if count > max_terms:
-        raise SizeLimitError(
-            f"input_size/batch: this instance would expand to {count:,} products in z "
-            f"(and about as many again in each gradient), over the limit of {max_terms:,}. "
-            f"The element-wise rules do not depend on the size: derive a smaller input, batch "
-            f"or channel count, or raise max_terms (--max-terms) if you really want it."
-        )
+    output_shape = output_shape_of(layer, input_shape)
+    check_size(term_count(layer, input_shape), max_terms)
     forward = expand.expand(layer, input_shape)
     grads = differentiate.gradients(forward, method=method)
     return Derivation(layer=layer, input_shape=input_shape, output_shape=output_shape,

@@ -24,6 +24,7 @@ __all__ = [
     "symbol_grid",
     "to_array",
     "Notation",
+    "role",
 ]
 
 #: Arrays a derivation names, with what they are.  The order is the order factors
@@ -39,6 +40,11 @@ ARRAYS = {
 #: then by kernel offset (the textbook writes ``z11 = x11 w11 + x12 w12 + ...``).
 TERM_SORT_ORDER = ("g", "w", "x", "b")
 FACTOR_ORDER = ("g", "x", "w", "b")
+
+#: Arrays of a chain of layers are numbered by layer (``a2``, ``delta2``, ``w1``);
+#: their role in a product is that of the single-layer array: the activations
+#: ``a`` are inputs, the error terms ``delta`` upstream gradients.
+ROLES = {"a": "x", "delta": "g"}
 
 # Default spelling of each array for people, and of the loss.
 DEFAULT_DISPLAY = {"g": "g", "x": "x", "w": "w", "b": "b", "z": "z", "L": "L"}
@@ -119,9 +125,10 @@ class Notation:
         shape = self.shapes.get(array)
         shown = list(index)
         if shape is not None:
-            # Spatial dimensions (the last two of 4-d arrays) are always shown; the
-            # leading batch/channel dimensions only when they have more than one value.
-            keep_from = len(shape) - 2 if len(shape) >= 2 else len(shape)
+            # Spatial dimensions (the last two of 4-d arrays) and features (the last
+            # of 2-d arrays) are always shown; the leading batch/channel dimensions
+            # only when they have more than one value.
+            keep_from = len(shape) - 2 if len(shape) >= 3 else max(len(shape) - 1, 1)
             shown = [i for axis, i in enumerate(index) if axis >= keep_from or shape[axis] != 1]
         return tuple(i + self.index_base for i in shown)
 
@@ -132,7 +139,10 @@ class Notation:
             return str(symbol)
         array, index = parsed
         shown = self.indices(array, index)
-        return self.name(array) + plain_subscript(shown)
+        name, subscript = self.name(array), plain_subscript(shown)
+        if name[-1:].isdigit() and subscript[:1].isdigit():
+            return f"{name}_{subscript}"  # a chain's a2_11, not a211
+        return name + subscript
 
 
 def plain_subscript(indices: tuple[int, ...]) -> str:
@@ -144,13 +154,19 @@ def plain_subscript(indices: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, indices)) + "]"
 
 
+def role(array: str) -> str:
+    """The single-layer array ``array`` stands for: ``"delta3" -> "g"``, ``"w1" -> "w"``."""
+    stem = array.rstrip("0123456789") or array
+    return ROLES.get(stem, stem)
+
+
 def term_sort_key(term) -> tuple:
     """Sort key of a product: by ``g`` index, then kernel offset, input, bias."""
     found = {}
     for factor in sympy.Mul.make_args(term):
         parsed = parse_element(factor)
         if parsed is not None:
-            found.setdefault(parsed[0], parsed[1])
+            found.setdefault(role(parsed[0]), parsed[1])
     return tuple((0, found[a]) if a in found else (1,) for a in TERM_SORT_ORDER)
 
 
@@ -158,7 +174,8 @@ def factor_sort_key(factor) -> tuple:
     """Order of factors in a product: numbers first, then ``g, x, w, b``."""
     parsed = parse_element(factor)
     if parsed is None:
-        return (0 if factor.is_number else 2, str(factor))
-    array = parsed[0]
+        # Numbers first, functions such as s(x) before sums such as (1 - s(x)).
+        return (0 if factor.is_number else 2, 0 if factor.is_Function else 1, str(factor))
+    array = role(parsed[0])
     position = FACTOR_ORDER.index(array) if array in FACTOR_ORDER else len(FACTOR_ORDER)
     return (1, position, parsed[1])

@@ -1,0 +1,201 @@
+"""Local derivative rules, as data: activation functions and the window maximum.
+
+The differentiate stage never names a layer; it differentiates what the expand
+stage wrote.  The SymPy functions defined here carry their own derivative in the
+form the course notes write it, so that differentiating ``L = sum(g*z)`` gives
+``g s (1 - s)`` for a sigmoid rather than an equivalent tangle of exponentials,
+and so that max pooling routes the gradient honestly, ties included (SymPy's own
+``Max`` would differentiate to ``Heaviside`` terms that split a tie in halves).
+
+- :data:`ACTIVATIONS` holds one :class:`ActivationRule` per activation: ``f`` and
+  ``f'`` as SymPy expressions and as words.  Adding an activation is one entry.
+  :func:`activation_function` makes the SymPy function of an entry.
+- :class:`WindowMax` is the largest element of one pooling window;
+  its derivative with respect to an element is :class:`IsWindowMax`, the
+  indicator ``[x_ab = argmax z_ij]``: 1 when ``x_ab`` is the first maximum of the
+  window in row-major order, else 0.
+
+Each function evaluates itself when its arguments are numbers, and has a
+``_imp_`` so that ``sympy.lambdify`` can evaluate it numerically.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sympy
+
+__all__ = [
+    "ActivationRule",
+    "ACTIVATIONS",
+    "ActivationFunction",
+    "activation_function",
+    "WindowMax",
+    "IsWindowMax",
+    "first_argmax",
+]
+
+
+@dataclass(frozen=True)
+class ActivationRule:
+    """One activation ``a = f(net)`` and its derivative.
+
+    Attributes
+    ----------
+    kind : the layer kind (``"relu"``).
+    function_name : how the function prints (``relu(x11)``).
+    value : ``value(net, *constants)`` -> ``f(net)`` as a plain SymPy expression.
+    derivative : ``derivative(f, net, *constants)`` -> ``f'(net)`` as the notes
+        write it; ``f`` applies the activation itself, so the sigmoid's is
+        ``f(net) * (1 - f(net))``.  The tests prove it equals ``diff(value)``.
+    formula, derivative_formula : the same in words, for printouts.
+    constants : names of the numbers the function takes besides ``net``.
+    """
+
+    kind: str
+    function_name: str
+    value: Callable
+    derivative: Callable
+    formula: str
+    derivative_formula: str
+    constants: tuple = field(default=())
+
+
+def _step(net):
+    return sympy.Piecewise((1, net > 0), (0, True))
+
+
+#: The activations, by layer kind.  ``f'`` at 0 follows the notes: ReLU's is 0,
+#: leaky ReLU's is the slope.
+ACTIVATIONS = {rule.kind: rule for rule in (
+    ActivationRule(
+        "relu", "relu",
+        value=lambda net: sympy.Piecewise((net, net > 0), (0, True)),
+        derivative=lambda f, net: _step(net),
+        formula="f(net) = max(net, 0)",
+        derivative_formula="f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)"),
+    ActivationRule(
+        "leakyrelu", "leaky_relu",
+        value=lambda net, slope: sympy.Piecewise((net, net > 0), (slope * net, True)),
+        derivative=lambda f, net, slope: sympy.Piecewise((1, net > 0), (slope, True)),
+        formula="f(net) = net if net > 0 else alpha net",
+        derivative_formula="f'(net) = 1 if net > 0 else alpha (alpha at 0)",
+        constants=("alpha",)),
+    ActivationRule(
+        "sigmoid", "sigmoid",
+        value=lambda net: 1 / (1 + sympy.exp(-net)),
+        derivative=lambda f, net: f(net) * (1 - f(net)),
+        formula="f(net) = s(net) = 1 / (1 + exp(-net))",
+        derivative_formula="f'(net) = s(net) (1 - s(net))"),
+    ActivationRule(
+        "tanh", "tanh",
+        value=lambda net: sympy.tanh(net),
+        derivative=lambda f, net: 1 - f(net) ** 2,
+        formula="f(net) = tanh(net)",
+        derivative_formula="f'(net) = 1 - tanh(net)^2"),
+)}
+
+
+class ActivationFunction(sympy.Function):
+    """Base of the SymPy function of an :class:`ActivationRule`.
+
+    ``f(net, *constants)``: evaluates for a number, differentiates by the rule.
+    """
+
+    rule: ActivationRule = None
+
+    @classmethod
+    def eval(cls, net, *constants):
+        if net.is_Number:
+            return cls.rule.value(net, *constants)
+        return None
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sympy.ArgumentIndexError(self, argindex)
+        net, *constants = self.args
+        return self.rule.derivative(lambda value: self.func(value, *constants), net, *constants)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+@functools.lru_cache(maxsize=None)
+def activation_function(kind: str) -> type:
+    """The SymPy function class of ``ACTIVATIONS[kind]`` (one class per kind)."""
+    rule = ACTIVATIONS[kind]
+    net = sympy.Dummy("net", real=True)
+    constants = [sympy.Dummy(name, real=True) for name in rule.constants]
+    numeric = sympy.lambdify([net, *constants], rule.value(net, *constants), modules="numpy")
+    return type(rule.function_name, (ActivationFunction,), {
+        "rule": rule, "nargs": 1 + len(rule.constants),
+        "_imp_": staticmethod(numeric),
+        "__doc__": f"{rule.formula}; {rule.derivative_formula}.",
+    })
+
+
+def first_argmax(values) -> int:
+    """Position of the first largest value (ties go to the first, row-major)."""
+    best = 0
+    for position, value in enumerate(values):
+        if value > values[best]:
+            best = position
+    return best
+
+
+class WindowMax(sympy.Function):
+    """``WindowMax(window, index)``: the largest element of one pooling window.
+
+    ``window`` is a ``Tuple`` of the window's input elements in row-major order
+    (padding left out: it never wins); ``index`` is the ``Tuple`` of the output
+    element ``(n, c, i, j)`` it computes, kept for printing.  Its derivative with
+    respect to a window element is :class:`IsWindowMax`.
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, window, index):
+        if all(value.is_Number for value in window):
+            return window[first_argmax(window)]
+        return None
+
+    def _eval_derivative(self, symbol):
+        window, index = self.args
+        return sympy.Add(*[IsWindowMax(sympy.Integer(position), window, index)
+                           for position, element in enumerate(window) if element == symbol])
+
+    def _eval_is_real(self):
+        return all(value.is_real for value in self.args[0]) or None
+
+    _imp_ = staticmethod(lambda window, index: max(window))
+
+
+class IsWindowMax(sympy.Function):
+    """``IsWindowMax(position, window, index)``: the max-pooling routing indicator.
+
+    1 when ``window[position]`` is the first maximum of ``window`` in row-major
+    order (so a tie goes to the first), else 0.  Printed ``[x_ab = argmax z_ij]``.
+    """
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, position, window, index):
+        if all(value.is_Number for value in window):
+            return sympy.Integer(int(first_argmax(window) == int(position)))
+        return None
+
+    def _eval_derivative(self, symbol):
+        return sympy.Integer(0)  # piecewise constant: 0 wherever it is differentiable
+
+    @property
+    def candidate(self):
+        """The window element this indicator is about."""
+        position, window, _ = self.args
+        return window[int(position)]
+
+    _imp_ = staticmethod(
+        lambda position, window, index: float(first_argmax(window) == int(position)))
