@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .layers import Conv2d
+from .layers import (AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential,
+                     Sigmoid, Tanh, load_spec)
 
-__all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size"]
+__all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size",
+           "input_size_from_args"]
 
 _COMMANDS = {}
 
@@ -42,8 +44,10 @@ def parse_numbers(text: str, name: str, counts=(1, 2)) -> tuple[int, ...] | int:
     return values[0] if len(values) == 1 else values
 
 
-def parse_size(text: str, name: str = "input") -> tuple[int, int]:
-    """``"3x3"`` or ``"3"`` (square) -> ``(H, W)``."""
+def parse_size(text: str | None, name: str = "input") -> tuple[int, int]:
+    """``"3x3"`` or ``"3"`` (square) -> ``(H, W)``; ``None`` (not given) -> ``(3, 3)``."""
+    if text is None:
+        return (3, 3)
     value = parse_numbers(text, name)
     return (value, value) if isinstance(value, int) else value
 
@@ -69,16 +73,96 @@ def _conv2d_from_args(args) -> Conv2d:
                   groups=args.groups, bias=not args.no_bias)
 
 
+def _add_pool_options(parser, average=False):
+    parser.add_argument("--kernel", default="2", metavar="K|KHxKW", help="window size (default 2)")
+    parser.add_argument("--stride", default=None, metavar="S|SHxSW",
+                        help="stride (default: the window size, windows side by side)")
+    parser.add_argument("--padding", default="0", metavar="P",
+                        help="padding: P (all sides), PH,PW, or TOP,BOTTOM,LEFT,RIGHT; each side "
+                             "smaller than the window")
+    if average:
+        parser.add_argument("--count-include-pad", action=argparse.BooleanOptionalAction,
+                            default=True,
+                            help="divide by the whole window, padded zeros included (default), "
+                                 "or only by the input elements it holds")
+
+
+def _pool_from_args(layer_type):
+    def build(args):
+        options = dict(kernel_size=parse_numbers(args.kernel, "kernel"),
+                       stride=None if args.stride is None else parse_numbers(args.stride, "stride"),
+                       padding=parse_numbers(args.padding, "padding", counts=(1, 2, 4)))
+        if layer_type is AvgPool2d:
+            options["count_include_pad"] = args.count_include_pad
+        return layer_type(**options)
+    return build
+
+
+def _add_leaky_options(parser):
+    parser.add_argument("--negative-slope", "--slope", type=float, default=0.01, metavar="ALPHA",
+                        dest="negative_slope", help="slope for net <= 0 (default 0.01)")
+
+
+def _add_linear_options(parser):
+    parser.add_argument("--in-features", type=int, default=3, metavar="F",
+                        help="inputs per sample (default 3)")
+    parser.add_argument("--out-features", type=int, default=2, metavar="O",
+                        help="outputs per sample (default 2)")
+    parser.add_argument("--no-bias", action="store_true", help="a layer without bias")
+
+
+def _add_sequential_options(parser):
+    parser.add_argument("--spec", required=True, metavar="FILE|JSON",
+                        help='the layers as JSON, a file or the text itself: [{"layer": "conv2d", '
+                             '"out_channels": 2, "kernel_size": 3}, {"layer": "relu"}, ...], or '
+                             '{"input": [C, H, W], "layers": [...]}')
+
+
+def _sequential_from_args(args):
+    layer, input_size = load_spec(args.spec)
+    if not isinstance(layer, Sequential):
+        layer = Sequential(layer)
+    if args.input is None and input_size is not None:  # the spec's input is the default
+        args.input = "x".join(map(str, input_size)) if isinstance(input_size, tuple) \
+            else str(input_size)
+    return layer
+
+
+def _no_options(parser):
+    pass
+
+
 #: layer kind -> (help, add options to a parser, build the layer from parsed args)
 LAYER_OPTIONS = {
     "conv2d": ("2-D convolution (cross-correlation)", _add_conv2d_options, _conv2d_from_args),
+    "maxpool2d": ("max pooling: each window's gradient goes to its maximum",
+                  _add_pool_options, _pool_from_args(MaxPool2d)),
+    "avgpool2d": ("average pooling: each window's gradient is shared equally",
+                  lambda parser: _add_pool_options(parser, average=True),
+                  _pool_from_args(AvgPool2d)),
+    "relu": ("ReLU activation, max(net, 0)", _no_options, lambda args: ReLU()),
+    "leakyrelu": ("leaky ReLU activation, slope alpha for net <= 0", _add_leaky_options,
+                  lambda args: LeakyReLU(args.negative_slope)),
+    "sigmoid": ("logistic sigmoid activation", _no_options, lambda args: Sigmoid()),
+    "tanh": ("tanh activation", _no_options, lambda args: Tanh()),
+    "flatten": ("(N, C, H, W) -> (N, C*H*W), row-major", _no_options, lambda args: Flatten()),
+    "linear": ("fully connected layer z = w x + b", _add_linear_options,
+               lambda args: Linear(args.in_features, args.out_features, bias=not args.no_bias)),
+    "sequential": ("a chain of layers from a JSON spec (--spec)", _add_sequential_options,
+                   _sequential_from_args),
 }
+
+#: ``--input`` when it is not given, per layer kind; ``None``: the layer decides
+#: (a Linear layer's in_features, a spec's "input").
+DEFAULT_INPUT = {"conv2d": "3x3", "maxpool2d": "4x4", "avgpool2d": "4x4", "flatten": "2x2x2"}
 
 
 def add_instance_options(parser):
     """Options naming one instance of a layer: input size and batch."""
-    parser.add_argument("--input", default="3x3", metavar="HxW",
-                        help="input height x width (default 3x3)")
+    parser.add_argument("--input", default=None, metavar="HxW",
+                        help="input size: HxW, or CxHxW for layers without a channel count, F "
+                             "features for linear (default 3x3; 4x4 for pooling; a linear "
+                             "layer's in_features; a sequential spec's \"input\")")
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
 
 
@@ -110,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
 def layer_from_args(args):
     """The layer the parsed command line names."""
     return LAYER_OPTIONS[args.layer][2](args)
+
+
+def input_size_from_args(args, layer):
+    """The ``input_size`` the command line names for ``layer``: an int or a tuple."""
+    text = args.input if args.input is not None else DEFAULT_INPUT.get(
+        args.layer, None if args.layer in ("linear", "sequential") else "3x3")
+    if text is None:
+        if isinstance(layer, Sequential) and not isinstance(layer.layers[0], Linear):
+            raise ValueError('--input: give the input size (HxW or CxHxW), or an "input" entry '
+                             'in the spec: {"input": [C, H, W], "layers": [...]}')
+        return None
+    return parse_numbers(text, "input", counts=(1, 2, 3))
 
 
 def main(argv=None) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .cli import add_instance_options, add_notation_options, command, layer_from_args, parse_size
+from .cli import (add_instance_options, add_notation_options, command, input_size_from_args,
+                  layer_from_args)
 from .derivation import derive, term_count
 from .layers import Conv2d
-from .rules import prove_rules
+from .rules import prove_kron, prove_rules, tiles_input
 from .text import format_derivation
 
 # Proving the closed forms expands every element once more; the printout includes
@@ -29,9 +30,12 @@ def _derive_options(parser):
 def derive_command(args) -> int:
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
-    derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    derivation = derive(layer, input_size_from_args(args, layer), args.batch,
+                        method=args.method, **limits)
     proofs = prove_rules(derivation) if isinstance(layer, Conv2d) and \
         term_count(layer, derivation.input_shape) <= PROOF_TERMS else ()
+    if layer.kind == "avgpool2d" and tiles_input(layer):
+        proofs = (prove_kron(derivation),)
     print(format_derivation(derivation, index_base=args.index_base,
                             show_padding=not args.no_padding_terms, proofs=proofs))
     return 0

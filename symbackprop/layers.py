@@ -748,7 +748,7 @@ def layer_from_spec(spec: dict):
     ``kernel_size``); lists stand for tuples.  A list (or a ``"sequential"`` dict)
     builds a :class:`Sequential`.
     """
-    if isinstance(spec, list):
+    if isinstance(spec, list) or (isinstance(spec, dict) and "layers" in spec):
         return Sequential.from_spec(spec)
     if not isinstance(spec, dict) or "layer" not in spec:
         raise ValueError(f'a layer spec is a dict with a "layer" key naming one of '

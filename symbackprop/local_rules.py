@@ -30,7 +30,7 @@ import sympy
 __all__ = [
     "ActivationRule",
     "ACTIVATIONS",
-    "ActivationFunction",
+    "ActivationBase",
     "activation_function",
     "WindowMax",
     "IsWindowMax",
@@ -98,8 +98,9 @@ ACTIVATIONS = {rule.kind: rule for rule in (
 )}
 
 
-class ActivationFunction(sympy.Function):
-    """Base of the SymPy function of an :class:`ActivationRule`.
+class ActivationBase(sympy.Function):
+    """Base of the SymPy function of an :class:`ActivationRule` (printers dispatch on
+    ``_print_ActivationBase``: SymPy honours a base class ending in ``Base``).
 
     ``f(net, *constants)``: evaluates for a number, differentiates by the rule.
     """
@@ -129,7 +130,7 @@ def activation_function(kind: str) -> type:
     net = sympy.Dummy("net", real=True)
     constants = [sympy.Dummy(name, real=True) for name in rule.constants]
     numeric = sympy.lambdify([net, *constants], rule.value(net, *constants), modules="numpy")
-    return type(rule.function_name, (ActivationFunction,), {
+    return type(rule.function_name, (ActivationBase,), {
         "rule": rule, "nargs": 1 + len(rule.constants),
         "_imp_": staticmethod(numeric),
         "__doc__": f"{rule.formula}; {rule.derivative_formula}.",

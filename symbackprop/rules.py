@@ -33,6 +33,9 @@ __all__ = [
     "closed_form_gradients",
     "RuleProof",
     "prove_rules",
+    "tiles_input",
+    "kron_upsample",
+    "prove_kron",
 ]
 
 
@@ -194,3 +197,51 @@ def _object_grid(array) -> np.ndarray:
     grid = np.empty(array.shape, dtype=object)
     grid.reshape(-1)[:] = sympy.flatten(array.tolist())
     return grid
+
+
+# ---------------------------------------------------------------------------
+# Average pooling with windows that tile the input: the Kronecker-product form
+# ---------------------------------------------------------------------------
+
+KRON_STATEMENT = "dL/dx = kron(g, ones(KH, KW)) / (KH*KW)"
+
+
+def tiles_input(layer) -> bool:
+    """Whether pooling windows sit side by side: stride = kernel and no padding."""
+    return layer.stride == layer.kernel_size and not any(layer.padding)
+
+
+def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
+    """``kron(g, ones(KH, KW)) / (KH*KW)`` on the last two axes, cut or zero-filled to ``input_size``.
+
+    The gradient of average pooling whose windows tile the input: every element
+    of a window gets an equal share of its ``g``.  Rows and columns past the last
+    window (when the stride does not divide the input) are never read and get 0.
+    """
+    kernel_h, kernel_w = kernel_size
+    height, width = input_size
+    ones = np.ones((kernel_h, kernel_w), dtype=g.dtype)
+    out = np.zeros(g.shape[:-2] + (height, width), dtype=g.dtype)
+    for index in np.ndindex(*g.shape[:-2]):
+        block = np.kron(g[index], ones)
+        out[index][:block.shape[0], :block.shape[1]] = block / (kernel_h * kernel_w)
+    return out
+
+
+def prove_kron(derivation) -> RuleProof:
+    """Prove :data:`KRON_STATEMENT` against the element-wise ``dL/dx`` of average pooling."""
+    layer = derivation.layer
+    if not tiles_input(layer):
+        raise ValueError(f"{layer.describe()}: the Kronecker form needs windows that tile the "
+                         f"input (stride = kernel_size, no padding)")
+    height, width = derivation.input_shape[2:]
+    closed = kron_upsample(_object_grid(derivation.g), layer.kernel_size, (height, width))
+    truth = _object_grid(derivation.grads["x"])
+    mismatches = tuple(index for index in np.ndindex(*truth.shape)
+                       if sympy.expand(sympy.sympify(closed[index]) - truth[index]) != 0)
+    unread = tuple(unread_length(size, kernel, kernel, 0, 0)
+                   for size, kernel in zip((height, width), layer.kernel_size))
+    return RuleProof(name="grad_x", statement=KRON_STATEMENT, holds=not mismatches,
+                     checked=truth.size, stride=layer.stride, dilation=(1, 1),
+                     padding=layer.padding, grad_padding=(0, 0, 0, 0), unread=unread,
+                     mismatches=mismatches)
