@@ -10,8 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .layers import (AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential,
-                     Sigmoid, Tanh, load_spec)
+from .layers import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    load_spec,
+)
 
 __all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size",
            "input_size_from_args"]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from .cli import (add_instance_options, add_notation_options, command, input_size_from_args,
-                  layer_from_args)
+from .cli import (
+    add_instance_options,
+    add_notation_options,
+    command,
+    input_size_from_args,
+    layer_from_args,
+)
 from .derivation import derive, term_count
 from .layers import Conv2d
 from .rules import prove_kron, prove_rules, tiles_input

@@ -164,7 +164,8 @@ def _avgpool2d(layer, input_shape) -> Forward:
         z[index] = sympy.Add(*[product(share, element) for element in elements])
         terms = [zero if element is None else element for element in window] \
             if layer.count_include_pad else elements
-        written[index] = sympy.Mul(share, sympy.Add(*terms, evaluate=False), evaluate=False)
+        total = sympy.Add(*terms, evaluate=False)
+        written[index] = total if divisor == 1 else sympy.Mul(share, total, evaluate=False)
     return _elementwise_forward(x, {}, g, z, written)
 
 

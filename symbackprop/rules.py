@@ -212,7 +212,7 @@ def tiles_input(layer) -> bool:
 
 
 def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
-    """``kron(g, ones(KH, KW)) / (KH*KW)`` on the last two axes, cut or zero-filled to ``input_size``.
+    """``kron(g, ones(KH, KW)) / (KH*KW)`` on the last two axes, zero-filled to ``input_size``.
 
     The gradient of average pooling whose windows tile the input: every element
     of a window gets an equal share of its ``g``.  Rows and columns past the last

@@ -231,22 +231,21 @@ def _shape(shape) -> str:
 def pool_size_lines(layer, input_size, output_size) -> list[str]:
     """``Ho = floor((H + top + bottom - KH) / sh) + 1 = ...``, and which rows no window reads."""
     top, bottom, left, right = layer.padding
+    axes = (("Ho", "H", "KH", "sh", ("top", "bottom"), (top, bottom), "row"),
+            ("Wo", "W", "KW", "sw", ("left", "right"), (left, right), "column"))
     lines = []
-    for axis, (out, size_name, kernel_name, stride_name, pad_names) in enumerate((
-            ("Ho", "H", "KH", "sh", ("top", "bottom")), ("Wo", "W", "KW", "sw", ("left", "right")))):
+    for axis, (out, size_name, kernel_name, stride_name, pad_names, pads, what) in enumerate(axes):
         size, result = input_size[axis], output_size[axis]
         kernel, stride = layer.kernel_size[axis], layer.stride[axis]
-        pads = (top, bottom) if axis == 0 else (left, right)
-        what = "row" if axis == 0 else "column"
-        lines.append(f"{out} = floor(({size_name} + {pad_names[0]} + {pad_names[1]} - {kernel_name})"
-                     f" / {stride_name}) + 1 = floor(({size} + {pads[0]} + {pads[1]} - {kernel}) / "
-                     f"{stride}) + 1 = {result}")
+        lines.append(f"{out} = floor(({size_name} + {pad_names[0]} + {pad_names[1]} - "
+                     f"{kernel_name}) / {stride_name}) + 1 = floor(({size} + {pads[0]} + "
+                     f"{pads[1]} - {kernel}) / {stride}) + 1 = {result}")
         if stride < kernel and result > 1:
             lines.append(f"   stride {stride} < window {kernel}: neighbouring windows share "
                          f"{kernel - stride} {what}(s), whose gradient shares add up")
         elif stride > kernel and result > 1:
-            lines.append(f"   stride {stride} > window {kernel}: {stride - kernel} {what}(s) between "
-                         f"windows are never read, so the gradient there is 0")
+            lines.append(f"   stride {stride} > window {kernel}: {stride - kernel} {what}(s) "
+                         f"between windows are never read, so the gradient there is 0")
         unread = unread_length(size, kernel, stride, *pads)
         if unread:
             lines.append(f"   the last {unread} padded {what}(s) are past the last window: never "
@@ -345,9 +344,9 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
         if tiles_input(layer):
             tail = unread_length(input_shape[2], kernel_h, kernel_h, 0, 0) or \
                 unread_length(input_shape[3], kernel_w, kernel_w, 0, 0)
-            lines.append(f"windows tile the input: {dx} = kron({g}, ones({kernel_h}, {kernel_w})) / "
-                         f"{kernel_h * kernel_w}" + (", then zeros past the last window"
-                                                     if tail else ""))
+            lines.append(f"windows tile the input: {dx} = kron({g}, ones({kernel_h}, "
+                         f"{kernel_w})) / {kernel_h * kernel_w}"
+                         + (", then zeros past the last window" if tail else ""))
         return lines
     if kind == "flatten":
         return [f"{dx} = {g} reshaped to {_shape(input_shape)}"]

@@ -75,3 +75,91 @@ def evaluate(expressions, values: dict):
     function = sympy.lambdify(symbols, flat, modules="numpy")
     result = np.array(function(*arguments), dtype=float)
     return result.reshape(expressions.shape if hasattr(expressions, "shape") else ())
+
+
+# Pooling, activation, flatten and fully connected layers, each as
+# (id, JSON-style spec, input_size, batch): overlapping and gapped windows, odd
+# sizes, padding in both average-pooling modes, several channels.
+LAYER_GRID = [
+    ("maxpool-tiled", {"layer": "maxpool2d", "kernel_size": 2}, (4, 4), 1),
+    ("maxpool-overlap-odd", {"layer": "maxpool2d", "kernel_size": 3, "stride": 1}, (4, 5), 1),
+    ("maxpool-gaps", {"layer": "maxpool2d", "kernel_size": 2, "stride": 3}, (5, 7), 1),
+    ("maxpool-pad-channels", {"layer": "maxpool2d", "kernel_size": 3, "stride": 2,
+                              "padding": 1}, (2, 5, 5), 2),
+    ("maxpool-rect", {"layer": "maxpool2d", "kernel_size": [2, 3], "stride": [1, 2]}, (3, 5), 1),
+    ("avgpool-tiled-odd", {"layer": "avgpool2d", "kernel_size": 2}, (5, 5), 1),
+    ("avgpool-overlap", {"layer": "avgpool2d", "kernel_size": 3, "stride": 2}, (5, 6), 1),
+    ("avgpool-pad-include", {"layer": "avgpool2d", "kernel_size": 3, "stride": 2,
+                             "padding": 1}, (4, 5), 1),
+    ("avgpool-pad-exclude", {"layer": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1,
+                             "count_include_pad": False}, (2, 4, 5), 2),
+    ("avgpool-gaps-pad-exclude", {"layer": "avgpool2d", "kernel_size": 2, "stride": 3,
+                                  "padding": 1, "count_include_pad": False}, (5, 5), 1),
+    ("relu", {"layer": "relu"}, (2, 3, 3), 1),
+    ("leakyrelu", {"layer": "leakyrelu", "negative_slope": 0.2}, (3, 3), 2),
+    ("sigmoid", {"layer": "sigmoid"}, (2, 3), 1),
+    ("tanh-features", {"layer": "tanh"}, (5,), 2),
+    ("flatten", {"layer": "flatten"}, (2, 2, 3), 2),
+    ("linear", {"layer": "linear", "in_features": 5, "out_features": 3}, None, 2),
+    ("linear-no-bias", {"layer": "linear", "in_features": 4, "out_features": 2, "bias": False},
+     4, 1),
+    ("linear-feature-maps", {"layer": "linear", "in_features": 8, "out_features": 2},
+     (2, 2, 2), 1),
+]
+
+# Chains of 3-6 layers as (id, [layer specs], input_size, batch).
+CHAIN_GRID = [
+    ("conv-relu-pool-linear", [
+        {"layer": "conv2d", "out_channels": 2, "kernel_size": 3},
+        {"layer": "relu"},
+        {"layer": "maxpool2d", "kernel_size": 2},
+        {"layer": "linear", "in_features": 8, "out_features": 3},
+    ], (6, 6), 1),
+    ("conv-relu-pool-flatten-linear-batch", [
+        {"layer": "conv2d", "out_channels": 2, "kernel_size": 2},
+        {"layer": "relu"},
+        {"layer": "maxpool2d", "kernel_size": 2},
+        {"layer": "flatten"},
+        {"layer": "linear", "in_features": 8, "out_features": 2},
+    ], (5, 5), 2),
+    ("mlp", [
+        {"layer": "linear", "in_features": 4, "out_features": 3},
+        {"layer": "sigmoid"},
+        {"layer": "linear", "in_features": 3, "out_features": 2},
+    ], 4, 2),
+    ("six-layers", [
+        {"layer": "conv2d", "out_channels": 2, "kernel_size": 2, "padding": 1},
+        {"layer": "leakyrelu", "negative_slope": 0.1},
+        {"layer": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1,
+         "count_include_pad": False},
+        {"layer": "conv2d", "in_channels": 2, "out_channels": 1, "kernel_size": 2},
+        {"layer": "tanh"},
+        {"layer": "linear", "in_features": 4, "out_features": 2},
+    ], (5, 5), 1),
+    ("overlapping-pool-chain", [
+        {"layer": "conv2d", "kernel_size": 2},
+        {"layer": "relu"},
+        {"layer": "maxpool2d", "kernel_size": 3, "stride": 1, "padding": 1},
+        {"layer": "sigmoid"},
+        {"layer": "flatten"},
+        {"layer": "linear", "in_features": 9, "out_features": 1, "bias": False},
+    ], (4, 4), 1),
+]
+
+
+@pytest.fixture(params=LAYER_GRID, ids=[case[0] for case in LAYER_GRID])
+def layer_case(request):
+    """One entry of LAYER_GRID as ``(layer, input_size, batch)``."""
+    from symbackprop.layers import layer_from_spec
+
+    _, spec, input_size, batch = request.param
+    return layer_from_spec(spec), input_size, batch
+
+
+@pytest.fixture(params=CHAIN_GRID, ids=[case[0] for case in CHAIN_GRID])
+def chain_case(request):
+    """One entry of CHAIN_GRID as ``(Sequential, input_size, batch)``."""
+    from symbackprop.layers import Sequential
+
+    _, specs, input_size, batch = request.param
+    return Sequential.from_spec(specs), input_size, batch
