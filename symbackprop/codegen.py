@@ -46,6 +46,7 @@ __all__ = [
     "generate",
     "load",
     "write_module",
+    "write_text_atomically",
     "module_name",
     "module_filename",
     "regenerate_command",
@@ -329,6 +330,12 @@ def _affine(*terms: tuple[int, str]) -> str:
     return " + ".join(parts) or "0"
 
 
+def _groups_text(layer: Conv2d) -> str:
+    """``"2 groups of 4 -> 4 channels"`` or ``"16 -> 32 channels"``."""
+    channels = f"{layer.group_in_channels} -> {layer.group_out_channels} channels"
+    return f"{layer.groups} groups of {channels}" if layer.groups > 1 else channels
+
+
 def render_conv2d(plan: Conv2dPlan) -> str:
     """The module source for a checked :class:`Conv2dPlan`."""
     layer = plan.layer
@@ -338,10 +345,11 @@ def render_conv2d(plan: Conv2dPlan) -> str:
     parameters = list(layer.parameter_names)
     group = "o" if layer.group_out_channels == 1 else f"(o // {layer.group_out_channels})"
     group_formula = _affine((layer.group_in_channels, group), (1, "c"))
-    instance_note = ""
+    derived_layer = "this layer"
     if instance != layer:
-        instance_note = (f" with {instance.in_channels} input and {instance.out_channels} output "
-                         f"channels in {instance.groups} group{'s' * (instance.groups > 1)}")
+        derived_layer = (
+            f"a narrower version of this layer ({_groups_text(instance)} instead of "
+            f"{_groups_text(layer)}; the index rules do not depend on the channel counts)")
     context = dict(
         title=layer.describe(),
         command_lines=_command_lines(regenerate_command(layer)),
@@ -371,7 +379,7 @@ def render_conv2d(plan: Conv2dPlan) -> str:
         offsets=[(*offset.kernel_offset, offset.first_row, offset.first_col)
                  for offset in plan.offsets],
         instance_shape="x".join(map(str, plan.derivation.input_shape)),
-        instance_note=instance_note,
+        derived_layer=derived_layer,
     )
     return python_environment().get_template("conv2d.py.j2").render(**context)
 
@@ -437,11 +445,16 @@ def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER) -> Path:
     source = generate(layer)
     folder = Path(folder)
     target = folder / module_filename(layer)
-    _write_atomically(target, source)
+    write_text_atomically(target, source)
     return target
 
 
-def _write_atomically(target: Path, text: str) -> None:
+def write_text_atomically(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a temporary file in the same folder.
+
+    The folder is created if missing; ``OSError`` names it when it cannot be.
+    Either the whole new text is in ``target`` or ``target`` is as it was.
+    """
     folder = target.parent
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"cannot write {target.name}: {str(folder)!r} is not a folder")
