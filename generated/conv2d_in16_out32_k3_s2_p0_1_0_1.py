@@ -201,7 +201,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
         )
     if dtype is not None and array.dtype != dtype:
         raise TypeError(f"{name} must have the dtype of x, {dtype}, got {array.dtype}")
-    expected = "(" + ", ".join(str(size) for size in shape) + ")"
+    expected = "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
     if array.ndim != len(shape):
         raise ValueError(
             f"{name} must have {len(shape)} dimensions, shape {expected}{note}, "

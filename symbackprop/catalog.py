@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codegen import DEFAULT_OUTPUT_FOLDER, write_text_atomically, generate, module_filename
+from .codegen import DEFAULT_OUTPUT_FOLDER, generate, module_filename, write_text_atomically
 from .layers import Conv2d
 from .templating import python_environment
 

@@ -211,7 +211,7 @@ def read_conv2d_plan(derivation: Derivation, layer: Conv2d | None = None) -> Con
     derived = derivation.layer
     top, _, left, _ = derived.padding
     rows, cols = defaultdict(dict), defaultdict(dict)
-    for weight, gradient in zip(_flat(derivation.w), _flat(derivation.grad_w)):
+    for weight, gradient in zip(_flat(derivation.w), _flat(derivation.grad_w), strict=True):
         _, (_, _, m, k) = parse_element(weight)
         for term in sympy.Add.make_args(gradient):
             if term == 0:
