@@ -579,3 +579,14 @@ def test_top_level_api():
     layer = Conv2d(kernel_size=2, padding=1)
     assert sbp.generate(layer) == generate(layer)
     assert sbp.load(layer) is load(layer)
+
+
+def test_benchmark_script_runs(capsys):
+    spec = importlib.util.spec_from_file_location("bench_codegen",
+                                                  REPO / "benchmarks" / "bench_codegen.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick"]) == 0
+    rows = capsys.readouterr().out.splitlines()[3:]
+    assert len(rows) == len(bench.QUICK_SHAPES)
+    assert all(float(row.split()[-1]) > 0 for row in rows)
