@@ -20,9 +20,9 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
     Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
 
-Formulas. xp is x zero-padded by 1 rows on top, 1 at the bottom, 1 columns on the left
-and 1 on the right; g is grad_out. The sums run over the batch n, the output positions
-(i, j), the kernel offsets (m, k) and the 4 input channels c each kernel sees: output
+Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
+1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
+j), the kernel offsets (m, k) and the 4 input channels c each kernel sees: output
 channel o belongs to group o // 4, whose input channel c is channel c' = 4*(o // 4) + c
 of x.
 

@@ -19,9 +19,9 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     Ho = (H + 1 + 1 - 1*(2 - 1) - 1) // 1 + 1
     Wo = (W + 1 + 1 - 1*(2 - 1) - 1) // 1 + 1
 
-Formulas. xp is x zero-padded by 1 rows on top, 1 at the bottom, 1 columns on the left
-and 1 on the right; g is grad_out. The sums run over the batch n, the output positions
-(i, j), the kernel offsets (m, k) and the 1 input channel c of x.
+Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
+1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
+j), the kernel offsets (m, k) and the 1 input channel c of x.
 
     z[n, o, i, j]     = b[o] + sum_{c,m,k} w[o, c, m, k] * xp[n, c, i + m, j + k]
     dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xp[n, c, i + m, j + k]

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from .derivation import Derivation, derive, term_count
+from .derivation import DEFAULT_MAX_TERMS, Derivation, derive, term_count
 from .indexing import output_length
 from .layers import Conv2d
 from .naming import element_symbol, module_name, parse_element
@@ -285,7 +285,10 @@ def check_conv2d_plan(plan: Conv2dPlan) -> None:
 def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
     """Derive :func:`representative_instance`, read the plan off it, and check it."""
     instance_layer, size = representative_instance(layer)
-    derivation = derive(instance_layer, size, 1)
+    # The smallest useful instance is derived whatever its size (a 31x31 kernel with
+    # 'same' padding takes a while), never refused.
+    count = term_count(instance_layer, instance_layer.input_shape(size))
+    derivation = derive(instance_layer, size, 1, max_terms=max(count, DEFAULT_MAX_TERMS))
     plan = read_conv2d_plan(derivation, layer)
     check_conv2d_plan(plan)
     return plan
