@@ -159,7 +159,7 @@ def test_plan_reading_fails_for_sums_that_are_not_a_slice():
     tampered = grad_w.tolist()
     tampered[0][0][0][0] = tampered[0][0][0][0].subs(x("x", (0, 0, 1, 1)), x("x", (0, 0, 2, 0)))
     grads = dict(derivation.grads, w=sympy.ImmutableDenseNDimArray(tampered))
-    with pytest.raises(PlanError):
+    with pytest.raises(PlanError, match=r"kernel offset \(0, 0\) meets padded rows 1 and 2"):
         read_conv2d_plan(dataclasses.replace(derivation, grads=grads))
 
 
