@@ -113,7 +113,7 @@ def _forward(x, w, b):
     n = x.shape[0]
     out_height, out_width = output_size(x.shape[2], x.shape[3])
     positions = n * out_height * out_width
-    xp = _padded_channels_first(x)
+    xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
     # z[o, (n, i, j)], one matrix per group; each kernel offset adds one matrix product.
     z = np.zeros((GROUPS, O_GROUP, positions), dtype=x.dtype)
     for m, k, first_row, first_col in KERNEL_OFFSETS:
@@ -129,7 +129,7 @@ def _backward(x, w, b, grad_out):
     n, _, height, width = x.shape
     out_height, out_width = output_size(height, width)
     positions = n * out_height * out_width
-    xp = _padded_channels_first(x)
+    xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
     # g[o, (n, i, j)], one matrix per group
     g = grad_out.transpose(1, 0, 2, 3).reshape(GROUPS, O_GROUP, positions)
     grad_xp = np.zeros_like(xp)
