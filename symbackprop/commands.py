@@ -47,3 +47,28 @@ def derive_command(args) -> int:
 
 
 derive_command.options = _derive_options
+
+
+def _generate_options(parser):
+    from .codegen import DEFAULT_OUTPUT_FOLDER
+
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
+                        help="folder to write the module into, created if missing "
+                             "(default %(default)s/)")
+    parser.add_argument("--print", action="store_true",
+                        help="print the module's source instead of writing a file")
+
+
+@command("generate", help="write a standalone NumPy module with forward and backward for a layer")
+def generate_command(args) -> int:
+    from .codegen import generate, write_module
+
+    layer = layer_from_args(args)
+    if args.print:
+        print(generate(layer), end="")
+        return 0
+    print(write_module(layer, args.output))
+    return 0
+
+
+generate_command.options = _generate_options
