@@ -194,10 +194,47 @@ def _conv2d_to_args(layer) -> list[str]:
     return arguments
 
 
+def _numbers(values, separator=","):
+    return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
+
+
+def _pool_to_args(layer) -> list[str]:
+    top, bottom, left, right = layer.padding
+    arguments = ["--kernel", _numbers(layer.kernel_size, "x")]
+    if layer.stride != layer.kernel_size:
+        arguments += ["--stride", _numbers(layer.stride, "x")]
+    if any(layer.padding):
+        arguments += ["--padding", _numbers((top, left)) if (top, left) == (bottom, right)
+                      else _numbers(layer.padding)]
+    if not getattr(layer, "count_include_pad", True):
+        arguments.append("--no-count-include-pad")
+    return arguments
+
+
+def _linear_to_args(layer) -> list[str]:
+    return ["--in-features", str(layer.in_features), "--out-features", str(layer.out_features),
+            *([] if layer.bias else ["--no-bias"])]
+
+
+def _sequential_to_args(layer) -> list[str]:
+    import json
+
+    return ["--spec", json.dumps(layer.spec()["layers"], separators=(", ", ": "))]
+
+
 #: layer kind -> the options that name a layer on the command line (the inverse of
 #: LAYER_OPTIONS' from_args); generated files quote them in their regenerate command.
 LAYER_ARGUMENTS = {
     "conv2d": _conv2d_to_args,
+    "maxpool2d": _pool_to_args,
+    "avgpool2d": _pool_to_args,
+    "relu": lambda layer: [],
+    "leakyrelu": lambda layer: ["--negative-slope", repr(float(layer.negative_slope))],
+    "sigmoid": lambda layer: [],
+    "tanh": lambda layer: [],
+    "flatten": lambda layer: [],
+    "linear": _linear_to_args,
+    "sequential": _sequential_to_args,
 }
 
 

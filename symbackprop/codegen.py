@@ -55,6 +55,7 @@ __all__ = [
     "read_conv2d_plan",
     "check_conv2d_plan",
     "render_conv2d",
+    "conv2d_context",
     "conv2d_plan",
     "Conv2dPlan",
     "KernelOffsetSlice",
@@ -341,6 +342,11 @@ def _groups_text(layer: Conv2d) -> str:
 
 def render_conv2d(plan: Conv2dPlan) -> str:
     """The module source for a checked :class:`Conv2dPlan`."""
+    return python_environment().get_template("conv2d.py.j2").render(**conv2d_context(plan))
+
+
+def conv2d_context(plan: Conv2dPlan) -> dict:
+    """The values ``templates/conv2d.py.j2`` places, for a checked :class:`Conv2dPlan`."""
     layer = plan.layer
     instance = plan.derivation.layer
     row_step, col_step = plan.steps
@@ -384,7 +390,7 @@ def render_conv2d(plan: Conv2dPlan) -> str:
         instance_shape="x".join(map(str, plan.derivation.input_shape)),
         derived_layer=derived_layer,
     )
-    return python_environment().get_template("conv2d.py.j2").render(**context)
+    return context
 
 
 # -- the public API --------------------------------------------------------------
@@ -523,3 +529,7 @@ def _load_in_memory(layer):
 
 def _flat(array):
     return sympy.flatten(array.tolist()) if array is not None else []
+
+
+# The generators of the other layer kinds register themselves with register_generator.
+from . import codegen_layers  # noqa: E402, F401

@@ -189,7 +189,10 @@ def module_name(layer) -> str:
     share a name only if they are equal: ``conv2d_in3_out16_k3_s2_p1``,
     ``conv2d_in8_out8_k2_s1_p0_1_0_1_g8_nobias`` (padding top, bottom, left, right).
     """
-    if layer.kind != "conv2d":
+    kind = getattr(layer, "kind", None)
+    if kind in _MODULE_NAMES:
+        return _MODULE_NAMES[kind](layer)
+    if kind != "conv2d":
         raise TypeError(f"symbackprop has no module name for a {type(layer).__name__}")
 
     def pair_token(values):
@@ -211,3 +214,47 @@ def module_name(layer) -> str:
     if not layer.bias:
         parts.append("nobias")
     return "_".join(parts)
+
+
+def _pool_module_name(layer) -> str:
+    """``maxpool2d_k2_s2_p0``, ``avgpool2d_k3_s2_p1_nopadcount``."""
+    def pair_token(values):
+        return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+    top, bottom, left, right = layer.padding
+    padding = str(top) if top == bottom == left == right else \
+        f"{top}x{left}" if (top, left) == (bottom, right) else f"{top}_{bottom}_{left}_{right}"
+    parts = [layer.kind, f"k{pair_token(layer.kernel_size)}", f"s{pair_token(layer.stride)}",
+             f"p{padding}"]
+    if not getattr(layer, "count_include_pad", True):
+        parts.append("nopadcount")
+    return "_".join(parts)
+
+
+def _number_token(value: float) -> str:
+    """``0.01 -> "0p01"``, ``-0.5 -> "m0p5"``: a number inside a Python name."""
+    return f"{value:g}".replace("-", "m").replace(".", "p").replace("+", "")
+
+
+def _sequential_module_name(layer) -> str:
+    """``sequential_conv2d_relu_maxpool2d_linear_<8 hex digits of the spec>``."""
+    import hashlib
+    import json
+
+    spec = json.dumps(layer.spec(), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
+    return "_".join(["sequential", *(part.kind for part in layer.layers), digest])
+
+
+_MODULE_NAMES = {
+    "maxpool2d": _pool_module_name,
+    "avgpool2d": _pool_module_name,
+    "relu": lambda layer: "relu",
+    "leakyrelu": lambda layer: f"leakyrelu_a{_number_token(layer.negative_slope)}",
+    "sigmoid": lambda layer: "sigmoid",
+    "tanh": lambda layer: "tanh",
+    "flatten": lambda layer: "flatten",
+    "linear": lambda layer: f"linear_in{layer.in_features}_out{layer.out_features}"
+                            + ("" if layer.bias else "_nobias"),
+    "sequential": _sequential_module_name,
+}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-__all__ = ["template_dir", "python_environment", "latex_environment", "latex_escape"]
+__all__ = ["template_dir", "python_environment", "latex_environment", "latex_escape",
+           "nested_code"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -30,8 +31,8 @@ def template_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def python_environment() -> jinja2.Environment:
-    """Environment for ``*.py.j2`` templates."""
-    return jinja2.Environment(
+    """Environment for ``*.py.j2`` templates (with the :func:`nested_code` filter)."""
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -39,6 +40,27 @@ def python_environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    environment.filters["nested"] = nested_code
+    return environment
+
+
+def nested_code(code: str, width: int = 4) -> str:
+    """Module-level code laid out one level deeper, inside a function.
+
+    Every non-blank line is indented by ``width`` spaces, and the two blank lines
+    that separate module-level definitions become one, as inside a function
+    (PEP 8).  Leading and trailing blank lines are dropped.
+    """
+    lines, blank = [], False
+    for line in code.strip("\n").split("\n"):
+        if not line.strip():
+            if not blank:
+                lines.append("")
+            blank = True
+            continue
+        lines.append(" " * width + line)
+        blank = False
+    return "\n".join(lines)
 
 
 _LATEX_SPECIALS = {
