@@ -28,8 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .codegen import DEFAULT_MAX_TERMS, PlanError, _command_lines, _fit_line, regenerate_command
-from .codegen import register_generator
+from .codegen import (
+    DEFAULT_MAX_TERMS,
+    PlanError,
+    _command_lines,
+    _fit_line,
+    regenerate_command,
+    register_generator,
+)
 from .derivation import Derivation, derive, term_count
 from .indexing import output_length
 from .layers import AvgPool2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
