@@ -532,4 +532,4 @@ def _flat(array):
 
 
 # The generators of the other layer kinds register themselves with register_generator.
-from . import codegen_layers  # noqa: E402, F401
+from . import codegen_chain, codegen_layers  # noqa: E402, F401
