@@ -22,7 +22,8 @@ from .codegen_layers import layer_context
 from .layers import Conv2d, Sequential
 from .templating import python_environment
 
-__all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES"]
+__all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES",
+           "backward_rule"]
 
 _ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh")
 _LAYER_BLOCKS = ("description", "constants", "api_constants", "output_size", "kernels")
@@ -57,21 +58,28 @@ def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS) -> dic
 
 
 #: A layer's backward step in the chain's names, for docstrings and code comments:
-#: ``rule(l, layer) -> text`` with ``delta{l-1}`` written from ``delta{l}``.
+#: ``delta{previous}`` written from ``delta{number}``; ``{bias}`` is the bias part.
 BACKWARD_RULES = {
-    "conv2d": lambda l, layer: f"delta{l - 1} = delta{l} sent back through w{l} (a transposed "
-                               f"convolution); dL/dw{l}"
-                               + (f", dL/db{l}" if layer.bias else ""),
-    "linear": lambda l, layer: f"delta{l - 1} = w{l}^T delta{l} (delta{l} @ w{l}); "
-                               f"dL/dw{l} = delta{l}^T a{l - 1}"
-                               + (f", dL/db{l} = sum of delta{l}" if layer.bias else ""),
-    "maxpool2d": lambda l, layer: f"delta{l - 1} = upsample(delta{l}): each window's delta "
-                                  f"to its first maximum",
-    "avgpool2d": lambda l, layer: f"delta{l - 1} = upsample(delta{l}): an equal share to "
-                                  f"every element of a window",
-    "flatten": lambda l, layer: f"delta{l - 1} = delta{l} reshaped to the shape of a{l - 1}",
-    **{kind: (lambda l, layer: f"delta{l - 1} = delta{l} * f'(a{l - 1})") for kind in _ACTIVATIONS},
+    "conv2d": ("delta{previous} = delta{number} sent back through w{number} (a transposed "
+               "convolution); dL/dw{number}{bias}", ", dL/db{number}"),
+    "linear": ("delta{previous} = w{number}^T delta{number} (delta{number} @ w{number}); "
+               "dL/dw{number} = delta{number}^T a{previous}{bias}",
+               ", dL/db{number} = sum of delta{number}"),
+    "maxpool2d": ("delta{previous} = upsample(delta{number}): each window's delta to its first "
+                  "maximum", ""),
+    "avgpool2d": ("delta{previous} = upsample(delta{number}): an equal share to every element "
+                  "of a window", ""),
+    "flatten": ("delta{previous} = delta{number} reshaped to the shape of a{previous}", ""),
+    **{kind: ("delta{previous} = delta{number} * f'(a{previous})", "") for kind in _ACTIVATIONS},
 }
+
+
+def backward_rule(number: int, layer) -> str:
+    """Layer ``number``'s entry of :data:`BACKWARD_RULES` with its numbers."""
+    rule, bias = BACKWARD_RULES[layer.kind]
+    names = dict(number=number, previous=number - 1)
+    return rule.format(bias=bias.format(**names) if getattr(layer, "bias", False) else "",
+                       **names)
 
 
 def regenerate_lines(chain: Sequential) -> list[str]:
@@ -173,7 +181,7 @@ def _step(number: int, layer) -> dict:
                            + ([f"_output_size_{number}"] if has_output_size else [])),
         forward_line=f"a{number} = _forward_{number}({arguments})",
         backward_line=f"{backward_target} = _backward_{number}({arguments}, delta{number})",
-        rule=BACKWARD_RULES[layer.kind](number, layer),
+        rule=backward_rule(number, layer),
     )
 
 
