@@ -133,7 +133,7 @@ def _sequential_from_args(args):
     layer, input_size = load_spec(args.spec)
     if not isinstance(layer, Sequential):
         layer = Sequential(layer)
-    if args.input is None and input_size is not None:  # the spec's input is the default
+    if getattr(args, "input", 1) is None and input_size is not None:  # the spec's input: default
         args.input = "x".join(map(str, input_size)) if isinstance(input_size, tuple) \
             else str(input_size)
     return layer
