@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .codegen import DEFAULT_OUTPUT_FOLDER, generate, module_filename, write_text_atomically
-from .layers import Conv2d
+from .layers import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
 from .templating import python_environment
 
-__all__ = ["CatalogEntry", "CATALOG", "REGENERATE_COMMAND", "catalog_files", "regenerate",
-           "stale_files", "main"]
+__all__ = ["CatalogEntry", "CATALOG", "DIGITS_NETWORK", "REGENERATE_COMMAND", "catalog_files",
+           "regenerate", "stale_files", "main"]
 
 #: The command that rewrites the catalog (quoted by its README and the tests).
 REGENERATE_COMMAND = "python -m symbackprop.catalog"
@@ -36,6 +47,13 @@ class CatalogEntry:
     layer: object
     use: str
 
+
+#: The CNN examples/train_digits.py trains on 8x8 images of digits (input 1 x 8 x 8).
+DIGITS_NETWORK = Sequential(
+    Conv2d(1, 8, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
+    Conv2d(8, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
+    Flatten(), Linear(64, 10),
+)
 
 CATALOG = (
     CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
@@ -67,6 +85,29 @@ CATALOG = (
                  "rectangular 1x7 kernel of a factorised 7x7 (Inception)"),
     CatalogEntry(Conv2d(3, 96, kernel_size=4, stride=4),
                  "4x4 stride-4 'patchify' stem, non-overlapping windows (ConvNeXt)"),
+    # Pooling, activations, fully connected layers and chains of them.
+    CatalogEntry(MaxPool2d(2),
+                 "2x2 max pooling, windows side by side (VGG, the notes' examples)"),
+    CatalogEntry(MaxPool2d(3, stride=2, padding=1),
+                 "3x3 stride-2 max pooling, overlapping windows, padding 1 (ResNet stem)"),
+    CatalogEntry(AvgPool2d(2),
+                 "2x2 average pooling; backward is kron(g, ones(2, 2)) / 4 (LeNet-5)"),
+    CatalogEntry(AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+                 "3x3 'same' average pooling, padding left out of the divisor (Inception)"),
+    CatalogEntry(ReLU(), "ReLU, f'(0) = 0"),
+    CatalogEntry(LeakyReLU(0.01), "leaky ReLU with PyTorch's default slope 0.01"),
+    CatalogEntry(Sigmoid(), "logistic sigmoid, f' = s (1 - s)"),
+    CatalogEntry(Tanh(), "tanh, f' = 1 - tanh^2"),
+    CatalogEntry(Flatten(), "feature maps to vectors, row-major (before a fully connected layer)"),
+    CatalogEntry(Linear(120, 84), "fully connected 120 -> 84 (LeNet-5's F6)"),
+    CatalogEntry(DIGITS_NETWORK,
+                 "the small CNN examples/train_digits.py trains on 8x8 digits"),
+    CatalogEntry(Sequential(Conv2d(1, 6, kernel_size=5), Tanh(), AvgPool2d(2),
+                            Conv2d(6, 16, kernel_size=5), Tanh(), AvgPool2d(2), Flatten(),
+                            Linear(400, 120), Tanh(), Linear(120, 84), Tanh(), Linear(84, 10)),
+                 "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
+    CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
+                 "the textbook two-layer network of sigmoid units"),
 )
 
 

@@ -217,10 +217,7 @@ def chain_context(chain: Sequential) -> dict:
         input_text="(" + ", ".join(map(str, input_spec)) + ")",
         steps=steps,
         combined=combined,
-        activations=", ".join(f"a{number}" for number in range(last + 1)),
-        kept_activations=", ".join([*(f"a{number}" for number in range(last)), "_"]),
-        gradients_return=", ".join(["delta0", *(f"grad_{name}" for name in parameters)])
-        if parameters else "(delta0,)",
+        gradients_returned=["delta0", *(f"grad_{name}" for name in parameters)],
         last=last,
     )
 

@@ -320,7 +320,9 @@ def _flatten_context(layer) -> dict:
 
 
 def _linear_context(layer) -> dict:
-    derivation = derive(layer, None, 1)
+    # The matrix forms do not depend on the sizes: check them on at most 3 -> 2 features.
+    instance = Linear(min(layer.in_features, 3), min(layer.out_features, 2), bias=layer.bias)
+    derivation = derive(instance, None, 2)
     _check_linear_derivation(derivation)
     return dict(
         _common_context(layer),
@@ -330,6 +332,9 @@ def _linear_context(layer) -> dict:
         out_features=layer.out_features,
         bias=layer.bias,
         weight_shape=str(layer.weight_shape),
+        derived_layer="this layer" if instance == layer else
+        f"a {instance.in_features} -> {instance.out_features} version of this layer (the index "
+        f"rules do not depend on the sizes) with a batch of 2",
     )
 
 

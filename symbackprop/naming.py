@@ -236,14 +236,26 @@ def _number_token(value: float) -> str:
     return f"{value:g}".replace("-", "m").replace(".", "p").replace("+", "")
 
 
+#: Short names of layer kinds inside a chain's module name.
+_SHORT_KINDS = {"conv2d": "conv", "maxpool2d": "maxpool", "avgpool2d": "avgpool",
+                "leakyrelu": "lrelu", "flatten": "flat", "linear": "fc"}
+
+
 def _sequential_module_name(layer) -> str:
-    """``sequential_conv2d_relu_maxpool2d_linear_<8 hex digits of the spec>``."""
+    """``sequential_conv_relu_maxpool_fc_<8 hex digits of the spec's SHA-256>``.
+
+    Chains of more than 6 layers name their first 4 and their length:
+    ``sequential_conv_tanh_avgpool_conv_12layers_<digest>``.
+    """
     import hashlib
     import json
 
     spec = json.dumps(layer.spec(), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
-    return "_".join(["sequential", *(part.kind for part in layer.layers), digest])
+    kinds = [_SHORT_KINDS.get(part.kind, part.kind) for part in layer.layers]
+    if len(kinds) > 6:
+        kinds = [*kinds[:4], f"{len(kinds)}layers"]
+    return "_".join(["sequential", *kinds, digest])
 
 
 _MODULE_NAMES = {

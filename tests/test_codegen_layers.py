@@ -424,3 +424,53 @@ def test_write_and_import_from_folder(tmp_path):
     x = np.ones((2, 4))
     params = [np.full(shape, 0.5) for shape in chain.parameter_shapes.values()]
     np.testing.assert_array_equal(module.forward(x, *params), again.forward(x, *params))
+
+
+# -- the committed catalog: pooling, activations, linear and chains -------------------------
+
+def _catalog_entries():
+    from symbackprop.catalog import CATALOG
+
+    return [entry for entry in CATALOG if not isinstance(entry.layer, Conv2d)]
+
+
+def _sample_input(layer, rng):
+    """An input the layer or chain accepts (chains ending in Linear fix the size)."""
+    if isinstance(layer, Sequential):
+        first = layer.layers[0]
+        if isinstance(first, Linear):
+            return rng.standard_normal((3, first.in_features)).astype(np.float32)
+        for size in range(4, 40):
+            try:
+                layer.output_shape((size, size))
+            except ValueError:
+                continue
+            return rng.standard_normal(layer.input_shape((size, size), 3)).astype(np.float32)
+    if isinstance(layer, Linear):
+        return rng.standard_normal((3, layer.in_features)).astype(np.float32)
+    return rng.standard_normal((3, 2, 7, 6)).astype(np.float32)
+
+
+@pytest.mark.parametrize("entry", _catalog_entries(),
+                         ids=lambda entry: module_filename(entry.layer))
+def test_committed_catalog_module_matches_reference(entry):
+    """Import the committed file itself and compare it with the reference chain."""
+    path = REPO / "generated" / module_filename(entry.layer)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    layers = entry.layer.layers if isinstance(entry.layer, Sequential) else (entry.layer,)
+    rng = np.random.default_rng(7)
+    x = _sample_input(entry.layer, rng)
+    params = [{name: value.astype(np.float32) for name, value in
+               random_parameters(layer, rng).items()} for layer in layers]
+    flat = [value for layer_params in params for value in layer_params.values()]
+    z = module.forward(x, *flat)
+    outputs = chain_forward(layers, x, params)
+    np.testing.assert_allclose(z, outputs[-1], rtol=1e-3, atol=1e-4)
+    grad_out = rng.standard_normal(z.shape).astype(np.float32)
+    deltas, param_grads = chain_backward(layers, x, params, grad_out)
+    want = [deltas[0], *(value for grads in param_grads for value in grads.values())]
+    for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
+        assert got.dtype == np.float32  # float32 rounding grows with the values of deep chains
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())

@@ -20,6 +20,7 @@ from symbackprop.codegen import module_filename
 FOLDER = REPO / "generated"
 FILES = catalog_files()
 MODULES = [module_filename(entry.layer) for entry in CATALOG]
+CONV_ENTRIES = [entry for entry in CATALOG if isinstance(entry.layer, Conv2d)]
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
@@ -31,9 +32,10 @@ def test_committed_file_is_what_the_generator_writes_today(name):
 
 
 def test_catalog_covers_the_useful_layers():
-    layers = [entry.layer for entry in CATALOG]
-    assert len(set(layers)) == len(layers) >= 10
+    assert len(set(entry.layer for entry in CATALOG)) == len(CATALOG)
     assert len(set(MODULES)) == len(MODULES)
+    layers = [entry.layer for entry in CONV_ENTRIES]
+    assert len(layers) >= 10
     kinds = {
         "SPEC.md worked example": lambda layer: layer == Conv2d(kernel_size=2, padding=1),
         "3x3 same": lambda layer: layer.kernel_size == (3, 3) and layer.padding == (1,) * 4 and
@@ -75,7 +77,8 @@ def _import(name):
     return module
 
 
-@pytest.mark.parametrize("entry", CATALOG, ids=MODULES)
+@pytest.mark.parametrize("entry", CONV_ENTRIES,
+                         ids=[module_filename(entry.layer) for entry in CONV_ENTRIES])
 def test_committed_module_matches_reference(entry):
     """Import the committed file itself and compare it with the im2col reference."""
     from reference import conv2d_backward, conv2d_forward
