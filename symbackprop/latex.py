@@ -76,7 +76,7 @@ TERMS_TAIL = 2
 #: The unrolled matrix C is printed when it has at most this many rows and columns.
 MATRIX_LIMIT = 16
 #: Matrices illustrating the rules (the padded, dilated g; the padded x) up to this size.
-RULE_MATRIX_LIMIT = 12
+RULE_MATRIX_LIMIT = 10
 #: Outputs named in a "feeds" note before it abbreviates.
 FEEDS_SHOWN = 6
 #: Width (in em of the 11pt text font) available to the terms of one equation line.
@@ -148,16 +148,23 @@ class LatexPrinter(SympyLatexPrinter):
     def name(self, array: str) -> str:
         return latex_name(self.notation.name(array))
 
-    def label(self, array: str, index: tuple[int, ...], name: str | None = None) -> str:
+    def label(self, array: str, index: tuple[int, ...], name: str | None = None,
+              free: dict | None = None) -> str:
         """``x_{11}``, ``x^{(2)}_{11}``, ``b^{(2)}``, ``b`` for ``array[index]``.
 
-        ``name`` replaces the array's display name (``\\tilde{x}`` for the padded input).
+        ``name`` replaces the array's display name (``\\tilde{x}`` for the padded
+        input); ``free`` maps a leading axis to a letter printed instead of its
+        number (``{1: "o"}`` gives ``z^{(1,o)}_{11}``).
         """
         shown = self.notation.indices(array, index)
         if len(index) >= 2:
-            leading, spatial = shown[:-2], shown[-2:]
+            leading, spatial = list(shown[:-2]), shown[-2:]
         else:
-            leading, spatial = shown, ()
+            leading, spatial = list(shown), ()
+        if free:
+            shape = self.notation.shapes.get(array, ())
+            kept = [axis for axis in range(len(index) - len(spatial)) if shape[axis] != 1]
+            leading = [free.get(axis, value) for axis, value in zip(kept, leading)]
         return (name or self.name(array)) + _superscript(leading) + _subscript(spatial)
 
     def generic_label(self, array: str, spatial: str | None = None,
@@ -468,29 +475,38 @@ def _layer_section(derivation, printer) -> dict:
                    r"$N \times O \times H_o \times W_o$",
                    rf"upstream gradient $\partial {name('L')} / \partial {name('z')}$"))
 
-    # How indices read.
+    # How indices read: one row per array of the notation table.
     base = printer.notation.index_base
-    legend = [rf"Indices start at {base}"
-              + (r" as in the textbook (\texttt{{-}{-}index-base 0} gives Python's)."
-                 if base == 1 else r" as in Python (the default 1 gives the textbook's).")]
-    superscripts = []
-    for array, words in (("x", ("sample", "channel")), ("z", ("sample", "output channel")),
-                         ("w", ("output channel", "input channel"))):
+    base_sentence = (rf"Indices start at {base}"
+                     + (r" as in the textbook (\texttt{-{}-index-base 0} gives Python's)."
+                        if base == 1 else r" as in Python (the default 1 gives the textbook's)."))
+    notation_rows = []
+    for array, spatial_words, leading_words in (
+            ("x", ("row", "column"), ("sample", "channel")),
+            ("w", ("row", "column"), ("output channel", "input channel")),
+            ("z", ("row", "column"), ("sample", "output channel"))):
         shape_ = printer.notation.shapes[array]
-        shown = [words[axis] for axis in range(2) if shape_[axis] != 1]
-        if shown:
-            superscripts.append(
-                rf"${printer.generic_label(array)}$: {_list(shown)} in the superscript")
-    if superscripts:
-        legend.append("Batch and channel indices of size more than 1 are written as a "
-                      "superscript in parentheses, the row and column as a subscript: "
-                      + "; ".join(superscripts) + ".")
-    spatial_labels = {"x": "ab", "z": "ij", "w": "mk"}
-    legend.append(rf"Rows and columns: ${printer.generic_label('x', spatial_labels['x'])}$ "
-                  rf"is row $a$, column $b$ of the input.")
+        letters = _LEADING_LETTERS[array]
+        spatial = _SPATIAL_LETTERS[array]
+        words = [f"{leading_words[axis]} ${letters[axis]}$" for axis in range(2)
+                 if shape_[axis] != 1]
+        words += [f"{spatial_words[0]} ${spatial[0]}$", f"{spatial_words[1]} ${spatial[1]}$"]
+        label = printer.generic_label(array)
+        if array == "z":
+            label += ",\ " + printer.generic_label("g")
+        what = {"x": "input", "w": "kernel", "z": "output"}[array]
+        notation_rows.append((label, f"{_list(words)} of the {what}"))
+    if derivation.layer.bias:
+        notation_rows.append((printer.generic_label("b"),
+                              "bias of output channel $o$" if out_channels > 1 else "the bias"))
+    superscript_sentence = None
+    if any(r"^{(" in label for label, _ in notation_rows):
+        superscript_sentence = (
+            "A batch or channel index is written only when that dimension has more than one "
+            "value, as a superscript in parentheses; row and column are the subscript.")
 
     size_rows = []
-    unread_notes = []
+    unread = []
     for out_name, size_name, size, pads, pad_names, kernel, k_name, stride, s_name, dilation, \
             d_name, result, what in (
             ("H_o", "H", height, (top, bottom), (r"p_{\mathrm{top}}", r"p_{\mathrm{bottom}}"),
@@ -502,39 +518,53 @@ def _layer_section(derivation, printer) -> dict:
             rf"- {d_name}({k_name} - 1) - 1}}{{{s_name}}} \right\rfloor + 1"
             rf" = \left\lfloor \frac{{{size} + {pads[0]} + {pads[1]} - {dilation}\cdot({kernel} - 1)"
             rf" - 1}}{{{stride}}} \right\rfloor + 1 = {result}")
-        unread = unread_length(size, kernel, stride, *pads, dilation)
-        if unread:
+        count = unread_length(size, kernel, stride, *pads, dilation)
+        if count:
             extent = size + pads[0] + pads[1]
             span = extent - dilated_length(kernel, dilation)
-            padded_rows = range(extent - unread, extent)
-            input_rows = [r - pads[0] + base for r in padded_rows if 0 <= r - pads[0] < size]
-            rows_text = f"the last {unread} {what}s" if unread > 1 else f"the last {what}"
-            axis = "the height" if what == "row" else "the width"
-            note = (rf"Along {axis}, "
-                    rf"${size} + {pads[0]} + {pads[1]} - {dilation}\cdot({kernel}-1) - 1 = {span}$ "
-                    rf"is not a multiple of ${s_name} = {stride}$: {rows_text} of the padded input "
-                    rf"{'are' if unread > 1 else 'is'} never read by the forward pass")
-            if input_rows:
-                which = ", ".join(map(str, input_rows))
-                note += (rf", so every input element in {what}{'s' if len(input_rows) > 1 else ''} "
-                         rf"{which} has gradient exactly $0$ (a classic bug in hand-written "
-                         rf"backward passes).")
-            else:
-                note += " (only padding lies there, so no input element is affected)."
-            unread_notes.append(note)
+            input_lines = [r - pads[0] + base for r in range(extent - count, extent)
+                           if 0 <= r - pads[0] < size]
+            lines = f"the last {count} {what}s" if count > 1 else f"the last {what}"
+            unread.append({
+                "numbers": rf"${size} + {pads[0]} + {pads[1]} - {dilation}\cdot({kernel}-1) - 1 "
+                           rf"= {span}$ is not a multiple of ${s_name} = {stride}$",
+                "lines": lines, "plural": count > 1,
+                "inputs": (f"{what}{'s' if len(input_lines) > 1 else ''} "
+                           + _list(map(str, input_lines), "and")) if input_lines else None,
+            })
+    unread_note = None
+    if unread:
+        clauses = _list([part["numbers"] for part in unread])
+        lines = _list([part["lines"] for part in unread])
+        plural = len(unread) > 1 or unread[0]["plural"]
+        unread_note = (f"Because {clauses}, {lines} of the padded input "
+                       f"{'are' if plural else 'is'} never read by the forward pass")
+        inputs = [part["inputs"] for part in unread if part["inputs"]]
+        if inputs:
+            unread_note += (rf", so every input element in {_list(inputs, 'or')} has gradient "
+                            r"exactly $0$ (forgetting this is a classic bug in hand-written "
+                            r"backward passes).")
+        else:
+            unread_note += "; only padding lies there, so no input element is affected."
     textbook = None
-    if layer.dilation == (1, 1) and top == bottom and left == right and (top, sh, kh) == (left, sw, kw) \
-            and height == width:
-        textbook = (rf"This is the textbook's $W_2 = (W_1 - F + 2P)/S + 1 = "
-                    rf"({width} - {kw} + 2\cdot{left})/{sw} + 1"
-                    + (rf" = {out_w}$." if (width - kw + 2 * left) % sw == 0 else
-                       rf"$, rounded down: ${out_w}$."))
+    if layer.dilation == (1, 1) and (top, bottom, sh, kh, height) == (left, right, sw, kw, width) \
+            and top == bottom:
+        numbers = rf"({width} - {kw} + 2\cdot{left})/{sw}"
+        if (width - kw + 2 * left) % sw == 0:
+            textbook = (rf"This is the textbook's $W_2 = (W_1 - F + 2P)/S + 1 = {numbers} + 1 "
+                        rf"= {out_w}$.")
+        else:
+            textbook = (rf"This is the textbook's $W_2 = (W_1 - F + 2P)/S + 1$, with the division "
+                        rf"rounded down because it is not exact here: "
+                        rf"$\lfloor {numbers} \rfloor + 1 = {out_w}$.")
     return {
         "description": latex_escape(layer.describe()).replace("->", r"$\to$"),
         "arrays": arrays,
-        "legend": legend,
+        "base_sentence": base_sentence,
+        "notation_rows": notation_rows,
+        "superscript_sentence": superscript_sentence,
         "size_rows": size_rows,
-        "unread_notes": unread_notes,
+        "unread_note": unread_note,
         "textbook_size": textbook,
         "numbers": {"N": batch, "C": channels, "O": out_channels},
     }
@@ -562,13 +592,14 @@ def _forward_section(derivation, printer, show_padding) -> dict:
                + (rf"{printer.generic_label('b')} + " if layer.bias else "")
                + " ".join(sums)
                + rf" {printer.generic_label('w')} \, {printer.generic_label('x', index_text, name=xp)}")
-    padded = (rf"where ${xp}$ is ${name('x')}$ with {top} zero row{'s' if top != 1 else ''} "
-              rf"added above, {bottom} below, {left} zero column{'s' if left != 1 else ''} "
-              rf"on the left and {right} on the right")
     if any(layer.padding):
-        padded += (rf" (so ${printer.label('x', (0, 0, top, left), name=xp)} = "
-                   rf"{printer.label('x', (0, 0, 0, 0))}$)")
-    padded += "."
+        padded = (rf"where ${xp}$ is ${name('x')}$ with {top} zero row{'s' if top != 1 else ''} "
+                  rf"added above, {bottom} below, {left} zero column{'s' if left != 1 else ''} "
+                  rf"on the left and {right} on the right (so "
+                  rf"${printer.label('x', (0, 0, top, left), name=xp)} = "
+                  rf"{printer.label('x', (0, 0, 0, 0))}$).")
+    else:
+        padded = rf"where ${xp} = {name('x')}$, as this layer has no padding."
     if layer.groups > 1:
         padded += (rf" With {layer.groups} groups, $c$ runs over the {cg} input channels of "
                    rf"output channel $o$'s group only.")
@@ -610,11 +641,24 @@ def _selection_note(array, shape, shown, printer) -> str:
 
 
 def _outputs_text(printer, outputs) -> str:
-    labels = [printer.label("z", index) for index in outputs]
+    """``feeds z_{11}, z_{12}``; with several output channels ``z^{(o)}_{11}, ... (o = 1, 2)``."""
+    channels = list(dict.fromkeys(index[1] for index in outputs))
+    positions = list(dict.fromkeys((index[0], 0, index[2], index[3]) for index in outputs))
+    suffix = ""
+    if len(channels) > 1 and len(outputs) == len(channels) * len(positions):
+        base = printer.notation.index_base
+        labels = [printer.label("z", index, free={1: "o"}) for index in positions]
+        numbers = [str(o + base) for o in channels]
+        if len(numbers) > 4 and channels == list(range(channels[0], channels[-1] + 1)):
+            numbers = [numbers[0], r"\dots", numbers[-1]]
+        suffix = rf",\ o = {', '.join(numbers)}"
+    else:
+        labels = [printer.label("z", index) for index in outputs]
+    count = ""
     if len(labels) > FEEDS_SHOWN:
         labels = labels[:FEEDS_SHOWN - 2] + [r"\dots", labels[-1]]
-        return rf"feeds ${', '.join(labels)}$ ({len(outputs)} outputs)"
-    return rf"feeds ${', '.join(labels)}$"
+        count = f" ({len(outputs)} outputs)"
+    return rf"feeds ${', '.join(labels)}{suffix}${count}"
 
 
 def _backward_section(derivation, printer) -> list[dict]:
@@ -644,7 +688,7 @@ def _backward_section(derivation, printer) -> list[dict]:
             count = len(printer.terms(expr))
             if array == "x":
                 outputs = fed.get(symbol, [])
-                tag = _outputs_text(printer, outputs) if outputs else "feeds no output"
+                tag = _outputs_text(printer, outputs) if outputs else "never read"
                 if not outputs:
                     unread.append(printer.label(array, index))
             elif array == "w":
@@ -774,6 +818,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
                         rf"of }} c\text{{'s group}}")
         result["grad_x"] = {
             "steps": steps, "pad_rows": pad_rows, "pad_text": pad_text, "g_matrix": g_matrix,
+            "first_map": "For the first map:" if z_shape[:2] != (1, 1) else "Here:",
             "rotate": rotate, "rot_matrix": rot_matrix, "correlate": correlate,
             "formula": formula, "numbers": numbers,
             "verdict": _verdict(proof, printer, "x", derivation),
@@ -806,7 +851,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
         if derivation.input_shape[:2] == (1, 1) and z_shape[:2] == (1, 1) and \
                 max(extent_h, extent_w) <= RULE_MATRIX_LIMIT:
             x_matrix = (rf"\operatorname{{pad}}_p({x_map}) = "
-                        rf"{_matrix(printer, rules.pad2d(grid_x, layer.padding)[0, 0])}, \qquad "
+                        rf"{_matrix(printer, rules.pad2d(grid_x, layer.padding)[0, 0])}",
                         rf"\operatorname{{dil}}_s({g_map}) = "
                         rf"{_matrix(printer, rules.dilate(grid_g, layer.stride)[0, 0])}")
         result["grad_w"] = {
@@ -814,6 +859,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
             "numbers": rf"p = ({top}, {bottom}, {left}, {right}),\quad s = ({sh}, {sw}),"
                        rf"\quad d = ({dh}, {dw})",
             "text": text, "x_matrix": x_matrix,
+            "side_by_side": max(extent_w, dilated_w) <= 6,
             "verdict": _verdict(proof, printer, "w", derivation),
         }
 
@@ -842,17 +888,17 @@ def _rules_section(derivation, printer, proofs) -> dict:
 def _verdict(proof, printer, array, derivation) -> dict:
     if proof.holds:
         if proof.checked == 1:
-            text = (r"Verified: SymPy expanded this closed form and it is exactly the "
+            text = (r"SymPy expanded this closed form and it is exactly the "
                     r"element-wise sum of Section~\ref{sec:backward}.")
         else:
-            text = (rf"Verified: SymPy expanded all {proof.checked} elements of this closed "
+            text = (rf"SymPy expanded all {proof.checked} elements of this closed "
                     rf"form and each is exactly the element-wise sum of "
                     r"Section~\ref{sec:backward}.")
         return {"holds": True, "text": text}
     first = proof.mismatches[0] if proof.mismatches else None
     where = rf" (the first at ${printer.label(array, first)}$)" if first is not None else ""
     return {"holds": False,
-            "text": rf"NOT verified: this closed form differs from the element-wise sums at "
+            "text": rf"This closed form differs from the element-wise sums at "
                     rf"{len(proof.mismatches)} of {proof.checked} elements{where}; the sums of "
                     rf"Section~\ref{{sec:backward}} are the truth."}
 
