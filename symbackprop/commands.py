@@ -30,3 +30,74 @@ def derive_command(args) -> int:
 
 
 derive_command.options = _derive_options
+
+
+# -- latex -------------------------------------------------------------------
+#: ``--NAME-name`` option -> key of :class:`~symbackprop.naming.Notation` names.
+LATEX_NAME_OPTIONS = {
+    "input": ("x", "the input x, e.g. a"),
+    "output": ("z", "the output z, e.g. net"),
+    "weight": ("w", "the kernel w, e.g. k or theta"),
+    "bias": ("b", "the bias b"),
+    "grad": ("g", "the upstream gradient g = dL/dz, e.g. delta"),
+    "loss": ("L", "the loss L, e.g. E or J"),
+}
+
+
+def _latex_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
+                        help="write the document to FILE.tex (default: standard output; "
+                             "derivation.tex with --pdf)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also compile FILE.pdf next to it with pdflatex")
+    for option, (_, meaning) in LATEX_NAME_OPTIONS.items():
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters)")
+    parser.add_argument("--no-padding-terms", action="store_true",
+                        help="do not show padding products as 0 w")
+    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
+                        help="collect coefficients (fast, default) or sympy.diff the loss")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="expand instances up to N products (default: built-in limit)")
+
+
+@command("latex", help="write the derivation as a LaTeX document (and compile it with --pdf)")
+def latex_command(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from .latex import LatexCompileError, compile_pdf, to_latex, write_document
+
+    output = args.output
+    if output is None and args.pdf:
+        output = "derivation.tex"
+    if output is not None and Path(output).suffix.lower() == ".pdf":
+        raise ValueError(f"-o names the .tex file, got {output!r}: use -o "
+                         f"{Path(output).with_suffix('.tex')} --pdf to get "
+                         f"{Path(output).name} next to it")
+    names = {key: getattr(args, f"{option}_name")
+             for option, (key, _) in LATEX_NAME_OPTIONS.items()
+             if getattr(args, f"{option}_name") is not None}
+    layer = layer_from_args(args)
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    text = to_latex(derivation, index_base=args.index_base, names=names,
+                    show_padding=not args.no_padding_terms)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    path = write_document(text, output)
+    print(f"wrote {path}")
+    if args.pdf:
+        try:
+            pdf = compile_pdf(path)
+        except LatexCompileError as error:
+            print(f"symbackprop latex: error: {error}", file=sys.stderr)
+            return 1
+        print(f"wrote {pdf}")
+    return 0
+
+
+latex_command.options = _latex_options

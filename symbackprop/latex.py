@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +100,27 @@ class LatexCompileError(RuntimeError):
 def latex_name(name: str) -> str:
     """A display name in math mode: ``delta -> \\delta``, ``net -> \\mathit{net}``.
 
-    Greek letter names become the letter, one letter stays as it is, other
-    identifiers are set as one italic word, anything else is escaped text.
+    Greek letter names (or the Greek letters themselves) become the letter, one
+    Latin letter stays as it is, other identifiers are set as one italic word and
+    any other printable ASCII text is escaped and set upright.
+
+    Raises
+    ------
+    ValueError
+        For an empty name, one with spaces or control characters, or other
+        non-ASCII characters that pdflatex could not typeset.
     """
     name = str(name)
-    if not name:
-        raise ValueError("names: a display name must not be empty")
+    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
+        # "GREEK SMALL LETTER DELTA" -> \delta, "GREEK CAPITAL LETTER DELTA" -> \Delta
+        words = unicodedata.name(name).split()
+        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
+        if letter in greek_letters_set:
+            return translate(letter.capitalize() if words[1] == "CAPITAL" else letter)
+    if not name or not all(33 <= ord(char) < 127 for char in name):
+        raise ValueError(
+            f"names: {name!r} is not a usable name: use letters, digits and ASCII symbols "
+            f"without spaces, or a Greek letter or its name (delta, Delta)")
     if re.fullmatch(r"[A-Za-z]+", name) and name.lower() in greek_letters_set:
         return translate(name)
     if re.fullmatch(r"[A-Za-z]", name):
@@ -280,26 +296,31 @@ def _abbreviate(terms: list, limit: int = TERMS_LIMIT) -> tuple[list, bool]:
 
 
 def equation_rows(lhs: str, terms: list[tuple[str, str]], per_line: int,
-                  tag: str | None = None) -> str:
+                  tag: str | None = None, join_lone_last: bool = False) -> tuple[str, int]:
     """One equation for ``alignat*``: ``lhs &= t1 &&+ t2 ...``, broken every ``per_line``.
 
     Continuation lines start with the sign under the ``=``, so terms in the same
-    position line up in columns across every equation of the block.
+    position line up in columns across every equation of the block.  With
+    ``join_lone_last`` a last term left alone on its line (the bias) joins the line
+    above.  Returns the rows and the number of ``alignat`` columns they use.
     """
     if not terms:
         terms = [("+", "0")]
+    chunks = [terms[start:start + per_line] for start in range(0, len(terms), per_line)]
+    if join_lone_last and len(chunks) > 1 and len(chunks[-1]) == 1:
+        chunks[-2:] = [chunks[-2] + chunks[-1]]
     rows = []
-    for start in range(0, len(terms), per_line):
+    for number, chunk in enumerate(chunks):
         cells = []
-        for position, (sign, body) in enumerate(terms[start:start + per_line]):
-            if start == 0 and position == 0:
+        for position, (sign, body) in enumerate(chunk):
+            if number == 0 and position == 0:
                 cells.append("= " + ("-" if sign == "-" else "") + body)
             else:
                 cells.append(f"{sign} {body}")
-        rows.append((lhs if start == 0 else "") + " &" + " &&".join(cells))
+        rows.append((lhs if number == 0 else "") + " &" + " &&".join(cells))
     if tag:
         rows[-1] += rf" \tag*{{{tag}}}"
-    return " \\\\\n".join(rows)
+    return " \\\\\n".join(rows), max(len(chunk) for chunk in chunks)
 
 
 def representative_indices(shape: tuple[int, ...], spatial_axes: int = 2,
@@ -388,6 +409,11 @@ class _Block:
 
     columns: int
     equations: tuple[str, ...]
+
+
+def _block(equations: list[tuple[str, int]]) -> _Block:
+    return _Block(columns=max(columns for _, columns in equations),
+                  equations=tuple(text for text, _ in equations))
 
 
 def _feeds(derivation) -> tuple[dict, dict]:
@@ -616,12 +642,12 @@ def _forward_section(derivation, printer, show_padding) -> dict:
         terms, cut = _abbreviate(printer.terms(expr))
         abbreviated |= cut
         tag = rf"\small {len(sympy.Add.make_args(expr))} terms" if cut else None
-        equations.append(equation_rows(printer.label("z", index), terms, per_line, tag))
-    columns = min(per_line, max(len(e.split(r"\\")[0].split("&&")) for e in equations))
+        equations.append(equation_rows(printer.label("z", index), terms, per_line, tag,
+                                       join_lone_last=layer.bias))
     return {
         "general": general,
         "padded_note": padded,
-        "block": _Block(columns=max(columns, 1), equations=tuple(equations)),
+        "block": _block(equations),
         "selection": _selection_note("z", derivation.output_shape, len(indices), printer)
         if selected else None,
         "abbreviated": abbreviated,
@@ -701,12 +727,11 @@ def _backward_section(derivation, printer) -> list[dict]:
             if cut:
                 tag += f"; {count} terms"
             equations.append(equation_rows(left, terms, per_line, r"\small " + tag))
-        columns = max(len(e.split(r"\\")[0].split("&&")) for e in equations)
         sections.append({
             "array": array,
             "title": title,
             "label": printer.generic_label(array),
-            "block": _Block(columns=max(columns, 1), equations=tuple(equations)),
+            "block": _block(equations),
             "selection": _selection_note(array, shape, len(indices), printer)
             if selected else None,
             "abbreviated": abbreviated,
@@ -1014,6 +1039,7 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     from .rules import prove_rules
 
     names = dict(names or {})
+    command = command or _command_line(derivation, index_base, names, show_padding)
     for key, value in names.items():
         if key not in ("x", "w", "b", "z", "g", "L"):
             raise ValueError(f"names: unknown array {key!r}; use x, w, b, z, g or L")
@@ -1032,8 +1058,8 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         "names": {key: plain.name(key) for key in ("x", "w", "b", "z", "g", "L")},
         "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT, "head": TERMS_HEAD,
                    "tail": TERMS_TAIL, "matrix": MATRIX_LIMIT},
-        "command": _typewriter(command or _command_line(derivation, index_base, names,
-                                                         show_padding)),
+        "command": _typewriter(command),
+        "command_comment": " ".join(command.split()),
         "version": latex_escape(__version__),
         "has_bias": derivation.layer.bias,
     }
@@ -1066,11 +1092,9 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
         text = ("-" if terms[0][0] == "-" else "") + terms[0][1]
         return text + "".join(f" {sign} {body}" for sign, body in terms[1:])
 
-    z_indices = list(np.ndindex(*derivation.output_shape))
     x_indices = list(np.ndindex(*derivation.input_shape))
-    chosen_z = [z_indices[0], z_indices[len(z_indices) // 2]] if len(z_indices) > 1 \
-        else z_indices
-    for index in dict.fromkeys(chosen_z):
+    interior = (0, 0, (out_h - 1) // 2, (out_w - 1) // 2)  # the centre of the first map
+    for index in dict.fromkeys([(0, 0, 0, 0), interior]):
         rows.append(rf"{printer.label('z', index)} &= {short(derivation.z_written[index])}")
     rows.append(rf"\frac{{\partial {loss}}}{{\partial {printer.label('x', x_indices[0])}}} "
                 rf"&= {short(derivation.grad_x[x_indices[0]])}")
