@@ -216,7 +216,8 @@ class LatexPrinter(SympyLatexPrinter):
             sign, factors = "-", [-factors[0], *factors[1:]]
             if factors[0] == 1:
                 factors = factors[1:]
-        parts = [self.parenthesize(factor, sympy.printing.precedence.PRECEDENCE["Mul"])
+        parts = [self._print(factor) if factor.is_Number else
+                 self.parenthesize(factor, sympy.printing.precedence.PRECEDENCE["Mul"])
                  for factor in factors]
         text = sign + " ".join(parts)
         if self.padding_command and any(f.is_zero for f in factors):
@@ -519,7 +520,7 @@ def _layer_section(derivation, printer) -> dict:
         words += [f"{spatial_words[0]} ${spatial[0]}$", f"{spatial_words[1]} ${spatial[1]}$"]
         label = printer.generic_label(array)
         if array == "z":
-            label += ",\ " + printer.generic_label("g")
+            label += r",\ " + printer.generic_label("g")
         what = {"x": "input", "w": "kernel", "z": "output"}[array]
         notation_rows.append((label, f"{_list(words)} of the {what}"))
     if derivation.layer.bias:
@@ -1175,9 +1176,11 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -
             kept = tex_path.with_suffix(".log")
             if log.is_file():
                 shutil.copyfile(log, kept)
-            errors = [line for line in output.splitlines()
-                      if line.startswith("!") or ":" in line and "error" in line.lower()]
-            detail = "; ".join(errors[:3]) or f"exit status {completed.returncode}"
+            # With -file-line-error, errors read "./document.tex:12: Undefined control ...".
+            errors = [re.sub(r"^\./document\.tex:", "line ", line)
+                      for line in output.splitlines()
+                      if re.match(r"(\./document\.tex:\d+: |! )", line)]
+            detail = "; ".join(errors[:2]) or f"exit status {completed.returncode}"
             raise LatexCompileError(
                 f"{compiler} could not compile {tex_path}: {detail} (log: {kept})")
         os.replace(produced, target)
