@@ -180,7 +180,7 @@ class LatexPrinter(SympyLatexPrinter):
         if free:
             shape = self.notation.shapes.get(array, ())
             kept = [axis for axis in range(len(index) - len(spatial)) if shape[axis] != 1]
-            leading = [free.get(axis, value) for axis, value in zip(kept, leading)]
+            leading = [free.get(axis, value) for axis, value in zip(kept, leading, strict=True)]
         return (name or self.name(array)) + _superscript(leading) + _subscript(spatial)
 
     def generic_label(self, array: str, spatial: str | None = None,
@@ -543,8 +543,8 @@ def _layer_section(derivation, printer) -> dict:
         size_rows.append(
             rf"{out_name} &= \left\lfloor \frac{{{size_name} + {pad_names[0]} + {pad_names[1]} "
             rf"- {d_name}({k_name} - 1) - 1}}{{{s_name}}} \right\rfloor + 1"
-            rf" = \left\lfloor \frac{{{size} + {pads[0]} + {pads[1]} - {dilation}\cdot({kernel} - 1)"
-            rf" - 1}}{{{stride}}} \right\rfloor + 1 = {result}")
+            rf" = \left\lfloor \frac{{{size} + {pads[0]} + {pads[1]} "
+            rf"- {dilation}\cdot({kernel} - 1) - 1}}{{{stride}}} \right\rfloor + 1 = {result}")
         count = unread_length(size, kernel, stride, *pads, dilation)
         if count:
             extent = size + pads[0] + pads[1]
@@ -618,7 +618,8 @@ def _forward_section(derivation, printer, show_padding) -> dict:
     general = (rf"{printer.generic_label('z')} = "
                + (rf"{printer.generic_label('b')} + " if layer.bias else "")
                + " ".join(sums)
-               + rf" {printer.generic_label('w')} \, {printer.generic_label('x', index_text, name=xp)}")
+               + rf" {printer.generic_label('w')} \, "
+               + printer.generic_label("x", index_text, name=xp))
     if any(layer.padding):
         padded = (rf"where ${xp}$ is ${name('x')}$ with {top} zero row{'s' if top != 1 else ''} "
                   rf"added above, {bottom} below, {left} zero column{'s' if left != 1 else ''} "
@@ -639,7 +640,7 @@ def _forward_section(derivation, printer, show_padding) -> dict:
                                prefer_multiple=kw if cg == 1 else kw * kh)
     equations = []
     abbreviated = False
-    for index, expr in zip(indices, expressions):
+    for index, expr in zip(indices, expressions, strict=True):
         terms, cut = _abbreviate(printer.terms(expr))
         abbreviated |= cut
         tag = rf"\small {len(sympy.Add.make_args(expr))} terms" if cut else None
@@ -708,7 +709,7 @@ def _backward_section(derivation, printer) -> list[dict]:
         equations = []
         abbreviated = False
         unread = []
-        for index, left, expr in zip(indices, lhs, expressions):
+        for index, left, expr in zip(indices, lhs, expressions, strict=True):
             symbol = element_symbol(array, index)
             terms, cut = _abbreviate(printer.terms(expr))
             abbreviated |= cut
@@ -752,9 +753,11 @@ def _backward_intro(derivation, printer) -> dict:
     chain_x = (rf"\frac{{\partial {loss}}}{{\partial {x_generic}}} = \sum_{{{over}}} "
                rf"\frac{{\partial {loss}}}{{\partial {z_generic}}}\,"
                rf"\frac{{\partial {z_generic}}}{{\partial {x_generic}}} = \sum_{{{over}}} "
-               rf"{printer.generic_label('g')}\,\frac{{\partial {z_generic}}}{{\partial {x_generic}}}")
+               rf"{printer.generic_label('g')}\,"
+               rf"\frac{{\partial {z_generic}}}{{\partial {x_generic}}}")
     chain_w = (rf"\frac{{\partial {loss}}}{{\partial {w_generic}}} = \sum_{{{over}}} "
-               rf"{printer.generic_label('g')}\,\frac{{\partial {z_generic}}}{{\partial {w_generic}}}")
+               rf"{printer.generic_label('g')}\,"
+               rf"\frac{{\partial {z_generic}}}{{\partial {w_generic}}}")
     return {"chain_x": chain_x, "chain_w": chain_w, "method": derivation.method,
             "loss_sum": rf"{loss} = \sum {g}\,{name('z')}"}
 
@@ -765,7 +768,6 @@ def _rules_section(derivation, printer, proofs) -> dict:
     layer = derivation.layer
     name = printer.name
     loss = name("L")
-    base = printer.notation.index_base
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
     top, bottom, left, right = layer.padding
     _, _, out_h, out_w = derivation.output_shape
@@ -792,8 +794,8 @@ def _rules_section(derivation, printer, proofs) -> dict:
             steps.append(
                 rf"Undo the stride: insert $s_h - 1 = {sh - 1}$ zero row{'s' if sh != 2 else ''} "
                 rf"between the rows of ${g_map}$ and $s_w - 1 = {sw - 1}$ zero "
-                rf"column{'s' if sw != 2 else ''} between its columns: the ${out_h} \times {out_w}$ "
-                rf"map becomes ${dilated_h} \times {dilated_w}$.")
+                rf"column{'s' if sw != 2 else ''} between its columns: the "
+                rf"${out_h} \times {out_w}$ map becomes ${dilated_h} \times {dilated_w}$.")
         pad_rows = [
             rf"P_{{\mathrm{{top}}}} &= d_h(K_H - 1) - p_{{\mathrm{{top}}}} = "
             rf"{dh}\cdot({kh} - 1) - {top} = {p_top}",
@@ -814,7 +816,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
             g_matrix = (rf"\operatorname{{pad}}_P\bigl(\operatorname{{dil}}_s("
                         rf"{printer.map_label('g', (0, 0))})\bigr) = "
                         + _matrix(printer, padded_map))
-        rotate = rf"Rotate each kernel map by $180^\circ$ (flip rows and columns)"
+        rotate = r"Rotate each kernel map by $180^\circ$ (flip rows and columns)"
         if layer.in_channels > 1 or layer.out_channels > 1:
             rotate += (r" and swap the roles of its channels: the gradient of input channel "
                        rf"$c$ collects the kernels ${w_map}$ of every output channel $o$ "
@@ -827,7 +829,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
             rot_matrix = (rf"{w_label} = {_matrix(printer, w_first)}, \qquad "
                           rf"\operatorname{{rot}}_{{180}}({w_label}) = "
                           rf"{_matrix(printer, rules.rot180(w_first))}")
-        correlate = (rf"Cross-correlate the padded map with the rotated kernel"
+        correlate = (r"Cross-correlate the padded map with the rotated kernel"
                      + (rf", its taps spread by the dilation $d = ({dh}, {dw})$"
                         if (dh, dw) != (1, 1) else "")
                      + (r", and sum over output channels" if sum_o else "")

@@ -299,7 +299,7 @@ def test_unrolled_matrix_transpose_gives_the_input_gradient(name):
     w = rng.standard_normal(layer.weight_shape)
     b = rng.standard_normal(layer.out_channels) if layer.bias else None
     x = rng.standard_normal(derivation.input_shape)
-    values = dict(zip(sympy.flatten(derivation.w.tolist()), w.ravel()))
+    values = dict(zip(sympy.flatten(derivation.w.tolist()), w.ravel(), strict=True))
     numeric = np.array(matrix.subs(values).tolist(), dtype=float)
     expected = conv2d_forward(x, w, b, stride=layer.stride, padding=layer.padding,
                               dilation=layer.dilation, groups=layer.groups)
