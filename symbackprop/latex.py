@@ -842,8 +842,11 @@ def _rules_section(derivation, printer, proofs) -> dict:
         numbers = (rf"s = ({sh}, {sw}),\quad P = ({p_top}, {p_bottom}, {p_left}, {p_right}),"
                    rf"\quad d = ({dh}, {dw})")
         if layer.groups > 1:
-            numbers += (rf",\quad o \text{{ over the {layer.group_out_channels} output channels "
-                        rf"of }} c\text{{'s group}}")
+            if layer.group_out_channels == 1:
+                numbers += r",\quad o \text{ the one output channel of } c\text{'s group}"
+            else:
+                numbers += (rf",\quad o \text{{ over the {layer.group_out_channels} output "
+                            rf"channels of }} c\text{{'s group}}")
         result["grad_x"] = {
             "steps": steps, "pad_rows": pad_rows, "pad_text": pad_text, "g_matrix": g_matrix,
             "first_map": "For the first map:" if z_shape[:2] != (1, 1) else "Here:",
@@ -875,6 +878,9 @@ def _rules_section(derivation, printer, proofs) -> dict:
         else:
             text += rf", one for each kernel element (${kh} \times {kw}$)"
         text += "."
+        if layer.groups > 1:
+            text += (rf" With {layer.groups} groups, channel $c$ of ${x_map}$ here means the "
+                     rf"$c$-th input channel of output channel $o$'s group.")
         x_matrix = None
         if derivation.input_shape[:2] == (1, 1) and z_shape[:2] == (1, 1) and \
                 max(extent_h, extent_w) <= RULE_MATRIX_LIMIT:
