@@ -1088,8 +1088,12 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
     # MathJax's \text does not switch to math with $; keep the arrow outside.
     parts = description.split(r"$\to$")
     header = r"\text{" + parts[0] + "}" + "".join(r"\to\text{" + part + "}" for part in parts[1:])
-    header += rf";\quad {name('x')}: {height}\times{width} \;\to\; {name('z')}: " \
-              rf"{out_h}\times{out_w}"
+    if derivation.input_shape[:2] == (1, 1) and derivation.output_shape[:2] == (1, 1):
+        shapes = (f"{height}\\times{width}", f"{out_h}\\times{out_w}")
+    else:
+        shapes = tuple(r"\times".join(map(str, shape))
+                       for shape in (derivation.input_shape, derivation.output_shape))
+    header += rf";\quad {name('x')}: {shapes[0]} \;\to\; {name('z')}: {shapes[1]}"
     rows = [r"&" + header]
 
     def short(expr, limit=6):

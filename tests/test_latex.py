@@ -336,6 +336,8 @@ def test_repr_latex_is_a_short_math_summary(worked):
     assert (r"\frac{\partial L}{\partial x_{11}} &= g_{11} w_{22} + g_{12} w_{21} + g_{21} w_{12} "
             r"+ g_{22} w_{11}") in text
     assert r"\cdots" in text  # dL/dw11 has 9 terms: abbreviated
+    assert r"x: 3\times3 \;\to\; z: 4\times4" in text
+    assert sbp.to_latex is to_latex
     assert text.count(r"\\") <= 8
     for unsupported_by_mathjax in (r"\pad", r"\tag", r"\section", "$$$"):
         assert unsupported_by_mathjax not in text
@@ -423,3 +425,15 @@ def test_compile_failure_is_clear_and_leaves_no_pdf(tmp_path):
         compile_pdf(tex)
     assert not tex.with_suffix(".pdf").exists()
     assert tex.with_suffix(".log").exists()
+
+
+@pytest.mark.slow
+@needs_pdflatex
+def test_notebook_summary_is_valid_latex(tmp_path):
+    derivations = [sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)),
+                   sbp.derive(*grid_case("channels"))]
+    body = "\n".join(d._repr_latex_() for d in derivations)
+    tex = tmp_path / "summary.tex"
+    tex.write_text("\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
+                   f"{body}\n\\end{{document}}\n")
+    assert compile_pdf(tex).read_bytes().startswith(b"%PDF")
