@@ -32,6 +32,7 @@ Size limits (the document stays readable):
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -242,14 +243,8 @@ class LatexPrinter(SympyLatexPrinter):
             return []
         else:
             args = [expr]
-        pairs = []
-        for term in args:
-            printed = self._print(term)
-            if printed.startswith("-"):
-                pairs.append(("-", printed[1:]))
-            else:
-                pairs.append(("+", printed))
-        return pairs
+        return [("-", self._print(-term)) if term.could_extract_minus_sign()
+                else ("+", self._print(term)) for term in args]
 
 
 # ---------------------------------------------------------------------------
@@ -344,7 +339,6 @@ def representative_indices(shape: tuple[int, ...], spatial_axes: int = 2,
         else:
             values = sorted({0, size - 1})
         choices.append(values)
-    import itertools
     return [tuple(index) for index in itertools.product(*choices)], True
 
 
@@ -392,9 +386,7 @@ def unrolled_matrix(derivation) -> sympy.Matrix:
 
     ``C[r, c] = dz_r/dx_c``, a kernel element or 0.
     """
-    outputs = [z - sum((term for term in sympy.Add.make_args(z)
-                        if parse_element(term) and parse_element(term)[0] == "b"),
-                       sympy.Integer(0)) for z in _flat(derivation.z)]
+    outputs = _flat(derivation.z)  # the bias does not depend on x: it drops out
     inputs = _flat(derivation.x)
     return sympy.Matrix(len(outputs), len(inputs),
                         lambda r, c: sympy.diff(outputs[r], inputs[c]))

@@ -437,3 +437,14 @@ def test_notebook_summary_is_valid_latex(tmp_path):
     tex.write_text("\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
                    f"{body}\n\\end{{document}}\n")
     assert compile_pdf(tex).read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("name", ["asymmetric-padding", "dilation-stride", "depthwise-no-bias",
+                                  "channels"])
+def test_the_command_in_the_document_regenerates_it(name, capsys):
+    layer, size, batch = grid_case(name)
+    document = to_latex(sbp.derive(layer, size, batch), names={"g": "delta"})
+    command = document.splitlines()[1].removeprefix("%%   ").split()
+    assert command[:2] == ["symbackprop", "latex"]
+    assert main(command[1:]) == 0
+    assert capsys.readouterr().out == document
