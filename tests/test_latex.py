@@ -392,7 +392,8 @@ needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None,
                                     reason="pdflatex is not installed (bash dev.sh test "
                                            "installs it)")
 
-COMPILED = ["worked-example", "stride2-uneven", "dilation2", "groups", "channels"]
+COMPILED = ["worked-example", "stride2-uneven", "dilation2", "groups", "channels",
+            "depthwise-no-bias"]
 
 
 @pytest.mark.slow
