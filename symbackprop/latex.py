@@ -82,7 +82,7 @@ RULE_MATRIX_LIMIT = 10
 #: Outputs named in a "feeds" note before it abbreviates.
 FEEDS_SHOWN = 6
 #: Width (in em of the 11pt text font) available to the terms of one equation line.
-LINE_BUDGET_EM = 31.0
+LINE_BUDGET_EM = 34.0
 
 # Letters of the generic indices of each array (leading dimensions, then spatial).
 _LEADING_LETTERS = {"x": ("n", "c"), "z": ("n", "o"), "g": ("n", "o"), "w": ("o", "c"),
@@ -263,7 +263,7 @@ def _symbol_width(printer, symbol) -> float:
     base = 0.6 if len(name) == 1 or name.lower() in greek_letters_set else 0.55 * len(name)
     sub = len(_subscript(spatial)) - 3 if spatial else 0
     sup = len(_superscript(leading)) - 3 if leading else 0
-    return base + 0.42 * max(sub, sup)
+    return base + 0.35 * max(sub, sup)
 
 
 def _term_width(printer, term) -> float:
@@ -818,7 +818,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
         rot_matrix = None
         if max(w_first.shape) <= 6:
             w_label = printer.map_label("w", (0, 0))
-            rot_matrix = (rf"{w_label} = {_matrix(printer, w_first)}, \qquad "
+            rot_matrix = (rf"{w_label} = {_matrix(printer, w_first)}",
                           rf"\operatorname{{rot}}_{{180}}({w_label}) = "
                           rf"{_matrix(printer, rules.rot180(w_first))}")
         correlate = (r"Cross-correlate the padded map with the rotated kernel"
@@ -843,6 +843,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
             "steps": steps, "pad_rows": pad_rows, "pad_text": pad_text, "g_matrix": g_matrix,
             "first_map": "For the first map:" if z_shape[:2] != (1, 1) else "Here:",
             "rotate": rotate, "rot_matrix": rot_matrix, "correlate": correlate,
+            "rot_side_by_side": kw <= 3,
             "formula": formula, "numbers": numbers,
             "verdict": _verdict(proof, printer, "x", derivation),
         }
