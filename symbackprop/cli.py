@@ -12,7 +12,7 @@ import sys
 
 from .layers import Conv2d
 
-__all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size"]
+__all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size", "layer_arguments"]
 
 _COMMANDS = {}
 
@@ -73,6 +73,49 @@ def _conv2d_from_args(args) -> Conv2d:
 LAYER_OPTIONS = {
     "conv2d": ("2-D convolution (cross-correlation)", _add_conv2d_options, _conv2d_from_args),
 }
+
+
+def _conv2d_to_args(layer) -> list[str]:
+    def numbers(values, separator):
+        return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
+
+    top, bottom, left, right = layer.padding
+    padding = numbers(layer.padding, ",") if (top, left) != (bottom, right) else \
+        numbers((top, left), ",")
+    arguments = []
+    if layer.in_channels != 1:
+        arguments += ["--in-channels", str(layer.in_channels)]
+    if layer.out_channels != 1:
+        arguments += ["--out-channels", str(layer.out_channels)]
+    arguments += ["--kernel", numbers(layer.kernel_size, "x")]
+    if layer.stride != (1, 1):
+        arguments += ["--stride", numbers(layer.stride, "x")]
+    if layer.padding != (0, 0, 0, 0):
+        arguments += ["--padding", padding]
+    if layer.dilation != (1, 1):
+        arguments += ["--dilation", numbers(layer.dilation, "x")]
+    if layer.groups != 1:
+        arguments += ["--groups", str(layer.groups)]
+    if not layer.bias:
+        arguments.append("--no-bias")
+    return arguments
+
+
+#: layer kind -> the options that name a layer on the command line (the inverse of
+#: LAYER_OPTIONS' from_args); generated files quote them in their regenerate command.
+LAYER_ARGUMENTS = {
+    "conv2d": _conv2d_to_args,
+}
+
+
+def layer_arguments(layer) -> list[str]:
+    """``[kind, options...]`` that make ``symbackprop COMMAND`` build ``layer`` again."""
+    try:
+        to_args = LAYER_ARGUMENTS[layer.kind]
+    except (AttributeError, KeyError):
+        raise TypeError(f"symbackprop has no command-line form for a {type(layer).__name__}") \
+            from None
+    return [layer.kind, *to_args(layer)]
 
 
 def add_instance_options(parser):

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from .cli import add_instance_options, add_notation_options, command, layer_from_args, parse_size
-from .derivation import derive
+from .derivation import derive, term_count
+from .layers import Conv2d
+from .rules import prove_rules
 from .text import format_derivation
+
+# Proving the closed forms expands every element once more; the printout includes
+# the proof for instances up to this many products.
+PROOF_TERMS = 20_000
 
 
 def _derive_options(parser):
@@ -24,8 +30,10 @@ def derive_command(args) -> int:
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
     derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    proofs = prove_rules(derivation) if isinstance(layer, Conv2d) and \
+        term_count(layer, derivation.input_shape) <= PROOF_TERMS else ()
     print(format_derivation(derivation, index_base=args.index_base,
-                            show_padding=not args.no_padding_terms))
+                            show_padding=not args.no_padding_terms, proofs=proofs))
     return 0
 
 
@@ -101,3 +109,28 @@ def latex_command(args) -> int:
 
 
 latex_command.options = _latex_options
+
+
+def _generate_options(parser):
+    from .codegen import DEFAULT_OUTPUT_FOLDER
+
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
+                        help="folder to write the module into, created if missing "
+                             "(default %(default)s/)")
+    parser.add_argument("--print", action="store_true",
+                        help="print the module's source instead of writing a file")
+
+
+@command("generate", help="write a standalone NumPy module with forward and backward for a layer")
+def generate_command(args) -> int:
+    from .codegen import generate, write_module
+
+    layer = layer_from_args(args)
+    if args.print:
+        print(generate(layer), end="")
+        return 0
+    print(write_module(layer, args.output))
+    return 0
+
+
+generate_command.options = _generate_options

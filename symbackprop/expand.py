@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .layers import Conv2d
 from .algebra import product
+from .layers import Conv2d
 from .naming import symbol_grid, to_array
 
 __all__ = ["Forward", "expand", "register_expander"]

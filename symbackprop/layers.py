@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .indexing import dilated_length, output_length, padding4, pair, _is_int
+from .indexing import _is_int, dilated_length, output_length, padding4, pair
 
 __all__ = ["Conv2d", "input_shape_of"]
 

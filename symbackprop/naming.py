@@ -24,6 +24,7 @@ __all__ = [
     "symbol_grid",
     "to_array",
     "Notation",
+    "module_name",
 ]
 
 #: Arrays a derivation names, with what they are.  The order is the order factors
@@ -162,3 +163,34 @@ def factor_sort_key(factor) -> tuple:
     array = parsed[0]
     position = FACTOR_ORDER.index(array) if array in FACTOR_ORDER else len(FACTOR_ORDER)
     return (1, position, parsed[1])
+
+
+def module_name(layer) -> str:
+    """Python module (and file stem) of the generated code for ``layer``.
+
+    Every parameter that differs from the default is spelled out, so two layers
+    share a name only if they are equal: ``conv2d_in3_out16_k3_s2_p1``,
+    ``conv2d_in8_out8_k2_s1_p0_1_0_1_g8_nobias`` (padding top, bottom, left, right).
+    """
+    if layer.kind != "conv2d":
+        raise TypeError(f"symbackprop has no module name for a {type(layer).__name__}")
+
+    def pair_token(values):
+        return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+    top, bottom, left, right = layer.padding
+    if top == bottom == left == right:
+        padding = str(top)
+    elif top == bottom and left == right:
+        padding = f"{top}x{left}"
+    else:
+        padding = f"{top}_{bottom}_{left}_{right}"
+    parts = [layer.kind, f"in{layer.in_channels}", f"out{layer.out_channels}",
+             f"k{pair_token(layer.kernel_size)}", f"s{pair_token(layer.stride)}", f"p{padding}"]
+    if layer.dilation != (1, 1):
+        parts.append(f"d{pair_token(layer.dilation)}")
+    if layer.groups != 1:
+        parts.append(f"g{layer.groups}")
+    if not layer.bias:
+        parts.append("nobias")
+    return "_".join(parts)

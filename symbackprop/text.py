@@ -15,7 +15,7 @@ from sympy.printing.str import StrPrinter
 from .indexing import dilated_length, unread_length
 from .naming import Notation, factor_sort_key, symbol_array, term_sort_key
 
-__all__ = ["TextPrinter", "format_derivation", "output_size_lines"]
+__all__ = ["TextPrinter", "format_derivation", "output_size_lines", "rule_lines"]
 
 
 class TextPrinter(StrPrinter):
@@ -80,14 +80,39 @@ def output_size_lines(derivation) -> list[str]:
             what = "row" if out == "Ho" else "column"
             which = f"last padded {what} is" if unread == 1 else f"last {unread} padded {what}s are"
             lines.append(
-                f"   ({extent} - {dilated_length(kernel, dilation)}) is not a multiple of {stride}: "
+                f"   ({extent} - {dilated_length(kernel, dilation)}) is not a multiple of "
+                f"{stride}: "
                 f"the {which} never read, so the gradient there is 0"
             )
     return lines
 
 
+def rule_lines(proofs, loss: str = "L") -> list[str]:
+    """The closed forms with this layer's numbers and whether each was proven."""
+    lines = []
+    for proof in proofs:
+        plural = "s" if proof.checked != 1 else ""
+        verdict = (f"verified on {proof.checked} element{plural}" if proof.holds else
+                   f"FAILS on {len(proof.mismatches)} of {proof.checked} elements")
+        (sh, sw), (dh, dw) = proof.stride, proof.dilation
+        if proof.name == "grad_x":
+            top, bottom, left, right = proof.grad_padding
+            lines += [f"  d{loss}/dx: insert {sh - 1} zero row(s) and {sw - 1} zero column(s) "
+                      f"between the elements of g (undo stride {sh}x{sw}),",
+                      f"     pad it by top {top}, bottom {bottom}, left {left}, right {right} "
+                      f"(negative crops), correlate with w rotated by 180 degrees",
+                      f"     (dilation {dh}x{dw}), channels swapped, summed over output channels"
+                      f": {verdict}"]
+        elif proof.name == "grad_w":
+            lines += [f"  d{loss}/dw: correlate the padded input with g dilated by the stride "
+                      f"({sh}x{sw}) as the kernel, step {dh}x{dw}: {verdict}"]
+        else:
+            lines += [f"  d{loss}/db: sum of g over the batch and all positions: {verdict}"]
+    return lines
+
+
 def format_derivation(derivation, index_base: int = 1, names: dict | None = None,
-                      show_padding: bool = True) -> str:
+                      show_padding: bool = True, proofs=()) -> str:
     """The whole derivation as text (what ``symbackprop derive`` prints)."""
     notation = derivation.notation(index_base=index_base, names=names)
     printer = TextPrinter(notation)
@@ -116,6 +141,9 @@ def format_derivation(derivation, index_base: int = 1, names: dict | None = None
         lines.append("")
         lines += _equations(printer, symbols, derivation.grads[array_name],
                             lambda s: f"d{loss}/d{printer.doprint(s)}")
+    if proofs:
+        lines += ["", "Closed forms (SPEC.md), checked element by element against the sums above:"]
+        lines += rule_lines(proofs, loss)
     base = "1-based, like a textbook (--index-base 0 for Python's)" if index_base == 1 \
         else "0-based, like Python"
     lines += ["", f"Indices are {base}."]

@@ -52,3 +52,26 @@ def conv_case(request):
 
     _, kwargs, input_size, batch = request.param
     return Conv2d(**kwargs), input_size, batch
+
+
+def evaluate(expressions, values: dict):
+    """Evaluate a SymPy array of element-symbol expressions numerically.
+
+    ``values`` maps array names (``"x"``, ``"w"``, ``"b"``, ``"g"``) to NumPy arrays;
+    each symbol ``x[n,c,i,j]`` takes ``values["x"][n, c, i, j]``.
+    """
+    import numpy as np
+    import sympy
+
+    from symbackprop.naming import parse_element
+
+    flat = sympy.flatten(expressions.tolist()) if hasattr(expressions, "tolist") \
+        else [expressions]
+    symbols = sorted(set().union(*(sympy.sympify(e).free_symbols for e in flat)), key=str)
+    arguments = []
+    for symbol in symbols:
+        array, index = parse_element(symbol)
+        arguments.append(values[array][index])
+    function = sympy.lambdify(symbols, flat, modules="numpy")
+    result = np.array(function(*arguments), dtype=float)
+    return result.reshape(expressions.shape if hasattr(expressions, "shape") else ())

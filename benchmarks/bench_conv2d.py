@@ -1,0 +1,230 @@
+"""Generated conv2d modules against the GEMM limit, the textbook im2col and PyTorch.
+
+    python benchmarks/bench_conv2d.py [--shapes A B ...] [--dtypes float32 float64]
+                                      [--json benchmarks/results/conv2d.json] [--quick]
+
+For every shape (N, C, H, W, O, K, stride, padding) of the performance issue and
+dtype it measures, side by side in one run (medians over repetitions):
+
+- ``generated``: the module ``symbackprop.load(layer)`` emits, forward and backward;
+- ``GEMM limit``: only the matrix products the pass must do, with ``np.matmul`` on
+  operands of the equivalent sizes into preallocated outputs (forward:
+  ``(O, C*K*K) @ (C*K*K, N*Ho*Wo)``; backward: that product's two transposes for
+  ``grad_w`` and ``grad_x``);
+- ``im2col``: the textbook loop-built im2col of ``tests/reference.py`` (small shapes,
+  and float64 only: the reference computes in float64);
+- ``torch``: ``torch.nn.functional.conv2d`` autograd with the same number of threads,
+  when PyTorch is installed (never required);
+- ``memory``: peak extra bytes ``backward`` allocates (tracemalloc), as a multiple of
+  ``x.nbytes + grad_z.nbytes``.
+
+It prints a table and writes it as JSON.  This is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+import symbackprop as sbp  # noqa: E402
+
+#: name -> (N, C, H, W, O, K, stride, padding), from the performance issue.
+SHAPES = {
+    "A": (8, 3, 32, 32, 16, 3, 1, 1),
+    "B": (8, 64, 56, 56, 64, 3, 1, 1),
+    "C": (8, 128, 28, 28, 128, 3, 2, 1),
+    "D": (32, 1, 28, 28, 8, 5, 1, 0),
+    "E": (8, 64, 56, 56, 64, 1, 1, 0),
+    "F": (8, 32, 64, 64, 32, 3, 2, 0),
+}
+SMALL = ("A", "D")  # where the textbook im2col is timed
+
+
+def median_time(function, min_repeats: int = 5, min_seconds: float = 0.5) -> float:
+    """Median wall time of ``function()`` over at least ``min_repeats`` calls."""
+    function()  # warm-up: caches, page faults, lazy imports
+    times, start = [], time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+        begin = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - begin)
+        if len(times) >= 50:
+            break
+    return statistics.median(times)
+
+
+def gemm_limits(layer, shape, dtype, rng) -> tuple[float, float]:
+    """Seconds for just the matrix products of the forward and of the backward pass."""
+    batch, channels, height, width = shape
+    out_h, out_w = layer.output_size((height, width))
+    positions = batch * out_h * out_w
+    rows = layer.group_in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    og = layer.group_out_channels
+
+    def operand(*dims):
+        return rng.standard_normal(dims).astype(dtype)
+
+    weights, columns, grads = operand(og, rows), operand(rows, positions), operand(og, positions)
+    z_out, gw_out, gx_out = (np.empty((og, positions), dtype), np.empty((og, rows), dtype),
+                             np.empty((rows, positions), dtype))
+    groups = range(layer.groups)
+
+    def forward():
+        for _ in groups:
+            np.matmul(weights, columns, out=z_out)
+
+    def backward():
+        for _ in groups:
+            np.matmul(grads, columns.T, out=gw_out)
+            np.matmul(weights.T, grads, out=gx_out)
+
+    return median_time(forward), median_time(backward)
+
+
+def peak_extra_bytes(function) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    result = function()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del result
+    return peak - before
+
+
+def torch_times(layer, x, w, b, grad_z):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tw = torch.from_numpy(w).requires_grad_(True)
+    tb = torch.from_numpy(b).requires_grad_(True)
+    tg = torch.from_numpy(grad_z)
+    top, bottom, left, right = layer.padding
+    assert top == bottom and left == right, "torch takes symmetric padding only"
+    kwargs = dict(stride=layer.stride, padding=(top, left), dilation=layer.dilation,
+                  groups=layer.groups)
+
+    def forward():
+        with torch.no_grad():
+            return F.conv2d(tx, tw, tb, **kwargs)
+
+    z = F.conv2d(tx, tw, tb, **kwargs)
+
+    def backward():
+        return torch.autograd.grad(z, (tx, tw, tb), tg, retain_graph=True)
+
+    return median_time(forward), median_time(backward), torch.get_num_threads()
+
+
+def run_case(name, dtype, rng, quick: bool) -> dict:
+    batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
+    layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,
+                       padding=padding)
+    module = sbp.load(layer)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    w = rng.standard_normal(layer.weight_shape).astype(dtype)
+    b = rng.standard_normal(out_channels).astype(dtype)
+    grad_z = rng.standard_normal(layer.output_shape((height, width), batch)).astype(dtype)
+
+    row = {"shape": name, "dtype": np.dtype(dtype).name, "layer": layer.describe(),
+           "input": [batch, channels, height, width]}
+    row["forward"] = median_time(lambda: module.forward(x, w, b))
+    row["backward"] = median_time(lambda: module.backward(x, w, b, grad_z))
+    row["gemm_forward"], row["gemm_backward"] = gemm_limits(layer, x.shape, dtype, rng)
+    row["forward_vs_gemm"] = row["forward"] / row["gemm_forward"]
+    row["backward_vs_gemm"] = row["backward"] / row["gemm_backward"]
+    extra = peak_extra_bytes(lambda: module.backward(x, w, b, grad_z))
+    row["backward_peak_extra_MiB"] = extra / 2**20
+    row["memory_vs_x_plus_grad"] = extra / (x.nbytes + grad_z.nbytes)
+    if name in SMALL and dtype == np.float64 and not quick:
+        from reference import conv2d_backward
+
+        conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                    groups=layer.groups)
+        row["im2col_backward"] = median_time(lambda: conv2d_backward(x, w, b, grad_z, **conv),
+                                             min_repeats=3, min_seconds=0.2)
+        row["im2col_vs_generated"] = row["im2col_backward"] / row["backward"]
+    timed = torch_times(layer, x, w, b, grad_z)
+    if timed is not None:
+        row["torch_forward"], row["torch_backward"], row["torch_threads"] = timed
+        row["backward_vs_torch"] = row["backward"] / row["torch_backward"]
+        row["forward_vs_torch"] = row["forward"] / row["torch_forward"]
+    return row
+
+
+def format_table(rows) -> str:
+    header = (f"{'shape':5} {'dtype':7} {'fwd ms':>8} {'fwd/GEMM':>8} {'bwd ms':>8} "
+              f"{'GEMM ms':>8} {'bwd/GEMM':>8} {'im2col/gen':>10} {'bwd/torch':>9} "
+              f"{'fwd/torch':>9} {'mem x(x+g)':>10}")
+    lines = [header, "-" * len(header)]
+    def cell(row, key, fmt, width):
+        return format(row[key], fmt).rjust(width) if key in row else "-".rjust(width)
+
+    for row in rows:
+        lines.append(
+            f"{row['shape']:5} {row['dtype']:7} {row['forward'] * 1e3:8.2f} "
+            f"{row['forward_vs_gemm']:8.2f} {row['backward'] * 1e3:8.2f} "
+            f"{row['gemm_backward'] * 1e3:8.2f} {row['backward_vs_gemm']:8.2f} "
+            f"{cell(row, 'im2col_vs_generated', '.1f', 10)} "
+            f"{cell(row, 'backward_vs_torch', '.2f', 9)} "
+            f"{cell(row, 'forward_vs_torch', '.2f', 9)} {row['memory_vs_x_plus_grad']:10.2f}")
+    return "\n".join(lines)
+
+
+def geometric_mean(values) -> float:
+    values = list(values)
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" /
+                        "conv2d.json")
+    parser.add_argument("--quick", action="store_true", help="skip the slow im2col reference")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in args.shapes:
+        for dtype in args.dtypes:
+            rows.append(run_case(name, np.dtype(dtype).type, rng, args.quick))
+            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+    machine = {"platform": platform.platform(), "processor": platform.processor(),
+               "cpus": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version()}
+    summary = {}
+    for dtype in args.dtypes:
+        ratios = [r["backward_vs_torch"] for r in rows if r["dtype"] == dtype
+                  and "backward_vs_torch" in r]
+        if ratios:
+            summary[f"geomean_backward_vs_torch_{dtype}"] = geometric_mean(ratios)
+    print()
+    print(format_table(rows))
+    for key, value in summary.items():
+        print(f"{key}: {value:.2f}")
+    print(f"machine: {machine}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "rows": rows, "summary": summary},
+                                    indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

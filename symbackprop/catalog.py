@@ -1,0 +1,130 @@
+"""The catalog of generated modules committed in ``generated/``, and how to refresh it.
+
+Input: the list :data:`CATALOG` of useful layers.  Output: one module per layer
+(:func:`symbackprop.codegen.generate`) and an index, ``README.md``, in one folder.
+
+    python -m symbackprop.catalog            # rewrite generated/ (modules and README.md)
+    python -m symbackprop.catalog --check    # list the files that differ; exit 1 if any
+
+The test suite regenerates every file and fails when a committed one differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .codegen import DEFAULT_OUTPUT_FOLDER, generate, module_filename, write_text_atomically
+from .layers import Conv2d
+from .templating import python_environment
+
+__all__ = ["CatalogEntry", "CATALOG", "REGENERATE_COMMAND", "catalog_files", "regenerate",
+           "stale_files", "main"]
+
+#: The command that rewrites the catalog (quoted by its README and the tests).
+REGENERATE_COMMAND = "python -m symbackprop.catalog"
+
+INDEX_NAME = "README.md"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One layer of the catalog and what it is typically used for."""
+
+    layer: object
+    use: str
+
+
+CATALOG = (
+    CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
+                 "SPEC.md's worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)"),
+    CatalogEntry(Conv2d(1, 1, kernel_size=3, stride=2),
+                 "SPEC.md's output-size example: width 5, filter 3, stride 2 gives 2"),
+    CatalogEntry(Conv2d(1, 6, kernel_size=5),
+                 "5x5 'valid' convolution, LeNet-5's first layer"),
+    CatalogEntry(Conv2d(64, 64, kernel_size=3, padding=1),
+                 "3x3 'same' convolution (VGG, ResNet blocks)"),
+    CatalogEntry(Conv2d(64, 128, kernel_size=3, stride=2, padding=1),
+                 "3x3 stride-2 downsampling (ResNet stage transition)"),
+    CatalogEntry(Conv2d(256, 64, kernel_size=1, bias=False),
+                 "1x1 bottleneck 256 -> 64 channels (SPEC.md's cost example)"),
+    CatalogEntry(Conv2d(32, 32, kernel_size=5, padding=2),
+                 "5x5 'same' convolution"),
+    CatalogEntry(Conv2d(64, 64, kernel_size=3, padding=2, dilation=2),
+                 "3x3 dilated (atrous) convolution, dilation 2, 'same' padding (DeepLab)"),
+    CatalogEntry(Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False),
+                 "3x3 depthwise convolution (MobileNet)"),
+    CatalogEntry(Conv2d(128, 128, kernel_size=3, padding=1, groups=32),
+                 "3x3 grouped convolution, 32 groups (ResNeXt)"),
+    CatalogEntry(Conv2d(16, 32, kernel_size=3, stride=2, padding=(0, 1, 0, 1)),
+                 "asymmetric padding: TensorFlow's 'SAME' for a 3x3 stride-2 kernel on an "
+                 "even input (pad 0 before, 1 after)"),
+    CatalogEntry(Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),
+                 "7x7 stride-2 stem (ResNet)"),
+    CatalogEntry(Conv2d(64, 64, kernel_size=(1, 7), padding=(0, 3)),
+                 "rectangular 1x7 kernel of a factorised 7x7 (Inception)"),
+    CatalogEntry(Conv2d(3, 96, kernel_size=4, stride=4),
+                 "4x4 stride-4 'patchify' stem, non-overlapping windows (ConvNeXt)"),
+)
+
+
+def catalog_files(entries=CATALOG) -> dict[str, str]:
+    """``{file name: text}`` of every module of the catalog and of its index."""
+    files = {module_filename(entry.layer): generate(entry.layer) for entry in entries}
+    rows = [dict(file=module_filename(entry.layer), layer=entry.layer.describe(), use=entry.use)
+            for entry in entries]
+    index = python_environment().get_template("catalog_README.md.j2").render(
+        rows=rows, regenerate_command=REGENERATE_COMMAND)
+    if INDEX_NAME in files:  # pragma: no cover - a module is never called README.md
+        raise ValueError(f"a catalog module is called {INDEX_NAME}")
+    files[INDEX_NAME] = index
+    return files
+
+
+def regenerate(folder=DEFAULT_OUTPUT_FOLDER, entries=CATALOG) -> list[Path]:
+    """Write every catalog file into ``folder`` (atomically, one by one); return the paths."""
+    paths = []
+    for name, text in catalog_files(entries).items():
+        path = Path(folder) / name
+        write_text_atomically(path, text)
+        paths.append(path)
+    return paths
+
+
+def stale_files(folder=DEFAULT_OUTPUT_FOLDER, entries=CATALOG) -> list[str]:
+    """Names of catalog files missing from ``folder`` or different from what is generated now."""
+    stale = []
+    for name, text in catalog_files(entries).items():
+        path = Path(folder) / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    return stale
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m symbackprop.catalog",
+        description="Regenerate the catalog of generated modules and its README.md index.")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
+                        help="the catalog folder (default %(default)s/)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; list the files that differ and exit 1 if any do")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            stale = stale_files(args.output)
+            for name in stale:
+                print(f"{Path(args.output) / name} is out of date; run {REGENERATE_COMMAND}")
+            return 1 if stale else 0
+        for path in regenerate(args.output):
+            print(path)
+    except OSError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
