@@ -26,6 +26,8 @@ Size limits (the document stays readable):
   states how many there are.
 - :data:`MATRIX_LIMIT`: the unrolled matrix ``C`` is printed only when it has at
   most this many rows and columns.
+- :data:`PROOF_TERMS`: larger instances quote the rules of section 4 without
+  re-proving them, and say so.
 - Instances too large to expand at all are refused by
   :func:`~symbackprop.derivation.derive` (``SizeLimitError``).
 """
@@ -47,6 +49,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
+from .derivation import term_count
 from .indexing import dilated_length, unread_length
 from .naming import element_symbol, factor_sort_key, parse_element, term_sort_key
 from .templating import latex_environment, latex_escape
@@ -57,6 +60,7 @@ __all__ = [
     "TERMS_HEAD",
     "TERMS_TAIL",
     "MATRIX_LIMIT",
+    "PROOF_TERMS",
     "LatexCompileError",
     "LatexPrinter",
     "latex_name",
@@ -81,6 +85,10 @@ MATRIX_LIMIT = 16
 RULE_MATRIX_LIMIT = 10
 #: Outputs named in a "feeds" note before it abbreviates.
 FEEDS_SHOWN = 6
+#: Instances with more products than this are not re-proven (section 4 says so):
+#: proving expands every gradient element once more, which grows faster than the
+#: derivation itself.
+PROOF_TERMS = 20_000
 #: Width (in em of the 11pt text font) available to the terms of one equation line.
 LINE_BUDGET_EM = 34.0
 
@@ -754,7 +762,9 @@ def _backward_intro(derivation, printer) -> dict:
             "loss_sum": rf"{loss} = \sum {g}\,{name('z')}"}
 
 
-def _rules_section(derivation, printer, proofs) -> dict:
+def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
+    """Section 4; ``proofs`` from :func:`~symbackprop.rules.prove_rules`, or ``None``
+    when the instance is too large to prove while writing the document."""
     from . import rules
 
     layer = derivation.layer
@@ -764,7 +774,8 @@ def _rules_section(derivation, printer, proofs) -> dict:
     top, bottom, left, right = layer.padding
     _, _, out_h, out_w = derivation.output_shape
     _, _, height, width = derivation.input_shape
-    by_name = {proof.name: proof for proof in proofs}
+    by_name = {proof.name: proof for proof in proofs} if proofs is not None else None
+    present = ["grad_x", "grad_w"] + (["grad_b"] if layer.bias else [])
     g_map, w_map, x_map = printer.map_label("g"), printer.map_label("w"), printer.map_label("x")
     z_shape = printer.notation.shapes["z"]
     sum_o = r"\sum_{o} " if z_shape[1] != 1 else ""
@@ -773,10 +784,11 @@ def _rules_section(derivation, printer, proofs) -> dict:
     result = {}
 
     # dL/dx -----------------------------------------------------------------
-    proof = by_name.get("grad_x")
-    if proof is not None:
-        p_top, p_bottom, p_left, p_right = proof.grad_padding
-        r_h, r_w = proof.unread
+    if "grad_x" in present:
+        grad_padding = rules.grad_padding(layer, (height, width))
+        p_top, p_bottom, p_left, p_right = grad_padding
+        r_h = unread_length(height, kh, sh, top, bottom, dh)
+        r_w = unread_length(width, kw, sw, left, right, dw)
         dilated_h, dilated_w = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
         steps = []
         if (sh, sw) == (1, 1):
@@ -801,7 +813,7 @@ def _rules_section(derivation, printer, proofs) -> dict:
         pad_text = (r"Pad the result with zeros (a negative number crops instead), where "
                     r"$r_h, r_w$ are the rows and columns the forward pass never read "
                     rf"(here ${r_h}$ and ${r_w}$):")
-        padded = rules.pad2d(rules.dilate(grid_g, layer.stride), proof.grad_padding)
+        padded = rules.pad2d(rules.dilate(grid_g, layer.stride), grad_padding)
         padded_map = padded[0, 0]
         g_matrix = None
         if max(padded_map.shape) <= RULE_MATRIX_LIMIT:
@@ -845,12 +857,11 @@ def _rules_section(derivation, printer, proofs) -> dict:
             "rotate": rotate, "rot_matrix": rot_matrix, "correlate": correlate,
             "rot_side_by_side": kw <= 3,
             "formula": formula, "numbers": numbers,
-            "verdict": _verdict(proof, printer, "x", derivation),
+            "verdict": _verdict(by_name, "grad_x", printer, derivation),
         }
 
     # dL/dw -----------------------------------------------------------------
-    proof = by_name.get("grad_w")
-    if proof is not None:
+    if "grad_w" in present:
         extent_h, extent_w = height + top + bottom, width + left + right
         dilated_h, dilated_w = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
         rows = (extent_h - dilated_h) // dh + 1
@@ -887,12 +898,11 @@ def _rules_section(derivation, printer, proofs) -> dict:
                        rf"\quad d = ({dh}, {dw})",
             "text": text, "x_matrix": x_matrix,
             "side_by_side": max(extent_w, dilated_w) <= 6,
-            "verdict": _verdict(proof, printer, "w", derivation),
+            "verdict": _verdict(by_name, "grad_w", printer, derivation),
         }
 
     # dL/db -----------------------------------------------------------------
-    proof = by_name.get("grad_b")
-    if proof is not None:
+    if "grad_b" in present:
         batch = derivation.input_shape[0]
         over = ",".join(([] if batch == 1 else ["n"]) + ["i", "j"])
         formula = (rf"\frac{{\partial {loss}}}{{\partial {printer.generic_label('b')}}} = "
@@ -908,11 +918,21 @@ def _rules_section(derivation, printer, proofs) -> dict:
         if derivation.output_shape[1] == 1:
             text = text.replace("of channel $o$ ", "")
         result["grad_b"] = {"formula": formula, "text": text,
-                            "verdict": _verdict(proof, printer, "b", derivation)}
+                            "verdict": _verdict(by_name, "grad_b", printer, derivation)}
     return result
 
 
-def _verdict(proof, printer, array, derivation) -> dict:
+def _verdict(proofs: dict | None, name: str, printer, derivation) -> dict:
+    """``holds`` True (proven), False (disproven) or None (not proven here)."""
+    if proofs is None or name not in proofs:
+        count = term_count(derivation.layer, derivation.input_shape)
+        return {"holds": None,
+                "text": rf"this instance has {_fmt(count)} products, more than the "
+                        rf"{_fmt(PROOF_TERMS)} up to which symbackprop proves the closed forms "
+                        r"while writing a document, so this rule is quoted, not re-proven, "
+                        r"here. Write a smaller instance to see it verified."}
+    proof = proofs[name]
+    array = name.removeprefix("grad_")
     if proof.holds:
         if proof.checked == 1:
             text = (r"SymPy expanded this closed form and it is exactly the "
@@ -1048,13 +1068,15 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         latex_name(value)  # validates
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LatexPrinter(notation, padding_command=r"\pad" if show_padding else None)
+    proofs = prove_rules(derivation) \
+        if term_count(derivation.layer, derivation.input_shape) <= PROOF_TERMS else None
     plain = LatexPrinter(notation)
     context = {
         "layer": _layer_section(derivation, plain),
         "forward": _forward_section(derivation, printer, show_padding),
         "backward_intro": _backward_intro(derivation, plain),
         "backward": _backward_section(derivation, plain),
-        "rules": _rules_section(derivation, plain, prove_rules(derivation)),
+        "rules": _rules_section(derivation, plain, proofs),
         "matrix": _matrix_section(derivation, plain),
         "cost": _cost_section(derivation, plain),
         "names": {key: plain.name(key) for key in ("x", "w", "b", "z", "g", "L")},

@@ -449,3 +449,15 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
     assert command[:2] == ["symbackprop", "latex"]
     assert main(command[1:]) == 0
     assert capsys.readouterr().out == document
+
+
+def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
+    monkeypatch.setattr(latex, "PROOF_TERMS", 10)
+    calls = []
+    monkeypatch.setattr("symbackprop.rules.prove_rules", lambda d: calls.append(d))
+    doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
+    assert calls == []
+    assert r"\textbf{Verified:}" in doc  # only C^T g, checked directly
+    assert doc.count(r"\textbf{Verified:}") == 1
+    assert doc.count(r"\textbf{Not verified here:}") == 3
+    assert "this instance has 64 products, more than the 10" in doc
