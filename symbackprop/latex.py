@@ -410,11 +410,14 @@ class _Block:
 
     columns: int
     equations: tuple[str, ...]
+    #: Rows carry superscripts (channel indices): typeset with more space between them.
+    spacious: bool = False
 
 
 def _block(equations: list[tuple[str, int]]) -> _Block:
-    return _Block(columns=max(columns for _, columns in equations),
-                  equations=tuple(text for text, _ in equations))
+    texts = tuple(text for text, _ in equations)
+    return _Block(columns=max(columns for _, columns in equations), equations=texts,
+                  spacious=any("^{(" in text for text in texts))
 
 
 def _feeds(derivation) -> tuple[dict, dict]:
