@@ -3,8 +3,13 @@
 Pipeline: ``layer spec -> expand -> differentiate -> closed-form rules -> render``.
 """
 
+from .check import FormulaCheck, check_formula
+from .check_impl import ImplCheck, ImplementationError, check_impl
 from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
+from .formula import FormulaError
 from .layers import Conv2d
 
 __all__ = ["Conv2d", "derive", "Derivation", "SizeLimitError", "DEFAULT_MAX_TERMS"]
+__all__ += ["check_formula", "check_impl", "FormulaCheck", "ImplCheck", "FormulaError",
+            "ImplementationError"]
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ Nothing here names a particular layer: the arrays come from ``derivation.x``,
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from dataclasses import dataclass
@@ -216,8 +217,18 @@ def check_derivation(derivation: Derivation, formula: Formula, index_base: int =
     """Check a parsed formula against a derivation (see :func:`check_formula`)."""
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
-    instance = _Instance(derivation, formula, index_base)
-    return instance.check()
+    result = _Instance(derivation, formula, index_base).check()
+    if not result.ok:  # a classic slip: a 0-based formula read 1-based, or the reverse
+        other = 1 - index_base
+        try:
+            other_ok = _Instance(derivation, formula, other).check().ok
+        except FormulaError:
+            other_ok = False
+        if other_ok:
+            result = dataclasses.replace(result, notes=result.notes + (
+                f"with indices starting at {other} (--index-base {other}) this formula is "
+                f"correct",))
+    return result
 
 
 # -- instantiating a formula on one layer instance -----------------------------------

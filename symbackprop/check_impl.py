@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import itertools
 import sys
+import textwrap
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -470,25 +471,22 @@ class ImplCheck:
         """Plain text: which gradient is wrong, where, and the likely mistake."""
         sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in self.cases))
         batch = self.cases[0].batch if self.cases else 1
-        context = (f"  {self.layer.describe()}; random inputs of size {sizes}, batch {batch}, "
-                   f"compared with SymPy's derivation")
+        context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
+                        f"{batch}, compared with SymPy's derivation", "  ")
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
             return "\n".join([f"correct: {self.label} ({names}) agrees with SymPy's derivation "
-                              f"on {len(self.cases)} input sizes", context])
-        wrong = self.wrong_gradients
-        lines = [f"wrong: {self.label}: " + ", ".join(f"grad_{n}" for n in wrong)
-                 + (" is" if len(wrong) == 1 else " are") + " wrong", context, ""]
+                              f"on {len(self.cases)} input sizes", *context])
+        wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
+        lines = [f"wrong: {self.label} returns a wrong {wrong}", *context, ""]
         width = max(len(f"{h}x{w}") for h, w in (case.input_size for case in self.cases))
         for case in self.cases:
             size = f"{case.input_size[0]}x{case.input_size[1]}"
             cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
-            note = ""
-            if self._uneven(case):
-                note = "  (stride leaves rows/columns unread)"
+            note = "  (the stride leaves rows/columns unread)" if self._uneven(case) else ""
             lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
-        for name in wrong:
+        for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
         return "\n".join(lines)
 
@@ -507,8 +505,7 @@ class ImplCheck:
         lines = [f"grad_{name}: wrong for {len(failing)} of {len(self.cases)} input sizes"]
         mistake = self.mistakes.get(name)
         if mistake is not None:
-            lines += [f"  likely mistake: {mistake.name}",
-                      f"    {mistake.explanation}"]
+            lines += [f"  likely mistake: {mistake.name}", *_wrap(mistake.explanation, "    ")]
         case = failing[0]
         result = case.results[name]
         size = f"{case.input_size[0]}x{case.input_size[1]}"
@@ -527,15 +524,15 @@ class ImplCheck:
 def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
     """Where the wrong elements are: a map of each wrong 2-D slice (small cases), the worst one."""
     wrong, given, expected = result.wrong, result.given, result.expected
-    lines = [f"on input {size}: {int(wrong.sum())} of {wrong.size} elements wrong "
-             f"(indices 0-based)"]
+    lines = [f"on input {size}: {int(wrong.sum())} of {wrong.size} "
+             f"element{'s' if wrong.size > 1 else ''} wrong (indices 0-based)"]
     if wrong.ndim >= 2 and wrong.shape[-1] <= 16 and wrong.shape[-2] <= 16:
         shown = 0
         for lead in np.ndindex(*wrong.shape[:-2]):
             if not wrong[lead].any():
                 continue
             if shown == 2:
-                lines.append("  (more slices are wrong)")
+                lines.append("(more slices are wrong)")
                 break
             shown += 1
             where = ", ".join(f"{axis} {i}" for axis, i in zip(
@@ -555,6 +552,10 @@ def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
     lines.append(f"largest difference at grad_{name}[{', '.join(map(str, worst))}]: "
                  f"{given[worst]:.6g} given, {expected[worst]:.6g} expected")
     return lines
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, width=92, initial_indent=indent, subsequent_indent=indent)
 
 
 _LEADING_AXES = {"x": ("sample", "channel"), "w": ("output channel", "input channel")}

@@ -464,6 +464,7 @@ class _Parser:
             raise self.error("one '=' only: check one equation at a time")
         if not self.at("end"):
             raise self.error(f"unexpected {self.describe(self.peek())}")
+        products(rhs, self.text)  # division by something other than a number fails here
         latex = "\\" in self.text or any(char in _UNICODE for char in self.text)
         return Formula(text=self.text, gradient=gradient, loss=loss, rhs=rhs,
                        spellings=dict(self.spellings), latex=latex,
@@ -475,7 +476,7 @@ class _Parser:
         token = self.peek()
         if self.at_derivative():
             loss, element = self.derivative()
-            self.remember(element)
+            self.remember(element, bare=True)
             return loss, element
         if token.kind == "name":
             name = self.compound(token.value, offset=1)
@@ -484,7 +485,7 @@ class _Parser:
                                        array=GRADIENT_NAMES[name])
                 prefix = self.text[token.start:element.position]
                 element = replace(element, spelling=replace(element.spelling, prefix=prefix))
-                self.remember(element)
+                self.remember(element, bare=True)
                 return "L", element
         raise self.error("the left side must be a gradient such as "
                          "\\frac{\\partial L}{\\partial w_{1,1}}, dL/dx[i,j] or dw[1,1]",
@@ -604,9 +605,13 @@ class _Parser:
         return Element(array=array, spelling=spelling, subscript=subscript, position=position,
                        end=self.tokens[self.index - 1].end)
 
-    def remember(self, element: Element):
-        """Keep the first spelling of each array, to print answers in it."""
-        self.spellings.setdefault(element.array, element.spelling)
+    def remember(self, element: Element, bare: bool = False):
+        """Keep the first spelling of each array, to print answers in it.
+
+        ``bare``: the left side's array without the derivative around it.
+        """
+        spelling = replace(element.spelling, prefix="", suffix="") if bare else element.spelling
+        self.spellings.setdefault(element.array, spelling)
 
     def unknown_name(self, token: _Token, name: str) -> FormulaError:
         known = ("input x or a; upstream gradient g, delta, dz or dL/dz; kernel w; "
