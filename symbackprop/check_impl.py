@@ -37,7 +37,7 @@ from .derivation import derive
 
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
            "ImplementationError", "NumericGradients", "check_impl", "load_function",
-           "test_sizes"]
+           "input_sizes"]
 
 #: Relative tolerance of the comparison (float32 implementations pass).
 RELATIVE_TOLERANCE = 1e-4
@@ -194,7 +194,7 @@ def _label(function) -> str:
 
 
 # -- the cases -------------------------------------------------------------------------------
-def test_sizes(layer) -> list[tuple[int, int]]:
+def input_sizes(layer) -> list[tuple[int, int]]:
     """Input sizes to run a backward function on.
 
     Rectangular sizes where the stride divides the padded input evenly (output at
@@ -268,12 +268,13 @@ class ImplCase:
         """The true gradients with some inputs replaced (``w=np.flip(w)``)."""
         return self.truth({**self.inputs, **changes})
 
-    def variant(self, **layer_changes) -> dict | None:
+    def variant(self, x: np.ndarray | None = None, **layer_changes) -> dict | None:
         """True gradients of a changed layer reading the same rows of ``x`` with the same ``g``.
 
-        The changed layer gets the input size that gives the same output size (the
-        rows a wrong backward pass reads); ``x`` is cropped or zero-extended to it.
-        ``None`` if no such layer or size exists.
+        The changed layer gets the smallest input size that gives the same output
+        size (the rows a wrong backward pass reads); ``x`` (default: this case's
+        input) is cropped or zero-extended to it.  ``None`` if no such layer or size
+        exists.
         """
         layer = self.derivation.layer
         try:
@@ -294,7 +295,7 @@ class ImplCase:
                 return None
             size.append(matching[0])
         derivation = derive(changed, tuple(size), self.batch)
-        x = _fit(self.inputs["x"], derivation.input_shape)
+        x = _fit(self.inputs["x"] if x is None else x, derivation.input_shape)
         return NumericGradients(derivation)({**self.inputs, "x": x})
 
 
@@ -320,6 +321,9 @@ class Mistake:
     gradient: str          # "x", "w" or "b"
     explanation: str
     candidates: Callable
+    #: compare a candidate of another height/width with the output cropped or
+    #: zero-extended to its size (a pass that computed the right rows, shifted or cut)
+    fit: bool = True
 
 
 def _spatial_flip(array):
@@ -374,6 +378,20 @@ def _reads(case, gradient, *, stride_one=False, padding_shift=0):
         yield grads[gradient]
 
 
+def _padding_not_removed(case):
+    """The gradient of the padded input: the same layer without padding applied to ``xp``."""
+    layer = case.derivation.layer
+    padding = getattr(layer, "padding", None)
+    if padding is None or len(padding) != 4 or not any(padding) or "x" not in case.results:
+        return
+    top, bottom, left, right = padding
+    xp = np.pad(case.inputs["x"], ((0, 0), (0, 0), (top, bottom), (left, right)))
+    grads = case.variant(x=xp, padding=0)
+    if grads is not None:
+        yield grads["x"]                 # up to the last row the forward reads
+        yield _fit(grads["x"], xp.shape)  # the whole padded input
+
+
 def _bias_batch(case):
     g = case.inputs["g"]
     if "b" not in case.results or g.shape[0] < 2:
@@ -407,6 +425,10 @@ MISTAKES = (
             "with stride s the upstream gradient must get s-1 zeros between its rows (and "
             "columns) before the full correlation; this one used it undilated",
             lambda case: _reads(case, "x", stride_one=True)),
+    Mistake("padding not removed", "x",
+            "this is the gradient of the zero-padded input; dL/dx is its interior, without "
+            "the padding rows and columns",
+            _padding_not_removed, fit=False),
     Mistake("padding off by one", "x",
             "the upstream gradient must be padded by d*(K-1) - padding on each side (and the "
             "result taken from the padded input's interior); this one is shifted by one",
@@ -574,7 +596,7 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         (``stride``, ``padding``, ...) are passed when the function takes them.
     seed : random seed of the inputs (the check is deterministic).
     batch : samples per case (2, so that a bias gradient must sum over the batch).
-    sizes : input sizes ``[(H, W), ...]``; default :func:`test_sizes`.
+    sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
 
     Raises
     ------
@@ -588,7 +610,7 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     if not callable(function):
         raise ImplementationError(f"{function!r} is not a function")
     cases = []
-    for number, size in enumerate(sizes or test_sizes(layer)):
+    for number, size in enumerate(sizes or input_sizes(layer)):
         cases.append(_run_case(layer, function, label, tuple(size), batch,
                                np.random.default_rng(seed + number)))
     mistakes = {}
@@ -605,17 +627,17 @@ def _diagnose(name: str, failing) -> Mistake | None:
     for mistake in MISTAKES:
         if mistake.gradient != name:
             continue
-        if all(any(_matches(case.results[name].given, candidate)
+        if all(any(_matches(case.results[name].given, candidate, mistake.fit)
                    for candidate in mistake.candidates(case)) for case in failing):
             return mistake
     return None
 
 
-def _matches(given, candidate) -> bool:
+def _matches(given, candidate, fit: bool = True) -> bool:
     if given is None or candidate is None:
         return False
     if given.shape != candidate.shape:
-        if given.ndim == candidate.ndim == 4 and given.shape[:2] == candidate.shape[:2]:
+        if fit and given.ndim == candidate.ndim == 4 and given.shape[:2] == candidate.shape[:2]:
             candidate = _fit(candidate, given.shape)  # a wrong size cropped/padded at the end
         else:
             return False
@@ -647,7 +669,7 @@ def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
         source = _source_file(function)
         raise ImplementationError(f"{label} raised {_describe_exception(error, source)} "
                                   f"{where}") from None
-    values = _unpack(returned, names, label, where)
+    values = _unpack(returned, names, label, where, optional="b" not in derivation.params)
     results = {}
     for name in expected:
         given = values.get(name)
@@ -688,14 +710,15 @@ def _layer_keywords(layer, function, positional: int) -> dict:
     return {p.name: _simple(getattr(layer, p.name)) for p in named if p.name in fields}
 
 
-def _unpack(returned, names, label, where) -> dict:
+def _unpack(returned, names, label, where, optional: bool) -> dict:
+    """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
+    without bias) may be left out."""
     expected_names = ", ".join(f"grad_{n}" for n in names)
     if len(names) == 1 and not isinstance(returned, (tuple, list)):
         return {names[0]: returned}
     if isinstance(returned, (tuple, list)) and len(returned) == len(names):
         return dict(zip(names, returned, strict=True))
-    if isinstance(returned, (tuple, list)) and names[-1] == "b" and \
-            len(returned) == len(names) - 1:
+    if isinstance(returned, (tuple, list)) and optional and len(returned) == len(names) - 1:
         return dict(zip(names[:-1], returned, strict=True))
     what = f"a {type(returned).__name__}" + (f" of {len(returned)}" if isinstance(
         returned, (tuple, list)) else "")

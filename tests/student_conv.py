@@ -175,8 +175,8 @@ def backward_padding_not_cropped(x, w, b, grad_z, stride=1, padding=0):
 
 
 def backward_raises(x, w, b, grad_z, stride=1, padding=0):
-    gd = dilate(grad_z[0, 0], stride)
-    return gd + x  # MISTAKE: shapes do not broadcast
+    grad_x = grad_z.reshape(x.shape)  # MISTAKE: g is smaller than x
+    return grad_x, grad_w_correct(x, w, grad_z, stride, padding), grad_z.sum(axis=(0, 2, 3))
 
 
 def backward_returns_two(x, w, b, grad_z, stride=1, padding=0):
