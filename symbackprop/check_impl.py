@@ -214,7 +214,7 @@ def input_sizes(layer) -> list[tuple[int, int]]:
 
 
 def _axis_sizes(layer, axis: int, largest: int = 64):
-    """(smallest even size, next even size, first uneven size or None) along one axis."""
+    """(smallest even size, next even size, an uneven size or None) along one axis."""
     outputs = {}
     for size in range(1, largest + 1):
         try:
@@ -227,8 +227,9 @@ def _axis_sizes(layer, axis: int, largest: int = 64):
     even = [n for n, out in outputs.items() if out >= 2 and outputs.get(n - 1) != out]
     if len(even) < 2:
         raise ValueError(f"no input of up to {largest} gives this layer an output of 2 or more")
-    uneven = [n for n, out in outputs.items() if n > even[0] and outputs.get(n - 1) == out]
-    return even[0], even[1], (uneven[0] if uneven else None)
+    # the most rows left unread (stride - 1): past the padding into x when the stride allows
+    uneven = [n for n in range(even[0] + 1, even[1]) if outputs.get(n) == outputs[even[0]]]
+    return even[0], even[1], (uneven[-1] if uneven else None)
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,21 @@ class ImplCase:
         derivation = derive(changed, tuple(size), self.batch)
         x = _fit(self.inputs["x"] if x is None else x, derivation.input_shape)
         return NumericGradients(derivation)({**self.inputs, "x": x})
+
+
+def _leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last rows or columns of this input.
+
+    True when one row or column less gives the same output size (the stride does
+    not divide the padded input evenly).
+    """
+    height, width = input_size
+    try:
+        own = layer.output_size((height, width))
+        smaller = [layer.output_size((height - 1, width)), layer.output_size((height, width - 1))]
+    except ValueError:
+        return False
+    return any(tuple(size) == tuple(own) for size in smaller)
 
 
 def _fit(array: np.ndarray, shape) -> np.ndarray:
@@ -443,8 +459,8 @@ MISTAKES = (
             "by one more or one less",
             lambda case: itertools.chain(_reads(case, "w", padding_shift=-1),
                                          _reads(case, "w", padding_shift=1))),
-    Mistake("channels not swapped", "w",
-            "dL/dw[o, c] came out as [c, o]: output and input channels exchanged",
+    Mistake("input and output channels exchanged", "w",
+            "dL/dw[o, c] is laid out like w, output channel first; this one came out as [c, o]",
             _channels_not_swapped_w),
     Mistake("kernel gradient rotated by 180 degrees", "w",
             "dL/dw is the correlation of the input with g, not a convolution; this one is "
@@ -506,21 +522,11 @@ class ImplCheck:
             size = f"{case.input_size[0]}x{case.input_size[1]}"
             cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
-            note = "  (the stride leaves rows/columns unread)" if self._uneven(case) else ""
+            note = "  (the stride leaves rows/columns unread)" if _leaves_unread(case.derivation.layer, case.input_size) else ""
             lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
         return "\n".join(lines)
-
-    def _uneven(self, case) -> bool:
-        layer = case.derivation.layer
-        try:
-            bigger = [layer.output_size((case.input_size[0] - 1, case.input_size[1])),
-                      layer.output_size((case.input_size[0], case.input_size[1] - 1))]
-        except ValueError:
-            return False
-        own = tuple(case.derivation.output_shape[2:])
-        return any(tuple(size) == own for size in bigger)
 
     def _explain(self, name: str) -> list[str]:
         failing = [case for case in self.cases if not case.results[name].ok]
@@ -661,6 +667,9 @@ def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
                                         for n in names[1:]] + [inputs["g"].copy()]
     keywords = _layer_keywords(layer, function, len(arguments))
     where = f"on input {size[0]}x{size[1]}, batch {batch}"
+    if _leaves_unread(layer, size):
+        where += (" (at this size the stride leaves the last rows/columns unread by the "
+                  "forward pass; their gradient is 0)")
     try:
         returned = function(*arguments, **keywords)
     except BaseException as error:  # noqa: BLE001  (whatever the person's code raises)

@@ -174,6 +174,20 @@ def backward_padding_not_cropped(x, w, b, grad_z, stride=1, padding=0):
             grad_z.sum(axis=(0, 2, 3)))
 
 
+def backward_assumes_even_stride(x, w, b, grad_z, stride=1, padding=0):
+    kernel, height, width = w.shape[2], x.shape[2], x.shape[3]
+    grad_x = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for o in range(w.shape[0]):
+            gd = dilate(grad_z[n, o], stride)
+            for c in range(w.shape[1]):
+                full = correlate(np.pad(gd, kernel - 1), np.rot90(w[o, c], 2))
+                # MISTAKE: assumes full covers every row of x (fails if the stride leaves some)
+                grad_x[n, c] += full[padding:padding + height, padding:padding + width]
+    return (grad_x, grad_w_correct(x, w, grad_z, stride, padding),
+            grad_z.sum(axis=(0, 2, 3)))
+
+
 def backward_raises(x, w, b, grad_z, stride=1, padding=0):
     grad_x = grad_z.reshape(x.shape)  # MISTAKE: g is smaller than x
     return grad_x, grad_w_correct(x, w, grad_z, stride, padding), grad_z.sum(axis=(0, 2, 3))

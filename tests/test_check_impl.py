@@ -54,6 +54,9 @@ def test_sizes_cover_even_and_uneven_strides():
     for h, w in sizes:
         assert min(STRIDED.output_size((h, w))) >= 2
     assert all(unread_length(h, 2, 1, 0, 0) == 0 for h, _ in input_sizes(Conv2d(kernel_size=2)))
+    # stride 3, padding 1: two rows unread, one of them a row of x, not padding
+    sizes = input_sizes(Conv2d(kernel_size=2, stride=3, padding=1))
+    assert max(unread_length(h, 2, 3, 1, 1) for h, _ in sizes) == 2
 
 
 @pytest.mark.parametrize("layer", [
@@ -88,7 +91,8 @@ def test_convention_without_layer_keywords():
     (student.backward_bias_first_sample, STRIDED, "b", "bias not summed over the batch"),
     (student.backward_bias_batch_mean, STRIDED, "b", "bias not summed over the batch"),
     (student.backward_channels_not_swapped, SQUARE_CHANNELS, "x", "channels not swapped"),
-    (student.backward_grad_w_channels_swapped, MORE_OUT_CHANNELS, "w", "channels not swapped"),
+    (student.backward_grad_w_channels_swapped, MORE_OUT_CHANNELS, "w",
+     "input and output channels exchanged"),
 ], ids=lambda value: getattr(value, "__name__", None))
 def test_each_known_mistake_is_named(function, layer, gradient, mistake):
     result = check_impl(layer, function)
@@ -99,6 +103,18 @@ def test_each_known_mistake_is_named(function, layer, gradient, mistake):
     assert f"returns a wrong grad_{gradient}" in report
     assert f"likely mistake: {mistake}" in report
     assert report.count("likely mistake") == 1
+
+
+def test_two_mistakes_at_once_on_the_kernel():
+    def backward(x, w, b, grad_z, stride=1, padding=0):
+        swapped = w.transpose(1, 0, 2, 3)  # w[c, o], and not rotated either
+        grad_x, _, _ = student.backward_kernel_not_rotated(x, swapped, b, grad_z, stride,
+                                                           padding)
+        return (grad_x, student.grad_w_correct(x, w, grad_z, stride, padding),
+                grad_z.sum(axis=(0, 2, 3)))
+
+    result = check_impl(SQUARE_CHANNELS, backward)
+    assert result.mistakes["x"].name == "kernel not rotated and channels not swapped"
 
 
 def test_element_map_shows_where():
@@ -143,6 +159,11 @@ def test_functions_that_raise_or_return_the_wrong_thing():
     message = str(caught.value)
     assert "raised ValueError" in message and "student_conv.py" in message
     assert "grad_x = grad_z.reshape(x.shape)" in message and "on input" in message
+    with pytest.raises(ImplementationError) as caught:
+        check_impl(Conv2d(kernel_size=3, stride=2), student.backward_assumes_even_stride)
+    message = str(caught.value)
+    assert "raised ValueError" in message and "the stride leaves the last rows" in message
+    assert "grad_x[n, c] += full[padding:padding + height" in message
     with pytest.raises(ImplementationError, match=r"expected the tuple \(grad_x, grad_w, grad_b\)"):
         check_impl(STRIDED, student.backward_returns_two)
 
@@ -184,8 +205,9 @@ def test_issue_command_line(tmp_path):
     shutil.copy(STUDENT_FILE, tmp_path / "my_conv.py")
     repository = Path(__file__).resolve().parent.parent
     run = subprocess.run(
-        [sys.executable, "-m", "symbackprop", "check-impl", "my_conv.py:backward_kernel_not_rotated",
-         "conv2d", "--kernel", "3", "--stride", "2", "--padding", "1"],
+        [sys.executable, "-m", "symbackprop", "check-impl",
+         "my_conv.py:backward_kernel_not_rotated", "conv2d", "--kernel", "3", "--stride", "2",
+         "--padding", "1"],
         cwd=tmp_path, capture_output=True, text=True,
         env={"PYTHONPATH": str(repository), "PATH": ""}, timeout=120)
     assert run.returncode == 1, run.stderr
