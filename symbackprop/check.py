@@ -98,7 +98,6 @@ class FormulaCheck:
     def report(self, show: int = 3) -> str:
         """Plain text: ``correct`` with the count, or the first ``show`` wrong elements."""
         printer = self.printer
-        gradient = self.formula.gradient.spelling.format(())
         layer = f"{self.derivation.layer.describe()}; input " \
                 f"{'x'.join(map(str, self.derivation.input_shape[2:]))}"
         if self.derivation.input_shape[0] > 1:
@@ -107,11 +106,11 @@ class FormulaCheck:
         context = f"  {layer}; {base}"
         if self.ok:
             what = (f"{self.label} agrees" if self.checked == 1
-                    else f"all {self.checked} elements of {gradient} agree")
+                    else f"all {self.checked} elements of {self.label} agree")
             lines = [f"correct: {what} with SymPy's derivation", context]
         else:
             what = (f"{self.label} differs" if self.checked == 1 else
-                    f"{len(self.wrong)} of {self.checked} elements of {gradient} differ")
+                    f"{len(self.wrong)} of {self.checked} elements of {self.label} differ")
             lines = [f"wrong: {what} from SymPy's derivation", context]
             for result in self.wrong[:show]:
                 lines += ["", result.label]

@@ -213,8 +213,8 @@ def input_sizes(layer) -> list[tuple[int, int]]:
     return list(dict.fromkeys(sizes))
 
 
-def _axis_sizes(layer, axis: int, largest: int = 64):
-    """(smallest even size, next even size, an uneven size or None) along one axis."""
+def _output_lengths(layer, axis: int, largest: int = 64) -> dict:
+    """Input length -> output length along ``axis`` for every input length that fits."""
     outputs = {}
     for size in range(1, largest + 1):
         try:
@@ -222,6 +222,12 @@ def _axis_sizes(layer, axis: int, largest: int = 64):
             outputs[size] = layer.output_size(input_size)[axis]
         except ValueError:
             continue
+    return outputs
+
+
+def _axis_sizes(layer, axis: int, largest: int = 64):
+    """(smallest even size, next even size, an uneven size or None) along one axis."""
+    outputs = _output_lengths(layer, axis, largest)
     if not outputs:
         raise ValueError(f"no input of up to {largest} fits this layer: {layer.describe()}")
     even = [n for n, out in outputs.items() if out >= 2 and outputs.get(n - 1) != out]
@@ -285,12 +291,7 @@ class ImplCase:
         output = self.derivation.output_shape[2:]
         size = []
         for axis in (0, 1):
-            outputs = {}
-            for n in range(1, 4 * (max(self.input_size) + 8)):
-                try:
-                    outputs[n] = changed.output_size((n, 64) if axis == 0 else (64, n))[axis]
-                except ValueError:
-                    continue
+            outputs = _output_lengths(changed, axis, largest=4 * (max(self.input_size) + 8))
             matching = [n for n, out in outputs.items() if out == output[axis]]
             if not matching:
                 return None
@@ -307,12 +308,14 @@ def _leaves_unread(layer, input_size) -> bool:
     not divide the padded input evenly).
     """
     height, width = input_size
-    try:
-        own = layer.output_size((height, width))
-        smaller = [layer.output_size((height - 1, width)), layer.output_size((height, width - 1))]
-    except ValueError:
-        return False
-    return any(tuple(size) == tuple(own) for size in smaller)
+    own = tuple(layer.output_size((height, width)))
+    for smaller in ((height - 1, width), (height, width - 1)):
+        try:
+            if tuple(layer.output_size(smaller)) == own:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _fit(array: np.ndarray, shape) -> np.ndarray:
@@ -522,7 +525,8 @@ class ImplCheck:
             size = f"{case.input_size[0]}x{case.input_size[1]}"
             cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
-            note = "  (the stride leaves rows/columns unread)" if _leaves_unread(case.derivation.layer, case.input_size) else ""
+            unread = _leaves_unread(case.derivation.layer, case.input_size)
+            note = "  (the stride leaves rows/columns unread)" if unread else ""
             lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
