@@ -389,7 +389,12 @@ class _Instance:
                                  f"over it would hide it (use another letter)",
                                  variable.position)
             for limit in (variable.lower, variable.upper):
-                self.check_bound(limit, bound, variable.position)
+                unknown = [n for n in (limit.variables if limit else ()) if n not in bound]
+                if unknown:
+                    raise self.error(
+                        f"the limits of the sum over {variable.written} use "
+                        f"{unknown[0].split('#')[0]}, which is not an index here: write the "
+                        f"number (the kernel or output size of this layer)", variable.position)
             bound.add(variable.name)
         for item in resolved:
             for index in item.indices:

@@ -620,6 +620,8 @@ class _Parser:
             return self.error(f"{name} cannot appear on the right side; it uses {known}",
                               token.start)
         hint = " (write a product with a space or *: 'g w', 'g*w')" if len(name) > 1 else ""
+        if name in ("for", "in", "range"):
+            hint = " (write a sum as sum(body, m, n) or sum(body, (m, 0, 1)))"
         return self.error(f"unknown name {name!r}{hint}; the names are: {known}", token.start)
 
     def superscript(self) -> str:

@@ -164,6 +164,8 @@ def test_limited_sum_outside_an_array_is_zero_padding_with_a_note():
     (Conv2d(bias=False), "dL/dx[1,1] = g[1,1] w[1,1] + b", 1,
      "b (the bias) is not part of this layer"),
     (K2, "dL/dx[i,j] = sum(g[k,j]*w[m,n], m, n)", 1, "index k is not on the left side"),
+    (K2, r"dL/dw_{i,j} = \sum_{m=1}^{K} \delta_{m,1} a_{i+m-1,j}", 1,
+     "the limits of the sum over m use K, which is not an index here: write the number"),
     (K2, "dL/dx[i,j] = sum(g[i,j]*w[1,1], i)", 1, "i is an index of the left side"),
     (K2, r"dL/dx[1,1] = \sum_k g_{1,1} w_{1,1}", 1, "the sum over k has no limits and no term"),
     (K2, "dL/dx[1,1] = z[1,1]", 1, "z is the layer output"),

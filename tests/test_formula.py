@@ -152,6 +152,7 @@ def test_sum_limits():
     ("dL/dx[i,j] = g[i,j", "never closed", 15),
     ("dL/dx[i,j] = q[1,1]", "unknown name 'q'", 14),
     ("dL/dx[i,j] = gw[1,1]", "write a product with a space", 14),
+    ("dL/dx[i,j] = sum(g[i,m] for m in range(2))", "write a sum as sum(body, m, n)", 25),
     (r"dL/dx = \alpha", "unknown LaTeX command \\alpha", 9),
     ("x[1,1] = g[1,1]", "left side must be a gradient", 1),
     ("dL/dw = g[1,1] = 3", "one '=' only", 16),
