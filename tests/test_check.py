@@ -27,6 +27,7 @@ ISSUE_SUM = r"\frac{\partial E}{\partial w_{i,j}} = \sum_m \sum_n \delta_{m,n} a
     # full correlation with the rotated kernel, 0-based, plain text
     (K2, (3, 3), 0, "dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)", 9),
     (K2, (4, 3), 0, "dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], (m, 0, 1), (n, 0, 1))", 12),
+    (K2, (3, 3), 0, "dL/dx[i,j] = sum(g[i+m-1,j+n-1]*w[1-m,1-n], m, n)", 9),  # rot180(w)
     (K2, (3, 3), 1, r"\frac{\partial E}{\partial b} = \sum_{i,j} \delta_{i,j}", 1),
     (K2, (3, 3), 1, r"dw_b = \sum_i\sum_j \frac{\partial E}{\partial z_{i,j}}", 1),
     # SPEC's worked example (3x3 input, 2x2 kernel, padding 1), as symbackprop derive prints it
@@ -121,6 +122,27 @@ def test_stride_ignored_formula():
         "g[0,1]*x[0, 2] + g[1,0]*x[2, 0] + g[1,1]*x[2, 2]"
     assert result.printer.doprint(first.extra) == \
         "g[0,1]*x[0, 1] + g[1,0]*x[1, 0] + g[1,1]*x[1, 1]"
+
+
+@pytest.mark.parametrize("layer, text, wrong, missing, extra", [
+    # padding ignored: x read at i+m instead of i+m-1 (padding 1)
+    (Conv2d(kernel_size=2, padding=1), "dL/dw[i,j] = sum(g[m,n]*x[i+m,j+n], m, n)", 4,
+     "g[1,1]*x[0,0] + g[1,2]*x[0,1]", "g[0,0]*x[0,0] + g[0,1]*x[0,1]"),
+    # channels not swapped: w[c,o] where w[o,c] belongs
+    (Conv2d(in_channels=2, out_channels=2, kernel_size=2),
+     "dL/dx[c,i,j] = sum(g[o,i-m,j-n]*w[c,o,m,n], o, m, n)", 18,
+     "g[1,0,0]*w[1,0,0,0]", "g[1,0,0]*w[0,1,0,0]"),
+    # the full correlation (g padded by K-1 = 1) with the kernel not rotated
+    (K2, "dL/dx[i,j] = sum(g[i+m-1,j+n-1]*w[m,n], m, n)", 9,
+     "g[0,0]*w[0,0]", "g[0,0]*w[1,1]"),
+])
+def test_wrong_formulas_of_each_kind(layer, text, wrong, missing, extra):
+    result = check_formula(layer, (3, 3), text, index_base=0)
+    assert len(result.wrong) == wrong and result.checked == wrong
+    first = result.wrong[0]
+    assert result.printer.doprint(first.missing).startswith(missing)
+    assert result.printer.doprint(first.extra).startswith(extra)
+    assert first.given + first.missing - first.extra - first.expected == 0
 
 
 def test_bias_missing_a_term_and_wrong_coefficient():
