@@ -9,16 +9,19 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import student_conv as student
+import sympy
 from reference import conv2d_backward
 
 from symbackprop import Conv2d, ImplementationError, check_impl, derive
 from symbackprop.check_impl import NumericGradients, input_sizes, load_function
 from symbackprop.cli import main
 from symbackprop.indexing import unread_length
+from symbackprop.naming import symbol_array
 
 STUDENT_FILE = str(Path(student.__file__))
 STRIDED = Conv2d(kernel_size=3, stride=2, padding=1)
@@ -43,6 +46,18 @@ def test_numeric_truth_matches_the_reference(conv_case):
     np.testing.assert_allclose(got["w"], grad_w, atol=1e-12)
     if layer.bias:
         np.testing.assert_allclose(got["b"], grad_b, atol=1e-12)
+
+
+def test_numeric_truth_evaluates_terms_that_are_not_products():
+    # what a pooling layer's derivation may hold: Max, Piecewise, powers, fractions
+    x, g = symbol_array("x", (1, 1, 1, 2)), symbol_array("g", (1, 1, 1, 1))
+    x0, x1, g0 = x[0, 0, 0, 0], x[0, 0, 0, 1], g[0, 0, 0, 0]
+    grad = sympy.Array([[[[sympy.Piecewise((g0, x0 >= x1), (0, True)) + x0 ** 2 / 4,
+                           g0 * sympy.Max(x0, x1) - 3 * g0]]]])
+    derivation = SimpleNamespace(x=x, g=g, params={}, grads={"x": grad})
+    got = NumericGradients(derivation)({"x": np.array([[[[2.0, 1.0]]]]),
+                                        "g": np.array([[[[5.0]]]])})["x"]
+    np.testing.assert_allclose(got, [[[[5.0 + 1.0, 10.0 - 15.0]]]])
 
 
 def test_sizes_cover_even_and_uneven_strides():
