@@ -139,9 +139,6 @@ class Linear:
     def variables(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.coefficients)
 
-    def coefficient(self, name: str) -> int:
-        return dict(self.coefficients).get(name, 0)
-
     def __add__(self, other: "Linear") -> "Linear":
         merged = dict(self.coefficients)
         for name, value in other.coefficients:
