@@ -32,12 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
-from sympy.printing.str import StrPrinter
 
 from .algebra import product
 from .derivation import Derivation, derive
 from .formula import Element, Formula, FormulaError, Linear, parse_formula, products
-from .naming import Notation, factor_sort_key, parse_element, term_sort_key
+from .naming import Notation, factor_sort_key, parse_element
+from .text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
            "check_derivation", "AXIS_NAMES"]
@@ -128,28 +128,24 @@ class FormulaCheck:
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
-class FormulaPrinter(StrPrinter):
+class FormulaPrinter(TextPrinter):
     r"""Prints expressions in a person's notation (their names, index style and base).
 
-    Factors are ordered ``g x w b`` and terms by upstream-gradient index as in
-    :class:`~symbackprop.text.TextPrinter`; products use the person's separator
+    Terms and factors are ordered as in :class:`~symbackprop.text.TextPrinter`
+    (``g x w b``, by upstream-gradient index); products use the person's separator
     (space, ``*``, ``\cdot``); fractions print as ``\frac{1}{4}`` in LaTeX formulas.
     """
 
     def __init__(self, formula: Formula, notation: Notation, **settings):
-        super().__init__(settings)
+        super().__init__(notation, **settings)
         self.formula = formula
-        self.notation = notation
-
-    def element(self, array: str, shown_indices) -> str:
-        return self.formula.spelling(array).format(shown_indices)
 
     def _print_Symbol(self, expr):
         parsed = parse_element(expr)
         if parsed is None:
             return str(expr)
         array, index = parsed
-        return self.element(array, self.notation.indices(array, index))
+        return self.formula.spelling(array).format(self.notation.indices(array, index))
 
     def _print_Rational(self, expr):
         if expr.q == 1:
@@ -165,21 +161,9 @@ class FormulaPrinter(StrPrinter):
         parts = [self.parenthesize(f, sympy.printing.precedence.PRECEDENCE["Mul"])
                  for f in factors]
         sign = "-" if coefficient < 0 else ""
-        coefficient = abs(coefficient)
-        if coefficient != 1:
-            parts.insert(0, self._print(coefficient))
-        separator = self.formula.product_separator
-        return sign + separator.join(parts)
-
-    def _print_Add(self, expr, order=None):
-        text = ""
-        for position, term in enumerate(sorted(expr.args, key=term_sort_key)):
-            printed = self._print(term)
-            if printed.startswith("-"):
-                text += ("-" if position == 0 else " - ") + printed[1:]
-            else:
-                text += ("" if position == 0 else " + ") + printed
-        return text
+        if abs(coefficient) != 1:
+            parts.insert(0, self._print(abs(coefficient)))
+        return sign + self.formula.product_separator.join(parts)
 
 
 def check_formula(layer, input_size, text: str, *, batch: int = 1,
