@@ -21,7 +21,8 @@ def command(name: str, help: str):
     """Register ``function(args) -> int`` as ``symbackprop NAME``.
 
     The function's ``options`` attribute, if set, adds command options to every
-    layer sub-parser of the command.
+    layer sub-parser of the command; ``command_options``, if set, adds arguments
+    that come before ``LAYER``.
     """
     def decorate(function):
         _COMMANDS[name] = (help, function)
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, function) in _COMMANDS.items():
         command_parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        # Arguments before LAYER (check-impl's FILE.py:FUNCTION).
+        getattr(function, "command_options", lambda p: None)(command_parser)
         layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER")
         for kind, (layer_help, add_options, _) in LAYER_OPTIONS.items():
             layer_parser = layers.add_parser(kind, help=layer_help)

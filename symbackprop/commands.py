@@ -134,3 +134,49 @@ def generate_command(args) -> int:
 
 
 generate_command.options = _generate_options
+def _check_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("--show", type=int, default=3, metavar="N",
+                        help="wrong elements to show in full (default 3; the rest are counted)")
+    parser.add_argument("formula", metavar="FORMULA",
+                        help="the equation to check, LaTeX or plain text, e.g. "
+                             "'dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)'")
+
+
+@command("check", help="check a hand-derived gradient formula against the derivation "
+                       "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_command(args) -> int:
+    from .check import check_formula
+
+    result = check_formula(layer_from_args(args), parse_size(args.input), args.formula,
+                           batch=args.batch, index_base=args.index_base)
+    print(result.report(show=args.show))
+    return 0 if result.ok else 1
+
+
+check_command.options = _check_options
+
+
+def _check_impl_arguments(parser):
+    parser.add_argument("function", metavar="FILE.py:FUNCTION",
+                        help="the backward function to check: backward(x, w, b, grad_z) -> "
+                             "(grad_x, grad_w, grad_b)")
+
+
+def _check_impl_options(parser):
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+
+@command("check-impl", help="check a hand-written backward function against the derivation "
+                            "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_impl_command(args) -> int:
+    from .check_impl import check_impl
+
+    result = check_impl(layer_from_args(args), args.function, seed=args.seed)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+check_impl_command.command_options = _check_impl_arguments
+check_impl_command.options = _check_impl_options
