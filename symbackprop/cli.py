@@ -132,6 +132,25 @@ def add_notation_options(parser):
                         help="first index in printouts: 1 like a textbook (default) or 0")
 
 
+def add_derivation_options(parser):
+    """Options of the symbolic derivation shared by every command that prints it."""
+    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
+                        help="collect coefficients (fast, default) or sympy.diff the loss")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="expand instances up to N products (default: built-in limit)")
+    parser.add_argument("--no-padding-terms", action="store_true",
+                        help="do not show padding products as 0 w")
+
+
+def derivation_from_args(args):
+    """``derive`` the layer and instance the parsed command line names."""
+    from .derivation import derive
+
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    return derive(layer_from_args(args), parse_size(args.input), args.batch,
+                  method=args.method, **limits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands  # noqa: F401  (registers the commands)
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from .cli import add_instance_options, add_notation_options, command, layer_from_args, parse_size
-from .derivation import derive, term_count
+from .cli import (
+    add_derivation_options,
+    add_instance_options,
+    add_notation_options,
+    command,
+    derivation_from_args,
+    layer_from_args,
+    parse_size,
+)
+from .derivation import term_count
 from .layers import Conv2d
 from .rules import prove_rules
 from .text import format_derivation
@@ -16,20 +24,13 @@ PROOF_TERMS = 20_000
 def _derive_options(parser):
     add_instance_options(parser)
     add_notation_options(parser)
-    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
-                        help="collect coefficients (fast, default) or sympy.diff the loss")
-    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
-                        help="expand instances up to N products (default %(default)s = built-in "
-                             "limit)")
-    parser.add_argument("--no-padding-terms", action="store_true",
-                        help="do not show padding products as 0 w")
+    add_derivation_options(parser)
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
 def derive_command(args) -> int:
-    layer = layer_from_args(args)
-    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
-    derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    derivation = derivation_from_args(args)
+    layer = derivation.layer
     proofs = prove_rules(derivation) if isinstance(layer, Conv2d) and \
         term_count(layer, derivation.input_shape) <= PROOF_TERMS else ()
     print(format_derivation(derivation, index_base=args.index_base,
@@ -63,12 +64,7 @@ def _latex_options(parser):
     for option, (_, meaning) in LATEX_NAME_OPTIONS.items():
         parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
                             help=f"name of {meaning} (Greek names become letters)")
-    parser.add_argument("--no-padding-terms", action="store_true",
-                        help="do not show padding products as 0 w")
-    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
-                        help="collect coefficients (fast, default) or sympy.diff the loss")
-    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
-                        help="expand instances up to N products (default: built-in limit)")
+    add_derivation_options(parser)
 
 
 @command("latex", help="write the derivation as a LaTeX document (and compile it with --pdf)")
@@ -88,9 +84,7 @@ def latex_command(args) -> int:
     names = {key: getattr(args, f"{option}_name")
              for option, (key, _) in LATEX_NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
-    layer = layer_from_args(args)
-    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
-    derivation = derive(layer, parse_size(args.input), args.batch, method=args.method, **limits)
+    derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
                     show_padding=not args.no_padding_terms)
     if output is None:
