@@ -3,11 +3,17 @@
 Pipeline: ``layer spec -> expand -> differentiate -> closed-form rules -> render``.
 """
 
+from .check import FormulaCheck, check_formula
+from .check_impl import ImplCheck, ImplementationError, check_impl
 from .codegen import generate, load
 from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
+from .formula import FormulaError
+from .latex import to_latex
 from .layers import Conv2d
 from .rules import RuleProof, closed_form_gradients, prove_rules
 
 __all__ = ["Conv2d", "derive", "Derivation", "SizeLimitError", "DEFAULT_MAX_TERMS",
-           "prove_rules", "RuleProof", "closed_form_gradients", "generate", "load"]
+           "prove_rules", "RuleProof", "closed_form_gradients", "generate", "load",
+           "to_latex", "check_formula", "check_impl", "FormulaCheck", "ImplCheck",
+           "FormulaError", "ImplementationError"]
 __version__ = "0.1.0"

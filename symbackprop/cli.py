@@ -34,7 +34,8 @@ def command(name: str, help: str):
     """Register ``function(args) -> int`` as ``symbackprop NAME``.
 
     The function's ``options`` attribute, if set, adds command options to every
-    layer sub-parser of the command.
+    layer sub-parser of the command; ``command_options``, if set, adds arguments
+    that come before ``LAYER``.
     """
     def decorate(function):
         _COMMANDS[name] = (help, function)
@@ -263,6 +264,26 @@ def add_notation_options(parser):
                         help="first index in printouts: 1 like a textbook (default) or 0")
 
 
+def add_derivation_options(parser):
+    """Options of the symbolic derivation shared by every command that prints it."""
+    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
+                        help="collect coefficients (fast, default) or sympy.diff the loss")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="expand instances up to N products (default: built-in limit)")
+    parser.add_argument("--no-padding-terms", action="store_true",
+                        help="do not show padding products as 0 w")
+
+
+def derivation_from_args(args):
+    """``derive`` the layer and instance the parsed command line names."""
+    from .derivation import derive
+
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    layer = layer_from_args(args)
+    return derive(layer, input_size_from_args(args, layer), args.batch,
+                  method=args.method, **limits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__, commands  # noqa: F401  (registers the commands)
 
@@ -273,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, function) in _COMMANDS.items():
         command_parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        # Arguments before LAYER (check-impl's FILE.py:FUNCTION).
+        getattr(function, "command_options", lambda p: None)(command_parser)
         layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER")
         for kind, (layer_help, add_options, _) in LAYER_OPTIONS.items():
             layer_parser = layers.add_parser(kind, help=layer_help)

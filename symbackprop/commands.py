@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .cli import (
+    add_derivation_options,
     add_instance_options,
     add_notation_options,
     command,
-    input_size_from_args,
+    derivation_from_args,
     layer_from_args,
+    parse_size,
 )
-from .derivation import derive, term_count
+from .derivation import term_count
 from .layers import Conv2d
 from .rules import prove_kron, prove_rules, tiles_input
 from .text import format_derivation
@@ -22,21 +24,13 @@ PROOF_TERMS = 20_000
 def _derive_options(parser):
     add_instance_options(parser)
     add_notation_options(parser)
-    parser.add_argument("--method", choices=("collect", "diff"), default="collect",
-                        help="collect coefficients (fast, default) or sympy.diff the loss")
-    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
-                        help="expand instances up to N products (default %(default)s = built-in "
-                             "limit)")
-    parser.add_argument("--no-padding-terms", action="store_true",
-                        help="do not show padding products as 0 w")
+    add_derivation_options(parser)
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
 def derive_command(args) -> int:
-    layer = layer_from_args(args)
-    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
-    derivation = derive(layer, input_size_from_args(args, layer), args.batch,
-                        method=args.method, **limits)
+    derivation = derivation_from_args(args)
+    layer = derivation.layer
     proofs = prove_rules(derivation) if isinstance(layer, Conv2d) and \
         term_count(layer, derivation.input_shape) <= PROOF_TERMS else ()
     if layer.kind == "avgpool2d" and tiles_input(layer):
@@ -47,6 +41,70 @@ def derive_command(args) -> int:
 
 
 derive_command.options = _derive_options
+
+
+# -- latex -------------------------------------------------------------------
+#: ``--NAME-name`` option -> key of :class:`~symbackprop.naming.Notation` names.
+LATEX_NAME_OPTIONS = {
+    "input": ("x", "the input x, e.g. a"),
+    "output": ("z", "the output z, e.g. net"),
+    "weight": ("w", "the kernel w, e.g. k or theta"),
+    "bias": ("b", "the bias b"),
+    "grad": ("g", "the upstream gradient g = dL/dz, e.g. delta"),
+    "loss": ("L", "the loss L, e.g. E or J"),
+}
+
+
+def _latex_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
+                        help="write the document to FILE.tex (default: standard output; "
+                             "derivation.tex with --pdf)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also compile FILE.pdf next to it with pdflatex")
+    for option, (_, meaning) in LATEX_NAME_OPTIONS.items():
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters)")
+    add_derivation_options(parser)
+
+
+@command("latex", help="write the derivation as a LaTeX document (and compile it with --pdf)")
+def latex_command(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from .latex import LatexCompileError, compile_pdf, to_latex, write_document
+
+    output = args.output
+    if output is None and args.pdf:
+        output = "derivation.tex"
+    if output is not None and Path(output).suffix.lower() == ".pdf":
+        raise ValueError(f"-o names the .tex file, got {output!r}: use -o "
+                         f"{Path(output).with_suffix('.tex')} --pdf to get "
+                         f"{Path(output).name} next to it")
+    names = {key: getattr(args, f"{option}_name")
+             for option, (key, _) in LATEX_NAME_OPTIONS.items()
+             if getattr(args, f"{option}_name") is not None}
+    derivation = derivation_from_args(args)
+    text = to_latex(derivation, index_base=args.index_base, names=names,
+                    show_padding=not args.no_padding_terms)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    path = write_document(text, output)
+    print(f"wrote {path}")
+    if args.pdf:
+        try:
+            pdf = compile_pdf(path)
+        except LatexCompileError as error:
+            print(f"symbackprop latex: error: {error}", file=sys.stderr)
+            return 1
+        print(f"wrote {pdf}")
+    return 0
+
+
+latex_command.options = _latex_options
 
 
 def _generate_options(parser):
@@ -72,3 +130,49 @@ def generate_command(args) -> int:
 
 
 generate_command.options = _generate_options
+def _check_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("--show", type=int, default=3, metavar="N",
+                        help="wrong elements to show in full (default 3; the rest are counted)")
+    parser.add_argument("formula", metavar="FORMULA",
+                        help="the equation to check, LaTeX or plain text, e.g. "
+                             "'dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)'")
+
+
+@command("check", help="check a hand-derived gradient formula against the derivation "
+                       "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_command(args) -> int:
+    from .check import check_formula
+
+    result = check_formula(layer_from_args(args), parse_size(args.input), args.formula,
+                           batch=args.batch, index_base=args.index_base)
+    print(result.report(show=args.show))
+    return 0 if result.ok else 1
+
+
+check_command.options = _check_options
+
+
+def _check_impl_arguments(parser):
+    parser.add_argument("function", metavar="FILE.py:FUNCTION",
+                        help="the backward function to check: backward(x, w, b, grad_z) -> "
+                             "(grad_x, grad_w, grad_b)")
+
+
+def _check_impl_options(parser):
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+
+@command("check-impl", help="check a hand-written backward function against the derivation "
+                            "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_impl_command(args) -> int:
+    from .check_impl import check_impl
+
+    result = check_impl(layer_from_args(args), args.function, seed=args.seed)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+check_impl_command.command_options = _check_impl_arguments
+check_impl_command.options = _check_impl_options

@@ -113,6 +113,12 @@ class Derivation:
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
         return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
 
+    def _repr_latex_(self) -> str:
+        """Notebook display: the layer and a few of its equations, typeset."""
+        from .latex import repr_latex
+
+        return repr_latex(self)
+
 
 def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
            max_terms: int = DEFAULT_MAX_TERMS):

@@ -78,11 +78,22 @@ def correlate2d(array: np.ndarray, kernel: np.ndarray, stride=(1, 1), dilation=(
     kernel_h, kernel_w = kernel.shape
     out_h = (array.shape[0] - (dh * (kernel_h - 1) + 1)) // sh + 1
     out_w = (array.shape[1] - (dw * (kernel_w - 1) + 1)) // sw + 1
-    out = np.zeros((out_h, out_w), dtype=np.result_type(array, kernel))
-    for m in range(kernel_h):
-        for k in range(kernel_w):
-            out = out + kernel[m, k] * array[m * dh:m * dh + sh * (out_h - 1) + 1:sh,
-                                             k * dw:k * dw + sw * (out_w - 1) + 1:sw]
+    return array_sum([kernel[m, k] * array[m * dh:m * dh + sh * (out_h - 1) + 1:sh,
+                                           k * dw:k * dw + sw * (out_w - 1) + 1:sw]
+                      for m in range(kernel_h) for k in range(kernel_w)])
+
+
+def array_sum(arrays: list) -> np.ndarray:
+    """Element-wise sum of equally shaped arrays.
+
+    Arrays of SymPy expressions are added in one ``sympy.Add`` per element: adding
+    them one at a time would re-flatten a growing sum at every step.
+    """
+    if not any(a.dtype == object for a in arrays):
+        return np.sum(arrays, axis=0)
+    out = np.empty(arrays[0].shape, dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = sympy.Add(*[a[index] for a in arrays])
     return out
 
 
@@ -103,9 +114,9 @@ def closed_form_gradients(layer, x, w, g) -> dict:
     for n in range(batch):
         for c in range(channels):
             group, c_local = divmod(c, cg)
-            for o in range(group * og, (group + 1) * og):  # channel swap: o runs, c fixed
-                grad_x[n, c] = grad_x[n, c] + correlate2d(
-                    dilated_g[n, o], flipped[o, c_local], dilation=layer.dilation)
+            grad_x[n, c] = array_sum([  # channel swap: o runs over c's group, c fixed
+                correlate2d(dilated_g[n, o], flipped[o, c_local], dilation=layer.dilation)
+                for o in range(group * og, (group + 1) * og)])
 
     xp = pad2d(x, layer.padding)
     stride_dilated_g = dilate(g, layer.stride)
@@ -114,11 +125,11 @@ def closed_form_gradients(layer, x, w, g) -> dict:
     for o in range(layer.out_channels):
         group = o // og
         for c_local in range(cg):
-            for n in range(batch):
-                # Rows past the last one read (stride remainder) fall outside [:KH].
-                grad_w[o, c_local] = grad_w[o, c_local] + correlate2d(
-                    xp[n, group * cg + c_local], stride_dilated_g[n, o],
-                    stride=layer.dilation)[:kernel_h, :kernel_w]
+            # Rows past the last one read (stride remainder) fall outside [:KH].
+            grad_w[o, c_local] = array_sum([
+                correlate2d(xp[n, group * cg + c_local], stride_dilated_g[n, o],
+                            stride=layer.dilation)[:kernel_h, :kernel_w]
+                for n in range(batch)])
     grads = {"x": grad_x, "w": grad_w}
     if layer.bias:
         grads["b"] = g.sum(axis=(0, 2, 3))

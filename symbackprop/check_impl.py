@@ -1,0 +1,739 @@
+"""Stage: (layer, backward function) -> :class:`ImplCheck`, a hand-written backward pass judged.
+
+Input: a layer and a function written by a person in the module convention
+``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a layer without
+parameters: ``backward(x, grad_z) -> grad_x``).  If the function also takes
+arguments named like the layer's fields (``stride``, ``padding``, ...), they are
+passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes (stride
+dividing the padded input evenly and not, rectangular, batch 2, random numbers)
+which gradient is wrong, where, and, when the wrong values are exactly those of a
+known mistake, which one.
+
+The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
+compiles its sums of products; generated code is never the oracle).  A known
+mistake (:data:`MISTAKES`) is recognised by computing its wrong values from the
+same truth: the kernel left unrotated is the true ``dL/dx`` of the flipped kernel;
+the stride left in place is the true gradient of the same layer with stride 1
+reading the same rows; and so on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import itertools
+import sys
+import textwrap
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from .derivation import derive
+
+__all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
+           "ImplementationError", "NumericGradients", "check_impl", "load_function",
+           "input_sizes"]
+
+#: Relative tolerance of the comparison (float32 implementations pass).
+RELATIVE_TOLERANCE = 1e-4
+
+
+class ImplementationError(ValueError):
+    """The function cannot be loaded, raises, or returns something unusable."""
+
+
+# -- the truth, numerically ----------------------------------------------------------------
+class NumericGradients:
+    """A derivation's gradients evaluated at numbers.
+
+    Each gradient element is a sum of products of element symbols; they are
+    compiled once into index arrays (``coefficient * prod(values[positions])``) and
+    summed with ``numpy.bincount``.  A term that is not such a product (a ``Max``,
+    a ``Piecewise``) is evaluated with ``sympy.lambdify``.
+    """
+
+    def __init__(self, derivation):
+        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        self.position = {}
+        for array in self.arrays.values():
+            for symbol in sympy.flatten(array.tolist()):
+                self.position[symbol] = len(self.position)
+        self.programs = {name: self._compile(grad) for name, grad in derivation.grads.items()}
+
+    def _compile(self, array):
+        flat = sympy.flatten(array.tolist()) if array.rank() else [array[()]]
+        groups, fallback = {}, []
+        for out, expr in enumerate(flat):
+            for term in sympy.Add.make_args(sympy.sympify(expr)):
+                if term == 0:
+                    continue
+                coefficient, factors = term.as_coeff_mul()
+                positions = self._positions(factors)
+                if positions is None or not coefficient.is_Number:
+                    symbols = sorted(term.free_symbols, key=str)
+                    fallback.append((out, sympy.lambdify(symbols, term, "numpy"),
+                                     [self.position[s] for s in symbols]))
+                    continue
+                outs, coefficients, indices = groups.setdefault(len(positions), ([], [], []))
+                outs.append(out)
+                coefficients.append(float(coefficient))
+                indices.append(positions)
+        compiled = {k: (np.array(o), np.array(c), np.array(i, dtype=int).reshape(len(o), k))
+                    for k, (o, c, i) in groups.items()}
+        return array.shape, len(flat), compiled, fallback
+
+    def _positions(self, factors):
+        positions = []
+        for factor in factors:
+            base, exponent = factor.as_base_exp()
+            if base not in self.position or not (exponent.is_Integer and exponent > 0):
+                return None
+            positions += [self.position[base]] * int(exponent)
+        return positions
+
+    def __call__(self, values: dict) -> dict:
+        """``{"x": dL/dx, ...}`` as arrays for ``values`` (arrays named x, g, w, b)."""
+        vector = np.concatenate([np.asarray(values[name], dtype=float).ravel()
+                                 for name in self.arrays])
+        result = {}
+        for name, (shape, size, compiled, fallback) in self.programs.items():
+            total = np.zeros(size)
+            for count, (outs, coefficients, indices) in compiled.items():
+                contribution = coefficients * vector[indices].prod(axis=1) if count \
+                    else coefficients
+                total += np.bincount(outs, weights=contribution, minlength=size)
+            for out, function, positions in fallback:
+                total[out] += function(*vector[positions])
+            result[name] = total.reshape(shape)
+        return result
+
+
+# -- loading and calling the person's function ------------------------------------------------
+def load_function(spec: str) -> Callable:
+    """``"my_conv.py:backward"`` -> the function; :class:`ImplementationError` saying why not."""
+    path_text, colon, name = spec.rpartition(":")
+    if not colon or not path_text or not name:
+        raise ImplementationError(f"expected FILE.py:FUNCTION, such as my_conv.py:backward, "
+                                  f"got {spec!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ImplementationError(f"cannot load {path_text}: no such file")
+    module_name = f"_symbackprop_student_{abs(hash(str(path.resolve())))}"
+    try:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImplementationError(f"cannot load {path_text}: not a Python file")
+        module = importlib.util.module_from_spec(module_spec)
+    except ImplementationError:
+        raise
+    except Exception as error:  # noqa: BLE001  (anything a bad file can raise)
+        raise ImplementationError(f"cannot load {path_text}: {error}") from None
+    sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise ImplementationError(f"cannot load {path_text}: {type(error).__name__} on line "
+                                  f"{error.lineno}: {error.msg}") from None
+    except BaseException as error:  # noqa: BLE001  (SystemExit, ImportError, anything)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise ImplementationError(f"cannot load {path_text}: importing it raised "
+                                  f"{_describe_exception(error, path)}") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    function = getattr(module, name, None)
+    if function is None:
+        defined = sorted(n for n, v in vars(module).items()
+                         if inspect.isfunction(v) and v.__module__ == module_name)
+        raise ImplementationError(
+            f"{path_text} has no function {name!r}"
+            + (f" (it defines {', '.join(defined)})" if defined else ""))
+    if not callable(function):
+        raise ImplementationError(f"{path_text}:{name} is not a function")
+    return function
+
+
+def _describe_exception(error: BaseException, path=None) -> str:
+    """``ValueError: message (line 12 of my_conv.py: grad_x[...] = ...)``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if path is not None:
+        own = [f for f in frames if Path(f.filename).resolve() == Path(path).resolve()]
+        frames = own or frames
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" (line {frame.lineno} of {Path(frame.filename).name}"
+        where += f": {frame.line.strip()})" if frame.line else ")"
+    message = str(error)
+    return f"{type(error).__name__}{': ' + message if message else ''}{where}"
+
+
+def _simple(value):
+    """A layer field as a person passes it: ``(2, 2)`` -> ``2``."""
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        return value[0]
+    if isinstance(value, tuple) and len(value) == 4 and value[0] == value[1] \
+            and value[2] == value[3]:
+        return (value[0], value[2])
+    return value
+
+
+def _label(function) -> str:
+    name = getattr(function, "__qualname__", getattr(function, "__name__", repr(function)))
+    try:
+        source = Path(inspect.getsourcefile(function) or "").name
+    except TypeError:
+        source = ""
+    return f"{source}:{name}" if source else name
+
+
+# -- the cases -------------------------------------------------------------------------------
+def input_sizes(layer) -> list[tuple[int, int]]:
+    """Input sizes to run a backward function on.
+
+    Rectangular sizes where the stride divides the padded input evenly (output at
+    least 2 along each axis) and, when a stride is larger than 1, sizes where it
+    does not, so that some rows/columns are never read by the forward pass.
+    """
+    height, width = (_axis_sizes(layer, axis) for axis in (0, 1))
+    (h1, h2, h_uneven), (w1, w2, w_uneven) = height, width
+    sizes = [(h1, w2), (h2, w1)]
+    if h_uneven or w_uneven:
+        sizes.append((h_uneven or h2, w_uneven or w2))
+    if h_uneven and w_uneven:
+        sizes.append((h_uneven, w1))
+    if len(sizes) < 3:
+        sizes.append((h2, w2))
+    return list(dict.fromkeys(sizes))
+
+
+def _output_lengths(layer, axis: int, largest: int = 64) -> dict:
+    """Input length -> output length along ``axis`` for every input length that fits."""
+    outputs = {}
+    for size in range(1, largest + 1):
+        try:
+            input_size = (size, largest) if axis == 0 else (largest, size)
+            outputs[size] = layer.output_size(input_size)[axis]
+        except ValueError:
+            continue
+    return outputs
+
+
+def _axis_sizes(layer, axis: int, largest: int = 64):
+    """(smallest even size, next even size, an uneven size or None) along one axis."""
+    outputs = _output_lengths(layer, axis, largest)
+    if not outputs:
+        raise ValueError(f"no input of up to {largest} fits this layer: {layer.describe()}")
+    even = [n for n, out in outputs.items() if out >= 2 and outputs.get(n - 1) != out]
+    if len(even) < 2:
+        raise ValueError(f"no input of up to {largest} gives this layer an output of 2 or more")
+    # the most rows left unread (stride - 1): past the padding into x when the stride allows
+    uneven = [n for n in range(even[0] + 1, even[1]) if outputs.get(n) == outputs[even[0]]]
+    return even[0], even[1], (uneven[-1] if uneven else None)
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """One gradient in one case: what came back and how it compares with the truth."""
+
+    name: str                  # "x", "w", "b"
+    expected: np.ndarray
+    given: np.ndarray | None   # None when the function returned None
+    wrong: np.ndarray | None   # boolean map of wrong elements when the shapes agree
+
+    @property
+    def ok(self) -> bool:
+        return self.wrong is not None and not self.wrong.any()
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.given is not None and self.given.shape == self.expected.shape
+
+
+@dataclass(frozen=True)
+class ImplCase:
+    """The function run once: input size, the inputs, and each gradient's result."""
+
+    input_size: tuple
+    batch: int
+    inputs: dict       # x, w, b, g as passed
+    results: dict      # name -> GradientResult
+    derivation: object
+    truth: "NumericGradients"
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results.values())
+
+    def truth_with(self, **changes) -> dict:
+        """The true gradients with some inputs replaced (``w=np.flip(w)``)."""
+        return self.truth({**self.inputs, **changes})
+
+    def variant(self, x: np.ndarray | None = None, **layer_changes) -> dict | None:
+        """True gradients of a changed layer reading the same rows of ``x`` with the same ``g``.
+
+        The changed layer gets the smallest input size that gives the same output
+        size (the rows a wrong backward pass reads); ``x`` (default: this case's
+        input) is cropped or zero-extended to it.  ``None`` if no such layer or size
+        exists.
+        """
+        layer = self.derivation.layer
+        try:
+            changed = dataclasses.replace(layer, **layer_changes)
+        except (TypeError, ValueError):
+            return None
+        output = self.derivation.output_shape[2:]
+        size = []
+        for axis in (0, 1):
+            outputs = _output_lengths(changed, axis, largest=4 * (max(self.input_size) + 8))
+            matching = [n for n, out in outputs.items() if out == output[axis]]
+            if not matching:
+                return None
+            size.append(matching[0])
+        derivation = derive(changed, tuple(size), self.batch)
+        x = _fit(self.inputs["x"] if x is None else x, derivation.input_shape)
+        return NumericGradients(derivation)({**self.inputs, "x": x})
+
+
+def _leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last rows or columns of this input.
+
+    True when one row or column less gives the same output size (the stride does
+    not divide the padded input evenly).
+    """
+    height, width = input_size
+    own = tuple(layer.output_size((height, width)))
+    for smaller in ((height - 1, width), (height, width - 1)):
+        try:
+            if tuple(layer.output_size(smaller)) == own:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _fit(array: np.ndarray, shape) -> np.ndarray:
+    """``array`` cropped or zero-extended (at the end of each axis) to ``shape``."""
+    fitted = np.zeros(shape)
+    overlap = tuple(slice(0, min(a, b)) for a, b in zip(array.shape, shape, strict=True))
+    fitted[overlap] = array[overlap]
+    return fitted
+
+
+# -- known mistakes ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mistake:
+    """A classic wrong backward pass and how to compute its values from the truth.
+
+    ``candidates(case)`` yields the arrays the mistaken gradient could hold on that
+    case (any shape); the person's output matching one of them, on every case where
+    it is wrong, names the mistake.
+    """
+
+    name: str
+    gradient: str          # "x", "w" or "b"
+    explanation: str
+    candidates: Callable
+    #: compare a candidate of another height/width with the output cropped or
+    #: zero-extended to its size (a pass that computed the right rows, shifted or cut)
+    fit: bool = True
+
+
+def _spatial_flip(array):
+    return np.flip(array, axis=(-2, -1))
+
+
+def _square_channels(case) -> bool:
+    w = case.inputs.get("w")
+    groups = getattr(case.derivation.layer, "groups", 1)
+    return w is not None and w.ndim == 4 and w.shape[0] == w.shape[1] and groups == 1
+
+
+def _unrotated_kernel(case):
+    if case.inputs.get("w") is not None:
+        yield case.truth_with(w=_spatial_flip(case.inputs["w"]))["x"]
+
+
+def _channels_not_swapped_x(case):
+    if _square_channels(case):
+        yield case.truth_with(w=case.inputs["w"].transpose(1, 0, 2, 3))["x"]
+
+
+def _both_x(case):
+    if _square_channels(case):
+        yield case.truth_with(w=_spatial_flip(case.inputs["w"].transpose(1, 0, 2, 3)))["x"]
+
+
+def _channels_not_swapped_w(case):
+    w_grad = case.results["w"].expected if "w" in case.results else None
+    if w_grad is not None and w_grad.ndim == 4 and w_grad.shape[0] * w_grad.shape[1] > 1:
+        yield w_grad.transpose(1, 0, 2, 3)
+
+
+def _rotated_w(case):
+    if "w" in case.results:
+        yield _spatial_flip(case.results["w"].expected)
+
+
+def _reads(case, gradient, *, stride_one=False, padding_shift=0):
+    """The gradient a pass computes when it reads ``x`` with a wrong stride or padding."""
+    layer = case.derivation.layer
+    stride, padding = getattr(layer, "stride", None), getattr(layer, "padding", None)
+    if stride is None or padding is None or len(padding) != 4 or gradient not in case.results:
+        return
+    if stride_one and stride == (1, 1):
+        return
+    top, left = padding[0] + padding_shift, padding[2] + padding_shift
+    if top < 0 or left < 0:
+        return
+    grads = case.variant(stride=(1, 1) if stride_one else stride, padding=(top, 0, left, 0))
+    if grads is not None:
+        yield grads[gradient]
+
+
+def _padding_not_removed(case):
+    """The gradient of the padded input: the same layer without padding applied to ``xp``."""
+    layer = case.derivation.layer
+    padding = getattr(layer, "padding", None)
+    if padding is None or len(padding) != 4 or not any(padding) or "x" not in case.results:
+        return
+    top, bottom, left, right = padding
+    xp = np.pad(case.inputs["x"], ((0, 0), (0, 0), (top, bottom), (left, right)))
+    grads = case.variant(x=xp, padding=0)
+    if grads is not None:
+        yield grads["x"]                 # up to the last row the forward reads
+        yield _fit(grads["x"], xp.shape)  # the whole padded input
+
+
+def _bias_batch(case):
+    g = case.inputs["g"]
+    if "b" not in case.results or g.shape[0] < 2:
+        return
+    per_sample = []
+    for n in range(g.shape[0]):
+        only = np.zeros_like(g)
+        only[n] = g[n]
+        per_sample.append(case.truth_with(g=only)["b"])
+    yield per_sample[0]                                   # sample 0 only
+    yield per_sample[-1]                                  # last sample only (a loop's leftover)
+    yield case.truth_with()["b"] / g.shape[0]             # mean over the batch
+    yield np.stack(per_sample)                            # one row per sample
+
+
+#: The mistakes check-impl recognises, as data: the first that matches is reported.
+MISTAKES = (
+    Mistake("kernel not rotated", "x",
+            "dL/dx is the full correlation of the (stride-dilated, padded) upstream gradient "
+            "with the kernel rotated by 180 degrees; this one used the kernel as it is",
+            _unrotated_kernel),
+    Mistake("channels not swapped", "x",
+            "dL/dx[c] sums g[o] correlated with rot180(w[o, c]) over the output channels o: "
+            "the kernel's input and output channels swap roles; this one used w[c, o]",
+            _channels_not_swapped_x),
+    Mistake("kernel not rotated and channels not swapped", "x",
+            "dL/dx needs the kernel rotated by 180 degrees and w[o, c] summed over output "
+            "channels o; this one used w[c, o] unrotated",
+            _both_x),
+    Mistake("stride not undone", "x",
+            "with stride s the upstream gradient must get s-1 zeros between its rows (and "
+            "columns) before the full correlation; this one used it undilated",
+            lambda case: _reads(case, "x", stride_one=True)),
+    Mistake("padding not removed", "x",
+            "this is the gradient of the zero-padded input; dL/dx is its interior, without "
+            "the padding rows and columns",
+            _padding_not_removed, fit=False),
+    Mistake("padding off by one", "x",
+            "the upstream gradient must be padded by d*(K-1) - padding on each side (and the "
+            "result taken from the padded input's interior); this one is shifted by one",
+            lambda case: itertools.chain(_reads(case, "x", padding_shift=-1),
+                                         _reads(case, "x", padding_shift=1))),
+    Mistake("stride not undone", "w",
+            "dL/dw[m, k] sums g[i, j] * x_padded[i*s + m, j*s + k]: the input is read at "
+            "strided positions; this one read it at i + m",
+            lambda case: _reads(case, "w", stride_one=True)),
+    Mistake("padding off by one", "w",
+            "dL/dw reads the input padded by exactly the layer's padding; this one padded it "
+            "by one more or one less",
+            lambda case: itertools.chain(_reads(case, "w", padding_shift=-1),
+                                         _reads(case, "w", padding_shift=1))),
+    Mistake("input and output channels exchanged", "w",
+            "dL/dw[o, c] is laid out like w, output channel first; this one came out as [c, o]",
+            _channels_not_swapped_w),
+    Mistake("kernel gradient rotated by 180 degrees", "w",
+            "dL/dw is the correlation of the input with g, not a convolution; this one is "
+            "flipped in both spatial axes",
+            _rotated_w),
+    Mistake("bias not summed over the batch", "b",
+            "dL/db[o] is the sum of g[n, o, i, j] over every sample n and position (i, j); "
+            "this one used one sample, the batch mean, or one row per sample",
+            _bias_batch),
+)
+
+
+# -- the verdict ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImplCheck:
+    """The verdict on a backward function.
+
+    Attributes
+    ----------
+    label : the function, e.g. ``my_conv.py:backward``.
+    layer : the layer spec.
+    cases : :class:`ImplCase` per input size.
+    mistakes : gradient name -> the :class:`Mistake` its wrong values match (if any).
+    """
+
+    label: str
+    layer: object
+    cases: tuple
+    mistakes: dict
+
+    @property
+    def ok(self) -> bool:
+        return all(case.ok for case in self.cases)
+
+    @property
+    def gradients(self) -> tuple:
+        return tuple(self.cases[0].results) if self.cases else ()
+
+    @property
+    def wrong_gradients(self) -> tuple:
+        """Names (``"x"``, ``"w"``, ``"b"``) of the gradients wrong in some case."""
+        return tuple(name for name in self.gradients
+                     if any(not case.results[name].ok for case in self.cases))
+
+    def report(self) -> str:
+        """Plain text: which gradient is wrong, where, and the likely mistake."""
+        sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in self.cases))
+        batch = self.cases[0].batch if self.cases else 1
+        context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
+                        f"{batch}, compared with SymPy's derivation", "  ")
+        if self.ok:
+            names = ", ".join(f"grad_{name}" for name in self.gradients)
+            return "\n".join([f"correct: {self.label} ({names}) agrees with SymPy's derivation "
+                              f"on {len(self.cases)} input sizes", *context])
+        wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
+        lines = [f"wrong: {self.label} returns a wrong {wrong}", *context, ""]
+        width = max(len(f"{h}x{w}") for h, w in (case.input_size for case in self.cases))
+        for case in self.cases:
+            size = f"{case.input_size[0]}x{case.input_size[1]}"
+            cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
+                     for name, result in case.results.items()]
+            unread = _leaves_unread(case.derivation.layer, case.input_size)
+            note = "  (the stride leaves rows/columns unread)" if unread else ""
+            lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
+        for name in self.wrong_gradients:
+            lines += [""] + self._explain(name)
+        return "\n".join(lines)
+
+    def _explain(self, name: str) -> list[str]:
+        failing = [case for case in self.cases if not case.results[name].ok]
+        lines = [f"grad_{name}: wrong for {len(failing)} of {len(self.cases)} input sizes"]
+        mistake = self.mistakes.get(name)
+        if mistake is not None:
+            lines += [f"  likely mistake: {mistake.name}", *_wrap(mistake.explanation, "    ")]
+        case = failing[0]
+        result = case.results[name]
+        size = f"{case.input_size[0]}x{case.input_size[1]}"
+        if result.given is None:
+            lines.append(f"  on input {size} it returned None instead of an array of shape "
+                         f"{result.expected.shape}")
+            return lines
+        if not result.shape_ok:
+            lines.append(f"  on input {size} it has shape {result.given.shape}, expected "
+                         f"{result.expected.shape}")
+            return lines
+        lines += ["  " + line for line in _element_map(name, result, size)]
+        return lines
+
+
+def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
+    """Where the wrong elements are: a map of each wrong 2-D slice (small cases), the worst one."""
+    wrong, given, expected = result.wrong, result.given, result.expected
+    lines = [f"on input {size}: {int(wrong.sum())} of {wrong.size} "
+             f"element{'s' if wrong.size > 1 else ''} wrong (indices 0-based)"]
+    if wrong.ndim >= 2 and wrong.shape[-1] <= 16 and wrong.shape[-2] <= 16:
+        shown = 0
+        for lead in np.ndindex(*wrong.shape[:-2]):
+            if not wrong[lead].any():
+                continue
+            if shown == 2:
+                lines.append("(more slices are wrong)")
+                break
+            shown += 1
+            where = ", ".join(f"{axis} {i}" for axis, i in zip(
+                _LEADING_AXES.get(name, ()), lead, strict=False))
+            lines.append(f"grad_{name}[{', '.join(map(str, lead))}{', ' if lead else ''}:, :]"
+                         f"{' (' + where + ')' if where else ''}: X wrong, . right")
+            header = "".join(f"{j:>2}" for j in range(wrong.shape[-1]))
+            lines.append(f"    {header}")
+            for i, row in enumerate(wrong[lead]):
+                lines.append(f"  {i:>2}" + "".join(f" {'X' if bad else '.'}" for bad in row))
+    elif wrong.ndim == 1 or wrong.size <= 16:
+        positions = [tuple(int(v) for v in index) for index in np.argwhere(wrong)]
+        lines.append("wrong at " + ", ".join(f"grad_{name}[{', '.join(map(str, p))}]"
+                                             for p in positions[:12]))
+    error = np.where(wrong, np.abs(np.nan_to_num(given - expected, nan=np.inf)), -1)
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    lines.append(f"largest difference at grad_{name}[{', '.join(map(str, worst))}]: "
+                 f"{given[worst]:.6g} given, {expected[worst]:.6g} expected")
+    return lines
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, width=92, initial_indent=indent, subsequent_indent=indent)
+
+
+_LEADING_AXES = {"x": ("sample", "channel"), "w": ("output channel", "input channel")}
+
+
+def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
+               sizes=None) -> ImplCheck:
+    """Run a hand-written backward function on random inputs and compare with the derivation.
+
+    Parameters
+    ----------
+    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
+    function : callable, or ``"FILE.py:FUNCTION"``
+        ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
+        for a layer without bias).  Keyword arguments named like the layer's fields
+        (``stride``, ``padding``, ...) are passed when the function takes them.
+    seed : random seed of the inputs (the check is deterministic).
+    batch : samples per case (2, so that a bias gradient must sum over the batch).
+    sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
+
+    Raises
+    ------
+    ImplementationError
+        The function cannot be loaded, raises, or does not return the gradients.
+    """
+    if isinstance(function, str):
+        label, function = function, load_function(function)
+    else:
+        label = _label(function)
+    if not callable(function):
+        raise ImplementationError(f"{function!r} is not a function")
+    cases = []
+    for number, size in enumerate(sizes or input_sizes(layer)):
+        cases.append(_run_case(layer, function, label, tuple(size), batch,
+                               np.random.default_rng(seed + number)))
+    mistakes = {}
+    for name in cases[0].results if cases else ():
+        failing = [case for case in cases if not case.results[name].ok]
+        if failing:
+            mistake = _diagnose(name, failing)
+            if mistake is not None:
+                mistakes[name] = mistake
+    return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes)
+
+
+def _diagnose(name: str, failing) -> Mistake | None:
+    for mistake in MISTAKES:
+        if mistake.gradient != name:
+            continue
+        if all(any(_matches(case.results[name].given, candidate, mistake.fit)
+                   for candidate in mistake.candidates(case)) for case in failing):
+            return mistake
+    return None
+
+
+def _matches(given, candidate, fit: bool = True) -> bool:
+    if given is None or candidate is None:
+        return False
+    if given.shape != candidate.shape:
+        if fit and given.ndim == candidate.ndim == 4 and given.shape[:2] == candidate.shape[:2]:
+            candidate = _fit(candidate, given.shape)  # a wrong size cropped/padded at the end
+        else:
+            return False
+    return bool(np.allclose(given, candidate, rtol=RELATIVE_TOLERANCE,
+                            atol=RELATIVE_TOLERANCE * max(1.0, float(np.abs(candidate).max(
+                                initial=0)))))
+
+
+def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
+    derivation = derive(layer, size, batch)
+    truth = NumericGradients(derivation)
+    inputs = {"x": rng.standard_normal(derivation.input_shape),
+              **{name: rng.standard_normal(array.shape)
+                 for name, array in derivation.params.items()},
+              "g": rng.standard_normal(derivation.output_shape)}
+    expected = truth(inputs)
+    names = ["x", *derivation.params]
+    if hasattr(layer, "bias") and "b" not in names:
+        names.append("b")  # the convention passes b=None to a layer without bias
+    arguments = [inputs["x"].copy()] + [inputs[n].copy() if n in inputs else None
+                                        for n in names[1:]] + [inputs["g"].copy()]
+    keywords = _layer_keywords(layer, function, len(arguments))
+    where = f"on input {size[0]}x{size[1]}, batch {batch}"
+    if _leaves_unread(layer, size):
+        where += (" (at this size the stride leaves the last rows/columns unread by the "
+                  "forward pass; their gradient is 0)")
+    try:
+        returned = function(*arguments, **keywords)
+    except BaseException as error:  # noqa: BLE001  (whatever the person's code raises)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        source = _source_file(function)
+        raise ImplementationError(f"{label} raised {_describe_exception(error, source)} "
+                                  f"{where}") from None
+    values = _unpack(returned, names, label, where, optional="b" not in derivation.params)
+    results = {}
+    for name in expected:
+        given = values.get(name)
+        if given is not None:
+            try:
+                given = np.asarray(given, dtype=float)
+            except (TypeError, ValueError):
+                raise ImplementationError(f"{label} returned grad_{name} that is not an array of "
+                                          f"numbers {where}") from None
+        wrong = None
+        if given is not None and given.shape == expected[name].shape:
+            scale = max(1.0, float(np.abs(expected[name]).max(initial=0)))
+            wrong = ~np.isclose(given, expected[name], rtol=RELATIVE_TOLERANCE,
+                                atol=RELATIVE_TOLERANCE * scale)
+        results[name] = GradientResult(name=name, expected=expected[name], given=given,
+                                       wrong=wrong)
+    return ImplCase(input_size=size, batch=batch, inputs=inputs, results=results,
+                    derivation=derivation, truth=truth)
+
+
+def _source_file(function):
+    try:
+        return inspect.getsourcefile(function)
+    except TypeError:
+        return None
+
+
+def _layer_keywords(layer, function, positional: int) -> dict:
+    """The layer's fields (``stride``, ``padding``, ...) the function takes by name."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    fields = {field.name for field in dataclasses.fields(layer)} \
+        if dataclasses.is_dataclass(layer) else set()
+    named = [p for p in parameters[positional:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return {p.name: _simple(getattr(layer, p.name)) for p in named if p.name in fields}
+
+
+def _unpack(returned, names, label, where, optional: bool) -> dict:
+    """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
+    without bias) may be left out."""
+    expected_names = ", ".join(f"grad_{n}" for n in names)
+    if len(names) == 1 and not isinstance(returned, (tuple, list)):
+        return {names[0]: returned}
+    if isinstance(returned, (tuple, list)) and len(returned) == len(names):
+        return dict(zip(names, returned, strict=True))
+    if isinstance(returned, (tuple, list)) and optional and len(returned) == len(names) - 1:
+        return dict(zip(names[:-1], returned, strict=True))
+    what = f"a {type(returned).__name__}" + (f" of {len(returned)}" if isinstance(
+        returned, (tuple, list)) else "")
+    raise ImplementationError(f"{label} returned {what} {where}; expected the tuple "
+                              f"({expected_names})")
