@@ -154,6 +154,12 @@ class ChainDerivation:
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
         return Notation(shapes=self.array_shapes, index_base=index_base, names=dict(names or {}))
 
+    def _repr_latex_(self) -> str:
+        """Jupyter shows a chain as its error terms, last to first."""
+        from .latex import repr_latex
+
+        return repr_latex(self)
+
 
 def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "collect",
                  max_terms: int = DEFAULT_MAX_TERMS) -> ChainDerivation:

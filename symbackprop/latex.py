@@ -1063,6 +1063,12 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     from . import __version__
     from .rules import prove_rules
 
+    if derivation.layer.kind != "conv2d":  # pooling, activations, linear, chains
+        from .latex_layers import chain_to_latex, layer_to_latex
+
+        write = chain_to_latex if hasattr(derivation, "steps") else layer_to_latex
+        return write(derivation, index_base=index_base, names=names,
+                     show_padding=show_padding, command=command)
     names = dict(names or {})
     command = command or _command_line(derivation, index_base, names, show_padding)
     for key, value in names.items():
@@ -1095,6 +1101,10 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
 
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
     """A short math-mode summary for notebooks: the layer and a few equations."""
+    if derivation.layer.kind != "conv2d":
+        from .latex_layers import layer_repr_latex
+
+        return layer_repr_latex(derivation, index_base=index_base, names=names)
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LatexPrinter(notation)
     name = printer.name
