@@ -95,7 +95,7 @@ class ChainDerivation:
     ----------
     layer : the :class:`~symbackprop.layers.Sequential`.
     input_shape, output_shape : shapes of ``a0`` (the input) and ``a_L``.
-    shapes : shapes of ``a0, a1, ..., a_L``.
+    activation_shapes : shapes of ``a0, a1, ..., a_L``.
     steps : one :class:`ChainStep` per layer, in forward order.
     method : ``"collect"`` or ``"diff"``.
 
@@ -108,7 +108,7 @@ class ChainDerivation:
     layer: object
     input_shape: tuple
     output_shape: tuple
-    shapes: tuple
+    activation_shapes: tuple
     steps: tuple
     method: str
 
@@ -142,17 +142,17 @@ class ChainDerivation:
         return {step.names["grad_x"]: step.delta_in for step in self.steps}
 
     @property
-    def array_shapes(self) -> dict:
+    def shapes(self) -> dict:
         """Shape of every named array of the chain, for :class:`~symbackprop.naming.Notation`."""
         shapes = {}
-        for number, shape in enumerate(self.shapes):
+        for number, shape in enumerate(self.activation_shapes):
             shapes[f"a{number}"] = shapes[f"delta{number}"] = shape
         for step in self.steps:
             shapes.update({name: array.shape for name, array in step.params.items()})
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        return Notation(shapes=self.array_shapes, index_base=index_base, names=dict(names or {}))
+        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a chain as its error terms, last to first."""
@@ -183,7 +183,7 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
                                 forward=forward, grads=grads, method=method)
         steps.append(_renamed_step(number, derivation))
     return ChainDerivation(layer=chain, input_shape=shapes[0], output_shape=shapes[-1],
-                           shapes=shapes, steps=tuple(steps), method=method)
+                           activation_shapes=shapes, steps=tuple(steps), method=method)
 
 
 def _renamed_step(number: int, derivation: Derivation) -> ChainStep:

@@ -98,8 +98,10 @@ class FormulaCheck:
     def report(self, show: int = 3) -> str:
         """Plain text: ``correct`` with the count, or the first ``show`` wrong elements."""
         printer = self.printer
-        layer = f"{self.derivation.layer.describe()}; input " \
-                f"{'x'.join(map(str, self.derivation.input_shape[2:]))}"
+        shape = self.derivation.input_shape
+        size = shape[2:] if len(shape) == 4 else shape[1:]  # (N, C, H, W) or (N, F)
+        layer = f"{self.derivation.layer.describe()}; input {'x'.join(map(str, size))}" \
+            + (" features" if len(shape) == 2 else "")
         if self.derivation.input_shape[0] > 1:
             layer += f", batch {self.derivation.input_shape[0]}"
         base = "indices start at 1" if self.index_base == 1 else "indices start at 0"
@@ -198,6 +200,9 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
 def check_derivation(derivation: Derivation, formula: Formula, index_base: int = 1) \
         -> FormulaCheck:
     """Check a parsed formula against a derivation (see :func:`check_formula`)."""
+    if hasattr(derivation, "steps"):
+        raise TypeError("check compares a formula with one layer's gradients; check each layer "
+                        "of a chain on its own (symbackprop check conv2d ..., maxpool2d ...)")
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
     result = _Instance(derivation, formula, index_base).check()

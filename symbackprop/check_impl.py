@@ -613,6 +613,10 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     ImplementationError
         The function cannot be loaded, raises, or does not return the gradients.
     """
+    if getattr(layer, "kind", None) != "conv2d":
+        raise TypeError(f"check-impl checks convolution backward functions; for a "
+                        f"{type(layer).__name__} compare with `symbackprop generate` or check "
+                        f"a formula with `symbackprop check`")
     if isinstance(function, str):
         label, function = function, load_function(function)
     else:

@@ -8,8 +8,8 @@ from .cli import (
     add_notation_options,
     command,
     derivation_from_args,
+    input_size_from_args,
     layer_from_args,
-    parse_size,
 )
 from .derivation import term_count
 from .layers import Conv2d
@@ -145,7 +145,8 @@ def _check_options(parser):
 def check_command(args) -> int:
     from .check import check_formula
 
-    result = check_formula(layer_from_args(args), parse_size(args.input), args.formula,
+    layer = layer_from_args(args)
+    result = check_formula(layer, input_size_from_args(args, layer), args.formula,
                            batch=args.batch, index_base=args.index_base)
     print(result.report(show=args.show))
     return 0 if result.ok else 1

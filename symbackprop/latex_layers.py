@@ -358,7 +358,7 @@ def chain_to_latex(chain, index_base: int = 1, names: dict | None = None,
     plain = LayerLatexPrinter(notation)
     loss = plain.name("L")
     steps = chain.steps
-    table = [("", "input", plain.name("a0"), _shape(chain.shapes[0]), "")]
+    table = [("", "input", plain.name("a0"), _shape(chain.activation_shapes[0]), "")]
     walk = []
     for step in steps:
         parameters = ", ".join(f"${plain.name(name)}$: ${_shape(array.shape)}$"

@@ -425,7 +425,7 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
     lines = [f"Sequential, {len(steps)} layers: {chain.layer.describe()}", "",
              f"Layers (a0 is the input x, a_l the output of layer l, delta_l = d{loss}/da_l "
              f"its error term):"]
-    rows = [("", "input", f"a0: {_shape(chain.shapes[0])}")]
+    rows = [("", "input", f"a0: {_shape(chain.activation_shapes[0])}")]
     for step in steps:
         arrays = [f"{step.names['z']}: {_shape(step.output_shape)}"]
         arrays += [f"{p}: {_shape(a.shape)}" for p, a in step.params.items()]

@@ -66,3 +66,22 @@ def test_bad_requests_get_one_line(args, message):
     result = run("derive", *args)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_a_formula_for_the_new_layers():
+    linear = run("check", "linear", "dL/dx[f] = sum(g[o]*w[o,f], o)")
+    assert linear.returncode == 0, linear.stdout + linear.stderr
+    assert "Linear 3->2; input 3 features" in linear.stdout
+    wrong = run("check", "maxpool2d", "dL/dx[i,j] = g[i,j]")
+    assert wrong.returncode == 1 and "[x[1,1] = argmax z[1,1]]" in wrong.stdout
+
+
+def test_commands_that_take_one_conv_layer_refuse_the_rest_in_one_line(tmp_path):
+    source = tmp_path / "impl.py"
+    source.write_text("def backward(x, grad_out):\n    return (grad_out,)\n")
+    impl = run("check-impl", f"{source}:backward", "relu")
+    assert impl.returncode == 2 and "check-impl checks convolution backward functions" \
+        in impl.stderr and len(impl.stderr.strip().splitlines()) == 1
+    chain = run("check", "sequential", "--spec", '[{"layer": "relu"}]', "--input", "2x2",
+                "dL/dx[i,j] = g[i,j]")
+    assert chain.returncode == 2 and "check each layer of a chain on its own" in chain.stderr
