@@ -1,4 +1,4 @@
-"""symbackprop: derive the backward pass of convolutional layers symbolically.
+"""symbackprop: derive the backward pass of convolutional networks symbolically.
 
 Pipeline: ``layer spec -> expand -> differentiate -> closed-form rules -> render``.
 """
@@ -11,17 +11,17 @@ from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
 from .formula import FormulaError
 from .latex import to_latex
 from .layers import (
-                     AvgPool2d,
-                     Conv2d,
-                     Flatten,
-                     LeakyReLU,
-                     Linear,
-                     MaxPool2d,
-                     ReLU,
-                     Sequential,
-                     Sigmoid,
-                     Tanh,
-                     layer_from_spec,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    layer_from_spec,
 )
 from .rules import RuleProof, closed_form_gradients, prove_rules
 
