@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import sympy
 from conftest import CHAIN_GRID, LAYER_GRID, REPO, evaluate
+from hypothesis import given
+from hypothesis import strategies as st
 from layer_reference import (
     backward,
     chain_backward,
@@ -474,3 +476,31 @@ def test_committed_catalog_module_matches_reference(entry):
     for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
         assert got.dtype == np.float32  # float32 rounding grows with the values of deep chains
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())
+
+
+# -- random pooling layers (HYPOTHESIS_PROFILE=thorough runs many more) ----------------------
+
+@st.composite
+def pooling_cases(draw):
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    padding = (draw(st.integers(0, kernel[0] - 1)), draw(st.integers(0, kernel[1] - 1)))
+    average = draw(st.booleans())
+    layer = AvgPool2d(kernel, stride, padding, count_include_pad=draw(st.booleans())) \
+        if average else MaxPool2d(kernel, stride, padding)
+    height = draw(st.integers(max(kernel[0] - 2 * padding[0], 1), 9))
+    width = draw(st.integers(max(kernel[1] - 2 * padding[1], 1), 9))
+    return layer, (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width)
+
+
+@given(pooling_cases(), st.integers(0, 2**16))
+def test_random_pooling_layers_match_reference(case, seed):
+    layer, shape = case
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=shape).astype(np.float64)  # ties on purpose
+    module = load(layer)
+    z = module.forward(x)
+    np.testing.assert_allclose(z, forward(layer, x, {}), atol=1e-12)
+    grad_out = rng.standard_normal(z.shape)
+    np.testing.assert_allclose(module.backward(x, grad_out)[0],
+                               backward(layer, x, {}, grad_out)[0], atol=1e-12)
