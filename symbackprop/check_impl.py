@@ -1,20 +1,25 @@
 """Stage: (layer, backward function) -> :class:`ImplCheck`, a hand-written backward pass judged.
 
 Input: a layer and a function written by a person in the module convention
-``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a layer without
-parameters: ``backward(x, grad_z) -> grad_x``).  If the function also takes
-arguments named like the layer's fields (``stride``, ``padding``, ...), they are
-passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes (stride
-dividing the padded input evenly and not, rectangular, batch 2, random numbers)
-which gradient is wrong, where, and, when the wrong values are exactly those of a
-known mistake, which one.
+``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a convolution) or
+``backward(x, grad_out) -> grad_x`` or ``(grad_x,)`` (max and average pooling, which
+have no parameters; :data:`CONVENTIONS`).  If the function also takes arguments
+named like the layer's fields (``stride``, ``padding``, ``kernel_size``, ...), they
+are passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes
+(stride dividing the padded input evenly and not, rectangular, batch 2, random
+numbers; for max pooling distinct numbers, plus one input with ties) which
+gradient is wrong, where, and, when the wrong values are exactly those of a known
+mistake, which one.
 
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
-compiles its sums of products; generated code is never the oracle).  A known
-mistake (:data:`MISTAKES`) is recognised by computing its wrong values from the
-same truth: the kernel left unrotated is the true ``dL/dx`` of the flipped kernel;
-the stride left in place is the true gradient of the same layer with stride 1
-reading the same rows; and so on.
+compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
+evaluated on the input; generated code is never the oracle).  A known mistake
+(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check_impl_pool`) is recognised by
+computing its wrong values from the same truth: the kernel left unrotated is the
+true ``dL/dx`` of the flipped kernel; the stride left in place is the true gradient
+of the same layer with stride 1 reading the same rows; a tie sent to the last
+maximum is the derivation with the indicator evaluated for the last maximum; and
+so on.
 """
 
 from __future__ import annotations
@@ -726,11 +731,15 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
+    layer : :class:`~symbackprop.layers.Conv2d`, :class:`~symbackprop.layers.MaxPool2d`
+        or :class:`~symbackprop.layers.AvgPool2d`.
     function : callable, or ``"FILE.py:FUNCTION"``
         ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
-        for a layer without bias).  Keyword arguments named like the layer's fields
-        (``stride``, ``padding``, ...) are passed when the function takes them.
+        for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
+        or ``(grad_x,)``.  Keyword arguments named like the layer's fields
+        (``stride``, ``padding``, ``kernel_size``, ``count_include_pad``, ...) are
+        passed when the function takes them.  Max pooling also runs on an input
+        with ties (:attr:`ImplCheck.ties_ok`).
     seed : random seed of the inputs (the check is deterministic).
     batch : samples per case (2, so that a bias gradient must sum over the batch).
     sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
