@@ -262,6 +262,15 @@ def test_functions_that_raise_or_return_the_wrong_thing():
     assert "expected grad_x alone or the 1-tuple (grad_x,)" in str(caught.value)
 
 
+def test_float32_implementations_pass():
+    def backward(x, grad_out, kernel_size, stride, padding):
+        x32, g32 = x.astype(np.float32), grad_out.astype(np.float32)
+        return student.max_backward_switches(x32, g32, kernel_size, stride, padding)
+
+    result = check_impl(PADDED, backward)
+    assert result.ok, result.report()
+
+
 def test_layer_keywords_are_passed_by_name():
     seen = []
 
