@@ -18,6 +18,9 @@ Instantiating the formula:
   product exist; elements outside an array inside a sum with limits, or in a term
   without sums, are taken as 0 (zero padding) and mentioned in a note; an element
   with constant indices outside its array is an error.
+- max pooling's indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
+  :class:`~symbackprop.local_rules.IsWindowMax` when ``x_ab`` lies in the window
+  of ``z_ij`` (read off ``derivation.z``), else 0.
 
 Nothing here names a particular layer: the arrays come from ``derivation.x``,
 ``derivation.g``, ``derivation.params`` and the gradients from ``derivation.grads``.
@@ -35,7 +38,8 @@ import sympy
 
 from .algebra import product
 from .derivation import Derivation, derive
-from .formula import Element, Formula, FormulaError, Linear, parse_formula, products
+from .formula import Element, Formula, FormulaError, Indicator, Linear, parse_formula, products
+from .local_rules import IsWindowMax, WindowMax
 from .naming import Notation, factor_sort_key, parse_element
 from .text import TextPrinter
 
@@ -48,6 +52,7 @@ AXIS_NAMES = {
     "g": ("sample", "output channel", "row", "column"),
     "w": ("output channel", "input channel", "kernel row", "kernel column"),
     "b": ("output channel",),
+    "z": ("sample", "output channel", "row", "column"),
 }
 _ARRAY_MEANING = {"x": "the layer input", "g": "the upstream gradient dL/dz",
                   "w": "the kernel", "b": "the bias"}
@@ -156,6 +161,11 @@ class FormulaPrinter(TextPrinter):
         if self.formula.latex:
             return f"{sign}\\frac{{{abs(expr.p)}}}{{{expr.q}}}"
         return f"{sign}{abs(expr.p)}/{expr.q}"
+
+    def _print_IsWindowMax(self, expr):
+        """``[x_{1,2} = \\arg\\max z_{1,1}]`` in a LaTeX formula, ``argmax`` in plain text."""
+        text = super()._print_IsWindowMax(expr)
+        return text.replace(" = argmax ", r" = \arg\max ") if self.formula.latex else text
 
     def _print_Mul(self, expr):
         coefficient, factors = expr.as_coeff_mul()
@@ -291,6 +301,19 @@ class _Instance:
             f"({_shape_words(element.array, shown, grid.shape)}){also}, but is written "
             f"with {given}", position)
 
+    def resolve_indicator(self, indicator: Indicator) -> _Resolved:
+        """``[x_ab = argmax z_ij]`` as one element of a grid indexed by ``(a, b, i, j)``."""
+        z = _grid(self.derivation.z)
+        if not all(isinstance(value, WindowMax) for value in z.flat):
+            raise self.error(
+                f"the indicator [x_ab = argmax z_ij] belongs to max pooling; "
+                f"{self.derivation.layer.describe()} has none", indicator.position)
+        candidate = self.resolve(indicator.candidate)
+        output = self.resolve(indicator.output, z)
+        grid = _IndicatorGrid(candidate, output)
+        return _Resolved(indicator, tuple(range(len(grid.shape))),
+                         candidate.indices + output.indices, grid)
+
     def check_constant_range(self, resolved: _Resolved):
         if any(index.coefficients for index in resolved.indices):
             return
@@ -370,7 +393,8 @@ class _Instance:
 
     def prepare(self, term, free: set):
         """Resolve the elements of one product and check that every index is bound."""
-        resolved = tuple(self.resolve(element) for element in term.elements)
+        resolved = tuple(self.resolve_indicator(element) if isinstance(element, Indicator)
+                         else self.resolve(element) for element in term.elements)
         bound = set(free)
         for variable in term.variables:
             if variable.written in free:
@@ -451,12 +475,45 @@ class _Instance:
                 yield symbols
 
     def note_outside(self, item: _Resolved, written):
+        if isinstance(item.element, Indicator):
+            if "[argmax]" not in self.notes:
+                self.notes["[argmax]"] = (
+                    f"{item.grid.format(written)} and any other indicator of an element "
+                    f"outside x or z were taken as 0")
+            return
         spelling = item.element.spelling
         key = spelling.name
         if key not in self.notes:
             self.notes[key] = (
                 f"{spelling.format(written)} and any other element outside "
                 f"{spelling.name} were taken as 0 (zero padding)")
+
+
+class _IndicatorGrid:
+    """Max pooling's ``[x_ab = argmax z_ij]`` for every written ``(a, b)`` and ``(i, j)``.
+
+    Indexed by the candidate's written indices followed by the output's; an element
+    is the derivation's own :class:`~symbackprop.local_rules.IsWindowMax` when
+    ``x_ab`` lies in ``z_ij``'s window, else 0.
+    """
+
+    def __init__(self, candidate: _Resolved, output: _Resolved):
+        self.candidate, self.output = candidate, output
+        self.split = len(candidate.axes)
+        self.shape = tuple(candidate.grid.shape[a] for a in candidate.axes) + \
+            tuple(output.grid.shape[a] for a in output.axes)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, index):
+        element = self.candidate.grid[self.candidate.full_index(index[:self.split])]
+        window, output_index = self.output.grid[self.output.full_index(index[self.split:])].args
+        if element not in window:
+            return sympy.Integer(0)
+        return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
+
+    def format(self, written) -> str:
+        return (f"[{self.candidate.element.spelling.format(written[:self.split])} = argmax "
+                f"{self.output.element.spelling.format(written[self.split:])}]")
 
 
 def _shape_words(array: str, axes, shape) -> str:

@@ -1,20 +1,25 @@
 """Stage: (layer, backward function) -> :class:`ImplCheck`, a hand-written backward pass judged.
 
 Input: a layer and a function written by a person in the module convention
-``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a layer without
-parameters: ``backward(x, grad_z) -> grad_x``).  If the function also takes
-arguments named like the layer's fields (``stride``, ``padding``, ...), they are
-passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes (stride
-dividing the padded input evenly and not, rectangular, batch 2, random numbers)
-which gradient is wrong, where, and, when the wrong values are exactly those of a
-known mistake, which one.
+``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a convolution) or
+``backward(x, grad_out) -> grad_x`` or ``(grad_x,)`` (max and average pooling, which
+have no parameters; :data:`CONVENTIONS`).  If the function also takes arguments
+named like the layer's fields (``stride``, ``padding``, ``kernel_size``, ...), they
+are passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes
+(stride dividing the padded input evenly and not, rectangular, batch 2, random
+numbers; for max pooling distinct numbers, plus one input with ties) which
+gradient is wrong, where, and, when the wrong values are exactly those of a known
+mistake, which one.
 
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
-compiles its sums of products; generated code is never the oracle).  A known
-mistake (:data:`MISTAKES`) is recognised by computing its wrong values from the
-same truth: the kernel left unrotated is the true ``dL/dx`` of the flipped kernel;
-the stride left in place is the true gradient of the same layer with stride 1
-reading the same rows; and so on.
+compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
+evaluated on the input; generated code is never the oracle).  A known mistake
+(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check_impl_pool`) is recognised by
+computing its wrong values from the same truth: the kernel left unrotated is the
+true ``dL/dx`` of the flipped kernel; the stride left in place is the true gradient
+of the same layer with stride 1 reading the same rows; a tie sent to the last
+maximum is the derivation with the indicator evaluated for the last maximum; and
+so on.
 """
 
 from __future__ import annotations
@@ -34,13 +39,22 @@ import numpy as np
 import sympy
 
 from .derivation import derive
+from .local_rules import IsWindowMax
 
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
-           "ImplementationError", "NumericGradients", "check_impl", "load_function",
-           "input_sizes"]
+           "ImplementationError", "NumericGradients", "TermValues", "check_impl",
+           "load_function", "input_sizes", "first_maximum", "mistakes_for", "CONVENTIONS"]
 
 #: Relative tolerance of the comparison (float32 implementations pass).
 RELATIVE_TOLERANCE = 1e-4
+#: The module convention of each layer kind check_impl takes.
+CONVENTIONS = {
+    "conv2d": "backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
+    "maxpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
+    "avgpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
+}
+#: Channels of the inputs a pooling backward pass runs on (pooling never mixes them).
+POOLING_CHANNELS = 2
 
 
 class ImplementationError(ValueError):
@@ -48,13 +62,55 @@ class ImplementationError(ValueError):
 
 
 # -- the truth, numerically ----------------------------------------------------------------
+def first_maximum(windows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The max-pooling indicator ``[x_ab = argmax z_ij]`` evaluated, one row per term.
+
+    ``windows`` holds each term's window values in row-major order (padding left
+    out), ``candidates`` the position of ``x_ab`` in it.  1 where ``x_ab`` is the
+    first maximum (``numpy.argmax`` returns the first), else 0: what
+    :class:`~symbackprop.local_rules.IsWindowMax` evaluates to.
+    """
+    return (np.argmax(windows, axis=1) == candidates).astype(float)
+
+
+@dataclass(frozen=True)
+class TermValues:
+    """Every term of one gradient evaluated at numbers, before the terms are summed.
+
+    ``values[t] = coefficients[t] * products[t] * weights[t]`` is term ``t``'s share
+    of element ``outs[t]`` (flat index) of the gradient; ``weights`` is the value of
+    its max-pooling indicator (1 for a term without one); ``upstream`` is the flat
+    index of its upstream-gradient factor ``g`` (the window it comes from in a
+    pooling layer; -1 if none).
+    """
+
+    shape: tuple
+    outs: np.ndarray
+    coefficients: np.ndarray
+    products: np.ndarray
+    weights: np.ndarray
+    upstream: np.ndarray
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.coefficients * self.products * self.weights
+
+    def total(self, values: np.ndarray | None = None) -> np.ndarray:
+        """The gradient: each element the sum of its terms (``values`` by default)."""
+        values = self.values if values is None else values
+        size = int(np.prod(self.shape, dtype=int))
+        return np.bincount(self.outs, weights=values, minlength=size).reshape(self.shape)
+
+
 class NumericGradients:
     """A derivation's gradients evaluated at numbers.
 
-    Each gradient element is a sum of products of element symbols; they are
-    compiled once into index arrays (``coefficient * prod(values[positions])``) and
-    summed with ``numpy.bincount``.  A term that is not such a product (a ``Max``,
-    a ``Piecewise``) is evaluated with ``sympy.lambdify``.
+    Each gradient element is a sum of products of element symbols, in max pooling
+    times the indicator ``[x_ab = argmax z_ij]``; they are compiled once into index
+    arrays (``coefficient * prod(values[positions])``, the indicator evaluated on the
+    values of its window by :func:`first_maximum`) and summed with
+    ``numpy.bincount``.  A term that is not such a product (a ``Max``, a
+    ``Piecewise``) is evaluated with ``sympy.lambdify``.
     """
 
     def __init__(self, derivation):
@@ -63,6 +119,8 @@ class NumericGradients:
         for array in self.arrays.values():
             for symbol in sympy.flatten(array.tolist()):
                 self.position[symbol] = len(self.position)
+        first_g = self.position[sympy.flatten(derivation.g.tolist())[0]]
+        self._upstream = range(first_g, first_g + int(np.prod(derivation.g.shape, dtype=int)))
         self.programs = {name: self._compile(grad) for name, grad in derivation.grads.items()}
 
     def _compile(self, array):
@@ -73,19 +131,27 @@ class NumericGradients:
                 if term == 0:
                     continue
                 coefficient, factors = term.as_coeff_mul()
-                positions = self._positions(factors)
-                if positions is None or not coefficient.is_Number:
+                indicators = [f for f in factors if isinstance(f, IsWindowMax)]
+                indicator = self._indicator(indicators)
+                positions = self._positions([f for f in factors if f not in indicators])
+                if positions is None or not coefficient.is_Number or (
+                        indicators and indicator is None):
                     symbols = sorted(term.free_symbols, key=str)
                     fallback.append((out, sympy.lambdify(symbols, term, "numpy"),
                                      [self.position[s] for s in symbols]))
                     continue
-                outs, coefficients, indices = groups.setdefault(len(positions), ([], [], []))
-                outs.append(out)
-                coefficients.append(float(coefficient))
-                indices.append(positions)
-        compiled = {k: (np.array(o), np.array(c), np.array(i, dtype=int).reshape(len(o), k))
-                    for k, (o, c, i) in groups.items()}
-        return array.shape, len(flat), compiled, fallback
+                candidate, window = indicator or (0, ())
+                group = groups.setdefault((len(positions), len(window)), ([], [], [], [], [], []))
+                for column, value in zip(group, (out, float(coefficient), positions, candidate,
+                                                 window, self._upstream_of(positions))):
+                    column.append(value)
+        compiled = {}
+        for (count, length), (o, c, i, candidates, windows, upstream) in groups.items():
+            compiled[count, length] = (
+                np.array(o), np.array(c), np.array(i, dtype=int).reshape(len(o), count),
+                np.array(candidates, dtype=int), np.array(windows, dtype=int).reshape(
+                    len(o), length), np.array(upstream, dtype=int))
+        return array.shape, compiled, fallback
 
     def _positions(self, factors):
         positions = []
@@ -96,21 +162,47 @@ class NumericGradients:
             positions += [self.position[base]] * int(exponent)
         return positions
 
-    def __call__(self, values: dict) -> dict:
+    def _indicator(self, indicators):
+        """``(position of x_ab in the window, positions of the window)`` or None."""
+        if len(indicators) != 1:
+            return None
+        position, window, _ = indicators[0].args
+        if not all(element in self.position for element in window):
+            return None
+        return int(position), [self.position[element] for element in window]
+
+    def _upstream_of(self, positions) -> int:
+        return next((p - self._upstream.start for p in positions if p in self._upstream), -1)
+
+    def terms(self, values: dict, name: str, indicator: Callable = first_maximum) -> TermValues:
+        """Gradient ``name``'s terms evaluated at ``values`` (arrays named x, g, w, b).
+
+        ``indicator(windows, candidates) -> weights`` evaluates the max-pooling
+        indicator (the truth: :func:`first_maximum`); a known-wrong rule in its
+        place gives the values of a known-wrong backward pass.
+        """
+        vector = np.concatenate([np.asarray(values[array], dtype=float).ravel()
+                                 for array in self.arrays])
+        shape, compiled, fallback = self.programs[name]
+        columns = [[] for _ in range(5)]
+        for (count, length), (outs, coefficients, indices, candidates, windows,
+                              upstream) in compiled.items():
+            products = vector[indices].prod(axis=1) if count else np.ones(len(outs))
+            weights = indicator(vector[windows], candidates) if length \
+                else np.ones(len(outs))
+            for column, part in zip(columns, (outs, coefficients, products, weights, upstream)):
+                column.append(part)
+        for out, function, positions in fallback:
+            for column, part in zip(columns, (out, 1.0, function(*vector[positions]), 1.0, -1)):
+                column.append(np.atleast_1d(part))
+        outs, coefficients, products, weights, upstream = (
+            np.concatenate(column) if column else np.zeros(0) for column in columns)
+        return TermValues(shape=shape, outs=outs.astype(int), coefficients=coefficients,
+                          products=products, weights=weights, upstream=upstream.astype(int))
+
+    def __call__(self, values: dict, indicator: Callable = first_maximum) -> dict:
         """``{"x": dL/dx, ...}`` as arrays for ``values`` (arrays named x, g, w, b)."""
-        vector = np.concatenate([np.asarray(values[name], dtype=float).ravel()
-                                 for name in self.arrays])
-        result = {}
-        for name, (shape, size, compiled, fallback) in self.programs.items():
-            total = np.zeros(size)
-            for count, (outs, coefficients, indices) in compiled.items():
-                contribution = coefficients * vector[indices].prod(axis=1) if count \
-                    else coefficients
-                total += np.bincount(outs, weights=contribution, minlength=size)
-            for out, function, positions in fallback:
-                total[out] += function(*vector[positions])
-            result[name] = total.reshape(shape)
-        return result
+        return {name: self.terms(values, name, indicator).total() for name in self.programs}
 
 
 # -- loading and calling the person's function ------------------------------------------------
@@ -266,6 +358,8 @@ class ImplCase:
     results: dict      # name -> GradientResult
     derivation: object
     truth: "NumericGradients"
+    #: max pooling: the input has deliberate ties (equal maxima in a window)
+    ties: bool = False
 
     @property
     def ok(self) -> bool:
@@ -508,18 +602,44 @@ class ImplCheck:
         return tuple(name for name in self.gradients
                      if any(not case.results[name].ok for case in self.cases))
 
+    @property
+    def ties_ok(self) -> bool | None:
+        """Max pooling: whether the input with ties came out right (``None``: no such input)."""
+        tied = [case for case in self.cases if case.ties]
+        return all(case.ok for case in tied) if tied else None
+
     def report(self) -> str:
         """Plain text: which gradient is wrong, where, and the likely mistake."""
-        sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in self.cases))
+        regular = [case for case in self.cases if not case.ties]
+        tied = [case for case in self.cases if case.ties]
+        sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in regular))
+        if self.layer.kind == "maxpool2d":
+            sizes += " (distinct values)"
+        if tied:
+            sizes += f" and {tied[0].input_size[0]}x{tied[0].input_size[1]} with ties"
         batch = self.cases[0].batch if self.cases else 1
+        channels = f", {self.cases[0].derivation.input_shape[1]} channels" \
+            if self.cases and self.layer.kind != "conv2d" else ""
         context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
-                        f"{batch}, compared with SymPy's derivation", "  ")
+                        f"{batch}{channels}, compared with SymPy's derivation", "  ")
+        notes = []
+        if self.layer.kind != "conv2d" and not self.layer.overlapping:
+            notes = _wrap("note: the windows of this layer do not overlap, so adding the shares "
+                          "of overlapping windows is not tested; check it with a stride "
+                          "smaller than the window as well", "")
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
-            return "\n".join([f"correct: {self.label} ({names}) agrees with SymPy's derivation "
-                              f"on {len(self.cases)} input sizes", *context])
+            lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
+                     f"{len(regular)} input sizes", *context]
+            if tied:
+                lines += _wrap("ties: where a window holds equal maxima, it sends the window's "
+                               "gradient to the first of them in row-major order, as it "
+                               "should", "  ")
+            return "\n".join(lines + notes)
         wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
-        lines = [f"wrong: {self.label} returns a wrong {wrong}", *context, ""]
+        when = " when windows hold equal maxima (ties)" if all(
+            case.ok for case in regular) else ""
+        lines = [f"wrong: {self.label} returns a wrong {wrong}{when}", *context, ""]
         width = max(len(f"{h}x{w}") for h, w in (case.input_size for case in self.cases))
         for case in self.cases:
             size = f"{case.input_size[0]}x{case.input_size[1]}"
@@ -527,20 +647,32 @@ class ImplCheck:
                      for name, result in case.results.items()]
             unread = _leaves_unread(case.derivation.layer, case.input_size)
             note = "  (the stride leaves rows/columns unread)" if unread else ""
+            if case.ties:
+                note = "  (ties: equal maxima in windows)"
             lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
-        return "\n".join(lines)
+        return "\n".join(lines + ([""] + notes if notes else []))
 
     def _explain(self, name: str) -> list[str]:
         failing = [case for case in self.cases if not case.results[name].ok]
-        lines = [f"grad_{name}: wrong for {len(failing)} of {len(self.cases)} input sizes"]
+        regular = [case for case in self.cases if not case.ties]
+        wrong_regular = [case for case in failing if not case.ties]
+        heading = f"grad_{name}: wrong for {len(wrong_regular)} of {len(regular)} input sizes"
+        if len(regular) < len(self.cases):
+            if not wrong_regular:
+                heading = (f"grad_{name}: right on every input with distinct values, wrong on "
+                           f"the input with ties")
+            else:
+                heading += " and with ties" if len(wrong_regular) < len(failing) \
+                    else "; right with ties"
+        lines = [heading]
         mistake = self.mistakes.get(name)
         if mistake is not None:
             lines += [f"  likely mistake: {mistake.name}", *_wrap(mistake.explanation, "    ")]
         case = failing[0]
         result = case.results[name]
-        size = f"{case.input_size[0]}x{case.input_size[1]}"
+        size = f"{case.input_size[0]}x{case.input_size[1]}" + (" with ties" if case.ties else "")
         if result.given is None:
             lines.append(f"  on input {size} it returned None instead of an array of shape "
                          f"{result.expected.shape}")
@@ -599,11 +731,15 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
+    layer : :class:`~symbackprop.layers.Conv2d`, :class:`~symbackprop.layers.MaxPool2d`
+        or :class:`~symbackprop.layers.AvgPool2d`.
     function : callable, or ``"FILE.py:FUNCTION"``
         ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
-        for a layer without bias).  Keyword arguments named like the layer's fields
-        (``stride``, ``padding``, ...) are passed when the function takes them.
+        for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
+        or ``(grad_x,)``.  Keyword arguments named like the layer's fields
+        (``stride``, ``padding``, ``kernel_size``, ``count_include_pad``, ...) are
+        passed when the function takes them.  Max pooling also runs on an input
+        with ties (:attr:`ImplCheck.ties_ok`).
     seed : random seed of the inputs (the check is deterministic).
     batch : samples per case (2, so that a bias gradient must sum over the batch).
     sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
@@ -613,10 +749,10 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     ImplementationError
         The function cannot be loaded, raises, or does not return the gradients.
     """
-    if getattr(layer, "kind", None) != "conv2d":
-        raise TypeError(f"check-impl checks convolution backward functions; for a "
-                        f"{type(layer).__name__} compare with `symbackprop generate` or check "
-                        f"a formula with `symbackprop check`")
+    if getattr(layer, "kind", None) not in CONVENTIONS:
+        raise TypeError(f"check-impl checks convolution backward functions and max/average "
+                        f"pooling ones; for a {type(layer).__name__} compare with `symbackprop "
+                        f"generate` or check a formula with `symbackprop check`")
     if isinstance(function, str):
         label, function = function, load_function(function)
     else:
@@ -624,21 +760,37 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     if not callable(function):
         raise ImplementationError(f"{function!r} is not a function")
     cases = []
-    for number, size in enumerate(sizes or input_sizes(layer)):
-        cases.append(_run_case(layer, function, label, tuple(size), batch,
+    sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
+    for number, size in enumerate(sizes):
+        cases.append(_run_case(layer, function, label, size, batch,
                                np.random.default_rng(seed + number)))
+    if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
+        largest = max(sizes, key=lambda size: size[0] * size[1])
+        case = _run_case(layer, function, label, largest, batch,
+                         np.random.default_rng(seed + len(sizes)), ties=True)
+        if case is not None:
+            cases.append(case)
     mistakes = {}
     for name in cases[0].results if cases else ():
         failing = [case for case in cases if not case.results[name].ok]
         if failing:
-            mistake = _diagnose(name, failing)
+            mistake = _diagnose(name, failing, mistakes_for(layer))
             if mistake is not None:
                 mistakes[name] = mistake
     return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes)
 
 
-def _diagnose(name: str, failing) -> Mistake | None:
-    for mistake in MISTAKES:
+def mistakes_for(layer) -> tuple:
+    """The known mistakes of ``layer``'s kind (:data:`MISTAKES` for a convolution)."""
+    if layer.kind in ("maxpool2d", "avgpool2d"):
+        from .check_impl_pool import AVG_POOL_MISTAKES, MAX_POOL_MISTAKES
+
+        return MAX_POOL_MISTAKES if layer.kind == "maxpool2d" else AVG_POOL_MISTAKES
+    return MISTAKES
+
+
+def _diagnose(name: str, failing, mistakes=MISTAKES) -> Mistake | None:
+    for mistake in mistakes:
         if mistake.gradient != name:
             continue
         if all(any(_matches(case.results[name].given, candidate, mistake.fit)
@@ -660,13 +812,23 @@ def _matches(given, candidate, fit: bool = True) -> bool:
                                 initial=0)))))
 
 
-def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
-    derivation = derive(layer, size, batch)
+def _run_case(layer, function, label, size, batch, rng, ties=False) -> ImplCase | None:
+    """Run ``function`` on one random input of ``size``; ``ties``: an input with equal
+    maxima in windows (max pooling; ``None`` if the windows cannot hold ties)."""
+    pooling = layer.kind in ("maxpool2d", "avgpool2d")
+    derivation = derive(layer, (POOLING_CHANNELS, *size) if pooling else size, batch)
     truth = NumericGradients(derivation)
     inputs = {"x": rng.standard_normal(derivation.input_shape),
               **{name: rng.standard_normal(array.shape)
                  for name, array in derivation.params.items()},
               "g": rng.standard_normal(derivation.output_shape)}
+    if layer.kind == "maxpool2d":
+        from .check_impl_pool import distinct_input, tied_input
+
+        inputs["x"] = tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
+            else distinct_input(rng, derivation.input_shape)
+        if inputs["x"] is None:
+            return None
     expected = truth(inputs)
     names = ["x", *derivation.params]
     if hasattr(layer, "bias") and "b" not in names:
@@ -675,6 +837,8 @@ def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
                                         for n in names[1:]] + [inputs["g"].copy()]
     keywords = _layer_keywords(layer, function, len(arguments))
     where = f"on input {size[0]}x{size[1]}, batch {batch}"
+    if ties:
+        where += " with ties (equal maxima in a window)"
     if _leaves_unread(layer, size):
         where += (" (at this size the stride leaves the last rows/columns unread by the "
                   "forward pass; their gradient is 0)")
@@ -704,7 +868,7 @@ def _run_case(layer, function, label, size, batch, rng) -> ImplCase:
         results[name] = GradientResult(name=name, expected=expected[name], given=given,
                                        wrong=wrong)
     return ImplCase(input_size=size, batch=batch, inputs=inputs, results=results,
-                    derivation=derivation, truth=truth)
+                    derivation=derivation, truth=truth, ties=ties)
 
 
 def _source_file(function):
@@ -729,8 +893,7 @@ def _layer_keywords(layer, function, positional: int) -> dict:
 
 def _unpack(returned, names, label, where, optional: bool) -> dict:
     """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
-    without bias) may be left out."""
-    expected_names = ", ".join(f"grad_{n}" for n in names)
+    without bias) may be left out.  A single gradient may come alone or as a 1-tuple."""
     if len(names) == 1 and not isinstance(returned, (tuple, list)):
         return {names[0]: returned}
     if isinstance(returned, (tuple, list)) and len(returned) == len(names):
@@ -739,5 +902,6 @@ def _unpack(returned, names, label, where, optional: bool) -> dict:
         return dict(zip(names[:-1], returned, strict=True))
     what = f"a {type(returned).__name__}" + (f" of {len(returned)}" if isinstance(
         returned, (tuple, list)) else "")
-    raise ImplementationError(f"{label} returned {what} {where}; expected the tuple "
-                              f"({expected_names})")
+    expected = (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
+                else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")
+    raise ImplementationError(f"{label} returned {what} {where}; expected {expected}")

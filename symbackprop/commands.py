@@ -158,7 +158,8 @@ check_command.options = _check_options
 def _check_impl_arguments(parser):
     parser.add_argument("function", metavar="FILE.py:FUNCTION",
                         help="the backward function to check: backward(x, w, b, grad_z) -> "
-                             "(grad_x, grad_w, grad_b)")
+                             "(grad_x, grad_w, grad_b) for conv2d, backward(x, grad_out) -> "
+                             "grad_x or (grad_x,) for maxpool2d and avgpool2d")
 
 
 def _check_impl_options(parser):

@@ -37,6 +37,7 @@ __all__ = [
     "Spelling",
     "Subscript",
     "Element",
+    "Indicator",
     "Number",
     "Add",
     "Product",
@@ -74,6 +75,7 @@ _COMMANDS = {
     "\\sum": ("sum", "\\sum"),
     "\\delta": ("name", "\\delta"),
     "\\cdot": ("op", "*"), "\\times": ("op", "*"), "\\ast": ("op", "*"),
+    "\\arg": ("name", "arg"), "\\max": ("name", "max"), "\\argmax": ("name", "argmax"),
 }
 #: Commands that only change spacing or size, and display-math delimiters.
 _IGNORED_COMMANDS = {
@@ -242,6 +244,26 @@ class Element:
 
 
 @dataclass(frozen=True)
+class Indicator:
+    """``[x_{a,b} = argmax z_{i,j}]``: 1 when ``x_ab`` is the first maximum of ``z_ij``'s
+    window (max pooling), else 0.  ``candidate`` is an input element, ``output`` an
+    output element (array ``z``)."""
+
+    candidate: Element
+    output: Element
+    position: int
+    end: int
+
+    @property
+    def spelling(self) -> Spelling:
+        return self.candidate.spelling
+
+    def renamed(self, mapping: dict) -> "Indicator":
+        return replace(self, candidate=self.candidate.renamed(mapping),
+                       output=self.output.renamed(mapping))
+
+
+@dataclass(frozen=True)
 class Number:
     value: Fraction
     position: int
@@ -397,6 +419,10 @@ def parse_formula(text: str) -> Formula:
     - sums ``\sum_m``, ``\sum_{m,n}``, ``\sum_{m=0}^{1}``, ``sum_m``, and the plain
       ``sum(body, m, n)`` or ``sum(body, (m, 0, 1))``.  A sum covers the product
       that follows it.
+    - max pooling's routing indicator ``[x_{a,b} = argmax z_{i,j}]`` (also
+      ``\arg\max``, ``\operatorname{argmax}``), as ``derive`` prints it: 1 when
+      ``x_ab`` is the first maximum of ``z_ij``'s window, 0 otherwise (also when
+      ``x_ab`` is not in that window).
 
     Raises
     ------
@@ -819,6 +845,8 @@ class _Parser:
         if token.kind == "number":
             self.advance()
             return Number(Fraction(token.value), token.start)
+        if self.at_indicator():
+            return self.indicator()
         if token.kind == "op" and token.value in "([{":
             closing = {"(": ")", "[": "]", "{": "}"}[self.advance().value]
             inner = self.expression()
@@ -846,6 +874,54 @@ class _Parser:
             self.remember(element)
             return element
         raise self.error(f"expected a term, found {self.describe(token)}")
+
+    def at_indicator(self) -> bool:
+        """At ``[`` opening ``[x_ab = argmax z_ij]`` (``argmax`` or ``=`` before its ``]``)."""
+        if not self.at_op("["):
+            return False
+        depth, index = 0, self.index
+        while self.tokens[index].kind != "end":
+            token = self.tokens[index]
+            if token.kind == "op" and token.value in "[]":
+                depth += 1 if token.value == "[" else -1
+                if depth == 0:
+                    return False
+            elif depth == 1 and (token.kind == "name" and token.value in ("argmax", "arg")
+                                 or token.kind == "op" and token.value == "="):
+                return True
+            index += 1
+        return False
+
+    def indicator(self) -> Indicator:
+        """``[x_{ab} = argmax z_{ij}]``, ``[x_{ab} = \\arg\\max z_{ij}]``: max pooling's routing."""
+        opened = self.advance()
+        form = "[x_ab = argmax z_ij]"
+        if not self.at("name"):
+            raise self.error(f"expected an input element in the indicator {form}, found "
+                             f"{self.describe(self.peek())}")
+        candidate = self.element()
+        if candidate.array != "x":
+            raise self.error(f"the indicator {form} names an element of the input x (or a) "
+                             f"before '='", candidate.position)
+        self.expect_op("=", f"'=' in the indicator {form}")
+        if self.at("name", "argmax"):
+            self.advance()
+        elif self.at("name", "arg") and self.at("name", "max", offset=1):
+            self.index += 2
+        else:
+            raise self.error(f"expected argmax in the indicator {form}, found "
+                             f"{self.describe(self.peek())}")
+        if not self.at("name"):
+            raise self.error(f"expected an output element in the indicator {form}, found "
+                             f"{self.describe(self.peek())}")
+        output = self.element()
+        if output.array != "z":
+            raise self.error(f"the indicator {form} names an element of the layer output z "
+                             f"after argmax", output.position)
+        closing = self.expect_op("]", f"']' closing the indicator {form}")
+        self.remember(candidate)
+        self.remember(output)
+        return Indicator(candidate, output, opened.start, closing.end)
 
     def upstream_derivative(self) -> Element:
         """``\\partial L/\\partial z_{m,n}`` on the right side: the upstream gradient."""
@@ -949,7 +1025,7 @@ def products(node, text: str = "") -> list[ProductTerm]:
     def walk(node) -> list[ProductTerm]:
         if isinstance(node, Number):
             return [ProductTerm(node.value, (), ())]
-        if isinstance(node, Element):
+        if isinstance(node, (Element, Indicator)):
             return [ProductTerm(Fraction(1), (), (node,))]
         if isinstance(node, Add):
             return [replace(term, coefficient=sign * term.coefficient)
