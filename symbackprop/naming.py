@@ -92,7 +92,7 @@ def to_array(grid: np.ndarray) -> sympy.Array:
     return sympy.ImmutableDenseNDimArray(list(grid.flat), grid.shape)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # dict fields: compared and hashed by identity
 class Notation:
     """How element symbols are shown to people.
 
@@ -114,9 +114,6 @@ class Notation:
     def __post_init__(self):
         if self.index_base not in (0, 1):
             raise ValueError(f"index_base must be 0 or 1, got {self.index_base!r}")
-
-    def __hash__(self):  # dict fields: hash by identity is enough for printers
-        return id(self)
 
     def name(self, array: str) -> str:
         return self.names.get(array, DEFAULT_DISPLAY.get(array, array))
