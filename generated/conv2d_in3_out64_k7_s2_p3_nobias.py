@@ -35,11 +35,33 @@ of this layer (2 -> 2 channels instead of 3 -> 64 channels; the index rules do n
 depend on the channel counts) on a 1x2x7x7 input; the table was read off its derived
 sums for dL/dw and checked to reproduce z, dL/dx and dL/dw term by term.
 
-forward adds w[:, :, m, k] @ slice for every offset. backward takes dL/dw[:, :, m, k] =
-g @ slice.T and adds w[:, :, m, k].T @ g back into the same slice of dL/dxp, so rows and
-columns the forward never reads keep gradient 0. Each product is one matrix product per
-group (BLAS); the only Python loop is over the 49 kernel offsets. The result has the
-dtype of x: float32 stays float32.
+Layout. Offset (m, k) reads padded row first_row + 2*i = a + 2*(i + ra), with a =
+first_row % 2 and ra = first_row // 2: row i + ra of the row phase a (padded rows a, a +
+2, ...); columns likewise (b, rb). The code splits xp once into the 4 phases some offset
+reads (table PHASES), each stored channels-first, xph[phase][c, q], flattened over the
+grid position q = (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo
++ COL_REACH. On that flat grid offset (m, k) is a shift by ra*cols + rb, so the slice it
+reads is xph[phase][:, q + shift]: a plain 2-D view that BLAS reads without a copy.
+Outputs are computed at every grid position and the ones with i >= Ho or j >= Wo
+(reading across a row or sample boundary) are cropped; g is put on the same grid with
+zeros there, so they add nothing to a gradient. Rows and columns the forward never reads
+keep gradient 0.
+
+forward (im2col in blocks): the grid is walked in blocks of about CHUNK_BYTES of buffer;
+for each block the shifted slices of all offsets are gathered into one reused buffer,
+columns[(c, m, k), q] = xph[c, q + shift(m, k)], and one matrix product per group, z = w
+@ columns, writes the block of z in place.
+backward, strategy im2col: the same blocks and gathered columns give dL/dw += g @
+columns.T; the buffer is then overwritten by w.T @ g, whose rows for offset (m, k) are
+added back into the shifted slice of dL/dxph (a transposed scatter). Chosen because each
+group has at most half as many input as output channels (C_GROUP <= O_GROUP / 2):
+gathering x (KH*KW*C_GROUP rows) and scattering back moves less memory than gathering
+grad_out (KH*KW*O_GROUP rows) would.
+Memory: besides the results, one phase-split copy of x, one copy of g on the grid,
+dL/dxph, and a block buffer of about CHUNK_BYTES; nothing of KH*KW times the size of x.
+The result has the dtype of x: float32 stays float32. _forward and _backward run the
+same statements on any dtype that can add and multiply (the tests run them on SymPy
+symbols).
 """
 
 import numpy as np
@@ -56,6 +78,7 @@ DH, DW = 1, 1  # dilation
 TOP, BOTTOM, LEFT, RIGHT = 3, 3, 3, 3  # zero padding
 C_GROUP = IN_CHANNELS // GROUPS  # input channels each kernel sees
 O_GROUP = OUT_CHANNELS // GROUPS  # output channels per group
+STRATEGY = "im2col"
 
 # Read off the derivation: kernel offset (m, k) reads (forward, dL/dw) and writes back
 # (dL/dx) the padded-input rows first_row + ROW_STEP*i, i < Ho, and the columns
@@ -114,6 +137,76 @@ KERNEL_OFFSETS = (
     (6, 6, 6, 6),
 )
 
+# The phases of the padded input some offset reads: phase (a, b) holds the padded rows
+# a + ROW_STEP*t and columns b + COL_STEP*u.
+PHASES = (
+    # (a, b)
+    (0, 0),
+    (0, 1),
+    (1, 0),
+    (1, 1),
+)
+# Kernel offset (m, k) reads phase (first_row % ROW_STEP, first_col % COL_STEP) = PHASES[phase]
+# at its rows t = i + ra and columns u = j + rb, (ra, rb) = (first_row // ROW_STEP,
+# first_col // COL_STEP): on the flat grid, a shift by ra*cols + rb.
+OFFSET_READS = (
+    # (m, k, phase, ra, rb), as KERNEL_OFFSETS
+    (0, 0, 0, 0, 0),
+    (0, 1, 1, 0, 0),
+    (0, 2, 0, 0, 1),
+    (0, 3, 1, 0, 1),
+    (0, 4, 0, 0, 2),
+    (0, 5, 1, 0, 2),
+    (0, 6, 0, 0, 3),
+    (1, 0, 2, 0, 0),
+    (1, 1, 3, 0, 0),
+    (1, 2, 2, 0, 1),
+    (1, 3, 3, 0, 1),
+    (1, 4, 2, 0, 2),
+    (1, 5, 3, 0, 2),
+    (1, 6, 2, 0, 3),
+    (2, 0, 0, 1, 0),
+    (2, 1, 1, 1, 0),
+    (2, 2, 0, 1, 1),
+    (2, 3, 1, 1, 1),
+    (2, 4, 0, 1, 2),
+    (2, 5, 1, 1, 2),
+    (2, 6, 0, 1, 3),
+    (3, 0, 2, 1, 0),
+    (3, 1, 3, 1, 0),
+    (3, 2, 2, 1, 1),
+    (3, 3, 3, 1, 1),
+    (3, 4, 2, 1, 2),
+    (3, 5, 3, 1, 2),
+    (3, 6, 2, 1, 3),
+    (4, 0, 0, 2, 0),
+    (4, 1, 1, 2, 0),
+    (4, 2, 0, 2, 1),
+    (4, 3, 1, 2, 1),
+    (4, 4, 0, 2, 2),
+    (4, 5, 1, 2, 2),
+    (4, 6, 0, 2, 3),
+    (5, 0, 2, 2, 0),
+    (5, 1, 3, 2, 0),
+    (5, 2, 2, 2, 1),
+    (5, 3, 3, 2, 1),
+    (5, 4, 2, 2, 2),
+    (5, 5, 3, 2, 2),
+    (5, 6, 2, 2, 3),
+    (6, 0, 0, 3, 0),
+    (6, 1, 1, 3, 0),
+    (6, 2, 0, 3, 1),
+    (6, 3, 1, 3, 1),
+    (6, 4, 0, 3, 2),
+    (6, 5, 1, 3, 2),
+    (6, 6, 0, 3, 3),
+)
+ROW_REACH, COL_REACH = 3, 3  # the largest ra and rb
+# Blocks of grid positions hold about CHUNK_BYTES of buffer (cache-sized), at least
+# MIN_CHUNK positions (fewer, longer matrix products).
+CHUNK_BYTES = 2097152
+MIN_CHUNK = 1024
+
 
 def output_size(height, width):
     """``(Ho, Wo)`` for an input of ``height x width``; below 1 when it does not fit."""
@@ -148,60 +241,141 @@ def backward(x, w, grad_out):
 
 def _forward(x, w):
     """:func:`forward` without the checks; works for any dtype that can add and multiply."""
-    n = x.shape[0]
-    out_height, out_width = output_size(x.shape[2], x.shape[3])
-    positions = n * out_height * out_width
-    xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-    # z[o, (n, i, j)], one matrix per group; each kernel offset adds one matrix product.
-    z = np.zeros((GROUPS, O_GROUP, positions), dtype=x.dtype)
-    for m, k, first_row, first_col in KERNEL_OFFSETS:
-        rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-        # z[n, o, i, j] += sum_c w[o, c, m, k] * xp[n, c, rows[i], cols[j]]
-        z += _kernel_matrix(w, m, k) @ xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-    z = z.reshape(OUT_CHANNELS, n, out_height, out_width).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(z)
+    n, _, height, width = x.shape
+    out_height, out_width, rows, cols = _grid(height, width)
+    positions = n * rows * cols  # grid positions q = (n*rows + i)*cols + j
+    length = positions - (ROW_REACH * cols + COL_REACH)  # every output q is below it
+    xph = _split_phases(x, rows, cols)  # xph[phase, c, q]
+    reads = _offset_reads(cols)
+    # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group, rows (c, m, k)
+    w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
+    z_grid = np.empty((OUT_CHANNELS, positions), dtype=x.dtype)
+    chunk = _chunk_length(C_GROUP * KH * KW * GROUPS, x.dtype, length)
+    buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
+    for start in range(0, length, chunk):
+        size = min(chunk, length - start)
+        columns = _gather_columns(buffer, xph, reads, start, size)
+        # z[n, o, i, j] = sum_{c,m,k} w[o, c, m, k] * xph[c, q + shift(m, k)]
+        block = z_grid[:, start : start + size].reshape(GROUPS, O_GROUP, size)
+        np.matmul(w_columns, columns, out=block)
+    z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
+    on_grid = z_grid.reshape(OUT_CHANNELS, n, rows, cols)[:, :, :out_height, :out_width]
+    z.transpose(1, 0, 2, 3)[...] = on_grid  # crop the grid, back to (n, o, i, j)
+    return z
 
 
 def _backward(x, w, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
     n, _, height, width = x.shape
+    out_height, out_width, rows, cols = _grid(height, width)
+    positions = n * rows * cols
+    length = positions - (ROW_REACH * cols + COL_REACH)
+    xph = _split_phases(x, rows, cols)
+    reads = _offset_reads(cols)
+    g_grid = _grad_on_grid(grad_out, rows, cols, 0).reshape(GROUPS, O_GROUP, positions)
+    w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
+    grad_w = np.zeros((GROUPS, O_GROUP, C_GROUP * KH * KW), dtype=x.dtype)
+    grad_xph = np.zeros(xph.shape, dtype=x.dtype)
+    chunk = _chunk_length(C_GROUP * KH * KW * GROUPS, x.dtype, length)
+    buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
+    for start in range(0, length, chunk):
+        size = min(chunk, length - start)
+        columns = _gather_columns(buffer, xph, reads, start, size)
+        g = g_grid[:, :, start : start + size]
+        # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xph[c, q + shift(m, k)]
+        grad_w += g @ columns.transpose(0, 2, 1)
+        # back[(c, m, k), q] = sum_o w[o, c, m, k] * g[n, o, i, j], into the same buffer
+        np.matmul(w_columns.transpose(0, 2, 1), g, out=columns)
+        back = columns.reshape(IN_CHANNELS, KH * KW, size)
+        for offset, (phase, shift) in enumerate(reads):
+            # dL/dxph[c, q + shift(m, k)] += back[(c, m, k), q]
+            grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
+    grad_x = _join_phases(grad_xph, x.shape, rows, cols)
+    return grad_x, grad_w.reshape(w.shape)
+
+
+def _grid(height, width):
+    """``(Ho, Wo, rows, cols)``: the output size and the phase grid, ``rows x cols`` per sample."""
     out_height, out_width = output_size(height, width)
-    positions = n * out_height * out_width
-    xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-    # g[o, (n, i, j)], one matrix per group
-    g = grad_out.transpose(1, 0, 2, 3).reshape(GROUPS, O_GROUP, positions)
-    grad_xp = np.zeros_like(xp)
-    grad_w = np.zeros_like(w)
-    for m, k, first_row, first_col in KERNEL_OFFSETS:
-        rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-        window = xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-        # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xp[n, c, rows[i], cols[j]]
-        grad_w[:, :, m, k] = (g @ window.transpose(0, 2, 1)).reshape(OUT_CHANNELS, C_GROUP)
-        # dL/dxp[n, c, rows[i], cols[j]] += sum_o w[o, c, m, k] * g[n, o, i, j]
-        back = _kernel_matrix(w, m, k).transpose(0, 2, 1) @ g
-        grad_xp[:, :, rows, cols] += back.reshape(IN_CHANNELS, n, out_height, out_width)
-    grad_x = grad_xp[:, :, TOP : TOP + height, LEFT : LEFT + width].transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(grad_x), grad_w
+    return out_height, out_width, out_height + ROW_REACH, out_width + COL_REACH
 
 
-def _padded_channels_first(x):
-    """``xp[c, n, TOP + r, LEFT + q] = x[n, c, r, q]``, zero elsewhere."""
+def _offset_reads(cols):
+    """``(phase, shift)`` for every kernel offset, in KERNEL_OFFSETS order."""
+    return [(phase, ra * cols + rb) for _, _, phase, ra, rb in OFFSET_READS]
+
+
+def _phase_rows(first, step, before, size, count):
+    """Input rows ``first - before + step*t`` (``t < count``) inside ``[0, size)``.
+
+    Returns ``(input slice, grid slice)``, or None when the phase grid meets no input row.
+    """
+    t0 = max(0, -((first - before) // step))  # first t whose row is not padding
+    row = first + step * t0 - before
+    taken = min(count - t0, (size - row + step - 1) // step)
+    if taken <= 0:
+        return None
+    return slice(row, row + step * (taken - 1) + 1, step), slice(t0, t0 + taken)
+
+
+def _phase_slices(a, b, height, width, rows, cols):
+    """Where phase (a, b) of xp meets x: ``(x rows, x cols), (grid rows, grid cols)``."""
+    along_rows = _phase_rows(a, SH, TOP, height, rows)
+    along_cols = _phase_rows(b, SW, LEFT, width, cols)
+    if along_rows is None or along_cols is None:
+        return None
+    return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
+
+
+def _split_phases(x, rows, cols):
+    """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``."""
     n, _, height, width = x.shape
-    xp = np.zeros((IN_CHANNELS, n, TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=x.dtype)
-    xp[:, :, TOP : TOP + height, LEFT : LEFT + width] = x.transpose(1, 0, 2, 3)
-    return xp
+    xph = np.zeros((len(PHASES), IN_CHANNELS, n, rows, cols), dtype=x.dtype)
+    channels_first = x.transpose(1, 0, 2, 3)
+    for phase, (a, b) in enumerate(PHASES):
+        meet = _phase_slices(a, b, height, width, rows, cols)
+        if meet is not None:
+            (x_rows, x_cols), (grid_rows, grid_cols) = meet
+            xph[phase, :, :, grid_rows, grid_cols] = channels_first[:, :, x_rows, x_cols]
+    return xph.reshape(len(PHASES), IN_CHANNELS, n * rows * cols)
 
 
-def _offset_slices(first_row, first_col, out_height, out_width):
-    """Rows ``first_row + ROW_STEP*i`` (i < Ho) and columns ``first_col + COL_STEP*j``."""
-    rows = slice(first_row, first_row + ROW_STEP * (out_height - 1) + 1, ROW_STEP)
-    cols = slice(first_col, first_col + COL_STEP * (out_width - 1) + 1, COL_STEP)
-    return rows, cols
+def _join_phases(grad_xph, shape, rows, cols):
+    """dL/dx from dL/dxph: the inverse of :func:`_split_phases`, padding dropped."""
+    n, _, height, width = shape
+    meets = [_phase_slices(a, b, height, width, rows, cols) for a, b in PHASES]
+    sizes = [len(range(height)[m[0][0]]) * len(range(width)[m[0][1]]) for m in meets if m]
+    # rows no offset reads (stride beyond the last window) get gradient 0
+    grad_x = (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=grad_xph.dtype)
+    channels_first = grad_x.transpose(1, 0, 2, 3)
+    on_grid = grad_xph.reshape(len(PHASES), IN_CHANNELS, n, rows, cols)
+    for phase, meet in enumerate(meets):
+        if meet is not None:
+            (x_rows, x_cols), (grid_rows, grid_cols) = meet
+            channels_first[:, :, x_rows, x_cols] = on_grid[phase, :, :, grid_rows, grid_cols]
+    return grad_x
 
 
-def _kernel_matrix(w, m, k):
-    """``w[:, :, m, k]`` as one ``(O_GROUP, C_GROUP)`` matrix per group."""
-    return w[:, :, m, k].reshape(GROUPS, O_GROUP, C_GROUP)
+def _grad_on_grid(grad_out, rows, cols, reach):
+    """``g[group, o, reach + q]``: grad_out at the grid's output positions q, 0 elsewhere."""
+    n, _, out_height, out_width = grad_out.shape
+    g_grid = np.zeros((GROUPS, O_GROUP, reach + n * rows * cols), dtype=grad_out.dtype)
+    on_grid = g_grid[:, :, reach:].reshape(OUT_CHANNELS, n, rows, cols)
+    on_grid[:, :, :out_height, :out_width] = grad_out.transpose(1, 0, 2, 3)
+    return g_grid
+
+
+def _chunk_length(rows, dtype, length):
+    """Grid positions per block: a buffer of ``rows`` rows of about CHUNK_BYTES."""
+    return max(1, min(length, max(MIN_CHUNK, CHUNK_BYTES // (rows * np.dtype(dtype).itemsize))))
+
+
+def _gather_columns(buffer, xph, reads, start, size):
+    """im2col of one block: ``columns[group, (c, m, k), q] = xph[c, start + q + shift(m, k)]``."""
+    columns = buffer[: IN_CHANNELS * KH * KW * size].reshape(IN_CHANNELS, KH * KW, size)
+    for offset, (phase, shift) in enumerate(reads):
+        columns[:, offset] = xph[phase, :, start + shift : start + shift + size]
+    return columns.reshape(GROUPS, C_GROUP * KH * KW, size)
 
 
 def _check_input(x):
