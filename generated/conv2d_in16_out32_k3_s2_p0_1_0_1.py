@@ -172,7 +172,7 @@ def _forward(x, w, b):
     # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group, rows (c, m, k)
     w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
     z_grid = np.empty((OUT_CHANNELS, positions), dtype=x.dtype)
-    chunk = _chunk_length(C_GROUP * KH * KW * GROUPS, x.dtype, length)
+    chunk = _chunk_length(IN_CHANNELS * KH * KW, x, z_grid.size, length)
     buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
     for start in range(0, length, chunk):
         size = min(chunk, length - start)
@@ -199,7 +199,7 @@ def _backward(x, w, b, grad_out):
     w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
     grad_w = np.zeros((GROUPS, O_GROUP, C_GROUP * KH * KW), dtype=x.dtype)
     grad_xph = np.zeros(xph.shape, dtype=x.dtype)
-    chunk = _chunk_length(C_GROUP * KH * KW * GROUPS, x.dtype, length)
+    chunk = _chunk_length(IN_CHANNELS * KH * KW, x, grad_out.size, length)
     buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
     for start in range(0, length, chunk):
         size = min(chunk, length - start)
@@ -213,6 +213,7 @@ def _backward(x, w, b, grad_out):
         for offset, (phase, shift) in enumerate(reads):
             # dL/dxph[c, q + shift(m, k)] += back[(c, m, k), q]
             grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
+    del xph, g_grid, buffer  # freed before dL/dx is allocated: a lower peak of memory
     grad_x = _join_phases(grad_xph, x.shape, rows, cols)
     # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
     grad_b = grad_out.sum(axis=(0, 2, 3))
@@ -290,9 +291,15 @@ def _grad_on_grid(grad_out, rows, cols, reach):
     return g_grid
 
 
-def _chunk_length(rows, dtype, length):
-    """Grid positions per block: a buffer of ``rows`` rows of about CHUNK_BYTES."""
-    return max(1, min(length, max(MIN_CHUNK, CHUNK_BYTES // (rows * np.dtype(dtype).itemsize))))
+def _chunk_length(rows, x, other_size, length):
+    """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
+
+    The buffer holds about CHUNK_BYTES, or half of x and ``other_size`` elements (z or
+    grad_out) together if that is less, but at least MIN_CHUNK positions.
+    """
+    itemsize = x.dtype.itemsize
+    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // 2)
+    return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
 
 
 def _gather_columns(buffer, xph, reads, start, size):

@@ -172,7 +172,7 @@ def _forward(x, w, b):
     # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group, rows (c, m, k)
     w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
     z_grid = np.empty((OUT_CHANNELS, positions), dtype=x.dtype)
-    chunk = _chunk_length(C_GROUP * KH * KW * GROUPS, x.dtype, length)
+    chunk = _chunk_length(IN_CHANNELS * KH * KW, x, z_grid.size, length)
     buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
     for start in range(0, length, chunk):
         size = min(chunk, length - start)
@@ -200,7 +200,7 @@ def _backward(x, w, b, grad_out):
     grad_xph = np.empty(xph.shape, dtype=x.dtype)
     members = [[read for read in OFFSET_READS if read[2] == phase] for phase in range(len(PHASES))]
     most = max(len(reads) for reads in members)
-    chunk = _chunk_length(most * OUT_CHANNELS, x.dtype, positions)
+    chunk = _chunk_length(most * OUT_CHANNELS, x, grad_out.size, positions)
     buffer = np.empty(most * OUT_CHANNELS * chunk, dtype=x.dtype)
     for phase, reads in enumerate(members):
         shifts = [ra * cols + rb for _, _, _, ra, rb in reads]
@@ -225,6 +225,7 @@ def _backward(x, w, b, grad_out):
         per_offset = grad_w_phase.reshape(GROUPS, len(reads), O_GROUP, C_GROUP)
         for offset, (m, k, _, _, _) in enumerate(reads):
             grad_w[:, :, m, k] = per_offset[:, offset].reshape(OUT_CHANNELS, C_GROUP)
+    del xph, g_grid, buffer  # freed before dL/dx is allocated: a lower peak of memory
     grad_x = _join_phases(grad_xph, x.shape, rows, cols)
     # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
     grad_b = grad_out.sum(axis=(0, 2, 3))
@@ -314,9 +315,15 @@ def _grad_on_grid(grad_out, rows, cols, reach):
     return g_grid
 
 
-def _chunk_length(rows, dtype, length):
-    """Grid positions per block: a buffer of ``rows`` rows of about CHUNK_BYTES."""
-    return max(1, min(length, max(MIN_CHUNK, CHUNK_BYTES // (rows * np.dtype(dtype).itemsize))))
+def _chunk_length(rows, x, other_size, length):
+    """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
+
+    The buffer holds about CHUNK_BYTES, or half of x and ``other_size`` elements (z or
+    grad_out) together if that is less, but at least MIN_CHUNK positions.
+    """
+    itemsize = x.dtype.itemsize
+    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // 2)
+    return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
 
 
 def _gather_columns(buffer, xph, reads, start, size):
