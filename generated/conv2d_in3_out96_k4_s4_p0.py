@@ -214,9 +214,21 @@ def _forward(x, w, b):
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-    n, _, height, width = x.shape
-    out_height, out_width, rows, cols = _grid(height, width)
-    positions = n * rows * cols
+    _, _, rows, cols = _grid(x.shape[2], x.shape[3])
+    # the scratch arrays of _grads_on_grid are freed when it returns, before dL/dx is
+    # allocated: a lower peak of memory
+    grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
+    grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
+    for phase in range(len(PHASES)):
+        _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+    # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
+    grad_b = grad_out.sum(axis=(0, 2, 3))
+    return grad_x, grad_w, grad_b
+
+
+def _grads_on_grid(x, w, grad_out, rows, cols):
+    """``(dL/dxph, dL/dw)`` with im2col blocks: gather x, scatter back into dL/dxph."""
+    positions = x.shape[0] * rows * cols
     length = positions - (ROW_REACH * cols + COL_REACH)
     xph = _split_phases(x, rows, cols)
     reads = _offset_reads(cols)
@@ -238,11 +250,7 @@ def _backward(x, w, b, grad_out):
         for offset, (phase, shift) in enumerate(reads):
             # dL/dxph[c, q + shift(m, k)] += back[(c, m, k), q]
             grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
-    del xph, g_grid, buffer  # freed before dL/dx is allocated: a lower peak of memory
-    grad_x = _join_phases(grad_xph, x.shape, rows, cols)
-    # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
-    grad_b = grad_out.sum(axis=(0, 2, 3))
-    return grad_x, grad_w.reshape(w.shape), grad_b
+    return grad_xph, grad_w.reshape(w.shape)
 
 
 def _grid(height, width):
@@ -279,32 +287,57 @@ def _phase_slices(a, b, height, width, rows, cols):
 
 
 def _split_phases(x, rows, cols):
-    """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``."""
+    """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
+    xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
+    for phase in range(len(PHASES)):
+        _split_phase(x, phase, rows, cols, out=xph[phase])
+    return xph
+
+
+def _split_phase(x, phase, rows, cols, out=None):
+    """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+
+    ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
+    """
     n, _, height, width = x.shape
-    xph = np.zeros((len(PHASES), IN_CHANNELS, n, rows, cols), dtype=x.dtype)
-    channels_first = x.transpose(1, 0, 2, 3)
-    for phase, (a, b) in enumerate(PHASES):
-        meet = _phase_slices(a, b, height, width, rows, cols)
-        if meet is not None:
-            (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            xph[phase, :, :, grid_rows, grid_cols] = channels_first[:, :, x_rows, x_cols]
-    return xph.reshape(len(PHASES), IN_CHANNELS, n * rows * cols)
+    if out is None:
+        out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+    on_grid = out.reshape(IN_CHANNELS, n, rows, cols)
+    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    if meet is None:
+        on_grid[...] = 0
+        return out
+    (x_rows, x_cols), (grid_rows, grid_cols) = meet
+    _zero_outside(on_grid, grid_rows, grid_cols)
+    on_grid[:, :, grid_rows, grid_cols] = x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols]
+    return out
 
 
-def _join_phases(grad_xph, shape, rows, cols):
-    """dL/dx from dL/dxph: the inverse of :func:`_split_phases`, padding dropped."""
-    n, _, height, width = shape
+def _zero_outside(on_grid, grid_rows, grid_cols):
+    """Zero the grid rows and columns outside ``grid_rows`` x ``grid_cols`` (the padding)."""
+    on_grid[:, :, : grid_rows.start] = 0
+    on_grid[:, :, grid_rows.stop :] = 0
+    on_grid[:, :, grid_rows, : grid_cols.start] = 0
+    on_grid[:, :, grid_rows, grid_cols.stop :] = 0
+
+
+def _new_grad_x(shape, dtype, rows, cols):
+    """dL/dx to be filled by :func:`_join_phase`; zeros where no phase grid reaches."""
+    height, width = shape[2], shape[3]
     meets = [_phase_slices(a, b, height, width, rows, cols) for a, b in PHASES]
     sizes = [len(range(height)[m[0][0]]) * len(range(width)[m[0][1]]) for m in meets if m]
     # rows no offset reads (stride beyond the last window) get gradient 0
-    grad_x = (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=grad_xph.dtype)
-    channels_first = grad_x.transpose(1, 0, 2, 3)
-    on_grid = grad_xph.reshape(len(PHASES), IN_CHANNELS, n, rows, cols)
-    for phase, meet in enumerate(meets):
-        if meet is not None:
-            (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            channels_first[:, :, x_rows, x_cols] = on_grid[phase, :, :, grid_rows, grid_cols]
-    return grad_x
+    return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
+
+
+def _join_phase(grad_x, grad_xph, phase, rows, cols):
+    """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
+    n, _, height, width = grad_x.shape
+    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    if meet is not None:
+        (x_rows, x_cols), (grid_rows, grid_cols) = meet
+        on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
+        grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
 
 def _grad_on_grid(grad_out, rows, cols, reach):

@@ -189,47 +189,57 @@ def _forward(x, w, b):
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-    n, _, height, width = x.shape
-    out_height, out_width, rows, cols = _grid(height, width)
-    positions = n * rows * cols
+    _, _, rows, cols = _grid(x.shape[2], x.shape[3])
     reach = ROW_REACH * cols + COL_REACH  # the largest shift
-    xph = _split_phases(x, rows, cols)
     # g on the grid after `reach` zeros, so that g[o, q - shift] is 0 for q < shift
     g_grid = _grad_on_grid(grad_out, rows, cols, reach)
+    grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
     grad_w = np.empty(w.shape, dtype=x.dtype)
-    grad_xph = np.empty(xph.shape, dtype=x.dtype)
-    members = [[read for read in OFFSET_READS if read[2] == phase] for phase in range(len(PHASES))]
-    most = max(len(reads) for reads in members)
-    chunk = _chunk_length(most * OUT_CHANNELS, x, grad_out.size, positions)
-    buffer = np.empty(most * OUT_CHANNELS * chunk, dtype=x.dtype)
-    for phase, reads in enumerate(members):
-        shifts = [ra * cols + rb for _, _, _, ra, rb in reads]
-        # w[o, c, m, k] for the phase's offsets as one (C_GROUP, offsets*O_GROUP) matrix per group
-        w_phase = _phase_kernel(w, reads)
-        grad_w_phase = np.zeros((GROUPS, len(reads) * O_GROUP, C_GROUP), dtype=x.dtype)
-        for start in range(0, positions, chunk):
-            size = min(chunk, positions - start)
-            # G[((m, k), o), q] = g[o, q - shift(m, k)], one matrix per group
-            stacked = buffer[: GROUPS * len(reads) * O_GROUP * size]
-            stacked = stacked.reshape(GROUPS, len(reads), O_GROUP, size)
-            for offset, shift in enumerate(shifts):
-                begin = reach - shift + start
-                stacked[:, offset] = g_grid[:, :, begin : begin + size]
-            stacked = stacked.reshape(GROUPS, len(reads) * O_GROUP, size)
-            x_block = xph[phase, :, start : start + size].reshape(GROUPS, C_GROUP, size)
-            grad_block = grad_xph[phase, :, start : start + size].reshape(GROUPS, C_GROUP, size)
-            # dL/dxph[c, q] = sum_{o,(m,k)} w[o, c, m, k] * g[o, q - shift(m, k)]
-            np.matmul(w_phase, stacked, out=grad_block)
-            # dL/dw[o, c, m, k] = sum_q g[o, q - shift(m, k)] * xph[c, q]
-            grad_w_phase += stacked @ x_block.transpose(0, 2, 1)
-        per_offset = grad_w_phase.reshape(GROUPS, len(reads), O_GROUP, C_GROUP)
+    for phase in range(len(PHASES)):
+        # one phase at a time: its scratch arrays are freed before the next one's
+        reads = [read for read in OFFSET_READS if read[2] == phase]
+        grad_xph, grad_w_phase = _phase_grads(x, w, g_grid, reads, rows, cols)
+        _join_phase(grad_x, grad_xph, phase, rows, cols)
         for offset, (m, k, _, _, _) in enumerate(reads):
-            grad_w[:, :, m, k] = per_offset[:, offset].reshape(OUT_CHANNELS, C_GROUP)
-    del xph, g_grid, buffer  # freed before dL/dx is allocated: a lower peak of memory
-    grad_x = _join_phases(grad_xph, x.shape, rows, cols)
+            grad_w[:, :, m, k] = grad_w_phase[:, offset].reshape(OUT_CHANNELS, C_GROUP)
     # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
     grad_b = grad_out.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
+
+
+def _phase_grads(x, w, g_grid, reads, rows, cols):
+    """``(dL/dxph, dL/dw)`` of one phase, read by the offsets ``reads``: a transposed convolution.
+
+    dL/dxph is on the grid, ``(IN_CHANNELS, positions)``; dL/dw is
+    ``(GROUPS, offsets, O_GROUP, C_GROUP)``.
+    """
+    phase = reads[0][2]
+    positions = x.shape[0] * rows * cols
+    reach = ROW_REACH * cols + COL_REACH
+    shifts = [ra * cols + rb for _, _, _, ra, rb in reads]
+    x_phase = _split_phase(x, phase, rows, cols)  # xph[c, q]
+    grad_xph = np.empty(x_phase.shape, dtype=x.dtype)
+    # w[o, c, m, k] for the phase's offsets as one (C_GROUP, offsets*O_GROUP) matrix per group
+    w_phase = _phase_kernel(w, reads)
+    grad_w = np.zeros((GROUPS, len(reads) * O_GROUP, C_GROUP), dtype=x.dtype)
+    chunk = _chunk_length(len(reads) * OUT_CHANNELS, x, g_grid.size, positions)
+    buffer = np.empty(len(reads) * OUT_CHANNELS * chunk, dtype=x.dtype)
+    for start in range(0, positions, chunk):
+        size = min(chunk, positions - start)
+        # G[((m, k), o), q] = g[o, q - shift(m, k)], one matrix per group
+        stacked = buffer[: GROUPS * len(reads) * O_GROUP * size]
+        stacked = stacked.reshape(GROUPS, len(reads), O_GROUP, size)
+        for offset, shift in enumerate(shifts):
+            begin = reach - shift + start
+            stacked[:, offset] = g_grid[:, :, begin : begin + size]
+        stacked = stacked.reshape(GROUPS, len(reads) * O_GROUP, size)
+        x_block = x_phase[:, start : start + size].reshape(GROUPS, C_GROUP, size)
+        grad_block = grad_xph[:, start : start + size].reshape(GROUPS, C_GROUP, size)
+        # dL/dxph[c, q] = sum_{o,(m,k)} w[o, c, m, k] * g[o, q - shift(m, k)]
+        np.matmul(w_phase, stacked, out=grad_block)
+        # dL/dw[o, c, m, k] = sum_q g[o, q - shift(m, k)] * xph[c, q]
+        grad_w += stacked @ x_block.transpose(0, 2, 1)
+    return grad_xph, grad_w.reshape(GROUPS, len(reads), O_GROUP, C_GROUP)
 
 
 def _phase_kernel(w, reads):
@@ -278,32 +288,57 @@ def _phase_slices(a, b, height, width, rows, cols):
 
 
 def _split_phases(x, rows, cols):
-    """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``."""
+    """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
+    xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
+    for phase in range(len(PHASES)):
+        _split_phase(x, phase, rows, cols, out=xph[phase])
+    return xph
+
+
+def _split_phase(x, phase, rows, cols, out=None):
+    """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+
+    ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
+    """
     n, _, height, width = x.shape
-    xph = np.zeros((len(PHASES), IN_CHANNELS, n, rows, cols), dtype=x.dtype)
-    channels_first = x.transpose(1, 0, 2, 3)
-    for phase, (a, b) in enumerate(PHASES):
-        meet = _phase_slices(a, b, height, width, rows, cols)
-        if meet is not None:
-            (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            xph[phase, :, :, grid_rows, grid_cols] = channels_first[:, :, x_rows, x_cols]
-    return xph.reshape(len(PHASES), IN_CHANNELS, n * rows * cols)
+    if out is None:
+        out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+    on_grid = out.reshape(IN_CHANNELS, n, rows, cols)
+    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    if meet is None:
+        on_grid[...] = 0
+        return out
+    (x_rows, x_cols), (grid_rows, grid_cols) = meet
+    _zero_outside(on_grid, grid_rows, grid_cols)
+    on_grid[:, :, grid_rows, grid_cols] = x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols]
+    return out
 
 
-def _join_phases(grad_xph, shape, rows, cols):
-    """dL/dx from dL/dxph: the inverse of :func:`_split_phases`, padding dropped."""
-    n, _, height, width = shape
+def _zero_outside(on_grid, grid_rows, grid_cols):
+    """Zero the grid rows and columns outside ``grid_rows`` x ``grid_cols`` (the padding)."""
+    on_grid[:, :, : grid_rows.start] = 0
+    on_grid[:, :, grid_rows.stop :] = 0
+    on_grid[:, :, grid_rows, : grid_cols.start] = 0
+    on_grid[:, :, grid_rows, grid_cols.stop :] = 0
+
+
+def _new_grad_x(shape, dtype, rows, cols):
+    """dL/dx to be filled by :func:`_join_phase`; zeros where no phase grid reaches."""
+    height, width = shape[2], shape[3]
     meets = [_phase_slices(a, b, height, width, rows, cols) for a, b in PHASES]
     sizes = [len(range(height)[m[0][0]]) * len(range(width)[m[0][1]]) for m in meets if m]
     # rows no offset reads (stride beyond the last window) get gradient 0
-    grad_x = (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=grad_xph.dtype)
-    channels_first = grad_x.transpose(1, 0, 2, 3)
-    on_grid = grad_xph.reshape(len(PHASES), IN_CHANNELS, n, rows, cols)
-    for phase, meet in enumerate(meets):
-        if meet is not None:
-            (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            channels_first[:, :, x_rows, x_cols] = on_grid[phase, :, :, grid_rows, grid_cols]
-    return grad_x
+    return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
+
+
+def _join_phase(grad_x, grad_xph, phase, rows, cols):
+    """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
+    n, _, height, width = grad_x.shape
+    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    if meet is not None:
+        (x_rows, x_cols), (grid_rows, grid_cols) = meet
+        on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
+        grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
 
 def _grad_on_grid(grad_out, rows, cols, reach):
