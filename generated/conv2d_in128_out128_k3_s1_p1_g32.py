@@ -196,12 +196,13 @@ def _backward(x, w, b, grad_out):
     reach = ROW_REACH * cols + COL_REACH  # the largest shift
     # g on the grid after `reach` zeros, so that g[o, q - shift] is 0 for q < shift
     g_grid = _grad_on_grid(grad_out, rows, cols, reach)
-    grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
     grad_w = np.empty(w.shape, dtype=x.dtype)
     for phase in range(len(PHASES)):
         # one phase at a time: its scratch arrays are freed before the next one's
         reads = [read for read in OFFSET_READS if read[2] == phase]
         grad_xph, grad_w_phase = _phase_grads(x, w, g_grid, reads, rows, cols)
+        if phase == 0:  # allocated only now, when the first phase's scratch is freed
+            grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
         _join_phase(grad_x, grad_xph, phase, rows, cols)
         for offset, (m, k, _, _, _) in enumerate(reads):
             grad_w[:, :, m, k] = grad_w_phase[:, offset].reshape(OUT_CHANNELS, C_GROUP)
