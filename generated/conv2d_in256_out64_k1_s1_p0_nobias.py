@@ -40,6 +40,7 @@ reads x itself, so per sample and group the layer is one matrix product, z[n] = 
 reshaped views of x, w and grad_out that write straight into the outputs: no copy of x
 or grad_out, no buffer. Chosen for every 1x1 kernel with stride 1 and no padding:
 nothing needs gathering, so any copy of x or grad_out would only cost time.
+
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
 symbols).

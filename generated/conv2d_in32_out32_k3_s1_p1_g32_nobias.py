@@ -35,33 +35,34 @@ lists first_row and first_col for every offset. SymPy derived this layer on a 1x
 input; the table was read off its derived sums for dL/dw and checked to reproduce z,
 dL/dx and dL/dw term by term.
 
-Layout. Offset (m, k) reads padded row first_row + 1*i = a + 1*(i + ra), with a =
-first_row % 1 and ra = first_row // 1: row i + ra of the row phase a (padded rows a, a +
-1, ...); columns likewise (b, rb). The code splits xp once into the 1 phase some offset
-reads (table PHASES), each stored channels-first, xph[phase][c, q], flattened over the
-grid position q = (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo
-+ COL_REACH. On that flat grid offset (m, k) is a shift by ra*cols + rb, so the slice it
-reads is xph[phase][:, q + shift]: a plain 2-D view that BLAS reads without a copy.
-Outputs are computed at every grid position and the ones with i >= Ho or j >= Wo
-(reading across a row or sample boundary) are cropped; g is put on the same grid with
-zeros there, so they add nothing to a gradient. Rows and columns the forward never reads
-keep gradient 0.
+Layout. With stride 1 the code copies xp channels-first into xph[0][c, q] (table PHASES
+has the one phase, xp itself), flattened over the grid position q = (n*rows + i)*cols +
+j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH, the padded size. On that
+flat grid offset (m, k) is a shift by first_row*cols + first_col (table OFFSET_READS: ra
+= first_row, rb = first_col): the slice it reads is xph[phase][:, q + shift], a plain
+2-D view that BLAS reads without a copy. Outputs are computed at every grid position and
+the ones with i >= Ho or j >= Wo (windows across a row or sample boundary) are cropped;
+g is put on the same grid with zeros there, so they add nothing to a gradient. Rows and
+columns the forward never reads keep gradient 0.
 
-forward (im2col in blocks): the grid is walked in blocks of about CHUNK_BYTES of buffer;
-for each block the shifted slices of all offsets are gathered into one reused buffer,
-columns[(c, m, k), q] = xph[c, q + shift(m, k)], and one matrix product per group, z = w
-@ columns, writes the block of z in place.
+forward: im2col in blocks. The grid is walked in blocks of positions whose buffer holds
+about CHUNK_BYTES (cache-sized, at most half of x and z together); for each block the
+shifted slices of all offsets are gathered into one reused buffer, columns[(c, m, k), q]
+= xph[c, q + shift(m, k)], and one matrix product per group, z = w @ columns, writes
+that block of z in place.
+
 backward, strategy transposed: dL/dx is a transposed convolution, dL/dxph[c, q] = sum
-over o and the phase's offsets of w[o, c, m, k] * g[o, q - shift(m, k)]. Per phase and
-block the shifted slices of the zero-padded g are gathered into one reused buffer,
-G[((m, k), o), q] = g[o, q - shift(m, k)]; then one matrix product per group gives that
-block of dL/dxph (w @ G, written in place: nothing is accumulated or scattered) and one
-gives its share of dL/dw (G @ xph.T). Chosen because each group has more than half as
-many input as output channels (C_GROUP > O_GROUP / 2): gathering grad_out once serves
-both products, and dL/dx is written in place instead of being added up offset by offset,
-which measured faster than the im2col scatter for such layers.
-Memory: besides the results, one phase-split copy of x, one copy of g on the grid,
-dL/dxph, and a block buffer of about CHUNK_BYTES; nothing of KH*KW times the size of x.
+over o and the phase's offsets of w[o, c, m, k] * g[o, q - shift(m, k)]. One phase at a
+time, and per block, the shifted slices of the zero-padded g are gathered into one
+reused buffer, G[((m, k), o), q] = g[o, q - shift(m, k)]; then one matrix product per
+group gives that block of dL/dxph (w @ G, written in place: nothing is accumulated or
+scattered) and one gives its share of dL/dw (G @ xph.T). Chosen because each group has
+more than half as many input as output channels (C_GROUP > O_GROUP / 2): gathering
+grad_out once serves both products, and dL/dx is written in place instead of being added
+up offset by offset, which measured faster than the im2col scatter for such layers. Peak
+memory besides the results: g on the grid and one phase's xph, dL/dxph and block buffer;
+nothing of KH*KW times the size of x.
+
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
 symbols).
@@ -125,7 +126,7 @@ ROW_REACH, COL_REACH = 2, 2  # the largest ra and rb
 # Blocks of grid positions hold about CHUNK_BYTES of buffer (cache-sized), at least
 # MIN_CHUNK positions (fewer, longer matrix products).
 CHUNK_BYTES = 2097152
-MIN_CHUNK = 1024
+MIN_CHUNK = 512
 
 
 def output_size(height, width):

@@ -37,29 +37,32 @@ depend on the channel counts) on a 1x2x8x8 input; the table was read off its der
 sums for dL/dw and checked to reproduce z, dL/dx, dL/dw and dL/db term by term.
 
 Layout. Offset (m, k) reads padded row first_row + 4*i = a + 4*(i + ra), with a =
-first_row % 4 and ra = first_row // 4: row i + ra of the row phase a (padded rows a, a +
-4, ...); columns likewise (b, rb). The code splits xp once into the 16 phases some
-offset reads (table PHASES), each stored channels-first, xph[phase][c, q], flattened
-over the grid position q = (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by
-cols = Wo + COL_REACH. On that flat grid offset (m, k) is a shift by ra*cols + rb, so
-the slice it reads is xph[phase][:, q + shift]: a plain 2-D view that BLAS reads without
-a copy. Outputs are computed at every grid position and the ones with i >= Ho or j >= Wo
-(reading across a row or sample boundary) are cropped; g is put on the same grid with
+first_row % 4 and ra = first_row // 4: row i + ra of the row phase a (the padded rows a,
+a + 4, ...); columns likewise (b, rb). The code copies each phase some offset reads
+(table PHASES) channels-first into xph[phase][c, q], flattened over the grid position q
+= (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH. On
+that flat grid offset (m, k) is a shift by ra*cols + rb (table OFFSET_READS): the slice
+it reads is xph[phase][:, q + shift], a plain 2-D view that BLAS reads without a copy.
+Outputs are computed at every grid position and the ones with i >= Ho or j >= Wo
+(windows across a row or sample boundary) are cropped; g is put on the same grid with
 zeros there, so they add nothing to a gradient. Rows and columns the forward never reads
 keep gradient 0.
 
-forward (im2col in blocks): the grid is walked in blocks of about CHUNK_BYTES of buffer;
-for each block the shifted slices of all offsets are gathered into one reused buffer,
-columns[(c, m, k), q] = xph[c, q + shift(m, k)], and one matrix product per group, z = w
-@ columns, writes the block of z in place.
+forward: im2col in blocks. The grid is walked in blocks of positions whose buffer holds
+about CHUNK_BYTES (cache-sized, at most half of x and z together); for each block the
+shifted slices of all offsets are gathered into one reused buffer, columns[(c, m, k), q]
+= xph[c, q + shift(m, k)], and one matrix product per group, z = w @ columns, writes
+that block of z in place.
+
 backward, strategy im2col: the same blocks and gathered columns give dL/dw += g @
 columns.T; the buffer is then overwritten by w.T @ g, whose rows for offset (m, k) are
 added back into the shifted slice of dL/dxph (a transposed scatter). Chosen because each
 group has at most half as many input as output channels (C_GROUP <= O_GROUP / 2):
 gathering x (KH*KW*C_GROUP rows) and scattering back moves less memory than gathering
-grad_out (KH*KW*O_GROUP rows) would.
-Memory: besides the results, one phase-split copy of x, one copy of g on the grid,
-dL/dxph, and a block buffer of about CHUNK_BYTES; nothing of KH*KW times the size of x.
+grad_out (KH*KW*O_GROUP rows) would. Peak memory besides the results: xph, g on the
+grid, dL/dxph and the block buffer, all freed before dL/dx is allocated; nothing of
+KH*KW times the size of x.
+
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
 symbols).
@@ -152,7 +155,7 @@ ROW_REACH, COL_REACH = 0, 0  # the largest ra and rb
 # Blocks of grid positions hold about CHUNK_BYTES of buffer (cache-sized), at least
 # MIN_CHUNK positions (fewer, longer matrix products).
 CHUNK_BYTES = 2097152
-MIN_CHUNK = 1024
+MIN_CHUNK = 512
 
 
 def output_size(height, width):

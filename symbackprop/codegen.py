@@ -96,7 +96,7 @@ STRATEGIES = {
 #: Block size of the gathered buffer (bytes, about an L2 cache) and its least length
 #: (grid positions); measured on the benchmark shapes.
 CHUNK_BYTES = 2 * 2**20
-MIN_CHUNK = 1024
+MIN_CHUNK = 512
 
 
 class PlanError(RuntimeError):
