@@ -254,7 +254,7 @@ def geometric_mean(values) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
@@ -263,10 +263,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the slow im2col reference")
     parser.add_argument("--rounds", type=int, default=15, help="round-robin rounds per case")
     parser.add_argument("--threads", type=int, help="BLAS and torch threads (re-runs itself)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads is not None and os.environ.get("BENCH_THREADS") != str(args.threads):
-        variables = {name: str(args.threads) for name in
-                     ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")}
+        names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")
+        variables = {name: str(args.threads) for name in names}
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **variables})
     if args.threads is not None:
         try:
@@ -311,7 +311,8 @@ def main() -> None:
     args.json.write_text(json.dumps({"machine": machine, "rows": rows, "summary": summary},
                                     indent=2) + "\n")
     print(f"wrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -338,7 +338,7 @@ def choose_strategy(layer: Conv2d) -> str:
     return "transposed"
 
 
-def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[int, int, int, int]]]]:
+def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[int, ...]]]]:
     """The plan's kernel offsets grouped by the phase of the padded input they read.
 
     Offset ``(m, k)`` with slice start ``(first_row, first_col)`` and steps

@@ -723,3 +723,22 @@ def test_benchmark_script_runs(capsys):
     rows = capsys.readouterr().out.splitlines()[3:]
     assert len(rows) == len(bench.QUICK_SHAPES)
     assert all(float(row.split()[-1]) > 0 for row in rows)
+
+
+def test_conv2d_benchmark_harness_runs(tmp_path, capsys):
+    """A smoke run of benchmarks/bench_conv2d.py: one small shape, one round, its JSON."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_conv2d",
+                                                  REPO / "benchmarks" / "bench_conv2d.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    target = tmp_path / "conv2d.json"
+    assert bench.main(["--shapes", "A", "--dtypes", "float32", "--rounds", "1", "--quick",
+                       "--json", str(target)]) == 0
+    result = json.loads(target.read_text())
+    (row,) = result["rows"]
+    assert row["shape"] == "A" and row["strategy"] == "im2col"
+    assert row["backward"] > 0 and row["gemm_backward"] > 0 and row["rounds"] == 1
+    assert "load_average_before" in result["machine"]
+    assert "backward_vs_gemm" in capsys.readouterr().out.replace("bwd/GEMM", "backward_vs_gemm")
