@@ -191,27 +191,78 @@ def backward(x, w, b, grad_out):
 def _forward(x, w, b):
     """:func:`forward` without the checks; works for any dtype that can add and multiply."""
     n, _, height, width = x.shape
-    out_height, out_width, rows, cols = _grid(height, width)
-    positions = n * rows * cols  # grid positions q = (n*rows + i)*cols + j
-    length = positions - (ROW_REACH * cols + COL_REACH)  # every output q is below it
-    xph = _split_phases(x, rows, cols)  # xph[phase, c, q]
-    reads = _offset_reads(cols)
-    # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group, rows (c, m, k)
-    w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
-    z_grid = np.empty((OUT_CHANNELS, positions), dtype=x.dtype)
-    chunk = _chunk_length(IN_CHANNELS * KH * KW, x, z_grid.size, length)
-    buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
-    for start in range(0, length, chunk):
-        size = min(chunk, length - start)
-        columns = _gather_columns(buffer, xph, reads, start, size)
-        # z[n, o, i, j] = sum_{c,m,k} w[o, c, m, k] * xph[c, q + shift(m, k)]
-        block = z_grid[:, start : start + size].reshape(GROUPS, O_GROUP, size)
-        np.matmul(w_columns, columns, out=block)
+    out_height, out_width = output_size(height, width)
+    xp = _padded(x)
     z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
-    on_grid = z_grid.reshape(OUT_CHANNELS, n, rows, cols)[:, :, :out_height, :out_width]
-    # crop the grid, back to (n, o, i, j), and add b[o]
-    np.add(on_grid, b.reshape(OUT_CHANNELS, 1, 1, 1), out=z.transpose(1, 0, 2, 3))
+    # w[o, c, m, k] and b[o] as one (O_GROUP, C_GROUP*KH*KW + 1) matrix per group
+    w_columns = np.concatenate([w.reshape(GROUPS, O_GROUP, -1), b.reshape(GROUPS, O_GROUP, 1)], 2)
+    samples, rows = _block_shape(x, z)
+    buffer = _column_buffer(samples, rows, out_width, x.dtype)
+    for first_sample in range(0, n, samples):
+        count = min(samples, n - first_sample)
+        for first_row in range(0, out_height, rows):
+            height = min(rows, out_height - first_row)
+            columns = _gather_block(buffer, xp, first_sample, count, first_row, height)
+            # z[n, o, i, j] = b[o] + sum_{c,m,k} w[o, c, m, k] * xp[n, c, i + m, j + k]
+            z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
+            np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
     return z
+
+
+def _padded(x):
+    """xp: x zero-padded, ``(N, IN_CHANNELS, TOP + H + BOTTOM, LEFT + W + RIGHT)``."""
+    if not (TOP or BOTTOM or LEFT or RIGHT):
+        return x
+    n, _, height, width = x.shape
+    xp = np.empty((n, IN_CHANNELS, TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=x.dtype)
+    xp[:, :, :TOP] = 0
+    xp[:, :, TOP + height :] = 0
+    xp[:, :, TOP : TOP + height, :LEFT] = 0
+    xp[:, :, TOP : TOP + height, LEFT + width :] = 0
+    xp[:, :, TOP : TOP + height, LEFT : LEFT + width] = x
+    return xp
+
+
+def _block_shape(x, z):
+    """``(samples, output rows)`` per forward block.
+
+    A block holds the columns of about CHUNK_BYTES (at most half of x and z together),
+    at least MIN_CHUNK output positions: whole samples when one fits, else output rows
+    of one sample.
+    """
+    n, _, out_height, out_width = z.shape
+    rows_of_columns = IN_CHANNELS * KH * KW + GROUPS
+    positions = _chunk_length(rows_of_columns, x, z.size, n * out_height * out_width)
+    if out_height * out_width <= positions:
+        return positions // (out_height * out_width), out_height
+    return 1, max(1, positions // out_width)
+
+
+def _column_buffer(samples, rows, out_width, dtype):
+    """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
+    buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+    buffer[:, :, -1] = 1  # the row of ones that multiplies b
+    return buffer
+
+
+def _gather_block(buffer, xp, first_sample, count, first_row, height):
+    """im2col of a block of samples and output rows: the slices KERNEL_OFFSETS names.
+
+    ``columns[n, group, (c, m, k), (i, j)] = xp[n, c', first_row + ROW_STEP*i, first_col +
+    COL_STEP*j]``, shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+    """
+    out_width = buffer.shape[4]
+    block = buffer[:count, :, :, :height]
+    shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
+    per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
+    samples = slice(first_sample, first_sample + count)
+    for m, k, first, first_col in KERNEL_OFFSETS:
+        top = first + ROW_STEP * first_row
+        rows = slice(top, top + ROW_STEP * (height - 1) + 1, ROW_STEP)
+        cols = slice(first_col, first_col + COL_STEP * (out_width - 1) + 1, COL_STEP)
+        window = xp[samples, :, rows, cols]
+        per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
+    return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
 
 def _backward(x, w, b, grad_out):

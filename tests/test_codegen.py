@@ -490,7 +490,7 @@ ALLOWED_LOOPS = {
     "KERNEL_OFFSETS", "OFFSET_READS", "PHASES", "enumerate(PHASES)", "range(len(PHASES))",
     "enumerate(reads)", "reads", "enumerate(shifts)", "members", "enumerate(members)", "meets",
     "enumerate(meets)", "range(0, length, chunk)", "range(0, positions, chunk)",
-    "enumerate(shape)", "shape",
+    "range(0, n, samples)", "range(0, out_height, rows)", "enumerate(shape)", "shape",
 }
 
 
@@ -505,7 +505,7 @@ def test_loops_run_over_offsets_phases_and_blocks_only(strategy):
     assert iterated <= ALLOWED_LOOPS
     assert {"enumerate(shape)", "shape"} <= iterated  # the argument check
     if strategy != "pointwise":
-        assert "range(0, length, chunk)" in iterated  # forward's blocks
+        assert "range(0, n, samples)" in iterated  # forward's blocks
 
 
 def test_products_are_matmul_and_only_numpy_is_imported():
