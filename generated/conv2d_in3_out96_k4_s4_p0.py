@@ -36,32 +36,35 @@ of this layer (2 -> 2 channels instead of 3 -> 96 channels; the index rules do n
 depend on the channel counts) on a 1x2x8x8 input; the table was read off its derived
 sums for dL/dw and checked to reproduce z, dL/dx, dL/dw and dL/db term by term.
 
-Layout. Offset (m, k) reads padded row first_row + 4*i = a + 4*(i + ra), with a =
-first_row % 4 and ra = first_row // 4: row i + ra of the row phase a (the padded rows a,
-a + 4, ...); columns likewise (b, rb). The code copies each phase some offset reads
-(table PHASES) channels-first into xph[phase][c, q], flattened over the grid position q
-= (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH. On
-that flat grid offset (m, k) is a shift by ra*cols + rb (table OFFSET_READS): the slice
-it reads is xph[phase][:, q + shift], a plain 2-D view that BLAS reads without a copy.
-Outputs are computed at every grid position and the ones with i >= Ho or j >= Wo
-(windows across a row or sample boundary) are cropped; g is put on the same grid with
-zeros there, so they add nothing to a gradient. Rows and columns the forward never reads
-keep gradient 0.
+forward: im2col in blocks. For a block of whole samples (or of output rows of one
+sample) the strided slices KERNEL_OFFSETS names are gathered straight from xp into one
+reused buffer, columns[n, (c, m, k), (i, j)] = xp[n, c, first_row + 4*i, first_col +
+4*j], with a row of ones that multiplies b; one batched matrix product per group, z[n] =
+w @ columns[n], writes the block of z in place. The buffer holds about CHUNK_BYTES (a
+cache's worth), whatever the input size.
 
-forward: im2col in blocks. The grid is walked in blocks of positions whose buffer holds
-about CHUNK_BYTES (cache-sized, at most half of x and z together); for each block the
-shifted slices of all offsets are gathered into one reused buffer, columns[(c, m, k), q]
-= xph[c, q + shift(m, k)], and one matrix product per group, z = w @ columns, writes
-that block of z in place.
+backward works on a flat grid. Offset (m, k) reads padded row first_row + 4*i = a + 4*(i
++ ra), with a = first_row % 4 and ra = first_row // 4: row i + ra of the row phase a
+(the padded rows a, a + 4, ...); columns likewise (b, rb). It copies each phase some
+offset reads (table PHASES) channels-first into xph[phase][c, q], flattened over the
+grid position q = (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo
++ COL_REACH. On that flat grid offset (m, k) is a shift by ra*cols + rb (table
+OFFSET_READS): the slice it reads is xph[phase][:, q + shift], a plain 2-D view that
+BLAS reads without a copy. Outputs are computed at every grid position and the ones with
+i >= Ho or j >= Wo (windows across a row or sample boundary) are cropped; g is put on
+the same grid with zeros there, so they add nothing to a gradient. Rows and columns the
+forward never reads keep gradient 0.
 
-backward, strategy im2col: the same blocks and gathered columns give dL/dw += g @
-columns.T; the buffer is then overwritten by w.T @ g, whose rows for offset (m, k) are
-added back into the shifted slice of dL/dxph (a transposed scatter). Chosen because each
-group has at most half as many input as output channels (C_GROUP <= O_GROUP / 2):
-gathering x (KH*KW*C_GROUP rows) and scattering back moves less memory than gathering
-grad_out (KH*KW*O_GROUP rows) would. Peak memory besides the results: xph, g on the
-grid, dL/dxph and the block buffer, all freed before dL/dx is allocated; nothing of
-KH*KW times the size of x.
+backward, strategy im2col: the grid is walked in blocks of positions whose buffer holds
+about CHUNK_BYTES (at most half of x and grad_out together); for each block the shifted
+slices of all offsets are gathered, columns[(c, m, k), q] = xph[c, q + shift(m, k)],
+which gives dL/dw += g @ columns.T; the buffer is then overwritten by w.T @ g, whose
+rows for offset (m, k) are added back into the shifted slice of dL/dxph (a transposed
+scatter). Chosen because each group has at most half as many input as output channels
+(C_GROUP <= O_GROUP / 2): gathering x (KH*KW*C_GROUP rows) and scattering back moves
+less memory than gathering grad_out (KH*KW*O_GROUP rows) would. Peak memory besides the
+results: xph, g on the grid, dL/dxph and the block buffer, all freed before dL/dx is
+allocated; nothing of KH*KW times the size of x.
 
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
@@ -227,13 +230,12 @@ def _padded(x):
 def _block_shape(x, z):
     """``(samples, output rows)`` per forward block.
 
-    A block holds the columns of about CHUNK_BYTES (at most half of x and z together),
-    at least MIN_CHUNK output positions: whole samples when one fits, else output rows
-    of one sample.
+    A block holds the columns of about CHUNK_BYTES, at least MIN_CHUNK output positions:
+    whole samples when one fits, else output rows of one sample.
     """
     n, _, out_height, out_width = z.shape
     rows_of_columns = IN_CHANNELS * KH * KW + GROUPS
-    positions = _chunk_length(rows_of_columns, x, z.size, n * out_height * out_width)
+    positions = max(MIN_CHUNK, CHUNK_BYTES // (rows_of_columns * x.dtype.itemsize))
     if out_height * out_width <= positions:
         return positions // (out_height * out_width), out_height
     return 1, max(1, positions // out_width)

@@ -37,21 +37,22 @@ layer (2 -> 2 channels instead of 64 -> 64 channels; the index rules do not depe
 the channel counts) on a 1x2x2x5 input; the table was read off its derived sums for
 dL/dw and checked to reproduce z, dL/dx, dL/dw and dL/db term by term.
 
-Layout. With stride 1 the code copies xp channels-first into xph[0][c, q] (table PHASES
-has the one phase, xp itself), flattened over the grid position q = (n*rows + i)*cols +
-j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH, the padded size. On that
-flat grid offset (m, k) is a shift by first_row*cols + first_col (table OFFSET_READS: ra
-= first_row, rb = first_col): the slice it reads is xph[phase][:, q + shift], a plain
-2-D view that BLAS reads without a copy. Outputs are computed at every grid position and
-the ones with i >= Ho or j >= Wo (windows across a row or sample boundary) are cropped;
-g is put on the same grid with zeros there, so they add nothing to a gradient. Rows and
-columns the forward never reads keep gradient 0.
+forward: im2col in blocks. For a block of whole samples (or of output rows of one
+sample) the strided slices KERNEL_OFFSETS names are gathered straight from xp into one
+reused buffer, columns[n, (c, m, k), (i, j)] = xp[n, c, first_row + 1*i, first_col +
+1*j], with a row of ones that multiplies b; one batched matrix product per group, z[n] =
+w @ columns[n], writes the block of z in place. The buffer holds about CHUNK_BYTES (a
+cache's worth), whatever the input size.
 
-forward: im2col in blocks. The grid is walked in blocks of positions whose buffer holds
-about CHUNK_BYTES (cache-sized, at most half of x and z together); for each block the
-shifted slices of all offsets are gathered into one reused buffer, columns[(c, m, k), q]
-= xph[c, q + shift(m, k)], and one matrix product per group, z = w @ columns, writes
-that block of z in place.
+backward works on a flat grid. With stride 1 it copies xp channels-first into xph[0][c,
+q] (table PHASES has the one phase, xp itself), flattened over the grid position q =
+(n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH, the
+padded size. On that flat grid offset (m, k) is a shift by first_row*cols + first_col
+(table OFFSET_READS: ra = first_row, rb = first_col): the slice it reads is
+xph[phase][:, q + shift], a plain 2-D view that BLAS reads without a copy. Outputs are
+computed at every grid position and the ones with i >= Ho or j >= Wo (windows across a
+row or sample boundary) are cropped; g is put on the same grid with zeros there, so they
+add nothing to a gradient. Rows and columns the forward never reads keep gradient 0.
 
 backward, strategy transposed: dL/dx is a transposed convolution, dL/dxph[c, q] = sum
 over o and the phase's offsets of w[o, c, m, k] * g[o, q - shift(m, k)]. One phase at a
@@ -196,13 +197,12 @@ def _padded(x):
 def _block_shape(x, z):
     """``(samples, output rows)`` per forward block.
 
-    A block holds the columns of about CHUNK_BYTES (at most half of x and z together),
-    at least MIN_CHUNK output positions: whole samples when one fits, else output rows
-    of one sample.
+    A block holds the columns of about CHUNK_BYTES, at least MIN_CHUNK output positions:
+    whole samples when one fits, else output rows of one sample.
     """
     n, _, out_height, out_width = z.shape
     rows_of_columns = IN_CHANNELS * KH * KW + GROUPS
-    positions = _chunk_length(rows_of_columns, x, z.size, n * out_height * out_width)
+    positions = max(MIN_CHUNK, CHUNK_BYTES // (rows_of_columns * x.dtype.itemsize))
     if out_height * out_width <= positions:
         return positions // (out_height * out_width), out_height
     return 1, max(1, positions // out_width)
