@@ -23,7 +23,8 @@ The machine may be shared, so the contenders are timed round-robin: every round
 runs each of them once (generated, GEMM limit, torch; forward, then backward), and
 a ratio is the median over rounds of the ratio within the round, so that a burst
 of load elsewhere hits both sides of a ratio alike.  The times shown are medians
-too; ``best`` is the ratio of the fastest rounds, a cross-check on a busy machine.  The load average before and after is recorded with the machine.
+too; ``best`` is the ratio of the fastest rounds, a cross-check on a busy machine.
+The load average before and after is recorded with the machine.
 
 ``--threads N`` re-runs the script with ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``
 set to N and torch limited to N threads (the library never touches these: this is
