@@ -247,36 +247,37 @@ def backward(x, w, grad_out):
 def _forward(x, w):
     """:func:`forward` without the checks; works for any dtype that can add and multiply."""
     n, _, height, width = x.shape
-    out_height, out_width = output_size(height, width)
-    xp = _padded(x)
+    out_height, out_width, rows, cols = _grid(height, width)
+    xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
     z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
     # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group
     w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
-    samples, rows = _block_shape(x, z)
-    buffer = _column_buffer(samples, rows, out_width, x.dtype)
+    samples, block_rows = _block_shape(x, z)
+    buffer = _column_buffer(samples, block_rows, out_width, x.dtype)
     for first_sample in range(0, n, samples):
         count = min(samples, n - first_sample)
-        for first_row in range(0, out_height, rows):
-            height = min(rows, out_height - first_row)
-            columns = _gather_block(buffer, xp, first_sample, count, first_row, height)
+        for first_row in range(0, out_height, block_rows):
+            height = min(block_rows, out_height - first_row)
+            columns = _gather_block(buffer, xs, first_sample, count, first_row, height)
             # z[n, o, i, j] = sum_{c,m,k} w[o, c, m, k] * xp[n, c, 2*i + m, 2*j + k]
             z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
             np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
     return z
 
 
-def _padded(x):
-    """xp: x zero-padded, ``(N, IN_CHANNELS, TOP + H + BOTTOM, LEFT + W + RIGHT)``."""
-    if not (TOP or BOTTOM or LEFT or RIGHT):
-        return x
+def _phases_by_sample(x, rows, cols):
+    """``xs[n, phase, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase].
+
+    One pass over x that pads it and splits it into the phases the offsets read; with
+    stride 1 and no padding it is x itself.
+    """
     n, _, height, width = x.shape
-    xp = np.empty((n, IN_CHANNELS, TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=x.dtype)
-    xp[:, :, :TOP] = 0
-    xp[:, :, TOP + height :] = 0
-    xp[:, :, TOP : TOP + height, :LEFT] = 0
-    xp[:, :, TOP : TOP + height, LEFT + width :] = 0
-    xp[:, :, TOP : TOP + height, LEFT : LEFT + width] = x
-    return xp
+    if len(PHASES) == 1 and (rows, cols) == (height, width) and not (TOP or LEFT):
+        return x.reshape(n, 1, IN_CHANNELS, height, width)
+    xs = np.empty((n, len(PHASES), IN_CHANNELS, rows, cols), dtype=x.dtype)
+    for phase in range(len(PHASES)):
+        _fill_phase(xs[:, phase], x, phase)
+    return xs
 
 
 def _block_shape(x, z):
@@ -298,22 +299,21 @@ def _column_buffer(samples, rows, out_width, dtype):
     return np.empty((samples, GROUPS, C_GROUP * KH * KW, rows, out_width), dtype=dtype)
 
 
-def _gather_block(buffer, xp, first_sample, count, first_row, height):
-    """im2col of a block of samples and output rows: the slices KERNEL_OFFSETS names.
+def _gather_block(buffer, xs, first_sample, count, first_row, height):
+    """im2col of a block of samples and output rows, from the phases.
 
-    ``columns[n, group, (c, m, k), (i, j)] = xp[n, c', first_row + ROW_STEP*i, first_col +
-    COL_STEP*j]``, shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+    ``columns[n, group, (c, m, k), (i, j)] = xs[n, phase, c', ra + i, rb + j] = xp[n, c',
+    first_row + ROW_STEP*i, first_col + COL_STEP*j]`` for the block's samples and output
+    rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
     """
     out_width = buffer.shape[4]
     block = buffer[:count, :, :, :height]
     shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
     per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
     samples = slice(first_sample, first_sample + count)
-    for m, k, first, first_col in KERNEL_OFFSETS:
-        top = first + ROW_STEP * first_row
-        rows = slice(top, top + ROW_STEP * (height - 1) + 1, ROW_STEP)
-        cols = slice(first_col, first_col + COL_STEP * (out_width - 1) + 1, COL_STEP)
-        window = xp[samples, :, rows, cols]
+    for m, k, phase, ra, rb in OFFSET_READS:
+        top = ra + first_row
+        window = xs[samples, phase, :, top : top + height, rb : rb + out_width]
         per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
     return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
@@ -403,26 +403,27 @@ def _split_phase(x, phase, rows, cols, out=None):
 
     ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
     """
-    n, _, height, width = x.shape
+    n = x.shape[0]
     if out is None:
         out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
-    on_grid = out.reshape(IN_CHANNELS, n, rows, cols)
-    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
-    if meet is None:
-        on_grid[...] = 0
-        return out
-    (x_rows, x_cols), (grid_rows, grid_cols) = meet
-    _zero_outside(on_grid, grid_rows, grid_cols)
-    on_grid[:, :, grid_rows, grid_cols] = x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols]
+    _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
     return out
 
 
-def _zero_outside(on_grid, grid_rows, grid_cols):
-    """Zero the grid rows and columns outside ``grid_rows`` x ``grid_cols`` (the padding)."""
-    on_grid[:, :, : grid_rows.start] = 0
-    on_grid[:, :, grid_rows.stop :] = 0
-    on_grid[:, :, grid_rows, : grid_cols.start] = 0
-    on_grid[:, :, grid_rows, grid_cols.stop :] = 0
+def _fill_phase(target, x, phase):
+    """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase], 0 outside."""
+    height, width = x.shape[2], x.shape[3]
+    meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+    if meet is None:
+        target[...] = 0
+        return
+    (x_rows, x_cols), (grid_rows, grid_cols) = meet
+    # zero the grid rows and columns that fall in the padding
+    target[:, :, : grid_rows.start] = 0
+    target[:, :, grid_rows.stop :] = 0
+    target[:, :, grid_rows, : grid_cols.start] = 0
+    target[:, :, grid_rows, grid_cols.stop :] = 0
+    target[:, :, grid_rows, grid_cols] = x[:, :, x_rows, x_cols]
 
 
 def _new_grad_x(shape, dtype, rows, cols):

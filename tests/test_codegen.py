@@ -490,7 +490,7 @@ ALLOWED_LOOPS = {
     "KERNEL_OFFSETS", "OFFSET_READS", "PHASES", "enumerate(PHASES)", "range(len(PHASES))",
     "enumerate(reads)", "reads", "enumerate(shifts)", "members", "enumerate(members)", "meets",
     "enumerate(meets)", "range(0, length, chunk)", "range(0, positions, chunk)",
-    "range(0, n, samples)", "range(0, out_height, rows)", "enumerate(shape)", "shape",
+    "range(0, n, samples)", "range(0, out_height, block_rows)", "enumerate(shape)", "shape",
 }
 
 
