@@ -268,7 +268,8 @@ def _phase_grads(x, w, g_grid, reads, rows, cols):
     # w[o, c, m, k] for the phase's offsets as one (C_GROUP, offsets*O_GROUP) matrix per group
     w_phase = _phase_kernel(w, reads)
     grad_w = np.zeros((GROUPS, len(reads) * O_GROUP, C_GROUP), dtype=x.dtype)
-    chunk = _chunk_length(len(reads) * OUT_CHANNELS, x, g_grid.size, positions)
+    # a quarter of x and g: dL/dx and g on the grid are alive too
+    chunk = _chunk_length(len(reads) * OUT_CHANNELS, x, g_grid.size, positions, share=4)
     buffer = np.empty(len(reads) * OUT_CHANNELS * chunk, dtype=x.dtype)
     for start in range(0, positions, chunk):
         size = min(chunk, positions - start)
@@ -397,14 +398,14 @@ def _grad_on_grid(grad_out, rows, cols, reach):
     return g_grid
 
 
-def _chunk_length(rows, x, other_size, length):
+def _chunk_length(rows, x, other_size, length, share=2):
     """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
 
-    The buffer holds about CHUNK_BYTES, or half of x and ``other_size`` elements (z or
-    grad_out) together if that is less, but at least MIN_CHUNK positions.
+    The buffer holds about CHUNK_BYTES, or x and ``other_size`` elements (grad_out)
+    together divided by ``share`` if that is less, but at least MIN_CHUNK positions.
     """
     itemsize = x.dtype.itemsize
-    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // 2)
+    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // share)
     return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
 
 

@@ -406,14 +406,14 @@ def _grad_on_grid(grad_out, rows, cols, reach):
     return g_grid
 
 
-def _chunk_length(rows, x, other_size, length):
+def _chunk_length(rows, x, other_size, length, share=2):
     """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
 
-    The buffer holds about CHUNK_BYTES, or half of x and ``other_size`` elements (z or
-    grad_out) together if that is less, but at least MIN_CHUNK positions.
+    The buffer holds about CHUNK_BYTES, or x and ``other_size`` elements (grad_out)
+    together divided by ``share`` if that is less, but at least MIN_CHUNK positions.
     """
     itemsize = x.dtype.itemsize
-    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // 2)
+    budget = min(CHUNK_BYTES, (x.size + other_size) * itemsize // share)
     return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
 
 
