@@ -297,13 +297,13 @@ def _grads_on_grid(x, w, grad_out, rows, cols):
         size = min(chunk, length - start)
         columns = _gather_columns(buffer, xph, reads, start, size)
         g = g_grid[:, :, start : start + size]
-        # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xph[c, q + shift(m, k)]
+        # dL/dw[o, c, m, k] = sum_q g[o, q] * xph[c', q + shift(m, k)]  (q: the n, i, j)
         grad_w += g @ columns.transpose(0, 2, 1)
-        # back[(c, m, k), q] = sum_o w[o, c, m, k] * g[n, o, i, j], into the same buffer
+        # back[(c, m, k), q] = sum_o w[o, c, m, k] * g[o, q], into the same buffer
         np.matmul(w_columns.transpose(0, 2, 1), g, out=columns)
         back = columns.reshape(IN_CHANNELS, KH * KW, size)
         for offset, (phase, shift) in enumerate(reads):
-            # dL/dxph[c, q + shift(m, k)] += back[(c, m, k), q]
+            # dL/dxph[c', q + shift(m, k)] += back[(c, m, k), q]
             grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
     return grad_xph, grad_w.reshape(w.shape)
 
