@@ -2,7 +2,7 @@
 
     python benchmarks/bench_conv2d.py [--shapes A B ...] [--dtypes float32 float64]
                                       [--json benchmarks/results/conv2d.json] [--quick]
-                                      [--rounds 15] [--threads N]
+                                      [--rounds 15] [--threads N] [--strategies]
 
 For every shape (N, C, H, W, O, K, stride, padding) of the performance issue and
 dtype it measures, side by side in one run (medians over repetitions):
@@ -29,6 +29,10 @@ The load average before and after is recorded with the machine.
 ``--threads N`` re-runs the script with ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``
 set to N and torch limited to N threads (the library never touches these: this is
 the benchmark's own process).  By default both use what the machine gives them.
+
+``--strategies`` times instead the backward pass of every strategy the generator
+can use for each shape (``symbackprop.load(layer, strategy=...)``), round-robin: the
+measurement behind ``symbackprop.codegen.choose_strategy``.
 
 It prints a table and writes it as JSON.  This is a benchmark, not a test.
 """
@@ -216,6 +220,44 @@ def run_case(name, dtype, rng, quick: bool, rounds: int) -> dict:
     return row
 
 
+def compare_strategies(name, dtype, rng, rounds: int) -> dict:
+    """Backward seconds of every applicable strategy for one shape, round-robin."""
+    from symbackprop.codegen import STRATEGIES, choose_strategy
+
+    batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
+    layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,
+                       padding=padding)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    w = rng.standard_normal(layer.weight_shape).astype(dtype)
+    b = rng.standard_normal(out_channels).astype(dtype)
+    grad_z = rng.standard_normal(layer.output_shape((height, width), batch)).astype(dtype)
+    chosen = choose_strategy(layer)
+    contenders = {}
+    for strategy in STRATEGIES:
+        if strategy == "pointwise" and chosen != "pointwise":
+            continue
+        module = sbp.load(layer, strategy=strategy)
+        contenders[strategy] = lambda module=module: module.backward(x, w, b, grad_z)
+    times = round_robin(contenders, rounds)
+    row = {"shape": name, "dtype": np.dtype(dtype).name, "chosen": chosen,
+           "backward": {key: statistics.median(values) for key, values in times.items()}}
+    row["chosen_vs_best"] = row["backward"][chosen] / min(row["backward"].values())
+    return row
+
+
+def format_strategies(rows) -> str:
+    names = ["pointwise", "im2col", "transposed"]
+    header = (f"{'shape':5} {'dtype':7} {'chosen':10} " +
+              " ".join(f"{name + ' ms':>13}" for name in names) + f" {'chosen/best':>11}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = [f"{row['backward'][name] * 1e3:13.2f}" if name in row["backward"] else
+                 "-".rjust(13) for name in names]
+        lines.append(f"{row['shape']:5} {row['dtype']:7} {row['chosen']:10} " + " ".join(cells) +
+                     f" {row['chosen_vs_best']:11.2f}")
+    return "\n".join(lines)
+
+
 def format_table(rows) -> str:
     header = (f"{'shape':5} {'dtype':7} {'strategy':10} {'fwd ms':>8} {'fwd/GEMM':>8} "
               f"{'bwd ms':>8} {'GEMM ms':>8} {'bwd/GEMM':>8} {'best':>5} {'im2col/gen':>10} "
@@ -268,11 +310,15 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the slow im2col reference")
     parser.add_argument("--rounds", type=int, default=15, help="round-robin rounds per case")
     parser.add_argument("--threads", type=int, help="BLAS and torch threads (re-runs itself)")
+    parser.add_argument("--strategies", action="store_true",
+                        help="compare the backward of every strategy instead")
     args = parser.parse_args(argv)
     if args.threads is not None and os.environ.get("BENCH_THREADS") != str(args.threads):
         names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")
         variables = {name: str(args.threads) for name in names}
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **variables})
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        os.execve(sys.executable, [sys.executable, __file__, *arguments],
+                  {**os.environ, **variables})
     if args.threads is not None:
         try:
             import torch
@@ -284,6 +330,20 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     load_before = os.getloadavg()
+    if args.strategies:
+        for name in args.shapes:
+            for dtype in args.dtypes:
+                rows.append(compare_strategies(name, np.dtype(dtype).type, rng, args.rounds))
+                print(format_strategies(rows[-1:]).splitlines()[-1], flush=True)
+        print()
+        print(format_strategies(rows))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        machine = {"threads": args.threads or "default", "numpy": np.__version__,
+                   "load_average_before": [round(v, 2) for v in load_before],
+                   "load_average_after": [round(v, 2) for v in os.getloadavg()]}
+        args.json.write_text(json.dumps({"machine": machine, "strategies": rows}, indent=2) + "\n")
+        print(f"wrote {args.json}")
+        return 0
     for name in args.shapes:
         for dtype in args.dtypes:
             rows.append(run_case(name, np.dtype(dtype).type, rng, args.quick, args.rounds))
