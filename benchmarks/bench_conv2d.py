@@ -2,6 +2,7 @@
 
     python benchmarks/bench_conv2d.py [--shapes A B ...] [--dtypes float32 float64]
                                       [--json benchmarks/results/conv2d.json] [--quick]
+                                      [--rounds 15] [--threads N] [--strategies]
 
 For every shape (N, C, H, W, O, K, stride, padding) of the performance issue and
 dtype it measures, side by side in one run (medians over repetitions):
@@ -17,6 +18,21 @@ dtype it measures, side by side in one run (medians over repetitions):
   when PyTorch is installed (never required);
 - ``memory``: peak extra bytes ``backward`` allocates (tracemalloc), as a multiple of
   ``x.nbytes + grad_z.nbytes``.
+
+The machine may be shared, so the contenders are timed round-robin: every round
+runs each of them once (generated, GEMM limit, torch; forward, then backward), and
+a ratio is the median over rounds of the ratio within the round, so that a burst
+of load elsewhere hits both sides of a ratio alike.  The times shown are medians
+too; ``best`` is the ratio of the fastest rounds, a cross-check on a busy machine.
+The load average before and after is recorded with the machine.
+
+``--threads N`` re-runs the script with ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``
+set to N and torch limited to N threads (the library never touches these: this is
+the benchmark's own process).  By default both use what the machine gives them.
+
+``--strategies`` times instead the backward pass of every strategy the generator
+can use for each shape (``symbackprop.load(layer, strategy=...)``), round-robin: the
+measurement behind ``symbackprop.codegen.choose_strategy``.
 
 It prints a table and writes it as JSON.  This is a benchmark, not a test.
 """
@@ -53,6 +69,24 @@ SHAPES = {
 SMALL = ("A", "D")  # where the textbook im2col is timed
 
 
+def round_robin(functions: dict, rounds: int) -> dict:
+    """``{name: [seconds per round]}``: each round calls every function once, in turn."""
+    for function in functions.values():
+        function()  # warm-up: caches, page faults, lazy imports
+    times = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            begin = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - begin)
+    return times
+
+
+def median_ratio(numerators, denominators) -> float:
+    """Median over rounds of the within-round ratio."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+
+
 def median_time(function, min_repeats: int = 5, min_seconds: float = 0.5) -> float:
     """Median wall time of ``function()`` over at least ``min_repeats`` calls."""
     function()  # warm-up: caches, page faults, lazy imports
@@ -66,8 +100,12 @@ def median_time(function, min_repeats: int = 5, min_seconds: float = 0.5) -> flo
     return statistics.median(times)
 
 
-def gemm_limits(layer, shape, dtype, rng) -> tuple[float, float]:
-    """Seconds for just the matrix products of the forward and of the backward pass."""
+def gemm_limits(layer, shape, dtype, rng):
+    """``(forward, backward)``: functions doing just the matrix products of each pass.
+
+    Per group, forward: ``(O_g, C_g*K*K) @ (C_g*K*K, N*Ho*Wo)``; backward: ``dL/dw =
+    g @ columns.T`` and ``dL/dcolumns = w.T @ g`` (im2col's two products).
+    """
     batch, channels, height, width = shape
     out_h, out_w = layer.output_size((height, width))
     positions = batch * out_h * out_w
@@ -91,7 +129,7 @@ def gemm_limits(layer, shape, dtype, rng) -> tuple[float, float]:
             np.matmul(grads, columns.T, out=gw_out)
             np.matmul(weights.T, grads, out=gx_out)
 
-    return median_time(forward), median_time(backward)
+    return forward, backward
 
 
 def peak_extra_bytes(function) -> int:
@@ -105,7 +143,8 @@ def peak_extra_bytes(function) -> int:
     return peak - before
 
 
-def torch_times(layer, x, w, b, grad_z):
+def torch_functions(layer, x, w, b, grad_z):
+    """``(forward, backward, threads)`` with ``torch.nn.functional.conv2d``, or None."""
     try:
         import torch
         import torch.nn.functional as F
@@ -129,10 +168,10 @@ def torch_times(layer, x, w, b, grad_z):
     def backward():
         return torch.autograd.grad(z, (tx, tw, tb), tg, retain_graph=True)
 
-    return median_time(forward), median_time(backward), torch.get_num_threads()
+    return forward, backward, torch.get_num_threads()
 
 
-def run_case(name, dtype, rng, quick: bool) -> dict:
+def run_case(name, dtype, rng, quick: bool, rounds: int) -> dict:
     batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
     layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,
                        padding=padding)
@@ -143,12 +182,30 @@ def run_case(name, dtype, rng, quick: bool) -> dict:
     grad_z = rng.standard_normal(layer.output_shape((height, width), batch)).astype(dtype)
 
     row = {"shape": name, "dtype": np.dtype(dtype).name, "layer": layer.describe(),
-           "input": [batch, channels, height, width]}
-    row["forward"] = median_time(lambda: module.forward(x, w, b))
-    row["backward"] = median_time(lambda: module.backward(x, w, b, grad_z))
-    row["gemm_forward"], row["gemm_backward"] = gemm_limits(layer, x.shape, dtype, rng)
-    row["forward_vs_gemm"] = row["forward"] / row["gemm_forward"]
-    row["backward_vs_gemm"] = row["backward"] / row["gemm_backward"]
+           "input": [batch, channels, height, width], "strategy": module.STRATEGY}
+    gemm_forward, gemm_backward = gemm_limits(layer, x.shape, dtype, rng)
+    contenders = {
+        "forward": lambda: module.forward(x, w, b),
+        "gemm_forward": gemm_forward,
+        "backward": lambda: module.backward(x, w, b, grad_z),
+        "gemm_backward": gemm_backward,
+    }
+    with_torch = torch_functions(layer, x, w, b, grad_z)
+    if with_torch is not None:
+        contenders["torch_forward"], contenders["torch_backward"], row["torch_threads"] = \
+            with_torch
+    times = round_robin(contenders, rounds)
+    for key, values in times.items():
+        row[key] = statistics.median(values)
+    row["rounds"] = rounds
+    row["forward_vs_gemm"] = median_ratio(times["forward"], times["gemm_forward"])
+    row["backward_vs_gemm"] = median_ratio(times["backward"], times["gemm_backward"])
+    # best of the rounds: what each side does when nothing else runs (a cross-check)
+    row["forward_vs_gemm_best"] = min(times["forward"]) / min(times["gemm_forward"])
+    row["backward_vs_gemm_best"] = min(times["backward"]) / min(times["gemm_backward"])
+    if with_torch is not None:
+        row["backward_vs_torch"] = median_ratio(times["backward"], times["torch_backward"])
+        row["forward_vs_torch"] = median_ratio(times["forward"], times["torch_forward"])
     extra = peak_extra_bytes(lambda: module.backward(x, w, b, grad_z))
     row["backward_peak_extra_MiB"] = extra / 2**20
     row["memory_vs_x_plus_grad"] = extra / (x.nbytes + grad_z.nbytes)
@@ -160,31 +217,83 @@ def run_case(name, dtype, rng, quick: bool) -> dict:
         row["im2col_backward"] = median_time(lambda: conv2d_backward(x, w, b, grad_z, **conv),
                                              min_repeats=3, min_seconds=0.2)
         row["im2col_vs_generated"] = row["im2col_backward"] / row["backward"]
-    timed = torch_times(layer, x, w, b, grad_z)
-    if timed is not None:
-        row["torch_forward"], row["torch_backward"], row["torch_threads"] = timed
-        row["backward_vs_torch"] = row["backward"] / row["torch_backward"]
-        row["forward_vs_torch"] = row["forward"] / row["torch_forward"]
     return row
 
 
+def compare_strategies(name, dtype, rng, rounds: int) -> dict:
+    """Backward seconds of every applicable strategy for one shape, round-robin."""
+    from symbackprop.codegen import STRATEGIES, choose_strategy
+
+    batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
+    layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,
+                       padding=padding)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    w = rng.standard_normal(layer.weight_shape).astype(dtype)
+    b = rng.standard_normal(out_channels).astype(dtype)
+    grad_z = rng.standard_normal(layer.output_shape((height, width), batch)).astype(dtype)
+    chosen = choose_strategy(layer)
+    contenders = {}
+    for strategy in STRATEGIES:
+        if strategy == "pointwise" and chosen != "pointwise":
+            continue
+        module = sbp.load(layer, strategy=strategy)
+        contenders[strategy] = lambda module=module: module.backward(x, w, b, grad_z)
+    times = round_robin(contenders, rounds)
+    row = {"shape": name, "dtype": np.dtype(dtype).name, "chosen": chosen,
+           "backward": {key: statistics.median(values) for key, values in times.items()}}
+    row["chosen_vs_best"] = row["backward"][chosen] / min(row["backward"].values())
+    return row
+
+
+def format_strategies(rows) -> str:
+    names = ["pointwise", "im2col", "transposed"]
+    header = (f"{'shape':5} {'dtype':7} {'chosen':10} " +
+              " ".join(f"{name + ' ms':>13}" for name in names) + f" {'chosen/best':>11}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = [f"{row['backward'][name] * 1e3:13.2f}" if name in row["backward"] else
+                 "-".rjust(13) for name in names]
+        lines.append(f"{row['shape']:5} {row['dtype']:7} {row['chosen']:10} " + " ".join(cells) +
+                     f" {row['chosen_vs_best']:11.2f}")
+    return "\n".join(lines)
+
+
 def format_table(rows) -> str:
-    header = (f"{'shape':5} {'dtype':7} {'fwd ms':>8} {'fwd/GEMM':>8} {'bwd ms':>8} "
-              f"{'GEMM ms':>8} {'bwd/GEMM':>8} {'im2col/gen':>10} {'bwd/torch':>9} "
-              f"{'fwd/torch':>9} {'mem x(x+g)':>10}")
+    header = (f"{'shape':5} {'dtype':7} {'strategy':10} {'fwd ms':>8} {'fwd/GEMM':>8} "
+              f"{'bwd ms':>8} {'GEMM ms':>8} {'bwd/GEMM':>8} {'best':>5} {'im2col/gen':>10} "
+              f"{'bwd/torch':>9} {'fwd/torch':>9} {'mem x(x+g)':>10}")
     lines = [header, "-" * len(header)]
     def cell(row, key, fmt, width):
         return format(row[key], fmt).rjust(width) if key in row else "-".rjust(width)
 
     for row in rows:
         lines.append(
-            f"{row['shape']:5} {row['dtype']:7} {row['forward'] * 1e3:8.2f} "
+            f"{row['shape']:5} {row['dtype']:7} {row['strategy']:10} {row['forward'] * 1e3:8.2f} "
             f"{row['forward_vs_gemm']:8.2f} {row['backward'] * 1e3:8.2f} "
             f"{row['gemm_backward'] * 1e3:8.2f} {row['backward_vs_gemm']:8.2f} "
+            f"{row['backward_vs_gemm_best']:5.2f} "
             f"{cell(row, 'im2col_vs_generated', '.1f', 10)} "
             f"{cell(row, 'backward_vs_torch', '.2f', 9)} "
             f"{cell(row, 'forward_vs_torch', '.2f', 9)} {row['memory_vs_x_plus_grad']:10.2f}")
     return "\n".join(lines)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _blas_name() -> str:
+    try:
+        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{config.get('name')} {config.get('version')}"
+    except Exception:  # noqa: BLE001 - informational only
+        return "unknown"
 
 
 def geometric_mean(values) -> float:
@@ -192,24 +301,67 @@ def geometric_mean(values) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" /
                         "conv2d.json")
     parser.add_argument("--quick", action="store_true", help="skip the slow im2col reference")
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=15, help="round-robin rounds per case")
+    parser.add_argument("--threads", type=int, help="BLAS and torch threads (re-runs itself)")
+    parser.add_argument("--strategies", action="store_true",
+                        help="compare the backward of every strategy instead")
+    args = parser.parse_args(argv)
+    if args.threads is not None and os.environ.get("BENCH_THREADS") != str(args.threads):
+        names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")
+        variables = {name: str(args.threads) for name in names}
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        os.execve(sys.executable, [sys.executable, __file__, *arguments],
+                  {**os.environ, **variables})
+    if args.threads is not None:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
 
     rng = np.random.default_rng(0)
     rows = []
+    load_before = os.getloadavg()
+    if args.strategies:
+        for name in args.shapes:
+            for dtype in args.dtypes:
+                rows.append(compare_strategies(name, np.dtype(dtype).type, rng, args.rounds))
+                print(format_strategies(rows[-1:]).splitlines()[-1], flush=True)
+        print()
+        print(format_strategies(rows))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        machine = {"threads": args.threads or "default", "numpy": np.__version__,
+                   "load_average_before": [round(v, 2) for v in load_before],
+                   "load_average_after": [round(v, 2) for v in os.getloadavg()]}
+        args.json.write_text(json.dumps({"machine": machine, "strategies": rows}, indent=2) + "\n")
+        print(f"wrote {args.json}")
+        return 0
     for name in args.shapes:
         for dtype in args.dtypes:
-            rows.append(run_case(name, np.dtype(dtype).type, rng, args.quick))
+            rows.append(run_case(name, np.dtype(dtype).type, rng, args.quick, args.rounds))
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "cpus": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version()}
+    machine = {"platform": platform.platform(), "processor": _cpu_name(),
+               "cpus": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version(),
+               "blas": _blas_name(), "threads": args.threads or "default",
+               "load_average_before": [round(v, 2) for v in load_before],
+               "load_average_after": [round(v, 2) for v in os.getloadavg()]}
+    try:
+        import torch
+
+        machine["torch"] = torch.__version__
+    except ImportError:
+        pass
     summary = {}
+    for key in ("backward_vs_gemm", "forward_vs_gemm"):
+        summary[f"worst_{key}"] = max(r[key] for r in rows)
     for dtype in args.dtypes:
         ratios = [r["backward_vs_torch"] for r in rows if r["dtype"] == dtype
                   and "backward_vs_torch" in r]
@@ -224,7 +376,8 @@ def main() -> None:
     args.json.write_text(json.dumps({"machine": machine, "rows": rows, "summary": summary},
                                     indent=2) + "\n")
     print(f"wrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -128,11 +128,37 @@ def _layer_1():
     input; the table was read off its derived sums for dL/dw and checked to reproduce z,
     dL/dx, dL/dw and dL/db term by term.
 
-    forward adds w[:, :, m, k] @ slice for every offset. backward takes dL/dw[:, :, m, k] =
-    g @ slice.T and adds w[:, :, m, k].T @ g back into the same slice of dL/dxp, so rows and
-    columns the forward never reads keep gradient 0. Each product is one matrix product per
-    group (BLAS); the only Python loop is over the 9 kernel offsets. The result has the
-    dtype of x: float32 stays float32.
+    forward: im2col in blocks. For a block of whole samples (or of output rows of one
+    sample) the strided slices KERNEL_OFFSETS names are gathered straight from xp into one
+    reused buffer, columns[n, (c, m, k), (i, j)] = xp[n, c, first_row + 1*i, first_col +
+    1*j], with a row of ones that multiplies b; one batched matrix product per group, z[n] =
+    w @ columns[n], writes the block of z in place. The buffer holds about CHUNK_BYTES (a
+    cache's worth), whatever the input size.
+
+    backward works on a flat grid. With stride 1 it copies xp channels-first into xph[0][c,
+    q] (table PHASES has the one phase, xp itself), flattened over the grid position q =
+    (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH, the
+    padded size. On that flat grid offset (m, k) is a shift by first_row*cols + first_col
+    (table OFFSET_READS: ra = first_row, rb = first_col): the slice it reads is
+    xph[phase][:, q + shift], a plain 2-D view that BLAS reads without a copy. Outputs are
+    computed at every grid position and the ones with i >= Ho or j >= Wo (windows across a
+    row or sample boundary) are cropped; g is put on the same grid with zeros there, so they
+    add nothing to a gradient. Rows and columns the forward never reads keep gradient 0.
+
+    backward, strategy im2col: the grid is walked in blocks of positions whose buffer holds
+    about CHUNK_BYTES (at most half of x and grad_out together); for each block the shifted
+    slices of all offsets are gathered, columns[(c, m, k), q] = xph[c, q + shift(m, k)],
+    which gives dL/dw += g @ columns.T; the buffer is then overwritten by w.T @ g, whose
+    rows for offset (m, k) are added back into the shifted slice of dL/dxph (a transposed
+    scatter). Chosen because each group has at most half as many input as output channels
+    (C_GROUP <= O_GROUP / 2): gathering x (KH*KW*C_GROUP rows) and scattering back moves
+    less memory than gathering grad_out (KH*KW*O_GROUP rows) would. Peak memory besides the
+    results: xph, g on the grid, dL/dxph and the block buffer, all freed before dL/dx is
+    allocated; nothing of KH*KW times the size of x.
+
+    The result has the dtype of x: float32 stays float32. _forward and _backward run the
+    same statements on any dtype that can add and multiply (the tests run them on SymPy
+    symbols).
     """
 
     # The layer, baked in.
@@ -146,22 +172,32 @@ def _layer_1():
     C_GROUP = IN_CHANNELS // GROUPS  # input channels each kernel sees
     O_GROUP = OUT_CHANNELS // GROUPS  # output channels per group
 
-    # Read off the derivation: kernel offset (m, k) reads (forward, dL/dw) and writes back
-    # (dL/dx) the padded-input rows first_row + ROW_STEP*i, i < Ho, and the columns
-    # first_col + COL_STEP*j, j < Wo.
-    ROW_STEP, COL_STEP = 1, 1
-    KERNEL_OFFSETS = (
-        # (m, k, first_row, first_col)
-        (0, 0, 0, 0),
-        (0, 1, 0, 1),
-        (0, 2, 0, 2),
-        (1, 0, 1, 0),
-        (1, 1, 1, 1),
-        (1, 2, 1, 2),
-        (2, 0, 2, 0),
-        (2, 1, 2, 1),
-        (2, 2, 2, 2),
+    # The phases of the padded input some offset reads: phase (a, b) holds the padded rows
+    # a + ROW_STEP*t and columns b + COL_STEP*u.
+    PHASES = (
+        # (a, b)
+        (0, 0),
     )
+    # Kernel offset (m, k) reads phase (first_row % ROW_STEP, first_col % COL_STEP) = PHASES[phase]
+    # at its rows t = i + ra and columns u = j + rb, (ra, rb) = (first_row // ROW_STEP,
+    # first_col // COL_STEP): on the flat grid, a shift by ra*cols + rb.
+    OFFSET_READS = (
+        # (m, k, phase, ra, rb), as KERNEL_OFFSETS
+        (0, 0, 0, 0, 0),
+        (0, 1, 0, 0, 1),
+        (0, 2, 0, 0, 2),
+        (1, 0, 0, 1, 0),
+        (1, 1, 0, 1, 1),
+        (1, 2, 0, 1, 2),
+        (2, 0, 0, 2, 0),
+        (2, 1, 0, 2, 1),
+        (2, 2, 0, 2, 2),
+    )
+    ROW_REACH, COL_REACH = 2, 2  # the largest ra and rb
+    # Blocks of grid positions hold about CHUNK_BYTES of buffer (cache-sized), at least
+    # MIN_CHUNK positions (fewer, longer matrix products).
+    CHUNK_BYTES = 2097152
+    MIN_CHUNK = 512
 
     def output_size(height, width):
         """``(Ho, Wo)`` for an input of ``height x width``; below 1 when it does not fit."""
@@ -171,57 +207,226 @@ def _layer_1():
 
     def _forward(x, w, b):
         """:func:`forward` without the checks; works for any dtype that can add and multiply."""
-        n = x.shape[0]
-        out_height, out_width = output_size(x.shape[2], x.shape[3])
-        positions = n * out_height * out_width
-        xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-        # z[o, (n, i, j)], one matrix per group; each kernel offset adds one matrix product.
-        z = np.zeros((GROUPS, O_GROUP, positions), dtype=x.dtype)
-        for m, k, first_row, first_col in KERNEL_OFFSETS:
-            rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-            # z[n, o, i, j] += sum_c w[o, c, m, k] * xp[n, c, rows[i], cols[j]]
-            z += _kernel_matrix(w, m, k) @ xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-        z = z.reshape(OUT_CHANNELS, n, out_height, out_width).transpose(1, 0, 2, 3)
-        return np.ascontiguousarray(z + b.reshape(OUT_CHANNELS, 1, 1))
+        n, _, height, width = x.shape
+        out_height, out_width, rows, cols = _grid(height, width)
+        xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
+        z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
+        # w[o, c, m, k] and b[o] as one (O_GROUP, C_GROUP*KH*KW + 1) matrix per group
+        bias_column = b.reshape(GROUPS, O_GROUP, 1)
+        w_columns = np.concatenate([w.reshape(GROUPS, O_GROUP, -1), bias_column], 2)
+        samples, block_rows = _block_shape(x, z)
+        buffer = _column_buffer(samples, block_rows, out_width, x.dtype)
+        for first_sample in range(0, n, samples):
+            count = min(samples, n - first_sample)
+            for first_row in range(0, out_height, block_rows):
+                height = min(block_rows, out_height - first_row)
+                columns = _gather_block(buffer, xs, first_sample, count, first_row, height)
+                # z[n, o, i, j] = b[o] + sum_{c,m,k} w[o, c, m, k] * xp[n, c, i + m, j + k]
+                z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
+                np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
+        return z
+
+    def _phases_by_sample(x, rows, cols):
+        """``xs[n, phase, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase].
+
+        One pass over x that pads it and splits it into the phases the offsets read; with
+        stride 1 and no padding it is x itself.
+        """
+        n, _, height, width = x.shape
+        if len(PHASES) == 1 and (rows, cols) == (height, width) and not (TOP or LEFT):
+            return x.reshape(n, 1, IN_CHANNELS, height, width)
+        xs = np.empty((n, len(PHASES), IN_CHANNELS, rows, cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            _fill_phase(xs[:, phase], x, phase)
+        return xs
+
+    def _block_shape(x, z):
+        """``(samples, output rows)`` per forward block.
+
+        A block holds the columns of about CHUNK_BYTES, at least MIN_CHUNK output positions:
+        whole samples when one fits, else output rows of one sample.
+        """
+        n, _, out_height, out_width = z.shape
+        rows_of_columns = IN_CHANNELS * KH * KW + GROUPS
+        positions = max(MIN_CHUNK, CHUNK_BYTES // (rows_of_columns * x.dtype.itemsize))
+        if out_height * out_width <= positions:
+            return positions // (out_height * out_width), out_height
+        return 1, max(1, positions // out_width)
+
+    def _column_buffer(samples, rows, out_width, dtype):
+        """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
+        buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+        buffer[:, :, -1] = 1  # the row of ones that multiplies b
+        return buffer
+
+    def _gather_block(buffer, xs, first_sample, count, first_row, height):
+        """im2col of a block of samples and output rows, from the phases.
+
+        ``columns[n, group, (c, m, k), (i, j)] = xs[n, phase, c', ra + i, rb + j] = xp[n, c',
+        first_row + ROW_STEP*i, first_col + COL_STEP*j]`` for the block's samples and output
+        rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+        """
+        out_width = buffer.shape[4]
+        block = buffer[:count, :, :, :height]
+        shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
+        per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
+        samples = slice(first_sample, first_sample + count)
+        for m, k, phase, ra, rb in OFFSET_READS:
+            top = ra + first_row
+            window = xs[samples, phase, :, top : top + height, rb : rb + out_width]
+            per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
+        return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
     def _backward(x, w, b, grad_out):
         """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-        n, _, height, width = x.shape
-        out_height, out_width = output_size(height, width)
-        positions = n * out_height * out_width
-        xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-        # g[o, (n, i, j)], one matrix per group
-        g = grad_out.transpose(1, 0, 2, 3).reshape(GROUPS, O_GROUP, positions)
-        grad_xp = np.zeros_like(xp)
-        grad_w = np.zeros_like(w)
-        for m, k, first_row, first_col in KERNEL_OFFSETS:
-            rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-            window = xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-            # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xp[n, c, rows[i], cols[j]]
-            grad_w[:, :, m, k] = (g @ window.transpose(0, 2, 1)).reshape(OUT_CHANNELS, C_GROUP)
-            # dL/dxp[n, c, rows[i], cols[j]] += sum_o w[o, c, m, k] * g[n, o, i, j]
-            back = _kernel_matrix(w, m, k).transpose(0, 2, 1) @ g
-            grad_xp[:, :, rows, cols] += back.reshape(IN_CHANNELS, n, out_height, out_width)
-        grad_x = grad_xp[:, :, TOP : TOP + height, LEFT : LEFT + width].transpose(1, 0, 2, 3)
+        _, _, rows, cols = _grid(x.shape[2], x.shape[3])
+        # the scratch arrays of _grads_on_grid are freed when it returns, before dL/dx is
+        # allocated: a lower peak of memory
+        grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
+        grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
+        for phase in range(len(PHASES)):
+            _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+        # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
         grad_b = grad_out.sum(axis=(0, 2, 3))
-        return np.ascontiguousarray(grad_x), grad_w, grad_b
+        return grad_x, grad_w, grad_b
 
-    def _padded_channels_first(x):
-        """``xp[c, n, TOP + r, LEFT + q] = x[n, c, r, q]``, zero elsewhere."""
-        n, _, height, width = x.shape
-        xp = np.zeros((IN_CHANNELS, n, TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=x.dtype)
-        xp[:, :, TOP : TOP + height, LEFT : LEFT + width] = x.transpose(1, 0, 2, 3)
-        return xp
+    def _grads_on_grid(x, w, grad_out, rows, cols):
+        """``(dL/dxph, dL/dw)`` with im2col blocks: gather x, scatter back into dL/dxph."""
+        positions = x.shape[0] * rows * cols
+        length = positions - (ROW_REACH * cols + COL_REACH)
+        xph = _split_phases(x, rows, cols)
+        reads = _offset_reads(cols)
+        g_grid = _grad_on_grid(grad_out, rows, cols, 0).reshape(GROUPS, O_GROUP, positions)
+        w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
+        # dL/dw as (C_GROUP*KH*KW, O_GROUP) per group: the faster product for these shapes
+        grad_w = np.zeros((GROUPS, C_GROUP * KH * KW, O_GROUP), dtype=x.dtype)
+        grad_xph = np.zeros(xph.shape, dtype=x.dtype)
+        chunk = _chunk_length(IN_CHANNELS * KH * KW, x, grad_out.size, length)
+        buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
+        for start in range(0, length, chunk):
+            size = min(chunk, length - start)
+            columns = _gather_columns(buffer, xph, reads, start, size)
+            g = g_grid[:, :, start : start + size]
+            # dL/dw[o, c, m, k] = sum_q g[o, q] * xph[c', q + shift(m, k)]  (q: the n, i, j)
+            grad_w += columns @ g.transpose(0, 2, 1)
+            # back[(c, m, k), q] = sum_o w[o, c, m, k] * g[o, q], into the same buffer
+            np.matmul(w_columns.transpose(0, 2, 1), g, out=columns)
+            back = columns.reshape(IN_CHANNELS, KH * KW, size)
+            for offset, (phase, shift) in enumerate(reads):
+                # dL/dxph[c', q + shift(m, k)] += back[(c, m, k), q]
+                grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
+        return grad_xph, grad_w.transpose(0, 2, 1).reshape(w.shape)
 
-    def _offset_slices(first_row, first_col, out_height, out_width):
-        """Rows ``first_row + ROW_STEP*i`` (i < Ho) and columns ``first_col + COL_STEP*j``."""
-        rows = slice(first_row, first_row + ROW_STEP * (out_height - 1) + 1, ROW_STEP)
-        cols = slice(first_col, first_col + COL_STEP * (out_width - 1) + 1, COL_STEP)
-        return rows, cols
+    def _grid(height, width):
+        """``(Ho, Wo, rows, cols)``: the output size and the phase grid (per sample)."""
+        out_height, out_width = output_size(height, width)
+        return out_height, out_width, out_height + ROW_REACH, out_width + COL_REACH
 
-    def _kernel_matrix(w, m, k):
-        """``w[:, :, m, k]`` as one ``(O_GROUP, C_GROUP)`` matrix per group."""
-        return w[:, :, m, k].reshape(GROUPS, O_GROUP, C_GROUP)
+    def _offset_reads(cols):
+        """``(phase, shift)`` for every kernel offset, in KERNEL_OFFSETS order."""
+        return [(phase, ra * cols + rb) for _, _, phase, ra, rb in OFFSET_READS]
+
+    def _phase_rows(first, step, before, size, count):
+        """Input rows ``first - before + step*t`` (``t < count``) inside ``[0, size)``.
+
+        Returns ``(input slice, grid slice)``, or None when the phase grid meets no input row.
+        """
+        t0 = max(0, -((first - before) // step))  # first t whose row is not padding
+        row = first + step * t0 - before
+        taken = min(count - t0, (size - row + step - 1) // step)
+        if taken <= 0:
+            return None
+        return slice(row, row + step * (taken - 1) + 1, step), slice(t0, t0 + taken)
+
+    def _phase_slices(a, b, height, width, rows, cols):
+        """Where phase (a, b) of xp meets x: ``(x rows, x cols), (grid rows, grid cols)``."""
+        along_rows = _phase_rows(a, SH, TOP, height, rows)
+        along_cols = _phase_rows(b, SW, LEFT, width, cols)
+        if along_rows is None or along_cols is None:
+            return None
+        return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
+
+    def _split_phases(x, rows, cols):
+        """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
+        xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            _split_phase(x, phase, rows, cols, out=xph[phase])
+        return xph
+
+    def _split_phase(x, phase, rows, cols, out=None):
+        """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+
+        ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
+        """
+        n = x.shape[0]
+        if out is None:
+            out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+        _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
+        return out
+
+    def _fill_phase(target, x, phase):
+        """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+
+        ``(a, b) = PHASES[phase]``.
+        """
+        height, width = x.shape[2], x.shape[3]
+        meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+        if meet is None:
+            target[...] = 0
+            return
+        (x_rows, x_cols), (grid_rows, grid_cols) = meet
+        # zero the grid rows and columns that fall in the padding
+        target[:, :, : grid_rows.start] = 0
+        target[:, :, grid_rows.stop :] = 0
+        target[:, :, grid_rows, : grid_cols.start] = 0
+        target[:, :, grid_rows, grid_cols.stop :] = 0
+        target[:, :, grid_rows, grid_cols] = x[:, :, x_rows, x_cols]
+
+    def _new_grad_x(shape, dtype, rows, cols):
+        """dL/dx to be filled by :func:`_join_phase`; zeros where no phase grid reaches."""
+        height, width = shape[2], shape[3]
+        meets = [_phase_slices(a, b, height, width, rows, cols) for a, b in PHASES]
+        sizes = [len(range(height)[m[0][0]]) * len(range(width)[m[0][1]]) for m in meets if m]
+        # rows no offset reads (stride beyond the last window) get gradient 0
+        return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
+
+    def _join_phase(grad_x, grad_xph, phase, rows, cols):
+        """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
+        n, _, height, width = grad_x.shape
+        meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+        if meet is not None:
+            (x_rows, x_cols), (grid_rows, grid_cols) = meet
+            on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
+            grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+
+    def _grad_on_grid(grad_out, rows, cols, reach):
+        """``g[group, o, reach + q]``: grad_out at the grid's output positions q, 0 elsewhere."""
+        n, _, out_height, out_width = grad_out.shape
+        g_grid = np.zeros((GROUPS, O_GROUP, reach + n * rows * cols), dtype=grad_out.dtype)
+        on_grid = g_grid[:, :, reach:].reshape(OUT_CHANNELS, n, rows, cols)
+        on_grid[:, :, :out_height, :out_width] = grad_out.transpose(1, 0, 2, 3)
+        return g_grid
+
+    def _chunk_length(rows, x, other_size, length, share=2):
+        """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
+
+        The buffer holds about CHUNK_BYTES, or x and ``other_size`` elements (grad_out)
+        together divided by ``share`` if that is less, but at least MIN_CHUNK positions.
+        """
+        itemsize = x.dtype.itemsize
+        together = (x.size + other_size) * itemsize
+        budget = min(CHUNK_BYTES, together // share)
+        return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
+
+    def _gather_columns(buffer, xph, reads, start, size):
+        """im2col of one block.
+
+        ``columns[group, (c, m, k), q] = xph[c, start + q + shift(m, k)]``.
+        """
+        columns = buffer[: IN_CHANNELS * KH * KW * size].reshape(IN_CHANNELS, KH * KW, size)
+        for offset, (phase, shift) in enumerate(reads):
+            columns[:, offset] = xph[phase, :, start + shift : start + shift + size]
+        return columns.reshape(GROUPS, C_GROUP * KH * KW, size)
 
     return _forward, _backward, output_size
 
@@ -398,11 +603,37 @@ def _layer_4():
     channel counts) on a 1x2x3x3 input; the table was read off its derived sums for dL/dw
     and checked to reproduce z, dL/dx, dL/dw and dL/db term by term.
 
-    forward adds w[:, :, m, k] @ slice for every offset. backward takes dL/dw[:, :, m, k] =
-    g @ slice.T and adds w[:, :, m, k].T @ g back into the same slice of dL/dxp, so rows and
-    columns the forward never reads keep gradient 0. Each product is one matrix product per
-    group (BLAS); the only Python loop is over the 9 kernel offsets. The result has the
-    dtype of x: float32 stays float32.
+    forward: im2col in blocks. For a block of whole samples (or of output rows of one
+    sample) the strided slices KERNEL_OFFSETS names are gathered straight from xp into one
+    reused buffer, columns[n, (c, m, k), (i, j)] = xp[n, c, first_row + 1*i, first_col +
+    1*j], with a row of ones that multiplies b; one batched matrix product per group, z[n] =
+    w @ columns[n], writes the block of z in place. The buffer holds about CHUNK_BYTES (a
+    cache's worth), whatever the input size.
+
+    backward works on a flat grid. With stride 1 it copies xp channels-first into xph[0][c,
+    q] (table PHASES has the one phase, xp itself), flattened over the grid position q =
+    (n*rows + i)*cols + j of a grid of rows = Ho + ROW_REACH by cols = Wo + COL_REACH, the
+    padded size. On that flat grid offset (m, k) is a shift by first_row*cols + first_col
+    (table OFFSET_READS: ra = first_row, rb = first_col): the slice it reads is
+    xph[phase][:, q + shift], a plain 2-D view that BLAS reads without a copy. Outputs are
+    computed at every grid position and the ones with i >= Ho or j >= Wo (windows across a
+    row or sample boundary) are cropped; g is put on the same grid with zeros there, so they
+    add nothing to a gradient. Rows and columns the forward never reads keep gradient 0.
+
+    backward, strategy im2col: the grid is walked in blocks of positions whose buffer holds
+    about CHUNK_BYTES (at most half of x and grad_out together); for each block the shifted
+    slices of all offsets are gathered, columns[(c, m, k), q] = xph[c, q + shift(m, k)],
+    which gives dL/dw += g @ columns.T; the buffer is then overwritten by w.T @ g, whose
+    rows for offset (m, k) are added back into the shifted slice of dL/dxph (a transposed
+    scatter). Chosen because each group has at most half as many input as output channels
+    (C_GROUP <= O_GROUP / 2): gathering x (KH*KW*C_GROUP rows) and scattering back moves
+    less memory than gathering grad_out (KH*KW*O_GROUP rows) would. Peak memory besides the
+    results: xph, g on the grid, dL/dxph and the block buffer, all freed before dL/dx is
+    allocated; nothing of KH*KW times the size of x.
+
+    The result has the dtype of x: float32 stays float32. _forward and _backward run the
+    same statements on any dtype that can add and multiply (the tests run them on SymPy
+    symbols).
     """
 
     # The layer, baked in.
@@ -416,22 +647,32 @@ def _layer_4():
     C_GROUP = IN_CHANNELS // GROUPS  # input channels each kernel sees
     O_GROUP = OUT_CHANNELS // GROUPS  # output channels per group
 
-    # Read off the derivation: kernel offset (m, k) reads (forward, dL/dw) and writes back
-    # (dL/dx) the padded-input rows first_row + ROW_STEP*i, i < Ho, and the columns
-    # first_col + COL_STEP*j, j < Wo.
-    ROW_STEP, COL_STEP = 1, 1
-    KERNEL_OFFSETS = (
-        # (m, k, first_row, first_col)
-        (0, 0, 0, 0),
-        (0, 1, 0, 1),
-        (0, 2, 0, 2),
-        (1, 0, 1, 0),
-        (1, 1, 1, 1),
-        (1, 2, 1, 2),
-        (2, 0, 2, 0),
-        (2, 1, 2, 1),
-        (2, 2, 2, 2),
+    # The phases of the padded input some offset reads: phase (a, b) holds the padded rows
+    # a + ROW_STEP*t and columns b + COL_STEP*u.
+    PHASES = (
+        # (a, b)
+        (0, 0),
     )
+    # Kernel offset (m, k) reads phase (first_row % ROW_STEP, first_col % COL_STEP) = PHASES[phase]
+    # at its rows t = i + ra and columns u = j + rb, (ra, rb) = (first_row // ROW_STEP,
+    # first_col // COL_STEP): on the flat grid, a shift by ra*cols + rb.
+    OFFSET_READS = (
+        # (m, k, phase, ra, rb), as KERNEL_OFFSETS
+        (0, 0, 0, 0, 0),
+        (0, 1, 0, 0, 1),
+        (0, 2, 0, 0, 2),
+        (1, 0, 0, 1, 0),
+        (1, 1, 0, 1, 1),
+        (1, 2, 0, 1, 2),
+        (2, 0, 0, 2, 0),
+        (2, 1, 0, 2, 1),
+        (2, 2, 0, 2, 2),
+    )
+    ROW_REACH, COL_REACH = 2, 2  # the largest ra and rb
+    # Blocks of grid positions hold about CHUNK_BYTES of buffer (cache-sized), at least
+    # MIN_CHUNK positions (fewer, longer matrix products).
+    CHUNK_BYTES = 2097152
+    MIN_CHUNK = 512
 
     def output_size(height, width):
         """``(Ho, Wo)`` for an input of ``height x width``; below 1 when it does not fit."""
@@ -441,57 +682,226 @@ def _layer_4():
 
     def _forward(x, w, b):
         """:func:`forward` without the checks; works for any dtype that can add and multiply."""
-        n = x.shape[0]
-        out_height, out_width = output_size(x.shape[2], x.shape[3])
-        positions = n * out_height * out_width
-        xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-        # z[o, (n, i, j)], one matrix per group; each kernel offset adds one matrix product.
-        z = np.zeros((GROUPS, O_GROUP, positions), dtype=x.dtype)
-        for m, k, first_row, first_col in KERNEL_OFFSETS:
-            rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-            # z[n, o, i, j] += sum_c w[o, c, m, k] * xp[n, c, rows[i], cols[j]]
-            z += _kernel_matrix(w, m, k) @ xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-        z = z.reshape(OUT_CHANNELS, n, out_height, out_width).transpose(1, 0, 2, 3)
-        return np.ascontiguousarray(z + b.reshape(OUT_CHANNELS, 1, 1))
+        n, _, height, width = x.shape
+        out_height, out_width, rows, cols = _grid(height, width)
+        xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
+        z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
+        # w[o, c, m, k] and b[o] as one (O_GROUP, C_GROUP*KH*KW + 1) matrix per group
+        bias_column = b.reshape(GROUPS, O_GROUP, 1)
+        w_columns = np.concatenate([w.reshape(GROUPS, O_GROUP, -1), bias_column], 2)
+        samples, block_rows = _block_shape(x, z)
+        buffer = _column_buffer(samples, block_rows, out_width, x.dtype)
+        for first_sample in range(0, n, samples):
+            count = min(samples, n - first_sample)
+            for first_row in range(0, out_height, block_rows):
+                height = min(block_rows, out_height - first_row)
+                columns = _gather_block(buffer, xs, first_sample, count, first_row, height)
+                # z[n, o, i, j] = b[o] + sum_{c,m,k} w[o, c, m, k] * xp[n, c, i + m, j + k]
+                z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
+                np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
+        return z
+
+    def _phases_by_sample(x, rows, cols):
+        """``xs[n, phase, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase].
+
+        One pass over x that pads it and splits it into the phases the offsets read; with
+        stride 1 and no padding it is x itself.
+        """
+        n, _, height, width = x.shape
+        if len(PHASES) == 1 and (rows, cols) == (height, width) and not (TOP or LEFT):
+            return x.reshape(n, 1, IN_CHANNELS, height, width)
+        xs = np.empty((n, len(PHASES), IN_CHANNELS, rows, cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            _fill_phase(xs[:, phase], x, phase)
+        return xs
+
+    def _block_shape(x, z):
+        """``(samples, output rows)`` per forward block.
+
+        A block holds the columns of about CHUNK_BYTES, at least MIN_CHUNK output positions:
+        whole samples when one fits, else output rows of one sample.
+        """
+        n, _, out_height, out_width = z.shape
+        rows_of_columns = IN_CHANNELS * KH * KW + GROUPS
+        positions = max(MIN_CHUNK, CHUNK_BYTES // (rows_of_columns * x.dtype.itemsize))
+        if out_height * out_width <= positions:
+            return positions // (out_height * out_width), out_height
+        return 1, max(1, positions // out_width)
+
+    def _column_buffer(samples, rows, out_width, dtype):
+        """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
+        buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+        buffer[:, :, -1] = 1  # the row of ones that multiplies b
+        return buffer
+
+    def _gather_block(buffer, xs, first_sample, count, first_row, height):
+        """im2col of a block of samples and output rows, from the phases.
+
+        ``columns[n, group, (c, m, k), (i, j)] = xs[n, phase, c', ra + i, rb + j] = xp[n, c',
+        first_row + ROW_STEP*i, first_col + COL_STEP*j]`` for the block's samples and output
+        rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+        """
+        out_width = buffer.shape[4]
+        block = buffer[:count, :, :, :height]
+        shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
+        per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
+        samples = slice(first_sample, first_sample + count)
+        for m, k, phase, ra, rb in OFFSET_READS:
+            top = ra + first_row
+            window = xs[samples, phase, :, top : top + height, rb : rb + out_width]
+            per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
+        return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
     def _backward(x, w, b, grad_out):
         """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-        n, _, height, width = x.shape
-        out_height, out_width = output_size(height, width)
-        positions = n * out_height * out_width
-        xp = _padded_channels_first(x)  # stored as xp[c, n, row, col]
-        # g[o, (n, i, j)], one matrix per group
-        g = grad_out.transpose(1, 0, 2, 3).reshape(GROUPS, O_GROUP, positions)
-        grad_xp = np.zeros_like(xp)
-        grad_w = np.zeros_like(w)
-        for m, k, first_row, first_col in KERNEL_OFFSETS:
-            rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
-            window = xp[:, :, rows, cols].reshape(GROUPS, C_GROUP, positions)
-            # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * xp[n, c, rows[i], cols[j]]
-            grad_w[:, :, m, k] = (g @ window.transpose(0, 2, 1)).reshape(OUT_CHANNELS, C_GROUP)
-            # dL/dxp[n, c, rows[i], cols[j]] += sum_o w[o, c, m, k] * g[n, o, i, j]
-            back = _kernel_matrix(w, m, k).transpose(0, 2, 1) @ g
-            grad_xp[:, :, rows, cols] += back.reshape(IN_CHANNELS, n, out_height, out_width)
-        grad_x = grad_xp[:, :, TOP : TOP + height, LEFT : LEFT + width].transpose(1, 0, 2, 3)
+        _, _, rows, cols = _grid(x.shape[2], x.shape[3])
+        # the scratch arrays of _grads_on_grid are freed when it returns, before dL/dx is
+        # allocated: a lower peak of memory
+        grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
+        grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
+        for phase in range(len(PHASES)):
+            _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+        # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
         grad_b = grad_out.sum(axis=(0, 2, 3))
-        return np.ascontiguousarray(grad_x), grad_w, grad_b
+        return grad_x, grad_w, grad_b
 
-    def _padded_channels_first(x):
-        """``xp[c, n, TOP + r, LEFT + q] = x[n, c, r, q]``, zero elsewhere."""
-        n, _, height, width = x.shape
-        xp = np.zeros((IN_CHANNELS, n, TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=x.dtype)
-        xp[:, :, TOP : TOP + height, LEFT : LEFT + width] = x.transpose(1, 0, 2, 3)
-        return xp
+    def _grads_on_grid(x, w, grad_out, rows, cols):
+        """``(dL/dxph, dL/dw)`` with im2col blocks: gather x, scatter back into dL/dxph."""
+        positions = x.shape[0] * rows * cols
+        length = positions - (ROW_REACH * cols + COL_REACH)
+        xph = _split_phases(x, rows, cols)
+        reads = _offset_reads(cols)
+        g_grid = _grad_on_grid(grad_out, rows, cols, 0).reshape(GROUPS, O_GROUP, positions)
+        w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
+        # dL/dw as (C_GROUP*KH*KW, O_GROUP) per group: the faster product for these shapes
+        grad_w = np.zeros((GROUPS, C_GROUP * KH * KW, O_GROUP), dtype=x.dtype)
+        grad_xph = np.zeros(xph.shape, dtype=x.dtype)
+        chunk = _chunk_length(IN_CHANNELS * KH * KW, x, grad_out.size, length)
+        buffer = np.empty(IN_CHANNELS * KH * KW * chunk, dtype=x.dtype)
+        for start in range(0, length, chunk):
+            size = min(chunk, length - start)
+            columns = _gather_columns(buffer, xph, reads, start, size)
+            g = g_grid[:, :, start : start + size]
+            # dL/dw[o, c, m, k] = sum_q g[o, q] * xph[c', q + shift(m, k)]  (q: the n, i, j)
+            grad_w += columns @ g.transpose(0, 2, 1)
+            # back[(c, m, k), q] = sum_o w[o, c, m, k] * g[o, q], into the same buffer
+            np.matmul(w_columns.transpose(0, 2, 1), g, out=columns)
+            back = columns.reshape(IN_CHANNELS, KH * KW, size)
+            for offset, (phase, shift) in enumerate(reads):
+                # dL/dxph[c', q + shift(m, k)] += back[(c, m, k), q]
+                grad_xph[phase, :, start + shift : start + shift + size] += back[:, offset]
+        return grad_xph, grad_w.transpose(0, 2, 1).reshape(w.shape)
 
-    def _offset_slices(first_row, first_col, out_height, out_width):
-        """Rows ``first_row + ROW_STEP*i`` (i < Ho) and columns ``first_col + COL_STEP*j``."""
-        rows = slice(first_row, first_row + ROW_STEP * (out_height - 1) + 1, ROW_STEP)
-        cols = slice(first_col, first_col + COL_STEP * (out_width - 1) + 1, COL_STEP)
-        return rows, cols
+    def _grid(height, width):
+        """``(Ho, Wo, rows, cols)``: the output size and the phase grid (per sample)."""
+        out_height, out_width = output_size(height, width)
+        return out_height, out_width, out_height + ROW_REACH, out_width + COL_REACH
 
-    def _kernel_matrix(w, m, k):
-        """``w[:, :, m, k]`` as one ``(O_GROUP, C_GROUP)`` matrix per group."""
-        return w[:, :, m, k].reshape(GROUPS, O_GROUP, C_GROUP)
+    def _offset_reads(cols):
+        """``(phase, shift)`` for every kernel offset, in KERNEL_OFFSETS order."""
+        return [(phase, ra * cols + rb) for _, _, phase, ra, rb in OFFSET_READS]
+
+    def _phase_rows(first, step, before, size, count):
+        """Input rows ``first - before + step*t`` (``t < count``) inside ``[0, size)``.
+
+        Returns ``(input slice, grid slice)``, or None when the phase grid meets no input row.
+        """
+        t0 = max(0, -((first - before) // step))  # first t whose row is not padding
+        row = first + step * t0 - before
+        taken = min(count - t0, (size - row + step - 1) // step)
+        if taken <= 0:
+            return None
+        return slice(row, row + step * (taken - 1) + 1, step), slice(t0, t0 + taken)
+
+    def _phase_slices(a, b, height, width, rows, cols):
+        """Where phase (a, b) of xp meets x: ``(x rows, x cols), (grid rows, grid cols)``."""
+        along_rows = _phase_rows(a, SH, TOP, height, rows)
+        along_cols = _phase_rows(b, SW, LEFT, width, cols)
+        if along_rows is None or along_cols is None:
+            return None
+        return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
+
+    def _split_phases(x, rows, cols):
+        """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
+        xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            _split_phase(x, phase, rows, cols, out=xph[phase])
+        return xph
+
+    def _split_phase(x, phase, rows, cols, out=None):
+        """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+
+        ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
+        """
+        n = x.shape[0]
+        if out is None:
+            out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+        _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
+        return out
+
+    def _fill_phase(target, x, phase):
+        """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+
+        ``(a, b) = PHASES[phase]``.
+        """
+        height, width = x.shape[2], x.shape[3]
+        meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+        if meet is None:
+            target[...] = 0
+            return
+        (x_rows, x_cols), (grid_rows, grid_cols) = meet
+        # zero the grid rows and columns that fall in the padding
+        target[:, :, : grid_rows.start] = 0
+        target[:, :, grid_rows.stop :] = 0
+        target[:, :, grid_rows, : grid_cols.start] = 0
+        target[:, :, grid_rows, grid_cols.stop :] = 0
+        target[:, :, grid_rows, grid_cols] = x[:, :, x_rows, x_cols]
+
+    def _new_grad_x(shape, dtype, rows, cols):
+        """dL/dx to be filled by :func:`_join_phase`; zeros where no phase grid reaches."""
+        height, width = shape[2], shape[3]
+        meets = [_phase_slices(a, b, height, width, rows, cols) for a, b in PHASES]
+        sizes = [len(range(height)[m[0][0]]) * len(range(width)[m[0][1]]) for m in meets if m]
+        # rows no offset reads (stride beyond the last window) get gradient 0
+        return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
+
+    def _join_phase(grad_x, grad_xph, phase, rows, cols):
+        """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
+        n, _, height, width = grad_x.shape
+        meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+        if meet is not None:
+            (x_rows, x_cols), (grid_rows, grid_cols) = meet
+            on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
+            grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+
+    def _grad_on_grid(grad_out, rows, cols, reach):
+        """``g[group, o, reach + q]``: grad_out at the grid's output positions q, 0 elsewhere."""
+        n, _, out_height, out_width = grad_out.shape
+        g_grid = np.zeros((GROUPS, O_GROUP, reach + n * rows * cols), dtype=grad_out.dtype)
+        on_grid = g_grid[:, :, reach:].reshape(OUT_CHANNELS, n, rows, cols)
+        on_grid[:, :, :out_height, :out_width] = grad_out.transpose(1, 0, 2, 3)
+        return g_grid
+
+    def _chunk_length(rows, x, other_size, length, share=2):
+        """Grid positions per block, at most ``length``, for a buffer of ``rows`` rows.
+
+        The buffer holds about CHUNK_BYTES, or x and ``other_size`` elements (grad_out)
+        together divided by ``share`` if that is less, but at least MIN_CHUNK positions.
+        """
+        itemsize = x.dtype.itemsize
+        together = (x.size + other_size) * itemsize
+        budget = min(CHUNK_BYTES, together // share)
+        return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
+
+    def _gather_columns(buffer, xph, reads, start, size):
+        """im2col of one block.
+
+        ``columns[group, (c, m, k), q] = xph[c, start + q + shift(m, k)]``.
+        """
+        columns = buffer[: IN_CHANNELS * KH * KW * size].reshape(IN_CHANNELS, KH * KW, size)
+        for offset, (phase, shift) in enumerate(reads):
+            columns[:, offset] = xph[phase, :, start + shift : start + shift + size]
+        return columns.reshape(GROUPS, C_GROUP * KH * KW, size)
 
     return _forward, _backward, output_size
 

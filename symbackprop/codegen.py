@@ -14,7 +14,9 @@ The code is not written from the textbook formulas but read off the symbolic res
    and columns each kernel offset ``(m, k)`` touches: a :class:`Conv2dPlan`;
 4. :func:`check_conv2d_plan` proves that the plan rebuilds ``z``, ``dL/dx``,
    ``dL/dw`` and ``dL/db`` of the derivation term by term (cheap on a small instance);
-5. :func:`render_conv2d` hands the plan's numbers to ``templates/conv2d.py.j2``.
+5. :func:`choose_strategy` picks how the module computes (see :data:`STRATEGIES`)
+   from the layer's shape class, and :func:`render_conv2d` hands the plan's numbers
+   to ``templates/conv2d.py.j2``.
 
 :func:`generate` runs the stages, :func:`load` imports the result and
 :func:`write_module` writes it to a file atomically.  Everything is deterministic:
@@ -57,6 +59,9 @@ __all__ = [
     "render_conv2d",
     "conv2d_context",
     "conv2d_plan",
+    "choose_strategy",
+    "conv2d_phases",
+    "STRATEGIES",
     "Conv2dPlan",
     "KernelOffsetSlice",
     "PlanError",
@@ -71,6 +76,28 @@ DERIVATION_BUDGET = 5_000
 
 #: Where the command line writes modules unless told otherwise.
 DEFAULT_OUTPUT_FOLDER = "generated"
+
+#: The ways a generated conv2d module can compute, and when :func:`choose_strategy`
+#: picks each (measured with ``benchmarks/bench_conv2d.py``; see the README).
+STRATEGIES = {
+    "pointwise": (
+        "Chosen for every 1x1 kernel with stride 1 and no padding: nothing needs "
+        "gathering, so any copy of x or grad_out would only cost time."),
+    "im2col": (
+        "Chosen because each group has at most half as many input as output channels "
+        "(C_GROUP <= O_GROUP / 2): gathering x (KH*KW*C_GROUP rows) and scattering back "
+        "moves less memory than gathering grad_out (KH*KW*O_GROUP rows) would."),
+    "transposed": (
+        "Chosen because each group has more than half as many input as output channels "
+        "(C_GROUP > O_GROUP / 2): gathering grad_out once serves both products, and dL/dx "
+        "is written in place instead of being added up offset by offset, which measured "
+        "faster than the im2col scatter for such layers."),
+}
+
+#: Block size of the gathered buffer (bytes, about an L2 cache) and its least length
+#: (grid positions); measured on the benchmark shapes.
+CHUNK_BYTES = 2 * 2**20
+MIN_CHUNK = 512
 
 
 class PlanError(RuntimeError):
@@ -295,7 +322,39 @@ def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
     return plan
 
 
-# -- stage 3: the source -------------------------------------------------------
+# -- stage 3: the strategy and the source ------------------------------------------
+
+def choose_strategy(layer: Conv2d) -> str:
+    """The :data:`STRATEGIES` entry a generated module uses for ``layer``.
+
+    ``"pointwise"`` for a 1x1 kernel with stride 1 and no padding; otherwise
+    ``"im2col"`` when each group has at most half as many input as output channels,
+    else ``"transposed"``.  Every strategy computes the same sums (the tests run each
+    on the whole layer grid); this only picks the fastest measured one.
+    """
+    if layer.kernel_size == (1, 1) and layer.stride == (1, 1) and not any(layer.padding):
+        return "pointwise"
+    if 2 * layer.group_in_channels <= layer.group_out_channels:
+        return "im2col"
+    return "transposed"
+
+
+def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[int, ...]]]]:
+    """The plan's kernel offsets grouped by the phase of the padded input they read.
+
+    Offset ``(m, k)`` with slice start ``(first_row, first_col)`` and steps
+    ``(sh, sw)`` reads phase ``(first_row % sh, first_col % sw)`` (the padded rows
+    ``a + sh*t``, columns ``b + sw*u``) at rows ``t = i + first_row // sh`` and columns
+    ``u = j + first_col // sw``.  Returns ``[((a, b), [(m, k, ra, rb), ...]), ...]``,
+    phases and offsets in row-major order.
+    """
+    row_step, col_step = plan.steps
+    phases = defaultdict(list)
+    for offset in plan.offsets:
+        m, k = offset.kernel_offset
+        phase = (offset.first_row % row_step, offset.first_col % col_step)
+        phases[phase].append((m, k, offset.first_row // row_step, offset.first_col // col_step))
+    return sorted(phases.items())
 
 def regenerate_command(layer) -> list[str]:
     """The shell words of ``symbackprop generate`` for ``layer``."""
@@ -340,14 +399,20 @@ def _groups_text(layer: Conv2d) -> str:
     return f"{layer.groups} groups of {channels}" if layer.groups > 1 else channels
 
 
-def render_conv2d(plan: Conv2dPlan) -> str:
-    """The module source for a checked :class:`Conv2dPlan`."""
-    return python_environment().get_template("conv2d.py.j2").render(**conv2d_context(plan))
+def render_conv2d(plan: Conv2dPlan, strategy: str | None = None) -> str:
+    """The module source for a checked :class:`Conv2dPlan`.
+
+    ``strategy`` is a key of :data:`STRATEGIES`; by default :func:`choose_strategy`'s.
+    """
+    context = conv2d_context(plan, strategy)
+    return python_environment().get_template("conv2d.py.j2").render(**context)
 
 
-def conv2d_context(plan: Conv2dPlan) -> dict:
+def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
     """The values ``templates/conv2d.py.j2`` places, for a checked :class:`Conv2dPlan`."""
     layer = plan.layer
+    strategy = _check_strategy(layer, strategy)
+    phases = conv2d_phases(plan)
     instance = plan.derivation.layer
     row_step, col_step = plan.steps
     row_spacing, col_spacing = plan.offset_spacing
@@ -389,6 +454,16 @@ def conv2d_context(plan: Conv2dPlan) -> dict:
                  for offset in plan.offsets],
         instance_shape="x".join(map(str, plan.derivation.input_shape)),
         derived_layer=derived_layer,
+        strategy=strategy,
+        reason=STRATEGIES[strategy] if strategy == choose_strategy(layer) else
+        f"Chosen by request (the measured choice for this layer is {choose_strategy(layer)}).",
+        phases=[phase for phase, _ in phases],
+        offset_reads=sorted((m, k, index, ra, rb) for index, (_, members) in enumerate(phases)
+                            for m, k, ra, rb in members),
+        row_reach=max(ra for _, members in phases for _, _, ra, _ in members),
+        col_reach=max(rb for _, members in phases for _, _, _, rb in members),
+        chunk_bytes=CHUNK_BYTES,
+        min_chunk=MIN_CHUNK,
     )
     return context
 
@@ -406,22 +481,35 @@ def register_generator(layer_type):
     return decorate
 
 
+def _check_strategy(layer: Conv2d, strategy: str | None) -> str:
+    if strategy is None:
+        return choose_strategy(layer)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy == "pointwise" and choose_strategy(layer) != "pointwise":
+        raise ValueError("strategy 'pointwise' needs a 1x1 kernel, stride 1 and no padding")
+    return strategy
+
+
 @register_generator(Conv2d)
-def _generate_conv2d(layer: Conv2d) -> str:
-    return render_conv2d(conv2d_plan(layer))
+def _generate_conv2d(layer: Conv2d, strategy: str | None = None) -> str:
+    return render_conv2d(conv2d_plan(layer), strategy)
 
 
 @functools.lru_cache(maxsize=128)
-def _generate_cached(layer) -> str:
-    return _GENERATORS[type(layer)](layer)
+def _generate_cached(layer, strategy) -> str:
+    if strategy is None:
+        return _GENERATORS[type(layer)](layer)
+    return _GENERATORS[type(layer)](layer, strategy)
 
 
-def generate(layer) -> str:
+def generate(layer, strategy: str | None = None) -> str:
     """The source of a standalone NumPy module with ``forward`` and ``backward`` for ``layer``.
 
     The module needs only NumPy, has the layer's constants baked in, accepts any
     batch and input size that fits, and checks its arguments.  The same layer always
-    gives the same text.
+    gives the same text.  ``strategy`` (a key of :data:`STRATEGIES`) overrides the one
+    :func:`choose_strategy` picks; the tests use it to run every strategy.
 
     Raises
     ------
@@ -431,7 +519,7 @@ def generate(layer) -> str:
     if type(layer) not in _GENERATORS:
         raise TypeError(f"symbackprop cannot generate code for a {type(layer).__name__}; "
                         f"it can for {', '.join(t.__name__ for t in _GENERATORS)}")
-    return _generate_cached(layer)
+    return _generate_cached(layer, strategy)
 
 
 def module_filename(layer) -> str:
@@ -486,7 +574,7 @@ def write_text_atomically(target: Path, text: str) -> None:
         raise
 
 
-def load(layer, folder=None):
+def load(layer, folder=None, strategy: str | None = None):
     """Import the module :func:`generate` writes for ``layer``.
 
     Parameters
@@ -497,6 +585,8 @@ def load(layer, folder=None):
         file.  By default nothing is written: the source is compiled in memory and
         registered with :mod:`linecache`, so tracebacks, :mod:`inspect` and
         :mod:`pdb` still show it.
+    strategy : str, optional
+        As for :func:`generate` (in-memory modules only).
 
     Returns
     -------
@@ -505,18 +595,20 @@ def load(layer, folder=None):
         The same layer gives the same module object (for ``folder=None``).
     """
     if folder is not None:
+        if strategy is not None:
+            raise ValueError("strategy can only be chosen for a module loaded in memory")
         path = write_module(layer, folder)
         spec = importlib.util.spec_from_file_location(module_name(layer), path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    return _load_in_memory(layer)
+    return _load_in_memory(layer, strategy)
 
 
 @functools.lru_cache(maxsize=128)
-def _load_in_memory(layer):
-    source = generate(layer)
-    name = module_name(layer)
+def _load_in_memory(layer, strategy=None):
+    source = generate(layer, strategy)
+    name = module_name(layer) if strategy is None else f"{module_name(layer)}_{strategy}"
     filename = f"<symbackprop generated {name}>"
     # An entry without a modification time is never dropped by linecache.checkcache.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -28,9 +28,11 @@ import symbackprop as sbp
 from symbackprop import Conv2d
 from symbackprop.cli import build_parser, layer_arguments, layer_from_args, main
 from symbackprop.codegen import (
+    STRATEGIES,
     Conv2dPlan,
     PlanError,
     check_conv2d_plan,
+    choose_strategy,
     conv2d_plan,
     generate,
     load,
@@ -211,6 +213,94 @@ def test_grid_matches_reference(case, dtype):
     assert_matches_reference(layer, input_size, batch, dtype)
 
 
+# -- every strategy: the same truth, on the whole grid ------------------------------
+
+def grid_strategies():
+    """``(case, strategy)`` for every grid layer and every strategy that applies to it."""
+    pairs = []
+    for case in CONV_GRID:
+        layer = Conv2d(**case[1])
+        for strategy in STRATEGIES:
+            if strategy != "pointwise" or choose_strategy(layer) == "pointwise":
+                pairs.append(pytest.param(case, strategy, id=f"{case[0]}-{strategy}"))
+    return pairs
+
+
+def with_small_blocks(module, monkeypatch):
+    """Make the module walk the grid in blocks of 7 positions (many blocks, a partial last)."""
+    if hasattr(module, "MIN_CHUNK"):
+        monkeypatch.setattr(module, "MIN_CHUNK", 7)
+        monkeypatch.setattr(module, "CHUNK_BYTES", 1)
+    return module
+
+
+@pytest.mark.parametrize("case, strategy", grid_strategies())
+def test_every_strategy_reproduces_the_derivation(case, strategy, monkeypatch):
+    """Each strategy's statements, in one block and in many, give exactly SymPy's sums."""
+    layer, input_size, batch = grid_layer(case)
+    derivation = sbp.derive(layer, input_size, batch)
+    module = load(layer, strategy=strategy)
+    assert module.STRATEGY == strategy
+    arrays = [symbolic(derivation.x), *(symbolic(p) for p in derivation.params.values())]
+    for blocks in ("one", "many"):
+        if blocks == "many":
+            with_small_blocks(module, monkeypatch)
+        assert_symbolically_equal(module._forward(*arrays), derivation.z, f"z ({blocks})")
+        grads = module._backward(*arrays, symbolic(derivation.g))
+        for got, (name, want) in zip(grads, derivation.grads.items(), strict=True):
+            assert_symbolically_equal(got, want, f"dL/d{name} ({blocks} blocks)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case, strategy", grid_strategies())
+def test_every_strategy_matches_reference(case, strategy, dtype, monkeypatch):
+    layer, input_size, batch = grid_layer(case)
+    module = with_small_blocks(load(layer, strategy=strategy), monkeypatch)
+    x, params, grad_out = random_arrays(layer, input_size, batch + 1, dtype, seed=5)
+    want_z, want_grads = reference(layer, x, params, grad_out)
+    tolerance = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10,
+                                                                             atol=1e-10)
+    z = module.forward(x, *params)
+    assert z.dtype == dtype
+    np.testing.assert_allclose(z, want_z, **tolerance)
+    grads = module.backward(x, *params, grad_out)
+    for name, got, want in zip("xwb"[:len(grads)], grads, want_grads, strict=True):
+        assert got.dtype == dtype and got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, err_msg=f"dL/d{name}", **tolerance)
+
+
+@pytest.mark.parametrize("layer, strategy", [
+    (Conv2d(64, 64, kernel_size=1), "pointwise"),
+    (Conv2d(64, 64, kernel_size=1, groups=4, bias=False), "pointwise"),
+    (Conv2d(64, 64, kernel_size=1, stride=2), "transposed"),
+    (Conv2d(64, 64, kernel_size=1, padding=1), "transposed"),
+    (Conv2d(3, 16, kernel_size=3, padding=1), "im2col"),
+    (Conv2d(1, 8, kernel_size=5), "im2col"),
+    (Conv2d(8, 16, kernel_size=3), "im2col"),
+    (Conv2d(9, 16, kernel_size=3), "transposed"),
+    (Conv2d(64, 64, kernel_size=3, padding=1), "transposed"),
+    (Conv2d(128, 128, kernel_size=3, stride=2, padding=1), "transposed"),
+    (Conv2d(32, 32, kernel_size=3, padding=1, groups=32), "transposed"),
+])
+def test_strategy_follows_the_shape_class(layer, strategy):
+    assert choose_strategy(layer) == strategy
+    module = load(layer)
+    assert module.STRATEGY == strategy
+    assert f"Strategy: {strategy}" in module.__doc__ or f"strategy {strategy}" in module.__doc__
+    assert STRATEGIES[strategy].split(":")[0] in " ".join(module.__doc__.split())
+
+
+def test_strategy_argument_is_checked():
+    with pytest.raises(ValueError, match="strategy must be one of pointwise, im2col, transposed"):
+        generate(Conv2d(kernel_size=3), "direct")
+    with pytest.raises(ValueError, match="'pointwise' needs a 1x1 kernel"):
+        generate(Conv2d(kernel_size=3), "pointwise")
+    with pytest.raises(ValueError, match="loaded in memory"):
+        load(Conv2d(kernel_size=3), "somewhere", strategy="im2col")
+    forced = load(Conv2d(kernel_size=3), strategy="im2col")
+    assert "measured choice for this layer is transposed" in " ".join(forced.__doc__.split())
+
+
 def test_any_batch_and_input_size():
     layer = Conv2d(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=(1, 0, 2, 1))
     for batch, size in [(1, (3, 3)), (5, (8, 7)), (2, (13, 4)), (3, (2, 16))]:
@@ -309,6 +399,23 @@ def test_random_layers_statements_reproduce_the_derivation(instance):
         assert_symbolically_equal(got, want, "gradient")
 
 
+@settings(max_examples=10)
+@given(conv_instances(), st.sampled_from(["im2col", "transposed"]), st.integers(1, 40))
+def test_random_layers_every_strategy_and_block_size(instance, strategy, block):
+    layer, input_size, batch, _ = instance
+    module = load(layer, strategy=strategy)
+    saved = module.MIN_CHUNK, module.CHUNK_BYTES
+    module.MIN_CHUNK, module.CHUNK_BYTES = block, 1
+    try:
+        x, params, grad_out = random_arrays(layer, input_size, batch, np.float64, seed=block)
+        want_z, want_grads = reference(layer, x, params, grad_out)
+        np.testing.assert_allclose(module.forward(x, *params), want_z, rtol=1e-10, atol=1e-10)
+        for got, want in zip(module.backward(x, *params, grad_out), want_grads, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    finally:
+        module.MIN_CHUNK, module.CHUNK_BYTES = saved
+
+
 # -- argument checks ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -376,13 +483,32 @@ def test_without_bias_the_signature_has_no_b():
 
 # -- the source: vectorised, documented, deterministic, lint-clean --------------------------
 
-def test_only_loop_is_over_kernel_offsets():
-    tree = ast.parse(generate(Conv2d(in_channels=4, out_channels=4, kernel_size=3, groups=2)))
+#: What a generated module's Python loops may run over: kernel offsets, phases of the
+#: padded input, blocks of grid positions, and the argument check's axes -- never
+#: samples, channels or single positions.
+ALLOWED_LOOPS = {
+    "KERNEL_OFFSETS", "OFFSET_READS", "PHASES", "enumerate(PHASES)", "range(len(PHASES))",
+    "enumerate(reads)", "reads", "enumerate(shifts)", "members", "enumerate(members)", "meets",
+    "enumerate(meets)", "range(0, length, chunk)", "range(0, positions, chunk)",
+    "range(0, n, samples)", "range(0, out_height, block_rows)", "enumerate(shape)", "shape",
+}
+
+
+@pytest.mark.parametrize("strategy", ["im2col", "transposed", "pointwise"])
+def test_loops_run_over_offsets_phases_and_blocks_only(strategy):
+    layer = Conv2d(in_channels=4, out_channels=4, kernel_size=1 if strategy == "pointwise" else 3,
+                   groups=2)
+    tree = ast.parse(generate(layer, strategy))
     loops = [node for node in ast.walk(tree) if isinstance(node, (ast.For, ast.While,
                                                                  ast.comprehension))]
-    iterated = sorted(ast.unparse(loop.iter) for loop in loops)
-    # forward's and backward's loops over kernel offsets; the argument check's over 4 axes
-    assert iterated == ["KERNEL_OFFSETS", "KERNEL_OFFSETS", "enumerate(shape)", "shape"]
+    iterated = {ast.unparse(loop.iter) for loop in loops}
+    assert iterated <= ALLOWED_LOOPS
+    assert {"enumerate(shape)", "shape"} <= iterated  # the argument check
+    if strategy != "pointwise":
+        assert "range(0, n, samples)" in iterated  # forward's blocks
+
+
+def test_products_are_matmul_and_only_numpy_is_imported():
     source = generate(Conv2d(kernel_size=3))
     assert "einsum" not in source and "@" in source
     imports = [node for node in ast.walk(ast.parse(source))
@@ -395,6 +521,13 @@ def test_kernel_offset_table_is_baked_from_the_plan():
     module = load(layer)
     # SPEC.md: offset (m, k) reads xp[.., i*sh + m*dh, j*sw + k*dw]
     assert module.KERNEL_OFFSETS == tuple((m, k, 2 * m, k) for m in range(2) for k in range(3))
+    # ... which is row i + (2*m) // 3 of the row phase (2*m) % 3, column j + k // 2 of
+    # the column phase k % 2
+    phases = {(2 * m % 3, k % 2) for m in range(2) for k in range(3)}
+    assert module.PHASES == tuple(sorted(phases))
+    assert module.OFFSET_READS == tuple(
+        (m, k, module.PHASES.index((2 * m % 3, k % 2)), 2 * m // 3, k // 2)
+        for m in range(2) for k in range(3))
     assert (module.ROW_STEP, module.COL_STEP) == (3, 2)
     assert (module.TOP, module.BOTTOM, module.LEFT, module.RIGHT) == (1, 0, 0, 2)
 
@@ -590,3 +723,22 @@ def test_benchmark_script_runs(capsys):
     rows = capsys.readouterr().out.splitlines()[3:]
     assert len(rows) == len(bench.QUICK_SHAPES)
     assert all(float(row.split()[-1]) > 0 for row in rows)
+
+
+def test_conv2d_benchmark_harness_runs(tmp_path, capsys):
+    """A smoke run of benchmarks/bench_conv2d.py: one small shape, one round, its JSON."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_conv2d",
+                                                  REPO / "benchmarks" / "bench_conv2d.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    target = tmp_path / "conv2d.json"
+    assert bench.main(["--shapes", "A", "--dtypes", "float32", "--rounds", "1", "--quick",
+                       "--json", str(target)]) == 0
+    result = json.loads(target.read_text())
+    (row,) = result["rows"]
+    assert row["shape"] == "A" and row["strategy"] == "im2col"
+    assert row["backward"] > 0 and row["gemm_backward"] > 0 and row["rounds"] == 1
+    assert "load_average_before" in result["machine"]
+    assert "backward_vs_gemm" in capsys.readouterr().out.replace("bwd/GEMM", "backward_vs_gemm")
