@@ -29,17 +29,23 @@ def template_dir() -> Path:
         f"{_PACKAGE_DIR.parent / 'templates'}; reinstall the package")
 
 
-@functools.lru_cache(maxsize=None)
-def python_environment() -> jinja2.Environment:
-    """Environment for ``*.py.j2`` templates (with the :func:`nested_code` filter)."""
-    environment = jinja2.Environment(
+def _environment(**delimiters) -> jinja2.Environment:
+    """A strict environment over :func:`template_dir`; ``delimiters`` as Jinja2 names them."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        **delimiters,
     )
+
+
+@functools.lru_cache(maxsize=None)
+def python_environment() -> jinja2.Environment:
+    """Environment for ``*.py.j2`` templates (with the :func:`nested_code` filter)."""
+    environment = _environment()
     environment.filters["nested"] = nested_code
     return environment
 
@@ -77,13 +83,7 @@ def latex_escape(text) -> str:
 @functools.lru_cache(maxsize=None)
 def latex_environment() -> jinja2.Environment:
     """Environment for ``*.tex.j2`` templates: ``((* block *))``, ``((( value )))``."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
+    environment = _environment(
         block_start_string="((*", block_end_string="*))",
         variable_start_string="(((", variable_end_string=")))",
         comment_start_string="((=", comment_end_string="=))",
