@@ -65,8 +65,10 @@ def conv_instances(draw):
         dilation=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
         groups=groups, bias=draw(st.booleans()))
     extent = [d * (k - 1) + 1 for d, k in zip(layer.dilation, layer.kernel_size)]
-    height = draw(st.integers(max(1, extent[0] - sum(layer.padding[:2])), 9))
-    width = draw(st.integers(max(1, extent[1] - sum(layer.padding[2:])), 9))
+    smallest = (max(1, extent[0] - sum(layer.padding[:2])),
+                max(1, extent[1] - sum(layer.padding[2:])))
+    height = draw(st.integers(smallest[0], smallest[0] + 6))
+    width = draw(st.integers(smallest[1], smallest[1] + 6))
     return layer, (height, width), draw(st.integers(1, 2))
 
 
