@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from . import differentiate, expand
-from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size
+from . import differentiate
+from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
 from .layers import input_shape_of
 from .naming import Notation, element_symbol, symbol_array, to_array
 
@@ -176,12 +176,7 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
     steps = []
     for number, (layer, shape, out_shape) in enumerate(
             zip(chain.layers, shapes, shapes[1:]), 1):
-        forward = expand.expand(layer, shape)
-        grads = differentiate.gradients(forward, method=method)
-        derivation = Derivation(layer=layer, input_shape=shape, output_shape=out_shape,
-                                x=forward.x, params=forward.params, g=forward.g, z=forward.z,
-                                forward=forward, grads=grads, method=method)
-        steps.append(_renamed_step(number, derivation))
+        steps.append(_renamed_step(number, derive_instance(layer, shape, out_shape, method)))
     return ChainDerivation(layer=chain, input_shape=shapes[0], output_shape=shapes[-1],
                            activation_shapes=shapes, steps=tuple(steps), method=method)
 

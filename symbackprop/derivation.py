@@ -57,11 +57,10 @@ class Derivation:
     ----------
     layer : the layer spec.
     input_shape, output_shape : ``(N, C, H, W)`` and ``(N, O, Ho, Wo)``.
-    x, g : SymPy arrays of the input and the upstream gradient ``dL/dz`` symbols.
-    params : dict of the parameter symbol arrays in call order (``w``, ``b``).
-    z : SymPy array, each output as a sum of products.
-    forward : the :class:`~symbackprop.expand.Forward` stage result (``z_written``
-        shows the sums unevaluated, padding products kept as ``0*w``).
+    forward : the :class:`~symbackprop.expand.Forward` stage result; ``x``, ``g``
+        (the input and upstream-gradient symbols), ``params`` (parameter symbols in
+        call order, ``w``, ``b``), ``z`` (each output as a sum of products) and
+        ``z_written`` (padding products kept as ``0*w``) are read from it.
     grads : dict ``{"x": dL/dx, "w": dL/dw, "b": dL/db}`` of SymPy arrays.
     method : ``"collect"`` or ``"diff"``, how the gradients were obtained.
     """
@@ -69,13 +68,25 @@ class Derivation:
     layer: object
     input_shape: tuple
     output_shape: tuple
-    x: sympy.Array
-    params: dict
-    g: sympy.Array
-    z: sympy.Array
     forward: expand.Forward
     grads: dict
     method: str
+
+    @property
+    def x(self) -> sympy.Array:
+        return self.forward.x
+
+    @property
+    def params(self) -> dict:
+        return self.forward.params
+
+    @property
+    def g(self) -> sympy.Array:
+        return self.forward.g
+
+    @property
+    def z(self) -> sympy.Array:
+        return self.forward.z
 
     # Convenience names of the issue's API -----------------------------------
     @property
@@ -147,8 +158,12 @@ def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
     input_shape = input_shape_of(layer, input_size, batch)
     output_shape = output_shape_of(layer, input_shape)
     check_size(term_count(layer, input_shape), max_terms)
+    return derive_instance(layer, input_shape, output_shape, method)
+
+
+def derive_instance(layer, input_shape, output_shape, method: str = "collect") -> Derivation:
+    """Expand and differentiate one layer on an input shape already checked and sized."""
     forward = expand.expand(layer, input_shape)
-    grads = differentiate.gradients(forward, method=method)
     return Derivation(layer=layer, input_shape=input_shape, output_shape=output_shape,
-                      x=forward.x, params=forward.params, g=forward.g, z=forward.z,
-                      forward=forward, grads=grads, method=method)
+                      forward=forward, grads=differentiate.gradients(forward, method=method),
+                      method=method)
