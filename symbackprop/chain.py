@@ -28,7 +28,7 @@ import sympy
 from . import differentiate
 from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
 from .layers import input_shape_of
-from .naming import Notation, element_symbol, symbol_array, to_array
+from .naming import Notation, element_symbol, flat, symbol_array, to_array
 
 __all__ = ["ChainStep", "ChainDerivation", "derive_chain", "chain_array_names"]
 
@@ -192,7 +192,7 @@ def _renamed_step(number: int, derivation: Derivation) -> ChainStep:
         return array.applyfunc(lambda expression: expression.xreplace(mapping))
 
     written = np.empty(derivation.output_shape, dtype=object)
-    flat_written = sympy.flatten(derivation.z_written.tolist())
+    flat_written = flat(derivation.z_written)
     for position, index in enumerate(np.ndindex(*derivation.output_shape)):
         written[index] = _rename_written(flat_written[position], mapping)
     params = {names[own]: rename(array) for own, array in derivation.params.items()}

@@ -40,7 +40,7 @@ from .algebra import product
 from .derivation import Derivation, derive
 from .formula import Element, Formula, FormulaError, Indicator, Linear, parse_formula, products
 from .local_rules import IsWindowMax, WindowMax
-from .naming import Notation, factor_sort_key, parse_element
+from .naming import Notation, factor_sort_key, parse_element, to_grid
 from .text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
@@ -253,7 +253,7 @@ class _Instance:
     def __init__(self, derivation: Derivation, formula: Formula, index_base: int):
         self.derivation, self.formula, self.base = derivation, formula, index_base
         arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
-        self.grids = {name: _grid(array) for name, array in arrays.items() if array is not None}
+        self.grids = {name: to_grid(array) for name, array in arrays.items() if array is not None}
         self.notation = derivation.notation(index_base)
         self.notes: dict = {}
 
@@ -303,7 +303,7 @@ class _Instance:
 
     def resolve_indicator(self, indicator: Indicator) -> _Resolved:
         """``[x_ab = argmax z_ij]`` as one element of a grid indexed by ``(a, b, i, j)``."""
-        z = _grid(self.derivation.z)
+        z = to_grid(self.derivation.z)
         if not all(isinstance(value, WindowMax) for value in z.flat):
             raise self.error(
                 f"the indicator [x_ab = argmax z_ij] belongs to max pooling; "
@@ -341,7 +341,7 @@ class _Instance:
                 f"{gradient.spelling.name}: this layer has no gradient for "
                 f"{_ARRAY_MEANING.get(gradient.array, gradient.array)} "
                 f"({self.derivation.layer.describe()})", gradient.position)
-        grid = _grid(self.derivation.grads[gradient.array])
+        grid = to_grid(self.derivation.grads[gradient.array])
         resolved = self.resolve(gradient, grid)
         for index in resolved.indices:
             if index.coefficients and (index.constant or len(index.coefficients) > 1
@@ -568,9 +568,3 @@ def _bounds(variables, hard, soft) -> dict:
     return {name: tuple(bounds) for name, bounds in box.items()}
 
 
-def _grid(array) -> np.ndarray:
-    """A SymPy Array as a NumPy object array (fast indexing)."""
-    flat = sympy.flatten(array.tolist()) if array.rank() else [array[()]]
-    grid = np.empty(len(flat), dtype=object)
-    grid[:] = flat
-    return grid.reshape(array.shape)

@@ -40,6 +40,8 @@ import sympy
 
 from .derivation import derive
 from .local_rules import IsWindowMax
+from .naming import flat
+from .rules import pad2d, rot180
 
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
            "ImplementationError", "NumericGradients", "TermValues", "check_impl",
@@ -117,16 +119,15 @@ class NumericGradients:
         self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
         self.position = {}
         for array in self.arrays.values():
-            for symbol in sympy.flatten(array.tolist()):
+            for symbol in flat(array):
                 self.position[symbol] = len(self.position)
-        first_g = self.position[sympy.flatten(derivation.g.tolist())[0]]
+        first_g = self.position[flat(derivation.g)[0]]
         self._upstream = range(first_g, first_g + int(np.prod(derivation.g.shape, dtype=int)))
         self.programs = {name: self._compile(grad) for name, grad in derivation.grads.items()}
 
     def _compile(self, array):
-        flat = sympy.flatten(array.tolist()) if array.rank() else [array[()]]
         groups, fallback = {}, []
-        for out, expr in enumerate(flat):
+        for out, expr in enumerate(flat(array)):
             for term in sympy.Add.make_args(sympy.sympify(expr)):
                 if term == 0:
                     continue
@@ -439,10 +440,6 @@ class Mistake:
     fit: bool = True
 
 
-def _spatial_flip(array):
-    return np.flip(array, axis=(-2, -1))
-
-
 def _square_channels(case) -> bool:
     w = case.inputs.get("w")
     groups = getattr(case.derivation.layer, "groups", 1)
@@ -451,7 +448,7 @@ def _square_channels(case) -> bool:
 
 def _unrotated_kernel(case):
     if case.inputs.get("w") is not None:
-        yield case.truth_with(w=_spatial_flip(case.inputs["w"]))["x"]
+        yield case.truth_with(w=rot180(case.inputs["w"]))["x"]
 
 
 def _channels_not_swapped_x(case):
@@ -461,7 +458,7 @@ def _channels_not_swapped_x(case):
 
 def _both_x(case):
     if _square_channels(case):
-        yield case.truth_with(w=_spatial_flip(case.inputs["w"].transpose(1, 0, 2, 3)))["x"]
+        yield case.truth_with(w=rot180(case.inputs["w"].transpose(1, 0, 2, 3)))["x"]
 
 
 def _channels_not_swapped_w(case):
@@ -472,7 +469,7 @@ def _channels_not_swapped_w(case):
 
 def _rotated_w(case):
     if "w" in case.results:
-        yield _spatial_flip(case.results["w"].expected)
+        yield rot180(case.results["w"].expected)
 
 
 def _reads(case, gradient, *, stride_one=False, padding_shift=0):
@@ -497,8 +494,7 @@ def _padding_not_removed(case):
     padding = getattr(layer, "padding", None)
     if padding is None or len(padding) != 4 or not any(padding) or "x" not in case.results:
         return
-    top, bottom, left, right = padding
-    xp = np.pad(case.inputs["x"], ((0, 0), (0, 0), (top, bottom), (left, right)))
+    xp = pad2d(case.inputs["x"], padding)
     grads = case.variant(x=xp, padding=0)
     if grads is not None:
         yield grads["x"]                 # up to the last row the forward reads

@@ -29,6 +29,7 @@ import numpy as np
 
 from .check_impl import Mistake, NumericGradients, TermValues, first_maximum
 from .derivation import derive
+from .rules import pad2d
 
 __all__ = ["MAX_POOL_MISTAKES", "AVG_POOL_MISTAKES", "distinct_input", "tied_input",
            "last_maximum", "tied_maxima_share", "every_tied_maximum", "every_element",
@@ -149,8 +150,7 @@ def _padded(case):
     layer = case.derivation.layer
     if not any(layer.padding):
         return None
-    top, bottom, left, right = layer.padding
-    xp = np.pad(case.inputs["x"], ((0, 0), (0, 0), (top, bottom), (left, right)))
+    xp = pad2d(case.inputs["x"], layer.padding)
     return xp, layer.padding, dataclasses.replace(layer, padding=0)
 
 
@@ -171,9 +171,8 @@ def _padding_not_removed(case):
     padded = _padded(case)
     if padded is None:
         return
-    xp, (top, bottom, left, right), unpadded = padded
-    truth = case.results["x"].expected
-    yield np.pad(truth, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    xp, padding, unpadded = padded
+    yield pad2d(case.results["x"].expected, padding)
     if unpadded.kind == "maxpool2d" or unpadded.count_include_pad:
         yield _changed_layer_truth(case, unpadded, xp, xp.shape[2:])  # the padding's share kept
 

@@ -41,7 +41,7 @@ import sympy
 from .derivation import DEFAULT_MAX_TERMS, Derivation, derive, term_count
 from .indexing import output_length
 from .layers import Conv2d
-from .naming import element_symbol, module_name, parse_element
+from .naming import element_symbol, flat, module_name, parse_element
 from .templating import python_environment
 
 __all__ = [
@@ -239,7 +239,7 @@ def read_conv2d_plan(derivation: Derivation, layer: Conv2d | None = None) -> Con
     derived = derivation.layer
     top, _, left, _ = derived.padding
     rows, cols = defaultdict(dict), defaultdict(dict)
-    for weight, gradient in zip(_flat(derivation.w), _flat(derivation.grad_w), strict=True):
+    for weight, gradient in zip(flat(derivation.w), flat(derivation.grad_w), strict=True):
         _, (_, _, m, k) = parse_element(weight)
         for term in sympy.Add.make_args(gradient):
             if term == 0:
@@ -617,10 +617,6 @@ def _load_in_memory(layer, strategy=None):
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
     return module
-
-
-def _flat(array):
-    return sympy.flatten(array.tolist()) if array is not None else []
 
 
 # The generators of the other layer kinds register themselves with register_generator.

@@ -18,6 +18,7 @@ from collections import defaultdict
 import sympy
 
 from .algebra import product
+from .naming import flat
 
 __all__ = ["gradients", "METHODS"]
 
@@ -35,15 +36,15 @@ def gradients(forward, method: str = "collect") -> dict:
 
 
 def _by_diff(forward, wrt: dict) -> dict:
-    loss = sympy.Add(*[g * z for g, z in zip(_flat(forward.g), _flat(forward.z))])
+    loss = sympy.Add(*[g * z for g, z in zip(flat(forward.g), flat(forward.z))])
     return {name: array.applyfunc(lambda symbol: sympy.diff(loss, symbol))
             for name, array in wrt.items()}
 
 
 def _by_collection(forward, wrt: dict) -> dict:
-    targets = {symbol for array in wrt.values() for symbol in _flat(array)}
+    targets = {symbol for array in wrt.values() for symbol in flat(array)}
     contributions = defaultdict(list)
-    for g, z in zip(_flat(forward.g), _flat(forward.z)):
+    for g, z in zip(flat(forward.g), flat(forward.z)):
         for term in sympy.Add.make_args(z):
             factors = sympy.Mul.make_args(term)
             present = [f for f in factors if f in targets]
@@ -58,7 +59,3 @@ def _by_collection(forward, wrt: dict) -> dict:
                     contributions[symbol].append(sympy.diff(g * term, symbol))
     return {name: array.applyfunc(lambda symbol: sympy.Add(*contributions.get(symbol, ())))
             for name, array in wrt.items()}
-
-
-def _flat(array):
-    return sympy.flatten(array.tolist()) if array is not None else []

@@ -51,7 +51,7 @@ from sympy.printing.latex import greek_letters_set, translate
 
 from .derivation import term_count
 from .indexing import dilated_length, unread_length
-from .naming import element_symbol, factor_sort_key, parse_element, term_sort_key
+from .naming import element_symbol, factor_sort_key, flat, parse_element, term_sort_key, to_grid
 from .templating import latex_environment, latex_escape
 
 __all__ = [
@@ -350,14 +350,6 @@ def representative_indices(shape: tuple[int, ...], spatial_axes: int = 2,
     return [tuple(index) for index in itertools.product(*choices)], True
 
 
-def _flat(array) -> list:
-    return list(sympy.flatten(array.tolist())) if array.rank() else [array]
-
-
-def _grid(array) -> np.ndarray:
-    grid = np.empty(array.shape, dtype=object)
-    grid.reshape(-1)[:] = _flat(array)
-    return grid
 
 
 def _matrix(printer, grid, zero: str = r"\zero") -> str:
@@ -394,8 +386,8 @@ def unrolled_matrix(derivation) -> sympy.Matrix:
 
     ``C[r, c] = dz_r/dx_c``, a kernel element or 0.
     """
-    outputs = _flat(derivation.z)  # the bias does not depend on x: it drops out
-    inputs = _flat(derivation.x)
+    outputs = flat(derivation.z)  # the bias does not depend on x: it drops out
+    inputs = flat(derivation.x)
     return sympy.Matrix(len(outputs), len(inputs),
                         lambda r, c: sympy.diff(outputs[r], inputs[c]))
 
@@ -783,7 +775,7 @@ def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
     z_shape = printer.notation.shapes["z"]
     sum_o = r"\sum_{o} " if z_shape[1] != 1 else ""
     sum_n = r"\sum_{n} " if z_shape[0] != 1 else ""
-    grid_g, grid_w, grid_x = _grid(derivation.g), _grid(derivation.w), _grid(derivation.x)
+    grid_g, grid_w, grid_x = to_grid(derivation.g), to_grid(derivation.w), to_grid(derivation.x)
     result = {}
 
     # dL/dx -----------------------------------------------------------------
@@ -966,19 +958,19 @@ def _matrix_section(derivation, printer) -> dict:
     if rows > MATRIX_LIMIT or cols > MATRIX_LIMIT:
         return {**general, "shown": False, "rows": rows, "cols": cols}
     matrix = unrolled_matrix(derivation)
-    g_vector = sympy.Matrix(_flat(derivation.g))
-    grad_vector = sympy.Matrix(_flat(derivation.grad_x))
+    g_vector = sympy.Matrix(flat(derivation.g))
+    grad_vector = sympy.Matrix(flat(derivation.grad_x))
     verified = all(sympy.expand(value) == 0 for value in (matrix.T * g_vector - grad_vector))
     cells = np.empty(matrix.shape, dtype=object)
     for r in range(rows):
         for c in range(cols):
             cells[r, c] = matrix[r, c]
     z_column = r"\begin{bmatrix}" + r" \\ ".join(
-        printer.doprint(symbol) for symbol in _flat(sympy.Array(
+        printer.doprint(symbol) for symbol in flat(sympy.Array(
             [element_symbol("z", index) for index in np.ndindex(*derivation.output_shape)]))) \
         + r"\end{bmatrix}"
     x_column = r"\begin{bmatrix}" + r" \\ ".join(
-        printer.doprint(symbol) for symbol in _flat(derivation.x)) + r"\end{bmatrix}"
+        printer.doprint(symbol) for symbol in flat(derivation.x)) + r"\end{bmatrix}"
     equation = f"{z_column} = {_matrix(printer, cells)} {x_column}"
     if derivation.layer.bias:
         b_column = r"\begin{bmatrix}" + r" \\ ".join(
@@ -987,11 +979,11 @@ def _matrix_section(derivation, printer) -> dict:
         equation += f" + {b_column}"
     nonzero = sum(1 for value in matrix if value != 0)
     first_row = printer.doprint(sympy.Add(*[matrix[r, 0] * g for r, g in
-                                            enumerate(_flat(derivation.g))]))
+                                            enumerate(flat(derivation.g))]))
     return {**general, "shown": True, "rows": rows, "cols": cols, "equation": equation,
             "small": cols > 10, "nonzero": nonzero, "verified": verified,
             "first_grad": rf"\frac{{\partial {name('L')}}}{{\partial "
-                          rf"{printer.doprint(_flat(derivation.x)[0])}}} = "
+                          rf"{printer.doprint(flat(derivation.x)[0])}}} = "
                           rf"(C^{{\top}}\mathbf{{{name('g')}}})_{{{printer.notation.index_base}}}"
                           rf" = {first_row}"}
 
@@ -1008,7 +1000,7 @@ def _cost_section(derivation, printer) -> dict:
                            if len(factors) == 2 and factors[0] == 0)
 
     def products(array) -> int:
-        return sum(len(sympy.Add.make_args(expr)) for expr in _flat(array) if expr != 0)
+        return sum(len(sympy.Add.make_args(expr)) for expr in flat(array) if expr != 0)
 
     loss, x_name, w_name = printer.name("L"), printer.name("x"), printer.name("w")
     times = r" \cdot "

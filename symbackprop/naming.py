@@ -23,6 +23,8 @@ __all__ = [
     "symbol_array",
     "symbol_grid",
     "to_array",
+    "to_grid",
+    "flat",
     "Notation",
     "role",
     "module_name",
@@ -85,6 +87,20 @@ def symbol_grid(array: str, shape: tuple[int, ...]) -> np.ndarray:
 def symbol_array(array: str, shape: tuple[int, ...]) -> sympy.Array:
     """A SymPy ``Array`` of element symbols with the given shape."""
     return to_array(symbol_grid(array, shape))
+
+
+def flat(array) -> list:
+    """The elements of a SymPy ``Array`` in row-major order (``[]`` for ``None``)."""
+    if array is None:
+        return []
+    return sympy.flatten(array.tolist()) if array.rank() else [array[()]]
+
+
+def to_grid(array) -> np.ndarray:
+    """A SymPy ``Array`` as a NumPy object array of the same shape (fast indexing)."""
+    grid = np.empty(len(flat(array)), dtype=object)
+    grid[:] = flat(array)
+    return grid.reshape(array.shape)
 
 
 def to_array(grid: np.ndarray) -> sympy.Array:

@@ -24,6 +24,7 @@ import numpy as np
 import sympy
 
 from .indexing import grad_input_padding, unread_length
+from .naming import to_grid
 
 __all__ = [
     "dilate",
@@ -178,9 +179,8 @@ STATEMENTS = {
 def prove_rules(derivation) -> tuple[RuleProof, ...]:
     """Prove each closed form equal to the element-wise gradients of ``derivation``."""
     layer = derivation.layer
-    as_grid = _object_grid
-    closed = closed_form_gradients(layer, as_grid(derivation.x), as_grid(derivation.w),
-                                   as_grid(derivation.g))
+    closed = closed_form_gradients(layer, to_grid(derivation.x), to_grid(derivation.w),
+                                   to_grid(derivation.g))
     height, width = derivation.input_shape[2:]
     top, bottom, left, right = layer.padding
     unread = (
@@ -191,7 +191,7 @@ def prove_rules(derivation) -> tuple[RuleProof, ...]:
     )
     proofs = []
     for name, closed_form in closed.items():
-        truth = as_grid(derivation.grads[name])
+        truth = to_grid(derivation.grads[name])
         mismatches = tuple(
             index for index in np.ndindex(*truth.shape)
             if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0
@@ -202,12 +202,6 @@ def prove_rules(derivation) -> tuple[RuleProof, ...]:
             padding=layer.padding, grad_padding=grad_padding(layer, (height, width)),
             unread=unread, mismatches=mismatches))
     return tuple(proofs)
-
-
-def _object_grid(array) -> np.ndarray:
-    grid = np.empty(array.shape, dtype=object)
-    grid.reshape(-1)[:] = sympy.flatten(array.tolist())
-    return grid
 
 
 # ---------------------------------------------------------------------------
@@ -246,8 +240,8 @@ def prove_kron(derivation) -> RuleProof:
         raise ValueError(f"{layer.describe()}: the Kronecker form needs windows that tile the "
                          f"input (stride = kernel_size, no padding)")
     height, width = derivation.input_shape[2:]
-    closed = kron_upsample(_object_grid(derivation.g), layer.kernel_size, (height, width))
-    truth = _object_grid(derivation.grads["x"])
+    closed = kron_upsample(to_grid(derivation.g), layer.kernel_size, (height, width))
+    truth = to_grid(derivation.grads["x"])
     mismatches = tuple(index for index in np.ndindex(*truth.shape)
                        if sympy.expand(sympy.sympify(closed[index]) - truth[index]) != 0)
     unread = tuple(unread_length(size, kernel, kernel, 0, 0)
