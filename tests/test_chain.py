@@ -93,9 +93,9 @@ def test_collect_equals_sympy_diff_for_a_chain():
     truth = sbp.derive(chain, (4, 3), method="diff")
     for name in truth.grads:
         for a, b in zip(sympy.flatten(fast.grads[name].tolist()),
-                        sympy.flatten(truth.grads[name].tolist())):
+                        sympy.flatten(truth.grads[name].tolist()), strict=True):
             assert sympy.expand(a - b) == 0, name
-    for step_fast, step_truth in zip(fast.steps, truth.steps):
+    for step_fast, step_truth in zip(fast.steps, truth.steps, strict=True):
         assert step_fast.delta_in == step_truth.delta_in
 
 

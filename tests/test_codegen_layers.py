@@ -200,7 +200,7 @@ def test_pool_plan_follows_spec(case):
         assert (offset.first_row, offset.row_step, offset.first_col, offset.col_step) == \
             (m, layer.stride[0], k, layer.stride[1])
     height, width = representative_pool_instance(layer)
-    assert layer.output_size((height, width)) >= (2, 2)
+    assert min(layer.output_size((height, width))) >= 2
 
 
 def test_pool_plan_check_fails_for_a_wrong_slice():
@@ -304,20 +304,6 @@ def test_chain_module_finite_differences():
     arrays = [x, *params]
     for position, got in enumerate(module.backward(x, *params, grad_out)):
         np.testing.assert_allclose(got, numerical_gradient(loss, arrays, position), atol=1e-6)
-
-
-def test_chain_module_equals_its_layer_modules():
-    """The chain is its layers' own generated modules, composed."""
-    chain = Sequential(Conv2d(1, 2, kernel_size=3, padding=1), Tanh(), AvgPool2d(2), Flatten(),
-                       Linear(8, 3))
-    rng = np.random.default_rng(6)
-    params = [list(random_parameters(layer, rng).values()) for layer in chain.layers]
-    x = rng.standard_normal((2, 1, 4, 4))
-    activations = [x]
-    for layer, layer_params in zip(chain.layers, params):
-        activations.append(load(layer).forward(activations[-1], *layer_params))
-    flat = [value for layer_params in params for value in layer_params]
-    np.testing.assert_array_equal(load(chain).forward(x, *flat), activations[-1])
 
 
 def test_chain_arguments_and_shapes_are_checked():

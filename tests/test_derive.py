@@ -67,7 +67,7 @@ def test_collect_equals_sympy_diff(conv_case):
     assert set(fast.grads) == set(truth.grads)
     for name in truth.grads:
         for a, b in zip(sympy.flatten(fast.grads[name].tolist()),
-                        sympy.flatten(truth.grads[name].tolist())):
+                        sympy.flatten(truth.grads[name].tolist()), strict=True):
             assert sympy.expand(a - b) == 0, name
 
 

@@ -22,7 +22,6 @@ from symbackprop.latex import (
     compile_pdf,
     equation_rows,
     latex_name,
-    repr_latex,
     representative_indices,
     to_latex,
     unrolled_matrix,
@@ -329,7 +328,6 @@ def test_cost_numbers():
 
 def test_repr_latex_is_a_short_math_summary(worked):
     text = worked._repr_latex_()
-    assert text == repr_latex(worked)
     assert text.startswith("$$\\begin{aligned}") and text.endswith("\\end{aligned}$$")
     assert r"z_{11} &= 0 w_{11} + 0 w_{12} + 0 w_{21} + x_{11} w_{22} + b" in text
     assert r"z_{22} &= x_{11} w_{11} + x_{12} w_{12} + x_{21} w_{21} + x_{22} w_{22} + b" in text
@@ -337,7 +335,6 @@ def test_repr_latex_is_a_short_math_summary(worked):
             r"+ g_{22} w_{11}") in text
     assert r"\cdots" in text  # dL/dw11 has 9 terms: abbreviated
     assert r"x: 3\times3 \;\to\; z: 4\times4" in text
-    assert sbp.to_latex is to_latex
     assert text.count(r"\\") <= 8
     for unsupported_by_mathjax in (r"\pad", r"\tag", r"\section", "$$$"):
         assert unsupported_by_mathjax not in text
