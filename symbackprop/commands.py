@@ -11,14 +11,8 @@ from .cli import (
     input_size_from_args,
     layer_from_args,
 )
-from .derivation import term_count
-from .layers import Conv2d
-from .rules import prove_kron, prove_rules, tiles_input
+from .rules import proofs_for
 from .text import format_derivation
-
-# Proving the closed forms expands every element once more; the printout includes
-# the proof for instances up to this many products.
-PROOF_TERMS = 20_000
 
 
 def _derive_options(parser):
@@ -30,11 +24,7 @@ def _derive_options(parser):
 @command("derive", help="expand a layer and print every output and gradient element")
 def derive_command(args) -> int:
     derivation = derivation_from_args(args)
-    layer = derivation.layer
-    proofs = prove_rules(derivation) if isinstance(layer, Conv2d) and \
-        term_count(layer, derivation.input_shape) <= PROOF_TERMS else ()
-    if layer.kind == "avgpool2d" and tiles_input(layer):
-        proofs = (prove_kron(derivation),)
+    proofs = proofs_for(derivation) or ()
     print(format_derivation(derivation, index_base=args.index_base,
                             show_padding=not args.no_padding_terms, proofs=proofs))
     return 0

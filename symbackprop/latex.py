@@ -26,7 +26,7 @@ Size limits (the document stays readable):
   states how many there are.
 - :data:`MATRIX_LIMIT`: the unrolled matrix ``C`` is printed only when it has at
   most this many rows and columns.
-- :data:`PROOF_TERMS`: larger instances quote the rules of section 4 without
+- :data:`~symbackprop.rules.PROOF_TERMS`: larger instances quote the rules of section 4 without
   re-proving them, and say so.
 - Instances too large to expand at all are refused by
   :func:`~symbackprop.derivation.derive` (``SizeLimitError``).
@@ -49,6 +49,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
+from . import rules
 from .derivation import term_count
 from .indexing import dilated_length, unread_length
 from .naming import element_symbol, factor_sort_key, flat, parse_element, term_sort_key, to_grid
@@ -60,7 +61,6 @@ __all__ = [
     "TERMS_HEAD",
     "TERMS_TAIL",
     "MATRIX_LIMIT",
-    "PROOF_TERMS",
     "LatexCompileError",
     "LatexPrinter",
     "latex_name",
@@ -85,10 +85,6 @@ MATRIX_LIMIT = 16
 RULE_MATRIX_LIMIT = 10
 #: Outputs named in a "feeds" note before it abbreviates.
 FEEDS_SHOWN = 6
-#: Instances with more products than this are not re-proven (section 4 says so):
-#: proving expands every gradient element once more, which grows faster than the
-#: derivation itself.
-PROOF_TERMS = 20_000
 #: Width (in em of the 11pt text font) available to the terms of one equation line.
 LINE_BUDGET_EM = 34.0
 
@@ -760,8 +756,6 @@ def _backward_intro(derivation, printer) -> dict:
 def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
     """Section 4; ``proofs`` from :func:`~symbackprop.rules.prove_rules`, or ``None``
     when the instance is too large to prove while writing the document."""
-    from . import rules
-
     layer = derivation.layer
     name = printer.name
     loss = name("L")
@@ -923,8 +917,8 @@ def _verdict(proofs: dict | None, name: str, printer, derivation) -> dict:
         count = term_count(derivation.layer, derivation.input_shape)
         return {"holds": None,
                 "text": rf"this instance has {_fmt(count)} products, more than the "
-                        rf"{_fmt(PROOF_TERMS)} up to which symbackprop proves the closed forms "
-                        r"while writing a document, so this rule is quoted, not re-proven, "
+                        rf"{_fmt(rules.PROOF_TERMS)} up to which symbackprop proves the closed "
+                        r"forms while writing a document, so this rule is quoted, not re-proven, "
                         r"here. Write a smaller instance to see it verified."}
     proof = proofs[name]
     array = name.removeprefix("grad_")
@@ -1053,8 +1047,6 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         ``symbackprop latex`` command that regenerates this document.
     """
     from . import __version__
-    from .rules import prove_rules
-
     if derivation.layer.kind != "conv2d":  # pooling, activations, linear, chains
         from .latex_layers import chain_to_latex, layer_to_latex
 
@@ -1069,8 +1061,7 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         latex_name(value)  # validates
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LatexPrinter(notation, padding_command=r"\pad" if show_padding else None)
-    proofs = prove_rules(derivation) \
-        if term_count(derivation.layer, derivation.input_shape) <= PROOF_TERMS else None
+    proofs = rules.proofs_for(derivation)
     plain = LatexPrinter(notation)
     context = {
         "layer": _layer_section(derivation, plain),

@@ -245,7 +245,7 @@ def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True, *, command: str | None = None) -> str:
     """A pooling, activation, flatten or fully connected derivation as a LaTeX document."""
     from . import __version__
-    from .rules import prove_kron, tiles_input
+    from .rules import proofs_for, tiles_input
 
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)
@@ -275,7 +275,7 @@ def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
         backward.append(part)
     kron = None
     if layer.kind == "avgpool2d" and tiles_input(layer):
-        proof = prove_kron(derivation)
+        (proof,) = proofs_for(derivation)
         kh, kw = layer.kernel_size
         kron = {"formula": rf"\frac{{\partial {loss}}}{{\partial {printer.name('x')}}} = "
                            rf"\frac{{1}}{{{kh * kw}}}\, {printer.name('g')} \otimes "

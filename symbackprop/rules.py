@@ -37,6 +37,8 @@ __all__ = [
     "tiles_input",
     "kron_upsample",
     "prove_kron",
+    "proofs_for",
+    "PROOF_TERMS",
 ]
 
 
@@ -231,6 +233,29 @@ def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
         block = np.kron(g[index], ones)
         out[index][:block.shape[0], :block.shape[1]] = block / (kernel_h * kernel_w)
     return out
+
+
+#: Instances with more products than this are not re-proven by the printouts: proving
+#: expands every gradient element once more, which grows faster than the derivation.
+PROOF_TERMS = 20_000
+
+
+def proofs_for(derivation, max_terms: int | None = None):
+    """The closed-form proofs a printout shows for ``derivation``.
+
+    A convolution's :func:`prove_rules` (``None`` when the instance has more than
+    ``max_terms``, default :data:`PROOF_TERMS`, products: the rules are then quoted,
+    not proven); average pooling with tiling windows, :func:`prove_kron`; other
+    layers, no closed form: ``()``.
+    """
+    layer = derivation.layer
+    if layer.kind == "conv2d":
+        limit = PROOF_TERMS if max_terms is None else max_terms
+        count = layer.term_count(tuple(derivation.input_shape))
+        return prove_rules(derivation) if count <= limit else None
+    if layer.kind == "avgpool2d" and tiles_input(layer):
+        return (prove_kron(derivation),)
+    return ()
 
 
 def prove_kron(derivation) -> RuleProof:

@@ -449,7 +449,7 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
 
 
 def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
-    monkeypatch.setattr(latex, "PROOF_TERMS", 10)
+    monkeypatch.setattr("symbackprop.rules.PROOF_TERMS", 10)
     calls = []
     monkeypatch.setattr("symbackprop.rules.prove_rules", lambda d: calls.append(d))
     doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
