@@ -29,6 +29,7 @@ import functools
 import importlib.util
 import itertools
 import linecache
+import math
 import os
 import tempfile
 from collections import Counter, defaultdict
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from .derivation import DEFAULT_MAX_TERMS, Derivation, derive, term_count
+from .derivation import Derivation, derive, term_count
 from .indexing import output_length
 from .layers import Conv2d
 from .naming import element_symbol, flat, module_name, parse_element
@@ -310,13 +311,14 @@ def check_conv2d_plan(plan: Conv2dPlan) -> None:
                                 f"= {array[index]}")
 
 
+@functools.lru_cache(maxsize=128)  # a chain and its layer module share one derivation
 def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
     """Derive :func:`representative_instance`, read the plan off it, and check it."""
     instance_layer, size = representative_instance(layer)
     # The smallest useful instance is derived whatever its size (a 31x31 kernel with
     # 'same' padding takes a while), never refused.
-    count = term_count(instance_layer, instance_layer.input_shape(size))
-    derivation = derive(instance_layer, size, 1, max_terms=max(count, DEFAULT_MAX_TERMS))
+    # The instance is already the smallest that shows every offset: no size limit.
+    derivation = derive(instance_layer, size, 1, max_terms=math.inf)
     plan = read_conv2d_plan(derivation, layer)
     check_conv2d_plan(plan)
     return plan

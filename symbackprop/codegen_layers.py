@@ -20,7 +20,9 @@ Each generator registers itself with :func:`~symbackprop.codegen.register_genera
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -29,14 +31,13 @@ import numpy as np
 import sympy
 
 from .codegen import (
-    DEFAULT_MAX_TERMS,
     PlanError,
     _command_lines,
     _fit_line,
     regenerate_command,
     register_generator,
 )
-from .derivation import Derivation, derive, term_count
+from .derivation import Derivation, derive
 from .indexing import output_length
 from .layers import AvgPool2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from .local_rules import ACTIVATIONS, IsWindowMax, WindowMax
@@ -194,11 +195,11 @@ def check_pool_plan(plan: PoolPlan) -> None:
                             f"{derivation.grad_x[index]}")
 
 
+@functools.lru_cache(maxsize=128)  # a chain and its layer module share one derivation
 def pool_plan(layer) -> PoolPlan:
     """Derive :func:`representative_pool_instance`, read the plan off it, and check it."""
     size = representative_pool_instance(layer)
-    count = term_count(layer, layer.input_shape(size))
-    derivation = derive(layer, size, 1, max_terms=max(count, DEFAULT_MAX_TERMS))
+    derivation = derive(layer, size, 1, max_terms=math.inf)  # the smallest instance
     plan = read_pool_plan(derivation)
     check_pool_plan(plan)
     return plan
