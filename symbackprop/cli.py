@@ -169,25 +169,30 @@ LAYER_OPTIONS = {
 DEFAULT_INPUT = {"conv2d": "3x3", "maxpool2d": "4x4", "avgpool2d": "4x4", "flatten": "2x2x2"}
 
 
-def _conv2d_to_args(layer) -> list[str]:
-    def numbers(values, separator):
-        return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
+def _numbers(values, separator=","):
+    """``(3, 3) -> "3"``, ``(3, 2) -> "3x2"`` (with ``separator="x"``)."""
+    return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
 
-    top, bottom, left, right = layer.padding
-    padding = numbers(layer.padding, ",") if (top, left) != (bottom, right) else \
-        numbers((top, left), ",")
+
+def _padding_argument(padding) -> str:
+    """The shortest ``--padding`` for ``(top, bottom, left, right)``: P, PH,PW or all four."""
+    top, bottom, left, right = padding
+    return _numbers((top, left)) if (top, left) == (bottom, right) else _numbers(padding)
+
+
+def _conv2d_to_args(layer) -> list[str]:
     arguments = []
     if layer.in_channels != 1:
         arguments += ["--in-channels", str(layer.in_channels)]
     if layer.out_channels != 1:
         arguments += ["--out-channels", str(layer.out_channels)]
-    arguments += ["--kernel", numbers(layer.kernel_size, "x")]
+    arguments += ["--kernel", _numbers(layer.kernel_size, "x")]
     if layer.stride != (1, 1):
-        arguments += ["--stride", numbers(layer.stride, "x")]
+        arguments += ["--stride", _numbers(layer.stride, "x")]
     if layer.padding != (0, 0, 0, 0):
-        arguments += ["--padding", padding]
+        arguments += ["--padding", _padding_argument(layer.padding)]
     if layer.dilation != (1, 1):
-        arguments += ["--dilation", numbers(layer.dilation, "x")]
+        arguments += ["--dilation", _numbers(layer.dilation, "x")]
     if layer.groups != 1:
         arguments += ["--groups", str(layer.groups)]
     if not layer.bias:
@@ -195,18 +200,12 @@ def _conv2d_to_args(layer) -> list[str]:
     return arguments
 
 
-def _numbers(values, separator=","):
-    return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
-
-
 def _pool_to_args(layer) -> list[str]:
-    top, bottom, left, right = layer.padding
     arguments = ["--kernel", _numbers(layer.kernel_size, "x")]
     if layer.stride != layer.kernel_size:
         arguments += ["--stride", _numbers(layer.stride, "x")]
     if any(layer.padding):
-        arguments += ["--padding", _numbers((top, left)) if (top, left) == (bottom, right)
-                      else _numbers(layer.padding)]
+        arguments += ["--padding", _padding_argument(layer.padding)]
     if not getattr(layer, "count_include_pad", True):
         arguments.append("--no-count-include-pad")
     return arguments
@@ -327,13 +326,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:  # a rule broken by the user's request
-        print(f"symbackprop {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except TypeError as error:
-        print(f"symbackprop {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
+    except (ValueError, TypeError, OSError) as error:  # the request broke a rule, or a file
         print(f"symbackprop {args.command}: error: {error}", file=sys.stderr)
         return 2
 
