@@ -11,6 +11,7 @@ from .cli import (
     input_size_from_args,
     layer_from_args,
 )
+from .latex import NAME_OPTIONS
 from .rules import proofs_for
 from .text import format_derivation
 
@@ -34,15 +35,6 @@ derive_command.options = _derive_options
 
 
 # -- latex -------------------------------------------------------------------
-#: ``--NAME-name`` option -> key of :class:`~symbackprop.naming.Notation` names.
-LATEX_NAME_OPTIONS = {
-    "input": ("x", "the input x, e.g. a"),
-    "output": ("z", "the output z, e.g. net"),
-    "weight": ("w", "the kernel w, e.g. k or theta"),
-    "bias": ("b", "the bias b"),
-    "grad": ("g", "the upstream gradient g = dL/dz, e.g. delta"),
-    "loss": ("L", "the loss L, e.g. E or J"),
-}
 
 
 def _latex_options(parser):
@@ -53,7 +45,7 @@ def _latex_options(parser):
                              "derivation.tex with --pdf)")
     parser.add_argument("--pdf", action="store_true",
                         help="also compile FILE.pdf next to it with pdflatex")
-    for option, (_, meaning) in LATEX_NAME_OPTIONS.items():
+    for option, (_, meaning) in NAME_OPTIONS.items():
         parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
                             help=f"name of {meaning} (Greek names become letters)")
     add_derivation_options(parser)
@@ -74,7 +66,7 @@ def latex_command(args) -> int:
                          f"{Path(output).with_suffix('.tex')} --pdf to get "
                          f"{Path(output).name} next to it")
     names = {key: getattr(args, f"{option}_name")
-             for option, (key, _) in LATEX_NAME_OPTIONS.items()
+             for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,

@@ -427,44 +427,37 @@ def _feeds(derivation) -> tuple[dict, dict]:
     return fed, weight_uses
 
 
-def _command_line(derivation, index_base, names, show_padding) -> str:
-    layer = derivation.layer
+#: ``--NAME-name`` option of ``symbackprop latex`` -> (array it renames, help).
+NAME_OPTIONS = {
+    "input": ("x", "the input x, e.g. a"),
+    "output": ("z", "the output z, e.g. net"),
+    "weight": ("w", "the kernel w, e.g. k or theta"),
+    "bias": ("b", "the bias b"),
+    "grad": ("g", "the upstream gradient g = dL/dz, e.g. delta"),
+    "loss": ("L", "the loss L, e.g. E or J"),
+}
 
-    def numbers(values):
-        values = tuple(values)
-        if len(set(values)) == 1:
-            return str(values[0])
-        if len(values) == 4 and values[0] == values[1] and values[2] == values[3]:
-            return f"{values[0]},{values[2]}"
-        return "x".join(map(str, values)) if len(values) == 2 else ",".join(map(str, values))
 
-    parts = ["symbackprop latex", layer.kind, f"--kernel {numbers(layer.kernel_size)}"]
-    if layer.stride != (1, 1):
-        parts.append(f"--stride {numbers(layer.stride)}")
-    if any(layer.padding):
-        parts.append(f"--padding {numbers(layer.padding)}")
-    if layer.dilation != (1, 1):
-        parts.append(f"--dilation {numbers(layer.dilation)}")
-    if layer.in_channels != 1:
-        parts.append(f"--in-channels {layer.in_channels}")
-    if layer.out_channels != 1:
-        parts.append(f"--out-channels {layer.out_channels}")
-    if layer.groups != 1:
-        parts.append(f"--groups {layer.groups}")
-    if not layer.bias:
-        parts.append("--no-bias")
-    parts.append(f"--input {derivation.input_shape[2]}x{derivation.input_shape[3]}")
-    if derivation.input_shape[0] != 1:
-        parts.append(f"--batch {derivation.input_shape[0]}")
+def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | None = None,
+                       show_padding: bool = True) -> str:
+    """The ``symbackprop latex`` command line that writes this document again."""
+    from .cli import layer_arguments
+
+    # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F).
+    sample = input_shape[2:] if hasattr(layer, "in_channels") else input_shape[1:]
+    words = ["symbackprop", "latex", *layer_arguments(layer),
+             "--input", "x".join(map(str, sample))]
+    if input_shape[0] != 1:
+        words += ["--batch", str(input_shape[0])]
     if index_base != 1:
-        parts.append(f"--index-base {index_base}")
-    options = {"x": "input", "z": "output", "w": "weight", "b": "bias", "g": "grad", "L": "loss"}
-    for key, option in options.items():
-        if key in (names or {}):
-            parts.append(f"--{option}-name {names[key]}")
+        words += ["--index-base", str(index_base)]
+    for option, (array, _) in NAME_OPTIONS.items():
+        if array in (names or {}):
+            words += [f"--{option}-name", names[array]]
     if not show_padding:
-        parts.append("--no-padding-terms")
-    return " ".join(parts)
+        words.append("--no-padding-terms")
+    return " ".join(f"'{word}'" if any(c in word for c in " {}[]\"\\") else word
+                    for word in words)
 
 
 def _layer_section(derivation, printer) -> dict:
@@ -1054,7 +1047,8 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         return write(derivation, index_base=index_base, names=names,
                      show_padding=show_padding, command=command)
     names = dict(names or {})
-    command = command or _command_line(derivation, index_base, names, show_padding)
+    command = command or regenerate_command(derivation.layer, derivation.input_shape,
+                                            index_base, names, show_padding)
     for key, value in names.items():
         if key not in ("x", "w", "b", "z", "g", "L"):
             raise ValueError(f"names: unknown array {key!r}; use x, w, b, z, g or L")

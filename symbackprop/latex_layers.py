@@ -36,6 +36,7 @@ from .latex import (
     _terms_per_line,
     _typewriter,
     equation_rows,
+    regenerate_command,
     representative_indices,
 )
 from .templating import latex_environment, latex_escape
@@ -224,23 +225,6 @@ def _notes(layer) -> list[str]:
 # One layer
 # ---------------------------------------------------------------------------
 
-def _command(layer, input_shape, index_base, show_padding) -> str:
-    from .cli import layer_arguments
-
-    words = ["symbackprop", "latex", *layer_arguments(layer)]
-    if len(input_shape) == 2 and layer.kind in ("linear", "sequential"):
-        words += ["--input", str(input_shape[1])]
-    else:
-        words += ["--input", "x".join(map(str, input_shape[1:]))]
-    if input_shape[0] != 1:
-        words += ["--batch", str(input_shape[0])]
-    if index_base != 1:
-        words += ["--index-base", str(index_base)]
-    if not show_padding:
-        words.append("--no-padding-terms")
-    return " ".join(f"'{word}'" if any(c in word for c in " {}[]\"") else word for word in words)
-
-
 def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True, *, command: str | None = None) -> str:
     """A pooling, activation, flatten or fully connected derivation as a LaTeX document."""
@@ -284,7 +268,8 @@ def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                 "tail": any(proof.unread)}
     if layer.kind in _ACTIVATIONS and layer.constants:
         general["backward"] += rf",\quad \alpha = {layer.constants[0]:g}"
-    command = command or _command(layer, derivation.input_shape, index_base, show_padding)
+    command = command or regenerate_command(layer, derivation.input_shape, index_base, names,
+                                            show_padding)
     context = {
         "title": _TITLES[layer.kind],
         "description": latex_escape(layer.describe()).replace("->", r"$\to$"),
@@ -408,7 +393,8 @@ def chain_to_latex(chain, index_base: int = 1, names: dict | None = None,
                              "->", r"$\to$"),
                          "general": general, "forward": forward, "backward": backward})
     layer = chain.layer
-    command = command or _command(layer, chain.input_shape, index_base, show_padding)
+    command = command or regenerate_command(layer, chain.input_shape, index_base, names,
+                                            show_padding)
     context = {
         "title": "Backpropagation through a chain of layers",
         "description": latex_escape(layer.describe()).replace("->", r"$\to$"),
