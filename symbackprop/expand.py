@@ -11,6 +11,7 @@ particular layer.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ class Forward:
     z_products: np.ndarray
     g: sympy.Array
 
-    @property
+    @functools.cached_property  # frozen: cached in the instance __dict__, computed once
     def z_written(self) -> sympy.Array:
         """``z`` as a textbook writes it: unevaluated sums, padding products as ``0*w``."""
         return to_array(written_sums(self.z_products))

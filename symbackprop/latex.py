@@ -695,9 +695,10 @@ def _backward_section(derivation, printer) -> list[dict]:
         unread = []
         for index, left, expr in zip(indices, lhs, expressions, strict=True):
             symbol = element_symbol(array, index)
-            terms, cut = _abbreviate(printer.terms(expr))
+            all_terms = printer.terms(expr)
+            terms, cut = _abbreviate(all_terms)
             abbreviated |= cut
-            count = len(printer.terms(expr))
+            count = len(all_terms)
             if array == "x":
                 outputs = fed.get(symbol, [])
                 tag = _outputs_text(printer, outputs) if outputs else "never read"

@@ -39,6 +39,7 @@ from .latex import (
     regenerate_command,
     representative_indices,
 )
+from .local_rules import ACTIVATIONS
 from .templating import latex_environment, latex_escape
 
 __all__ = ["LayerLatexPrinter", "layer_to_latex", "chain_to_latex", "layer_repr_latex",
@@ -57,7 +58,6 @@ ACTIVATION_LATEX = {
 _FUNCTION_NAMES = {"relu": r"\operatorname{relu}", "leaky_relu": r"\operatorname{lrelu}",
                    "sigmoid": r"\sigma", "tanh": r"\tanh"}
 _CHAIN_ARRAY = re.compile(r"(a|delta|w|b)(\d+)")
-_ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh")
 
 
 class LayerLatexPrinter(LatexPrinter):
@@ -266,7 +266,7 @@ def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                            rf"\mathbf{{1}}_{{{kh}\times{kw}}}",
                 "holds": proof.holds, "checked": proof.checked,
                 "tail": any(proof.unread)}
-    if layer.kind in _ACTIVATIONS and layer.constants:
+    if layer.kind in ACTIVATIONS and layer.constants:
         general["backward"] += rf",\quad \alpha = {layer.constants[0]:g}"
     command = command or regenerate_command(layer, derivation.input_shape, index_base, names,
                                             show_padding)
@@ -358,7 +358,7 @@ def chain_to_latex(chain, index_base: int = 1, names: dict | None = None,
         row = {"formula": _chain_rule(step, plain), "layer": step.number, "words": words,
                "combined": None}
         following = steps[step.number] if step.number < len(steps) else None
-        if kind in _ACTIVATIONS and following is not None and \
+        if kind in ACTIVATIONS and following is not None and \
                 following.layer.kind.endswith("pool2d"):
             row["combined"] = (rf"{plain.name(step.names['grad_x'])} = \operatorname{{upsample}}"
                                rf"\bigl({plain.name(following.names['g'])}\bigr) \odot "
