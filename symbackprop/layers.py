@@ -54,6 +54,32 @@ __all__ = [
 ]
 
 
+def sliding_output_size(input_size, kernel_size, stride, padding, dilation,
+                        too_small) -> tuple[int, int]:
+    """``(Ho, Wo)`` of a window sliding over an input of ``input_size``.
+
+    ``Ho = floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1`` (and ``Wo`` alike).
+    ``ValueError`` when the padded input is smaller than the (dilated) window; its
+    message ends with ``too_small(kernel, dilation, extent)``.
+    """
+    height, width = pair(input_size, "input_size")
+    if height < 1 or width < 1:
+        raise ValueError(f"input_size must be at least 1x1, got {height}x{width}")
+    top, bottom, left, right = padding
+    sizes = []
+    for axis, size, kernel, step, before, after, spread in (
+        ("height", height, kernel_size[0], stride[0], top, bottom, dilation[0]),
+        ("width", width, kernel_size[1], stride[1], left, right, dilation[1]),
+    ):
+        extent = dilated_length(kernel, spread)
+        if size + before + after < extent:
+            raise ValueError(
+                f"input_size: the padded input {axis} {size}+{before}+{after} = "
+                f"{size + before + after} is smaller than {too_small(kernel, spread, extent)}")
+        sizes.append(output_length(size, kernel, step, before, after, spread))
+    return tuple(sizes)
+
+
 @dataclass(frozen=True)
 class Conv2d:
     """A 2-D convolution (cross-correlation, as deep-learning libraries compute it).
@@ -136,25 +162,11 @@ class Conv2d:
 
         ``Ho = floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1``.
         """
-        height, width = pair(input_size, "input_size")
-        if height < 1 or width < 1:
-            raise ValueError(f"input_size must be at least 1x1, got {height}x{width}")
-        top, bottom, left, right = self.padding
-        sizes = []
-        for axis, size, kernel, stride, before, after, dilation in (
-            ("height", height, self.kernel_size[0], self.stride[0], top, bottom, self.dilation[0]),
-            ("width", width, self.kernel_size[1], self.stride[1], left, right, self.dilation[1]),
-        ):
-            extent = dilated_length(kernel, dilation)
-            if size + before + after < extent:
-                raise ValueError(
-                    f"input_size: the padded input {axis} {size}+{before}+{after} = "
-                    f"{size + before + after} is smaller than the dilated kernel "
-                    f"{dilation}*({kernel}-1)+1 = {extent}; use a larger input, more padding, "
-                    f"or a smaller kernel_size/dilation"
-                )
-            sizes.append(output_length(size, kernel, stride, before, after, dilation))
-        return tuple(sizes)
+        return sliding_output_size(
+            input_size, self.kernel_size, self.stride, self.padding, self.dilation,
+            lambda kernel, dilation, extent: (
+                f"the dilated kernel {dilation}*({kernel}-1)+1 = {extent}; use a larger input, "
+                f"more padding, or a smaller kernel_size/dilation"))
 
     @property
     def parameter_shapes(self) -> dict:
@@ -319,22 +331,10 @@ class _Pool2d(_SpecMixin):
 
     def output_size(self, input_size) -> tuple[int, int]:
         """``(Ho, Wo)``: ``Ho = floor((H + top + bottom - KH) / sh) + 1``."""
-        height, width = pair(input_size, "input_size")
-        if height < 1 or width < 1:
-            raise ValueError(f"input_size must be at least 1x1, got {height}x{width}")
-        top, bottom, left, right = self.padding
-        sizes = []
-        for axis, size, kernel, stride, before, after in (
-            ("height", height, self.kernel_size[0], self.stride[0], top, bottom),
-            ("width", width, self.kernel_size[1], self.stride[1], left, right),
-        ):
-            if size + before + after < kernel:
-                raise ValueError(
-                    f"input_size: the padded input {axis} {size}+{before}+{after} = "
-                    f"{size + before + after} is smaller than the {kernel}-wide window; use a "
-                    f"larger input or a smaller kernel_size")
-            sizes.append(output_length(size, kernel, stride, before, after))
-        return tuple(sizes)
+        return sliding_output_size(
+            input_size, self.kernel_size, self.stride, self.padding, (1, 1),
+            lambda kernel, dilation, extent: (
+                f"the {kernel}-wide window; use a larger input or a smaller kernel_size"))
 
     def input_shape(self, input_size, batch: int = 1) -> tuple[int, int, int, int]:
         """``(N, C, H, W)`` from ``(H, W)`` (one channel), an int (square) or ``(C, H, W)``."""
