@@ -25,6 +25,7 @@ so on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import inspect
 import itertools
@@ -116,6 +117,7 @@ class NumericGradients:
     """
 
     def __init__(self, derivation):
+        self.derivation = derivation
         self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
         self.position = {}
         for array in self.arrays.values():
@@ -391,9 +393,9 @@ class ImplCase:
             if not matching:
                 return None
             size.append(matching[0])
-        derivation = derive(changed, tuple(size), self.batch)
-        x = _fit(self.inputs["x"] if x is None else x, derivation.input_shape)
-        return NumericGradients(derivation)({**self.inputs, "x": x})
+        truth = numeric_truth(changed, tuple(size), self.batch)
+        x = _fit(self.inputs["x"] if x is None else x, truth.derivation.input_shape)
+        return truth({**self.inputs, "x": x})
 
 
 def _leaves_unread(layer, input_size) -> bool:
@@ -808,12 +810,22 @@ def _matches(given, candidate, fit: bool = True) -> bool:
                                 initial=0)))))
 
 
+@functools.lru_cache(maxsize=64)
+def numeric_truth(layer, input_size: tuple, batch: int) -> NumericGradients:
+    """The derivation of one instance, compiled for numbers.
+
+    Cached: the input sizes, the tie input and the known-mistake variants ask for
+    the same instances again.
+    """
+    return NumericGradients(derive(layer, input_size, batch))
+
+
 def _run_case(layer, function, label, size, batch, rng, ties=False) -> ImplCase | None:
     """Run ``function`` on one random input of ``size``; ``ties``: an input with equal
     maxima in windows (max pooling; ``None`` if the windows cannot hold ties)."""
     pooling = layer.kind in ("maxpool2d", "avgpool2d")
-    derivation = derive(layer, (POOLING_CHANNELS, *size) if pooling else size, batch)
-    truth = NumericGradients(derivation)
+    truth = numeric_truth(layer, (POOLING_CHANNELS, *size) if pooling else tuple(size), batch)
+    derivation = truth.derivation
     inputs = {"x": rng.standard_normal(derivation.input_shape),
               **{name: rng.standard_normal(array.shape)
                  for name, array in derivation.params.items()},

@@ -27,8 +27,7 @@ import dataclasses
 
 import numpy as np
 
-from .check_impl import Mistake, NumericGradients, TermValues, first_maximum
-from .derivation import derive
+from .check_impl import Mistake, NumericGradients, TermValues, first_maximum, numeric_truth
 from .rules import pad2d
 
 __all__ = ["MAX_POOL_MISTAKES", "AVG_POOL_MISTAKES", "distinct_input", "tied_input",
@@ -141,8 +140,8 @@ def _overwritten(case):
 def _changed_layer_truth(case, layer, x, size):
     """The true ``dL/dx`` of ``layer`` on an input of ``size`` (H, W) at ``x`` and ``g``."""
     batch, channels = case.derivation.input_shape[:2]
-    derivation = derive(layer, (channels, *size), batch)
-    return NumericGradients(derivation)({"x": x, "g": case.inputs["g"]})["x"]
+    truth = numeric_truth(layer, (channels, *tuple(size)), batch)
+    return truth({"x": x, "g": case.inputs["g"]})["x"]
 
 
 def _padded(case):
