@@ -26,7 +26,9 @@ __all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES
            "backward_rule"]
 
 _ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh")
-_LAYER_BLOCKS = ("description", "constants", "api_constants", "output_size", "kernels")
+_LAYER_BLOCKS = ("description", "constants", "output_size", "kernels")
+#: Blocks a chain leaves out of its layers: constants only the argument checks use.
+_OMITTED_BLOCKS = ("api_constants",)
 
 
 def _template_chain(name: str) -> list[jinja2.Template]:
@@ -42,17 +44,21 @@ def _template_chain(name: str) -> list[jinja2.Template]:
     return chain
 
 
-def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS) -> dict:
+def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS,
+                  omit=_OMITTED_BLOCKS) -> dict:
     """``{block: text}``: single blocks of a template, as the whole template would render them.
 
     Blocks inherited from a parent template and blocks nested in others resolve as
-    in a full render (the child's version wins).
+    in a full render (the child's version wins); blocks named in ``omit`` render
+    empty wherever they are nested.
     """
     chain = _template_chain(template_name)
     render_context = chain[0].new_context(context)
     for template in chain[1:]:
         for block, function in template.blocks.items():
             render_context.blocks.setdefault(block, []).append(function)
+    for block in omit:  # the first function of a block is the one that renders
+        render_context.blocks.setdefault(block, []).insert(0, lambda _context: iter(()))
     return {name: "".join(render_context.blocks[name][0](render_context))
             for name in names if name in render_context.blocks}
 
@@ -160,8 +166,6 @@ def _step(number: int, layer) -> dict:
         context = layer_context(layer)
         template = context["template"]
     blocks = render_blocks(template, context)
-    if "api_constants" in blocks:  # constants only the checks use: not in a chain's layer
-        blocks["constants"] = blocks["constants"].replace(blocks["api_constants"], "")
     has_output_size = bool(blocks.get("output_size", "").strip())
     params = [f"{name}{number}" for name in layer.parameter_names]
     arguments = ", ".join([f"a{number - 1}", *params])
