@@ -410,6 +410,19 @@ def render_conv2d(plan: Conv2dPlan, strategy: str | None = None) -> str:
     return python_environment().get_template("conv2d.py.j2").render(**context)
 
 
+def common_context(layer) -> dict:
+    """What every layer template's shared header places: title, command, signatures."""
+    parameters = list(layer.parameter_names)
+    return dict(
+        title=layer.describe(),
+        command_lines=_command_lines(regenerate_command(layer)),
+        parameters_signature=", ".join(parameters),
+        parameter_names=parameters,
+        gradients_signature=", ".join(f"grad_{name}" for name in ["x", *parameters]) +
+        ("," if not parameters else ""),
+    )
+
+
 def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
     """The values ``templates/conv2d.py.j2`` places, for a checked :class:`Conv2dPlan`."""
     layer = plan.layer
@@ -418,7 +431,6 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
     instance = plan.derivation.layer
     row_step, col_step = plan.steps
     row_spacing, col_spacing = plan.offset_spacing
-    parameters = list(layer.parameter_names)
     group = "o" if layer.group_out_channels == 1 else f"(o // {layer.group_out_channels})"
     group_formula = _affine((layer.group_in_channels, group), (1, "c"))
     derived_layer = "this layer"
@@ -427,11 +439,7 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
             f"a narrower version of this layer ({_groups_text(instance)} instead of "
             f"{_groups_text(layer)}; the index rules do not depend on the channel counts)")
     context = dict(
-        title=layer.describe(),
-        command_lines=_command_lines(regenerate_command(layer)),
-        parameters_signature=", ".join(parameters),
-        parameter_names=parameters,
-        gradients_signature=", ".join(f"grad_{name}" for name in ["x", *parameters]),
+        common_context(layer),
         exports=["forward", "backward", "output_size"],
         in_channels=layer.in_channels,
         out_channels=layer.out_channels,

@@ -32,9 +32,8 @@ import sympy
 
 from .codegen import (
     PlanError,
-    _command_lines,
     _fit_line,
-    regenerate_command,
+    common_context,
     register_generator,
 )
 from .derivation import Derivation, derive
@@ -211,7 +210,7 @@ def _pool_context(layer) -> dict:
     plan = pool_plan(layer)
     row_step, col_step = plan.steps
     return dict(
-        _common_context(layer),
+        common_context(layer),
         template="maxpool2d.py.j2" if isinstance(layer, MaxPool2d) else "avgpool2d.py.j2",
         exports=["forward", "backward", "output_size"],
         kernel_size=layer.kernel_size,
@@ -300,7 +299,7 @@ def _activation_context(layer) -> dict:
     check_activation_code(layer)
     rule, code = ACTIVATIONS[layer.kind], NUMPY_ACTIVATIONS[layer.kind]
     return dict(
-        _common_context(layer),
+        common_context(layer),
         template="activation.py.j2",
         exports=["forward", "backward"],
         formula=rule.formula,
@@ -316,7 +315,7 @@ def _activation_context(layer) -> dict:
 # -- flatten and fully connected ---------------------------------------------------
 
 def _flatten_context(layer) -> dict:
-    return dict(_common_context(layer), template="flatten.py.j2",
+    return dict(common_context(layer), template="flatten.py.j2",
                 exports=["forward", "backward"])
 
 
@@ -326,7 +325,7 @@ def _linear_context(layer) -> dict:
     derivation = derive(instance, None, 2)
     _check_linear_derivation(derivation)
     return dict(
-        _common_context(layer),
+        common_context(layer),
         template="linear.py.j2",
         exports=["forward", "backward"],
         in_features=layer.in_features,
@@ -357,18 +356,6 @@ def _check_linear_derivation(derivation) -> None:
 
 
 # -- shared --------------------------------------------------------------------------
-
-def _common_context(layer) -> dict:
-    parameters = list(layer.parameter_names)
-    return dict(
-        title=layer.describe(),
-        command_lines=_command_lines(regenerate_command(layer)),
-        parameters_signature=", ".join(parameters),
-        parameter_names=parameters,
-        gradients_signature=", ".join(f"grad_{name}" for name in ["x", *parameters]) +
-        ("," if not parameters else ""),
-    )
-
 
 _CONTEXTS = {MaxPool2d: _pool_context, AvgPool2d: _pool_context, ReLU: _activation_context,
              LeakyReLU: _activation_context, Sigmoid: _activation_context,
