@@ -248,22 +248,40 @@ def read_conv2d_plan(derivation: Derivation, layer: Conv2d | None = None) -> Con
             factors = _factors(term)
             _, _, i, j = factors["g"]
             _, _, r, q = factors["x"]
-            for table, output_index, padded_index, axis in (
-                    (rows, i, r + top, "row"), (cols, j, q + left, "column")):
-                seen = table[(m, k)].setdefault(output_index, padded_index)
-                if seen != padded_index:
-                    raise PlanError(f"kernel offset {(m, k)} meets padded {axis}s {seen} and "
-                                    f"{padded_index} from output {axis} {output_index}")
+            record_meeting(rows, cols, "kernel", (m, k), (i, j), (r + top, q + left))
     expected = set(itertools.product(range(derived.kernel_size[0]), range(derived.kernel_size[1])))
     if set(rows) != expected:
         raise PlanError(f"the derived dL/dw names kernel offsets {sorted(rows)}, "
                         f"expected {sorted(expected)}")
-    offsets = []
-    for offset in sorted(expected):
-        first_row, row_step = _fit_line(rows[offset], f"padded rows of kernel offset {offset}")
-        first_col, col_step = _fit_line(cols[offset], f"padded columns of kernel offset {offset}")
-        offsets.append(KernelOffsetSlice(offset, first_row, row_step, first_col, col_step))
-    return Conv2dPlan(layer=layer or derived, derivation=derivation, offsets=tuple(offsets))
+    offsets = offset_slices(rows, cols, sorted(expected), "kernel", KernelOffsetSlice)
+    return Conv2dPlan(layer=layer or derived, derivation=derivation, offsets=offsets)
+
+
+def record_meeting(rows: dict, cols: dict, what: str, offset, output, padded) -> None:
+    """Note that ``what`` offset ``offset`` at output ``(i, j)`` meets padded ``(row, col)``.
+
+    ``rows[offset][i]`` and ``cols[offset][j]`` collect the meetings; a second, different
+    padded row (or column) for the same output row is a :class:`PlanError`.
+    """
+    for table, output_index, padded_index, axis in (
+            (rows, output[0], padded[0], "row"), (cols, output[1], padded[1], "column")):
+        seen = table[offset].setdefault(output_index, padded_index)
+        if seen != padded_index:
+            raise PlanError(f"{what} offset {offset} meets padded {axis}s {seen} and "
+                            f"{padded_index} from output {axis} {output_index}")
+
+
+def offset_slices(rows: dict, cols: dict, offsets, what: str, slice_type) -> tuple:
+    """One ``slice_type(offset, first_row, row_step, first_col, col_step)`` per offset.
+
+    Each offset's meetings (from :func:`record_meeting`) must lie on one strided line.
+    """
+    slices = []
+    for offset in offsets:
+        first_row, row_step = _fit_line(rows[offset], f"padded rows of {what} offset {offset}")
+        first_col, col_step = _fit_line(cols[offset], f"padded columns of {what} offset {offset}")
+        slices.append(slice_type(offset, first_row, row_step, first_col, col_step))
+    return tuple(slices)
 
 
 def check_conv2d_plan(plan: Conv2dPlan) -> None:

@@ -32,8 +32,9 @@ import sympy
 
 from .codegen import (
     PlanError,
-    _fit_line,
     common_context,
+    offset_slices,
+    record_meeting,
     register_generator,
 )
 from .derivation import Derivation, derive
@@ -139,19 +140,11 @@ def read_pool_plan(derivation: Derivation) -> PoolPlan:
         if len(elements) != kernel_h * kernel_w:
             continue  # a window with padding: checked below, not read
         for position, (_, _, row, col) in enumerate(elements):
-            offset = divmod(position, kernel_w)
-            for table, output_index, padded_index, axis in (
-                    (rows, i, row + top, "row"), (cols, j, col + left, "column")):
-                seen = table[offset].setdefault(output_index, padded_index)
-                if seen != padded_index:
-                    raise PlanError(f"window offset {offset} meets padded {axis}s {seen} and "
-                                    f"{padded_index} from output {axis} {output_index}")
-    offsets = []
-    for offset in itertools.product(range(kernel_h), range(kernel_w)):
-        first_row, row_step = _fit_line(rows[offset], f"padded rows of window offset {offset}")
-        first_col, col_step = _fit_line(cols[offset], f"padded columns of window offset {offset}")
-        offsets.append(WindowOffsetSlice(offset, first_row, row_step, first_col, col_step))
-    return PoolPlan(layer=layer, derivation=derivation, offsets=tuple(offsets))
+            record_meeting(rows, cols, "window", divmod(position, kernel_w), (i, j),
+                           (row + top, col + left))
+    offsets = offset_slices(rows, cols, itertools.product(range(kernel_h), range(kernel_w)),
+                            "window", WindowOffsetSlice)
+    return PoolPlan(layer=layer, derivation=derivation, offsets=offsets)
 
 
 def check_pool_plan(plan: PoolPlan) -> None:
