@@ -158,6 +158,27 @@ def backward_grad_w_channels_swapped(x, w, b, grad_z, stride=1, padding=0):
             grad_z.sum(axis=(0, 2, 3)))
 
 
+def backward_grad_w_rotated(x, w, b, grad_z, stride=1, padding=0):
+    grad_w = grad_w_correct(x, w, grad_z, stride, padding)
+    return (grad_x_correct(x, w, grad_z, stride, padding),
+            np.rot90(grad_w, 2, axes=(2, 3)),  # MISTAKE: the kernel gradient rotated by 180
+            grad_z.sum(axis=(0, 2, 3)))
+
+
+def backward_bias_last_sample(x, w, b, grad_z, stride=1, padding=0):
+    grad_b = np.zeros(w.shape[0])
+    for n in range(x.shape[0]):
+        grad_b = grad_z[n].sum(axis=(1, 2))  # MISTAKE: = instead of +=, the last sample wins
+    return (grad_x_correct(x, w, grad_z, stride, padding),
+            grad_w_correct(x, w, grad_z, stride, padding), grad_b)
+
+
+def backward_bias_per_sample(x, w, b, grad_z, stride=1, padding=0):
+    return (grad_x_correct(x, w, grad_z, stride, padding),
+            grad_w_correct(x, w, grad_z, stride, padding),
+            grad_z.sum(axis=(2, 3)))  # MISTAKE: one row per sample, not summed over the batch
+
+
 def backward_padding_not_cropped(x, w, b, grad_z, stride=1, padding=0):
     kernel = w.shape[2]
     grad_xp = None

@@ -108,6 +108,9 @@ def test_convention_without_layer_keywords():
     (student.backward_channels_not_swapped, SQUARE_CHANNELS, "x", "channels not swapped"),
     (student.backward_grad_w_channels_swapped, MORE_OUT_CHANNELS, "w",
      "input and output channels exchanged"),
+    (student.backward_grad_w_rotated, STRIDED, "w", "kernel gradient rotated by 180 degrees"),
+    (student.backward_bias_last_sample, STRIDED, "b", "bias not summed over the batch"),
+    (student.backward_bias_per_sample, STRIDED, "b", "bias not summed over the batch"),
 ], ids=lambda value: getattr(value, "__name__", None))
 def test_each_known_mistake_is_named(function, layer, gradient, mistake):
     result = check_impl(layer, function)
