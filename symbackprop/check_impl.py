@@ -781,7 +781,9 @@ def _failure_message(failure, label, target, prepared, timeout) -> str:
     if failure.kind == "load":
         return failure.detail
     if failure.kind == "raised":
-        return f"{label} raised {failure.detail} {where}"
+        memory = (f" (its process may take at most {impl_runner.MEMORY_LIMIT // 2 ** 30} GiB "
+                  f"of memory)") if failure.detail.startswith("MemoryError") else ""
+        return f"{label} raised {failure.detail} {where}{memory}"
     if failure.kind == "oversized":
         expected = ", ".join(str(array.shape) for array in
                              prepared[failure.case].expected.values())

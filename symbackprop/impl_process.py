@@ -170,6 +170,7 @@ def _run_forked(function, cases, fields, timeout, folder):
             os.setsid()
             os.closerange(3, _most_descriptors())  # the parent's files: its captured output...
             impl_runner.confine(folder)
+            impl_runner.limit_memory()
             impl_runner.run_cases(function, cases, fields, folder)
         except BaseException:  # noqa: BLE001  (a fault of the runner itself)
             status = 3

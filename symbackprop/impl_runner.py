@@ -37,6 +37,8 @@ LOADED = "loaded.json"
 OUTPUT = "output.txt"
 #: Largest file the child may write (its output arrays, its printed text).
 FILE_SIZE_LIMIT = 256 * 2 ** 20
+#: Memory the person's code may take on top of what the child holds when it starts.
+MEMORY_LIMIT = 2 * 2 ** 30
 #: Items of a returned tuple that are sent back (the conventions return at most 3).
 MOST_ITEMS = 8
 #: Longest message (an exception's text) sent back.
@@ -192,6 +194,21 @@ def flush() -> None:
             pass
 
 
+def limit_memory() -> None:
+    """At most :data:`MEMORY_LIMIT` bytes more address space from here on (Linux):
+    an allocation past it raises ``MemoryError`` in the child instead of swapping the
+    machine."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = in_use + MEMORY_LIMIT
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError, IndexError):
+        pass
+
+
 def _write_json(path: Path, value) -> None:
     aside = path.with_name(path.name + ".part")
     aside.write_text(json.dumps(value))
@@ -260,6 +277,7 @@ def main(folder: str) -> None:
     sys.path[:] = request["sys_path"]
     import numpy
 
+    limit_memory()
     try:
         function = load(request["path"], request["function"])
     except LoadError as error:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import student_conv
 import student_hostile as hostile
+import student_pool
 
-from symbackprop import Conv2d, ImplementationError, MaxPool2d, check_impl
+from symbackprop import AvgPool2d, Conv2d, ImplementationError, MaxPool2d, check_impl, impl_process
 from symbackprop.check_impl import _judge_case, _prepare_case
 from symbackprop.cli import main
 from symbackprop.impl_process import FORKS
@@ -184,6 +186,15 @@ def test_printing_right_function_is_correct_and_its_output_kept(capfd):
     assert capfd.readouterr().out == ""
 
 
+def test_memory_is_limited(capsys):
+    status, out, err = _cli(f"{HOSTILE_FILE}:takes_too_much_memory", capsys)
+    _refused(status, out, err, "takes_too_much_memory raised MemoryError", "on input 3x5",
+             "(its process may take at most 2 GiB of memory)")
+    if FORKS:
+        with pytest.raises(ImplementationError, match="raised MemoryError"):
+            check_impl(LAYER, hostile.takes_too_much_memory)
+
+
 # -- what comes back -----------------------------------------------------------------------
 @pytest.mark.parametrize("function, gradient, dtype", [
     ("returns_complex", "x", "complex128"),
@@ -318,15 +329,41 @@ def test_callable_sys_exit_and_crash():
         check_impl(LAYER, hostile.crashes)
 
 
-def test_right_pooling_function_still_correct_through_a_file(tmp_path):
-    spec = tmp_path / "my_pool.py"
-    spec.write_text("import numpy as np\n\ndef backward(x, grad_out):\n"
-                    "    return np.repeat(np.repeat(grad_out, 2, axis=2), 2, axis=3) * "
-                    "(x == np.repeat(np.repeat(x.reshape(x.shape[0], x.shape[1], "
-                    "x.shape[2] // 2, 2, x.shape[3] // 2, 2).max(axis=(3, 5)), 2, axis=2), 2, "
-                    "axis=3))\n")
-    result = check_impl(MaxPool2d(2), f"{spec}:backward", sizes=[(4, 4), (6, 4)])
-    assert all(case.ok for case in result.cases if not case.ties), result.report()
+def test_callable_without_fork_runs_here(monkeypatch):
+    # where fork is not safe (not Linux) a callable runs in this process: documented
+    monkeypatch.setattr(impl_process, "FORKS", False)
+    calls = []
+
+    def backward(x, w, b, grad_z, stride=1, padding=0):
+        calls.append(x.shape)
+        return hostile.student.backward(x, w, b, grad_z, stride, padding)
+
+    result = check_impl(LAYER, backward)
+    assert result.ok and calls == [case.derivation.input_shape for case in result.cases]
+    assert not check_impl(LAYER, hostile.wrong).ok
+    with pytest.raises(ImplementationError, match="returned grad_x of dtype complex128"):
+        check_impl(LAYER, hostile.returns_complex)
+
+
+@pytest.mark.parametrize("layer, module, function", [
+    (LAYER, student_conv, "backward"),
+    (LAYER, student_conv, "backward_stride_not_undone"),
+    (LAYER, student_conv, "backward_padding_not_cropped"),
+    (Conv2d(in_channels=2, out_channels=2, kernel_size=2, stride=2), student_conv,
+     "backward_channels_not_swapped"),
+    (MaxPool2d(3, stride=2, padding=1), student_pool, "max_backward"),
+    (MaxPool2d(2), student_pool, "max_backward_last_maximum"),
+    (AvgPool2d(2, stride=1), student_pool, "avg_backward_overwrite"),
+])
+def test_file_and_callable_are_judged_identically(layer, module, function):
+    spec = f"{module.__file__}:{function}"
+    by_file, by_callable = check_impl(layer, spec), check_impl(layer, getattr(module, function))
+    label = f"{Path(module.__file__).name}:{function}"
+    assert by_file.report().replace(spec, label) == by_callable.report()
+    assert by_file.ok == by_callable.ok and by_file.mistakes == by_callable.mistakes
+    for one, other in zip(by_file.cases, by_callable.cases, strict=True):
+        for name, result in one.results.items():
+            np.testing.assert_array_equal(result.given, other.results[name].given)
 
 
 # -- a real process, as a user runs it -------------------------------------------------------
