@@ -756,7 +756,7 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
               for case in prepared]
     outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
                            limits)
-    cases = [_judge_case(case, returned.value, label)
+    cases = [_judge_case(case, returned.value, label, returned.length)
              for case, returned in zip(prepared, outcome.returned)]
     if outcome.failure is not None:
         raise ImplementationError(_failure_message(outcome.failure, label, target, prepared,
@@ -897,9 +897,11 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
                      optional="b" not in derivation.params, where=where, truth=truth)
 
 
-def _judge_case(case: _Prepared, returned, label) -> ImplCase:
-    """Compare what the function returned on ``case`` with the truth."""
-    values = _unpack(returned, case.names, label, case.where, optional=case.optional)
+def _judge_case(case: _Prepared, returned, label, length: int | None = None) -> ImplCase:
+    """Compare what the function returned on ``case`` with the truth (``length``: of the
+    returned tuple, when only its first items came back)."""
+    values = _unpack(returned, case.names, label, case.where, optional=case.optional,
+                     length=length)
     results = {}
     for name, expected in case.expected.items():
         given = _gradient(values.get(name), name, label, case.where)
@@ -941,9 +943,13 @@ def _gradient(given, name: str, label: str, where: str) -> np.ndarray | None:
                               f"return a float32 or float64 array")
 
 
-def _unpack(returned, names, label, where, optional: bool) -> dict:
+def _unpack(returned, names, label, where, optional: bool, length: int | None = None) -> dict:
     """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
     without bias) may be left out.  A single gradient may come alone or as a 1-tuple."""
+    if isinstance(returned, (tuple, list)) and length is not None and length != len(returned):
+        # only its first items came back: longer than any convention
+        raise ImplementationError(f"{label} returned a {type(returned).__name__} of {length} "
+                                  f"{where}; expected {_expected_return(names)}")
     if len(names) == 1 and not isinstance(returned, (tuple, list)):
         return {names[0]: returned}
     if isinstance(returned, (tuple, list)) and len(returned) == len(names):
@@ -954,6 +960,10 @@ def _unpack(returned, names, label, where, optional: bool) -> dict:
         else type(returned).__name__
     what = f"a {type_name}" + (f" of {len(returned)}" if isinstance(
         returned, (tuple, list)) else "")
-    expected = (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
-                else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")
-    raise ImplementationError(f"{label} returned {what} {where}; expected {expected}")
+    raise ImplementationError(f"{label} returned {what} {where}; expected "
+                              f"{_expected_return(names)}")
+
+
+def _expected_return(names) -> str:
+    return (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
+            else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")

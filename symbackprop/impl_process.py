@@ -63,9 +63,11 @@ class Other:
 @dataclass(frozen=True)
 class Returned:
     """What one call returned: ``value`` is a tuple, a list or a single item, each item
-    an ``numpy.ndarray``, ``None`` or :class:`Other`."""
+    an ``numpy.ndarray``, ``None`` or :class:`Other`; ``length``: the tuple's or list's
+    length (only its first items come back)."""
 
     value: object
+    length: int = 1
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def _run_file(function, cases, fields, timeout, folder):
         for position, argument in enumerate(arguments):
             if argument is not None:
                 np.save(input_file(folder, number, position), argument, allow_pickle=False)
-    request = {"path": str(Path(path_text).resolve()), "function": name,
+    request = {"path": path_text, "function": name,
                "sys_path": [entry for entry in sys.path if isinstance(entry, str)],
                "fields": fields,
                "cases": [[argument is not None for argument in arguments] for arguments in cases]}
@@ -151,15 +153,18 @@ def _run_file(function, cases, fields, timeout, folder):
         except subprocess.TimeoutExpired:
             status = None
     finally:
-        _kill_group(child.pid)
+        _kill_group(child.pid, reaped=status is not None)
         child.wait()
     return status, None
 
 
 def _run_forked(function, cases, fields, timeout, folder):
     deadline = time.monotonic() + timeout
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "fork() with threads" (3.12+)
         pid = os.fork()
@@ -190,7 +195,7 @@ def _run_forked(function, cases, fields, timeout, folder):
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.05)
     finally:
-        _kill_group(pid)
+        _kill_group(pid, reaped=finished is not None)
         if finished is None:
             os.waitpid(pid, 0)
     return finished
@@ -203,21 +208,29 @@ def _most_descriptors() -> int:
         return 1024
 
 
-def _kill_group(pid: int) -> None:
-    """Kill the child's process group (what it started too); nothing if already gone."""
+def _kill_group(pid: int, reaped: bool) -> None:
+    """Kill the child's process group (what it started too); nothing if already gone.
+
+    ``reaped``: the child itself has been waited for, so its id may belong to
+    another process by now: only its group (which keeps the id while any member
+    lives) is killed.  Otherwise the child too, in case it had no group of its own
+    yet (killed between ``fork`` and ``setsid``).
+    """
     if os.name != "posix":
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
         return
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 # -- reading what came back -------------------------------------------------------------
@@ -328,8 +341,7 @@ def _decode(folder, number, status: dict, largest: int):
               for position, item in enumerate(items)]
     if container == "single":
         return Returned(values[0])
-    values += [Other("unknown")] * (length - len(values))  # past MOST_ITEMS: only counted
-    return Returned(values if container == "list" else tuple(values))
+    return Returned(values if container == "list" else tuple(values), length)
 
 
 def _decode_item(folder, number, position, item, largest):

@@ -230,6 +230,8 @@ def test_complex_gradient_is_refused_without_a_child():
     ("returns_huge", "returned an array of shape (2, 1, 1000, 1000) (2000000 elements) on input "
                      "3x5, batch 2, far larger than the gradients"),
     ("raises_keyboard_interrupt", "raised KeyboardInterrupt (line"),
+    ("returns_long_tuple", "returned a tuple of 100000 on input 3x5, batch 2; expected the "
+                           "tuple (grad_x, grad_w, grad_b)"),
 ])
 def test_unusable_returns(function, message, capsys):
     status, out, err = _cli(f"{HOSTILE_FILE}:{function}", capsys)
