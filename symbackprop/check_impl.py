@@ -11,6 +11,12 @@ numbers; for max pooling distinct numbers, plus one input with ties) which
 gradient is wrong, where, and, when the wrong values are exactly those of a known
 mistake, which one.
 
+The function runs in a child process (:mod:`~symbackprop.impl_process`, the child's
+side :mod:`~symbackprop.impl_runner`): the inputs are made here, only the arrays it
+returns come back, as data, and they are judged here, so that what the function
+does to its own process (end it, loop forever, patch NumPy, print) cannot change
+the verdict.  Only real floating-point arrays (float32, float64) are gradients.
+
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
 compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
 evaluated on the input; generated code is never the oracle).  A known mistake
@@ -590,13 +596,13 @@ class ImplCheck:
                         f"{batch}{channels}, compared with SymPy's derivation", "  ")
         notes = []
         if self.printed_lines:
-            lines = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
-            notes += _wrap(f"note: it printed {lines} while it ran (not shown; the verdict is "
+            count = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
+            notes += _wrap(f"note: it printed {count} while it ran (not shown; the verdict is "
                            f"on the arrays it returned only)", "")
         if self.layer.kind != "conv2d" and not self.layer.overlapping:
             notes += _wrap("note: the windows of this layer do not overlap, so adding the shares "
-                          "of overlapping windows is not tested; check it with a stride "
-                          "smaller than the window as well", "")
+                           "of overlapping windows is not tested; check it with a stride "
+                           "smaller than the window as well", "")
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
             lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "

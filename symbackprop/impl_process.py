@@ -103,7 +103,7 @@ def validate_timeout(timeout) -> float:
     except (TypeError, ValueError):
         raise ValueError(f"timeout must be a number of seconds, got {timeout!r}") from None
     if not (math.isfinite(seconds) and seconds > 0) or isinstance(timeout, bool):
-        raise ValueError(f"timeout must be a number of seconds above 0, got {timeout!r}")
+        raise ValueError(f"timeout must be a finite number of seconds above 0, got {timeout!r}")
     return seconds
 
 

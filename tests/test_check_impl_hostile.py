@@ -140,7 +140,7 @@ def test_timeout_kills_what_the_function_started(tmp_path, capsys):
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
 def test_timeout_must_be_a_positive_number(timeout, capsys):
     status, out, err = _cli(f"{HOSTILE_FILE}:wrong", capsys, "--timeout", timeout)
-    _refused(status, out, err, "timeout must be a number of seconds above 0")
+    _refused(status, out, err, "timeout must be a finite number of seconds above 0")
     with pytest.raises(ValueError, match="timeout must be a number"):
         check_impl(LAYER, f"{HOSTILE_FILE}:wrong", timeout="soon")
 
