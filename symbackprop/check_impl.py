@@ -11,6 +11,12 @@ numbers; for max pooling distinct numbers, plus one input with ties) which
 gradient is wrong, where, and, when the wrong values are exactly those of a known
 mistake, which one.
 
+The function runs in a child process (:mod:`~symbackprop.impl_process`, the child's
+side :mod:`~symbackprop.impl_runner`): the inputs are made here, only the arrays it
+returns come back, as data, and they are judged here, so that what the function
+does to its own process (end it, loop forever, patch NumPy, print) cannot change
+the verdict.  Only real floating-point arrays (float32, float64) are gradients.
+
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
 compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
 evaluated on the input; generated code is never the oracle).  A known mistake
@@ -26,12 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import inspect
 import itertools
-import sys
 import textwrap
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,7 +42,9 @@ from typing import Callable
 import numpy as np
 import sympy
 
+from . import impl_runner
 from .derivation import derive
+from .impl_process import Other, run_isolated, validate_timeout
 from .local_rules import IsWindowMax
 from .naming import flat
 from .rules import pad2d, rot180
@@ -210,63 +215,27 @@ class NumericGradients:
 
 # -- loading and calling the person's function ------------------------------------------------
 def load_function(spec: str) -> Callable:
-    """``"my_conv.py:backward"`` -> the function; :class:`ImplementationError` saying why not."""
+    """``"my_conv.py:backward"`` -> the function, imported into *this* process.
+
+    :class:`ImplementationError` saying why not.  :func:`check_impl` never calls
+    this: it imports the file in a child process (:mod:`~symbackprop.impl_process`).
+    """
+    path_text, name = _split_spec(spec)
+    try:
+        return impl_runner.load(path_text, name)
+    except impl_runner.LoadError as error:
+        raise ImplementationError(str(error)) from None
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """``"my_conv.py:backward"`` -> ``("my_conv.py", "backward")``, the file checked to exist."""
     path_text, colon, name = spec.rpartition(":")
     if not colon or not path_text or not name:
         raise ImplementationError(f"expected FILE.py:FUNCTION, such as my_conv.py:backward, "
                                   f"got {spec!r}")
-    path = Path(path_text)
-    if not path.is_file():
+    if not Path(path_text).is_file():
         raise ImplementationError(f"cannot load {path_text}: no such file")
-    module_name = f"_symbackprop_student_{abs(hash(str(path.resolve())))}"
-    try:
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise ImplementationError(f"cannot load {path_text}: not a Python file")
-        module = importlib.util.module_from_spec(module_spec)
-    except ImplementationError:
-        raise
-    except Exception as error:  # noqa: BLE001  (anything a bad file can raise)
-        raise ImplementationError(f"cannot load {path_text}: {error}") from None
-    sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
-    sys.modules[module_name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except SyntaxError as error:
-        raise ImplementationError(f"cannot load {path_text}: {type(error).__name__} on line "
-                                  f"{error.lineno}: {error.msg}") from None
-    except BaseException as error:  # noqa: BLE001  (SystemExit, ImportError, anything)
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        raise ImplementationError(f"cannot load {path_text}: importing it raised "
-                                  f"{_describe_exception(error, path)}") from None
-    finally:
-        sys.path.remove(str(path.resolve().parent))
-    function = getattr(module, name, None)
-    if function is None:
-        defined = sorted(n for n, v in vars(module).items()
-                         if inspect.isfunction(v) and v.__module__ == module_name)
-        raise ImplementationError(
-            f"{path_text} has no function {name!r}"
-            + (f" (it defines {', '.join(defined)})" if defined else ""))
-    if not callable(function):
-        raise ImplementationError(f"{path_text}:{name} is not a function")
-    return function
-
-
-def _describe_exception(error: BaseException, path=None) -> str:
-    """``ValueError: message (line 12 of my_conv.py: grad_x[...] = ...)``."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if path is not None:
-        own = [f for f in frames if Path(f.filename).resolve() == Path(path).resolve()]
-        frames = own or frames
-    where = ""
-    if frames:
-        frame = frames[-1]
-        where = f" (line {frame.lineno} of {Path(frame.filename).name}"
-        where += f": {frame.line.strip()})" if frame.line else ")"
-    message = str(error)
-    return f"{type(error).__name__}{': ' + message if message else ''}{where}"
+    return path_text, name
 
 
 def _simple(value):
@@ -579,12 +548,17 @@ class ImplCheck:
     layer : the layer spec.
     cases : :class:`ImplCase` per input size.
     mistakes : gradient name -> the :class:`Mistake` its wrong values match (if any).
+    output : what the function printed while it ran (its first 10,000 characters;
+        it ran in a child process, whose printed text never reaches this one's).
+    printed_lines : how many lines it printed.
     """
 
     label: str
     layer: object
     cases: tuple
     mistakes: dict
+    output: str = ""
+    printed_lines: int = 0
 
     @property
     def ok(self) -> bool:
@@ -621,10 +595,14 @@ class ImplCheck:
         context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
                         f"{batch}{channels}, compared with SymPy's derivation", "  ")
         notes = []
+        if self.printed_lines:
+            count = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
+            notes += _wrap(f"note: it printed {count} while it ran (not shown; the verdict is "
+                           f"on the arrays it returned only)", "")
         if self.layer.kind != "conv2d" and not self.layer.overlapping:
-            notes = _wrap("note: the windows of this layer do not overlap, so adding the shares "
-                          "of overlapping windows is not tested; check it with a stride "
-                          "smaller than the window as well", "")
+            notes += _wrap("note: the windows of this layer do not overlap, so adding the shares "
+                           "of overlapping windows is not tested; check it with a stride "
+                           "smaller than the window as well", "")
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
             lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
@@ -724,50 +702,71 @@ _LEADING_AXES = {"x": ("sample", "channel"), "w": ("output channel", "input chan
 
 
 def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
-               sizes=None) -> ImplCheck:
+               sizes=None, timeout: float = 60) -> ImplCheck:
     """Run a hand-written backward function on random inputs and compare with the derivation.
+
+    The function runs in a child process (:mod:`~symbackprop.impl_process`), on
+    inputs made here, and only the arrays it returns come back, as data; they are
+    judged here.  Whatever it does (end its process, loop forever, patch NumPy,
+    print) cannot change the verdict.
 
     Parameters
     ----------
     layer : :class:`~symbackprop.layers.Conv2d`, :class:`~symbackprop.layers.MaxPool2d`
         or :class:`~symbackprop.layers.AvgPool2d`.
-    function : callable, or ``"FILE.py:FUNCTION"``
+    function : ``"FILE.py:FUNCTION"``, or a callable
         ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
         for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
         or ``(grad_x,)``.  Keyword arguments named like the layer's fields
         (``stride``, ``padding``, ``kernel_size``, ``count_include_pad``, ...) are
         passed when the function takes them.  Max pooling also runs on an input
-        with ties (:attr:`ImplCheck.ties_ok`).
+        with ties (:attr:`ImplCheck.ties_ok`).  ``FILE.py`` is imported in a new
+        Python interpreter, never in this one; a callable runs in a forked child
+        on Linux (so its side effects, on NumPy or on variables of the caller,
+        stay there) and in this process elsewhere (without the time limit).
     seed : random seed of the inputs (the check is deterministic).
     batch : samples per case (2, so that a bias gradient must sum over the batch).
     sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
+    timeout : seconds the child may take in all (starting, importing the file,
+        every call); then it is killed and the check fails.
 
     Raises
     ------
     ImplementationError
-        The function cannot be loaded, raises, or does not return the gradients.
+        The function cannot be loaded, raises, ends its process, does not finish in
+        time, or does not return real floating-point gradients.
     """
     if getattr(layer, "kind", None) not in CONVENTIONS:
         raise TypeError(f"check-impl checks convolution backward functions and max/average "
                         f"pooling ones; for a {type(layer).__name__} compare with `symbackprop "
                         f"generate` or check a formula with `symbackprop check`")
+    timeout = validate_timeout(timeout)
     if isinstance(function, str):
-        label, function = function, load_function(function)
+        label, target = function, _split_spec(function)
+    elif callable(function):
+        label, target = _label(function), function
     else:
-        label = _label(function)
-    if not callable(function):
         raise ImplementationError(f"{function!r} is not a function")
-    cases = []
     sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
-    for number, size in enumerate(sizes):
-        cases.append(_run_case(layer, function, label, size, batch,
-                               np.random.default_rng(seed + number)))
+    prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
+                for number, size in enumerate(sizes)]
     if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
         largest = max(sizes, key=lambda size: size[0] * size[1])
-        case = _run_case(layer, function, label, largest, batch,
-                         np.random.default_rng(seed + len(sizes)), ties=True)
-        if case is not None:
-            cases.append(case)
+        tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),
+                             ties=True)
+        if tied is not None:
+            prepared.append(tied)
+    fields = {field.name: _simple(getattr(layer, field.name))
+              for field in dataclasses.fields(layer)} if dataclasses.is_dataclass(layer) else {}
+    limits = [16 * max(array.size for array in case.expected.values()) + 1024
+              for case in prepared]
+    outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
+                           limits)
+    cases = [_judge_case(case, returned.value, label, returned.length)
+             for case, returned in zip(prepared, outcome.returned)]
+    if outcome.failure is not None:
+        raise ImplementationError(_failure_message(outcome.failure, label, target, prepared,
+                                                   timeout))
     mistakes = {}
     for name in cases[0].results if cases else ():
         failing = [case for case in cases if not case.results[name].ok]
@@ -775,7 +774,42 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
             mistake = _diagnose(name, failing, mistakes_for(layer))
             if mistake is not None:
                 mistakes[name] = mistake
-    return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes)
+    return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes,
+                     output=outcome.output, printed_lines=outcome.printed_lines)
+
+
+def _failure_message(failure, label, target, prepared, timeout) -> str:
+    """One sentence: what went wrong in the child, and on which case."""
+    where = prepared[failure.case].where if failure.case is not None else ""
+    covers = "starting Python, importing the file and every call" if isinstance(target, tuple) \
+        else "every call"
+    limit = f"the limit covers {covers}; raise it with --timeout SECONDS (timeout= in Python)"
+    if failure.kind == "load":
+        return failure.detail
+    if failure.kind == "raised":
+        memory = (f" (its process may take at most {impl_runner.MEMORY_LIMIT // 2 ** 30} GiB "
+                  f"of memory)") if failure.detail.startswith("MemoryError") else ""
+        return f"{label} raised {failure.detail} {where}{memory}"
+    if failure.kind == "oversized":
+        expected = ", ".join(str(array.shape) for array in
+                             prepared[failure.case].expected.values())
+        return (f"{label} returned {failure.detail} {where}, far larger than the gradients "
+                f"(shapes {expected})")
+    if failure.kind == "unreadable":
+        return f"the process running {label} sent back unreadable results: {failure.detail}"
+    if failure.case is None:  # the file was being imported
+        path = target[0] if isinstance(target, tuple) else label
+        if failure.kind == "timeout":
+            return (f"importing {path} did not finish within {timeout:g} s (an endless loop "
+                    f"when the file is imported?); {limit}")
+        return (f"importing {path} ended its process ({failure.detail}) before the function "
+                f"could be called: the file ends the process itself (os._exit, a crash)")
+    if failure.kind == "timeout":
+        return (f"{label} did not return within {timeout:g} s {where} (an endless loop?); "
+                f"{limit}")
+    return (f"{label} ended its process without returning ({failure.detail}) {where}: it calls "
+            f"os._exit or crashed; check-impl runs it in a separate process and needs its "
+            f"return value")
 
 
 def mistakes_for(layer) -> tuple:
@@ -820,8 +854,24 @@ def numeric_truth(layer, input_size: tuple, batch: int) -> NumericGradients:
     return NumericGradients(derive(layer, input_size, batch))
 
 
-def _run_case(layer, function, label, size, batch, rng, ties=False) -> ImplCase | None:
-    """Run ``function`` on one random input of ``size``; ``ties``: an input with equal
+@dataclass(frozen=True)
+class _Prepared:
+    """One case before the function runs: its inputs, the truth, the arguments passed."""
+
+    size: tuple
+    batch: int
+    ties: bool
+    inputs: dict       # x, w, b, g
+    expected: dict     # name -> the true gradient
+    arguments: list    # positional arguments of the call (b is None without bias)
+    names: list        # the gradients the function returns, in order
+    optional: bool     # the last name (grad_b of a layer without bias) may be left out
+    where: str         # "on input 5x6, batch 2 ..." for messages
+    truth: NumericGradients
+
+
+def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
+    """Random inputs of ``size`` and their true gradients; ``ties``: an input with equal
     maxima in windows (max pooling; ``None`` if the windows cannot hold ties)."""
     pooling = layer.kind in ("maxpool2d", "avgpool2d")
     truth = numeric_truth(layer, (POOLING_CHANNELS, *size) if pooling else tuple(size), batch)
@@ -837,79 +887,89 @@ def _run_case(layer, function, label, size, batch, rng, ties=False) -> ImplCase 
             else distinct_input(rng, derivation.input_shape)
         if inputs["x"] is None:
             return None
-    expected = truth(inputs)
     names = ["x", *derivation.params]
     if hasattr(layer, "bias") and "b" not in names:
         names.append("b")  # the convention passes b=None to a layer without bias
     arguments = [inputs["x"].copy()] + [inputs[n].copy() if n in inputs else None
                                         for n in names[1:]] + [inputs["g"].copy()]
-    keywords = _layer_keywords(layer, function, len(arguments))
     where = f"on input {size[0]}x{size[1]}, batch {batch}"
     if ties:
         where += " with ties (equal maxima in a window)"
     if _leaves_unread(layer, size):
         where += (" (at this size the stride leaves the last rows/columns unread by the "
                   "forward pass; their gradient is 0)")
-    try:
-        returned = function(*arguments, **keywords)
-    except BaseException as error:  # noqa: BLE001  (whatever the person's code raises)
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        source = _source_file(function)
-        raise ImplementationError(f"{label} raised {_describe_exception(error, source)} "
-                                  f"{where}") from None
-    values = _unpack(returned, names, label, where, optional="b" not in derivation.params)
+    return _Prepared(size=tuple(size), batch=batch, ties=ties, inputs=inputs,
+                     expected=truth(inputs), arguments=arguments, names=names,
+                     optional="b" not in derivation.params, where=where, truth=truth)
+
+
+def _judge_case(case: _Prepared, returned, label, length: int | None = None) -> ImplCase:
+    """Compare what the function returned on ``case`` with the truth (``length``: of the
+    returned tuple, when only its first items came back)."""
+    values = _unpack(returned, case.names, label, case.where, optional=case.optional,
+                     length=length)
     results = {}
-    for name in expected:
-        given = values.get(name)
-        if given is not None:
-            try:
-                given = np.asarray(given, dtype=float)
-            except (TypeError, ValueError):
-                raise ImplementationError(f"{label} returned grad_{name} that is not an array of "
-                                          f"numbers {where}") from None
+    for name, expected in case.expected.items():
+        given = _gradient(values.get(name), name, label, case.where)
         wrong = None
-        if given is not None and given.shape == expected[name].shape:
-            scale = max(1.0, float(np.abs(expected[name]).max(initial=0)))
-            wrong = ~np.isclose(given, expected[name], rtol=RELATIVE_TOLERANCE,
+        if given is not None and given.shape == expected.shape:
+            scale = max(1.0, float(np.abs(expected).max(initial=0)))
+            wrong = ~np.isclose(given, expected, rtol=RELATIVE_TOLERANCE,
                                 atol=RELATIVE_TOLERANCE * scale)
-        results[name] = GradientResult(name=name, expected=expected[name], given=given,
-                                       wrong=wrong)
-    return ImplCase(input_size=size, batch=batch, inputs=inputs, results=results,
-                    derivation=derivation, truth=truth, ties=ties)
+        results[name] = GradientResult(name=name, expected=expected, given=given, wrong=wrong)
+    return ImplCase(input_size=case.size, batch=case.batch, inputs=case.inputs, results=results,
+                    derivation=case.truth.derivation, truth=case.truth, ties=case.ties)
 
 
-def _source_file(function):
-    try:
-        return inspect.getsourcefile(function)
-    except TypeError:
+def _gradient(given, name: str, label: str, where: str) -> np.ndarray | None:
+    """A returned gradient as float64, or :class:`ImplementationError` naming its type.
+
+    Only real floating-point arrays (float32, float64) are gradients: a complex
+    array's imaginary part, an integer array's lost fraction, float16's three digits
+    would each hide or fake a mistake.
+    """
+    if given is None:
         return None
+    if isinstance(given, Other):
+        what = f"a {given.type_name}" + (f" of dtype {given.dtype}" if given.dtype else "")
+        raise ImplementationError(f"{label} returned grad_{name} that is not an array of "
+                                  f"numbers ({what}) {where}")
+    dtype = given.dtype
+    if dtype.kind == "f" and dtype.itemsize >= 4:
+        return given.astype(float)
+    if dtype.kind == "c":
+        why = ("the gradient of a real loss is real; check-impl does not drop an imaginary "
+               "part")
+    elif dtype.kind == "f":
+        why = "float16 holds about 3 digits, too few for the comparison (relative 1e-4)"
+    else:
+        kind = "truth values" if dtype.kind == "b" else "whole numbers"
+        why = f"an array of {kind} cannot hold the gradient of random inputs"
+    raise ImplementationError(f"{label} returned grad_{name} of dtype {dtype} {where}: {why}; "
+                              f"return a float32 or float64 array")
 
 
-def _layer_keywords(layer, function, positional: int) -> dict:
-    """The layer's fields (``stride``, ``padding``, ...) the function takes by name."""
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        return {}
-    fields = {field.name for field in dataclasses.fields(layer)} \
-        if dataclasses.is_dataclass(layer) else set()
-    named = [p for p in parameters[positional:]
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return {p.name: _simple(getattr(layer, p.name)) for p in named if p.name in fields}
-
-
-def _unpack(returned, names, label, where, optional: bool) -> dict:
+def _unpack(returned, names, label, where, optional: bool, length: int | None = None) -> dict:
     """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
     without bias) may be left out.  A single gradient may come alone or as a 1-tuple."""
+    if isinstance(returned, (tuple, list)) and length is not None and length != len(returned):
+        # only its first items came back: longer than any convention
+        raise ImplementationError(f"{label} returned a {type(returned).__name__} of {length} "
+                                  f"{where}; expected {_expected_return(names)}")
     if len(names) == 1 and not isinstance(returned, (tuple, list)):
         return {names[0]: returned}
     if isinstance(returned, (tuple, list)) and len(returned) == len(names):
         return dict(zip(names, returned, strict=True))
     if isinstance(returned, (tuple, list)) and optional and len(returned) == len(names) - 1:
         return dict(zip(names[:-1], returned, strict=True))
-    what = f"a {type(returned).__name__}" + (f" of {len(returned)}" if isinstance(
+    type_name = returned.type_name if isinstance(returned, Other) \
+        else type(returned).__name__
+    what = f"a {type_name}" + (f" of {len(returned)}" if isinstance(
         returned, (tuple, list)) else "")
-    expected = (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
-                else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")
-    raise ImplementationError(f"{label} returned {what} {where}; expected {expected}")
+    raise ImplementationError(f"{label} returned {what} {where}; expected "
+                              f"{_expected_return(names)}")
+
+
+def _expected_return(names) -> str:
+    return (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
+            else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")

@@ -146,6 +146,10 @@ def _check_impl_arguments(parser):
 
 def _check_impl_options(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                        help="time the function's process may take in all, importing the file "
+                             "and every call (default %(default)g); it runs in a separate "
+                             "process, killed when the time is up (exit 2)")
 
 
 @command("check-impl", help="check a hand-written backward function against the derivation "
@@ -153,7 +157,8 @@ def _check_impl_options(parser):
 def check_impl_command(args) -> int:
     from .check_impl import check_impl
 
-    result = check_impl(layer_from_args(args), args.function, seed=args.seed)
+    result = check_impl(layer_from_args(args), args.function, seed=args.seed,
+                        timeout=args.timeout)
     print(result.report())
     return 0 if result.ok else 1
 
