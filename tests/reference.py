@@ -483,7 +483,8 @@ def _maxpool_argmax(x, kernel_size, stride, padding):
                     best = None
                     for (r, q) in _window(i, j, k, s, p, H, W):
                         v = x[n, c, r, q]
-                        if best is None or v > best:   # strict: first max wins
+                        # strict: the first max wins; a NaN wins (the first one) and stays
+                        if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
                             best, arg[n, c, i, j] = v, (r, q)
                     out[n, c, i, j] = best
     return x, out, arg
@@ -492,7 +493,8 @@ def _maxpool_argmax(x, kernel_size, stride, padding):
 def maxpool2d_forward(x, kernel_size, stride=None, padding=0):
     """2-D max pooling.
 
-    Padding is implicit ``-inf``: a padded position never wins.
+    Padding is implicit ``-inf``: a padded position never wins.  A NaN in a window
+    propagates: the window's maximum is its first NaN (as ``np.max``/``np.argmax``).
 
     Parameters
     ----------
@@ -631,7 +633,7 @@ def relu(net):
     ndarray
     """
     net = np.asarray(net, dtype=np.float64)
-    return np.where(net > 0, net, 0.0)
+    return np.where(net <= 0, 0.0, net)  # NaN is not <= 0: it propagates
 
 
 def relu_grad(net):

@@ -9,15 +9,17 @@ SymPy's derivation (the exact path's own statements on symbols).
 
 from __future__ import annotations
 
+import layer_reference
 import numpy as np
 import pytest
 import sympy
-from conftest import CONV_GRID
+from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
 from reference import conv2d_backward_loops, conv2d_forward_loops
 
 import symbackprop as sbp
 from symbackprop import Conv2d
 from symbackprop.codegen import STRATEGIES, choose_strategy, load
+from symbackprop.layers import Sequential, layer_from_spec
 
 # inf - inf and 0 * inf warn as NumPy always does; the values are what is tested here.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -210,3 +212,93 @@ def test_exact_path_statements_reproduce_the_derivation(case):
         assert got.shape == want.shape
         for value, expected in zip(got.flat, sympy.flatten(want.tolist()), strict=True):
             assert sympy.expand(value - expected) == 0
+
+
+# -- every other kind, and chains ------------------------------------------------------
+
+def flat_placements(shape):
+    """For feature maps :func:`placements`; else the first, middle and last element."""
+    if len(shape) >= 3:
+        return placements(shape)
+    size = int(np.prod(shape))
+    return sorted({np.unravel_index(flat, shape) for flat in (0, size // 2, size - 1)})
+
+
+def layer_arrays(layer, shape, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    params = layer_reference.random_parameters(layer, rng)
+    grad_out = rng.standard_normal(layer_reference.forward(layer, x, params).shape)
+    return x, params, grad_out
+
+
+def assert_layer_as_reference(module, layer, x, params, grad_out, label):
+    z = module.forward(x, *params.values())
+    assert_same(z, layer_reference.forward(layer, x, params), f"z, {label}")
+    want_x, want_params = layer_reference.backward(layer, x, params, grad_out)
+    grads = module.backward(x, *params.values(), grad_out)
+    for name, got, want in zip(["x", *params], grads, [want_x, *want_params.values()],
+                               strict=True):
+        assert_same(got, want, f"dL/d{name}, {label}")
+
+
+@pytest.mark.parametrize("case", LAYER_GRID, ids=[case[0] for case in LAYER_GRID])
+def test_every_kind_spreads_inf_and_nan_as_the_plain_sum(case):
+    """inf, -inf and NaN at corners, next to the padding and inside, in x, each parameter
+    and grad_out; and x all inf, all -inf (a max-pooling window of -inf only: its first
+    element wins, not the padding) and all NaN."""
+    _, spec, input_size, batch = case
+    layer = layer_from_spec(spec)
+    module = load(layer)
+    x, params, grad_out = layer_arrays(layer, layer.input_shape(input_size, batch + 1))
+    clean = dict(x=x, grad_out=grad_out, **params)
+    for where, array in clean.items():
+        for index in flat_placements(array.shape):
+            for name, value in VALUES.items():
+                values = {key: item.copy() for key, item in clean.items()}
+                values[where][index] = value
+                assert_layer_as_reference(
+                    module, layer, values["x"], {key: values[key] for key in params},
+                    values["grad_out"], f"{name} at {where}{list(index)}")
+    for name, value in VALUES.items():
+        assert_layer_as_reference(module, layer, np.full_like(x, value), params, grad_out,
+                                  f"x all {name}")
+
+
+@pytest.mark.parametrize("case", CHAIN_GRID, ids=[case[0] for case in CHAIN_GRID])
+def test_chains_spread_inf_and_nan_as_the_plain_sums(case, monkeypatch):
+    """A chain's layers keep the plain sums' inf and NaN, against loop references."""
+    monkeypatch.setattr(layer_reference, "conv2d_forward", conv2d_forward_loops)
+    monkeypatch.setattr(layer_reference, "conv2d_backward", conv2d_backward_loops)
+    _, specs, input_size, batch = case
+    chain = Sequential.from_spec(specs)
+    module = load(chain)
+    rng = np.random.default_rng(2)
+    params = [layer_reference.random_parameters(layer, rng) for layer in chain.layers]
+    flat = [value for layer_params in params for value in layer_params.values()]
+    x = rng.standard_normal(chain.input_shape(input_size, batch))
+    outputs = layer_reference.chain_forward(chain.layers, x, params)
+    grad_out = rng.standard_normal(outputs[-1].shape)
+    arguments = [x, *flat, grad_out]  # argument 0 is x, the last grad_out
+    spots = [(position, index) for position, array in enumerate(arguments)
+             for index in flat_placements(array.shape)]
+    for position, index in spots:
+        for name, value in VALUES.items():
+            values = [array.copy() for array in arguments]
+            values[position][index] = value
+            label = f"{name} at argument {position} {list(index)}"
+            new_x, new_flat, new_grad = values[0], values[1:-1], values[-1]
+            layered, start = [], 0
+            for layer_params in params:
+                layered.append(dict(zip(layer_params, new_flat[start:start + len(layer_params)])))
+                start += len(layer_params)
+            want_outputs = layer_reference.chain_forward(chain.layers, new_x, layered)
+            assert_same(module.forward(new_x, *new_flat), want_outputs[-1], f"output, {label}")
+            deltas, grads = layer_reference.chain_backward(chain.layers, new_x, layered,
+                                                           new_grad)
+            want = [deltas[0], *(value for layer_grads in grads for value in
+                                 layer_grads.values())]
+            for number, (got, expected) in enumerate(zip(module.backward(new_x, *new_flat,
+                                                                         new_grad), want,
+                                                         strict=True)):
+                assert_same(got, expected, f"gradient {number}, {label}")
