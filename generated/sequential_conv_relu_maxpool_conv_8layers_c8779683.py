@@ -1314,16 +1314,18 @@ def _layer_7():
         z[n, f]           = x[n, c, h, w]
         dL/dx[n, c, h, w] = g[n, f]
 
-    The code reshapes (a view when x is contiguous); the dtype is that of x.
+    forward reshapes (a view of x when x is contiguous, as torch.flatten); backward returns a
+    new array, never a view of grad_out. Any batch, 0 included; the dtype is that of x.
     """
 
     def _forward(x):
         """:func:`forward` without the checks: z[n, f] = x[n, c, h, w], f row-major."""
-        return x.reshape(x.shape[0], -1)
+        # the feature count is spelled out: reshape cannot infer it from an empty batch
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def _backward(x, grad_out):
         """:func:`backward` without the checks: dL/dx[n, c, h, w] = g[n, f]."""
-        return (grad_out.reshape(x.shape),)
+        return (grad_out.reshape(x.shape).copy(),)  # a new array: the caller may change it
 
     return _forward, _backward
 
@@ -1418,7 +1420,7 @@ def output_shapes(input_shape):
 def forward(x, w1, b1, w4, b4, w8, b8):
     """The chain's output ``a8``, dtype of ``x``.
 
-    ``x`` has shape ``(N, 1, H, W)`` and a floating dtype; the parameters have the
+    ``x`` has shape ``(N, 1, H, W)`` and dtype float32 or float64; the parameters have the
     shapes listed in the module docstring and the dtype of ``x``.
     """
     x, parameters, _ = _check_arguments(x, w1, b1, w4, b4, w8, b8)
@@ -1551,7 +1553,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )
