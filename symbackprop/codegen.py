@@ -7,7 +7,9 @@ that layer, any batch and input size.
 The code is not written from the textbook formulas but read off the symbolic result:
 
 1. :func:`representative_instance` picks a small input (every kernel offset reads
-   at least two real rows and columns) and, for wide layers, fewer channels;
+   at least two real rows and columns, in closed form) and, for wide layers, fewer
+   channels; :func:`check_generation_size` refuses it up front when it is larger than
+   ``max_terms`` (a huge kernel, stride, padding or dilation);
 2. :func:`~symbackprop.derivation.derive` expands and differentiates it;
 3. :func:`read_conv2d_plan` reads, from the derived sums ``dL/dw[o,c,m,k] =
    sum g[n,o,i,j] * x[n,c,r,q]``, which padded rows ``r + top = first_row + step*i``
@@ -590,7 +592,8 @@ def check_generation_size(layer, max_terms=DEFAULT_MAX_TERMS) -> None:
     """
     if isinstance(max_terms, bool) or not (isinstance(max_terms, numbers.Integral) or
                                            max_terms == math.inf) or max_terms < 1:
-        raise ValueError(f"max_terms must be a whole number >= 1, got {max_terms!r}")
+        raise ValueError(f"max_terms (--max-terms) must be a whole number >= 1, "
+                         f"got {max_terms!r}")
     for part in getattr(layer, "layers", (layer,)):
         if type(part) in _INSTANCES:
             instance, input_shape = _INSTANCES[type(part)](part, max_terms)

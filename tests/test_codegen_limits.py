@@ -115,7 +115,7 @@ def test_cli_max_terms_lets_it_through(capsys):
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "100"])
 def test_max_terms_must_be_a_positive_whole_number(bad):
-    with pytest.raises(ValueError, match="max_terms must be a whole number >= 1"):
+    with pytest.raises(ValueError, match=r"max_terms \(--max-terms\) must be a whole number >= 1"):
         generate(Conv2d(kernel_size=3), max_terms=bad)
 
 
