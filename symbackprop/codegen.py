@@ -394,9 +394,8 @@ def check_conv2d_plan(plan: Conv2dPlan) -> None:
 def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
     """Derive :func:`representative_instance`, read the plan off it, and check it."""
     instance_layer, size = representative_instance(layer)
-    # The smallest useful instance is derived whatever its size (a 31x31 kernel with
-    # 'same' padding takes a while), never refused.
-    # The instance is already the smallest that shows every offset: no size limit.
+    # No size limit here: the instance is the smallest that shows every offset, and
+    # generate and load checked its size up front (check_generation_size).
     derivation = derive(instance_layer, size, 1, max_terms=math.inf)
     plan = read_conv2d_plan(derivation, layer)
     check_conv2d_plan(plan)
