@@ -188,7 +188,10 @@ def size_limit_error(layer, input_shape, cost: int, max_terms) -> SizeLimitError
                if hasattr(layer, name)]
     _, culprit = max(present, key=lambda item: item[0])
     value = getattr(layer, culprit)
-    shown = value[0] if len(set(value)) == 1 else "x".join(map(str, value))
+    if len(set(value)) == 1:
+        shown = value[0]
+    else:  # KHxKW as the command line writes it; padding as (top, bottom, left, right)
+        shown = "x".join(map(str, value)) if len(value) == 2 else str(value)
     if input_shape is None:
         instance = f"would expand to at least {cost:,} products"
     else:

@@ -69,6 +69,7 @@ def test_pool_closed_form_is_the_least_length():
     (["conv2d", "--stride", "1000000000"], "stride = 1000000000"),
     (["conv2d", "--dilation", "1000000000"], "dilation = 1000000000"),
     (["conv2d", "--padding", "1000000000"], "padding = 1000000000"),
+    (["conv2d", "--padding", "1000000000,1,2,3"], "padding = (1000000000, 1, 2, 3)"),
     (["conv2d", "--kernel", "1000"], "kernel_size = 1000"),
     (["conv2d", "--kernel", "100000"], "kernel_size = 100000"),
     (["conv2d", "--kernel", "3x1000000000"], "kernel_size = 3x1000000000"),
