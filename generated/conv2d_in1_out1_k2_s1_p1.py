@@ -64,6 +64,14 @@ up offset by offset, which measured faster than the im2col scatter for such laye
 memory besides the results: g on the grid and one phase's xph, dL/dxph and block buffer;
 nothing of KH*KW times the size of x.
 
+inf and NaN spread exactly as in the sums above: a product with padding, or with a grid
+position beyond Ho x Wo, is not in them. The blocks and the grid multiply such positions
+too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward and
+_backward first test whether w (forward) or x, w and grad_out (backward) are all finite,
+each by one sum (finite exactly when all its terms are; no temporary); if one is not, an
+exact path computes, per kernel offset, only the products of the box of outputs whose
+input is inside x: one matrix product per offset, slower but the plain sums.
+
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
 symbols).
@@ -130,7 +138,7 @@ def output_size(height, width):
 def forward(x, w, b):
     """The layer's output ``z``, shape ``(N, 1, Ho, Wo)``, dtype of ``x``.
 
-    ``x`` has shape ``(N, 1, H, W)`` and a floating dtype; ``w``, shape
+    ``x`` has shape ``(N, 1, H, W)`` and dtype float32 or float64; ``w``, shape
     ``(1, 1, 2, 2)``, and ``b``, shape ``(1,)``, have the dtype of ``x``.
     """
     x = _check_input(x)
@@ -153,6 +161,14 @@ def backward(x, w, b, grad_out):
 
 def _forward(x, w, b):
     """:func:`forward` without the checks; works for any dtype that can add and multiply."""
+    if not _finite(w):
+        # w * (a padding zero) is 0 * inf = NaN where the plain sum has no such product
+        return _forward_exact(x, w, b)
+    return _forward_fast(x, w, b)
+
+
+def _forward_fast(x, w, b):
+    """:func:`_forward` for finite w: im2col blocks that read the padding too."""
     n, _, height, width = x.shape
     out_height, out_width, rows, cols = _grid(height, width)
     xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
@@ -230,6 +246,15 @@ def _gather_block(buffer, xs, first_sample, count, first_row, height):
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
+    if not _finite(x, w, grad_out):
+        # the grid's products with padding and with g's zeros beyond Ho, Wo would turn an
+        # inf or NaN into NaN where the plain sum has no such product
+        return _backward_exact(x, w, b, grad_out)
+    return _backward_fast(x, w, b, grad_out)
+
+
+def _backward_fast(x, w, b, grad_out):
+    """:func:`_backward` for finite arguments, on the phase grid."""
     _, _, rows, cols = _grid(x.shape[2], x.shape[3])
     reach = ROW_REACH * cols + COL_REACH  # the largest shift
     # g on the grid after `reach` zeros, so that g[o, q - shift] is 0 for q < shift
@@ -420,6 +445,84 @@ def _gather_columns(buffer, xph, reads, start, size):
     return columns.reshape(GROUPS, C_GROUP * KH * KW, size)
 
 
+def _finite(*arrays):
+    """Whether every element of the float ``arrays`` is finite (other dtypes count as finite).
+
+    A sum is finite exactly when all its terms are, or it overflowed: one pass, no
+    temporary, and an overflow only sends a finite input to the exact path.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(
+            not np.issubdtype(array.dtype, np.inexact) or np.isfinite(array.sum())
+            for array in arrays
+        )
+
+
+def _offset_boxes(height, width):
+    """``(m, k, (x rows, x cols), (z rows, z cols))`` for every offset that meets x.
+
+    Offset (m, k) of output (i, j) reads xp row first_row + SH*i, x row first_row - TOP
+    + SH*i: inside x only for the outputs of the box (z rows, z cols), at (x rows, x cols).
+    Everything else it meets is padding, whose products are 0 and not in the sums.
+    """
+    out_height, out_width = output_size(height, width)
+    boxes = []
+    for m, k, phase, ra, rb in OFFSET_READS:
+        row_phase, col_phase = PHASES[phase]
+        along_rows = _phase_rows(row_phase + SH * ra, SH, TOP, height, out_height)
+        along_cols = _phase_rows(col_phase + SW * rb, SW, LEFT, width, out_width)
+        if along_rows is not None and along_cols is not None:
+            boxes.append((m, k, (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])))
+    return boxes
+
+
+def _forward_exact(x, w, b):
+    """:func:`_forward` with exactly the products of the sums: each offset reads only x.
+
+    Slower than the blocks (one matrix product per offset, on copies of the boxes), and
+    used only when w holds an inf or NaN, which must stay out of the padding products.
+    """
+    n, _, height, width = x.shape
+    z = np.zeros((n, OUT_CHANNELS, *output_size(height, width)), dtype=x.dtype)
+    z += b.reshape(OUT_CHANNELS, 1, 1)
+    kernel = w.reshape(GROUPS, O_GROUP, C_GROUP, KH, KW)
+    boxes = _offset_boxes(height, width)
+    for m, k, (x_rows, x_cols), (z_rows, z_cols) in boxes:
+        x_box = x[:, :, x_rows, x_cols]
+        box_shape = x_box.shape[2:]
+        x_box = x_box.reshape(n, GROUPS, C_GROUP, box_shape[0] * box_shape[1])
+        # z[n, o, i, j] += sum_c w[o, c, m, k] * x[n, c, i + m - TOP, j + k - LEFT]
+        products = np.matmul(kernel[:, :, :, m, k], x_box)
+        z[:, :, z_rows, z_cols] += products.reshape(n, OUT_CHANNELS, *box_shape)
+    return z
+
+
+def _backward_exact(x, w, b, grad_out):
+    """:func:`_backward` with exactly the products of the sums (see :func:`_forward_exact`).
+
+    Used only when x, w or grad_out holds an inf or NaN.
+    """
+    n, _, height, width = x.shape
+    kernel = w.reshape(GROUPS, O_GROUP, C_GROUP, KH, KW)
+    grad_x = np.zeros(x.shape, dtype=x.dtype)
+    grad_w = np.zeros(kernel.shape, dtype=x.dtype)
+    boxes = _offset_boxes(height, width)
+    for m, k, (x_rows, x_cols), (z_rows, z_cols) in boxes:
+        x_box = x[:, :, x_rows, x_cols]
+        box_shape = x_box.shape[2:]
+        positions = box_shape[0] * box_shape[1]
+        x_box = x_box.reshape(n, GROUPS, C_GROUP, positions)
+        g_box = grad_out[:, :, z_rows, z_cols].reshape(n, GROUPS, O_GROUP, positions)
+        # dL/dw[o, c, m, k] = sum_{n,i,j} g[n, o, i, j] * x[n, c, row, col]
+        grad_w[:, :, :, m, k] = np.matmul(g_box, x_box.transpose(0, 1, 3, 2)).sum(axis=0)
+        # dL/dx[n, c, row, col] += sum_o w[o, c, m, k] * g[n, o, i, j]
+        back = np.matmul(kernel[:, :, :, m, k].transpose(0, 2, 1), g_box)
+        grad_x[:, :, x_rows, x_cols] += back.reshape(n, IN_CHANNELS, *box_shape)
+    # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
+    grad_b = grad_out.sum(axis=(0, 2, 3))
+    return grad_x, grad_w.reshape(w.shape), grad_b
+
+
 def _check_input(x):
     x = _check_array("x", x, ("N", IN_CHANNELS, "H", "W"))
     height, width = x.shape[2], x.shape[3]
@@ -448,7 +551,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

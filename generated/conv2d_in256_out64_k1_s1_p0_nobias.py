@@ -82,7 +82,7 @@ def output_size(height, width):
 def forward(x, w):
     """The layer's output ``z``, shape ``(N, 64, Ho, Wo)``, dtype of ``x``.
 
-    ``x`` has shape ``(N, 256, H, W)`` and a floating dtype; ``w``, shape
+    ``x`` has shape ``(N, 256, H, W)`` and dtype float32 or float64; ``w``, shape
     ``(64, 256, 1, 1)``, has the dtype of ``x``.
     """
     x = _check_input(x)
@@ -161,7 +161,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

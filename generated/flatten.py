@@ -17,7 +17,8 @@ Formulas, row-major (NumPy's and the notes' order, f = (c*H + h)*W + w):
     z[n, f]           = x[n, c, h, w]
     dL/dx[n, c, h, w] = g[n, f]
 
-The code reshapes (a view when x is contiguous); the dtype is that of x.
+forward reshapes (a view of x when x is contiguous, as torch.flatten); backward returns a
+new array, never a view of grad_out. Any batch, 0 included; the dtype is that of x.
 
 """
 
@@ -46,12 +47,13 @@ def backward(x, grad_out):
 
 def _forward(x):
     """:func:`forward` without the checks: z[n, f] = x[n, c, h, w], f row-major."""
-    return x.reshape(x.shape[0], -1)
+    # the feature count is spelled out: reshape cannot infer it from an empty batch
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
 
 def _backward(x, grad_out):
     """:func:`backward` without the checks: dL/dx[n, c, h, w] = g[n, f]."""
-    return (grad_out.reshape(x.shape),)
+    return (grad_out.reshape(x.shape).copy(),)  # a new array: the caller may change it
 
 
 def _check_input(x):
@@ -66,7 +68,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

@@ -33,7 +33,7 @@ ALPHA = 0.01  # alpha
 
 
 def forward(x):
-    """``z = f(x)`` elementwise, the shape and dtype of ``x`` (a floating dtype)."""
+    """``z = f(x)`` elementwise, the shape and dtype of ``x`` (float32 or float64)."""
     x = _check_input(x)
     return _forward(x)
 
@@ -73,7 +73,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

@@ -42,7 +42,7 @@ def forward(x, w, b):
     """The layer's output ``z``, shape ``(N, 84)``, dtype of ``x``.
 
     ``x`` has shape ``(N, 120)`` (or ``(N, C, H, W)`` with ``C*H*W = 120``)
-    and a floating dtype; the parameters have the dtype of ``x``.
+    and dtype float32 or float64; the parameters have the dtype of ``x``.
     """
     x = _check_input(x)
     w, b = _check_parameters(x, w, b)
@@ -100,7 +100,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

@@ -34,7 +34,9 @@ was read off its derived windows and checked to reproduce every window (order in
 z and dL/dx.
 
 forward stacks the 9 slices and takes np.argmax over them, which returns the first
-maximum. backward adds g into the slice of each offset where that offset won, one
+maximum (a NaN counts as the maximum: it propagates, and its window's g goes to its
+first NaN; a window whose elements are all -inf sends g to its first element, not to the
+padding). backward adds g into the slice of each offset where that offset won, one
 vectorised np.where per offset. The result has the dtype of x: float32 stays float32.
 """
 
@@ -74,7 +76,7 @@ def output_size(height, width):
 def forward(x):
     """The pooled ``z``, shape ``(N, C, Ho, Wo)``, dtype of ``x``.
 
-    ``x`` has shape ``(N, C, H, W)`` and a floating dtype.
+    ``x`` has shape ``(N, C, H, W)`` and dtype float32 or float64.
     """
     x = _check_input(x)
     return _forward(x)
@@ -105,7 +107,7 @@ def _backward(x, grad_out):
     """:func:`backward` without the checks."""
     n, channels, height, width = x.shape
     out_height, out_width = grad_out.shape[2], grad_out.shape[3]
-    winner = _windows(x).argmax(axis=0)  # row-major position of each window's first maximum
+    winner = _winners(x, _windows(x))  # row-major position of each window's first maximum
     padded_shape = (n, channels, TOP + height + BOTTOM, LEFT + width + RIGHT)
     grad_xp = np.zeros(padded_shape, dtype=x.dtype)
     for position, (_m, _k, first_row, first_col) in enumerate(WINDOW_OFFSETS):
@@ -114,6 +116,38 @@ def _backward(x, grad_out):
         grad_xp[:, :, rows, cols] += np.where(winner == position, grad_out, 0)
     grad_x = grad_xp[:, :, TOP : TOP + height, LEFT : LEFT + width]
     return (np.ascontiguousarray(grad_x),)
+
+
+def _winners(x, windows):
+    """Row-major position of each window's first maximum among its elements of x.
+
+    np.argmax returns the first maximum (the first NaN, if any: NaN propagates). Padding
+    is -inf so that it never wins, but it ties with a window whose elements of x are all
+    -inf; there the first element of x wins, as in the sum over the window's elements.
+    """
+    winner = windows.argmax(axis=0)
+    if (TOP or BOTTOM or LEFT or RIGHT) and not _finite(x):
+        maxima = np.take_along_axis(windows, winner[np.newaxis], axis=0)[0]
+        winner = np.where(maxima == -np.inf, _first_inside(x.shape[2], x.shape[3]), winner)
+    return winner
+
+
+def _finite(x):
+    """Whether every element of x is finite: its sum is exactly then (or it overflowed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(x.sum()))
+
+
+def _first_inside(height, width):
+    """``first[i, j]``: the row-major position of window (i, j)'s first element of x."""
+    out_height, out_width = output_size(height, width)
+    inside = np.zeros((TOP + height + BOTTOM, LEFT + width + RIGHT), dtype=bool)
+    inside[TOP : TOP + height, LEFT : LEFT + width] = True
+    first = np.full((out_height, out_width), -1)
+    for position, (_m, _k, first_row, first_col) in enumerate(WINDOW_OFFSETS):
+        rows, cols = _offset_slices(first_row, first_col, out_height, out_width)
+        first[(first < 0) & inside[rows, cols]] = position
+    return first
 
 
 def _windows(x):
@@ -159,7 +193,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

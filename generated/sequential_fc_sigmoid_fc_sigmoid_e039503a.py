@@ -255,7 +255,7 @@ def output_shapes(input_shape):
 def forward(x, w1, b1, w3, b3):
     """The chain's output ``a4``, dtype of ``x``.
 
-    ``x`` has shape ``(N, 2)`` and a floating dtype; the parameters have the
+    ``x`` has shape ``(N, 2)`` and dtype float32 or float64; the parameters have the
     shapes listed in the module docstring and the dtype of ``x``.
     """
     x, parameters, _ = _check_arguments(x, w1, b1, w3, b3)
@@ -360,7 +360,7 @@ def _check_array(name, value, shape, dtype=None, note=""):
     ``dtype``, when given, is the dtype ``value`` must have (that of ``x``).
     """
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.type not in (np.float32, np.float64):  # not float16: too coarse to trust
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
         )

@@ -7,7 +7,9 @@ that layer, any batch and input size.
 The code is not written from the textbook formulas but read off the symbolic result:
 
 1. :func:`representative_instance` picks a small input (every kernel offset reads
-   at least two real rows and columns) and, for wide layers, fewer channels;
+   at least two real rows and columns, in closed form) and, for wide layers, fewer
+   channels; :func:`check_generation_size` refuses it up front when it is larger than
+   ``max_terms`` (a huge kernel, stride, padding or dilation);
 2. :func:`~symbackprop.derivation.derive` expands and differentiates it;
 3. :func:`read_conv2d_plan` reads, from the derived sums ``dL/dw[o,c,m,k] =
    sum g[n,o,i,j] * x[n,c,r,q]``, which padded rows ``r + top = first_row + step*i``
@@ -30,6 +32,7 @@ import importlib.util
 import itertools
 import linecache
 import math
+import numbers
 import os
 import tempfile
 from collections import Counter, defaultdict
@@ -39,8 +42,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from .derivation import Derivation, derive, term_count
-from .indexing import output_length
+from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive, term_count
 from .layers import Conv2d
 from .naming import element_symbol, flat, module_name, parse_element
 from .templating import python_environment
@@ -55,6 +57,9 @@ __all__ = [
     "regenerate_command",
     "register_generator",
     "representative_instance",
+    "instance_cost",
+    "check_generation_size",
+    "register_instance",
     "read_conv2d_plan",
     "check_conv2d_plan",
     "render_conv2d",
@@ -111,37 +116,96 @@ def _minimal_length(kernel: int, stride: int, before: int, after: int, dilation:
     """Smallest input length on which every kernel offset reads at least two real rows.
 
     Two rows per offset are what it takes to read a slice's start and step off the
-    derived sums; the check of the plan then uses every term.
+    derived sums; the check of the plan then uses every term.  Offset ``m`` of output
+    ``i`` reads row ``i*stride + m*dilation - before``; its first real row is that of
+    ``i0 = max(0, ceil((before - m*dilation) / stride))``, and the row of ``i0 + 1`` is
+    real and has an output exactly when the length is at least both
+    ``(i0 + 1)*stride + m*dilation - before + 1`` and
+    ``(i0 + 1)*stride + dilation*(kernel - 1) + 1 - before - after``.  One step per
+    offset, whatever the stride, padding or dilation.
     """
-    for size in itertools.count(1):
-        outputs = output_length(size, kernel, stride, before, after, dilation)
-        if outputs < 2:
-            continue
-        reads = [sum(0 <= i * stride + m * dilation - before < size for i in range(outputs))
-                 for m in range(kernel)]
-        if min(reads) >= 2:
-            return size
-    raise AssertionError("unreachable")  # pragma: no cover
+    span = dilation * (kernel - 1)
+    length = 1
+    for m in range(kernel):
+        first_output = max(0, -((m * dilation - before) // stride))
+        second_start = (first_output + 1) * stride
+        length = max(length, second_start + m * dilation - before + 1,
+                     second_start + span + 1 - before - after)
+    return length
 
 
-def representative_instance(layer: Conv2d) -> tuple[Conv2d, tuple[int, int]]:
+def _narrower(layer: Conv2d) -> Conv2d:
+    """At most 2 groups of at most 2 input and 2 output channels each."""
+    groups = min(layer.groups, 2)
+    return layer.replace(in_channels=groups * min(layer.group_in_channels, 2),
+                         out_channels=groups * min(layer.group_out_channels, 2),
+                         groups=groups)
+
+
+def representative_instance(layer: Conv2d, max_terms=math.inf) -> tuple[Conv2d, tuple[int, int]]:
     """``(layer to derive, (H, W))``: the small instance :func:`generate` derives.
 
     The input is the smallest on which every kernel offset reads at least two rows
     and two columns of ``x`` (batch 1).  The channels are the layer's own unless
     that expansion would exceed :data:`DERIVATION_BUDGET` products; then at most 2
     groups of at most 2 input and 2 output channels each.
+
+    Raises
+    ------
+    SizeLimitError
+        When even that instance costs more than ``max_terms`` (see :func:`instance_cost`);
+        a kernel too large for the limit is refused before the input size is computed.
     """
+    narrow = _narrower(layer)
+    at_least = 4 * narrow.out_channels * narrow.group_in_channels * math.prod(layer.kernel_size)
+    if at_least > max_terms:  # two outputs along each axis, whatever the input
+        raise size_limit_error(layer, None, at_least, max_terms)
     top, bottom, left, right = layer.padding
     size = (_minimal_length(layer.kernel_size[0], layer.stride[0], top, bottom, layer.dilation[0]),
             _minimal_length(layer.kernel_size[1], layer.stride[1], left, right, layer.dilation[1]))
-    if term_count(layer, layer.input_shape(size)) <= DERIVATION_BUDGET:
-        return layer, size
-    groups = min(layer.groups, 2)
-    smaller = layer.replace(in_channels=groups * min(layer.group_in_channels, 2),
-                            out_channels=groups * min(layer.group_out_channels, 2),
-                            groups=groups)
-    return smaller, size
+    instance = layer if term_count(layer, layer.input_shape(size)) <= DERIVATION_BUDGET else narrow
+    return instance, size
+
+
+def instance_cost(layer, input_shape) -> int:
+    """What deriving an instance takes: the products of its expansion (padding products
+    included, :func:`~symbackprop.derivation.term_count`) plus the elements of its input."""
+    return term_count(layer, input_shape) + math.prod(input_shape)
+
+
+#: The parameters that size a layer's smallest instance, by what they are called.
+_SIZING_PARAMETERS = ("kernel_size", "stride", "padding", "dilation")
+
+
+def size_limit_error(layer, input_shape, cost: int, max_terms) -> SizeLimitError:
+    """The :class:`SizeLimitError` of a layer whose smallest instance costs ``cost``.
+
+    It names the sizing parameter with the largest value (the likely cause), the
+    instance (``input_shape``, or None when only a lower bound ``cost`` is known)
+    and how to raise the limit.
+    """
+    present = [(max(getattr(layer, name)), name) for name in _SIZING_PARAMETERS
+               if hasattr(layer, name)]
+    _, culprit = max(present, key=lambda item: item[0])
+    value = getattr(layer, culprit)
+    if len(set(value)) == 1:
+        shown = value[0]
+    else:  # KHxKW as the command line writes it; padding as (top, bottom, left, right)
+        shown = "x".join(map(str, value)) if len(value) == 2 else str(value)
+    if input_shape is None:
+        instance = f"would expand to at least {cost:,} products"
+    else:
+        instance = (f"is an input of {'x'.join(map(str, input_shape[-2:]))}, which would expand "
+                    f"to {cost:,} products and input elements")
+    return SizeLimitError(
+        f"{culprit} = {shown}: the smallest instance generate derives for {layer.describe()} "
+        f"{instance}, over the limit of {max_terms:,}. Raise the limit with --max-terms N "
+        f"(max_terms=N in Python) to generate it anyway.")
+
+
+def _conv2d_instance(layer: Conv2d, max_terms) -> tuple:
+    instance, size = representative_instance(layer, max_terms)
+    return instance, instance.input_shape(size)
 
 
 # -- stage 2: the plan, read off the derivation ------------------------------------
@@ -333,9 +397,8 @@ def check_conv2d_plan(plan: Conv2dPlan) -> None:
 def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
     """Derive :func:`representative_instance`, read the plan off it, and check it."""
     instance_layer, size = representative_instance(layer)
-    # The smallest useful instance is derived whatever its size (a 31x31 kernel with
-    # 'same' padding takes a while), never refused.
-    # The instance is already the smallest that shows every offset: no size limit.
+    # No size limit here: the instance is the smallest that shows every offset, and
+    # generate and load checked its size up front (check_generation_size).
     derivation = derive(instance_layer, size, 1, max_terms=math.inf)
     plan = read_conv2d_plan(derivation, layer)
     check_conv2d_plan(plan)
@@ -499,6 +562,7 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
 # -- the public API --------------------------------------------------------------
 
 _GENERATORS = {}
+_INSTANCES = {}
 
 
 def register_generator(layer_type):
@@ -507,6 +571,37 @@ def register_generator(layer_type):
         _GENERATORS[layer_type] = function
         return function
     return decorate
+
+
+def register_instance(layer_type):
+    """Decorator: ``function(layer, max_terms) -> (layer derived, input shape)`` names the
+    instance :func:`generate` derives for a ``layer_type``, for the size limit."""
+    def decorate(function):
+        _INSTANCES[layer_type] = function
+        return function
+    return decorate
+
+
+register_instance(Conv2d)(_conv2d_instance)
+
+
+def check_generation_size(layer, max_terms=DEFAULT_MAX_TERMS) -> None:
+    """Raise :class:`~symbackprop.derivation.SizeLimitError` unless every instance that
+    generating ``layer`` derives costs at most ``max_terms`` (:func:`instance_cost`).
+
+    Computed up front, in closed form, before anything is derived; a chain checks each
+    of its layers.
+    """
+    if isinstance(max_terms, bool) or not (isinstance(max_terms, numbers.Integral) or
+                                           max_terms == math.inf) or max_terms < 1:
+        raise ValueError(f"max_terms (--max-terms) must be a whole number >= 1, "
+                         f"got {max_terms!r}")
+    for part in getattr(layer, "layers", (layer,)):
+        if type(part) in _INSTANCES:
+            instance, input_shape = _INSTANCES[type(part)](part, max_terms)
+            cost = instance_cost(instance, input_shape)
+            if cost > max_terms:
+                raise size_limit_error(part, input_shape, cost, max_terms)
 
 
 def _check_strategy(layer: Conv2d, strategy: str | None) -> str:
@@ -531,22 +626,28 @@ def _generate_cached(layer, strategy) -> str:
     return _GENERATORS[type(layer)](layer, strategy)
 
 
-def generate(layer, strategy: str | None = None) -> str:
+def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS) -> str:
     """The source of a standalone NumPy module with ``forward`` and ``backward`` for ``layer``.
 
     The module needs only NumPy, has the layer's constants baked in, accepts any
     batch and input size that fits, and checks its arguments.  The same layer always
     gives the same text.  ``strategy`` (a key of :data:`STRATEGIES`) overrides the one
     :func:`choose_strategy` picks; the tests use it to run every strategy.
+    ``max_terms`` bounds the instance the code is read off, as for
+    :func:`~symbackprop.derivation.derive` (see :func:`check_generation_size`).
 
     Raises
     ------
     TypeError
         For a layer kind symbackprop cannot generate code for.
+    SizeLimitError
+        When the smallest instance that shows the layer's index rules is larger than
+        ``max_terms`` (a huge kernel, stride, padding or dilation).
     """
     if type(layer) not in _GENERATORS:
         raise TypeError(f"symbackprop cannot generate code for a {type(layer).__name__}; "
                         f"it can for {', '.join(t.__name__ for t in _GENERATORS)}")
+    check_generation_size(layer, max_terms)
     return _generate_cached(layer, strategy)
 
 
@@ -555,7 +656,7 @@ def module_filename(layer) -> str:
     return module_name(layer) + ".py"
 
 
-def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER) -> Path:
+def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERMS) -> Path:
     """Write :func:`generate`'s source to ``folder/<module_name>.py``; return the path.
 
     The folder is created if missing.  The file is written to a temporary file in
@@ -567,7 +668,7 @@ def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER) -> Path:
     OSError
         With the folder in the message, when it cannot be created or written to.
     """
-    source = generate(layer)
+    source = generate(layer, max_terms=max_terms)
     folder = Path(folder)
     target = folder / module_filename(layer)
     write_text_atomically(target, source)
@@ -602,7 +703,7 @@ def write_text_atomically(target: Path, text: str) -> None:
         raise
 
 
-def load(layer, folder=None, strategy: str | None = None):
+def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS):
     """Import the module :func:`generate` writes for ``layer``.
 
     Parameters
@@ -615,6 +716,8 @@ def load(layer, folder=None, strategy: str | None = None):
         :mod:`pdb` still show it.
     strategy : str, optional
         As for :func:`generate` (in-memory modules only).
+    max_terms : int, optional
+        As for :func:`generate`.
 
     Returns
     -------
@@ -622,10 +725,11 @@ def load(layer, folder=None, strategy: str | None = None):
         With ``forward``, ``backward``, ``output_size`` and the layer's constants.
         The same layer gives the same module object (for ``folder=None``).
     """
+    check_generation_size(layer, max_terms)
     if folder is not None:
         if strategy is not None:
             raise ValueError("strategy can only be chosen for a module loaded in memory")
-        path = write_module(layer, folder)
+        path = write_module(layer, folder, max_terms)
         spec = importlib.util.spec_from_file_location(module_name(layer), path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -635,7 +739,7 @@ def load(layer, folder=None, strategy: str | None = None):
 
 @functools.lru_cache(maxsize=128)
 def _load_in_memory(layer, strategy=None):
-    source = generate(layer, strategy)
+    source = generate(layer, strategy, max_terms=math.inf)  # checked by load
     name = module_name(layer) if strategy is None else f"{module_name(layer)}_{strategy}"
     filename = f"<symbackprop generated {name}>"
     # An entry without a modification time is never dropped by linecache.checkcache.

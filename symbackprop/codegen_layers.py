@@ -36,9 +36,9 @@ from .codegen import (
     offset_slices,
     record_meeting,
     register_generator,
+    register_instance,
 )
 from .derivation import Derivation, derive
-from .indexing import output_length
 from .layers import AvgPool2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from .local_rules import ACTIVATIONS, IsWindowMax, WindowMax
 from .naming import element_symbol, parse_element
@@ -60,14 +60,15 @@ __all__ = [
 # -- pooling -----------------------------------------------------------------------
 
 def _minimal_pool_length(kernel: int, stride: int, before: int, after: int) -> int:
-    """Smallest input length with two windows that hold no padding (to read a slice off)."""
-    for size in itertools.count(1):
-        outputs = output_length(size, kernel, stride, before, after)
-        inside = sum(0 <= i * stride - before and i * stride - before + kernel <= size
-                     for i in range(max(outputs, 0)))
-        if inside >= 2:
-            return size
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Smallest input length with two windows that hold no padding (to read a slice off).
+
+    Window ``i`` spans rows ``i*stride - before`` to ``i*stride - before + kernel - 1``;
+    the first without padding is ``i0 = ceil(before / stride)``, and window ``i0 + 1``
+    is inside too (and exists: its end bounds the output size) from the length
+    ``(i0 + 1)*stride - before + kernel`` on.  Closed form, whatever the sizes.
+    """
+    first_inside = -(-before // stride)
+    return max(1, (first_inside + 1) * stride - before + kernel)
 
 
 def representative_pool_instance(layer) -> tuple[int, int]:
@@ -79,6 +80,10 @@ def representative_pool_instance(layer) -> tuple[int, int]:
     top, bottom, left, right = layer.padding
     return (_minimal_pool_length(layer.kernel_size[0], layer.stride[0], top, bottom),
             _minimal_pool_length(layer.kernel_size[1], layer.stride[1], left, right))
+
+
+def _pool_instance(layer, max_terms) -> tuple:
+    return layer, layer.input_shape(representative_pool_instance(layer))
 
 
 @dataclass(frozen=True)
@@ -367,3 +372,5 @@ def _render(layer) -> str:
 
 for _layer_type in _CONTEXTS:
     register_generator(_layer_type)(_render)
+for _layer_type in (MaxPool2d, AvgPool2d):
+    register_instance(_layer_type)(_pool_instance)

@@ -97,6 +97,9 @@ def _generate_options(parser):
                              "(default %(default)s/)")
     parser.add_argument("--print", action="store_true",
                         help="print the module's source instead of writing a file")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="derive the instance the code is read off up to N products and "
+                             "input elements (default: the built-in limit)")
 
 
 @command("generate", help="write a standalone NumPy module with forward and backward for a layer")
@@ -104,10 +107,11 @@ def generate_command(args) -> int:
     from .codegen import generate, write_module
 
     layer = layer_from_args(args)
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
     if args.print:
-        print(generate(layer), end="")
+        print(generate(layer, **limits), end="")
         return 0
-    print(write_module(layer, args.output))
+    print(write_module(layer, args.output, **limits))
     return 0
 
 

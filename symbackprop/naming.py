@@ -245,8 +245,12 @@ def _pool_module_name(layer) -> str:
 
 
 def _number_token(value: float) -> str:
-    """``0.01 -> "0p01"``, ``-0.5 -> "m0p5"``: a number inside a Python name."""
-    return f"{value:g}".replace("-", "m").replace(".", "p").replace("+", "")
+    """``0.01 -> "0p01"``, ``-0.5 -> "m0p5"``, ``1e-05 -> "1em05"``: a number in a Python name.
+
+    Written from ``repr``, the shortest text that gives back exactly this float, so two
+    different constants never share a name (``0.1`` and ``0.10000000001`` do not).
+    """
+    return repr(float(value)).replace("-", "m").replace(".", "p").replace("+", "")
 
 
 #: Short names of layer kinds inside a chain's module name.

@@ -20,6 +20,12 @@ Conventions (see SPEC.md):
 Two independent backward passes are provided for convolution
 (:func:`conv2d_backward`, im2col/col2im, and :func:`conv2d_backward_loops`,
 the element-wise chain-rule formulas) so that they check each other.
+
+inf and NaN: the loop versions (:func:`conv2d_forward_loops`,
+:func:`conv2d_backward_loops`) add exactly the products of the plain sums and
+never one with a padding position, so an inf or NaN spreads exactly as in the
+sums (``0 * inf`` appears only where the sum has that product).  The im2col
+versions multiply padding zeros too: use them for finite inputs only.
 """
 
 import numpy as np
@@ -31,6 +37,7 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward",
     "conv2d_backward_loops",
+    "conv2d_forward_loops",
     "maxpool2d_forward",
     "maxpool2d_backward",
     "avgpool2d_forward",
@@ -303,6 +310,38 @@ def conv2d_backward(x, w, b, grad_z, stride=1, padding=0, dilation=1, groups=1):
     return grad_x, grad_w, grad_b
 
 
+def conv2d_forward_loops(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation from the plain sum, padding products left out.
+
+    ``z[n,o,i,j] = b[o] + sum w[o,c,m,k] * x[n,c,i*sh+m*dh-top,j*sw+k*dw-left]`` over
+    the ``(c, m, k)`` whose row and column fall inside ``x``.  Arguments and result as
+    in :func:`conv2d_forward`.
+    """
+    s = _conv_setup(x, w, b, stride, padding, dilation, groups)
+    x, w = s["x"], s["w"]
+    N, H, W, O = s["N"], s["H"], s["W"], s["O"]
+    Cg, Og, KH, KW, Ho, Wo = s["Cg"], s["Og"], s["KH"], s["KW"], s["Ho"], s["Wo"]
+    z = np.zeros((N, O, Ho, Wo), dtype=np.float64)
+    for n in range(N):
+        for o in range(O):
+            gi = o // Og
+            for i in range(Ho):
+                for j in range(Wo):
+                    acc = 0.0 if s["b"] is None else s["b"][o]
+                    for cl in range(Cg):
+                        for m in range(KH):
+                            r = i * s["sh"] + m * s["dh"] - s["top"]
+                            if r < 0 or r >= H:
+                                continue        # a padding row: no product
+                            for k in range(KW):
+                                q = j * s["sw"] + k * s["dw"] - s["left"]
+                                if q < 0 or q >= W:
+                                    continue
+                                acc += w[o, cl, m, k] * x[n, gi * Cg + cl, r, q]
+                    z[n, o, i, j] = acc
+    return z
+
+
 def conv2d_backward_loops(x, w, b, grad_z, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of a 2-D convolution from the element-wise chain rule.
 
@@ -444,7 +483,8 @@ def _maxpool_argmax(x, kernel_size, stride, padding):
                     best = None
                     for (r, q) in _window(i, j, k, s, p, H, W):
                         v = x[n, c, r, q]
-                        if best is None or v > best:   # strict: first max wins
+                        # strict: the first max wins; a NaN wins (the first one) and stays
+                        if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
                             best, arg[n, c, i, j] = v, (r, q)
                     out[n, c, i, j] = best
     return x, out, arg
@@ -453,7 +493,8 @@ def _maxpool_argmax(x, kernel_size, stride, padding):
 def maxpool2d_forward(x, kernel_size, stride=None, padding=0):
     """2-D max pooling.
 
-    Padding is implicit ``-inf``: a padded position never wins.
+    Padding is implicit ``-inf``: a padded position never wins.  A NaN in a window
+    propagates: the window's maximum is its first NaN (as ``np.max``/``np.argmax``).
 
     Parameters
     ----------
@@ -592,7 +633,7 @@ def relu(net):
     ndarray
     """
     net = np.asarray(net, dtype=np.float64)
-    return np.where(net > 0, net, 0.0)
+    return np.where(net <= 0, 0.0, net)  # NaN is not <= 0: it propagates
 
 
 def relu_grad(net):

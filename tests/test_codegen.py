@@ -485,12 +485,13 @@ def test_without_bias_the_signature_has_no_b():
 
 #: What a generated module's Python loops may run over: kernel offsets, phases of the
 #: padded input, blocks of grid positions, and the argument check's axes -- never
-#: samples, channels or single positions.
+#: samples, channels or single positions (the finiteness check loops over its few arguments).
 ALLOWED_LOOPS = {
     "KERNEL_OFFSETS", "OFFSET_READS", "PHASES", "enumerate(PHASES)", "range(len(PHASES))",
     "enumerate(reads)", "reads", "enumerate(shifts)", "members", "enumerate(members)", "meets",
     "enumerate(meets)", "range(0, length, chunk)", "range(0, positions, chunk)",
     "range(0, n, samples)", "range(0, out_height, block_rows)", "enumerate(shape)", "shape",
+    "boxes", "arrays",
 }
 
 

@@ -490,3 +490,41 @@ def test_random_pooling_layers_match_reference(case, seed):
     grad_out = rng.standard_normal(z.shape)
     np.testing.assert_allclose(module.backward(x, grad_out)[0],
                                backward(layer, x, {}, grad_out)[0], atol=1e-12)
+
+
+def float_constant_layers():
+    """Every grid layer with a float parameter, as ``(layer, field name)``."""
+    import dataclasses
+
+    found = []
+    for _, spec, _, _ in LAYER_GRID:
+        layer = layer_from_spec(spec)
+        for field in dataclasses.fields(layer):
+            if isinstance(getattr(layer, field.name), float):
+                found.append((layer, field.name))
+    return found
+
+
+def test_distinct_float_constants_give_distinct_module_names():
+    """Issue 11: 0.1 and 0.10000000001 wrote the same file; neighbours must not either."""
+    pairs = float_constant_layers()
+    assert {layer.kind for layer, _ in pairs} >= {"leakyrelu"}
+    for layer, field in pairs:
+        values = [0.1, 0.10000000001, float(np.nextafter(0.1, 1)), 1e-5, 1.0000001e-5, 0.3,
+                  1 / 3, 2.0, 1e-300]
+        variants = [layer.replace(**{field: value}) for value in values]
+        names = [module_name(variant) for variant in variants]
+        assert len(set(names)) == len(names), names
+        assert all(name.isidentifier() for name in names)
+        chains = [module_name(Sequential(variant, ReLU())) for variant in variants]
+        assert len(set(chains)) == len(chains)
+    assert module_name(LeakyReLU(0.01)) == "leakyrelu_a0p01"
+
+
+def test_cli_writes_two_files_for_two_slopes(tmp_path, capsys):
+    for slope in ("0.1", "0.10000000001"):
+        assert main(["generate", "leakyrelu", "--negative-slope", slope, "-o",
+                     str(tmp_path)]) == 0
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert files == ["leakyrelu_a0p1.py", "leakyrelu_a0p10000000001.py"]
+    assert "ALPHA = 0.10000000001" in (tmp_path / files[1]).read_text()
