@@ -537,8 +537,15 @@ class _Instance:
                 raise self.error(f"{name}{element.superscript.text} is a transpose: it takes "
                                  f"two indices (a matrix) or one (a vector)",
                                  element.superscript.position)
+        # the indices shown in printouts, or all of them; with a channel superscript
+        # also all but size-1 leading ones (a^{(1)}_{ij}: the channel of a one-channel
+        # layer written, the batch not)
+        choices = [shown, full]
+        if element.superscript is not None and element.superscript.channels is not None:
+            ones = next((axis for axis in full if grid.shape[axis] != 1), len(full))
+            choices += [full[start:] for start in range(1, ones + 1)]
         for reading in readings:
-            for axes in (shown, full):
+            for axes in choices:
                 if len(reading) == len(axes):
                     resolved = _Resolved(element, axes, tuple(reading), grid)
                     self.check_constant_range(resolved)

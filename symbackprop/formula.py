@@ -731,6 +731,16 @@ class _Parser:
 
     def superscript_item(self, found: Superscript, braced: bool) -> Superscript:
         token = self.peek()
+        if braced and self.at_op("{"):  # ^{{l-1}}, ^{{(l)}}: a group inside the braces
+            self.advance()
+            while not self.at_op("}"):
+                if self.at("end"):
+                    raise self.error("this '{' is never closed with '}'", token.start)
+                found = self.superscript_item(found, braced=True)
+                if self.at_op(","):
+                    self.advance()
+            self.advance()
+            return found
         what = ("a superscript is a layer (a^{l-1}, a^{l}, a^{[l]}, a^{(l)}, a^{[2]} in a "
                 "chain), channel indices as symbackprop latex prints them (a^{(1)}, "
                 "w^{(o,c)}) or a transpose (W^T, W^\\top)")
