@@ -39,12 +39,16 @@ import sympy
 from .algebra import product
 from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive, term_count
 from .formula import (
+    Add,
     Element,
     Formula,
     FormulaError,
     Indicator,
     Linear,
+    Product,
+    Quotient,
     Spelling,
+    Summation,
     parse_formula,
     products,
 )
@@ -66,6 +70,7 @@ AXIS_NAMES = {
 }
 _ARRAY_MEANING = {"x": "the layer input", "g": "the upstream gradient dL/dz",
                   "w": "the kernel", "b": "the bias"}
+_PARAMETER_WORDS = {"w": "weights (w)", "b": "bias (b)"}
 #: Largest number of index combinations a whole check may run over: every element of
 #: the gradient times the values of the sums of every product, counted before any work.
 #: About a million combinations take ten to twenty seconds.
@@ -112,6 +117,8 @@ class FormulaCheck:
     #: array -> how to print it: as the person wrote it at the place it belongs
     #: (``a^{l-1}`` for the input even where they wrote ``a^{l}``)
     spellings: dict = dataclasses.field(default_factory=dict, compare=False)
+    #: array -> shape for printing (a chain's names, the output z of the layer checked)
+    shapes: dict = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -120,7 +127,7 @@ class FormulaCheck:
     @property
     def printer(self) -> "FormulaPrinter":
         notation = Notation(shapes={**self.derivation.shapes,
-                                    INPUT_ERROR: self.derivation.input_shape},
+                                    INPUT_ERROR: self.derivation.input_shape, **self.shapes},
                             index_base=self.index_base)
         return FormulaPrinter(self.formula, notation, spellings=self.spellings)
 
@@ -246,38 +253,33 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         :data:`MAX_ENUMERATION` index combinations (refused before any work).
     """
     formula = parse_formula(text)
-    if isinstance(layer, Sequential):
-        raise TypeError(_CHAIN_REFUSAL)
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
+    if isinstance(layer, Sequential):
+        formula = _chain_formula(formula)
     input_shape = input_shape_of(layer, input_size, batch)
     check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
     # The size of the whole check is known from the shapes: refuse it before deriving.
-    _Instance(_Arrays.from_shapes(layer, input_shape), formula, index_base).refuse_if_too_big()
+    arrays, layout = _setting(formula, layer, input_shape=input_shape)
+    _Instance(arrays, formula, index_base, layout).refuse_if_too_big()
     return check_derivation(derive(layer, input_size, batch), formula, index_base=index_base)
-
-
-_CHAIN_REFUSAL = ("check compares a formula with one layer's gradients; check each layer "
-                  "of a chain on its own (symbackprop check conv2d ..., maxpool2d ...), with "
-                  "a^{l-1} for its input and a^{l}, \\delta^{l}, w^{l} for its output, error "
-                  "term and parameters")
 
 
 def check_derivation(derivation: Derivation, formula: Formula, index_base: int = 1) \
         -> FormulaCheck:
     """Check a parsed formula against a derivation (see :func:`check_formula`)."""
-    if hasattr(derivation, "steps"):
-        raise TypeError(_CHAIN_REFUSAL)
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
-    arrays = _Arrays.from_derivation(derivation)
-    instance = _Instance(arrays, formula, index_base)
+    if isinstance(derivation.layer, Sequential):
+        formula = _chain_formula(formula)
+    arrays, layout = _setting(formula, derivation.layer, derivation=derivation)
+    instance = _Instance(arrays, formula, index_base, layout)
     spent = instance.refuse_if_too_big()
     result = instance.check(derivation)
     if not result.ok:  # a classic slip: a 0-based formula read 1-based, or the reverse
         other = 1 - index_base
         try:
-            retry = _Instance(arrays, formula, other)
+            retry = _Instance(arrays, formula, other, layout)
             # the budget covers the whole check: no second reading past it
             other_ok = retry.count() <= MAX_ENUMERATION - spent and retry.check(derivation).ok
         except FormulaError:
@@ -309,6 +311,7 @@ class _Layout:
     input_at: int = -1
     brackets: str = ""          # "[]", "()" or "" as the person writes a label
     misplaced: tuple = ()       # (Element, array), names away from their usual place
+    chain_layer: int = 0        # in a chain: the layer whose gradient is checked
 
     def label(self, side: str) -> str:
         """``"l-1"``, ``"l"``, ``"l+1"`` for the input or the output side."""
@@ -434,6 +437,169 @@ def _layout(formula: Formula, terms) -> _Layout:
                    misplaced=tuple(misplaced))
 
 
+# -- a chain: superscripts are the chain's layer numbers ------------------------------
+_CHAIN_ROLE_ARRAYS = {"x": "a", "z": "a", "g": "delta"}
+
+
+def _numbered_in_parentheses(element: Element) -> Element:
+    """``a^{(2)}_{j}`` in a chain: layer 2 as the notes write it, not channel 2 (a chain's
+    printouts write the layer in brackets, ``a^{[2](1)}``, and channels in parentheses)."""
+    superscript = element.superscript
+    if superscript is None or superscript.layer is not None or superscript.channels is None \
+            or len(superscript.channels) != 1 or superscript.channels[0].coefficients:
+        return element
+    label = superscript.channels[0]
+    text = f"({label.constant})"
+    layered = replace(superscript, layer=label, layer_text=text, channels=None,
+                      layer_position=superscript.position + 2)
+    subscript = element.subscript
+    if subscript is not None:
+        subscript = replace(subscript, parts=subscript.parts and subscript.parts[1:] or None,
+                            pieces=subscript.pieces and subscript.pieces[1:] or None)
+        if not subscript.parts and not subscript.pieces:
+            subscript = None
+    spelling = replace(element.spelling, channels=False, layer_text=text,
+                       superscript=f"^{{{text}}}")
+    return replace(element, superscript=layered, subscript=subscript, spelling=spelling)
+
+
+def _map_elements(node, change):
+    """The right side with ``change`` applied to every element (indicators' too)."""
+    if isinstance(node, Element):
+        return change(node)
+    if isinstance(node, Indicator):
+        return replace(node, candidate=change(node.candidate), output=change(node.output))
+    if isinstance(node, Add):
+        return replace(node, terms=tuple((sign, _map_elements(child, change))
+                                         for sign, child in node.terms))
+    if isinstance(node, Product):
+        return replace(node, factors=tuple(_map_elements(f, change) for f in node.factors))
+    if isinstance(node, Quotient):
+        return replace(node, numerator=_map_elements(node.numerator, change),
+                       denominator=_map_elements(node.denominator, change))
+    if isinstance(node, Summation):
+        return replace(node, body=_map_elements(node.body, change))
+    return node
+
+
+def _chain_formula(formula: Formula) -> Formula:
+    """``formula`` with ``a^{(2)}`` read as layer 2 (see :func:`_numbered_in_parentheses`)."""
+    return replace(formula, gradient=_numbered_in_parentheses(formula.gradient),
+                   rhs=_map_elements(formula.rhs, _numbered_in_parentheses))
+
+
+def _chain_label(element: Element, layers: int) -> int:
+    """The chain layer number of ``element``'s superscript (``a^{[2]}``, ``a^{(2)}``, ``a^2``)."""
+    superscript = element.superscript
+    name = element.spelling.name
+    label = superscript.layer if superscript is not None else None
+    if label is None:
+        raise FormulaError(
+            f"{name}: in a chain every name says its layer, 0 to {layers}: a^{{[1]}}, "
+            f"\\delta^{{[2]}}, w^{{[2]}} (as symbackprop latex prints a chain); or check "
+            f"each layer of a chain on its own (symbackprop check conv2d ..., relu ...)",
+            "", None)
+    if label.coefficients:
+        raise FormulaError(
+            f"{superscript.layer_text!r}: a chain's layers are numbered 1 to {layers} (its "
+            f"input is a^{{[0]}}); write the number, such as {name}^{{[1]}}", "", None)
+    return label.constant
+
+
+def _chain_layout(formula: Formula, terms, chain) -> tuple:
+    """``(layout, m)``: the chain array each name stands for, and the layer ``m`` whose
+    gradient the left side asks for (one layer at a time, as the derivation gives it)."""
+    layers = len(chain.layers)
+    placed, misplaced = {}, []
+    numbers = {}
+    for element, _ in _elements_of(formula, terms):
+        try:
+            numbers[element.position] = _chain_label(element, layers)
+        except FormulaError as error:
+            superscript = element.superscript
+            position = element.position if superscript is None else (
+                superscript.layer_position if superscript.layer is not None
+                else superscript.position)
+            raise FormulaError(error.message, formula.text, position) from None
+    gradient = formula.gradient
+    k = numbers[gradient.position]
+    where_k = _label_position(gradient)
+    if gradient.array == "x":
+        if k >= layers:
+            raise FormulaError(
+                f"a^{{[{k}]}} is {'the chain output' if k == layers else 'not in the chain'}: "
+                f"{'its gradient, the error term, is given' if k == layers else ''}"
+                f"; the chain has a^{{[0]}} (its input) to a^{{[{layers}]}}; a formula gives "
+                f"dL/da^{{[k]}} for k = 0 to {layers - 1}", formula.text, where_k)
+        m = k + 1
+    else:
+        if not 1 <= k <= layers or gradient.array not in chain.layers[k - 1].parameter_names:
+            having = [str(n) for n, layer in enumerate(chain.layers, 1)
+                      if gradient.array in layer.parameter_names]
+            raise FormulaError(
+                f"{gradient.spelling.name}^{{[{k}]}}: "
+                + (f"layer {k} ({chain.layers[k - 1].describe()}) has no "
+                   f"{_PARAMETER_WORDS.get(gradient.array, gradient.array)}"
+                   if 1 <= k <= layers else f"the chain has layers 1 to {layers}")
+                + f"; the layers with {gradient.array}: {', '.join(having) or 'none'}",
+                formula.text, where_k)
+        m = k
+    for element, where in _elements_of(formula, terms):
+        k = numbers[element.position]
+        position = _label_position(element)
+        array = element.array
+        if array in ("x", "z"):
+            if not 0 <= k <= layers:
+                raise FormulaError(f"a^{{[{k}]}}: the chain has a^{{[0]}} (its input) to "
+                                   f"a^{{[{layers}]}}", formula.text, position)
+            if where == "candidate" and k != m - 1:
+                raise FormulaError(f"the indicator [a_ab = argmax z_ij] of layer {m} picks an "
+                                   f"element of its input a^{{[{m - 1}]}}", formula.text,
+                                   position)
+            if where == "argmax" and k != m:
+                raise FormulaError(f"argmax picks a window of layer {m}'s output "
+                                   f"a^{{[{m}]}}", formula.text, position)
+            if array == "z" and where not in ("argmax", "left"):
+                continue  # refused in resolve as the layer output
+            placed[element.position] = f"a{k}"
+            if where == "right" and k != m - 1:
+                misplaced.append((element, f"a{k}"))
+        elif array == "g":
+            if not 0 <= k <= layers:
+                raise FormulaError(f"\\delta^{{[{k}]}}: the chain has error terms "
+                                   f"\\delta^{{[0]}} to \\delta^{{[{layers}]}}", formula.text,
+                                   position)
+            placed[element.position] = f"delta{k}"
+            if k != m:
+                misplaced.append((element, f"delta{k}"))
+        else:  # w, b
+            if not 1 <= k <= layers or array not in chain.layers[k - 1].parameter_names:
+                having = [str(n) for n, layer in enumerate(chain.layers, 1)
+                          if array in layer.parameter_names]
+                raise FormulaError(
+                    f"{element.spelling.name}^{{[{k}]}}: "
+                    + (f"layer {k} ({chain.layers[k - 1].describe()}) has no "
+                       f"{_PARAMETER_WORDS.get(array, array)}" if 1 <= k <= layers
+                       else f"the chain has layers 1 to {layers}")
+                    + f"; the layers with {array}: {', '.join(having) or 'none'}",
+                    formula.text, position)
+            placed[element.position] = f"{array}{k}"
+            if where != "left" and k != m:
+                misplaced.append((element, f"{array}{k}"))
+    first = next((e.superscript for e, _ in _elements_of(formula, terms)
+                  if e.superscript is not None and e.superscript.layer is not None), None)
+    brackets = {"[": "[]", "(": "()"}.get(first.layer_text[:1], "") if first else "()"
+    return _Layout(placed=placed, brackets=brackets, misplaced=tuple(misplaced),
+                   chain_layer=m), m
+
+
+def _label_position(element: Element) -> int:
+    superscript = element.superscript
+    if superscript is None:
+        return element.position
+    return superscript.layer_position if superscript.layer is not None else superscript.position
+
+
 # -- instantiating a formula on one layer instance -----------------------------------
 @dataclass(frozen=True)
 class _Arrays:
@@ -455,6 +621,38 @@ class _Arrays:
         return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids,
                    grads={name: to_grid(array) for name, array in derivation.grads.items()},
                    symbolic=True)
+
+    @classmethod
+    def from_chain(cls, derivation, m: int) -> "_Arrays":
+        """A chain's arrays for checking layer ``m``'s gradients: ``a0 ... aL``,
+        ``delta0 ... deltaL``, every parameter; ``a_m`` is layer ``m``'s output as
+        computed from ``a_{m-1}`` (``sigmoid(a1)``), the other activations symbols."""
+        steps = derivation.steps
+        step = steps[m - 1]
+        grids = {"a0": to_grid(steps[0].input),
+                 "delta0": symbol_grid("delta0", derivation.input_shape)}
+        for number, each in enumerate(steps, 1):
+            grids[f"a{number}"] = to_grid(each.output)
+            grids[f"delta{number}"] = to_grid(each.delta_out)
+        grids.update({name: to_grid(array) for name, array in derivation.params.items()})
+        grids[f"a{m}"] = grids["z"] = to_grid(step.z)
+        grads = {f"a{m - 1}": to_grid(step.delta_in),
+                 **{name: to_grid(array) for name, array in step.param_grads.items()}}
+        return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids, grads=grads,
+                   symbolic=True)
+
+    @classmethod
+    def from_chain_shapes(cls, chain, input_shape, m: int) -> "_Arrays":
+        shapes = {}
+        for number, shape in enumerate(chain.shapes(input_shape)):
+            shapes[f"a{number}"] = shapes[f"delta{number}"] = shape
+        shapes.update(chain.parameter_shapes)
+        grids = {name: np.empty(shape, dtype=object) for name, shape in shapes.items()}
+        grids["z"] = grids[f"a{m}"]
+        grads = {f"a{m - 1}": grids[f"a{m - 1}"],
+                 **{f"{name}{m}": grids[f"{name}{m}"]
+                    for name in chain.layers[m - 1].parameter_names}}
+        return cls(layer=chain, shapes=shapes, grids=grids, grads=grads, symbolic=False)
 
     @classmethod
     def from_shapes(cls, layer, input_shape) -> "_Arrays":
@@ -486,15 +684,30 @@ class _Resolved:
         return tuple(index)
 
 
+def _setting(formula: Formula, layer, *, derivation=None, input_shape=None) -> tuple:
+    """``(arrays, layout)`` for checking ``formula`` on ``layer`` (a chain or one layer):
+    from the derivation, or from the shapes alone to count the work up front."""
+    terms = products(formula.rhs, formula.text)
+    if isinstance(layer, Sequential):
+        layout, m = _chain_layout(formula, terms, layer)
+        arrays = _Arrays.from_chain(derivation, m) if derivation is not None \
+            else _Arrays.from_chain_shapes(layer, input_shape, m)
+        return arrays, layout
+    arrays = _Arrays.from_derivation(derivation) if derivation is not None \
+        else _Arrays.from_shapes(layer, input_shape)
+    return arrays, _layout(formula, terms)
+
+
 class _Instance:
-    def __init__(self, arrays: _Arrays, formula: Formula, index_base: int):
+    def __init__(self, arrays: _Arrays, formula: Formula, index_base: int, layout: _Layout):
         self.arrays, self.formula, self.base = arrays, formula, index_base
         self.grids = arrays.grids
-        self.notation = Notation(shapes={**arrays.shapes, INPUT_ERROR: arrays.shapes["x"]},
-                                 index_base=index_base)
+        shapes = dict(arrays.shapes)
+        shapes.setdefault(INPUT_ERROR, shapes.get("x", shapes.get("a0")))
+        self.notation = Notation(shapes=shapes, index_base=index_base)
         self.notes: dict = {}
         self.terms = products(formula.rhs, formula.text)
-        self.layout = _layout(formula, self.terms)
+        self.layout = layout
 
     def error(self, message: str, position: int) -> FormulaError:
         return FormulaError(message, self.formula.text, position)
@@ -685,7 +898,8 @@ class _Instance:
         return FormulaCheck(formula=self.formula, derivation=derivation,
                             index_base=self.base, checked=len(elements),
                             label=labels[0] if len(labels) == 1 else spelling.format(()),
-                            wrong=tuple(wrong), notes=notes, spellings=spellings)
+                            wrong=tuple(wrong), notes=notes, spellings=spellings,
+                            shapes={**self.notation.shapes, "z": self.grids["z"].shape})
 
     def spellings(self) -> dict:
         """Array -> how to print it: as first written at the place it belongs; an array
@@ -701,7 +915,20 @@ class _Instance:
             found.setdefault(array, spelling)
             roles.setdefault(element.array, spelling)
         layout = self.layout
-        if layout.letter:
+        if layout.chain_layer:
+            opening, closing = layout.brackets or "  "
+            style, separator = self.formula.index_style
+            for array in self.grids:
+                stem = array.rstrip("0123456789")
+                role = {"a": "x", "delta": "g"}.get(stem, stem)
+                if array in found or stem == array:
+                    continue
+                text = f"{opening}{array[len(stem):]}{closing}".strip()
+                written = roles.get(role) or Spelling(
+                    "\\delta" if stem == "delta" and self.formula.latex else stem,
+                    style=style, separator=separator)
+                found[array] = replace(written, superscript=f"^{{{text}}}", layer_text=text)
+        elif layout.letter:
             for array, side in (("x", _INPUT), ("g", _OUTPUT), ("w", _OUTPUT), ("b", _OUTPUT)):
                 if array not in found and array in roles and roles[array].superscript:
                     text = layout.label(side)
@@ -711,14 +938,17 @@ class _Instance:
 
     def placement_notes(self, spellings: dict) -> tuple:
         """Why a name read at another layer than usual gives a wrong answer."""
+        if self.layout.chain_layer:
+            return self.chain_notes(spellings)
         notes = []
         for element, array in self.layout.misplaced:
             written = element.spelling.name + element.superscript.text
             layer = self.layout.label(_OUTPUT if array == "z" else _INPUT)
             if array == "z":
                 belongs = spellings.get("x", element.spelling).format(())
-                notes.append(f"{written} is at layer {layer}: the output of this layer; its "
-                             f"input, {belongs}, is at layer {self.layout.label(_INPUT)}")
+                notes.append(f"{written} is at layer {layer}: the output of this layer, "
+                             f"computed from its input {belongs} at layer "
+                             f"{self.layout.label(_INPUT)}")
             else:
                 belongs = spellings.get("g", element.spelling).format(())
                 source = spellings.get("x", Spelling("x")).format(())
@@ -726,6 +956,31 @@ class _Instance:
                              f"input {source}, which this layer hands back to the one before; "
                              f"the upstream gradient that belongs here is {belongs}, at layer "
                              f"{self.layout.label(_OUTPUT)}")
+        return tuple(dict.fromkeys(notes))
+
+    def chain_notes(self, spellings: dict) -> tuple:
+        """In a chain: names of another layer than the one whose gradient is checked."""
+        m = self.layout.chain_layer
+        own = {name: spellings[name].format(()) for name in (f"a{m - 1}", f"delta{m}")
+               if name in spellings}
+        notes = []
+        for element, array in self.layout.misplaced:
+            written = element.spelling.name + element.superscript.text
+            number = int(array.lstrip("abdeltw"))
+            if array.startswith("delta"):
+                notes.append(
+                    f"{written} is the error term of layer {number}'s output; layer {m}'s "
+                    f"gradients are one step from {own.get(f'delta{m}', 'its own')} (the "
+                    f"chain is checked one layer at a time, as symbackprop derive gives it)")
+            elif array == f"a{m}":
+                notes.append(f"{written} is the output of layer {m}, computed from its "
+                             f"input {own.get(f'a{m - 1}', f'a^[{m - 1}]')}")
+            elif array.startswith("a"):
+                notes.append(f"{written} is the output of layer {number}; layer {m} reads "
+                             f"{own.get(f'a{m - 1}', f'the output of layer {m - 1}')}")
+            else:
+                notes.append(f"{written} belongs to layer {number}; this gradient is layer "
+                             f"{m}'s")
         return tuple(dict.fromkeys(notes))
 
     def prepare(self, term, free: set):

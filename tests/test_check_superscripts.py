@@ -18,6 +18,7 @@ from symbackprop import (
     FormulaError,
     Linear,
     MaxPool2d,
+    Sequential,
     Sigmoid,
     Tanh,
     check_formula,
@@ -73,12 +74,12 @@ def test_layer_output_used_for_its_input_is_wrong_and_says_where_it_sits(capsys)
     assert result.printer.doprint(wrong.expected) == (
         r"\delta^{l}_{1,1} a^{l-1}_{1,1} + \delta^{l}_{1,2} a^{l-1}_{1,2} + "
         r"\delta^{l}_{2,1} a^{l-1}_{2,1} + \delta^{l}_{2,2} a^{l-1}_{2,2}")
-    assert result.notes == (r"a^{l} is at layer l: the output of this layer; its input, "
-                            r"a^{l-1}, is at layer l-1",)
+    assert result.notes == (r"a^{l} is at layer l: the output of this layer, computed from "
+                            r"its input a^{l-1} at layer l-1",)
     assert check_formula(K2, (3, 3), INPUT_RIGHT).ok
     status, out, _ = _run(capsys, "check", "conv2d", "--kernel", "2", "--input", "3x3",
                           OUTPUT_FOR_INPUT)
-    assert status == 1 and "note: a^{l} is at layer l: the output of this layer" in out
+    assert status == 1 and "note: a^{l} is at layer l: the output of this layer," in out
     status, out, _ = _run(capsys, "check", "conv2d", "--kernel", "2", INPUT_RIGHT)
     assert status == 0
 
@@ -236,8 +237,8 @@ def test_sigmoid_output_is_the_function_of_the_input():
     result = check_formula(Sigmoid(), (1, 2, 2), text.replace(r"(1 - a^{l}_{1,2})",
                                                               r"(1 - a^{l}_{1,1})"))
     assert not result.ok
-    assert result.notes == (r"a^{l} is at layer l: the output of this layer; its input, "
-                            r"a^{l-1}, is at layer l-1",)
+    assert result.notes == (r"a^{l} is at layer l: the output of this layer, computed from "
+                            r"its input a^{l-1} at layer l-1",)
 
 
 # -- channels as symbackprop latex prints them ------------------------------------------------
@@ -360,3 +361,95 @@ def test_large_sum_limits_are_refused_up_front_within_seconds(capsys):
     assert elapsed < 15, elapsed  # derived nothing: the size is known from the shapes
     with pytest.raises(FormulaError, match="index combinations"):
         check_formula(Conv2d(kernel_size=2), (100, 100), text)
+
+
+# -- chains: superscripts are the chain's layer numbers ----------------------------------------
+# Linear 2->2 (layer 1) -> Sigmoid (layer 2) -> Linear 2->1 (layer 3); a^{[0]} is the input,
+# a^{[l]} layer l's output, delta^{[l]} = dL/da^{[l]}; each gradient is checked one layer at
+# a time, as symbackprop derive gives it (layer l's from delta^{[l]}).
+CHAIN = Sequential(Linear(2, 2), Sigmoid(), Linear(2, 1))
+CHAIN_SPEC = ('[{"layer": "linear", "in_features": 2, "out_features": 2}, {"layer": "sigmoid"}, '
+              '{"layer": "linear", "in_features": 2, "out_features": 1}]')
+
+
+@pytest.mark.parametrize("text, checked", [
+    (r"\frac{\partial L}{\partial W^{[3]}_{1,j}} = \delta^{[3]}_1 a^{[2]}_j", 2),
+    (r"\frac{\partial L}{\partial a^{[2]}_{j}} = \sum_i W^{[3]T}_{j,i} \delta^{[3]}_i", 2),
+    (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j a^{[2]}_j (1 - a^{[2]}_j)", 2),
+    (r"\frac{\partial L}{\partial a^{(1)}_{j}} = \delta^{(2)}_j a^{(2)}_j (1 - a^{(2)}_j)", 2),
+    (r"\frac{\partial L}{\partial W^{[1]}_{i,j}} = \delta^{[1]}_i a^{[0]}_j", 4),
+    (r"\frac{\partial L}{\partial b^{1}_{i}} = \delta^{1}_i", 2),
+    (r"\frac{\partial L}{\partial a^{[0]}_{j}} = \sum_i \delta^{[1]}_i W^{[1]}_{i,j}", 2),
+])
+def test_chain_formulas_named_by_layer_number_are_correct(capsys, text, checked):
+    result = check_formula(CHAIN, None, text)
+    assert result.ok and result.checked == checked, result.report()
+    status, out, _ = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
+    assert status == 0 and out.startswith("correct: ")
+
+
+@pytest.mark.parametrize("text, expected, note", [
+    # the previous layer's error term where layer 3's belongs
+    (r"\frac{\partial L}{\partial W^{[3]}_{1,j}} = \delta^{[2]}_1 a^{[2]}_j",
+     r"\delta^{[3]}_1 a^{[2]}_1",
+     r"\delta^{[2]} is the error term of layer 2's output; layer 3's gradients are one step "
+     r"from \delta^{[3]}"),
+    # an earlier layer's output where layer 3's input a^{[2]} belongs
+    (r"\frac{\partial L}{\partial W^{[3]}_{1,j}} = \delta^{[3]}_1 a^{[1]}_j",
+     r"\delta^{[3]}_1 a^{[2]}_1", r"a^{[1]} is the output of layer 1; layer 3 reads a^{[2]}"),
+    # the sigmoid's input where its output belongs
+    (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j a^{[1]}_j (1 - a^{[1]}_j)",
+     r"\delta^{[2]}_1 sigmoid(a^{[1]}_{1}) (1 - sigmoid(a^{[1]}_{1}))", None),
+    (r"\frac{\partial L}{\partial W^{[1]}_{i,j}} = \delta^{[2]}_i a^{[0]}_j",
+     r"\delta^{[1]}_1 a^{[0]}_1", r"\delta^{[2]} is the error term of layer 2's output"),
+])
+def test_chain_layer_mix_ups_are_wrong(capsys, text, expected, note):
+    result = check_formula(CHAIN, None, text)
+    assert not result.ok
+    assert result.printer.doprint(result.wrong[0].expected) == expected
+    if note:
+        assert any(n.startswith(note) for n in result.notes), result.notes
+    status, out, _ = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
+    assert status == 1 and out.startswith("wrong: ")
+
+
+@pytest.mark.parametrize("text, message, column", [
+    (r"\frac{\partial L}{\partial W^{[2]}_{i,j}} = \delta^{[2]}_i a^{[1]}_j",
+     "W^{[2]}: layer 2 (Sigmoid) has no weights (w); the layers with w: 1, 3", 31),
+    (r"\frac{\partial L}{\partial a^{[3]}_{j}} = \delta^{[3]}_j",
+     "a^{[3]} is the chain output: its gradient, the error term, is given", 31),
+    (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta_j",
+     r"\delta: in a chain every name says its layer, 0 to 3", 43),
+    (r"\frac{\partial L}{\partial a^{l-1}_{j}} = \delta^{l}_j",
+     "'l-1': a chain's layers are numbered 1 to 3", 31),
+    (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[5]}_j",
+     r"\delta^{[5]}: the chain has error terms \delta^{[0]} to \delta^{[3]}", 51),
+    (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j W^{[4]}_{1,j}",
+     "W^{[4]}: the chain has layers 1 to 3", 61),
+])
+def test_chain_names_at_layers_it_does_not_have(capsys, text, message, column):
+    with pytest.raises(FormulaError) as caught:
+        check_formula(CHAIN, None, text)
+    assert message in caught.value.message
+    assert caught.value.position == column - 1
+    status, out, err = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
+    assert status == 2 and not out and message in err
+
+
+def test_chain_of_convolution_and_max_pooling_with_channels():
+    chain = Sequential(Conv2d(1, 2, kernel_size=2), MaxPool2d(2, stride=1))
+    right = (r"\frac{\partial E}{\partial a^{[1](c)}_{12}} = \delta^{[2](c)}_{11} "
+             r"[a^{[1](c)}_{12} = \arg\max a^{[2](c)}_{11}] + \delta^{[2](c)}_{12} "
+             r"[a^{[1](c)}_{12} = \arg\max a^{[2](c)}_{12}]")
+    result = check_formula(chain, (4, 4), right)
+    assert result.ok and result.checked == 2
+    wrong = check_formula(chain, (4, 4), right.replace(r"\delta^{[2](c)}", r"\delta^{[1](c)}"))
+    assert not wrong.ok
+    assert wrong.printer.doprint(wrong.wrong[0].expected) == (
+        r"\delta^{[2](1)}_{11} [a^{[1](1)}_{12} = \arg\max a^{[2](1)}_{11}] + "
+        r"\delta^{[2](1)}_{12} [a^{[1](1)}_{12} = \arg\max a^{[2](1)}_{12}]")
+    kernel = (r"\frac{\partial E}{\partial w^{[1](o)}_{mn}} = \sum_{i,j} \delta^{[1](o)}_{ij} "
+              r"a^{[0]}_{i+m-1,j+n-1}")
+    assert check_formula(chain, (4, 4), kernel).ok
+    mixed = check_formula(chain, (4, 4), kernel.replace(r"\delta^{[1](o)}", r"\delta^{[2](o)}"))
+    assert not mixed.ok and len(mixed.wrong) == 8
