@@ -78,6 +78,9 @@ MAX_ENUMERATION = 1_000_000
 #: The error term of a layer's input, ``\delta^{l-1}`` (what the previous layer is
 #: handed): an array of its own, so that a formula that uses it where the upstream
 #: gradient ``\delta^{l}`` belongs is judged wrong, never read as ``\delta^{l}``.
+#: Most terms one product of the formula may multiply out to once the layer outputs in
+#: it (``a^{l}``, each a sum for a convolution) are written in terms of the input.
+MAX_EXPANDED_TERMS = 100_000
 #: Named like a chain's ``delta0``, the error term of its input, so that it prints and
 #: sorts as an error term.
 INPUT_ERROR = "delta0"
@@ -413,7 +416,7 @@ def _layout(formula: Formula, terms) -> _Layout:
             continue
         words = {_INPUT: _label_text(letter, input_at),
                  _OUTPUT: _label_text(letter, input_at + 1)}
-        placed, misplaced, errors, usual = {}, [], [], 0
+        placed, misplaced, errors, usual = {}, [], [], set()
         for element, where in labelled:
             side = _INPUT if element.superscript.layer.constant == input_at else _OUTPUT
             outcome = _place(element, where, side, words)
@@ -422,11 +425,12 @@ def _layout(formula: Formula, terms) -> _Layout:
                 continue
             array, is_usual = outcome
             placed[element.position] = array
-            usual += is_usual
-            if not is_usual:
+            if is_usual:  # each name at each layer once, however often it is written
+                usual.add((element.array, where, element.superscript.layer.constant))
+            else:
                 misplaced.append((element, array))
         # fewest errors, then most names at their usual place, then the input at l-1
-        score = (len(errors), -usual, abs(input_at + 1))
+        score = (len(errors), -len(usual), abs(input_at + 1))
         if best is None or score < best[0]:
             best = (score, input_at, placed, misplaced, errors)
     _, input_at, placed, misplaced, errors = best
@@ -1004,7 +1008,31 @@ class _Instance:
         for item in resolved:
             for index in item.indices:
                 self.check_bound(index, bound, item.element.position)
+        self.check_expansion(resolved)
         return term, resolved
+
+    def check_expansion(self, resolved):
+        """Refuse a product of layer outputs (``a^{l}``, each a sum) that multiplies out to
+        more terms than :data:`MAX_EXPANDED_TERMS`, before any work."""
+        if not self.arrays.symbolic:
+            return
+        size = 1
+        for item in resolved:
+            if isinstance(item.element, Element) and item.grid is self.grids["z"]:
+                size *= self.output_terms()
+        if size > MAX_EXPANDED_TERMS:
+            raise self.error(
+                f"this product of layer outputs multiplies out to about {size:,} terms, over "
+                f"the limit of {MAX_EXPANDED_TERMS:,}: write it with the layer's input",
+                resolved[0].element.position)
+
+    def output_terms(self) -> int:
+        """The most terms one element of the layer output has (a convolution's z_ij: one
+        per kernel element, and the bias)."""
+        if not hasattr(self, "_output_terms"):
+            self._output_terms = max((len(sympy.Add.make_args(value))
+                                      for value in self.grids["z"].flat), default=1)
+        return self._output_terms
 
     def check_bound(self, index: Linear | None, bound: set, position: int):
         for name in (index.variables if index is not None else ()):

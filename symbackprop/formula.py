@@ -39,6 +39,7 @@ __all__ = [
     "Superscript",
     "MAX_FORMULA_LENGTH",
     "MAX_NESTING",
+    "MAX_PRODUCTS",
     "Element",
     "Indicator",
     "Number",
@@ -89,6 +90,8 @@ LAYER_LETTERS = ("l", "L")
 MAX_FORMULA_LENGTH = 20_000
 #: Deepest nesting of brackets, signs and sums the parser follows.
 MAX_NESTING = 100
+#: Most products the right side may expand to, ``(g_1 + g_2)(w_1 + w_2)`` being 4.
+MAX_PRODUCTS = 100_000
 #: Commands that only change spacing or size, and display-math delimiters.
 _IGNORED_COMMANDS = {
     "\\left", "\\right", "\\big", "\\Big", "\\bigg", "\\Bigg", "\\bigl", "\\bigr", "\\Bigl",
@@ -1193,9 +1196,14 @@ def products(node, text: str = "") -> list[ProductTerm]:
         if isinstance(node, Product):
             result = [ProductTerm(Fraction(1), (), ())]
             for factor in node.factors:
+                parts = walk(factor)
+                if len(result) * len(parts) > MAX_PRODUCTS:
+                    raise FormulaError(
+                        f"multiplied out, this product has more than {MAX_PRODUCTS:,} terms; "
+                        f"write the formula as a sum of shorter products", text, node.position)
                 result = [ProductTerm(a.coefficient * b.coefficient, a.variables + b.variables,
                                       a.elements + b.elements)
-                          for a in result for b in walk(factor)]
+                          for a in result for b in parts]
             return result
         if isinstance(node, Quotient):
             denominator = walk(node.denominator)

@@ -453,3 +453,16 @@ def test_chain_of_convolution_and_max_pooling_with_channels():
     assert check_formula(chain, (4, 4), kernel).ok
     mixed = check_formula(chain, (4, 4), kernel.replace(r"\delta^{[1](o)}", r"\delta^{[2](o)}"))
     assert not mixed.ok and len(mixed.wrong) == 8
+
+
+def test_products_that_multiply_out_too_far_are_refused_up_front(capsys):
+    text = "dL/dw_{1,1} = " + "(g_{1,1} + g_{1,2})" * 20
+    with pytest.raises(FormulaError) as caught:
+        parse_formula(text)
+    assert "multiplied out, this product has more than 100,000 terms" in caught.value.message
+    # layer outputs a^{l} are sums (z_11 = 4 products and the bias): 5^8 terms refused
+    outputs = r"dL/dw_{1,1} = \delta^{l}_{1,1}" + r" a^{l}_{1,1}" * 8
+    start = time.perf_counter()
+    status, out, err = _run(capsys, "check", "conv2d", "--input", "3x3", outputs)
+    assert status == 2 and "multiplies out to about 390,625 terms" in err
+    assert time.perf_counter() - start < 15
