@@ -21,6 +21,19 @@ Instantiating the formula:
 - max pooling's indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
   :class:`~symbackprop.local_rules.IsWindowMax` when ``x_ab`` lies in the window
   of ``z_ij`` (read off ``derivation.z``), else 0.
+- a layer superscript places a name (:func:`_layout`): one layer has its input at
+  ``l-1`` and its output, upstream gradient and parameters at ``l``, or the input at
+  ``l`` and the rest at ``l+1``, read from the formula as a whole.  ``a^{l}`` is then
+  the layer output, computed from the input (``sigmoid(a^{l-1})``), and
+  ``\delta^{l-1}`` the error term of the input, an array of its own (never the
+  upstream gradient); a name at a layer the instance does not have is an error.  In
+  a chain the superscripts are layer numbers (``a^{[2]}``) and each gradient is
+  checked one layer at a time, as the chain's derivation gives it.
+- ``W^T_{j,i}`` is ``W_{i,j}``; ``a^{(1)}_{11}``, ``w^{(o,c)}_{mk}`` write channels as
+  ``symbackprop latex`` prints them.
+- the work is counted before it is done: more than :data:`MAX_ENUMERATION` index
+  combinations over the whole check (every element of the gradient times the values
+  of its sums) is refused up front.
 
 Nothing here names a particular layer: the arrays come from ``derivation.x``,
 ``derivation.g``, ``derivation.params`` and the gradients from ``derivation.grads``.

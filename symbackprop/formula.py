@@ -459,8 +459,13 @@ def parse_formula(text: str) -> Formula:
     The right side is a sum of products of elements, numbers and sums:
 
     - elements ``name_{i,j}``, ``name_{ij}`` (single digits or letters), ``name_i``,
-      ``name[i,j]``, ``g11``; a layer label ``^{l}`` / ``^{l-1}`` is allowed and kept;
-      indices are whole-number expressions such as ``i+m``, ``2i-1``, ``s*i + m``;
+      ``name[i,j]``, ``g11``; indices are whole-number expressions such as ``i+m``,
+      ``2i-1``, ``s*i + m``;
+    - superscripts (:class:`Superscript`): a layer label ``^{l}``, ``^{l-1}``,
+      ``^{l+1}``, ``^{(l)}``, ``^{[l-1]}`` (or with ``L``; a number ``^{[2]}`` in a
+      chain), a transpose ``^T``, ``^\top``, ``^{\mathsf{T}}``, channel indices
+      ``^{(1)}``, ``^{(o,c)}`` as ``symbackprop latex`` prints them, or several
+      together (``^{[l]T}``, ``^{[1](2)}``); anything else is refused;
     - names: input ``x``/``a``; upstream gradient ``g``, ``\delta``/``delta``,
       ``dz``, ``dout`` or ``\partial L/\partial z_{i,j}``; kernel ``w``; bias ``b``/``w_b``;
     - products by juxtaposition, ``*``, ``\cdot``, ``\times``; division by a number
@@ -476,7 +481,10 @@ def parse_formula(text: str) -> Formula:
     Raises
     ------
     FormulaError
-        With the position of the first thing that is not understood.
+        With the position of the first thing that is not understood, or of nesting
+        deeper than :data:`MAX_NESTING`; a formula longer than
+        :data:`MAX_FORMULA_LENGTH` characters, or one whose products multiply out to
+        more than :data:`MAX_PRODUCTS` terms, is refused too.
     """
     return _Parser(text).formula()
 
