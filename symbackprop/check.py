@@ -88,12 +88,12 @@ _PARAMETER_WORDS = {"w": "weights (w)", "b": "bias (b)"}
 #: the gradient times the values of the sums of every product, counted before any work.
 #: About a million combinations take ten to twenty seconds.
 MAX_ENUMERATION = 1_000_000
-#: The error term of a layer's input, ``\delta^{l-1}`` (what the previous layer is
-#: handed): an array of its own, so that a formula that uses it where the upstream
-#: gradient ``\delta^{l}`` belongs is judged wrong, never read as ``\delta^{l}``.
 #: Most terms one product of the formula may multiply out to once the layer outputs in
 #: it (``a^{l}``, each a sum for a convolution) are written in terms of the input.
 MAX_EXPANDED_TERMS = 100_000
+#: The error term of a layer's input, ``\delta^{l-1}`` (what the previous layer is
+#: handed): an array of its own, so that a formula that uses it where the upstream
+#: gradient ``\delta^{l}`` belongs is judged wrong, never read as ``\delta^{l}``.
 #: Named like a chain's ``delta0``, the error term of its input, so that it prints and
 #: sorts as an error term.
 INPUT_ERROR = "delta0"
@@ -309,7 +309,7 @@ def check_derivation(derivation: Derivation, formula: Formula, index_base: int =
 
 # -- where the names of a formula sit in the network ---------------------------------
 _INPUT, _OUTPUT = "input", "output"
-_ROLE_WORDS = {"x": "the layer input", "g": "the upstream gradient", "w": "the kernel",
+_ROLE_WORDS = {"x": "the layer input", "g": "the upstream gradient", "w": "the kernel (weights)",
                "b": "the bias", "z": "the layer output"}
 
 
@@ -322,7 +322,8 @@ class _Layout:
     person who writes the input at ``l`` and the output at ``l+1``.
     """
 
-    placed: dict                # element position -> x, g, w, b, z (output) or dx
+    placed: dict                # element position -> x, g, w, b, z (output), delta0 (the
+    #                             input's error term), or a chain's a2, delta3, w3
     letter: str = ""            # "l" or "L"; "" when no name has a layer label
     input_at: int = -1
     brackets: str = ""          # "[]", "()" or "" as the person writes a label
