@@ -149,7 +149,8 @@ def test_the_next_layers_delta_in_the_other_convention_is_wrong():
     (r"dL/dw_{1,1} = \sum_{i,j} \delta^{l}_{i,j} a^{l-2}_{i,j}",
      "a^{l-2} names a layer this instance does not have", 46),
     (r"dL/da^{l-1}_{1,2} = \delta^{l}_{1,1} w^{l-1}_{1,2}",
-     "w^{l-1} is at layer l-1, where this layer's input is; the kernel belongs to layer l", 41),
+     "w^{l-1} is at layer l-1, where this layer's input is; the kernel (weights) belongs to "
+     "layer l", 41),
     (r"dL/da^{l}_{1,2} = \delta^{l}_{1,1} w^{l}_{1,2}",
      "a^{l} is at layer l, the output of this layer", 8),
     (r"dL/dw^{L}_{1,1} = \sum_{i,j} \delta^{l}_{i,j} a^{L-1}_{i,j}",
