@@ -21,6 +21,19 @@ Instantiating the formula:
 - max pooling's indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
   :class:`~symbackprop.local_rules.IsWindowMax` when ``x_ab`` lies in the window
   of ``z_ij`` (read off ``derivation.z``), else 0.
+- a layer superscript places a name (:func:`_layout`): one layer has its input at
+  ``l-1`` and its output, upstream gradient and parameters at ``l``, or the input at
+  ``l`` and the rest at ``l+1``, read from the formula as a whole.  ``a^{l}`` is then
+  the layer output, computed from the input (``sigmoid(a^{l-1})``), and
+  ``\delta^{l-1}`` the error term of the input, an array of its own (never the
+  upstream gradient); a name at a layer the instance does not have is an error.  In
+  a chain the superscripts are layer numbers (``a^{[2]}``) and each gradient is
+  checked one layer at a time, as the chain's derivation gives it.
+- ``W^T_{j,i}`` is ``W_{i,j}``; ``a^{(1)}_{11}``, ``w^{(o,c)}_{mk}`` write channels as
+  ``symbackprop latex`` prints them.
+- the work is counted before it is done: more than :data:`MAX_ENUMERATION` index
+  combinations over the whole check (every element of the gradient times the values
+  of its sums) is refused up front.
 
 Nothing here names a particular layer: the arrays come from ``derivation.x``,
 ``derivation.g``, ``derivation.params`` and the gradients from ``derivation.grads``.
@@ -31,16 +44,30 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
 
 from .algebra import product
-from .derivation import Derivation, derive
-from .formula import Element, Formula, FormulaError, Indicator, Linear, parse_formula, products
+from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive, term_count
+from .formula import (
+    Add,
+    Element,
+    Formula,
+    FormulaError,
+    Indicator,
+    Linear,
+    Product,
+    Quotient,
+    Spelling,
+    Summation,
+    parse_formula,
+    products,
+)
+from .layers import Sequential, input_shape_of, output_shape_of
 from .local_rules import IsWindowMax, WindowMax
-from .naming import Notation, factor_sort_key, parse_element, to_grid
+from .naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
 from .text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
@@ -56,8 +83,20 @@ AXIS_NAMES = {
 }
 _ARRAY_MEANING = {"x": "the layer input", "g": "the upstream gradient dL/dz",
                   "w": "the kernel", "b": "the bias"}
-#: Largest number of index combinations one product of the formula may run over.
-MAX_ENUMERATION = 2_000_000
+_PARAMETER_WORDS = {"w": "weights (w)", "b": "bias (b)"}
+#: Largest number of index combinations a whole check may run over: every element of
+#: the gradient times the values of the sums of every product, counted before any work.
+#: About a million combinations take ten to twenty seconds.
+MAX_ENUMERATION = 1_000_000
+#: Most terms one product of the formula may multiply out to once the layer outputs in
+#: it (``a^{l}``, each a sum for a convolution) are written in terms of the input.
+MAX_EXPANDED_TERMS = 100_000
+#: The error term of a layer's input, ``\delta^{l-1}`` (what the previous layer is
+#: handed): an array of its own, so that a formula that uses it where the upstream
+#: gradient ``\delta^{l}`` belongs is judged wrong, never read as ``\delta^{l}``.
+#: Named like a chain's ``delta0``, the error term of its input, so that it prints and
+#: sorts as an error term.
+INPUT_ERROR = "delta0"
 
 
 @dataclass(frozen=True)
@@ -91,6 +130,11 @@ class FormulaCheck:
     label: str            # the element checked, or the whole gradient, in the person's notation
     wrong: tuple          # (ElementResult, ...) in the gradient's index order
     notes: tuple          # (str, ...) things worth knowing that do not make it wrong
+    #: array -> how to print it: as the person wrote it at the place it belongs
+    #: (``a^{l-1}`` for the input even where they wrote ``a^{l}``)
+    spellings: dict = dataclasses.field(default_factory=dict, compare=False)
+    #: array -> shape for printing (a chain's names, the output z of the layer checked)
+    shapes: dict = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +142,10 @@ class FormulaCheck:
 
     @property
     def printer(self) -> "FormulaPrinter":
-        return FormulaPrinter(self.formula, self.derivation.notation(self.index_base))
+        notation = Notation(shapes={**self.derivation.shapes,
+                                    INPUT_ERROR: self.derivation.input_shape, **self.shapes},
+                            index_base=self.index_base)
+        return FormulaPrinter(self.formula, notation, spellings=self.spellings)
 
     def report(self, show: int = 3) -> str:
         """Plain text: ``correct`` with the count, or the first ``show`` wrong elements."""
@@ -143,16 +190,21 @@ class FormulaPrinter(TextPrinter):
     (space, ``*``, ``\cdot``); fractions print as ``\frac{1}{4}`` in LaTeX formulas.
     """
 
-    def __init__(self, formula: Formula, notation: Notation, **settings):
+    def __init__(self, formula: Formula, notation: Notation, spellings: dict | None = None,
+                 **settings):
         super().__init__(notation, **settings)
         self.formula = formula
+        self.spellings = dict(spellings or {})
+
+    def spelling(self, array: str) -> Spelling:
+        return self.spellings.get(array) or self.formula.spelling(array)
 
     def _print_Symbol(self, expr):
         parsed = parse_element(expr)
         if parsed is None:
             return str(expr)
         array, index = parsed
-        return self.formula.spelling(array).format(self.notation.indices(array, index))
+        return written_label(self.spelling(array), self.notation, array, index)
 
     def _print_Rational(self, expr):
         if expr.q == 1:
@@ -178,6 +230,17 @@ class FormulaPrinter(TextPrinter):
         return sign + self.formula.product_separator.join(parts)
 
 
+def written_label(spelling: Spelling, notation: Notation, array: str, index) -> str:
+    """``array[index]`` in a person's spelling: ``a_{12}``, or ``a^{(1)}_{12}`` for a person
+    who writes channels as a superscript, as ``symbackprop latex`` does (the batch and
+    channel indices that vary up, the row and column down)."""
+    shown = notation.indices(array, tuple(index))
+    if not spelling.channels:
+        return spelling.format(shown)
+    spatial = min(2, len(shown)) if len(index) >= 2 else 0
+    return spelling.format(shown[len(shown) - spatial:], channels=shown[:len(shown) - spatial])
+
+
 def check_formula(layer, input_size, text: str, *, batch: int = 1,
                   index_base: int = 1) -> FormulaCheck:
     r"""Check a hand-derived gradient formula for ``layer`` on an input of ``input_size``.
@@ -201,25 +264,40 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
     ------
     FormulaError
         A formula that cannot be read, names an array the layer does not have, has
-        the wrong number of indices or an element outside its array.
+        the wrong number of indices or an element outside its array, places a name
+        at a layer the instance does not have, or would run over more than
+        :data:`MAX_ENUMERATION` index combinations (refused before any work).
     """
     formula = parse_formula(text)
+    if index_base not in (0, 1):
+        raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
+    if isinstance(layer, Sequential):
+        formula = _chain_formula(formula)
+    input_shape = input_shape_of(layer, input_size, batch)
+    check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
+    # The size of the whole check is known from the shapes: refuse it before deriving.
+    arrays, layout = _setting(formula, layer, input_shape=input_shape)
+    _Instance(arrays, formula, index_base, layout).refuse_if_too_big()
     return check_derivation(derive(layer, input_size, batch), formula, index_base=index_base)
 
 
 def check_derivation(derivation: Derivation, formula: Formula, index_base: int = 1) \
         -> FormulaCheck:
     """Check a parsed formula against a derivation (see :func:`check_formula`)."""
-    if hasattr(derivation, "steps"):
-        raise TypeError("check compares a formula with one layer's gradients; check each layer "
-                        "of a chain on its own (symbackprop check conv2d ..., maxpool2d ...)")
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
-    result = _Instance(derivation, formula, index_base).check()
+    if isinstance(derivation.layer, Sequential):
+        formula = _chain_formula(formula)
+    arrays, layout = _setting(formula, derivation.layer, derivation=derivation)
+    instance = _Instance(arrays, formula, index_base, layout)
+    spent = instance.refuse_if_too_big()
+    result = instance.check(derivation)
     if not result.ok:  # a classic slip: a 0-based formula read 1-based, or the reverse
         other = 1 - index_base
         try:
-            other_ok = _Instance(derivation, formula, other).check().ok
+            retry = _Instance(arrays, formula, other, layout)
+            # the budget covers the whole check: no second reading past it
+            other_ok = retry.count() <= MAX_ENUMERATION - spent and retry.check(derivation).ok
         except FormulaError:
             other_ok = False
         if other_ok:
@@ -229,7 +307,382 @@ def check_derivation(derivation: Derivation, formula: Formula, index_base: int =
     return result
 
 
+# -- where the names of a formula sit in the network ---------------------------------
+_INPUT, _OUTPUT = "input", "output"
+_ROLE_WORDS = {"x": "the layer input", "g": "the upstream gradient", "w": "the kernel (weights)",
+               "b": "the bias", "z": "the layer output"}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which array of the layer each name with a layer superscript stands for.
+
+    One layer has its input at layer ``input_at`` (``l-1``) and its output, upstream
+    gradient and parameters one layer later (``l``); ``input_at`` is -1, or 0 for a
+    person who writes the input at ``l`` and the output at ``l+1``.
+    """
+
+    placed: dict                # element position -> x, g, w, b, z (output), delta0 (the
+    #                             input's error term), or a chain's a2, delta3, w3
+    letter: str = ""            # "l" or "L"; "" when no name has a layer label
+    input_at: int = -1
+    brackets: str = ""          # "[]", "()" or "" as the person writes a label
+    misplaced: tuple = ()       # (Element, array), names away from their usual place
+    chain_layer: int = 0        # in a chain: the layer whose gradient is checked
+
+    def label(self, side: str) -> str:
+        """``"l-1"``, ``"l"``, ``"l+1"`` for the input or the output side."""
+        offset = self.input_at + (side == _OUTPUT)
+        text = self.letter + (f"{offset:+d}" if offset else "")
+        return f"{self.brackets[:1]}{text}{self.brackets[1:]}"
+
+
+def _label_text(letter: str, offset: int) -> str:
+    return letter + (f"{offset:+d}" if offset else "")
+
+
+def _elements_of(formula: Formula, terms) -> list:
+    """Every element of the formula once, in written order, with its place in it."""
+    found = {formula.gradient.position: (formula.gradient, "left")}
+    for term in terms:
+        for element in term.elements:
+            if isinstance(element, Indicator):
+                found.setdefault(element.candidate.position, (element.candidate, "candidate"))
+                found.setdefault(element.output.position, (element.output, "argmax"))
+            else:
+                found.setdefault(element.position, (element, "right"))
+    return [found[position] for position in sorted(found)]
+
+
+def _place(element: Element, where: str, side: str, layout_words: dict):
+    """``(array, usual)`` for ``element`` at ``side`` of the layer, or an error message."""
+    array, name = element.array, element.spelling.name + element.superscript.text
+    at = layout_words[side]
+    if array == "x":
+        if where == "left":
+            if side == _INPUT:
+                return "x", True
+            return (f"{name} is at layer {at}, the output of this layer: its gradient is "
+                    f"the upstream gradient, given; the input's is dL/d{element.spelling.name}"
+                    f"^{{{layout_words[_INPUT]}}}")
+        if where == "candidate":
+            if side == _INPUT:
+                return "x", True
+            return (f"{name} is at layer {at}, the output of this layer; the indicator "
+                    f"[a_ab = argmax z_ij] picks an input element a^{{{layout_words[_INPUT]}}}")
+        if where == "argmax":
+            if side == _OUTPUT:
+                return "z", True
+            return (f"{name} is at layer {at}, the input of this layer; argmax picks a window "
+                    f"of the output, at layer {layout_words[_OUTPUT]}")
+        return ("x", True) if side == _INPUT else ("z", False)
+    if array == "g":
+        return ("g", True) if side == _OUTPUT else (INPUT_ERROR, False)
+    if array in ("w", "b", "z"):
+        if side == _OUTPUT:
+            return array, True
+        return (f"{name} is at layer {at}, where this layer's input is; "
+                f"{_ROLE_WORDS[array]} belongs to layer {layout_words[_OUTPUT]}, with the "
+                f"output and its error term")
+    return array, True  # pragma: no cover  (the parser knows no other array)
+
+
+def _layout(formula: Formula, terms) -> _Layout:
+    """Read the layer superscripts of the whole formula (see :class:`_Layout`)."""
+    labelled = [(element, where) for element, where in _elements_of(formula, terms)
+                if element.superscript is not None and element.superscript.layer is not None]
+    if not labelled:
+        return _Layout(placed={})
+    for element, _ in labelled:
+        superscript = element.superscript
+        if not superscript.letter:
+            raise FormulaError(
+                f"{superscript.layer_text!r} is a layer number: layers are numbered in a "
+                f"chain (symbackprop check sequential); for one layer write its input at "
+                f"l-1 and its output, error term and parameters at l (a^{{l-1}}, \\delta^{{l}}, "
+                f"w^{{l}})", formula.text, superscript.layer_position)
+    first = labelled[0][0].superscript
+    for element, _ in labelled:
+        if element.superscript.letter != first.letter:
+            raise FormulaError(
+                f"{element.superscript.layer_text!r} mixes the layer letters {first.letter} "
+                f"and {element.superscript.letter}: name the layers of one formula with one "
+                f"letter", formula.text, element.superscript.layer_position)
+    letter = first.letter
+    offsets = [element.superscript.layer.constant for element, _ in labelled]
+    low, high = min(offsets), max(offsets)
+    if high - low > 1:
+        far = next(element for element, _ in labelled
+                   if element.superscript.layer.constant in (low, high)
+                   and element.superscript.layer.constant != offsets[0])
+        raise FormulaError(
+            f"this formula names layers {_label_text(letter, low)} to "
+            f"{_label_text(letter, high)}, but one layer spans two: its input at "
+            f"{_label_text(letter, -1)} and its output, error term and parameters at {letter} "
+            f"(or the input at {letter} and the rest at {_label_text(letter, 1)}); "
+            f"{far.spelling.name}{far.superscript.text} names a layer this instance does "
+            f"not have", formula.text, far.superscript.layer_position)
+    brackets = {"[": "[]", "(": "()"}.get(first.layer_text[:1], "")
+    candidates = sorted({offset - 1 for offset in offsets} | set(offsets))
+    best = None
+    for input_at in candidates:
+        if not all(input_at <= offset <= input_at + 1 for offset in offsets):
+            continue
+        words = {_INPUT: _label_text(letter, input_at),
+                 _OUTPUT: _label_text(letter, input_at + 1)}
+        placed, misplaced, errors, usual = {}, [], [], set()
+        for element, where in labelled:
+            side = _INPUT if element.superscript.layer.constant == input_at else _OUTPUT
+            outcome = _place(element, where, side, words)
+            if isinstance(outcome, str):
+                errors.append((element, outcome))
+                continue
+            array, is_usual = outcome
+            placed[element.position] = array
+            if is_usual:  # each name at each layer once, however often it is written
+                usual.add((element.array, where, element.superscript.layer.constant))
+            else:
+                misplaced.append((element, array))
+        # fewest errors, then most names at their usual place, then the input at l-1
+        score = (len(errors), -len(usual), abs(input_at + 1))
+        if best is None or score < best[0]:
+            best = (score, input_at, placed, misplaced, errors)
+    _, input_at, placed, misplaced, errors = best
+    if errors:
+        element, message = errors[0]
+        raise FormulaError(message, formula.text, element.superscript.layer_position)
+    return _Layout(placed=placed, letter=letter, input_at=input_at, brackets=brackets,
+                   misplaced=tuple(misplaced))
+
+
+# -- a chain: superscripts are the chain's layer numbers ------------------------------
+_CHAIN_ROLE_ARRAYS = {"x": "a", "z": "a", "g": "delta"}
+
+
+def _numbered_in_parentheses(element: Element) -> Element:
+    """``a^{(2)}_{j}`` in a chain: layer 2 as the notes write it, not channel 2 (a chain's
+    printouts write the layer in brackets, ``a^{[2](1)}``, and channels in parentheses)."""
+    superscript = element.superscript
+    if superscript is None or superscript.layer is not None or superscript.channels is None \
+            or len(superscript.channels) != 1 or superscript.channels[0].coefficients:
+        return element
+    label = superscript.channels[0]
+    text = f"({label.constant})"
+    layered = replace(superscript, layer=label, layer_text=text, channels=None,
+                      layer_position=superscript.position + 2)
+    subscript = element.subscript
+    if subscript is not None:
+        subscript = replace(subscript, parts=subscript.parts and subscript.parts[1:] or None,
+                            pieces=subscript.pieces and subscript.pieces[1:] or None)
+        if not subscript.parts and not subscript.pieces:
+            subscript = None
+    spelling = replace(element.spelling, channels=False, layer_text=text,
+                       superscript=f"^{{{text}}}")
+    return replace(element, superscript=layered, subscript=subscript, spelling=spelling)
+
+
+def _map_elements(node, change):
+    """The right side with ``change`` applied to every element (indicators' too)."""
+    if isinstance(node, Element):
+        return change(node)
+    if isinstance(node, Indicator):
+        return replace(node, candidate=change(node.candidate), output=change(node.output))
+    if isinstance(node, Add):
+        return replace(node, terms=tuple((sign, _map_elements(child, change))
+                                         for sign, child in node.terms))
+    if isinstance(node, Product):
+        return replace(node, factors=tuple(_map_elements(f, change) for f in node.factors))
+    if isinstance(node, Quotient):
+        return replace(node, numerator=_map_elements(node.numerator, change),
+                       denominator=_map_elements(node.denominator, change))
+    if isinstance(node, Summation):
+        return replace(node, body=_map_elements(node.body, change))
+    return node
+
+
+def _chain_formula(formula: Formula) -> Formula:
+    """``formula`` with ``a^{(2)}`` read as layer 2 (see :func:`_numbered_in_parentheses`)."""
+    return replace(formula, gradient=_numbered_in_parentheses(formula.gradient),
+                   rhs=_map_elements(formula.rhs, _numbered_in_parentheses))
+
+
+def _chain_label(element: Element, layers: int) -> int:
+    """The chain layer number of ``element``'s superscript (``a^{[2]}``, ``a^{(2)}``, ``a^2``)."""
+    superscript = element.superscript
+    name = element.spelling.name
+    label = superscript.layer if superscript is not None else None
+    if label is None:
+        raise FormulaError(
+            f"{name}: in a chain every name says its layer, 0 to {layers}: a^{{[1]}}, "
+            f"\\delta^{{[2]}}, w^{{[2]}} (as symbackprop latex prints a chain); or check "
+            f"each layer of a chain on its own (symbackprop check conv2d ..., relu ...)",
+            "", None)
+    if label.coefficients:
+        raise FormulaError(
+            f"{superscript.layer_text!r}: a chain's layers are numbered 1 to {layers} (its "
+            f"input is a^{{[0]}}); write the number, such as {name}^{{[1]}}", "", None)
+    return label.constant
+
+
+def _chain_layout(formula: Formula, terms, chain) -> tuple:
+    """``(layout, m)``: the chain array each name stands for, and the layer ``m`` whose
+    gradient the left side asks for (one layer at a time, as the derivation gives it)."""
+    layers = len(chain.layers)
+    placed, misplaced = {}, []
+    numbers = {}
+    for element, _ in _elements_of(formula, terms):
+        try:
+            numbers[element.position] = _chain_label(element, layers)
+        except FormulaError as error:
+            superscript = element.superscript
+            position = element.position if superscript is None else (
+                superscript.layer_position if superscript.layer is not None
+                else superscript.position)
+            raise FormulaError(error.message, formula.text, position) from None
+    gradient = formula.gradient
+    k = numbers[gradient.position]
+    where_k = _label_position(gradient)
+    if gradient.array == "x":
+        if k >= layers:
+            raise FormulaError(
+                f"a^{{[{k}]}} is {'the chain output' if k == layers else 'not in the chain'}: "
+                f"{'its gradient, the error term, is given' if k == layers else ''}"
+                f"; the chain has a^{{[0]}} (its input) to a^{{[{layers}]}}; a formula gives "
+                f"dL/da^{{[k]}} for k = 0 to {layers - 1}", formula.text, where_k)
+        m = k + 1
+    else:
+        if not 1 <= k <= layers or gradient.array not in chain.layers[k - 1].parameter_names:
+            having = [str(n) for n, layer in enumerate(chain.layers, 1)
+                      if gradient.array in layer.parameter_names]
+            raise FormulaError(
+                f"{gradient.spelling.name}^{{[{k}]}}: "
+                + (f"layer {k} ({chain.layers[k - 1].describe()}) has no "
+                   f"{_PARAMETER_WORDS.get(gradient.array, gradient.array)}"
+                   if 1 <= k <= layers else f"the chain has layers 1 to {layers}")
+                + f"; the layers with {gradient.array}: {', '.join(having) or 'none'}",
+                formula.text, where_k)
+        m = k
+    for element, where in _elements_of(formula, terms):
+        k = numbers[element.position]
+        position = _label_position(element)
+        array = element.array
+        if array in ("x", "z"):
+            if not 0 <= k <= layers:
+                raise FormulaError(f"a^{{[{k}]}}: the chain has a^{{[0]}} (its input) to "
+                                   f"a^{{[{layers}]}}", formula.text, position)
+            if where == "candidate" and k != m - 1:
+                raise FormulaError(f"the indicator [a_ab = argmax z_ij] of layer {m} picks an "
+                                   f"element of its input a^{{[{m - 1}]}}", formula.text,
+                                   position)
+            if where == "argmax" and k != m:
+                raise FormulaError(f"argmax picks a window of layer {m}'s output "
+                                   f"a^{{[{m}]}}", formula.text, position)
+            if array == "z" and where not in ("argmax", "left"):
+                continue  # refused in resolve as the layer output
+            placed[element.position] = f"a{k}"
+            if where == "right" and k != m - 1:
+                misplaced.append((element, f"a{k}"))
+        elif array == "g":
+            if not 0 <= k <= layers:
+                raise FormulaError(f"\\delta^{{[{k}]}}: the chain has error terms "
+                                   f"\\delta^{{[0]}} to \\delta^{{[{layers}]}}", formula.text,
+                                   position)
+            placed[element.position] = f"delta{k}"
+            if k != m:
+                misplaced.append((element, f"delta{k}"))
+        else:  # w, b
+            if not 1 <= k <= layers or array not in chain.layers[k - 1].parameter_names:
+                having = [str(n) for n, layer in enumerate(chain.layers, 1)
+                          if array in layer.parameter_names]
+                raise FormulaError(
+                    f"{element.spelling.name}^{{[{k}]}}: "
+                    + (f"layer {k} ({chain.layers[k - 1].describe()}) has no "
+                       f"{_PARAMETER_WORDS.get(array, array)}" if 1 <= k <= layers
+                       else f"the chain has layers 1 to {layers}")
+                    + f"; the layers with {array}: {', '.join(having) or 'none'}",
+                    formula.text, position)
+            placed[element.position] = f"{array}{k}"
+            if where != "left" and k != m:
+                misplaced.append((element, f"{array}{k}"))
+    first = next((e.superscript for e, _ in _elements_of(formula, terms)
+                  if e.superscript is not None and e.superscript.layer is not None), None)
+    brackets = {"[": "[]", "(": "()"}.get(first.layer_text[:1], "") if first else "()"
+    return _Layout(placed=placed, brackets=brackets, misplaced=tuple(misplaced),
+                   chain_layer=m), m
+
+
+def _label_position(element: Element) -> int:
+    superscript = element.superscript
+    if superscript is None:
+        return element.position
+    return superscript.layer_position if superscript.layer is not None else superscript.position
+
+
 # -- instantiating a formula on one layer instance -----------------------------------
+@dataclass(frozen=True)
+class _Arrays:
+    """The arrays a formula is instantiated on: symbols from a derivation, or for
+    counting the work up front only their shapes (grids of ``None``)."""
+
+    layer: object
+    shapes: dict        # array -> shape, for Notation
+    grids: dict         # x, g, w, b, z (output values), dx -> grid
+    grads: dict         # x, w, b -> grid of the gradient
+    symbolic: bool
+
+    @classmethod
+    def from_derivation(cls, derivation: Derivation) -> "_Arrays":
+        arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        grids = {name: to_grid(array) for name, array in arrays.items() if array is not None}
+        grids["z"] = to_grid(derivation.z)
+        grids[INPUT_ERROR] = symbol_grid(INPUT_ERROR, derivation.input_shape)
+        return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids,
+                   grads={name: to_grid(array) for name, array in derivation.grads.items()},
+                   symbolic=True)
+
+    @classmethod
+    def from_chain(cls, derivation, m: int) -> "_Arrays":
+        """A chain's arrays for checking layer ``m``'s gradients: ``a0 ... aL``,
+        ``delta0 ... deltaL``, every parameter; ``a_m`` is layer ``m``'s output as
+        computed from ``a_{m-1}`` (``sigmoid(a1)``), the other activations symbols."""
+        steps = derivation.steps
+        step = steps[m - 1]
+        grids = {"a0": to_grid(steps[0].input),
+                 "delta0": symbol_grid("delta0", derivation.input_shape)}
+        for number, each in enumerate(steps, 1):
+            grids[f"a{number}"] = to_grid(each.output)
+            grids[f"delta{number}"] = to_grid(each.delta_out)
+        grids.update({name: to_grid(array) for name, array in derivation.params.items()})
+        grids[f"a{m}"] = grids["z"] = to_grid(step.z)
+        grads = {f"a{m - 1}": to_grid(step.delta_in),
+                 **{name: to_grid(array) for name, array in step.param_grads.items()}}
+        return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids, grads=grads,
+                   symbolic=True)
+
+    @classmethod
+    def from_chain_shapes(cls, chain, input_shape, m: int) -> "_Arrays":
+        shapes = {}
+        for number, shape in enumerate(chain.shapes(input_shape)):
+            shapes[f"a{number}"] = shapes[f"delta{number}"] = shape
+        shapes.update(chain.parameter_shapes)
+        grids = {name: np.empty(shape, dtype=object) for name, shape in shapes.items()}
+        grids["z"] = grids[f"a{m}"]
+        grads = {f"a{m - 1}": grids[f"a{m - 1}"],
+                 **{f"{name}{m}": grids[f"{name}{m}"]
+                    for name in chain.layers[m - 1].parameter_names}}
+        return cls(layer=chain, shapes=shapes, grids=grids, grads=grads, symbolic=False)
+
+    @classmethod
+    def from_shapes(cls, layer, input_shape) -> "_Arrays":
+        output_shape = output_shape_of(layer, input_shape)
+        shapes = {"x": input_shape, "z": output_shape, "g": output_shape,
+                  **layer.parameter_shapes}
+        grids = {name: np.empty(shape, dtype=object) for name, shape in shapes.items()}
+        grids[INPUT_ERROR] = grids["x"]
+        grads = {name: grids[name] for name in ("x", *layer.parameter_shapes)}
+        return cls(layer=layer, shapes=shapes, grids=grids, grads=grads, symbolic=False)
+
+
 @dataclass(frozen=True)
 class _Resolved:
     """An element of the formula matched with an array of the layer."""
@@ -249,65 +702,104 @@ class _Resolved:
         return tuple(index)
 
 
+def _setting(formula: Formula, layer, *, derivation=None, input_shape=None) -> tuple:
+    """``(arrays, layout)`` for checking ``formula`` on ``layer`` (a chain or one layer):
+    from the derivation, or from the shapes alone to count the work up front."""
+    terms = products(formula.rhs, formula.text)
+    if isinstance(layer, Sequential):
+        layout, m = _chain_layout(formula, terms, layer)
+        arrays = _Arrays.from_chain(derivation, m) if derivation is not None \
+            else _Arrays.from_chain_shapes(layer, input_shape, m)
+        return arrays, layout
+    arrays = _Arrays.from_derivation(derivation) if derivation is not None \
+        else _Arrays.from_shapes(layer, input_shape)
+    return arrays, _layout(formula, terms)
+
+
 class _Instance:
-    def __init__(self, derivation: Derivation, formula: Formula, index_base: int):
-        self.derivation, self.formula, self.base = derivation, formula, index_base
-        arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
-        self.grids = {name: to_grid(array) for name, array in arrays.items() if array is not None}
-        self.notation = derivation.notation(index_base)
+    def __init__(self, arrays: _Arrays, formula: Formula, index_base: int, layout: _Layout):
+        self.arrays, self.formula, self.base = arrays, formula, index_base
+        self.grids = arrays.grids
+        shapes = dict(arrays.shapes)
+        shapes.setdefault(INPUT_ERROR, shapes.get("x", shapes.get("a0")))
+        self.notation = Notation(shapes=shapes, index_base=index_base)
         self.notes: dict = {}
+        self.terms = products(formula.rhs, formula.text)
+        self.layout = layout
 
     def error(self, message: str, position: int) -> FormulaError:
         return FormulaError(message, self.formula.text, position)
+
+    def describe(self) -> str:
+        return self.arrays.layer.describe()
+
+    def placed(self, element: Element) -> str:
+        """The array ``element`` stands for, its layer superscript read."""
+        return self.layout.placed.get(element.position, element.array)
 
     # -- matching names and indices ----------------------------------------------------
     def shown_axes(self, array: str, rank: int) -> tuple:
         # Notation drops size-1 batch/channel axes; with base 0 the indices it keeps
         # from (0, 1, ..., rank-1) are the axis numbers themselves.
-        return Notation(shapes=self.derivation.shapes, index_base=0).indices(
+        return Notation(shapes=self.notation.shapes, index_base=0).indices(
             array, tuple(range(rank)))
 
     def resolve(self, element: Element, grid: np.ndarray | None = None) -> _Resolved:
         name = element.spelling.name
+        array = self.placed(element)
         if grid is None:
             if element.array == "z":
                 raise self.error(f"{name} is the layer output; a gradient formula uses the "
                                  f"upstream gradient g = dL/dz instead", element.position)
-            if element.array not in self.grids:
+            if array not in self.grids:
                 raise self.error(
-                    f"{name} ({_ARRAY_MEANING.get(element.array, element.array)}) is not part "
-                    f"of this layer: {self.derivation.layer.describe()}", element.position)
-            grid = self.grids[element.array]
-        shown = self.shown_axes(element.array, grid.ndim)
+                    f"{name} ({_ARRAY_MEANING.get(array, array)}) is not part "
+                    f"of this layer: {self.describe()}", element.position)
+            grid = self.grids[array]
+        shown = self.shown_axes(array, grid.ndim)
         full = tuple(range(grid.ndim))
         subscript = element.subscript
         readings = [()] if subscript is None else [
             group for group in (subscript.parts, subscript.pieces) if group is not None]
+        transposed = element.superscript is not None and element.superscript.transposed
+        if transposed:  # W^T_{j,i} is W_{i,j}; a vector's transpose is the vector
+            readings = [tuple(reversed(reading)) for reading in readings if len(reading) <= 2]
+            if not readings:
+                raise self.error(f"{name}{element.superscript.text} is a transpose: it takes "
+                                 f"two indices (a matrix) or one (a vector)",
+                                 element.superscript.position)
+        # the indices shown in printouts, or all of them; with a channel superscript
+        # also all but size-1 leading ones (a^{(1)}_{ij}: the channel of a one-channel
+        # layer written, the batch not)
+        choices = [shown, full]
+        if element.superscript is not None and element.superscript.channels is not None:
+            ones = next((axis for axis in full if grid.shape[axis] != 1), len(full))
+            choices += [full[start:] for start in range(1, ones + 1)]
         for reading in readings:
-            for axes in (shown, full):
+            for axes in choices:
                 if len(reading) == len(axes):
                     resolved = _Resolved(element, axes, tuple(reading), grid)
                     self.check_constant_range(resolved)
                     return resolved
         given = len(readings[0]) if readings else 0
         position = element.position if subscript is None else subscript.position
-        also = f" (or all {len(full)}, {_shape_words(element.array, full, grid.shape)})" \
+        also = f" (or all {len(full)}, {_shape_words(array, full, grid.shape)})" \
             if len(full) != len(shown) else ""
         if not shown:
             raise self.error(f"{name} is a single value here and takes no index{also}, but is "
                              f"written with {given}", position)
         raise self.error(
             f"{name} takes {len(shown)} ind{'ex' if len(shown) == 1 else 'ices'} here "
-            f"({_shape_words(element.array, shown, grid.shape)}){also}, but is written "
+            f"({_shape_words(array, shown, grid.shape)}){also}, but is written "
             f"with {given}", position)
 
     def resolve_indicator(self, indicator: Indicator) -> _Resolved:
         """``[x_ab = argmax z_ij]`` as one element of a grid indexed by ``(a, b, i, j)``."""
-        z = to_grid(self.derivation.z)
-        if not all(isinstance(value, WindowMax) for value in z.flat):
+        z = self.grids["z"]
+        if self.arrays.symbolic and not all(isinstance(value, WindowMax) for value in z.flat):
             raise self.error(
                 f"the indicator [x_ab = argmax z_ij] belongs to max pooling; "
-                f"{self.derivation.layer.describe()} has none", indicator.position)
+                f"{self.describe()} has none", indicator.position)
         candidate = self.resolve(indicator.candidate)
         output = self.resolve(indicator.output, z)
         grid = _IndicatorGrid(candidate, output)
@@ -333,15 +825,15 @@ class _Instance:
     def gradient_elements(self):
         """``(0-based index, {free index: value})`` for every element the left side names."""
         gradient = self.formula.gradient
+        array = self.placed(gradient)
         if gradient.array == "z":
             raise self.error("the left side must be the gradient of the input, kernel or bias; "
                              "dL/dz is the upstream gradient g", gradient.position)
-        if gradient.array not in self.derivation.grads:
+        if array not in self.arrays.grads:
             raise self.error(
                 f"{gradient.spelling.name}: this layer has no gradient for "
-                f"{_ARRAY_MEANING.get(gradient.array, gradient.array)} "
-                f"({self.derivation.layer.describe()})", gradient.position)
-        grid = to_grid(self.derivation.grads[gradient.array])
+                f"{_ARRAY_MEANING.get(array, array)} ({self.describe()})", gradient.position)
+        grid = self.arrays.grads[array]
         resolved = self.resolve(gradient, grid)
         for index in resolved.indices:
             if index.coefficients and (index.constant or len(index.coefficients) > 1
@@ -361,17 +853,50 @@ class _Instance:
                     break
             else:
                 found.append((tuple(full), values))
-        return grid, found
+        return array, grid, found
+
+    # -- the size of the check, before any work ------------------------------------------
+    def count(self) -> int:
+        """Index combinations the whole check runs over; past the limit an estimate
+        from the elements counted so far (counting every element can take long)."""
+        _, _, elements = self.gradient_elements()
+        free = set(elements[0][1]) if elements else set()
+        terms = [self.prepare(term, free) for term in self.terms]
+        total = 0
+        for counted, (_, values) in enumerate(elements, 1):
+            for term, resolved in terms:
+                ranges, _ = self.box(term, resolved, values)
+                total += int(np.prod([len(r) for r in ranges], dtype=float))
+            if total > MAX_ENUMERATION:
+                return max(total, total * len(elements) // counted)
+        return total
+
+    def refuse_if_too_big(self) -> int:
+        """The size of the check (:meth:`count`); a FormulaError past :data:`MAX_ENUMERATION`."""
+        _, _, elements = self.gradient_elements()
+        total = self.count()
+        if total <= MAX_ENUMERATION:
+            return total
+        gradient = self.formula.gradient
+        sums = [v for term in self.terms for v in term.variables]
+        where = sums[0].position if sums else gradient.position
+        raise self.error(
+            f"this check would run over about {total:,} index combinations, over the "
+            f"limit of {MAX_ENUMERATION:,} ({len(elements):,} "
+            f"element{'s' if len(elements) != 1 else ''} of {gradient.spelling.format(())} "
+            f"times the values of the sums): narrow it: name fewer elements on the left "
+            f"side (numbers instead of index names), give the sums limits that fit the "
+            f"layer, or check a smaller --input", where)
 
     # -- the check ----------------------------------------------------------------------
-    def check(self) -> FormulaCheck:
-        gradient_grid, elements = self.gradient_elements()
+    def check(self, derivation: Derivation) -> FormulaCheck:
+        array, gradient_grid, elements = self.gradient_elements()
         free = set(elements[0][1]) if elements else set()
-        terms = [self.prepare(term, free) for term in products(self.formula.rhs,
-                                                                  self.formula.text)]
+        terms = [self.prepare(term, free) for term in self.terms]
+        spellings = self.spellings()
         spelling = self.formula.gradient.spelling
-        array = self.formula.gradient.array
-        labels = [spelling.format(self.notation.indices(array, index)) for index, _ in elements]
+        labels = [written_label(spelling, self.notation, array, index)
+                  for index, _ in elements]
         wrong = []
         for (index, values), label in zip(elements, labels, strict=True):
             given = self.instantiate(terms, values)
@@ -385,11 +910,96 @@ class _Instance:
             wrong.append(ElementResult(index=index, label=label, expected=expected,
                                        given=given, missing=sympy.Add(*missing),
                                        extra=sympy.Add(*extra)))
-        return FormulaCheck(formula=self.formula, derivation=self.derivation,
+        notes = tuple(self.notes.values())
+        if wrong:
+            notes = self.placement_notes(spellings) + notes
+        return FormulaCheck(formula=self.formula, derivation=derivation,
                             index_base=self.base, checked=len(elements),
                             label=labels[0] if len(labels) == 1 else spelling.format(()),
-                            wrong=tuple(wrong),
-                            notes=tuple(self.notes.values()))
+                            wrong=tuple(wrong), notes=notes, spellings=spellings,
+                            shapes={**self.notation.shapes, "z": self.grids["z"].shape})
+
+    def spellings(self) -> dict:
+        """Array -> how to print it: as first written at the place it belongs; an array
+        written only at another layer gets that spelling with the right layer label."""
+        found, roles = {}, {}
+        for element, where in _elements_of(self.formula, self.terms):
+            spelling = element.spelling
+            if where == "left":
+                spelling = replace(spelling, prefix="", suffix="")
+            array = self.placed(element)
+            if where == "argmax" or (array == "z" and where != "left"):
+                array = "z"
+            found.setdefault(array, spelling)
+            roles.setdefault(element.array, spelling)
+        layout = self.layout
+        if layout.chain_layer:
+            opening, closing = layout.brackets or "  "
+            style, separator = self.formula.index_style
+            for array in self.grids:
+                stem = array.rstrip("0123456789")
+                role = {"a": "x", "delta": "g"}.get(stem, stem)
+                if array in found or stem == array:
+                    continue
+                text = f"{opening}{array[len(stem):]}{closing}".strip()
+                written = roles.get(role) or Spelling(
+                    "\\delta" if stem == "delta" and self.formula.latex else stem,
+                    style=style, separator=separator)
+                found[array] = replace(written, superscript=f"^{{{text}}}", layer_text=text)
+        elif layout.letter:
+            for array, side in (("x", _INPUT), ("g", _OUTPUT), ("w", _OUTPUT), ("b", _OUTPUT)):
+                if array not in found and array in roles and roles[array].superscript:
+                    text = layout.label(side)
+                    found[array] = replace(roles[array], superscript=f"^{{{text}}}",
+                                           layer_text=text)
+        return found
+
+    def placement_notes(self, spellings: dict) -> tuple:
+        """Why a name read at another layer than usual gives a wrong answer."""
+        if self.layout.chain_layer:
+            return self.chain_notes(spellings)
+        notes = []
+        for element, array in self.layout.misplaced:
+            written = element.spelling.name + element.superscript.text
+            layer = self.layout.label(_OUTPUT if array == "z" else _INPUT)
+            if array == "z":
+                belongs = spellings.get("x", element.spelling).format(())
+                notes.append(f"{written} is at layer {layer}: the output of this layer, "
+                             f"computed from its input {belongs} at layer "
+                             f"{self.layout.label(_INPUT)}")
+            else:
+                belongs = spellings.get("g", element.spelling).format(())
+                source = spellings.get("x", Spelling("x")).format(())
+                notes.append(f"{written} is at layer {layer}: the error term of this layer's "
+                             f"input {source}, which this layer hands back to the one before; "
+                             f"the upstream gradient that belongs here is {belongs}, at layer "
+                             f"{self.layout.label(_OUTPUT)}")
+        return tuple(dict.fromkeys(notes))
+
+    def chain_notes(self, spellings: dict) -> tuple:
+        """In a chain: names of another layer than the one whose gradient is checked."""
+        m = self.layout.chain_layer
+        own = {name: spellings[name].format(()) for name in (f"a{m - 1}", f"delta{m}")
+               if name in spellings}
+        notes = []
+        for element, array in self.layout.misplaced:
+            written = element.spelling.name + element.superscript.text
+            number = int(array.lstrip("abdeltw"))
+            if array.startswith("delta"):
+                notes.append(
+                    f"{written} is the error term of layer {number}'s output; layer {m}'s "
+                    f"gradients are one step from {own.get(f'delta{m}', 'its own')} (the "
+                    f"chain is checked one layer at a time, as symbackprop derive gives it)")
+            elif array == f"a{m}":
+                notes.append(f"{written} is the output of layer {m}, computed from its "
+                             f"input {own.get(f'a{m - 1}', f'a^[{m - 1}]')}")
+            elif array.startswith("a"):
+                notes.append(f"{written} is the output of layer {number}; layer {m} reads "
+                             f"{own.get(f'a{m - 1}', f'the output of layer {m - 1}')}")
+            else:
+                notes.append(f"{written} belongs to layer {number}; this gradient is layer "
+                             f"{m}'s")
+        return tuple(dict.fromkeys(notes))
 
     def prepare(self, term, free: set):
         """Resolve the elements of one product and check that every index is bound."""
@@ -412,7 +1022,31 @@ class _Instance:
         for item in resolved:
             for index in item.indices:
                 self.check_bound(index, bound, item.element.position)
+        self.check_expansion(resolved)
         return term, resolved
+
+    def check_expansion(self, resolved):
+        """Refuse a product of layer outputs (``a^{l}``, each a sum) that multiplies out to
+        more terms than :data:`MAX_EXPANDED_TERMS`, before any work."""
+        if not self.arrays.symbolic:
+            return
+        size = 1
+        for item in resolved:
+            if isinstance(item.element, Element) and item.grid is self.grids["z"]:
+                size *= self.output_terms()
+        if size > MAX_EXPANDED_TERMS:
+            raise self.error(
+                f"this product of layer outputs multiplies out to about {size:,} terms, over "
+                f"the limit of {MAX_EXPANDED_TERMS:,}: write it with the layer's input",
+                resolved[0].element.position)
+
+    def output_terms(self) -> int:
+        """The most terms one element of the layer output has (a convolution's z_ij: one
+        per kernel element, and the bias)."""
+        if not hasattr(self, "_output_terms"):
+            self._output_terms = max((len(sympy.Add.make_args(value))
+                                      for value in self.grids["z"].flat), default=1)
+        return self._output_terms
 
     def check_bound(self, index: Linear | None, bound: set, position: int):
         for name in (index.variables if index is not None else ()):
@@ -431,8 +1065,9 @@ class _Instance:
         return sympy.Add(*[sympy.Rational(c.numerator, c.denominator) * product(*key)
                            for key, c in total.items() if c])
 
-    def enumerate(self, term, resolved, values: dict):
-        """Every product of symbols one term of the formula stands for."""
+    def box(self, term, resolved, values: dict):
+        """The ranges of the summation indices of one term for one element, and the
+        limits (hard constraints) a combination must meet."""
         variables = term.variables
         hard, soft = [], []
         for variable in variables:
@@ -452,9 +1087,12 @@ class _Instance:
                     f"give limits, such as \\sum_{{{variable.written}=0}}^{{1}}",
                     variable.position)
         ranges = [range(box[v.name][0], box[v.name][1] + 1) for v in variables]
-        if np.prod([len(r) for r in ranges], dtype=float) > MAX_ENUMERATION:
-            raise self.error("the sums of this term run over too many index values",
-                             variables[0].position)
+        return ranges, hard
+
+    def enumerate(self, term, resolved, values: dict):
+        """Every product of symbols one term of the formula stands for."""
+        variables = term.variables
+        ranges, hard = self.box(term, resolved, values)
         unlimited = any(not v.limited for v in variables)
         names = [v.name for v in variables]
         for combination in itertools.product(*ranges):

@@ -36,6 +36,10 @@ __all__ = [
     "Linear",
     "Spelling",
     "Subscript",
+    "Superscript",
+    "MAX_FORMULA_LENGTH",
+    "MAX_NESTING",
+    "MAX_PRODUCTS",
     "Element",
     "Indicator",
     "Number",
@@ -76,7 +80,18 @@ _COMMANDS = {
     "\\delta": ("name", "\\delta"),
     "\\cdot": ("op", "*"), "\\times": ("op", "*"), "\\ast": ("op", "*"),
     "\\arg": ("name", "arg"), "\\max": ("name", "max"), "\\argmax": ("name", "argmax"),
+    "\\top": ("name", "\\top"), "\\intercal": ("name", "\\top"),
 }
+#: How people write a transpose in a superscript: ``W^T``, ``W^\top``, ``W^{\mathsf{T}}``.
+_TRANSPOSE_NAMES = ("T", "\\top")
+#: Letters that name a layer in a superscript: ``a^{l-1}``, ``\delta^{L}``.
+LAYER_LETTERS = ("l", "L")
+#: Longest formula read, in characters; a hand-derived formula is far shorter.
+MAX_FORMULA_LENGTH = 20_000
+#: Deepest nesting of brackets, signs and sums the parser follows.
+MAX_NESTING = 100
+#: Most products the right side may expand to, ``(g_1 + g_2)(w_1 + w_2)`` being 4.
+MAX_PRODUCTS = 100_000
 #: Commands that only change spacing or size, and display-math delimiters.
 _IGNORED_COMMANDS = {
     "\\left", "\\right", "\\big", "\\Big", "\\bigg", "\\Bigg", "\\bigl", "\\bigr", "\\Bigl",
@@ -177,16 +192,23 @@ class Spelling:
     """
 
     name: str
-    superscript: str = ""
+    superscript: str = ""  # the layer label as printed, e.g. "^{l-1}" (never a transpose)
     # braces _{1,2} | compact _{12} | underscore _12 | brackets [1,2] | digits 12
     style: str = "braces"
     separator: str = ","
     prefix: str = ""       # text around the name of a derivative, e.g. "\\partial E/\\partial "
     suffix: str = ""
+    layer_text: str = ""   # the layer label inside the braces, e.g. "[l-1]"
+    channels: bool = False  # channel indices written as a superscript, a^{(1)}_{11}
 
-    def format(self, indices=()) -> str:
+    def format(self, indices=(), channels=()) -> str:
+        """The element with ``indices`` in the subscript and ``channels`` (when the
+        person writes channels as a superscript) in ``^{(...)}``."""
         indices = tuple(int(i) for i in indices)
         head = self.name + self.superscript
+        if channels:
+            head = (f"{self.name}^{{{self.layer_text}"
+                    f"({','.join(str(int(c)) for c in channels)})}}")
         style = self.style
         if style in ("compact", "underscore", "digits") and not all(0 <= i <= 9 for i in indices):
             style = "brackets" if style == "digits" else "braces"
@@ -228,6 +250,32 @@ class Subscript:
 
 
 @dataclass(frozen=True)
+class Superscript:
+    r"""What a superscript on a name says, e.g. ``^{l-1}``, ``^T``, ``^{(1)}``, ``^{[2](1)}``.
+
+    ``layer`` is the layer label as an index expression in ``l`` or ``L`` (``l-1``
+    -> ``-1 + l``) or a layer number (``[2]`` -> ``2``); ``channels`` the indices of a
+    parenthesised group that is not a layer label (``(1)``, ``(o,c)``: channel, or
+    batch and channel, as ``symbackprop latex`` prints them); ``transposed`` a ``T``,
+    ``	op`` or ``\mathsf{T}``.  Which layer a label means is decided when the
+    formula meets a layer or a chain (:mod:`~symbackprop.check`).
+    """
+
+    text: str                  # as written, "^{l-1}"
+    position: int              # where the '^' is
+    layer: Linear | None = None
+    layer_text: str = ""       # the label as written inside the braces, "l-1", "[l]", "(l)"
+    layer_position: int = 0
+    channels: tuple | None = None
+    transposed: bool = False
+
+    @property
+    def letter(self) -> str:
+        """``"l"`` or ``"L"`` for a label relative to a layer, ``""`` for a layer number."""
+        return self.layer.variables[0] if self.layer is not None and self.layer.variables else ""
+
+
+@dataclass(frozen=True)
 class Element:
     """One array element on either side, e.g. ``\\delta_{m,n}`` (array ``g``)."""
 
@@ -236,6 +284,7 @@ class Element:
     subscript: Subscript | None
     position: int         # where the name starts
     end: int = 0          # where the element (name and indices) ends
+    superscript: Superscript | None = None
 
     def renamed(self, mapping: dict) -> "Element":
         if self.subscript is None:
@@ -410,8 +459,13 @@ def parse_formula(text: str) -> Formula:
     The right side is a sum of products of elements, numbers and sums:
 
     - elements ``name_{i,j}``, ``name_{ij}`` (single digits or letters), ``name_i``,
-      ``name[i,j]``, ``g11``; a layer label ``^{l}`` / ``^{l-1}`` is allowed and kept;
-      indices are whole-number expressions such as ``i+m``, ``2i-1``, ``s*i + m``;
+      ``name[i,j]``, ``g11``; indices are whole-number expressions such as ``i+m``,
+      ``2i-1``, ``s*i + m``;
+    - superscripts (:class:`Superscript`): a layer label ``^{l}``, ``^{l-1}``,
+      ``^{l+1}``, ``^{(l)}``, ``^{[l-1]}`` (or with ``L``; a number ``^{[2]}`` in a
+      chain), a transpose ``^T``, ``^\top``, ``^{\mathsf{T}}``, channel indices
+      ``^{(1)}``, ``^{(o,c)}`` as ``symbackprop latex`` prints them, or several
+      together (``^{[l]T}``, ``^{[1](2)}``); anything else is refused;
     - names: input ``x``/``a``; upstream gradient ``g``, ``\delta``/``delta``,
       ``dz``, ``dout`` or ``\partial L/\partial z_{i,j}``; kernel ``w``; bias ``b``/``w_b``;
     - products by juxtaposition, ``*``, ``\cdot``, ``\times``; division by a number
@@ -427,16 +481,25 @@ def parse_formula(text: str) -> Formula:
     Raises
     ------
     FormulaError
-        With the position of the first thing that is not understood.
+        With the position of the first thing that is not understood, or of nesting
+        deeper than :data:`MAX_NESTING`; a formula longer than
+        :data:`MAX_FORMULA_LENGTH` characters, or one whose products multiply out to
+        more than :data:`MAX_PRODUCTS` terms, is refused too.
     """
     return _Parser(text).formula()
 
 
 class _Parser:
     def __init__(self, text: str):
+        if len(text) > MAX_FORMULA_LENGTH:
+            raise FormulaError(
+                f"the formula is {len(text):,} characters long, over the limit of "
+                f"{MAX_FORMULA_LENGTH:,}: write it with sums (\\sum_m, sum(body, m)) or "
+                f"check fewer elements at a time")
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0  # brackets, signs and sums open at this point
         self.spellings: dict = {}
         self.separator: str | None = None
         self.index_style: tuple | None = None
@@ -606,11 +669,14 @@ class _Parser:
                 raise self.unknown_name(token, alias)
             array = ARRAY_NAMES[alias]
         position = token.start + strip
-        superscript, subscript, style = "", None, None
+        superscript, subscript, style = None, None, None
         while True:
             following = self.peek()
-            if self.at_op("^") and not superscript:
+            if self.at_op("^") and superscript is None:
                 superscript = self.superscript()
+            elif self.at_op("^"):
+                raise self.error(f"{name} has two superscripts; write one, such as "
+                                 f"{name}^{{[l]T}} for a layer and a transpose")
             elif self.at_op("_") and subscript is None:
                 subscript, style = self.underscore_subscript()
             elif self.at_op("[") and subscript is None:
@@ -620,13 +686,19 @@ class _Parser:
                 subscript, style = self.single_token_subscript(following), ("digits", ",")
             else:
                 break
-        spelling = Spelling(name=self.text[position:name_end], superscript=superscript,
+        spelling = Spelling(name=self.text[position:name_end],
                             style=style[0] if style else "braces",
                             separator=style[1] if style else ",")
         if style and self.index_style is None:
             self.index_style = style
+        if superscript is not None:
+            spelling = replace(spelling, superscript=_layer_superscript(superscript),
+                               layer_text=superscript.layer_text,
+                               channels=superscript.channels is not None)
+            if superscript.channels is not None:
+                subscript = _with_channels(subscript, superscript)
         return Element(array=array, spelling=spelling, subscript=subscript, position=position,
-                       end=self.tokens[self.index - 1].end)
+                       end=self.tokens[self.index - 1].end, superscript=superscript)
 
     def remember(self, element: Element, bare: bool = False):
         """Keep the first spelling of each array, to print answers in it.
@@ -647,16 +719,94 @@ class _Parser:
             hint = " (write a sum as sum(body, m, n) or sum(body, (m, 0, 1)))"
         return self.error(f"unknown name {name!r}{hint}; the names are: {known}", token.start)
 
-    def superscript(self) -> str:
-        """``^{l-1}`` or ``^l``: a layer label, kept as written."""
-        start = self.advance().start
+    def superscript(self) -> Superscript:
+        r"""``^{l-1}``, ``^l``, ``^{[l]}``, ``^{(l)}``, ``^T``, ``^\top``, ``^{(o,c)}``,
+        ``^{[1](2)}``: a layer label, channel indices and a transpose, each at most once.
+
+        Anything else is refused here, with its position, rather than dropped.
+        """
+        caret = self.advance()
+        found = Superscript(text="", position=caret.start)
         if self.at_op("{"):
-            self.skip_group()
-        elif self.peek().kind in ("name", "number"):
+            opened = self.advance()
+            while not self.at_op("}"):
+                if self.at("end"):
+                    raise self.error("this '{' is never closed with '}'", opened.start)
+                found = self.superscript_item(found, braced=True)
+                if self.at_op(","):
+                    self.advance()
             self.advance()
         else:
-            raise self.error("expected a layer label after '^', such as ^{l} or ^{l-1}")
-        return self.text[start:self.tokens[self.index - 1].end]
+            found = self.superscript_item(found, braced=False)
+        return replace(found, text=self.text[caret.start:self.tokens[self.index - 1].end])
+
+    def superscript_item(self, found: Superscript, braced: bool) -> Superscript:
+        token = self.peek()
+        if braced and self.at_op("{"):  # ^{{l-1}}, ^{{(l)}}: a group inside the braces
+            self.advance()
+            while not self.at_op("}"):
+                if self.at("end"):
+                    raise self.error("this '{' is never closed with '}'", token.start)
+                found = self.superscript_item(found, braced=True)
+                if self.at_op(","):
+                    self.advance()
+            self.advance()
+            return found
+        what = ("a superscript is a layer (a^{l-1}, a^{l}, a^{[l]}, a^{(l)}, a^{[2]} in a "
+                "chain), channel indices as symbackprop latex prints them (a^{(1)}, "
+                "w^{(o,c)}) or a transpose (W^T, W^\\top)")
+        if token.kind == "name" and token.value in _TRANSPOSE_NAMES:
+            if found.transposed:
+                raise self.error("a second transpose in one superscript", token.start)
+            self.advance()
+            return replace(found, transposed=True)
+        if self.at_op("("):
+            self.advance()
+            group = [self.index_expression()]
+            while self.at_op(","):
+                self.advance()
+                group.append(self.index_expression())
+            self.expect_op(")", "')' closing the superscript's group")
+            text = self.text[token.start:self.tokens[self.index - 1].end]
+            if len(group) == 1 and _is_layer_label(group[0], numbers=False):
+                return self.with_layer(found, group[0], text, token.start)
+            if found.channels is not None:
+                raise self.error("a second group of channel indices in one superscript",
+                                 token.start)
+            return replace(found, channels=tuple(group))
+        if self.at_op("["):
+            self.advance()
+            label = self.index_expression()
+            self.expect_op("]", "']' closing the layer label")
+            text = self.text[token.start:self.tokens[self.index - 1].end]
+            return self.with_layer(found, label, text, token.start)
+        if token.kind == "number" or (token.kind == "name" and token.value in LAYER_LETTERS):
+            if braced:
+                label = self.index_expression()
+            else:  # a^l-1 is (a^l) - 1 in LaTeX: only the one token belongs to the label
+                self.advance()
+                label = Linear(int(token.value)) if token.kind == "number" \
+                    else Linear.variable(token.value)
+            text = self.text[token.start:self.tokens[self.index - 1].end]
+            return self.with_layer(found, label, text, token.start)
+        if token.kind == "name" and token.value.lower() in ("lt", "ltop") or \
+                token.kind == "name" and token.value[:1] in LAYER_LETTERS and braced \
+                and token.value[1:] in _TRANSPOSE_NAMES:
+            raise self.error(f"{token.value!r} is not understood in a superscript; write the "
+                             f"layer and the transpose apart, e.g. ^{{[l]T}}; {what}",
+                             token.start)
+        raise self.error(f"{self.describe(token)} is not understood in a superscript: {what}",
+                         token.start)
+
+    def with_layer(self, found: Superscript, label: Linear, text: str,
+                   position: int) -> Superscript:
+        if found.layer is not None:
+            raise self.error("a second layer label in one superscript", position)
+        if not _is_layer_label(label, numbers=True):
+            raise self.error(
+                f"{text!r} is not a layer label: write l, l-1, l+1 (or L, L-1, ...), or a "
+                f"layer number 0, 1, 2, ... for a chain", position)
+        return replace(found, layer=label, layer_text=text, layer_position=position)
 
     def skip_group(self):
         depth = 0
@@ -768,6 +918,9 @@ class _Parser:
                 else value.scaled(other.constant)
 
     def index_atom(self) -> Linear:
+        return self.nested(self.plain_index_atom)
+
+    def plain_index_atom(self) -> Linear:
         token = self.peek()
         if token.kind == "number":
             if "." in token.value:
@@ -827,6 +980,9 @@ class _Parser:
                 factors.append(self.factor())
             else:
                 break
+        if self.at_op("^"):
+            raise self.error("a superscript belongs right after an array name (a^{l-1}, W^T, "
+                             "a^{(1)}); powers are not supported: write a product, a a")
         return factors[0] if len(factors) == 1 else Product(tuple(factors), position)
 
     def note_separator(self, operator: _Token | None):
@@ -840,7 +996,21 @@ class _Parser:
         after = self.text[operator.end:operator.end + 1].isspace()
         self.separator = (" " if before else "") + written + (" " if after else "")
 
+    def nested(self, read):
+        """``read()`` one level deeper; past :data:`MAX_NESTING` levels a FormulaError."""
+        if self.depth >= MAX_NESTING:
+            raise self.error(f"brackets, signs and sums are nested more than {MAX_NESTING} "
+                             f"deep here; write the formula with fewer levels")
+        self.depth += 1
+        try:
+            return read()
+        finally:
+            self.depth -= 1
+
     def factor(self):
+        return self.nested(self.plain_factor)
+
+    def plain_factor(self):
         token = self.peek()
         if token.kind == "number":
             self.advance()
@@ -915,7 +1085,8 @@ class _Parser:
             raise self.error(f"expected an output element in the indicator {form}, found "
                              f"{self.describe(self.peek())}")
         output = self.element()
-        if output.array != "z":
+        labelled = output.superscript is not None and output.superscript.layer is not None
+        if output.array != "z" and not (output.array == "x" and labelled):  # a^{l}: the output
             raise self.error(f"the indicator {form} names an element of the layer output z "
                              f"after argmax", output.position)
         closing = self.expect_op("]", f"']' closing the indicator {form}")
@@ -1033,9 +1204,14 @@ def products(node, text: str = "") -> list[ProductTerm]:
         if isinstance(node, Product):
             result = [ProductTerm(Fraction(1), (), ())]
             for factor in node.factors:
+                parts = walk(factor)
+                if len(result) * len(parts) > MAX_PRODUCTS:
+                    raise FormulaError(
+                        f"multiplied out, this product has more than {MAX_PRODUCTS:,} terms; "
+                        f"write the formula as a sum of shorter products", text, node.position)
                 result = [ProductTerm(a.coefficient * b.coefficient, a.variables + b.variables,
                                       a.elements + b.elements)
-                          for a in result for b in walk(factor)]
+                          for a in result for b in parts]
             return result
         if isinstance(node, Quotient):
             denominator = walk(node.denominator)
@@ -1064,3 +1240,34 @@ def products(node, text: str = "") -> list[ProductTerm]:
 
 def _rename(linear: Linear | None, mapping: dict) -> Linear | None:
     return None if linear is None else linear.renamed(mapping)
+
+
+def _is_layer_label(label: Linear, numbers: bool) -> bool:
+    """``l``, ``l-1``, ``L+1`` (one layer letter, coefficient 1), or with ``numbers`` a
+    layer number 0, 1, 2, ..."""
+    if not label.coefficients:
+        return numbers and label.constant >= 0
+    if len(label.coefficients) != 1:
+        return False
+    name, coefficient = label.coefficients[0]
+    return name in LAYER_LETTERS and coefficient == 1
+
+
+def _layer_superscript(superscript: Superscript) -> str:
+    """The layer part of a superscript as printed (``^{l-1}``, ``^l``); no transpose."""
+    if not superscript.layer_text:
+        return ""
+    if superscript.channels is None and not superscript.transposed:
+        return superscript.text
+    return f"^{{{superscript.layer_text}}}"
+
+
+def _with_channels(subscript: Subscript | None, superscript: Superscript) -> Subscript:
+    """The channel indices of ``a^{(1)}_{11}`` first, then the subscript's."""
+    channels = superscript.channels
+    if subscript is None:
+        return Subscript(parts=channels, pieces=None, position=superscript.position + 1)
+
+    def joined(group):
+        return None if group is None else channels + group
+    return replace(subscript, parts=joined(subscript.parts), pieces=joined(subscript.pieces))
