@@ -56,13 +56,17 @@ import sympy
 
 from . import rules
 from .latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
-from .latex_layers import ACTIVATION_LATEX, LayerLatexPrinter, _chain_rule, _general
-from .naming import parse_element, to_grid
+from .latex_layers import _TITLES, ACTIVATION_LATEX, LayerLatexPrinter, _chain_rule, _general
+from .naming import element_symbol, parse_element, to_grid
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS"]
 
 #: ``data-array`` values of a single layer's page (besides a kind's own parameters).
 PAGE_CONTRACT_ARRAYS = ("x", "w", "b", "z", "g", "grad_x", "grad_w", "grad_b")
+
+#: The page's heading per layer kind.
+PAGE_TITLES = {**_TITLES, "conv2d": "Backpropagation through a convolution",
+               "sequential": "Backpropagation through a chain of layers"}
 
 #: Largest 2-D map the step-through draws in full (rows or columns).
 STEP_GRID_LIMIT = 16
@@ -260,6 +264,11 @@ def _cell_label(printer, array: str, index: tuple) -> str:
     return printer.label(array, index)
 
 
+def _plain_label(printer, array: str, index: tuple) -> str:
+    """The plain-text label of an element (``x22``, ``x[1,2,1,1]``) for words and aria."""
+    return printer.notation.label(element_symbol(array, index))
+
+
 def _map_label(printer, array: str, leading: tuple) -> str:
     """``x^{(1,2)}``, or a chain's ``a^{[1](1,2)}`` (one superscript, as its labels)."""
     return printer.map_label(array, tuple(leading)).replace("]}^{(", "](")
@@ -293,8 +302,7 @@ def _panel(builder, printer, key, symbol_name, shape, title, caption, role, cell
                     else:
                         index = (c,) if shape else ()
                     label = mathml(_cell_label(printer, symbol_name, index))
-                    plain = printer.notation.label(sympy.Symbol(
-                        f"{symbol_name}[{','.join(map(str, index))}]"))
+                    plain = _plain_label(printer, symbol_name, index)
                     aria = (f"dL/d{plain}" if role == "grad" else plain)
                     cell = builder.new_cell(key, index, label, aria)
                 else:
@@ -440,7 +448,7 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
             info[0] = mathml(rf"\tilde{{{printer.name(names['x'])}}} = 0", display=True)
             info[1] = "padding: a zero the forward pass may read; it has no gradient"
             continue
-        symbol = sympy.Symbol(f"{cell.array}[{','.join(map(str, cell.index))}]")
+        symbol = element_symbol(cell.array, cell.index)
         uses = len(info[4])
         info[0] = mathml(printer.doprint(symbol), display=True)
         info[1] = (f"{'given' if cell.array == names['g'] else 'input'}: used by {uses} "
@@ -570,7 +578,7 @@ def _conv2d_steps(view, printer, loss, cells):
         for b in range(width):
             window = [(a + m * dh, b + k * dw) for m in range(kh) for k in range(kw)]
             index = (0, 0, a, b)
-            label = printer.label(names["x"], index)
+            label = _plain_label(printer, names["x"], index)
             steps.append(Step(
                 title=f"Slide: the rotated kernel over the padded map gives dL/d{label} "
                       f"(step {a * width + b + 1} of {height * width}"
@@ -599,7 +607,8 @@ def _conv2d_steps(view, printer, loss, cells):
                 window = [(m * dh + r, k * dw + c) for r in range(dilated_map.shape[0])
                           for c in range(dilated_map.shape[1])]
                 steps.append(Step(
-                    title=f"Slide: dL/d{printer.label(names['w'], (0, 0, m, k))}.",
+                    title=f"Slide: dL/d{_plain_label(printer, names['w'], (0, 0, m, k))}: the "
+                          f"dilated gradient over the padded input.",
                     grids=(f"{prefix}-xp", f"{prefix}-dil"),
                     marks={f"{prefix}-xp": window},
                     cell=cells[(names["grad_w"], (0, 0, m, k), False)].id))
@@ -784,7 +793,8 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
     else:
         view = _single_view(derivation)
         printer = _printer(notation, view, show_padding)
-        sections.append(_section(builder, view, printer, loss, derivation.layer.describe()))
+        sections.append(_section(builder, view, printer, loss,
+                                 "Every element, forward and backward"))
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
                                             index_base, names, show_padding)
     command = command.replace("symbackprop latex", "symbackprop html", 1)
@@ -798,6 +808,7 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
     }
     template = _environment().get_template("page.html.j2")
     return template.render(
+        heading=PAGE_TITLES.get(derivation.layer.kind, "Backpropagation, element by element"),
         title=derivation.layer.describe(), sections=sections, walk=walk, chain=chain,
         data=_script_json(data), command=command, version=__version__,
         base=index_base, escape=html_text.escape)
