@@ -81,6 +81,7 @@ _LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}"), (r"\corr", r"\operatorn
                 (r"\tag*", r"\quad\text"))
 _ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
 _KEEP_ESCAPED = {"<", ">", "&", '"'}
+_OPERATOR_NAME = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,6 +103,9 @@ def mathml(latex: str, display: bool = False) -> str:
         char = chr(int(match.group(1), 16))
         return match.group(0) if char in _KEEP_ESCAPED else char
 
+    # \operatorname{corr} comes out as an operator <mo>, spaced like a relation; set
+    # the names upright and tight against their parentheses, as LaTeX does.
+    text = _OPERATOR_NAME.sub(r"<mi>\1</mi>", text)
     return _ENTITY.sub(character, text)
 
 
@@ -553,8 +557,8 @@ def _conv2d_steps(view, printer, loss, cells):
     grids.append(_grid(printer, f"{prefix}-w", w_map, kernel))
     grids.append(_grid(printer, f"{prefix}-rot", rf"\operatorname{{rot}}_{{180}}({w_map})",
                        rules.rot180(kernel)))
-    steps = [Step(title="Start from the upstream gradient (the first map).",
-                  math=mathml(rf"{g_map}", display=True), grids=(f"{prefix}-g",))]
+    steps = [Step(title="Input gradient: start from the upstream gradient"
+                        + (" (the first map)." if several else "."), grids=(f"{prefix}-g",))]
     if (sh, sw) == (1, 1):
         words = "Undo the stride: the stride is 1, so nothing is inserted."
     else:
