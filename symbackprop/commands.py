@@ -181,7 +181,8 @@ def html_command(args) -> int:
     import sys
     from pathlib import Path
 
-    from .html import to_html, write_page
+    from .html import check_page_size, to_html, write_page
+    from .layers import input_shape_of
 
     output = args.output
     if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):
@@ -189,6 +190,8 @@ def html_command(args) -> int:
     names = {key: getattr(args, f"{option}_name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
+    layer = layer_from_args(args)  # refuse a page too large before deriving it
+    check_page_size(layer, input_shape_of(layer, input_size_from_args(args, layer), args.batch))
     derivation = derivation_from_args(args)
     text = to_html(derivation, index_base=args.index_base, names=names,
                    show_padding=not args.no_padding_terms)

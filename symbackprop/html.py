@@ -59,7 +59,8 @@ from .latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_nam
 from .latex_layers import _TITLES, ACTIVATION_LATEX, LayerLatexPrinter, _chain_rule, _general
 from .naming import element_symbol, parse_element, to_grid
 
-__all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS"]
+__all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
+           "check_page_size"]
 
 #: ``data-array`` values of a single layer's page (besides a kind's own parameters).
 PAGE_CONTRACT_ARRAYS = ("x", "w", "b", "z", "g", "grad_x", "grad_w", "grad_b")
@@ -67,6 +68,11 @@ PAGE_CONTRACT_ARRAYS = ("x", "w", "b", "z", "g", "grad_x", "grad_w", "grad_b")
 #: The page's heading per layer kind.
 PAGE_TITLES = {**_TITLES, "conv2d": "Backpropagation through a convolution",
                "sequential": "Backpropagation through a chain of layers"}
+
+#: Largest instance the page draws: products in the forward expansion.  Every one is
+#: typeset, about 1 ms and 600 bytes each (with its gradient terms): 20,000 products
+#: make a page of some 12 MB in about half a minute.
+PAGE_MAX_TERMS = 20_000
 
 #: Largest 2-D map the step-through draws in full (rows or columns).
 STEP_GRID_LIMIT = 16
@@ -765,6 +771,17 @@ def _script_json(data) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
 
 
+def check_page_size(layer, input_shape) -> None:
+    """Refuse (``ValueError``) an instance with more than :data:`PAGE_MAX_TERMS` products."""
+    products = layer.term_count(tuple(input_shape))
+    if products > PAGE_MAX_TERMS:
+        raise ValueError(
+            f"input_size/batch: this instance has {products:,} products in z, over the "
+            f"{PAGE_MAX_TERMS:,} an interactive page draws (each is a cell's typeset "
+            f"term); the page of a smaller input, batch or channel count shows the same "
+            f"rules")
+
+
 def to_html(derivation, index_base: int = 1, names: dict | None = None,
             show_padding: bool = True, *, command: str | None = None) -> str:
     """The derivation as one self-contained interactive HTML page (a string).
@@ -779,6 +796,7 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
     from .latex import regenerate_command
 
     names = _check_names(names)
+    check_page_size(derivation.layer, derivation.input_shape)
     notation = derivation.notation(index_base=index_base, names=names)
     builder = _Builder(notation, show_padding)
     chain = hasattr(derivation, "steps")

@@ -266,6 +266,20 @@ def test_cli_refuses_bad_requests_without_writing(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_too_large_an_instance_is_refused_quickly(tmp_path, capsys):
+    import time
+
+    target = tmp_path / "big.html"
+    start = time.perf_counter()
+    # 2 * 4 * 16 * 16 * 3 * 3 = 18,432 products: derived, drawn; twice the input is not
+    assert main(["html", "conv2d", "--in-channels", "2", "--out-channels", "4", "--kernel", "3",
+                 "--input", "64x64", "-o", str(target)]) == 2
+    error = capsys.readouterr().err
+    assert "input_size/batch" in error and "20,000" in error
+    assert not target.exists()
+    assert time.perf_counter() - start < 2  # refused before the derivation
+
+
 def test_cli_prints_to_stdout(capsys):
     assert main(["html", "relu", "--input", "1x2x2"]) == 0
     assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
