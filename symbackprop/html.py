@@ -88,6 +88,7 @@ _LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}"), (r"\corr", r"\operatorn
 _ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
 _KEEP_ESCAPED = {"<", ">", "&", '"'}
 _OPERATOR_NAME = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
+_LONE_ROW = re.compile(r"<mrow>(<m[ion]>[^<]*</m[ion]>)</mrow>")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -112,6 +113,8 @@ def mathml(latex: str, display: bool = False) -> str:
     # \operatorname{corr} comes out as an operator <mo>, spaced like a relation; set
     # the names upright and tight against their parentheses, as LaTeX does.
     text = _OPERATOR_NAME.sub(r"<mi>\1</mi>", text)
+    # A row of one token is that token (MathML Core): the page is a third smaller.
+    text = _LONE_ROW.sub(r"\1", text)
     return _ENTITY.sub(character, text)
 
 
@@ -249,7 +252,8 @@ class _Builder:
 
 
 def _printer(notation, view: LayerView, show_padding: bool) -> LayerLatexPrinter:
-    padding = r"\color{gray}" if show_padding else None
+    # \textcolor, not \color: latex2mathml's \color greys everything after it.
+    padding = r"\textcolor{gray}" if show_padding else None
     return LayerLatexPrinter(notation, window_output=view.names["z"],
                              vector_bias=view.layer.kind == "linear", padding_command=padding)
 
@@ -385,7 +389,8 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,
-                       title_of("g"), f"upstream gradient dL/d{names['z']} (given)",
+                       title_of("g"), f"upstream gradient d{printer.notation.name('L')}/"
+                                      f"d{printer.notation.name(names['z'])} (given)",
                        "upstream", cells)]
     backward.append(_panel(builder, printer, names["grad_x"], names["x"], view.input_shape,
                            grad_title("x"), "gradient of the input", "grad", cells))
@@ -714,7 +719,9 @@ def _linear_steps(view, printer, loss, cells):
                   math=mathml(rf"\frac{{\partial {loss}}}{{\partial {x}}} = {{{w}}}^{{T}} {g}",
                               display=True),
                   cell=cells[(names["grad_x"], first_x, False)].id),
-             Step(title="Weight gradient: the outer product of g and x (summed over the batch).",
+             Step(title=f"Weight gradient: the outer product of "
+                        f"{printer.notation.name(names['g'])} and "
+                        f"{printer.notation.name(names['x'])} (summed over the batch).",
                   math=mathml(rf"\frac{{\partial {loss}}}{{\partial {w}}} = {g}\, {{{x}}}^{{T}}",
                               display=True),
                   cell=cells[(names["grad_w"], (0, 0), False)].id)]

@@ -160,6 +160,19 @@ def test_z_marks_the_padding_it_reads(worked):
     assert all(by_id[i]["data-array"] == "w" for i in padread if "data-index" in by_id[i])
 
 
+def test_padding_products_are_grey_and_nothing_else(worked):
+    _, text = worked
+    page = parse(text)
+    z11 = next(cell for cell in page.cells
+               if cell["data-array"] == "z" and cell["data-index"] == "0,0,0,0")
+    formula = page.data["cells"][int(z11["data-cell"])][0]
+    grey = re.findall(r'<mstyle mathcolor="gray">(.*?)</mstyle>', formula)
+    assert len(grey) == 3  # 0 w11 + 0 w12 + 0 w21 + x11 w22 + b
+    assert all("<mi>w</mi>" in part and "<mi>x</mi>" not in part and "<mi>b</mi>" not in part
+               for part in grey)
+    assert formula.count("<mi>x</mi>") == 1 and formula.count("<mi>b</mi>") == 1
+
+
 def test_the_page_is_self_contained(worked):
     _, text = worked
     page = parse(text)
