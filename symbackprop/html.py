@@ -83,7 +83,7 @@ STEP_GRID_LIMIT = 16
 # ---------------------------------------------------------------------------
 
 # Commands the LaTeX document defines for itself, or that latex2mathml lacks.
-_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}"), (r"\corr", r"\operatorname{corr}"),
+_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}\,"), (r"\corr", r"\operatorname{corr}"),
                 (r"\tag*", r"\quad\text"))
 _ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
 _KEEP_ESCAPED = {"<", ">", "&", '"'}
@@ -113,7 +113,7 @@ def mathml(latex: str, display: bool = False) -> str:
     # \operatorname{corr} comes out as an operator <mo>, spaced like a relation; set
     # the names upright and tight against their parentheses, as LaTeX does.
     text = _OPERATOR_NAME.sub(r"<mi>\1</mi>", text)
-    # A row of one token is that token (MathML Core): the page is a third smaller.
+    # A row of one token is that token (MathML Core): a smaller page.
     text = _LONE_ROW.sub(r"\1", text)
     return _ENTITY.sub(character, text)
 
@@ -269,6 +269,18 @@ def _sum_latex(printer, expression) -> str:
     return text
 
 
+def _count(expression) -> str:
+    """``"4 terms"`` of a sum, ``"1 term"``, ``"0"``; for a max or f(x) the elements read."""
+    expression = sympy.sympify(expression)
+    if expression == 0:
+        return "0"
+    if expression.is_Add or expression.is_Mul or expression.is_Symbol:
+        count = len(sympy.Add.make_args(expression))
+        return f"{count} term{'s' if count != 1 else ''}"
+    read = len(expression.free_symbols)
+    return f"reads {read} element{'s' if read != 1 else ''}"
+
+
 def _cell_label(printer, array: str, index: tuple) -> str:
     """What a cell shows: the name and the row/column subscript (the map heading has
     the batch and channel), or the whole label for vectors and matrices."""
@@ -294,9 +306,10 @@ def _map_keys(shape) -> list:
 
 
 def _panel(builder, printer, key, symbol_name, shape, title, caption, role, cells_by_key,
-           padding=(0, 0, 0, 0)) -> ArrayPanel:
+           padding=(0, 0, 0, 0), pad_value="0") -> ArrayPanel:
     """Cells of one array; ``symbol_name`` names its elements in formulas (``x`` for
-    the cells of ``grad_x``); ``padding`` draws zero positions around each map."""
+    the cells of ``grad_x``); ``padding`` draws positions holding ``pad_value`` (LaTeX)
+    around each map."""
     top, bottom, left, right = padding
     maps = []
     for leading in _map_keys(shape):
@@ -321,7 +334,7 @@ def _panel(builder, printer, key, symbol_name, shape, title, caption, role, cell
                     cell = builder.new_cell(key, index, label, aria)
                 else:
                     index = (*leading, r + top, c + left)
-                    cell = builder.new_cell(key, index, mathml("0"), "padding zero", pad=True)
+                    cell = builder.new_cell(key, index, mathml(pad_value), "padding", pad=True)
                 cells_by_key[(key, cell.index, cell.pad)] = cell
                 row.append(cell)
             rows.append(tuple(row))
@@ -366,12 +379,17 @@ def _pool_reads(layer, output_index):
 #: kind -> the positions of the padded input an output element reads (kinds that pad).
 PADDED_READS = {"conv2d": _conv2d_reads, "maxpool2d": _pool_reads, "avgpool2d": _pool_reads}
 
+#: What a padding position holds, where it is not a zero: max pooling's padding never
+#: wins a window.
+PAD_VALUES = {"maxpool2d": r"-\infty"}
+
 
 def _section(builder, view: LayerView, printer, loss: str, title: str) -> Section:
     layer = view.layer
     names = view.names
     cells = {}
     padding = _padding_of(layer)
+    pad_value = PAD_VALUES.get(layer.kind, "0")
 
     def title_of(own):
         return printer.name(names[own])
@@ -381,8 +399,8 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
 
     param_words = {"w": "weights", "b": "bias"}
     forward = [_panel(builder, printer, names["x"], names["x"], view.input_shape,
-                      title_of("x"), "input" + (", with its zero padding" if any(padding)
-                                                else ""), "input", cells, padding)]
+                      title_of("x"), "input" + (", with its padding" if any(padding)
+                                                else ""), "input", cells, padding, pad_value)]
     for own, symbols in view.params.items():
         forward.append(_panel(builder, printer, names[own], names[own], symbols.shape,
                               title_of(own), param_words.get(own, own), "param", cells))
@@ -427,9 +445,8 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     reads = PADDED_READS.get(layer.kind)
     for index in np.ndindex(*view.output_shape):
         cell = cells[(names["z"], index, False)]
-        count = len(sympy.Add.make_args(view.z[index]))
         record(cell, printer.label(names["z"], index), view.z[index],
-               f"forward: {count} term{'s' if count != 1 else ''}", shown=shown_z[index])
+               f"forward: {_count(view.z[index])}", shown=shown_z[index])
         if reads is not None and any(padding):
             top, left = padding[0], padding[2]
             height, width = view.input_shape[2:]
@@ -448,11 +465,10 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
         for index in np.ndindex(*symbols.shape):
             cell = cells[(names[f"grad_{own}"], index, False)]
             expression = view.grads[own][index]
-            count = 0 if expression == 0 else len(sympy.Add.make_args(expression))
             lhs = rf"\frac{{\partial {loss}}}{{\partial {printer.doprint(symbols[index])}}}"
-            note = f"backward: {count} term{'s' if count != 1 else ''}"
-            if count == 0:
-                note += " (never read by the forward pass)" if own == "x" else ""
+            note = f"backward: {_count(expression)}"
+            if expression == 0 and own == "x":
+                note += " (never read by the forward pass)"
             record(cell, lhs, expression, note)
     # Input cells: their own label, and the derived cells that use them.
     for cell in builder.cells[min(c.id for c in cells.values()):]:
@@ -460,8 +476,9 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
         if info[0]:
             continue
         if cell.pad:
-            info[0] = mathml(rf"\tilde{{{printer.name(names['x'])}}} = 0", display=True)
-            info[1] = "padding: a zero the forward pass may read; it has no gradient"
+            info[0] = mathml(rf"\tilde{{{printer.name(names['x'])}}} = {pad_value}",
+                             display=True)
+            info[1] = "padding: the forward pass may read it; it has no gradient"
             continue
         symbol = element_symbol(cell.array, cell.index)
         uses = len(info[4])
@@ -502,15 +519,17 @@ def _general_formulas(view, printer, loss) -> tuple:
 # Step-through builders, one per layer kind
 # ---------------------------------------------------------------------------
 
-def _grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None) -> StepGrid:
-    """A step grid from a 2-D array of symbols and numbers."""
+def _grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None,
+          pad_value="0") -> StepGrid:
+    """A step grid from a 2-D array of symbols and numbers; ``pad_mask`` marks padding
+    positions (shown as ``pad_value``), zeros elsewhere get the class ``marks_zero``."""
     rows = []
     for r in range(values.shape[0]):
         row = []
         for c in range(values.shape[1]):
             value = values[r, c]
             if pad_mask is not None and pad_mask[r, c]:
-                row.append((mathml("0"), "pad"))
+                row.append((mathml(pad_value), "pad"))
             elif value == 0 and not getattr(value, "free_symbols", None):
                 row.append((mathml("0"), marks_zero))
             else:
@@ -653,7 +672,8 @@ def _pool_steps(view, printer, loss, cells):
     x_map = _map_label(printer, names["x"], (0, 0)) if several else printer.name(names["x"])
     g_map = _map_label(printer, names["g"], (0, 0)) if several else printer.name(names["g"])
     grids = [_grid(printer, f"{prefix}-g", g_map, _first_map(g)),
-             _grid(printer, f"{prefix}-x", x_map, xp, pad_mask=mask)]
+             _grid(printer, f"{prefix}-x", x_map, xp, pad_mask=mask,
+                   pad_value=PAD_VALUES.get(layer.kind, "0"))]
     maximum = layer.kind == "maxpool2d"
     rule = ("the whole of it goes to the window's first maximum" if maximum
             else "every element of the window gets an equal share")

@@ -296,3 +296,13 @@ def test_too_large_an_instance_is_refused_quickly(tmp_path, capsys):
 def test_cli_prints_to_stdout(capsys):
     assert main(["html", "relu", "--input", "1x2x2"]) == 0
     assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+
+
+def test_max_pooling_padding_is_minus_infinity():
+    text = sbp.to_html(sbp.derive(sbp.MaxPool2d(2, padding=1), (1, 3, 3)))
+    pads = re.findall(r'<span class="cell pad"[^>]*>(.*?)</span>', text)
+    assert len(pads) == 5 * 5 - 3 * 3
+    assert all("∞" in pad for pad in pads)  # padding never wins a window
+    zero_padded = sbp.to_html(sbp.derive(sbp.AvgPool2d(2, padding=1), (1, 3, 3)))
+    assert all("<mn>0</mn>" in pad
+               for pad in re.findall(r'<span class="cell pad"[^>]*>(.*?)</span>', zero_padded))
