@@ -55,6 +55,7 @@ import numpy as np
 import sympy
 
 from . import rules
+from .indexing import unread_length
 from .latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
 from .latex_layers import _TITLES, ACTIVATION_LATEX, LayerLatexPrinter, _chain_rule, _general
 from .naming import element_symbol, parse_element, to_grid
@@ -599,8 +600,24 @@ def _conv2d_steps(view, printer, loss, cells):
         rf"{dilated_map.shape[0]} \times {dilated_map.shape[1]}", display=True),
         grids=(f"{prefix}-g", f"{prefix}-dil"),
         marks={f"{prefix}-dil": [(r, c) for r, c in zip(*np.nonzero(inserted))]}))
-    steps.append(Step(title="Pad with P zeros on each side (a negative P crops).",
-                      math=mathml(rf"P = ({top}, {bottom}, {left}, {right})", display=True),
+    # P as the LaTeX document states it: r_h, r_w are the rows and columns the
+    # forward pass never reads (the stride's remainder).
+    p_top, p_bottom, p_left, p_right = layer.padding
+    r_h = unread_length(height, kh, sh, p_top, p_bottom, dh)
+    r_w = unread_length(width, kw, sw, p_left, p_right, dw)
+    pad_rows = [
+        rf"P_{{\text{{top}}}} = d_h(K_H - 1) - p_{{\text{{top}}}} = "
+        rf"{dh}\cdot({kh} - 1) - {p_top} = {top}",
+        rf"P_{{\text{{bottom}}}} = d_h(K_H - 1) - p_{{\text{{bottom}}}} + r_h = "
+        rf"{dh}\cdot({kh} - 1) - {p_bottom} + {r_h} = {bottom}",
+        rf"P_{{\text{{left}}}} = d_w(K_W - 1) - p_{{\text{{left}}}} = "
+        rf"{dw}\cdot({kw} - 1) - {p_left} = {left}",
+        rf"P_{{\text{{right}}}} = d_w(K_W - 1) - p_{{\text{{right}}}} + r_w = "
+        rf"{dw}\cdot({kw} - 1) - {p_right} + {r_w} = {right}",
+    ]
+    steps.append(Step(title="Pad with P zeros on each side (a negative P crops); r_h, r_w are "
+                            "the rows and columns the forward pass never read.",
+                      math="<br>".join(mathml(row, display=True) for row in pad_rows),
                       grids=(f"{prefix}-dil", f"{prefix}-pad"),
                       marks={f"{prefix}-pad": [(r, c) for r, c in
                                                zip(*np.nonzero(padded_kinds == 0))]}))
