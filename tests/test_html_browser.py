@@ -258,6 +258,17 @@ def test_keyboard(browser, pages_dir):
                                    for name, index in terms(derivation.grad_x[0, 0, 2, 2])}
     assert cell.get_attribute("aria-pressed") == "true"
     assert cell.get_attribute("aria-label") == "dL/dx33"
+    # arrow keys walk a map, over the padding
+    page.cell("x", (0, 0, 0, 0)).focus()
+    for key, index in (("ArrowRight", "0,0,0,1"), ("ArrowDown", "0,0,1,1"),
+                       ("ArrowLeft", "0,0,1,0"), ("ArrowLeft", "0,0,1,0"),
+                       ("ArrowUp", "0,0,0,0")):
+        page.page.keyboard.press(key)
+        assert page.page.evaluate("document.activeElement.dataset.index") == index, key
+    page.page.keyboard.press("Enter")
+    assert page.marked("selected") == {(1, "x", (0, 0, 0, 0), False)}
+    cell.focus()
+    page.page.keyboard.press("Enter")
     # hovering previews another formula without changing the selection
     page.cell("z", (0, 0, 1, 1)).hover()
     assert page.marked("peek") == {(1, "z", (0, 0, 1, 1), False)}
@@ -292,4 +303,22 @@ def test_phone_screen_and_screenshot(browser, pages_dir):
     page.page.screenshot(path=str(shot))
     assert png_size(shot) == (390, 844)
     assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+    page.close()
+
+
+def test_pooling_step_through_routes_window_by_window(browser, pages_dir):
+    layer = sbp.MaxPool2d(2)
+    derivation = sbp.derive(layer, (1, 4, 6))
+    page = Page(browser, pages_dir, "pool-steps", sbp.to_html(derivation))
+    next_step = page.page.locator(".stepper .step-next")
+    for number, (i, j) in enumerate(np.ndindex(2, 3), 1):
+        next_step.click()
+        assert page.page.inner_text(".step-title").startswith(f"Window {number} of 6")
+        marked = page.page.eval_on_selector_all(
+            "#s1-x .mark", "els => els.map(e => [+e.dataset.r, +e.dataset.c])")
+        assert sorted(map(tuple, marked)) == [(2 * i + m, 2 * j + k)
+                                              for m in range(2) for k in range(2)]
+        assert page.page.eval_on_selector_all(
+            "#s1-g .mark", "els => els.map(e => [+e.dataset.r, +e.dataset.c])") == [[i, j]]
+    assert page.page.locator(".stepper .step-next").is_disabled()
     page.close()
