@@ -84,8 +84,7 @@ STEP_GRID_LIMIT = 16
 # ---------------------------------------------------------------------------
 
 # Commands the LaTeX document defines for itself, or that latex2mathml lacks.
-_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}\,"), (r"\corr", r"\operatorname{corr}"),
-                (r"\tag*", r"\quad\text"))
+_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}\,"), (r"\corr", r"\operatorname{corr}"))
 _ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
 _KEEP_ESCAPED = {"<", ">", "&", '"'}
 _OPERATOR_NAME = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
@@ -177,6 +176,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Section:
+    """One layer's part of the page: its formulas, array panels and step-through."""
+
     number: int
     title: str
     description: str
@@ -237,8 +238,7 @@ def _chain_view(step) -> LayerView:
 class _Builder:
     """Collects the cells and formulas of a page, section by section."""
 
-    def __init__(self, notation, show_padding: bool):
-        self.notation = notation
+    def __init__(self, show_padding: bool):
         self.show_padding = show_padding
         self.cells: list[Cell] = []
         #: cell id -> [formula MathML, note, term ids, padread ids, use ids]
@@ -842,7 +842,7 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
     names = _check_names(names)
     check_page_size(derivation.layer, derivation.input_shape)
     notation = derivation.notation(index_base=index_base, names=names)
-    builder = _Builder(notation, show_padding)
+    builder = _Builder(show_padding)
     chain = hasattr(derivation, "steps")
     plain = LayerLatexPrinter(notation)
     loss = plain.name("L")
