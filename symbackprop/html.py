@@ -84,7 +84,9 @@ STEP_GRID_LIMIT = 16
 # ---------------------------------------------------------------------------
 
 # Commands the LaTeX document defines for itself, or that latex2mathml lacks.
-_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}\,"), (r"\corr", r"\operatorname{corr}"))
+_LATEX_FIXES = ((r"\arg\max", r"\operatorname{argmax}\,"), (r"\corr", r"\operatorname{corr}"),
+                # latex2mathml's fixed-size fences are spaced like relations in Chromium
+                (r"\bigl(", "("), (r"\bigr)", ")"), (r"\Bigl(", "("), (r"\Bigr)", ")"))
 _ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
 _KEEP_ESCAPED = {"<", ">", "&", '"'}
 _OPERATOR_NAME = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
