@@ -306,3 +306,51 @@ def test_max_pooling_padding_is_minus_infinity():
     zero_padded = sbp.to_html(sbp.derive(sbp.AvgPool2d(2, padding=1), (1, 3, 3)))
     assert all("<mn>0</mn>" in pad
                for pad in re.findall(r'<span class="cell pad"[^>]*>(.*?)</span>', zero_padded))
+
+
+@pytest.mark.parametrize("layer, size", [
+    (sbp.Conv2d(kernel_size=3, stride=2, padding=1), (5, 5)),
+    (sbp.Conv2d(kernel_size=3, stride=2), (6, 6)),  # the last row and column never read
+    (sbp.Conv2d(kernel_size=2, dilation=2, padding=(1, 0)), (5, 4)),
+    (sbp.Conv2d(kernel_size=2, padding=2), (3, 3)),  # P = -1: the gradient map is cropped
+], ids=["stride2", "unread", "dilation", "cropped"])
+def test_each_slide_frame_is_the_gradient_it_names(layer, size):
+    """The marked window of the padded, dilated g times the rotated kernel is dL/dx.
+
+    P is computed here from SPEC's formula P = d(K-1) - p (+ the unread rows r) and
+    the zeros inserted by hand, not with symbackprop.rules.
+    """
+    derivation = sbp.derive(layer, size)
+    page = parse(sbp.to_html(derivation))
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
+    top, bottom, left, right = layer.padding
+    _, _, height, width = derivation.input_shape
+    _, _, out_h, out_w = derivation.output_shape
+    r_h = height + top + bottom - ((out_h - 1) * sh + dh * (kh - 1) + 1)
+    r_w = width + left + right - ((out_w - 1) * sw + dw * (kw - 1) + 1)
+    p_top, p_left = dh * (kh - 1) - top, dw * (kw - 1) - left
+    p_bottom, p_right = dh * (kh - 1) - bottom + r_h, dw * (kw - 1) - right + r_w
+    rows = (out_h - 1) * sh + 1 + p_top + p_bottom
+    cols = (out_w - 1) * sw + 1 + p_left + p_right
+
+    def padded(r, c):  # the padded, dilated g at (r, c)
+        i, j = r - p_top, c - p_left
+        if i % sh or j % sw or not (0 <= i // sh < out_h and 0 <= j // sw < out_w):
+            return 0
+        return derivation.g[0, 0, i // sh, j // sw]
+
+    grid = page.step_cells["s1-pad"]
+    assert (max(r for r, _, _ in grid) + 1, max(c for _, c, _ in grid) + 1) == (rows, cols)
+    by_id = {int(cell["data-cell"]): cell for cell in page.cells}
+    slides = [frame for frame in page.data["steps"]["1"] if "s1-rot" in frame["grids"]
+              and frame["cell"] is not None]
+    assert len(slides) == height * width
+    for frame in slides:
+        cell = by_id[frame["cell"]]
+        assert cell["data-array"] == "grad_x"
+        a, b = index_of(cell["data-index"])[2:]
+        window = frame["marks"]["s1-pad"]
+        offsets = [(m, k) for m in range(kh) for k in range(kw)]
+        total = sum(padded(r, c) * derivation.w[0, 0, kh - 1 - m, kw - 1 - k]
+                    for (r, c), (m, k) in zip(window, offsets))
+        assert sympy.expand(total - derivation.grad_x[0, 0, a, b]) == 0, (a, b)
