@@ -354,3 +354,17 @@ def test_each_slide_frame_is_the_gradient_it_names(layer, size):
         total = sum(padded(r, c) * derivation.w[0, 0, kh - 1 - m, kw - 1 - k]
                     for (r, c), (m, k) in zip(window, offsets))
         assert sympy.expand(total - derivation.grad_x[0, 0, a, b]) == 0, (a, b)
+    # dL/dw: the padded input under the stride-dilated g, one kernel element per frame
+    def padded_x(r, c):
+        i, j = r - top, c - left
+        return derivation.x[0, 0, i, j] if 0 <= i < height and 0 <= j < width else 0
+
+    dilated = [(r, c) for r in range((out_h - 1) * sh + 1) for c in range((out_w - 1) * sw + 1)]
+    kernel_frames = [frame for frame in page.data["steps"]["1"] if "s1-xp" in frame["marks"]]
+    assert len(kernel_frames) == kh * kw
+    for frame in kernel_frames:
+        m, k = index_of(by_id[frame["cell"]]["data-index"])[2:]
+        total = sum(padded_x(r, c) * (derivation.g[0, 0, i // sh, j // sw]
+                                      if i % sh == 0 and j % sw == 0 else 0)
+                    for (r, c), (i, j) in zip(frame["marks"]["s1-xp"], dilated))
+        assert sympy.expand(total - derivation.grad_w[0, 0, m, k]) == 0, (m, k)
