@@ -713,6 +713,24 @@ def _pool_steps(view, printer, loss, cells):
                               math=mathml(math, display=True),
                               grids=(f"{prefix}-g", f"{prefix}-x"),
                               marks={f"{prefix}-g": [(i, j)], f"{prefix}-x": window}))
+    x_name, g_name = printer.name(names["x"]), printer.name(names["g"])
+    if maximum:
+        steps.append(Step(
+            title="A tie goes to the first maximum in row-major order, and padding never "
+                  "wins; an element in several windows adds what each sends it.",
+            math=_general_formulas(view, printer, loss)[1],
+            grids=(f"{prefix}-g", f"{prefix}-x")))
+    elif rules.tiles_input(layer):
+        # The windows tile the input: the upsample is a Kronecker product (proven in
+        # symbackprop.rules.prove_kron), as the LaTeX document states it.
+        steps.append(Step(
+            title="The windows tile the input: all of them at once are a Kronecker product"
+                  + (", zero-filled past the last window." if view.input_shape[2] % kh
+                     or view.input_shape[3] % kw else "."),
+            math=mathml(rf"\frac{{\partial {loss}}}{{\partial {x_name}}} = \frac{{1}}"
+                        rf"{{{kh * kw}}}\, {g_name} \otimes \mathbf{{1}}_{{{kh}\times{kw}}}",
+                        display=True),
+            grids=(f"{prefix}-g", f"{prefix}-x")))
     return steps, grids
 
 

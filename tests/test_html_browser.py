@@ -320,5 +320,7 @@ def test_pooling_step_through_routes_window_by_window(browser, pages_dir):
                                               for m in range(2) for k in range(2)]
         assert page.page.eval_on_selector_all(
             "#s1-g .mark", "els => els.map(e => [+e.dataset.r, +e.dataset.c])") == [[i, j]]
+    next_step.click()
+    assert "tie goes to the first maximum" in page.page.inner_text(".step-title")
     assert page.page.locator(".stepper .step-next").is_disabled()
     page.close()
