@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: it installs what symbackprop needs (a Python
-# virtual environment with the package and its test tools, and TeX Live from
-# Debian's packages for the PDF printouts), then runs what you ask for.
+# virtual environment with the package and its test tools, TeX Live from Debian's
+# packages for the PDF printouts and Debian's Chromium for the interactive page's
+# browser tests), then runs what you ask for.
 #
 #   bash dev.sh example   derive the worked example of SPEC.md (3x3 input, 2x2 kernel, padding 1)
 #   bash dev.sh test      run the whole test suite (HYPOTHESIS_PROFILE=thorough for the long one)
@@ -35,6 +36,20 @@ ensure_latex() {
         texlive-fonts-recommended lmodern poppler-utils >/dev/null
 }
 
+ensure_chromium() {
+    # The browser tests drive Debian's Chromium through the Python playwright
+    # package; never `playwright install`, which downloads a browser build of its own.
+    if [ -x /usr/bin/chromium ]; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "dev.sh: installing Chromium from Debian's packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core >/dev/null
+}
+
 case "${1:-}" in
     example)
         ensure_python
@@ -43,6 +58,7 @@ case "${1:-}" in
     test)
         ensure_python
         ensure_latex
+        ensure_chromium
         shift
         "$venv/bin/python" -m pytest "$@"
         ;;

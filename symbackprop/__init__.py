@@ -9,6 +9,7 @@ from .check_impl import ImplCheck, ImplementationError, check_impl
 from .codegen import generate, load
 from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
 from .formula import FormulaError
+from .html import to_html
 from .latex import to_latex
 from .layers import (
     AvgPool2d,
@@ -27,7 +28,7 @@ from .rules import RuleProof, closed_form_gradients, prove_rules
 
 __all__ = ["Conv2d", "derive", "Derivation", "SizeLimitError", "DEFAULT_MAX_TERMS",
            "prove_rules", "RuleProof", "closed_form_gradients", "generate", "load",
-           "to_latex", "check_formula", "check_impl", "FormulaCheck", "ImplCheck",
+           "to_latex", "to_html", "check_formula", "check_impl", "FormulaCheck", "ImplCheck",
            "FormulaError", "ImplementationError",
            "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Flatten", "Linear",
            "Sequential", "layer_from_spec", "ChainDerivation"]

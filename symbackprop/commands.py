@@ -169,3 +169,46 @@ def check_impl_command(args) -> int:
 
 check_impl_command.command_options = _check_impl_arguments
 check_impl_command.options = _check_impl_options
+
+
+# -- html --------------------------------------------------------------------
+
+
+def _html_options(parser):
+    add_instance_options(parser)
+    add_notation_options(parser)
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.html",
+                        help="write the page to FILE.html (default: standard output)")
+    for option, (_, meaning) in NAME_OPTIONS.items():
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters)")
+    add_derivation_options(parser)
+
+
+@command("html", help="write the derivation as one interactive, self-contained HTML page")
+def html_command(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from .html import check_page_size, to_html, write_page
+    from .layers import input_shape_of
+
+    output = args.output
+    if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"-o names the page to write, FILE.html; got {output!r}")
+    names = {key: getattr(args, f"{option}_name")
+             for option, (key, _) in NAME_OPTIONS.items()
+             if getattr(args, f"{option}_name") is not None}
+    layer = layer_from_args(args)  # refuse a page too large before deriving it
+    check_page_size(layer, input_shape_of(layer, input_size_from_args(args, layer), args.batch))
+    derivation = derivation_from_args(args)
+    text = to_html(derivation, index_base=args.index_base, names=names,
+                   show_padding=not args.no_padding_terms)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    print(f"wrote {write_page(text, output)}")
+    return 0
+
+
+html_command.options = _html_options
