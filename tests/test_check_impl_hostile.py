@@ -21,10 +21,11 @@ import student_conv
 import student_hostile as hostile
 import student_pool
 
-from symbackprop import AvgPool2d, Conv2d, ImplementationError, MaxPool2d, check_impl, impl_process
-from symbackprop.check_impl import _judge_case, _prepare_case
+from symbackprop import AvgPool2d, Conv2d, ImplementationError, MaxPool2d, check_impl
+from symbackprop.check import impl_process
+from symbackprop.check.impl import _judge_case, _prepare_case
+from symbackprop.check.impl_process import FORKS
 from symbackprop.cli import main
-from symbackprop.impl_process import FORKS
 
 HOSTILE_FILE = str(Path(hostile.__file__))
 LAYER = Conv2d(kernel_size=3, stride=2, padding=1)

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from reference import conv2d_backward, conv2d_forward, numerical_gradient
 
 import symbackprop as sbp
-from symbackprop import expand as expand_stage
-from symbackprop.algebra import product
-from symbackprop.naming import element_symbol, parse_element
-from symbackprop.text import TextPrinter
+from symbackprop.core import expand as expand_stage
+from symbackprop.core.algebra import product
+from symbackprop.core.naming import element_symbol, parse_element
+from symbackprop.render.text import TextPrinter
 
 
 def printed(derivation, expression, index_base=1):

@@ -14,9 +14,10 @@ from conftest import CONV_GRID
 from reference import conv2d_forward
 
 import symbackprop as sbp
-from symbackprop import latex
 from symbackprop.cli import main
-from symbackprop.latex import (
+from symbackprop.core.naming import element_symbol
+from symbackprop.render import latex
+from symbackprop.render.latex import (
     LatexCompileError,
     LatexPrinter,
     compile_pdf,
@@ -27,7 +28,6 @@ from symbackprop.latex import (
     unrolled_matrix,
     write_document,
 )
-from symbackprop.naming import element_symbol
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_rules_section_quotes_the_numbers_and_verifies(worked_document):
 
 
 def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
-    from symbackprop import rules
+    from symbackprop.core import rules
 
     real = rules.prove_rules
 
@@ -449,9 +449,9 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
 
 
 def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
-    monkeypatch.setattr("symbackprop.rules.PROOF_TERMS", 10)
+    monkeypatch.setattr("symbackprop.core.rules.PROOF_TERMS", 10)
     calls = []
-    monkeypatch.setattr("symbackprop.rules.prove_rules", lambda d: calls.append(d))
+    monkeypatch.setattr("symbackprop.core.rules.prove_rules", lambda d: calls.append(d))
     doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
     assert calls == []
     assert r"\textbf{Verified:}" in doc  # only C^T g, checked directly

@@ -8,9 +8,7 @@ from conftest import CHAIN_GRID, LAYER_GRID
 
 import symbackprop as sbp
 from symbackprop.cli import main
-from symbackprop.latex import compile_pdf, repr_latex, to_latex, write_document
-from symbackprop.latex_layers import LayerLatexPrinter
-from symbackprop.layers import (
+from symbackprop.core.layers import (
     AvgPool2d,
     Conv2d,
     LeakyReLU,
@@ -21,6 +19,8 @@ from symbackprop.layers import (
     Sigmoid,
     layer_from_spec,
 )
+from symbackprop.render.latex import compile_pdf, repr_latex, to_latex, write_document
+from symbackprop.render.latex_layers import LayerLatexPrinter
 
 
 def test_max_pooling_document_shows_the_routing():

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from reference import conv2d_backward
 
 import symbackprop as sbp
-from symbackprop import rules
+from symbackprop.core import rules
 
 
 def test_closed_forms_proven_on_grid(conv_case):

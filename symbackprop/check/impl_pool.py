@@ -1,6 +1,6 @@
 """Stage check_impl, pooling part: the inputs and known mistakes of pooling backward passes.
 
-Input: an :class:`~symbackprop.check_impl.ImplCase` of a max or average pooling
+Input: an :class:`~symbackprop.check.impl.ImplCase` of a max or average pooling
 layer (the person's output and the truth, the derivation evaluated numerically).
 Output: the arrays a known-wrong backward pass would have returned on that case,
 each computed from the truth:
@@ -27,8 +27,14 @@ import dataclasses
 
 import numpy as np
 
-from .check_impl import Mistake, NumericGradients, TermValues, first_maximum, numeric_truth
-from .rules import pad2d
+from symbackprop.check.impl import (
+    Mistake,
+    NumericGradients,
+    TermValues,
+    first_maximum,
+    numeric_truth,
+)
+from symbackprop.core.rules import pad2d
 
 __all__ = ["MAX_POOL_MISTAKES", "AVG_POOL_MISTAKES", "distinct_input", "tied_input",
            "last_maximum", "tied_maxima_share", "every_tied_maximum", "every_element",

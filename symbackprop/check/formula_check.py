@@ -1,7 +1,7 @@
 r"""Stage: (derivation, formula) -> :class:`FormulaCheck`, a hand-derived formula judged.
 
-Input: a :class:`~symbackprop.derivation.Derivation` (the truth, element by
-element) and a :class:`~symbackprop.formula.Formula` (what a person wrote).
+Input: a :class:`~symbackprop.core.derivation.Derivation` (the truth, element by
+element) and a :class:`~symbackprop.check.formula.Formula` (what a person wrote).
 Output: a frozen :class:`FormulaCheck` saying for every element of the gradient
 the formula names whether it equals SymPy's, and for each wrong one the expected
 sum, the given sum, and the terms missing and extra, printed back in the person's
@@ -12,14 +12,14 @@ Instantiating the formula:
 - the left side names one element or, with free indices (``w_{i,j}``), every
   element of the gradient;
 - indices are 1-based unless ``index_base=0``; an array takes the indices
-  :class:`~symbackprop.naming.Notation` shows (size-1 batch/channel indices left
+  :class:`~symbackprop.core.naming.Notation` shows (size-1 batch/channel indices left
   out) or all of them;
 - a sum without limits runs over every index value for which all the terms of the
   product exist; elements outside an array inside a sum with limits, or in a term
   without sums, are taken as 0 (zero padding) and mentioned in a note; an element
   with constant indices outside its array is an error.
 - max pooling's indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
-  :class:`~symbackprop.local_rules.IsWindowMax` when ``x_ab`` lies in the window
+  :class:`~symbackprop.core.local_rules.IsWindowMax` when ``x_ab`` lies in the window
   of ``z_ij`` (read off ``derivation.z``), else 0.
 - a layer superscript places a name (:func:`_layout`): one layer has its input at
   ``l-1`` and its output, upstream gradient and parameters at ``l``, or the input at
@@ -49,9 +49,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import sympy
 
-from .algebra import product
-from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive, term_count
-from .formula import (
+from symbackprop.check.formula import (
     Add,
     Element,
     Formula,
@@ -65,10 +63,18 @@ from .formula import (
     parse_formula,
     products,
 )
-from .layers import Sequential, input_shape_of, output_shape_of
-from .local_rules import IsWindowMax, WindowMax
-from .naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
-from .text import TextPrinter
+from symbackprop.core.algebra import product
+from symbackprop.core.derivation import (
+    DEFAULT_MAX_TERMS,
+    Derivation,
+    check_size,
+    derive,
+    term_count,
+)
+from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
+from symbackprop.core.local_rules import IsWindowMax, WindowMax
+from symbackprop.core.naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
+from symbackprop.render.text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
            "check_derivation", "AXIS_NAMES"]
@@ -185,7 +191,7 @@ class FormulaCheck:
 class FormulaPrinter(TextPrinter):
     r"""Prints expressions in a person's notation (their names, index style and base).
 
-    Terms and factors are ordered as in :class:`~symbackprop.text.TextPrinter`
+    Terms and factors are ordered as in :class:`~symbackprop.render.text.TextPrinter`
     (``g x w b``, by upstream-gradient index); products use the person's separator
     (space, ``*``, ``\cdot``); fractions print as ``\frac{1}{4}`` in LaTeX formulas.
     """
@@ -247,11 +253,11 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`.
+    layer : a layer spec such as :class:`~symbackprop.core.layers.Conv2d`.
     input_size : int or (H, W)
     text : str
         ``LHS = RHS``, e.g. ``"\frac{\partial E}{\partial w_{i,j}} = \sum_m \sum_n
-        \delta_{m,n} a_{i+m,j+n}"`` (see :func:`~symbackprop.formula.parse_formula`).
+        \delta_{m,n} a_{i+m,j+n}"`` (see :func:`~symbackprop.check.formula.parse_formula`).
     batch : int
     index_base : 1 (default, like a textbook) or 0.
 
@@ -1131,7 +1137,7 @@ class _IndicatorGrid:
     """Max pooling's ``[x_ab = argmax z_ij]`` for every written ``(a, b)`` and ``(i, j)``.
 
     Indexed by the candidate's written indices followed by the output's; an element
-    is the derivation's own :class:`~symbackprop.local_rules.IsWindowMax` when
+    is the derivation's own :class:`~symbackprop.core.local_rules.IsWindowMax` when
     ``x_ab`` lies in ``z_ij``'s window, else 0.
     """
 

@@ -1,8 +1,8 @@
 """The pipeline in one call: layer -> :class:`Derivation`.
 
 ``derive(layer, input_size, batch)`` checks the size of the request, expands the
-forward pass (:mod:`~symbackprop.expand`) and differentiates it
-(:mod:`~symbackprop.differentiate`).  The returned :class:`Derivation` holds every
+forward pass (:mod:`~symbackprop.core.expand`) and differentiates it
+(:mod:`~symbackprop.core.differentiate`).  The returned :class:`Derivation` holds every
 intermediate so that each stage can be looked at and tested on its own.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from . import differentiate, expand
-from .layers import Sequential, input_shape_of, output_shape_of
-from .naming import Notation
+from symbackprop.core import differentiate, expand
+from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
+from symbackprop.core.naming import Notation
 
 __all__ = ["Derivation", "derive", "DEFAULT_MAX_TERMS", "SizeLimitError", "term_count"]
 
@@ -57,7 +57,7 @@ class Derivation:
     ----------
     layer : the layer spec.
     input_shape, output_shape : ``(N, C, H, W)`` and ``(N, O, Ho, Wo)``.
-    forward : the :class:`~symbackprop.expand.Forward` stage result; ``x``, ``g``
+    forward : the :class:`~symbackprop.core.expand.Forward` stage result; ``x``, ``g``
         (the input and upstream-gradient symbols), ``params`` (parameter symbols in
         call order, ``w``, ``b``), ``z`` (each output as a sum of products) and
         ``z_written`` (padding products kept as ``0*w``) are read from it.
@@ -116,7 +116,7 @@ class Derivation:
 
     @property
     def shapes(self) -> dict:
-        """Shape of every named array, for :class:`~symbackprop.naming.Notation`."""
+        """Shape of every named array, for :class:`~symbackprop.core.naming.Notation`."""
         shapes = {"x": self.input_shape, "z": self.output_shape, "g": self.output_shape}
         shapes.update({name: array.shape for name, array in self.params.items()})
         return shapes
@@ -126,7 +126,7 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         """Notebook display: the layer and a few of its equations, typeset."""
-        from .latex import repr_latex
+        from symbackprop.render.latex import repr_latex
 
         return repr_latex(self)
 
@@ -137,11 +137,11 @@ def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.layers.Conv2d`; a
-        :class:`~symbackprop.layers.Sequential` gives a
-        :class:`~symbackprop.chain.ChainDerivation`.
+    layer : a layer spec such as :class:`~symbackprop.core.layers.Conv2d`; a
+        :class:`~symbackprop.core.layers.Sequential` gives a
+        :class:`~symbackprop.core.chain.ChainDerivation`.
     input_size : int or (H, W), (C, H, W) for layers without a channel count, or
-        ``None``/``in_features`` for :class:`~symbackprop.layers.Linear`
+        ``None``/``in_features`` for :class:`~symbackprop.core.layers.Linear`
     batch : int
     method : ``"collect"`` (fast, default) or ``"diff"`` (``sympy.diff`` of the loss).
     max_terms : refuse instances whose forward expansion has more products.
@@ -153,7 +153,7 @@ def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
         larger than ``max_terms``.
     """
     if isinstance(layer, Sequential):
-        from .chain import derive_chain
+        from symbackprop.core.chain import derive_chain
         return derive_chain(layer, input_size, batch, method=method, max_terms=max_terms)
     input_shape = input_shape_of(layer, input_size, batch)
     output_shape = output_shape_of(layer, input_shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .layers import (
+from symbackprop.core.layers import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -275,7 +275,7 @@ def add_derivation_options(parser):
 
 def derivation_from_args(args):
     """``derive`` the layer and instance the parsed command line names."""
-    from .derivation import derive
+    from symbackprop.core.derivation import derive
 
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
     layer = layer_from_args(args)
@@ -284,7 +284,8 @@ def derivation_from_args(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, commands  # noqa: F401  (registers the commands)
+    from symbackprop._version import __version__
+    from symbackprop.cli import commands  # noqa: F401  (registers the commands)
 
     parser = argparse.ArgumentParser(
         prog="symbackprop",

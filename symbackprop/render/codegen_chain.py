@@ -17,10 +17,10 @@ import json
 
 import jinja2
 
-from .codegen import conv2d_context, conv2d_plan, register_generator
-from .codegen_layers import layer_context
-from .layers import Conv2d, Sequential
-from .templating import python_environment
+from symbackprop.core.layers import Conv2d, Sequential
+from symbackprop.render.codegen import conv2d_context, conv2d_plan, register_generator
+from symbackprop.render.codegen_layers import layer_context
+from symbackprop.render.templating import python_environment
 
 __all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES",
            "backward_rule"]
@@ -191,7 +191,7 @@ def _step(number: int, layer) -> dict:
 
 def chain_context(chain: Sequential) -> dict:
     """The values ``templates/sequential.py.j2`` places."""
-    from .naming import module_name
+    from symbackprop.core.naming import module_name
 
     input_spec = _input_shape_spec(chain)
     rank, channels = len(input_spec), input_spec[1] if isinstance(input_spec[1], int) else None

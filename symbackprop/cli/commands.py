@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import (
+from symbackprop.cli import (
     add_derivation_options,
     add_instance_options,
     add_notation_options,
@@ -11,9 +11,9 @@ from .cli import (
     input_size_from_args,
     layer_from_args,
 )
-from .latex import NAME_OPTIONS
-from .rules import proofs_for
-from .text import format_derivation
+from symbackprop.core.rules import proofs_for
+from symbackprop.render.latex import NAME_OPTIONS
+from symbackprop.render.text import format_derivation
 
 
 def _derive_options(parser):
@@ -56,7 +56,7 @@ def latex_command(args) -> int:
     import sys
     from pathlib import Path
 
-    from .latex import LatexCompileError, compile_pdf, to_latex, write_document
+    from symbackprop.render.latex import LatexCompileError, compile_pdf, to_latex, write_document
 
     output = args.output
     if output is None and args.pdf:
@@ -90,7 +90,7 @@ latex_command.options = _latex_options
 
 
 def _generate_options(parser):
-    from .codegen import DEFAULT_OUTPUT_FOLDER
+    from symbackprop.render.codegen import DEFAULT_OUTPUT_FOLDER
 
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
                         help="folder to write the module into, created if missing "
@@ -104,7 +104,7 @@ def _generate_options(parser):
 
 @command("generate", help="write a standalone NumPy module with forward and backward for a layer")
 def generate_command(args) -> int:
-    from .codegen import generate, write_module
+    from symbackprop.render.codegen import generate, write_module
 
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
@@ -129,7 +129,7 @@ def _check_options(parser):
 @command("check", help="check a hand-derived gradient formula against the derivation "
                        "(exit 0 correct, 1 wrong, 2 unusable)")
 def check_command(args) -> int:
-    from .check import check_formula
+    from symbackprop.check.formula_check import check_formula
 
     layer = layer_from_args(args)
     result = check_formula(layer, input_size_from_args(args, layer), args.formula,
@@ -159,7 +159,7 @@ def _check_impl_options(parser):
 @command("check-impl", help="check a hand-written backward function against the derivation "
                             "(exit 0 correct, 1 wrong, 2 unusable)")
 def check_impl_command(args) -> int:
-    from .check_impl import check_impl
+    from symbackprop.check.impl import check_impl
 
     result = check_impl(layer_from_args(args), args.function, seed=args.seed,
                         timeout=args.timeout)
@@ -190,8 +190,8 @@ def html_command(args) -> int:
     import sys
     from pathlib import Path
 
-    from .html import check_page_size, to_html, write_page
-    from .layers import input_shape_of
+    from symbackprop.core.layers import input_shape_of
+    from symbackprop.render.html import check_page_size, to_html, write_page
 
     output = args.output
     if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):

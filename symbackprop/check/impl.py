@@ -11,8 +11,8 @@ numbers; for max pooling distinct numbers, plus one input with ties) which
 gradient is wrong, where, and, when the wrong values are exactly those of a known
 mistake, which one.
 
-The function runs in a child process (:mod:`~symbackprop.impl_process`, the child's
-side :mod:`~symbackprop.impl_runner`): the inputs are made here, only the arrays it
+The function runs in a child process (:mod:`~symbackprop.check.impl_process`, the child's
+side :mod:`~symbackprop.check.impl_runner`): the inputs are made here, only the arrays it
 returns come back, as data, and they are judged here, so that what the function
 does to its own process (end it, loop forever, patch NumPy, print) cannot change
 the verdict.  Only real floating-point arrays (float32, float64) are gradients.
@@ -20,7 +20,7 @@ the verdict.  Only real floating-point arrays (float32, float64) are gradients.
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
 compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
 evaluated on the input; generated code is never the oracle).  A known mistake
-(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check_impl_pool`) is recognised by
+(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check.impl_pool`) is recognised by
 computing its wrong values from the same truth: the kernel left unrotated is the
 true ``dL/dx`` of the flipped kernel; the stride left in place is the true gradient
 of the same layer with stride 1 reading the same rows; a tie sent to the last
@@ -42,12 +42,12 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from . import impl_runner
-from .derivation import derive
-from .impl_process import Other, run_isolated, validate_timeout
-from .local_rules import IsWindowMax
-from .naming import flat
-from .rules import pad2d, rot180
+from symbackprop.check import impl_runner
+from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
+from symbackprop.core.derivation import derive
+from symbackprop.core.local_rules import IsWindowMax
+from symbackprop.core.naming import flat
+from symbackprop.core.rules import pad2d, rot180
 
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
            "ImplementationError", "NumericGradients", "TermValues", "check_impl",
@@ -76,7 +76,7 @@ def first_maximum(windows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     ``windows`` holds each term's window values in row-major order (padding left
     out), ``candidates`` the position of ``x_ab`` in it.  1 where ``x_ab`` is the
     first maximum (``numpy.argmax`` returns the first), else 0: what
-    :class:`~symbackprop.local_rules.IsWindowMax` evaluates to.
+    :class:`~symbackprop.core.local_rules.IsWindowMax` evaluates to.
     """
     return (np.argmax(windows, axis=1) == candidates).astype(float)
 
@@ -218,7 +218,7 @@ def load_function(spec: str) -> Callable:
     """``"my_conv.py:backward"`` -> the function, imported into *this* process.
 
     :class:`ImplementationError` saying why not.  :func:`check_impl` never calls
-    this: it imports the file in a child process (:mod:`~symbackprop.impl_process`).
+    this: it imports the file in a child process (:mod:`~symbackprop.check.impl_process`).
     """
     path_text, name = _split_spec(spec)
     try:
@@ -705,15 +705,15 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
                sizes=None, timeout: float = 60) -> ImplCheck:
     """Run a hand-written backward function on random inputs and compare with the derivation.
 
-    The function runs in a child process (:mod:`~symbackprop.impl_process`), on
+    The function runs in a child process (:mod:`~symbackprop.check.impl_process`), on
     inputs made here, and only the arrays it returns come back, as data; they are
     judged here.  Whatever it does (end its process, loop forever, patch NumPy,
     print) cannot change the verdict.
 
     Parameters
     ----------
-    layer : :class:`~symbackprop.layers.Conv2d`, :class:`~symbackprop.layers.MaxPool2d`
-        or :class:`~symbackprop.layers.AvgPool2d`.
+    layer : :class:`~symbackprop.core.layers.Conv2d`, :class:`~symbackprop.core.layers.MaxPool2d`
+        or :class:`~symbackprop.core.layers.AvgPool2d`.
     function : ``"FILE.py:FUNCTION"``, or a callable
         ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
         for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
@@ -815,7 +815,7 @@ def _failure_message(failure, label, target, prepared, timeout) -> str:
 def mistakes_for(layer) -> tuple:
     """The known mistakes of ``layer``'s kind (:data:`MISTAKES` for a convolution)."""
     if layer.kind in ("maxpool2d", "avgpool2d"):
-        from .check_impl_pool import AVG_POOL_MISTAKES, MAX_POOL_MISTAKES
+        from symbackprop.check.impl_pool import AVG_POOL_MISTAKES, MAX_POOL_MISTAKES
 
         return MAX_POOL_MISTAKES if layer.kind == "maxpool2d" else AVG_POOL_MISTAKES
     return MISTAKES
@@ -881,7 +881,7 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
                  for name, array in derivation.params.items()},
               "g": rng.standard_normal(derivation.output_shape)}
     if layer.kind == "maxpool2d":
-        from .check_impl_pool import distinct_input, tied_input
+        from symbackprop.check.impl_pool import distinct_input, tied_input
 
         inputs["x"] = tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
             else distinct_input(rng, derivation.input_shape)

@@ -18,10 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .algebra import product
-from .layers import AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
-from .local_rules import WindowMax, activation_function
-from .naming import symbol_grid, to_array
+from symbackprop.core.algebra import product
+from symbackprop.core.layers import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from symbackprop.core.local_rules import WindowMax, activation_function
+from symbackprop.core.naming import symbol_grid, to_array
 
 __all__ = ["Forward", "expand", "register_expander"]
 

@@ -18,7 +18,7 @@ How the child runs:
 
 The limit covers the whole child (start, import, every call); on expiry its
 process group is killed.  Everything comes back through files in a temporary
-folder (:mod:`~symbackprop.impl_runner`): arrays read with ``allow_pickle=False``,
+folder (:mod:`~symbackprop.check.impl_runner`): arrays read with ``allow_pickle=False``,
 their size bounded before they are read; the child's printed text goes to a file,
 never to this process's standard output.
 """
@@ -39,8 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import impl_runner
-from .impl_runner import LOADED, OUTPUT, REQUEST, input_file, output_file, status_file
+from symbackprop.check import impl_runner
+from symbackprop.check.impl_runner import (
+    LOADED,
+    OUTPUT,
+    REQUEST,
+    input_file,
+    output_file,
+    status_file,
+)
 
 __all__ = ["Outcome", "Failure", "Returned", "Other", "run_isolated", "FORKS", "validate_timeout"]
 

@@ -33,7 +33,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .indexing import _is_int, dilated_length, output_length, padding4, pair
+from symbackprop.core.indexing import _is_int, dilated_length, output_length, padding4, pair
 
 __all__ = [
     "Conv2d",

@@ -14,7 +14,7 @@ right side as a small expression tree, and how the person spelled every array
 (:class:`Spelling`), so that an answer can be printed back in their notation.
 :func:`products` flattens the right side into a sum of :class:`ProductTerm`.
 Nothing here knows about layers: matching the names to a layer's arrays and
-instantiating the formula is the next stage, :mod:`~symbackprop.check`.
+instantiating the formula is the next stage, :mod:`~symbackprop.check.formula_check`.
 
 A small hand-written tokenizer and recursive-descent parser cover the notation of
 course notes (see :func:`parse_formula`); anything else is a :class:`FormulaError`
@@ -258,7 +258,7 @@ class Superscript:
     parenthesised group that is not a layer label (``(1)``, ``(o,c)``: channel, or
     batch and channel, as ``symbackprop latex`` prints them); ``transposed`` a ``T``,
     ``	op`` or ``\mathsf{T}``.  Which layer a label means is decided when the
-    formula meets a layer or a chain (:mod:`~symbackprop.check`).
+    formula meets a layer or a chain (:mod:`~symbackprop.check.formula_check`).
     """
 
     text: str                  # as written, "^{l-1}"

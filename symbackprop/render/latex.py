@@ -1,6 +1,6 @@
-"""Render stage (LaTeX): a :class:`~symbackprop.derivation.Derivation` -> a document.
+"""Render stage (LaTeX): a :class:`~symbackprop.core.derivation.Derivation` -> a document.
 
-Input: a derivation (and, for section 4, the :mod:`~symbackprop.rules` proofs of
+Input: a derivation (and, for section 4, the :mod:`~symbackprop.core.rules` proofs of
 it).  Output: the text of a standalone LaTeX document a teacher can hand out:
 
 1. the layer, its shapes and the output-size formula with this layer's numbers;
@@ -26,10 +26,10 @@ Size limits (the document stays readable):
   states how many there are.
 - :data:`MATRIX_LIMIT`: the unrolled matrix ``C`` is printed only when it has at
   most this many rows and columns.
-- :data:`~symbackprop.rules.PROOF_TERMS`: larger instances quote the rules of section 4 without
+- :data:`~symbackprop.core.rules.PROOF_TERMS`: larger instances quote the rules of section 4 without
   re-proving them, and say so.
 - Instances too large to expand at all are refused by
-  :func:`~symbackprop.derivation.derive` (``SizeLimitError``).
+  :func:`~symbackprop.core.derivation.derive` (``SizeLimitError``).
 """
 
 from __future__ import annotations
@@ -49,11 +49,18 @@ import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
-from . import rules
-from .derivation import term_count
-from .indexing import dilated_length, unread_length
-from .naming import element_symbol, factor_sort_key, flat, parse_element, term_sort_key, to_grid
-from .templating import latex_environment, latex_escape
+from symbackprop.core import rules
+from symbackprop.core.derivation import term_count
+from symbackprop.core.indexing import dilated_length, unread_length
+from symbackprop.core.naming import (
+    element_symbol,
+    factor_sort_key,
+    flat,
+    parse_element,
+    term_sort_key,
+    to_grid,
+)
+from symbackprop.render.templating import latex_environment, latex_escape
 
 __all__ = [
     "LISTING_LIMIT",
@@ -151,7 +158,7 @@ class LatexPrinter(SympyLatexPrinter):
     """SymPy's LaTeX printer with textbook labels and textbook order.
 
     An element symbol ``x[0,1,2,0]`` prints through the derivation's
-    :class:`~symbackprop.naming.Notation`: spatial indices as a subscript
+    :class:`~symbackprop.core.naming.Notation`: spatial indices as a subscript
     (``x_{31}``, or ``x_{10,2}`` when an index has two digits) and the batch or
     channel indices that vary as a superscript in parentheses (``x^{(2)}_{31}``,
     ``w^{(2,1)}_{11}``); a size-1 batch or channel dimension is not printed.
@@ -441,7 +448,7 @@ NAME_OPTIONS = {
 def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | None = None,
                        show_padding: bool = True) -> str:
     """The ``symbackprop latex`` command line that writes this document again."""
-    from .cli import layer_arguments
+    from symbackprop.cli import layer_arguments
 
     # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F).
     sample = input_shape[2:] if hasattr(layer, "in_channels") else input_shape[1:]
@@ -748,7 +755,7 @@ def _backward_intro(derivation, printer) -> dict:
 
 
 def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
-    """Section 4; ``proofs`` from :func:`~symbackprop.rules.prove_rules`, or ``None``
+    """Section 4; ``proofs`` from :func:`~symbackprop.core.rules.prove_rules`, or ``None``
     when the instance is too large to prove while writing the document."""
     layer = derivation.layer
     name = printer.name
@@ -1028,7 +1035,7 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
 
     Parameters
     ----------
-    derivation : :class:`~symbackprop.derivation.Derivation`
+    derivation : :class:`~symbackprop.core.derivation.Derivation`
     index_base : int
         1 (default) prints textbook indices ``x_{11}``; 0 prints Python's.
     names : dict, optional
@@ -1040,9 +1047,9 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
     """
-    from . import __version__
+    from symbackprop._version import __version__
     if derivation.layer.kind != "conv2d":  # pooling, activations, linear, chains
-        from .latex_layers import chain_to_latex, layer_to_latex
+        from symbackprop.render.latex_layers import chain_to_latex, layer_to_latex
 
         write = chain_to_latex if hasattr(derivation, "steps") else layer_to_latex
         return write(derivation, index_base=index_base, names=names,
@@ -1080,7 +1087,7 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
     """A short math-mode summary for notebooks: the layer and a few equations."""
     if derivation.layer.kind != "conv2d":
-        from .latex_layers import layer_repr_latex
+        from symbackprop.render.latex_layers import layer_repr_latex
 
         return layer_repr_latex(derivation, index_base=index_base, names=names)
     notation = derivation.notation(index_base=index_base, names=names)

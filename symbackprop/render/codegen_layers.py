@@ -1,6 +1,6 @@
 """Render stage (NumPy) for pooling, activation, flatten and fully connected layers.
 
-The same pipeline as :mod:`~symbackprop.codegen` for convolutions: derive a small
+The same pipeline as :mod:`~symbackprop.render.codegen` for convolutions: derive a small
 instance, read what the template needs off the derived expressions, check it
 against them, and hand plain numbers and strings to a template.
 
@@ -11,11 +11,11 @@ against them, and hand plain numbers and strings to a template.
   window order (the tie rule) and divisors included.
 - Activations: the NumPy expressions of ``f`` and ``f'`` are data in
   :data:`NUMPY_ACTIVATIONS`, next to the SymPy rules of
-  :data:`~symbackprop.local_rules.ACTIVATIONS`; :func:`check_activation_code`
+  :data:`~symbackprop.core.local_rules.ACTIVATIONS`; :func:`check_activation_code`
   evaluates both at sample points, ``net = 0`` included, before any code is written.
 - Flatten and fully connected layers: one reshape, matrix products.
 
-Each generator registers itself with :func:`~symbackprop.codegen.register_generator`.
+Each generator registers itself with :func:`~symbackprop.render.codegen.register_generator`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,20 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .codegen import (
+from symbackprop.core.derivation import Derivation, derive
+from symbackprop.core.layers import (
+    AvgPool2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from symbackprop.core.local_rules import ACTIVATIONS, IsWindowMax, WindowMax
+from symbackprop.core.naming import element_symbol, parse_element
+from symbackprop.render.codegen import (
     PlanError,
     common_context,
     offset_slices,
@@ -38,11 +51,7 @@ from .codegen import (
     register_generator,
     register_instance,
 )
-from .derivation import Derivation, derive
-from .layers import AvgPool2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
-from .local_rules import ACTIVATIONS, IsWindowMax, WindowMax
-from .naming import element_symbol, parse_element
-from .templating import python_environment
+from symbackprop.render.templating import python_environment
 
 __all__ = [
     "PoolPlan",
@@ -103,7 +112,8 @@ class WindowOffsetSlice:
 
 @dataclass(frozen=True)
 class PoolPlan:
-    """What the pooling templates need, read off a :class:`~symbackprop.derivation.Derivation`."""
+    """What the pooling templates need, read off a
+    :class:`~symbackprop.core.derivation.Derivation`."""
 
     layer: object
     derivation: Derivation
@@ -153,7 +163,7 @@ def read_pool_plan(derivation: Derivation) -> PoolPlan:
 
 
 def check_pool_plan(plan: PoolPlan) -> None:
-    """Raise :class:`~symbackprop.codegen.PlanError` unless the plan rebuilds the derivation.
+    """Raise :class:`~symbackprop.render.codegen.PlanError` unless the plan rebuilds the derivation.
 
     From the slices alone it writes every window (real elements in row-major
     order, which decides ties), every ``z`` (the first maximum, or the sum over
@@ -203,7 +213,7 @@ def pool_plan(layer) -> PoolPlan:
 
 
 def _pool_context(layer) -> dict:
-    from .rules import tiles_input
+    from symbackprop.core.rules import tiles_input
 
     plan = pool_plan(layer)
     row_step, col_step = plan.steps
@@ -245,7 +255,7 @@ class NumpyActivation:
 
 
 #: The generated code of each activation, by layer kind (the rule is in
-#: :data:`~symbackprop.local_rules.ACTIVATIONS`).
+#: :data:`~symbackprop.core.local_rules.ACTIVATIONS`).
 NUMPY_ACTIVATIONS = {
     "relu": NumpyActivation(value="np.maximum(x, 0)", derivative="(x > 0).astype(x.dtype)"),
     "leakyrelu": NumpyActivation(value="np.where(x > 0, x, ALPHA * x)",
@@ -259,7 +269,7 @@ _SAMPLES = np.array([-30.0, -2.5, -0.5, -1e-3, 0.0, 1e-3, 0.5, 2.5, 30.0])
 
 
 def check_activation_code(layer) -> None:
-    """Raise :class:`~symbackprop.codegen.PlanError` unless the NumPy code of ``f`` and
+    """Raise :class:`~symbackprop.render.codegen.PlanError` unless the NumPy code of ``f`` and
     ``f'`` equals the SymPy rule at sample points (0 included, where the notes fix f')."""
     rule, code = ACTIVATIONS[layer.kind], NUMPY_ACTIVATIONS[layer.kind]
     names = {"np": np, **dict(zip(code.constants, layer.constants))}
@@ -285,7 +295,7 @@ def check_activation_code(layer) -> None:
 
 def _derivative_at_zero(layer) -> float:
     """``f'(0)`` by the rule as the notes fix it (ReLU 0, leaky ReLU the slope)."""
-    from .local_rules import activation_function
+    from symbackprop.core.local_rules import activation_function
 
     net = sympy.Symbol("net", real=True)
     constants = [sympy.Float(c) for c in layer.constants]

@@ -1,6 +1,6 @@
 """Stage 3, differentiate: forward expansion -> every gradient element.
 
-Input: a :class:`~symbackprop.expand.Forward`.  Output: a dict of SymPy arrays
+Input: a :class:`~symbackprop.core.expand.Forward`.  Output: a dict of SymPy arrays
 ``{"x": dL/dx, "w": dL/dw, "b": dL/db}`` shaped like the arrays they differentiate.
 
 The truth is SymPy's own differentiation of ``L = sum(g * z)`` (``method="diff"``).
@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import sympy
 
-from .algebra import product
-from .naming import flat
+from symbackprop.core.algebra import product
+from symbackprop.core.naming import flat
 
 __all__ = ["gradients", "METHODS"]
 

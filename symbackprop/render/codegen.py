@@ -10,7 +10,7 @@ The code is not written from the textbook formulas but read off the symbolic res
    at least two real rows and columns, in closed form) and, for wide layers, fewer
    channels; :func:`check_generation_size` refuses it up front when it is larger than
    ``max_terms`` (a huge kernel, stride, padding or dilation);
-2. :func:`~symbackprop.derivation.derive` expands and differentiates it;
+2. :func:`~symbackprop.core.derivation.derive` expands and differentiates it;
 3. :func:`read_conv2d_plan` reads, from the derived sums ``dL/dw[o,c,m,k] =
    sum g[n,o,i,j] * x[n,c,r,q]``, which padded rows ``r + top = first_row + step*i``
    and columns each kernel offset ``(m, k)`` touches: a :class:`Conv2dPlan`;
@@ -42,10 +42,16 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from .derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive, term_count
-from .layers import Conv2d
-from .naming import element_symbol, flat, module_name, parse_element
-from .templating import python_environment
+from symbackprop.core.derivation import (
+    DEFAULT_MAX_TERMS,
+    Derivation,
+    SizeLimitError,
+    derive,
+    term_count,
+)
+from symbackprop.core.layers import Conv2d
+from symbackprop.core.naming import element_symbol, flat, module_name, parse_element
+from symbackprop.render.templating import python_environment
 
 __all__ = [
     "generate",
@@ -169,7 +175,7 @@ def representative_instance(layer: Conv2d, max_terms=math.inf) -> tuple[Conv2d, 
 
 def instance_cost(layer, input_shape) -> int:
     """What deriving an instance takes: the products of its expansion (padding products
-    included, :func:`~symbackprop.derivation.term_count`) plus the elements of its input."""
+    included, :func:`~symbackprop.core.derivation.term_count`) plus the elements of its input."""
     return term_count(layer, input_shape) + math.prod(input_shape)
 
 
@@ -441,7 +447,7 @@ def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[in
 
 def regenerate_command(layer) -> list[str]:
     """The shell words of ``symbackprop generate`` for ``layer``."""
-    from .cli import layer_arguments
+    from symbackprop.cli import layer_arguments
 
     return ["symbackprop", "generate", *layer_arguments(layer)]
 
@@ -586,7 +592,7 @@ register_instance(Conv2d)(_conv2d_instance)
 
 
 def check_generation_size(layer, max_terms=DEFAULT_MAX_TERMS) -> None:
-    """Raise :class:`~symbackprop.derivation.SizeLimitError` unless every instance that
+    """Raise :class:`~symbackprop.core.derivation.SizeLimitError` unless every instance that
     generating ``layer`` derives costs at most ``max_terms`` (:func:`instance_cost`).
 
     Computed up front, in closed form, before anything is derived; a chain checks each
@@ -634,7 +640,7 @@ def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS) ->
     gives the same text.  ``strategy`` (a key of :data:`STRATEGIES`) overrides the one
     :func:`choose_strategy` picks; the tests use it to run every strategy.
     ``max_terms`` bounds the instance the code is read off, as for
-    :func:`~symbackprop.derivation.derive` (see :func:`check_generation_size`).
+    :func:`~symbackprop.core.derivation.derive` (see :func:`check_generation_size`).
 
     Raises
     ------
@@ -752,4 +758,4 @@ def _load_in_memory(layer, strategy=None):
 
 
 # The generators of the other layer kinds register themselves with register_generator.
-from . import codegen_chain, codegen_layers  # noqa: E402, F401
+from symbackprop.render import codegen_chain, codegen_layers  # noqa: E402, F401

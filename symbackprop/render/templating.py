@@ -16,7 +16,7 @@ import jinja2
 __all__ = ["template_dir", "python_environment", "latex_environment", "latex_escape",
            "nested_code"]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # symbackprop/
 
 
 def template_dir() -> Path:

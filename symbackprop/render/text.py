@@ -1,6 +1,6 @@
 """Render stage (terminal): a derivation as plain text a person reads.
 
-Input: a :class:`~symbackprop.derivation.Derivation`.  Output: a string with the
+Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output: a string with the
 output-size formula and this layer's numbers, every ``z`` element as a textbook
 writes it (padding products visible as ``0 w11``), and every gradient element.
 SymPy expressions become text only through :class:`TextPrinter`.
@@ -14,8 +14,14 @@ import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .indexing import dilated_length, unread_length
-from .naming import Notation, element_symbol, factor_sort_key, symbol_array, term_sort_key
+from symbackprop.core.indexing import dilated_length, unread_length
+from symbackprop.core.naming import (
+    Notation,
+    element_symbol,
+    factor_sort_key,
+    symbol_array,
+    term_sort_key,
+)
 
 __all__ = ["TextPrinter", "format_derivation", "output_size_lines", "rule_lines", "format_layer",
            "format_chain", "pool_size_lines", "backward_rules"]
@@ -266,7 +272,7 @@ def _names(notation, chain_names=None) -> dict:
 
 
 def _activation_rule(layer):
-    from .local_rules import ACTIVATIONS
+    from symbackprop.core.local_rules import ACTIVATIONS
     return ACTIVATIONS[layer.kind]
 
 
@@ -307,7 +313,7 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     x, g, dx = names["x"], names["g"], names["dx"]
     kind = layer.kind
     if kind == "conv2d":
-        from .rules import grad_padding
+        from symbackprop.core.rules import grad_padding
         stride = "x".join(map(str, layer.stride))
         dilation = "" if layer.dilation == (1, 1) else \
             f", dilation {'x'.join(map(str, layer.dilation))}"
@@ -335,7 +341,7 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
                 f"window in row-major order",
                 "   (ties go to the first; padding never wins), else 0; overlapping windows add"]
     if kind == "avgpool2d":
-        from .rules import tiles_input
+        from symbackprop.core.rules import tiles_input
         kernel_h, kernel_w = layer.kernel_size
         share = f"{g}_ij / {kernel_h * kernel_w}" if layer.count_include_pad or \
             not any(layer.padding) else f"{g}_ij / (input elements in the window)"
@@ -416,7 +422,7 @@ def format_layer(derivation, index_base: int = 1, names: dict | None = None,
 
 def format_chain(chain, index_base: int = 1, names: dict | None = None,
                  show_padding: bool = True) -> str:
-    """A :class:`~symbackprop.chain.ChainDerivation` as text: the layers, the chain of
+    """A :class:`~symbackprop.core.chain.ChainDerivation` as text: the layers, the chain of
     error terms from the output back, then every element forward and backward."""
     notation = chain.notation(index_base=index_base, names=names)
     loss = notation.name("L")

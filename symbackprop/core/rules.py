@@ -1,6 +1,6 @@
 """Stage 4, general rules: the closed forms the course notes teach, as code.
 
-Input: a :class:`~symbackprop.derivation.Derivation`.  Output: the closed-form
+Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output: the closed-form
 gradients (built from whole-array operations: dilate, pad, rotate, correlate) and
 :class:`RuleProof` records saying whether each equals the element-wise sums that
 SymPy derived.
@@ -9,7 +9,7 @@ The array helpers work on NumPy arrays of numbers or of SymPy expressions
 (``dtype=object``), so the same code is proven symbolically and used numerically.
 
 - ``dL/dx[n,c] = sum_o correlate(pad(dilate(g[n,o], s), P), rot180(w[o,c]), dilation=d)``
-  with ``P`` from :func:`~symbackprop.indexing.grad_input_padding` (a negative pad
+  with ``P`` from :func:`~symbackprop.core.indexing.grad_input_padding` (a negative pad
   crops) and ``o`` running over the output channels of ``c``'s group (channel swap).
 - ``dL/dw[o,c] = sum_n correlate(xp[n,c], dilate(g[n,o], s), stride=d)``: the padded
   input correlated with the stride-dilated ``g`` used as the kernel.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .indexing import grad_input_padding, unread_length
-from .naming import to_grid
+from symbackprop.core.indexing import grad_input_padding, unread_length
+from symbackprop.core.naming import to_grid
 
 __all__ = [
     "dilate",

@@ -1,7 +1,7 @@
 """Render stage (HTML): a derivation -> one self-contained interactive page.
 
-Input: a :class:`~symbackprop.derivation.Derivation` or a
-:class:`~symbackprop.chain.ChainDerivation`.  Output: the text of one HTML file
+Input: a :class:`~symbackprop.core.derivation.Derivation` or a
+:class:`~symbackprop.core.chain.ChainDerivation`.  Output: the text of one HTML file
 that works offline (inline CSS and JavaScript, no network at view time): every
 array of the derivation as a grid of cells (4-D arrays as a grid of 2-D maps,
 one per batch sample and channel; the zero padding around ``x`` where the layer
@@ -11,11 +11,11 @@ formula appears as typeset mathematics (MathML, which browsers render natively)
 while every cell of that formula lights up.
 
 Python computes everything the page shows: the formulas are printed by the
-LaTeX printers of :mod:`~symbackprop.latex` and :mod:`~symbackprop.latex_layers`
+LaTeX printers of :mod:`~symbackprop.render.latex` and :mod:`~symbackprop.render.latex_layers`
 (the notation of the LaTeX document) and converted to MathML by ``latex2mathml``;
 the terms of a formula are the free symbols of the derived expression, read back
-with :func:`~symbackprop.naming.parse_element`; the step-through frames come from
-:mod:`~symbackprop.rules` (``dilate``, ``pad2d``, ``rot180``, ``grad_padding``).
+with :func:`~symbackprop.core.naming.parse_element`; the step-through frames come from
+:mod:`~symbackprop.core.rules` (``dilate``, ``pad2d``, ``rot180``, ``grad_padding``).
 The page's script only shows and hides.
 
 Page contract (stable; tests and other tools may rely on it)
@@ -54,11 +54,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from . import rules
-from .indexing import unread_length
-from .latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
-from .latex_layers import _TITLES, ACTIVATION_LATEX, LayerLatexPrinter, _chain_rule, _general
-from .naming import element_symbol, parse_element, to_grid
+from symbackprop.core import rules
+from symbackprop.core.indexing import unread_length
+from symbackprop.core.naming import element_symbol, parse_element, to_grid
+from symbackprop.render.latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
+from symbackprop.render.latex_layers import (
+    _TITLES,
+    ACTIVATION_LATEX,
+    LayerLatexPrinter,
+    _chain_rule,
+    _general,
+)
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
            "check_page_size"]
@@ -722,7 +728,7 @@ def _pool_steps(view, printer, loss, cells):
             grids=(f"{prefix}-g", f"{prefix}-x")))
     elif rules.tiles_input(layer):
         # The windows tile the input: the upsample is a Kronecker product (proven in
-        # symbackprop.rules.prove_kron), as the LaTeX document states it.
+        # symbackprop.core.rules.prove_kron), as the LaTeX document states it.
         steps.append(Step(
             title="The windows tile the input: all of them at once are a Kronecker product"
                   + (", zero-filled past the last window." if view.input_shape[2] % kh
@@ -823,7 +829,7 @@ def _check_names(names: dict) -> dict:
 def _environment():
     import jinja2
 
-    from .templating import template_dir
+    from symbackprop.render.templating import template_dir
 
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
                               undefined=jinja2.StrictUndefined, autoescape=True,
@@ -850,14 +856,14 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
             show_padding: bool = True, *, command: str | None = None) -> str:
     """The derivation as one self-contained interactive HTML page (a string).
 
-    Parameters are those of :func:`~symbackprop.latex.to_latex`: ``index_base``
+    Parameters are those of :func:`~symbackprop.render.latex.to_latex`: ``index_base``
     1 (default, the textbook's) or 0; ``names`` following the reader's course
     (``{"x": "a", "g": "delta"}``, keys ``x w b z g L``); ``show_padding`` keeps
     padding products as a grey ``0 w`` in the forward formulas.  The page
     contract is in this module's docstring.
     """
-    from . import __version__
-    from .latex import regenerate_command
+    from symbackprop._version import __version__
+    from symbackprop.render.latex import regenerate_command
 
     names = _check_names(names)
     check_page_size(derivation.layer, derivation.input_shape)
@@ -902,6 +908,6 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
 
 def write_page(text: str, path):
     """Write the page atomically (the LaTeX writer's temporary file + rename)."""
-    from .latex import write_document
+    from symbackprop.render.latex import write_document
 
     return write_document(text, path)

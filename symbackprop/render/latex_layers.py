@@ -1,10 +1,10 @@
 """Render stage (LaTeX) for pooling, activation, flatten and fully connected layers,
 and for chains of layers.
 
-Input: a :class:`~symbackprop.derivation.Derivation` of one of these layers, or a
-:class:`~symbackprop.chain.ChainDerivation`.  Output: the text of a standalone
+Input: a :class:`~symbackprop.core.derivation.Derivation` of one of these layers, or a
+:class:`~symbackprop.core.chain.ChainDerivation`.  Output: the text of a standalone
 LaTeX document (``templates/layers.tex.j2``, on the same base as the convolution
-document of :mod:`~symbackprop.latex`):
+document of :mod:`~symbackprop.render.latex`):
 
 - one layer: its arrays and output size, the forward pass element by element,
   the backward rule (max pooling's routing indicator and tie rule, average
@@ -17,7 +17,7 @@ document of :mod:`~symbackprop.latex`):
   pooling), then every layer's equations in the chain's names.
 
 Long arrays are listed as a representative selection and long sums abbreviated,
-with the limits of :mod:`~symbackprop.latex`.
+with the limits of :mod:`~symbackprop.render.latex`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import re
 
 import sympy
 
-from .latex import (
+from symbackprop.core.local_rules import ACTIVATIONS
+from symbackprop.render.latex import (
     LISTING_LIMIT,
     TERMS_LIMIT,
     LatexPrinter,
@@ -39,8 +40,7 @@ from .latex import (
     regenerate_command,
     representative_indices,
 )
-from .local_rules import ACTIVATIONS
-from .templating import latex_environment, latex_escape
+from symbackprop.render.templating import latex_environment, latex_escape
 
 __all__ = ["LayerLatexPrinter", "layer_to_latex", "chain_to_latex", "layer_repr_latex",
            "ACTIVATION_LATEX"]
@@ -61,7 +61,7 @@ _CHAIN_ARRAY = re.compile(r"(a|delta|w|b)(\d+)")
 
 
 class LayerLatexPrinter(LatexPrinter):
-    """:class:`~symbackprop.latex.LatexPrinter` for the functions of the new layers and
+    """:class:`~symbackprop.render.latex.LatexPrinter` for the functions of the new layers and
     the arrays of chains.
 
     ``max(x_{11}, x_{12}, ...)``; the routing indicator ``[x_{22} = \\arg\\max z_{11}]``;
@@ -228,8 +228,8 @@ def _notes(layer) -> list[str]:
 def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True, *, command: str | None = None) -> str:
     """A pooling, activation, flatten or fully connected derivation as a LaTeX document."""
-    from . import __version__
-    from .rules import proofs_for, tiles_input
+    from symbackprop._version import __version__
+    from symbackprop.core.rules import proofs_for, tiles_input
 
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)
@@ -336,8 +336,8 @@ _CHAIN_WORDS = {
 
 def chain_to_latex(chain, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True, *, command: str | None = None) -> str:
-    """A :class:`~symbackprop.chain.ChainDerivation` as a LaTeX document."""
-    from . import __version__
+    """A :class:`~symbackprop.core.chain.ChainDerivation` as a LaTeX document."""
+    from symbackprop._version import __version__
 
     notation = chain.notation(index_base=index_base, names=names)
     plain = LayerLatexPrinter(notation)

@@ -8,14 +8,14 @@ the comparison says "correct".  This module is what runs on the other side:
   spelling): it reads ``FOLDER/request.json`` and the input arrays
   ``case<n>_in<k>.npy``, imports the file, and calls the function on each case;
 - inside a forked child (a Python callable passed to
-  :func:`symbackprop.check_impl.check_impl` on Linux): :func:`run_cases` only.
+  :func:`symbackprop.check.impl.check_impl` on Linux): :func:`run_cases` only.
 
 Either way it writes, for case ``n``, the returned arrays to ``case<n>_out<k>.npy``
 (``numpy.save`` without pickles) and then ``case<n>.json`` saying what came back
 (a tuple, list or single value; per item an array, ``None`` or another type) or
 what the function raised.  Each JSON file is written whole or not at all (written
 aside, then renamed), so a child that dies mid-case leaves no half-written verdict.
-The parent (:mod:`symbackprop.check_impl`) trusts none of it: it reads arrays with
+The parent (:mod:`symbackprop.check.impl`) trusts none of it: it reads arrays with
 ``allow_pickle=False``, checks sizes, dtypes and shapes, and judges.
 
 The module imports only the standard library and NumPy (NumPy after the request

@@ -1,8 +1,8 @@
-"""The pipeline for a chain of layers: :class:`~symbackprop.layers.Sequential` ->
+"""The pipeline for a chain of layers: :class:`~symbackprop.core.layers.Sequential` ->
 :class:`ChainDerivation`.
 
 Each layer is expanded and differentiated on its own (stages
-:mod:`~symbackprop.expand` and :mod:`~symbackprop.differentiate`), then its arrays
+:mod:`~symbackprop.core.expand` and :mod:`~symbackprop.core.differentiate`), then its arrays
 are renamed into the chain's names, so that every layer boundary's error term is
 written in terms of the next one:
 
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from . import differentiate
-from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
-from .layers import input_shape_of
-from .naming import Notation, element_symbol, flat, symbol_array, to_array
+from symbackprop.core import differentiate
+from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
+from symbackprop.core.layers import input_shape_of
+from symbackprop.core.naming import Notation, element_symbol, flat, symbol_array, to_array
 
 __all__ = ["ChainStep", "ChainDerivation", "derive_chain", "chain_array_names"]
 
@@ -52,7 +52,7 @@ class ChainStep:
     ----------
     number : 1-based position ``l`` of the layer.
     layer : its spec.
-    derivation : the layer's own :class:`~symbackprop.derivation.Derivation`
+    derivation : the layer's own :class:`~symbackprop.core.derivation.Derivation`
         (arrays named ``x``, ``z``, ``g``, ``w``, ``b``).
     names : own array name -> chain array name (see :func:`chain_array_names`).
     input, output : symbols of ``a_{l-1}`` and ``a_l``.
@@ -93,13 +93,13 @@ class ChainDerivation:
 
     Attributes
     ----------
-    layer : the :class:`~symbackprop.layers.Sequential`.
+    layer : the :class:`~symbackprop.core.layers.Sequential`.
     input_shape, output_shape : shapes of ``a0`` (the input) and ``a_L``.
     activation_shapes : shapes of ``a0, a1, ..., a_L``.
     steps : one :class:`ChainStep` per layer, in forward order.
     method : ``"collect"`` or ``"diff"``.
 
-    ``x``, ``g``, ``params``, ``grads`` mirror :class:`~symbackprop.derivation.Derivation`:
+    ``x``, ``g``, ``params``, ``grads`` mirror :class:`~symbackprop.core.derivation.Derivation`:
     ``x`` is ``a0``, ``g`` is ``delta_L``; ``grads["x"]`` is ``delta0`` in terms of
     ``delta1`` and ``grads["w3"]`` is ``dL/dw3`` in terms of ``delta3``: each
     gradient one chain-rule step from the error term of its own layer.
@@ -143,7 +143,8 @@ class ChainDerivation:
 
     @property
     def shapes(self) -> dict:
-        """Shape of every named array of the chain, for :class:`~symbackprop.naming.Notation`."""
+        """Shape of every named array of the chain, for
+        :class:`~symbackprop.core.naming.Notation`."""
         shapes = {}
         for number, shape in enumerate(self.activation_shapes):
             shapes[f"a{number}"] = shapes[f"delta{number}"] = shape
@@ -156,7 +157,7 @@ class ChainDerivation:
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a chain as its error terms, last to first."""
-        from .latex import repr_latex
+        from symbackprop.render.latex import repr_latex
 
         return repr_latex(self)
 
@@ -165,7 +166,7 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
                  max_terms: int = DEFAULT_MAX_TERMS) -> ChainDerivation:
     """Derive every layer of ``chain`` and connect them by the error terms.
 
-    Parameters are those of :func:`~symbackprop.derivation.derive`; ``input_size``
+    Parameters are those of :func:`~symbackprop.core.derivation.derive`; ``input_size``
     is the first layer's.  ``max_terms`` bounds the sum over the layers.
     """
     if method not in differentiate.METHODS:
