@@ -9,20 +9,20 @@ from symbackprop.check.formula_check import FormulaCheck, check_formula
 from symbackprop.check.impl import ImplCheck, ImplementationError, check_impl
 from symbackprop.core.chain import ChainDerivation
 from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
-from symbackprop.core.layers import (
-    AvgPool2d,
-    Conv2d,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Tanh,
-    layer_from_spec,
+from symbackprop.core.layers import Sequential, layer_from_spec
+from symbackprop.core.rules import RuleProof
+from symbackprop.kinds import (
+           AvgPool2d,
+           Conv2d,
+           Flatten,
+           LeakyReLU,
+           Linear,
+           MaxPool2d,
+           ReLU,
+           Sigmoid,
+           Tanh,
 )
-from symbackprop.core.rules import RuleProof, closed_form_gradients, prove_rules
+from symbackprop.kinds.conv2d.rules import closed_form_gradients, prove_rules
 from symbackprop.render.codegen import generate, load
 from symbackprop.render.html import to_html
 from symbackprop.render.latex import to_latex

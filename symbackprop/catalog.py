@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from symbackprop.core.layers import (
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -24,7 +25,6 @@ from symbackprop.core.layers import (
     Linear,
     MaxPool2d,
     ReLU,
-    Sequential,
     Sigmoid,
     Tanh,
 )

@@ -16,7 +16,8 @@ from reference import conv_output_size
 
 import symbackprop as sbp
 from symbackprop.cli import main
-from symbackprop.core.layers import AvgPool2d, Conv2d, MaxPool2d, Sequential
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds import AvgPool2d, Conv2d, MaxPool2d
 from symbackprop.render.codegen import (
     _minimal_length,
     check_generation_size,

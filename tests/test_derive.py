@@ -117,7 +117,7 @@ def test_size_limit_refused_before_expanding(monkeypatch):
     def must_not_run(*args):
         raise AssertionError("expanded an instance over the limit")
 
-    monkeypatch.setitem(expand_stage._EXPANDERS, sbp.Conv2d, must_not_run)
+    monkeypatch.setitem(expand_stage.EXPAND.table, sbp.Conv2d, must_not_run)
     with pytest.raises(sbp.SizeLimitError, match=r"1,910,412 products.*limit of 100,000"):
         sbp.derive(sbp.Conv2d(3, 1, kernel_size=2), (400, 400))
     with pytest.raises(sbp.SizeLimitError, match="limit of 10"):

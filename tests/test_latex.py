@@ -178,9 +178,8 @@ def test_rules_section_quotes_the_numbers_and_verifies(worked_document):
 
 
 def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
-    from symbackprop.core import rules
-
-    real = rules.prove_rules
+    from symbackprop.core.rules import PROOFS
+    from symbackprop.kinds.conv2d.rules import prove_rules as real
 
     def broken(derivation):
         proofs = real(derivation)
@@ -188,7 +187,7 @@ def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
                      type(p)(**{**p.__dict__, "holds": False, "mismatches": ((0, 0, 1, 1),)})
                      for p in proofs)
 
-    monkeypatch.setattr(rules, "prove_rules", broken)
+    monkeypatch.setitem(PROOFS.table, sbp.Conv2d, broken)
     doc = to_latex(worked)
     assert doc.count(r"\textbf{Verified:}") == 3
     assert r"\textbf{NOT verified:}" in doc and "(the first at $w_{22}$)" in doc
@@ -451,7 +450,7 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
 def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
     monkeypatch.setattr("symbackprop.core.rules.PROOF_TERMS", 10)
     calls = []
-    monkeypatch.setattr("symbackprop.core.rules.prove_rules", lambda d: calls.append(d))
+    monkeypatch.setitem(rules.PROOFS.table, sbp.Conv2d, lambda d: calls.append(d))
     doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
     assert calls == []
     assert r"\textbf{Verified:}" in doc  # only C^T g, checked directly

@@ -8,21 +8,9 @@ import pytest
 from conftest import CHAIN_GRID, LAYER_GRID
 
 from symbackprop.core.derivation import term_count
-from symbackprop.core.layers import (
-    LAYER_KINDS,
-    AvgPool2d,
-    Conv2d,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Tanh,
-    layer_from_spec,
-    load_spec,
-)
+from symbackprop.core.layers import Sequential, layer_from_spec, load_spec
+from symbackprop.core.registry import KINDS
+from symbackprop.kinds import AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 
 
 def test_pool_defaults_and_normalisation():
@@ -116,7 +104,7 @@ def test_spec_is_compact_and_readable():
     assert Conv2d(1, 2, kernel_size=3).spec() == {"layer": "conv2d", "out_channels": 2,
                                                   "kernel_size": 3}
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
-    assert set(LAYER_KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
+    assert set(KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                                 "sigmoid", "tanh", "flatten", "linear", "sequential"}
 
 

@@ -72,8 +72,8 @@ from symbackprop.core.derivation import (
     term_count,
 )
 from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
-from symbackprop.core.local_rules import IsWindowMax, WindowMax
 from symbackprop.core.naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
+from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax
 from symbackprop.render.text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",

@@ -45,9 +45,9 @@ import sympy
 from symbackprop.check import impl_runner
 from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
 from symbackprop.core.derivation import derive
-from symbackprop.core.local_rules import IsWindowMax
 from symbackprop.core.naming import flat
 from symbackprop.core.rules import pad2d, rot180
+from symbackprop.kinds.pool2d.rules import IsWindowMax
 
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
            "ImplementationError", "NumericGradients", "TermValues", "check_impl",

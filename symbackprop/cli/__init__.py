@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from symbackprop.core.layers import (
+from symbackprop.core.layers import Sequential, load_spec
+from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -18,10 +19,8 @@ from symbackprop.core.layers import (
     Linear,
     MaxPool2d,
     ReLU,
-    Sequential,
     Sigmoid,
     Tanh,
-    load_spec,
 )
 
 __all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size", "layer_arguments",

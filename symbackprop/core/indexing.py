@@ -15,6 +15,8 @@ __all__ = [
     "dilated_length",
     "unread_length",
     "grad_input_padding",
+    "sliding_output_size",
+    "is_int",
 ]
 
 
@@ -24,9 +26,9 @@ def pair(value, name: str) -> tuple[int, int]:
     Raises ``ValueError`` naming ``name`` when ``value`` is neither an int nor a
     pair of ints.
     """
-    if _is_int(value):
+    if is_int(value):
         return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_int, value)):
         return (int(value[0]), int(value[1]))
     raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
 
@@ -37,9 +39,9 @@ def padding4(value, name: str = "padding") -> tuple[int, int, int, int]:
     An int pads all four sides, a pair ``(ph, pw)`` pads top and bottom by ``ph``
     and left and right by ``pw``, four numbers are taken as they are.
     """
-    if _is_int(value):
+    if is_int(value):
         return (int(value),) * 4
-    if isinstance(value, (tuple, list)) and all(map(_is_int, value)):
+    if isinstance(value, (tuple, list)) and all(map(is_int, value)):
         if len(value) == 2:
             return (int(value[0]), int(value[0]), int(value[1]), int(value[1]))
         if len(value) == 4:
@@ -89,6 +91,32 @@ def grad_input_padding(size: int, kernel: int, stride: int, pad_before: int, pad
     return (reach - pad_before, reach - pad_after + remainder)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     # bool is an Integral but `stride=True` is a mistake, not a stride of 1.
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def sliding_output_size(input_size, kernel_size, stride, padding, dilation,
+                        too_small) -> tuple[int, int]:
+    """``(Ho, Wo)`` of a window sliding over an input of ``input_size``.
+
+    ``Ho = floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1`` (and ``Wo`` alike).
+    ``ValueError`` when the padded input is smaller than the (dilated) window; its
+    message ends with ``too_small(kernel, dilation, extent)``.
+    """
+    height, width = pair(input_size, "input_size")
+    if height < 1 or width < 1:
+        raise ValueError(f"input_size must be at least 1x1, got {height}x{width}")
+    top, bottom, left, right = padding
+    sizes = []
+    for axis, size, kernel, step, before, after, spread in (
+        ("height", height, kernel_size[0], stride[0], top, bottom, dilation[0]),
+        ("width", width, kernel_size[1], stride[1], left, right, dilation[1]),
+    ):
+        extent = dilated_length(kernel, spread)
+        if size + before + after < extent:
+            raise ValueError(
+                f"input_size: the padded input {axis} {size}+{before}+{after} = "
+                f"{size + before + after} is smaller than {too_small(kernel, spread, extent)}")
+        sizes.append(output_length(size, kernel, step, before, after, spread))
+    return tuple(sizes)

@@ -11,10 +11,14 @@ dimension has size 1, and array names that follow the reader's course.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
+
+from symbackprop.core.registry import Registry
 
 __all__ = [
     "ARRAYS",
@@ -28,6 +32,11 @@ __all__ = [
     "Notation",
     "role",
     "module_name",
+    "MODULE_NAMES",
+    "pair_token",
+    "padding_token",
+    "number_token",
+    "sequential_module_name",
 ]
 
 #: Arrays a derivation names, with what they are.  The order is the order factors
@@ -195,56 +204,37 @@ def factor_sort_key(factor) -> tuple:
     return (1, position, parsed[1])
 
 
+#: The generated module's name of each kind: layer type -> ``function(layer) -> str``.
+MODULE_NAMES = Registry("name the generated module of")
+
+
 def module_name(layer) -> str:
     """Python module (and file stem) of the generated code for ``layer``.
 
     Every parameter that differs from the default is spelled out, so two layers
     share a name only if they are equal: ``conv2d_in3_out16_k3_s2_p1``,
     ``conv2d_in8_out8_k2_s1_p0_1_0_1_g8_nobias`` (padding top, bottom, left, right).
+    Each kind registers its spelling in :data:`MODULE_NAMES`.
     """
-    kind = getattr(layer, "kind", None)
-    if kind in _MODULE_NAMES:
-        return _MODULE_NAMES[kind](layer)
-    if kind != "conv2d":
-        raise TypeError(f"symbackprop has no module name for a {type(layer).__name__}")
+    return MODULE_NAMES[layer](layer)
 
-    def pair_token(values):
-        return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
 
-    top, bottom, left, right = layer.padding
+def pair_token(values) -> str:
+    """``(3, 3) -> "3"``, ``(1, 7) -> "1x7"``: a pair of sizes in a module name."""
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+def padding_token(padding) -> str:
+    """``(1, 1, 1, 1) -> "1"``, ``(0, 0, 3, 3) -> "0x3"``, else ``"0_1_0_1"``."""
+    top, bottom, left, right = padding
     if top == bottom == left == right:
-        padding = str(top)
-    elif top == bottom and left == right:
-        padding = f"{top}x{left}"
-    else:
-        padding = f"{top}_{bottom}_{left}_{right}"
-    parts = [layer.kind, f"in{layer.in_channels}", f"out{layer.out_channels}",
-             f"k{pair_token(layer.kernel_size)}", f"s{pair_token(layer.stride)}", f"p{padding}"]
-    if layer.dilation != (1, 1):
-        parts.append(f"d{pair_token(layer.dilation)}")
-    if layer.groups != 1:
-        parts.append(f"g{layer.groups}")
-    if not layer.bias:
-        parts.append("nobias")
-    return "_".join(parts)
+        return str(top)
+    if top == bottom and left == right:
+        return f"{top}x{left}"
+    return f"{top}_{bottom}_{left}_{right}"
 
 
-def _pool_module_name(layer) -> str:
-    """``maxpool2d_k2_s2_p0``, ``avgpool2d_k3_s2_p1_nopadcount``."""
-    def pair_token(values):
-        return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
-
-    top, bottom, left, right = layer.padding
-    padding = str(top) if top == bottom == left == right else \
-        f"{top}x{left}" if (top, left) == (bottom, right) else f"{top}_{bottom}_{left}_{right}"
-    parts = [layer.kind, f"k{pair_token(layer.kernel_size)}", f"s{pair_token(layer.stride)}",
-             f"p{padding}"]
-    if not getattr(layer, "count_include_pad", True):
-        parts.append("nopadcount")
-    return "_".join(parts)
-
-
-def _number_token(value: float) -> str:
+def number_token(value: float) -> str:
     """``0.01 -> "0p01"``, ``-0.5 -> "m0p5"``, ``1e-05 -> "1em05"``: a number in a Python name.
 
     Written from ``repr``, the shortest text that gives back exactly this float, so two
@@ -253,37 +243,16 @@ def _number_token(value: float) -> str:
     return repr(float(value)).replace("-", "m").replace(".", "p").replace("+", "")
 
 
-#: Short names of layer kinds inside a chain's module name.
-_SHORT_KINDS = {"conv2d": "conv", "maxpool2d": "maxpool", "avgpool2d": "avgpool",
-                "leakyrelu": "lrelu", "flatten": "flat", "linear": "fc"}
-
-
-def _sequential_module_name(layer) -> str:
+def sequential_module_name(layer) -> str:
     """``sequential_conv_relu_maxpool_fc_<8 hex digits of the spec's SHA-256>``.
 
-    Chains of more than 6 layers name their first 4 and their length:
+    Each layer is named by its ``short_name`` (its kind by default).  Chains of more
+    than 6 layers name their first 4 and their length:
     ``sequential_conv_tanh_avgpool_conv_12layers_<digest>``.
     """
-    import hashlib
-    import json
-
     spec = json.dumps(layer.spec(), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
-    kinds = [_SHORT_KINDS.get(part.kind, part.kind) for part in layer.layers]
+    kinds = [getattr(part, "short_name", part.kind) for part in layer.layers]
     if len(kinds) > 6:
         kinds = [*kinds[:4], f"{len(kinds)}layers"]
     return "_".join(["sequential", *kinds, digest])
-
-
-_MODULE_NAMES = {
-    "maxpool2d": _pool_module_name,
-    "avgpool2d": _pool_module_name,
-    "relu": lambda layer: "relu",
-    "leakyrelu": lambda layer: f"leakyrelu_a{_number_token(layer.negative_slope)}",
-    "sigmoid": lambda layer: "sigmoid",
-    "tanh": lambda layer: "tanh",
-    "flatten": lambda layer: "flatten",
-    "linear": lambda layer: f"linear_in{layer.in_features}_out{layer.out_features}"
-                            + ("" if layer.bias else "_nobias"),
-    "sequential": _sequential_module_name,
-}

@@ -1,19 +1,13 @@
-"""Stage 4, general rules: the closed forms the course notes teach, as code.
+"""Stage 4, general rules: the closed forms the course notes teach, proven.
 
-Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output: the closed-form
-gradients (built from whole-array operations: dilate, pad, rotate, correlate) and
-:class:`RuleProof` records saying whether each equals the element-wise sums that
-SymPy derived.
+Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output:
+:class:`RuleProof` records saying whether each closed form of the layer's kind
+(built from whole-array operations: dilate, pad, rotate, correlate, kron) equals the
+element-wise sums that SymPy derived.  Each kind registers its proofs in
+:data:`PROOFS` (``kinds/<kind>/rules.py``); :func:`proofs_for` asks it.
 
-The array helpers work on NumPy arrays of numbers or of SymPy expressions
+The array helpers here work on NumPy arrays of numbers or of SymPy expressions
 (``dtype=object``), so the same code is proven symbolically and used numerically.
-
-- ``dL/dx[n,c] = sum_o correlate(pad(dilate(g[n,o], s), P), rot180(w[o,c]), dilation=d)``
-  with ``P`` from :func:`~symbackprop.core.indexing.grad_input_padding` (a negative pad
-  crops) and ``o`` running over the output channels of ``c``'s group (channel swap).
-- ``dL/dw[o,c] = sum_n correlate(xp[n,c], dilate(g[n,o], s), stride=d)``: the padded
-  input correlated with the stride-dilated ``g`` used as the kernel.
-- ``dL/db[o] = sum_{n,i,j} g[n,o,i,j]``.
 """
 
 from __future__ import annotations
@@ -23,20 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symbackprop.core.indexing import grad_input_padding, unread_length
 from symbackprop.core.naming import to_grid
+from symbackprop.core.registry import Registry
 
 __all__ = [
     "dilate",
     "pad2d",
     "rot180",
     "correlate2d",
-    "closed_form_gradients",
-    "RuleProof",
-    "prove_rules",
-    "tiles_input",
+    "array_sum",
     "kron_upsample",
-    "prove_kron",
+    "RuleProof",
+    "mismatched_elements",
+    "PROOFS",
     "proofs_for",
     "PROOF_TERMS",
 ]
@@ -100,54 +93,21 @@ def array_sum(arrays: list) -> np.ndarray:
     return out
 
 
-def closed_form_gradients(layer, x, w, g) -> dict:
-    """``{"x": dL/dx, "w": dL/dw, "b": dL/db}`` of a convolution by the closed forms.
+def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
+    """``kron(g, ones(KH, KW)) / (KH*KW)`` on the last two axes, zero-filled to ``input_size``.
 
-    ``x``, ``w``, ``g`` are NumPy arrays shaped ``(N, C, H, W)``,
-    ``(O, C/groups, KH, KW)`` and ``(N, O, Ho, Wo)``, of numbers or SymPy symbols.
+    The gradient of average pooling whose windows tile the input: every element
+    of a window gets an equal share of its ``g``.  Rows and columns past the last
+    window (when the stride does not divide the input) are never read and get 0.
     """
-    batch, channels, height, width = x.shape
-    cg, og = layer.group_in_channels, layer.group_out_channels
-    padding = grad_padding(layer, (height, width))
-    dilated_g = pad2d(dilate(g, layer.stride), padding)
-    flipped = rot180(w)
-    dtype = object if object in (x.dtype, w.dtype, g.dtype) else np.result_type(x, w, g)
-
-    grad_x = np.zeros(x.shape, dtype=dtype)
-    for n in range(batch):
-        for c in range(channels):
-            group, c_local = divmod(c, cg)
-            grad_x[n, c] = array_sum([  # channel swap: o runs over c's group, c fixed
-                correlate2d(dilated_g[n, o], flipped[o, c_local], dilation=layer.dilation)
-                for o in range(group * og, (group + 1) * og)])
-
-    xp = pad2d(x, layer.padding)
-    stride_dilated_g = dilate(g, layer.stride)
-    kernel_h, kernel_w = layer.kernel_size
-    grad_w = np.zeros(w.shape, dtype=dtype)
-    for o in range(layer.out_channels):
-        group = o // og
-        for c_local in range(cg):
-            # Rows past the last one read (stride remainder) fall outside [:KH].
-            grad_w[o, c_local] = array_sum([
-                correlate2d(xp[n, group * cg + c_local], stride_dilated_g[n, o],
-                            stride=layer.dilation)[:kernel_h, :kernel_w]
-                for n in range(batch)])
-    grads = {"x": grad_x, "w": grad_w}
-    if layer.bias:
-        grads["b"] = g.sum(axis=(0, 2, 3))
-    return grads
-
-
-def grad_padding(layer, input_size) -> tuple[int, int, int, int]:
-    """Padding ``(top, bottom, left, right)`` of the stride-dilated ``g`` for dL/dx."""
+    kernel_h, kernel_w = kernel_size
     height, width = input_size
-    top, bottom, left, right = layer.padding
-    rows = grad_input_padding(height, layer.kernel_size[0], layer.stride[0], top, bottom,
-                              layer.dilation[0])
-    cols = grad_input_padding(width, layer.kernel_size[1], layer.stride[1], left, right,
-                              layer.dilation[1])
-    return (*rows, *cols)
+    ones = np.ones((kernel_h, kernel_w), dtype=g.dtype)
+    out = np.zeros(g.shape[:-2] + (height, width), dtype=g.dtype)
+    for index in np.ndindex(*g.shape[:-2]):
+        block = np.kron(g[index], ones)
+        out[index][:block.shape[0], :block.shape[1]] = block / (kernel_h * kernel_w)
+    return out
 
 
 @dataclass(frozen=True)
@@ -170,69 +130,20 @@ class RuleProof:
     mismatches: tuple = ()  # indices (0-based) of elements that differ
 
 
-STATEMENTS = {
-    "grad_x": "dL/dx[n,c] = sum_o correlate(pad(dilate(g[n,o], s), P), rot180(w[o,c]), "
-              "dilation d), o over the output channels of c's group",
-    "grad_w": "dL/dw[o,c] = sum_n correlate(pad(x[n,c], p), dilate(g[n,o], s), stride d)",
-    "grad_b": "dL/db[o] = sum_{n,i,j} g[n,o,i,j]",
-}
+def mismatched_elements(closed_form: np.ndarray, gradient) -> tuple:
+    """Indices (0-based) where ``closed_form`` and the derived ``gradient`` differ.
 
-
-def prove_rules(derivation) -> tuple[RuleProof, ...]:
-    """Prove each closed form equal to the element-wise gradients of ``derivation``."""
-    layer = derivation.layer
-    closed = closed_form_gradients(layer, to_grid(derivation.x), to_grid(derivation.w),
-                                   to_grid(derivation.g))
-    height, width = derivation.input_shape[2:]
-    top, bottom, left, right = layer.padding
-    unread = (
-        unread_length(height, layer.kernel_size[0], layer.stride[0], top, bottom,
-                      layer.dilation[0]),
-        unread_length(width, layer.kernel_size[1], layer.stride[1], left, right,
-                      layer.dilation[1]),
-    )
-    proofs = []
-    for name, closed_form in closed.items():
-        truth = to_grid(derivation.grads[name])
-        mismatches = tuple(
-            index for index in np.ndindex(*truth.shape)
-            if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0
-        )
-        proofs.append(RuleProof(
-            name=f"grad_{name}", statement=STATEMENTS[f"grad_{name}"], holds=not mismatches,
-            checked=truth.size, stride=layer.stride, dilation=layer.dilation,
-            padding=layer.padding, grad_padding=grad_padding(layer, (height, width)),
-            unread=unread, mismatches=mismatches))
-    return tuple(proofs)
-
-
-# ---------------------------------------------------------------------------
-# Average pooling with windows that tile the input: the Kronecker-product form
-# ---------------------------------------------------------------------------
-
-KRON_STATEMENT = "dL/dx = kron(g, ones(KH, KW)) / (KH*KW)"
-
-
-def tiles_input(layer) -> bool:
-    """Whether pooling windows sit side by side: stride = kernel and no padding."""
-    return layer.stride == layer.kernel_size and not any(layer.padding)
-
-
-def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
-    """``kron(g, ones(KH, KW)) / (KH*KW)`` on the last two axes, zero-filled to ``input_size``.
-
-    The gradient of average pooling whose windows tile the input: every element
-    of a window gets an equal share of its ``g``.  Rows and columns past the last
-    window (when the stride does not divide the input) are never read and get 0.
+    Each element of the closed form is expanded and compared with the derived sum as
+    a polynomial; an empty tuple means the closed form is proven on this instance.
     """
-    kernel_h, kernel_w = kernel_size
-    height, width = input_size
-    ones = np.ones((kernel_h, kernel_w), dtype=g.dtype)
-    out = np.zeros(g.shape[:-2] + (height, width), dtype=g.dtype)
-    for index in np.ndindex(*g.shape[:-2]):
-        block = np.kron(g[index], ones)
-        out[index][:block.shape[0], :block.shape[1]] = block / (kernel_h * kernel_w)
-    return out
+    truth = to_grid(gradient)
+    return tuple(index for index in np.ndindex(*truth.shape)
+                 if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0)
+
+
+#: The closed forms of each kind: layer type -> ``function(derivation) -> (RuleProof, ...)``
+#: or ``None`` (the kind has closed forms but this instance is too large to prove them).
+PROOFS = Registry("prove the closed forms of")
 
 
 #: Instances with more products than this are not re-proven by the printouts: proving
@@ -243,35 +154,15 @@ PROOF_TERMS = 20_000
 def proofs_for(derivation, max_terms: int | None = None):
     """The closed-form proofs a printout shows for ``derivation``.
 
-    A convolution's :func:`prove_rules` (``None`` when the instance has more than
-    ``max_terms``, default :data:`PROOF_TERMS`, products: the rules are then quoted,
-    not proven); average pooling with tiling windows, :func:`prove_kron`; other
-    layers, no closed form: ``()``.
+    The kind's registered proofs (:data:`PROOFS`), or ``None`` when the instance has
+    more than ``max_terms`` (default :data:`PROOF_TERMS`) products: the rules are then
+    quoted, not proven.  A kind without closed forms gives ``()``.
     """
     layer = derivation.layer
-    if layer.kind == "conv2d":
-        limit = PROOF_TERMS if max_terms is None else max_terms
-        count = layer.term_count(tuple(derivation.input_shape))
-        return prove_rules(derivation) if count <= limit else None
-    if layer.kind == "avgpool2d" and tiles_input(layer):
-        return (prove_kron(derivation),)
-    return ()
-
-
-def prove_kron(derivation) -> RuleProof:
-    """Prove :data:`KRON_STATEMENT` against the element-wise ``dL/dx`` of average pooling."""
-    layer = derivation.layer
-    if not tiles_input(layer):
-        raise ValueError(f"{layer.describe()}: the Kronecker form needs windows that tile the "
-                         f"input (stride = kernel_size, no padding)")
-    height, width = derivation.input_shape[2:]
-    closed = kron_upsample(to_grid(derivation.g), layer.kernel_size, (height, width))
-    truth = to_grid(derivation.grads["x"])
-    mismatches = tuple(index for index in np.ndindex(*truth.shape)
-                       if sympy.expand(sympy.sympify(closed[index]) - truth[index]) != 0)
-    unread = tuple(unread_length(size, kernel, kernel, 0, 0)
-                   for size, kernel in zip((height, width), layer.kernel_size))
-    return RuleProof(name="grad_x", statement=KRON_STATEMENT, holds=not mismatches,
-                     checked=truth.size, stride=layer.stride, dilation=(1, 1),
-                     padding=layer.padding, grad_padding=(0, 0, 0, 0), unread=unread,
-                     mismatches=mismatches)
+    prove = PROOFS.get(layer)
+    if prove is None:
+        return ()
+    limit = PROOF_TERMS if max_terms is None else max_terms
+    if layer.term_count(tuple(derivation.input_shape)) > limit:
+        return None
+    return prove(derivation)

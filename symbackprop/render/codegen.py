@@ -49,8 +49,8 @@ from symbackprop.core.derivation import (
     derive,
     term_count,
 )
-from symbackprop.core.layers import Conv2d
 from symbackprop.core.naming import element_symbol, flat, module_name, parse_element
+from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.templating import python_environment
 
 __all__ = [

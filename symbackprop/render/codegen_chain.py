@@ -17,7 +17,8 @@ import json
 
 import jinja2
 
-from symbackprop.core.layers import Conv2d, Sequential
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.codegen import conv2d_context, conv2d_plan, register_generator
 from symbackprop.render.codegen_layers import layer_context
 from symbackprop.render.templating import python_environment

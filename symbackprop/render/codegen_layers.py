@@ -31,18 +31,13 @@ import numpy as np
 import sympy
 
 from symbackprop.core.derivation import Derivation, derive
-from symbackprop.core.layers import (
-    AvgPool2d,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sigmoid,
-    Tanh,
-)
-from symbackprop.core.local_rules import ACTIVATIONS, IsWindowMax, WindowMax
 from symbackprop.core.naming import element_symbol, parse_element
+from symbackprop.kinds.activation.rules import ACTIVATIONS
+from symbackprop.kinds.activation.spec import LeakyReLU, ReLU, Sigmoid, Tanh
+from symbackprop.kinds.flatten.spec import Flatten
+from symbackprop.kinds.linear.spec import Linear
+from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax
+from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 from symbackprop.render.codegen import (
     PlanError,
     common_context,
@@ -213,7 +208,7 @@ def pool_plan(layer) -> PoolPlan:
 
 
 def _pool_context(layer) -> dict:
-    from symbackprop.core.rules import tiles_input
+    from symbackprop.kinds.pool2d.rules import tiles_input
 
     plan = pool_plan(layer)
     row_step, col_step = plan.steps
@@ -295,7 +290,7 @@ def check_activation_code(layer) -> None:
 
 def _derivative_at_zero(layer) -> float:
     """``f'(0)`` by the rule as the notes fix it (ReLU 0, leaky ReLU the slope)."""
-    from symbackprop.core.local_rules import activation_function
+    from symbackprop.kinds.activation.rules import activation_function
 
     net = sympy.Symbol("net", real=True)
     constants = [sympy.Float(c) for c in layer.constants]

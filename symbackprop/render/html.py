@@ -57,6 +57,8 @@ import sympy
 from symbackprop.core import rules
 from symbackprop.core.indexing import unread_length
 from symbackprop.core.naming import element_symbol, parse_element, to_grid
+from symbackprop.kinds.conv2d import rules as conv_rules
+from symbackprop.kinds.pool2d import rules as pool_rules
 from symbackprop.render.latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
 from symbackprop.render.latex_layers import (
     _TITLES,
@@ -566,7 +568,7 @@ def _conv2d_steps(view, printer, loss, cells):
     _, _, height, width = view.input_shape
     _, _, out_h, out_w = view.output_shape
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
-    padding = rules.grad_padding(layer, (height, width))
+    padding = conv_rules.grad_padding(layer, (height, width))
     first = (0, 0)
     several = view.output_shape[:2] != (1, 1) or view.input_shape[:2] != (1, 1)
     g_name, w_name, x_name = (printer.name(names[key]) for key in ("g", "w", "x"))
@@ -726,7 +728,7 @@ def _pool_steps(view, printer, loss, cells):
                   "wins; an element in several windows adds what each sends it.",
             math=_general_formulas(view, printer, loss)[1],
             grids=(f"{prefix}-g", f"{prefix}-x")))
-    elif rules.tiles_input(layer):
+    elif pool_rules.tiles_input(layer):
         # The windows tile the input: the upsample is a Kronecker product (proven in
         # symbackprop.core.rules.prove_kron), as the LaTeX document states it.
         steps.append(Step(

@@ -60,6 +60,7 @@ from symbackprop.core.naming import (
     term_sort_key,
     to_grid,
 )
+from symbackprop.kinds.conv2d import rules as conv_rules
 from symbackprop.render.templating import latex_environment, latex_escape
 
 __all__ = [
@@ -775,7 +776,7 @@ def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
 
     # dL/dx -----------------------------------------------------------------
     if "grad_x" in present:
-        grad_padding = rules.grad_padding(layer, (height, width))
+        grad_padding = conv_rules.grad_padding(layer, (height, width))
         p_top, p_bottom, p_left, p_right = grad_padding
         r_h = unread_length(height, kh, sh, top, bottom, dh)
         r_w = unread_length(width, kw, sw, left, right, dw)

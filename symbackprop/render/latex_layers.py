@@ -26,7 +26,7 @@ import re
 
 import sympy
 
-from symbackprop.core.local_rules import ACTIVATIONS
+from symbackprop.kinds.activation.rules import ACTIVATIONS
 from symbackprop.render.latex import (
     LISTING_LIMIT,
     TERMS_LIMIT,
@@ -229,7 +229,8 @@ def layer_to_latex(derivation, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True, *, command: str | None = None) -> str:
     """A pooling, activation, flatten or fully connected derivation as a LaTeX document."""
     from symbackprop._version import __version__
-    from symbackprop.core.rules import proofs_for, tiles_input
+    from symbackprop.core.rules import proofs_for
+    from symbackprop.kinds.pool2d.rules import tiles_input
 
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)

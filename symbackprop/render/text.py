@@ -272,7 +272,7 @@ def _names(notation, chain_names=None) -> dict:
 
 
 def _activation_rule(layer):
-    from symbackprop.core.local_rules import ACTIVATIONS
+    from symbackprop.kinds.activation.rules import ACTIVATIONS
     return ACTIVATIONS[layer.kind]
 
 
@@ -313,7 +313,7 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     x, g, dx = names["x"], names["g"], names["dx"]
     kind = layer.kind
     if kind == "conv2d":
-        from symbackprop.core.rules import grad_padding
+        from symbackprop.kinds.conv2d.rules import grad_padding
         stride = "x".join(map(str, layer.stride))
         dilation = "" if layer.dilation == (1, 1) else \
             f", dilation {'x'.join(map(str, layer.dilation))}"
@@ -341,7 +341,7 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
                 f"window in row-major order",
                 "   (ties go to the first; padding never wins), else 0; overlapping windows add"]
     if kind == "avgpool2d":
-        from symbackprop.core.rules import tiles_input
+        from symbackprop.kinds.pool2d.rules import tiles_input
         kernel_h, kernel_w = layer.kernel_size
         share = f"{g}_ij / {kernel_h * kernel_w}" if layer.count_include_pad or \
             not any(layer.padding) else f"{g}_ij / (input elements in the window)"

@@ -1,19 +1,13 @@
-"""Local derivative rules, as data: activation functions and the window maximum.
+"""Activations as data: one row per function, ``f`` and ``f'`` as SymPy expressions.
 
 The differentiate stage never names a layer; it differentiates what the expand
-stage wrote.  The SymPy functions defined here carry their own derivative in the
-form the course notes write it, so that differentiating ``L = sum(g*z)`` gives
-``g s (1 - s)`` for a sigmoid rather than an equivalent tangle of exponentials,
-and so that max pooling routes the gradient honestly, ties included (SymPy's own
-``Max`` would differentiate to ``Heaviside`` terms that split a tie in halves).
+stage wrote.  The SymPy functions made here carry their own derivative in the form
+the course notes write it, so that differentiating ``L = sum(g*z)`` gives
+``g s (1 - s)`` for a sigmoid rather than an equivalent tangle of exponentials.
 
-- :data:`ACTIVATIONS` holds one :class:`ActivationRule` per activation: ``f`` and
-  ``f'`` as SymPy expressions and as words.  Adding an activation is one entry.
-  :func:`activation_function` makes the SymPy function of an entry.
-- :class:`WindowMax` is the largest element of one pooling window;
-  its derivative with respect to an element is :class:`IsWindowMax`, the
-  indicator ``[x_ab = argmax z_ij]``: 1 when ``x_ab`` is the first maximum of the
-  window in row-major order, else 0.
+:data:`ACTIVATIONS` holds one :class:`ActivationRule` per activation: ``f`` and
+``f'`` as SymPy expressions and as words.  Adding an activation is one row.
+:func:`activation_function` makes the SymPy function of a row.
 
 Each function evaluates itself when its arguments are numbers, and has a
 ``_imp_`` so that ``sympy.lambdify`` can evaluate it numerically.
@@ -32,9 +26,6 @@ __all__ = [
     "ACTIVATIONS",
     "ActivationBase",
     "activation_function",
-    "WindowMax",
-    "IsWindowMax",
-    "first_argmax",
 ]
 
 
@@ -135,68 +126,3 @@ def activation_function(kind: str) -> type:
         "_imp_": staticmethod(numeric),
         "__doc__": f"{rule.formula}; {rule.derivative_formula}.",
     })
-
-
-def first_argmax(values) -> int:
-    """Position of the first largest value (ties go to the first, row-major)."""
-    best = 0
-    for position, value in enumerate(values):
-        if value > values[best]:
-            best = position
-    return best
-
-
-class WindowMax(sympy.Function):
-    """``WindowMax(window, index)``: the largest element of one pooling window.
-
-    ``window`` is a ``Tuple`` of the window's input elements in row-major order
-    (padding left out: it never wins); ``index`` is the ``Tuple`` of the output
-    element ``(n, c, i, j)`` it computes, kept for printing.  Its derivative with
-    respect to a window element is :class:`IsWindowMax`.
-    """
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, window, index):
-        if all(value.is_Number for value in window):
-            return window[first_argmax(window)]
-        return None
-
-    def _eval_derivative(self, symbol):
-        window, index = self.args
-        return sympy.Add(*[IsWindowMax(sympy.Integer(position), window, index)
-                           for position, element in enumerate(window) if element == symbol])
-
-    def _eval_is_real(self):
-        return all(value.is_real for value in self.args[0]) or None
-
-    _imp_ = staticmethod(lambda window, index: max(window))
-
-
-class IsWindowMax(sympy.Function):
-    """``IsWindowMax(position, window, index)``: the max-pooling routing indicator.
-
-    1 when ``window[position]`` is the first maximum of ``window`` in row-major
-    order (so a tie goes to the first), else 0.  Printed ``[x_ab = argmax z_ij]``.
-    """
-
-    nargs = 3
-
-    @classmethod
-    def eval(cls, position, window, index):
-        if all(value.is_Number for value in window):
-            return sympy.Integer(int(first_argmax(window) == int(position)))
-        return None
-
-    def _eval_derivative(self, symbol):
-        return sympy.Integer(0)  # piecewise constant: 0 wherever it is differentiable
-
-    @property
-    def candidate(self):
-        """The window element this indicator is about."""
-        position, window, _ = self.args
-        return window[int(position)]
-
-    _imp_ = staticmethod(
-        lambda position, window, index: float(first_argmax(window) == int(position)))
