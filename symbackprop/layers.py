@@ -754,11 +754,15 @@ def layer_from_spec(spec: dict):
     if isinstance(spec, list) or (isinstance(spec, dict) and "layers" in spec):
         return Sequential.from_spec(spec)
     if not isinstance(spec, dict) or "layer" not in spec:
+        shown = repr(spec)
+        if len(shown) > 80:  # a spec may be a megabyte long: show its start
+            shown = f"{shown[:70]}... ({len(shown):,} characters)"
         raise ValueError(f'a layer spec is a dict with a "layer" key naming one of '
-                         f'{", ".join(LAYER_KINDS)}, got {spec!r}')
+                         f'{", ".join(LAYER_KINDS)}, got {shown}')
     kind = spec["layer"]
-    if kind not in LAYER_KINDS:
-        raise ValueError(f"unknown layer {kind!r}; the kinds are {', '.join(LAYER_KINDS)}")
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        shown = repr(kind) if len(repr(kind)) <= 40 else f"{repr(kind)[:36]}..."
+        raise ValueError(f"unknown layer {shown}; the kinds are {', '.join(LAYER_KINDS)}")
     cls = LAYER_KINDS[kind]
     if cls is Sequential:
         return Sequential.from_spec(spec)

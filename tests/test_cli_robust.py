@@ -191,3 +191,15 @@ def test_a_readable_spec_file_still_works(tmp_path, capsys):
                     '{"layer": "relu"}]}')
     assert main(["derive", "sequential", "--spec", str(path)]) == 0
     assert "delta" in capsys.readouterr().out
+
+
+def test_a_long_spec_that_is_not_a_layer_is_quoted_short(capsys):
+    spec = '{"kernel": [' + ", ".join(["12345"] * 20000) + "]}"
+    error = error_of(capsys, ["derive", "sequential", "--spec", spec])
+    assert 'a layer spec is a dict with a "layer" key' in error
+    assert len(error) < 400
+
+
+def test_an_unhashable_layer_kind_is_a_clear_error(capsys):
+    error = error_of(capsys, ["derive", "sequential", "--spec", '[{"layer": ["conv2d"]}]'])
+    assert "unknown layer ['conv2d']" in error
