@@ -63,17 +63,27 @@ def _shown(text: str, limit: int = 24) -> str:
     return f"{text[:limit - 4]!r}... ({len(text):,} characters)"
 
 
-def parse_whole_number(text: str, name: str, minimum: int | None = None) -> int:
-    """``"12" -> 12``; ``ValueError`` naming ``--name`` unless it is a whole number
-    of at most :data:`NUMBER_LIMIT` (and at least ``minimum`` when given)."""
+def _whole_number(text: str) -> int:
+    """``"12" -> 12``; ``ValueError`` (not naming an option) unless ``text`` is a whole
+    number of at most :data:`NUMBER_LIMIT` in size.  The digits are counted before
+    ``int`` sees them, so a 5000-digit paste never reaches Python's own limit."""
     stripped = str(text).strip()
     if not _WHOLE_NUMBER.fullmatch(stripped):
-        raise ValueError(f"--{name} takes a whole number, got {_shown(text)}")
+        raise ValueError(f"expected a whole number, got {_shown(text)}")
     digits = stripped.lstrip("+-").lstrip("0")
-    if len(digits) > len(str(NUMBER_LIMIT)) or int(stripped) > NUMBER_LIMIT:
-        raise ValueError(f"--{name}: {_shown(text)} is too large: whole numbers here are at most "
-                         f"{NUMBER_LIMIT:,}")
-    value = int(stripped)
+    if len(digits) > len(str(NUMBER_LIMIT)) or abs(int(stripped)) > NUMBER_LIMIT:
+        raise ValueError(f"{_shown(text)} is out of range: whole numbers here are at most "
+                         f"{NUMBER_LIMIT:,} in size")
+    return int(stripped)
+
+
+def parse_whole_number(text: str, name: str, minimum: int | None = None) -> int:
+    """``"12" -> 12``; ``ValueError`` naming ``--name`` unless it is a whole number
+    of at most :data:`NUMBER_LIMIT` in size (and at least ``minimum`` when given)."""
+    try:
+        value = _whole_number(text)
+    except ValueError as error:
+        raise ValueError(f"--{name}: {error}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"--{name} must be a whole number >= {minimum}, got {value}")
     return value
@@ -365,19 +375,19 @@ def input_size_from_args(args, layer):
 
 
 def _argparse_whole_number(text: str) -> int:
-    """``type=int`` of every option: a bounded whole number (see :data:`NUMBER_LIMIT`)."""
+    """``type=int`` of every option: a bounded whole number (see :data:`NUMBER_LIMIT`);
+    argparse puts "argument --batch: " before the message."""
     try:
-        return parse_whole_number(text, "")
+        return _whole_number(text)
     except ValueError as error:
-        # argparse prefixes "argument --batch: "; drop parse_whole_number's "--: ".
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--: ").removeprefix("-- ")) \
-            from None
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _check_limits(args) -> None:
     """Option values every command shares, checked before any work starts."""
-    if getattr(args, "max_terms", None) is not None:
-        parse_whole_number(str(args.max_terms), "max-terms", minimum=1)
+    max_terms = getattr(args, "max_terms", None)
+    if max_terms is not None and max_terms < 1:
+        raise ValueError(f"--max-terms must be a whole number >= 1, got {max_terms}")
 
 
 def _stdout_closed() -> int:
