@@ -8,6 +8,7 @@ intermediate so that each stage can be looked at and tested on its own.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy
@@ -51,8 +52,6 @@ def term_count(layer, input_shape) -> int:
 def diff_term_count(layer, input_shape) -> int:
     """Terms ``method="diff"`` walks: for each layer, the products of its loss times
     the symbols it differentiates (input and parameter elements)."""
-    import math
-
     from .layers import Sequential
 
     if isinstance(layer, Sequential):
@@ -64,6 +63,10 @@ def diff_term_count(layer, input_shape) -> int:
 
 
 def _check_max_terms(max_terms) -> None:
+    """A limit is a whole number >= 1, or ``math.inf`` (no limit: the code generator's
+    own smallest instances)."""
+    if max_terms == math.inf:
+        return
     if isinstance(max_terms, bool) or not isinstance(max_terms, int) or max_terms < 1:
         raise ValueError(f"max_terms (--max-terms) must be a whole number >= 1, got "
                          f"{max_terms!r}")

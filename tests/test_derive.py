@@ -222,3 +222,12 @@ def test_cli_diff_limit_is_one_line_with_exit_2(capsys, monkeypatch):
                  "--method", "diff"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--max-terms 612864" in error
+
+
+def test_max_terms_inf_means_no_limit():
+    """The code generator derives its own smallest instances with ``max_terms=math.inf``."""
+    import math
+
+    assert sbp.derive(sbp.Conv2d(kernel_size=2), (3, 3), max_terms=math.inf).method == "collect"
+    assert sbp.derive(sbp.Conv2d(kernel_size=2), (3, 3), method="diff",
+                      max_terms=math.inf).method == "diff"
