@@ -787,6 +787,9 @@ def layer_from_spec(spec: dict):
 SPEC_MAX_BYTES = 1 << 20
 #: Deepest nesting of ``[`` and ``{`` in a spec (a chain needs 3 or 4 levels).
 SPEC_MAX_DEPTH = 32
+#: Most layers a spec may name (each costs about 2 ms and 20 kB to derive, so a
+#: megabyte of ``{"layer": "relu"}`` would take minutes and gigabytes).
+SPEC_MAX_LAYERS = 1000
 #: Largest whole number in a spec (the command line's bound, ``cli.NUMBER_LIMIT``).
 NUMBER_LIMIT = 10**9
 
@@ -812,6 +815,16 @@ def _spec_integer(source: str):
                              f"spec are at most {NUMBER_LIMIT:,}")
         return int(digits)
     return parse
+
+
+def _layer_count(spec) -> int:
+    """Layers a parsed spec names: dicts with a ``"layer"`` key, however nested."""
+    if isinstance(spec, dict):
+        inner = sum(_layer_count(value) for value in spec.values())
+        return inner + (1 if "layer" in spec else 0)
+    if isinstance(spec, list):
+        return sum(_layer_count(item) for item in spec)
+    return 0
 
 
 def read_spec_file(path: str) -> str:
@@ -868,7 +881,7 @@ def load_spec(text: str):
     Bounds (checked before parsing, each a clear ``ValueError``): a file must be a
     regular file (:func:`read_spec_file`); text or file at most
     :data:`SPEC_MAX_BYTES`, nested at most :data:`SPEC_MAX_DEPTH` deep, whole
-    numbers at most :data:`NUMBER_LIMIT`.
+    numbers at most :data:`NUMBER_LIMIT`, at most :data:`SPEC_MAX_LAYERS` layers.
     """
     source = "the spec"
     if not text.lstrip().startswith(("[", "{")):
@@ -888,6 +901,11 @@ def load_spec(text: str):
         raise ValueError(f"--spec: {source} is not valid JSON: {error}") from None
     except RecursionError:  # not reached within SPEC_MAX_DEPTH; kept as a last guard
         raise ValueError(f"--spec: {source} is nested too deeply to read") from None
+    layers = _layer_count(spec)
+    if layers > SPEC_MAX_LAYERS:
+        raise ValueError(f"--spec: {source} names {layers:,} layers, more than the "
+                         f"{SPEC_MAX_LAYERS:,} a spec may have "
+                         f"(symbackprop.layers.SPEC_MAX_LAYERS)")
     input_size = None
     if isinstance(spec, dict) and "layers" in spec:
         input_size = spec.get("input")

@@ -203,3 +203,14 @@ def test_a_long_spec_that_is_not_a_layer_is_quoted_short(capsys):
 def test_an_unhashable_layer_kind_is_a_clear_error(capsys):
     error = error_of(capsys, ["derive", "sequential", "--spec", '[{"layer": ["conv2d"]}]'])
     assert "unknown layer ['conv2d']" in error
+
+
+def test_a_spec_with_too_many_layers_is_refused_before_deriving(tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("derived a spec over the layer limit")
+    monkeypatch.setattr("symbackprop.chain.derive_instance", refuse)
+    path = tmp_path / "net.json"
+    path.write_text('{"input": [1, 1, 1], "layers": [' + ", ".join(['{"layer": "relu"}'] * 1001)
+                    + "]}")
+    error = error_of(capsys, ["derive", "sequential", "--spec", str(path)])
+    assert "names 1,001 layers, more than the 1,000 a spec may have" in error
