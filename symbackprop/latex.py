@@ -1351,7 +1351,9 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180,
                     stderr=subprocess.STDOUT, timeout=timeout, env=environment)
             except subprocess.TimeoutExpired:
                 raise LatexCompileError(
-                    f"{compiler} did not finish {tex_path} within {timeout:.0f} s") from None
+                    f"{compiler} did not finish {tex_path} within {timeout:.0f} s (the .tex "
+                    f"file is written: compile it yourself, or call "
+                    f"symbackprop.latex.compile_pdf(path, timeout=SECONDS))") from None
             output = completed.stdout.decode("utf-8", "replace")
             if completed.returncode != 0 or "Rerun to get" not in output:
                 break

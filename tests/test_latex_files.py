@@ -198,3 +198,15 @@ def test_check_output_name_accepts_ordinary_documents(tmp_path):
     assert check_output_name(tmp_path / "notes" / "conv.tex", pdf=True) == \
         tmp_path / "notes" / "conv.tex"
     assert check_output_name(tmp_path / "conv.txt") == tmp_path / "conv.txt"
+
+
+def test_a_compiler_that_does_not_finish_is_stopped_with_advice(tmp_path, monkeypatch):
+    def hang(command, **options):
+        raise latex.subprocess.TimeoutExpired(command, options["timeout"])
+
+    monkeypatch.setattr(latex.shutil, "which", lambda name: "/usr/bin/pdflatex")
+    monkeypatch.setattr(latex.subprocess, "run", hang)
+    tex = write_document("text", tmp_path / "d.tex")
+    with pytest.raises(latex.LatexCompileError, match=r"within 5 s .*timeout=SECONDS"):
+        latex.compile_pdf(tex, timeout=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.tex"]
