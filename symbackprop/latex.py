@@ -1269,6 +1269,9 @@ def check_output_name(path, pdf: bool = False) -> Path:
     if path.is_dir():
         raise ValueError(f"-o {str(path)!r} is a folder: name the document, -o "
                          f"{path / 'derivation.tex'}")
+    if pdf and path.with_suffix(".pdf").is_dir():
+        raise ValueError(f"-o {str(path)!r}: its PDF would be {str(path.with_suffix('.pdf'))!r}, "
+                         f"which is a folder")
     folder = path.parent if str(path.parent) else Path(".")
     existing = folder
     while not existing.exists() and existing != existing.parent:

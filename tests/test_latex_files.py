@@ -210,3 +210,10 @@ def test_a_compiler_that_does_not_finish_is_stopped_with_advice(tmp_path, monkey
     with pytest.raises(latex.LatexCompileError, match=r"within 5 s .*timeout=SECONDS"):
         latex.compile_pdf(tex, timeout=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.tex"]
+
+
+def test_a_pdf_name_that_is_a_folder_is_refused_before_deriving(tmp_path, capsys, no_derivation):
+    (tmp_path / "d.pdf").mkdir()
+    assert main(["latex", "conv2d", "-o", str(tmp_path / "d.tex"), "--pdf"]) == 2
+    assert "which is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.pdf"]
