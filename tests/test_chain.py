@@ -11,8 +11,8 @@ from reference import numerical_gradient
 import symbackprop as sbp
 from symbackprop.core.chain import ChainDerivation
 from symbackprop.core.layers import Sequential
-from symbackprop.kinds import Conv2d, Linear, MaxPool2d, ReLU
 from symbackprop.core.naming import parse_element
+from symbackprop.kinds import Conv2d, Linear, MaxPool2d, ReLU
 from symbackprop.render.text import format_derivation
 
 

@@ -34,8 +34,18 @@ from ruff_check import ruff_problems
 import symbackprop as sbp
 from symbackprop.cli import main
 from symbackprop.core.layers import Sequential, layer_from_spec
-from symbackprop.kinds import AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from symbackprop.core.naming import module_name
+from symbackprop.kinds import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 from symbackprop.render.codegen import PlanError, generate, load, module_filename
 from symbackprop.render.codegen_layers import (
     NUMPY_ACTIVATIONS,

@@ -158,3 +158,76 @@ def test_element_names_round_trip():
     assert symbol.name == "x[0,2,10,3]"
     assert parse_element(symbol) == ("x", (0, 2, 10, 3))
     assert parse_element(sympy.Symbol("y")) is None
+
+
+# -- the limit of method="diff" (issue 11, item 9) -----------------------------------
+
+def _no_expansion(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("expanded an instance the limit should have refused")
+    monkeypatch.setattr(expand_stage, "expand", refuse)
+
+
+def test_diff_has_its_own_limit_checked_before_expanding(monkeypatch):
+    """At the collect limit sympy.diff would run for hours: it is refused up front."""
+    from symbackprop.core.derivation import DEFAULT_DIFF_MAX_TERMS
+
+    _no_expansion(monkeypatch)
+    layer = sbp.Conv2d(kernel_size=3, padding=1)
+    # 2,304 products (far under the collect limit) times 266 symbols: 612,864.
+    with pytest.raises(sbp.SizeLimitError, match=r"2,304 products, once per symbol: 612,864 "
+                                                 r"terms.*limit of 500,000.*--method collect"):
+        sbp.derive(layer, (16, 16), method="diff")
+    assert DEFAULT_DIFF_MAX_TERMS == 500_000
+
+
+def test_diff_limit_counts_products_times_symbols_and_max_terms_raises_it():
+    from symbackprop.core.derivation import diff_term_count
+
+    layer = sbp.Conv2d(kernel_size=2)  # 3x3 input: 16 products; 9 + 4 + 1 symbols
+    assert diff_term_count(layer, (1, 1, 3, 3)) == 16 * 14
+    with pytest.raises(sbp.SizeLimitError, match="--max-terms 224"):
+        sbp.derive(layer, (3, 3), method="diff", max_terms=223)
+    assert sbp.derive(layer, (3, 3), method="diff", max_terms=224).method == "diff"
+
+
+def test_diff_limit_of_a_chain_sums_its_layers(monkeypatch):
+    from symbackprop.core.derivation import diff_term_count
+
+    chain = sbp.Sequential(sbp.Conv2d(kernel_size=3), sbp.ReLU())
+    shapes = chain.shapes((1, 1, 20, 20))
+    assert diff_term_count(chain, (1, 1, 20, 20)) == \
+        diff_term_count(chain.layers[0], shapes[0]) + diff_term_count(chain.layers[1], shapes[1])
+    _no_expansion(monkeypatch)
+    with pytest.raises(sbp.SizeLimitError, match="method diff"):
+        sbp.derive(chain, (20, 20), method="diff")
+
+
+def test_the_collect_limit_is_unchanged_by_the_diff_limit(monkeypatch):
+    layer = sbp.Conv2d(kernel_size=3, padding=1)
+    assert sbp.derive(layer, (16, 16)).method == "collect"  # 612,864 for diff, fine here
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "100"])
+def test_max_terms_must_be_a_whole_number_of_at_least_one(bad):
+    with pytest.raises(ValueError, match=r"max_terms \(--max-terms\) must be a whole number >= 1"):
+        sbp.derive(sbp.Conv2d(kernel_size=2), (3, 3), max_terms=bad)
+
+
+def test_cli_diff_limit_is_one_line_with_exit_2(capsys, monkeypatch):
+    from symbackprop.cli import main
+
+    _no_expansion(monkeypatch)
+    assert main(["derive", "conv2d", "--kernel", "3", "--padding", "1", "--input", "16x16",
+                 "--method", "diff"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--max-terms 612864" in error
+
+
+def test_max_terms_inf_means_no_limit():
+    """The code generator derives its own smallest instances with ``max_terms=math.inf``."""
+    import math
+
+    assert sbp.derive(sbp.Conv2d(kernel_size=2), (3, 3), max_terms=math.inf).method == "collect"
+    assert sbp.derive(sbp.Conv2d(kernel_size=2), (3, 3), method="diff",
+                      max_terms=math.inf).method == "diff"

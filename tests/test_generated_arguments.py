@@ -13,7 +13,6 @@ import pytest
 from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
 
 from symbackprop.core.layers import Sequential, layer_from_spec
-
 from symbackprop.kinds import Conv2d
 from symbackprop.render.codegen import STRATEGIES, choose_strategy, load
 

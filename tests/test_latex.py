@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -398,7 +399,7 @@ COMPILED = ["worked-example", "stride2-uneven", "dilation2", "groups", "channels
 def test_documents_compile_without_errors_or_overfull_lines(name, tmp_path):
     layer, size, batch = grid_case(name)
     tex = write_document(to_latex(sbp.derive(layer, size, batch)), tmp_path / f"{name}.tex")
-    pdf = compile_pdf(tex)
+    pdf = compile_pdf(tex, log=tex.with_suffix(".log"))
     assert pdf == tmp_path / f"{name}.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
     log = tex.with_suffix(".log").read_text(errors="replace")
@@ -418,10 +419,15 @@ def test_documents_compile_without_errors_or_overfull_lines(name, tmp_path):
 def test_compile_failure_is_clear_and_leaves_no_pdf(tmp_path):
     tex = tmp_path / "broken.tex"
     tex.write_text("\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n")
-    with pytest.raises(LatexCompileError, match="could not compile .*Undefined control sequence"):
+    with pytest.raises(LatexCompileError, match="could not compile .*Undefined control sequence") \
+            as error:
         compile_pdf(tex)
     assert not tex.with_suffix(".pdf").exists()
-    assert tex.with_suffix(".log").exists()
+    # The log is kept outside the document's folder (nothing beside it is overwritten).
+    kept = Path(re.search(r"\(log: (.*)\)$", str(error.value)).group(1))
+    assert kept.parent != tmp_path and "Undefined control sequence" in kept.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["broken.tex"]
+    kept.unlink()
 
 
 @pytest.mark.slow
@@ -450,7 +456,8 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
 def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
     monkeypatch.setattr("symbackprop.core.rules.PROOF_TERMS", 10)
     calls = []
-    monkeypatch.setitem(rules.PROOFS.table, sbp.Conv2d, lambda d: calls.append(d))
+    from symbackprop.core.rules import PROOFS
+    monkeypatch.setitem(PROOFS.table, sbp.Conv2d, lambda d: calls.append(d))
     doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
     assert calls == []
     assert r"\textbf{Verified:}" in doc  # only C^T g, checked directly

@@ -109,7 +109,7 @@ def test_documents_compile_without_errors_or_overfull_lines(kind, case, tmp_path
     name, spec, size, batch = case
     layer = layer_from_spec(spec) if kind == "layer" else Sequential.from_spec(spec)
     tex = write_document(to_latex(sbp.derive(layer, size, batch)), tmp_path / f"{name}.tex")
-    pdf = compile_pdf(tex)
+    pdf = compile_pdf(tex, log=tex.with_suffix(".log"))
     assert pdf.read_bytes().startswith(b"%PDF")
     log = tex.with_suffix(".log").read_text(errors="replace")
     assert not re.search(r"^! ", log, flags=re.M)

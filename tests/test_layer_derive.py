@@ -12,11 +12,10 @@ from layer_reference import backward, forward, random_parameters
 from reference import maxpool2d_backward, numerical_gradient
 
 import symbackprop as sbp
+from symbackprop.core.rules import kron_upsample
 from symbackprop.kinds import AvgPool2d, Linear, MaxPool2d
 from symbackprop.kinds.activation.rules import ACTIVATIONS, activation_function
-from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax
-from symbackprop.core.rules import kron_upsample
-from symbackprop.kinds.pool2d.rules import prove_kron
+from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, prove_kron
 from symbackprop.render.text import TextPrinter, format_derivation
 
 

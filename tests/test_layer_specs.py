@@ -10,7 +10,17 @@ from conftest import CHAIN_GRID, LAYER_GRID
 from symbackprop.core.derivation import term_count
 from symbackprop.core.layers import Sequential, layer_from_spec, load_spec
 from symbackprop.core.registry import KINDS
-from symbackprop.kinds import AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
+from symbackprop.kinds import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 
 
 def test_pool_defaults_and_normalisation():

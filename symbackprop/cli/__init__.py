@@ -8,9 +8,12 @@ stage raises becomes one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import signal
 import sys
 
-from symbackprop.core.layers import Sequential, load_spec
+from symbackprop.core.layers import NUMBER_LIMIT, Sequential, load_spec
 from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
@@ -23,8 +26,8 @@ from symbackprop.kinds import (
     Tanh,
 )
 
-__all__ = ["main", "command", "LAYER_OPTIONS", "parse_numbers", "parse_size", "layer_arguments",
-           "input_size_from_args"]
+__all__ = ["main", "command", "LAYER_OPTIONS", "NUMBER_LIMIT", "parse_numbers", "parse_size",
+           "parse_whole_number", "layer_arguments", "input_size_from_args"]
 
 _COMMANDS = {}
 
@@ -42,16 +45,62 @@ def command(name: str, help: str):
     return decorate
 
 
-def parse_numbers(text: str, name: str, counts=(1, 2)) -> tuple[int, ...] | int:
-    """``"3" -> 3``, ``"3x2"`` or ``"3,2" -> (3, 2)``; ``ValueError`` naming ``name``."""
-    parts = text.replace("x", ",").split(",")
+# NUMBER_LIMIT (from layers, shared with the spec reader): the largest whole number any
+# option or spec entry takes (sizes, channels, strides, --max-terms, --seed, ...).  Real
+# layers are far smaller; the bound keeps a pasted 5000-digit number from reaching
+# Python's integer-conversion limit.
+
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """``text`` quoted for a message, shortened when it is long."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit - 4]!r}... ({len(text):,} characters)"
+
+
+def _whole_number(text: str) -> int:
+    """``"12" -> 12``; ``ValueError`` (not naming an option) unless ``text`` is a whole
+    number of at most :data:`NUMBER_LIMIT` in size.  The digits are counted before
+    ``int`` sees them, so a 5000-digit paste never reaches Python's own limit."""
+    stripped = str(text).strip()
+    if not _WHOLE_NUMBER.fullmatch(stripped):
+        raise ValueError(f"expected a whole number, got {_shown(text)}")
+    digits = stripped.lstrip("+-").lstrip("0")
+    if len(digits) > len(str(NUMBER_LIMIT)) or abs(int(stripped)) > NUMBER_LIMIT:
+        raise ValueError(f"{_shown(text)} is out of range: whole numbers here are at most "
+                         f"{NUMBER_LIMIT:,} in size")
+    return int(stripped)
+
+
+def parse_whole_number(text: str, name: str, minimum: int | None = None) -> int:
+    """``"12" -> 12``; ``ValueError`` naming ``--name`` unless it is a whole number
+    of at most :data:`NUMBER_LIMIT` in size (and at least ``minimum`` when given)."""
     try:
-        values = tuple(int(part) for part in parts)
-    except ValueError:
-        raise ValueError(f"--{name} takes whole numbers separated by ',' or 'x', got {text!r}") \
-            from None
+        value = _whole_number(text)
+    except ValueError as error:
+        raise ValueError(f"--{name}: {error}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"--{name} must be a whole number >= {minimum}, got {value}")
+    return value
+
+
+def parse_numbers(text: str, name: str, counts=(1, 2)) -> tuple[int, ...] | int:
+    """``"3" -> 3``, ``"3x2"`` or ``"3,2" -> (3, 2)``; ``ValueError`` naming ``name``.
+
+    Each number is a whole number of at most :data:`NUMBER_LIMIT` (the layer checks
+    its own rules, such as ``stride >= 1``).
+    """
+    parts = text.replace("x", ",").split(",")
+    if not all(_WHOLE_NUMBER.fullmatch(part.strip()) for part in parts):
+        raise ValueError(f"--{name} takes whole numbers separated by ',' or 'x', got "
+                         f"{_shown(text)}")
+    values = tuple(parse_whole_number(part, name) for part in parts)
     if len(values) not in counts:
-        raise ValueError(f"--{name} takes {' or '.join(map(str, counts))} numbers, got {text!r}")
+        raise ValueError(f"--{name} takes {' or '.join(map(str, counts))} numbers, got "
+                         f"{_shown(text)}")
     return values[0] if len(values) == 1 else values
 
 
@@ -293,11 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, function) in _COMMANDS.items():
         command_parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        command_parser.register("type", int, _argparse_whole_number)
         # Arguments before LAYER (check-impl's FILE.py:FUNCTION).
         getattr(function, "command_options", lambda p: None)(command_parser)
         layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER")
         for kind, (layer_help, add_options, _) in LAYER_OPTIONS.items():
             layer_parser = layers.add_parser(kind, help=layer_help)
+            # Every ``type=int`` option reads a bounded whole number with a clear message.
+            layer_parser.register("type", int, _argparse_whole_number)
             add_options(layer_parser)
             getattr(function, "options", lambda p: None)(layer_parser)
             layer_parser.set_defaults(run=function)
@@ -321,14 +373,62 @@ def input_size_from_args(args, layer):
     return parse_numbers(text, "input", counts=(1, 2, 3))
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _argparse_whole_number(text: str) -> int:
+    """``type=int`` of every option: a bounded whole number (see :data:`NUMBER_LIMIT`);
+    argparse puts "argument --batch: " before the message."""
     try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError) as error:  # the request broke a rule, or a file
-        print(f"symbackprop {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return _whole_number(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _check_limits(args) -> None:
+    """Option values every command shares, checked before any work starts."""
+    max_terms = getattr(args, "max_terms", None)
+    if max_terms is not None and max_terms < 1:
+        raise ValueError(f"--max-terms must be a whole number >= 1, got {max_terms}")
+
+
+def _stdout_closed() -> int:
+    """The reader of standard output went away (``| head``): stop quietly.
+
+    The standard recipe: point stdout at ``/dev/null`` so that the interpreter's
+    final flush does not raise again, and exit as a process ended by SIGPIPE does.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    return 128 + getattr(signal, "SIGPIPE", 13)
+
+
+def main(argv=None) -> int:
+    """Run ``symbackprop`` with ``argv``; return the exit status.
+
+    0 success, 1 a negative answer (``check``: wrong), 2 a request that breaks a rule
+    (one line on stderr naming the option), 141 when standard output was closed early
+    (``symbackprop derive ... | head``: nothing is printed on stderr).
+    """
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # --help, --version or a usage error: printed, flush it here
+            sys.stdout.flush()
+            raise
+        try:
+            _check_limits(args)
+            status = args.run(args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler
+            return status
+        except BrokenPipeError:
+            raise
+        except (ValueError, TypeError, OSError) as error:  # the request broke a rule, or a file
+            print(f"symbackprop {args.command}: error: {error}", file=sys.stderr)
+            return 2
+    except BrokenPipeError:
+        return _stdout_closed()
 
 
 if __name__ == "__main__":  # pragma: no cover

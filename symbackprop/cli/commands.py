@@ -51,21 +51,45 @@ def _latex_options(parser):
     add_derivation_options(parser)
 
 
+#: The document ``symbackprop latex --pdf`` writes when ``-o`` is not given.
+DEFAULT_LATEX_OUTPUT = "derivation.tex"
+
+
 @command("latex", help="write the derivation as a LaTeX document (and compile it with --pdf)")
 def latex_command(args) -> int:
+    """Write the document (stdout, ``-o FILE.tex``, or ``derivation.tex`` with ``--pdf``).
+
+    Every check on the output comes before the derivation: a name a compiler file
+    would overwrite, an unusable folder, a notation name pdflatex cannot typeset.
+    A file is replaced only when the command line names it: without ``-o``, an
+    existing ``derivation.tex`` or ``derivation.pdf`` is refused (``-o
+    derivation.tex`` replaces them).  A missing folder of ``-o`` is created, as
+    ``generate -o DIR`` does.
+    """
     import sys
     from pathlib import Path
 
-    from symbackprop.render.latex import LatexCompileError, compile_pdf, to_latex, write_document
+    from symbackprop.render.latex import (
+        LatexCompileError,
+        check_output_name,
+        compile_pdf,
+        option_name,
+        to_latex,
+        write_document,
+    )
 
     output = args.output
     if output is None and args.pdf:
-        output = "derivation.tex"
-    if output is not None and Path(output).suffix.lower() == ".pdf":
-        raise ValueError(f"-o names the .tex file, got {output!r}: use -o "
-                         f"{Path(output).with_suffix('.tex')} --pdf to get "
-                         f"{Path(output).name} next to it")
-    names = {key: getattr(args, f"{option}_name")
+        output = DEFAULT_LATEX_OUTPUT
+        for existing in (Path(output), Path(output).with_suffix(".pdf")):
+            if existing.exists() or existing.is_symlink():
+                raise ValueError(
+                    f"latex --pdf without -o writes {DEFAULT_LATEX_OUTPUT} and its PDF, but "
+                    f"{existing} already exists: give -o {DEFAULT_LATEX_OUTPUT} to replace it, "
+                    f"or -o OTHER.tex")
+    if output is not None:
+        check_output_name(output, pdf=args.pdf)
+    names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import stat
 from dataclasses import dataclass
 
 from symbackprop.core.indexing import is_int
 from symbackprop.core.naming import MODULE_NAMES, sequential_module_name
-from symbackprop.core.registry import KINDS, register_kind
+from symbackprop.core.registry import KINDS
 
 __all__ = [
     "SpecMixin",
@@ -126,7 +129,6 @@ class SpecMixin:
 # Chains
 # ---------------------------------------------------------------------------
 
-@register_kind
 @dataclass(frozen=True, init=False)
 class Sequential(SpecMixin):
     """Layers applied one after the other: ``Sequential(conv, relu, pool, linear)``.
@@ -251,11 +253,15 @@ def layer_from_spec(spec: dict):
     if isinstance(spec, list) or (isinstance(spec, dict) and "layers" in spec):
         return Sequential.from_spec(spec)
     if not isinstance(spec, dict) or "layer" not in spec:
+        shown = repr(spec)
+        if len(shown) > 80:  # a spec may be a megabyte long: show its start
+            shown = f"{shown[:70]}... ({len(shown):,} characters)"
         raise ValueError(f'a layer spec is a dict with a "layer" key naming one of '
-                         f'{", ".join(KINDS)}, got {spec!r}')
+                         f'{", ".join(KINDS)}, got {shown}')
     kind = spec["layer"]
-    if kind not in KINDS:
-        raise ValueError(f"unknown layer {kind!r}; the kinds are {', '.join(KINDS)}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        shown = repr(kind) if len(repr(kind)) <= 40 else f"{repr(kind)[:36]}..."
+        raise ValueError(f"unknown layer {shown}; the kinds are {', '.join(KINDS)}")
     cls = KINDS[kind]
     if cls is Sequential:
         return Sequential.from_spec(spec)
@@ -275,22 +281,130 @@ def layer_from_spec(spec: dict):
     return cls(**keywords)
 
 
+#: Largest spec :func:`load_spec` reads, file or text, in bytes (1 MiB; a chain of
+#: a hundred layers is a few kilobytes).
+SPEC_MAX_BYTES = 1 << 20
+#: Deepest nesting of ``[`` and ``{`` in a spec (a chain needs 3 or 4 levels).
+SPEC_MAX_DEPTH = 32
+#: Most layers a spec may name (each costs about 2 ms and 20 kB to derive, so a
+#: megabyte of ``{"layer": "relu"}`` would take minutes and gigabytes).
+SPEC_MAX_LAYERS = 1000
+#: Largest whole number in a spec (the command line's bound, ``cli.NUMBER_LIMIT``).
+NUMBER_LIMIT = 10**9
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting of JSON ``text`` (brackets inside strings ignored)."""
+    depth = deepest = 0
+    for bracket in re.finditer(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _spec_integer(source: str):
+    """``parse_int`` for :func:`json.loads`: whole numbers up to :data:`NUMBER_LIMIT`."""
+    def parse(digits: str) -> int:
+        if len(digits.lstrip("-").lstrip("0")) > len(str(NUMBER_LIMIT)) \
+                or abs(int(digits)) > NUMBER_LIMIT:
+            shown = digits if len(digits) <= 20 else f"{digits[:16]}... ({len(digits):,} digits)"
+            raise ValueError(f"{source}: the number {shown} is too large: whole numbers in a "
+                             f"spec are at most {NUMBER_LIMIT:,}")
+        return int(digits)
+    return parse
+
+
+def _layer_count(spec) -> int:
+    """Layers a parsed spec names: dicts with a ``"layer"`` key, however nested."""
+    if isinstance(spec, dict):
+        inner = sum(_layer_count(value) for value in spec.values())
+        return inner + (1 if "layer" in spec else 0)
+    if isinstance(spec, list):
+        return sum(_layer_count(item) for item in spec)
+    return 0
+
+
+def read_spec_file(path: str) -> str:
+    """The text of the spec file ``path``: a regular file of at most :data:`SPEC_MAX_BYTES`
+    bytes of UTF-8.
+
+    The file is opened without blocking and checked before it is read, so a FIFO,
+    a device such as ``/dev/zero`` or a folder is refused at once instead of
+    waiting for a writer or filling memory.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a regular file, too large, or not UTF-8 (naming it).
+    OSError
+        When it cannot be opened (naming it).
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise type(error)(f"--spec: cannot read spec file {path!r}: "
+                          f"{error.strerror or error}") from None
+    status = os.fstat(handle)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(handle)
+        kind = ("a folder" if stat.S_ISDIR(status.st_mode) else
+                "a FIFO (named pipe)" if stat.S_ISFIFO(status.st_mode) else
+                "a device" if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode)
+                else "a socket" if stat.S_ISSOCK(status.st_mode) else "not a regular file")
+        raise ValueError(f"--spec: {path!r} is {kind}; a spec is a regular JSON file "
+                         f"or the JSON text itself")
+    with os.fdopen(handle, "rb") as stream:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(stream.fileno(), True)
+        data = stream.read(SPEC_MAX_BYTES + 1)
+    if len(data) > SPEC_MAX_BYTES:
+        raise ValueError(f"--spec: spec file {path!r} is larger than {SPEC_MAX_BYTES:,} bytes, "
+                         f"the most a spec may have (symbackprop.core.layers.SPEC_MAX_BYTES)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--spec: spec file {path!r} is not UTF-8 text: byte "
+                         f"0x{data[error.start]:02x} at offset {error.start} cannot be "
+                         f"decoded") from None
+
+
 def load_spec(text: str):
     """``(layer, input_size or None)`` from JSON text or the path of a JSON file.
 
     The JSON is a list of layer dicts, a single layer dict, or
     ``{"input": [C, H, W], "layers": [...]}``; text starting with ``[`` or ``{`` is
     read as JSON itself, anything else as a file name.
+
+    Bounds (checked before parsing, each a clear ``ValueError``): a file must be a
+    regular file (:func:`read_spec_file`); text or file at most
+    :data:`SPEC_MAX_BYTES`, nested at most :data:`SPEC_MAX_DEPTH` deep, whole
+    numbers at most :data:`NUMBER_LIMIT`, at most :data:`SPEC_MAX_LAYERS` layers.
     """
     source = "the spec"
     if not text.lstrip().startswith(("[", "{")):
-        source = text
-        with open(text, encoding="utf-8") as handle:
-            text = handle.read()
+        source = f"spec file {text!r}"
+        text = read_spec_file(text)
+    elif len(text.encode("utf-8", "replace")) > SPEC_MAX_BYTES:
+        raise ValueError(f"--spec: {source} is larger than {SPEC_MAX_BYTES:,} bytes, the most "
+                         f"a spec may have (symbackprop.core.layers.SPEC_MAX_BYTES)")
+    depth = _json_depth(text)
+    if depth > SPEC_MAX_DEPTH:
+        raise ValueError(f"--spec: {source} nests brackets {depth} deep; a spec needs 3 or 4 "
+                         f"levels and at most {SPEC_MAX_DEPTH} are read "
+                         f"(symbackprop.core.layers.SPEC_MAX_DEPTH)")
     try:
-        spec = json.loads(text)
+        spec = json.loads(text, parse_int=_spec_integer(f"--spec: {source}"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{source} is not valid JSON: {error}") from None
+        raise ValueError(f"--spec: {source} is not valid JSON: {error}") from None
+    except RecursionError:  # not reached within SPEC_MAX_DEPTH; kept as a last guard
+        raise ValueError(f"--spec: {source} is nested too deeply to read") from None
+    layers = _layer_count(spec)
+    if layers > SPEC_MAX_LAYERS:
+        raise ValueError(f"--spec: {source} names {layers:,} layers, more than the "
+                         f"{SPEC_MAX_LAYERS:,} a spec may have "
+                         f"(symbackprop.core.layers.SPEC_MAX_LAYERS)")
     input_size = None
     if isinstance(spec, dict) and "layers" in spec:
         input_size = spec.get("input")

@@ -6,12 +6,18 @@ registers them (:mod:`symbackprop.core.registry`).  Adding a kind is one new fol
 and one line here.
 """
 
-from symbackprop.kinds import activation, conv2d, flatten, linear, pool2d  # noqa: F401
-from symbackprop.kinds.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+# isort: off
+# The order of registration is the order people see the kinds in (help, messages).
 from symbackprop.kinds.conv2d import Conv2d
+from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
+from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
-from symbackprop.kinds.pool2d import AvgPool2d, MaxPool2d
+# isort: on
+from symbackprop.core.layers import Sequential
+from symbackprop.core.registry import register_kind
+
+register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Flatten", "Linear"]

@@ -72,12 +72,16 @@ __all__ = [
     "LatexCompileError",
     "LatexPrinter",
     "latex_name",
+    "option_name",
     "to_latex",
     "repr_latex",
     "unrolled_matrix",
     "representative_indices",
     "write_document",
+    "replace_file",
+    "check_output_name",
     "compile_pdf",
+    "COMPILER_SUFFIXES",
 ]
 
 #: Arrays with more elements than this list a representative selection.
@@ -141,6 +145,34 @@ def latex_name(name: str) -> str:
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
         return rf"\mathit{{{name}}}"
     return rf"\text{{{latex_escape(name)}}}"
+
+
+def option_name(name: str, option: str) -> str:
+    """A ``--NAME-name`` value as the document and its regenerate command use it.
+
+    A Greek letter becomes its ASCII name (``α -> alpha``, ``Δ -> Delta``: the same
+    letter in the document, and a command line pdflatex can print); every other
+    name must be one :func:`latex_name` accepts.
+
+    Raises
+    ------
+    ValueError
+        Naming ``option`` (``--input-name``) and what it accepts.
+    """
+    name = str(name)
+    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
+        words = unicodedata.name(name).split()
+        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
+        if letter in greek_letters_set:
+            name = letter.capitalize() if words[1] == "CAPITAL" else letter
+    try:
+        latex_name(name)
+    except ValueError:
+        raise ValueError(
+            f"{option}: {name!r} cannot be typeset: use letters, digits and ASCII symbols "
+            f"without spaces (a, net, x'), or a Greek letter or its name (delta, Delta, "
+            f"\u03b4)") from None
+    return name
 
 
 def _subscript(indices) -> str:
@@ -1138,19 +1170,125 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
 # Files and the compiler
 # ---------------------------------------------------------------------------
 
-def write_document(text: str, path) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+#: Temporary files symbackprop leaves next to a file while it writes it are named
+#: ``.<name>.symbackprop-<random>.tmp``; one older than this (a killed run's) is
+#: removed by the next write of the same file.
+STALE_SECONDS = 3600
+#: Private compile folders in the system's temporary folder start with this; a
+#: killed run's folder older than a day is removed by the next compile.
+COMPILE_FOLDER_PREFIX = "symbackprop-latex-"
+
+#: Suffixes of the files pdflatex (and the tools around it) writes next to a
+#: document: an output of ``symbackprop latex`` may not end in one of them.
+COMPILER_SUFFIXES = (".pdf", ".log", ".aux", ".out", ".toc", ".lof", ".lot", ".fls",
+                     ".fdb_latexmk", ".synctex", ".synctex.gz", ".dvi", ".xdv", ".bbl", ".blg",
+                     ".idx", ".ind", ".ilg", ".nav", ".snm", ".vrb")
+
+
+def _temporary_name_prefix(target: Path) -> str:
+    return f".{target.name}.symbackprop-"
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove what a killed run left while writing ``target`` (older than an hour)."""
+    import time
+
+    prefix = _temporary_name_prefix(target)
+    now = time.time()
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            try:
+                if entry.is_file(follow_symlinks=False) and \
+                        now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                    os.unlink(entry.path)
+            except OSError:  # another run removed it first, or it is not ours to remove
+                pass
+
+
+def replace_file(target, write) -> Path:
+    """Create ``target`` atomically: ``write(stream)`` fills a temporary file beside it
+    (``.<name>.symbackprop-<random>.tmp``, mode 0644), which then replaces ``target``.
+
+    Either the whole new file is in ``target`` or ``target`` is as it was; the
+    temporary file is removed on any failure, and stale ones of a killed run are
+    removed first.  The folder is created if missing (as ``generate -o DIR`` does).
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {target.name}: {str(folder)!r} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise type(error)(f"cannot create the folder {str(folder)!r} for {target.name}: "
+                          f"{error.strerror or error}") from None
+    _remove_stale_temporaries(target)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=_temporary_name_prefix(target),
+                                             suffix=".tmp")
+    except OSError as error:
+        raise type(error)(f"cannot write {target.name} into {str(folder)!r}: "
+                          f"{error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.chmod(temporary, 0o644)  # like the generated modules; mkstemp makes it 0600
+        os.replace(temporary, target)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    return target
+
+
+def write_document(text: str, path) -> Path:
+    """Write ``text`` to ``path`` atomically, mode 0644 (see :func:`replace_file`)."""
+    return replace_file(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def check_output_name(path, pdf: bool = False) -> Path:
+    """Refuse a document name that a compiler file could overwrite, before any work.
+
+    ``path`` may not end in one of :data:`COMPILER_SUFFIXES` (``d.log`` would be
+    replaced by pdflatex's log); with ``pdf``, it must end in ``.tex`` so that the
+    PDF's name differs from it.  Its folder must be a folder, or creatable.
+
+    Raises
+    ------
+    ValueError
+        Naming ``-o`` and the rule.
+    """
+    path = Path(path)
+    lowered = path.name.lower()
+    suffix = next((suffix for suffix in COMPILER_SUFFIXES if lowered.endswith(suffix)), None)
+    if suffix == ".pdf":
+        raise ValueError(f"-o names the .tex file, got {str(path)!r}: use -o "
+                         f"{path.with_suffix('.tex')} --pdf to get {path.name} next to it")
+    if suffix is not None:
+        raise ValueError(f"-o {str(path)!r}: {suffix} is the suffix of a file pdflatex writes; "
+                         f"name the document FILE.tex")
+    if pdf and path.suffix.lower() != ".tex":
+        raise ValueError(f"-o {str(path)!r}: with --pdf the document must end in .tex "
+                         f"(the PDF is named after it: FILE.tex -> FILE.pdf)")
+    if path.is_dir():
+        raise ValueError(f"-o {str(path)!r} is a folder: name the document, -o "
+                         f"{path / 'derivation.tex'}")
+    if pdf and path.with_suffix(".pdf").is_dir():
+        raise ValueError(f"-o {str(path)!r}: its PDF would be {str(path.with_suffix('.pdf'))!r}, "
+                         f"which is a folder")
+    folder = path.parent if str(path.parent) else Path(".")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"-o {str(path)!r}: {str(existing)!r} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"-o {str(path)!r}: cannot write into the folder {str(existing)!r} "
+                         f"(permission denied)")
     return path
 
 
@@ -1159,11 +1297,40 @@ INSTALL_HINT = ("install TeX Live (Debian/Ubuntu: apt-get install texlive-latex-
                 "'bash dev.sh test' once), or leave out --pdf to write only the .tex file")
 
 
-def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -> Path:
+def _remove_stale_compile_folders() -> None:
+    """Remove this user's compile folders (and kept logs) older than a day."""
+    import time
+
+    now = time.time()
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(COMPILE_FOLDER_PREFIX):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if info.st_uid != os.getuid() or now - info.st_mtime < 86400:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except (OSError, AttributeError):
+            pass
+
+
+def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180,
+                log=None) -> Path:
     """Compile ``tex_path`` with pdflatex; the PDF appears next to it atomically.
 
-    pdflatex runs in a temporary directory beside the document, so a failed run
-    leaves no half-written PDF; on failure its log is kept as ``<name>.log``.
+    pdflatex runs in a private temporary folder (``symbackprop-latex-*`` in the
+    system's temporary folder), so none of its files (``.aux``, ``.log``, ...) can
+    overwrite a file beside the document and a failed run leaves no half-written
+    PDF: only the PDF is moved into place, mode 0644.  ``log``, if given, is where
+    to copy the compiler's log.  On failure the log is kept in the temporary
+    folder and the error names it.
 
     Raises
     ------
@@ -1177,9 +1344,12 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -
     if executable is None:
         raise LatexCompileError(f"--pdf needs {compiler}, which is not installed: {INSTALL_HINT}")
     target = tex_path.with_suffix(".pdf")
+    if target == tex_path:
+        raise ValueError(f"compile_pdf: {tex_path} would be replaced by its own PDF")
     environment = dict(os.environ)
     environment.setdefault("SOURCE_DATE_EPOCH", "0")  # reproducible PDF dates
-    with tempfile.TemporaryDirectory(dir=tex_path.parent, prefix=".symbackprop-latex-") as work:
+    _remove_stale_compile_folders()
+    with tempfile.TemporaryDirectory(prefix=COMPILE_FOLDER_PREFIX) as work:
         source = Path(work) / "document.tex"
         shutil.copyfile(tex_path, source)
         # Run again while LaTeX asks for it (cross-references), at most three times.
@@ -1192,16 +1362,24 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -
                     stderr=subprocess.STDOUT, timeout=timeout, env=environment)
             except subprocess.TimeoutExpired:
                 raise LatexCompileError(
-                    f"{compiler} did not finish {tex_path} within {timeout:.0f} s") from None
+                    f"{compiler} did not finish {tex_path} within {timeout:.0f} s (the .tex "
+                    f"file is written: compile it yourself, or call "
+                    f"symbackprop.render.latex.compile_pdf(path, timeout=SECONDS))") from None
             output = completed.stdout.decode("utf-8", "replace")
             if completed.returncode != 0 or "Rerun to get" not in output:
                 break
-        log = Path(work) / "document.log"
+        produced_log = Path(work) / "document.log"
         produced = Path(work) / "document.pdf"
+        if log is not None and produced_log.is_file():
+            shutil.copyfile(produced_log, log)
         if completed.returncode != 0 or not produced.is_file():
-            kept = tex_path.with_suffix(".log")
-            if log.is_file():
-                shutil.copyfile(log, kept)
+            kept = "none written"
+            if produced_log.is_file():
+                # Outside the folder that is about to be removed, never beside the document.
+                handle, kept = tempfile.mkstemp(prefix=f"{COMPILE_FOLDER_PREFIX}{tex_path.stem}-",
+                                                suffix=".log")
+                os.close(handle)
+                shutil.copyfile(produced_log, kept)
             # With -file-line-error, errors read "./document.tex:12: Undefined control ...".
             errors = [re.sub(r"^\./document\.tex:", "line ", line)
                       for line in output.splitlines()
@@ -1209,7 +1387,6 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -
             detail = "; ".join(errors[:2]) or f"exit status {completed.returncode}"
             raise LatexCompileError(
                 f"{compiler} could not compile {tex_path}: {detail} (log: {kept})")
-        os.replace(produced, target)
-        if log.is_file():
-            os.replace(log, tex_path.with_suffix(".log"))
+        with open(produced, "rb") as pdf:
+            replace_file(target, lambda stream: shutil.copyfileobj(pdf, stream))
     return target
