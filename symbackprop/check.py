@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from . import progress
 from .algebra import product
 from .derivation import Derivation, derive
 from .formula import Element, Formula, FormulaError, Indicator, Linear, parse_formula, products
@@ -373,7 +374,8 @@ class _Instance:
         array = self.formula.gradient.array
         labels = [spelling.format(self.notation.indices(array, index)) for index, _ in elements]
         wrong = []
-        for (index, values), label in zip(elements, labels, strict=True):
+        for (index, values), label in progress.track(zip(elements, labels, strict=True),
+                                                     "checking", len(elements), unit="elements"):
             given = self.instantiate(terms, values)
             expected = gradient_grid[index]
             difference = sympy.expand(expected - given)

@@ -49,7 +49,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
-from . import rules
+from . import progress, rules
 from .derivation import term_count
 from .indexing import dilated_length, unread_length
 from .naming import element_symbol, factor_sort_key, flat, parse_element, term_sort_key, to_grid
@@ -1175,7 +1175,7 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180) -
         source = Path(work) / "document.tex"
         shutil.copyfile(tex_path, source)
         # Run again while LaTeX asks for it (cross-references), at most three times.
-        for _ in range(3):
+        for _ in progress.track(range(3), f"{compiler} (up to 3 runs)", delay=0, unit="runs"):
             try:
                 completed = subprocess.run(
                     [executable, "-interaction=nonstopmode", "-halt-on-error",
