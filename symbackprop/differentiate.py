@@ -45,7 +45,8 @@ def _by_diff(forward, wrt: dict) -> dict:
 
 
 def _by_collection(forward, wrt: dict) -> dict:
-    targets = {symbol for array in wrt.values() for symbol in flat(array)}
+    ordered = [symbol for array in wrt.values() for symbol in flat(array)]
+    targets = set(ordered)
     contributions = defaultdict(list)
     outputs = list(zip(flat(forward.g), flat(forward.z)))
     for g, z in progress.track(outputs, "differentiating", unit="outputs"):
@@ -61,5 +62,7 @@ def _by_collection(forward, wrt: dict) -> dict:
             else:
                 for symbol in sorted(term.free_symbols & targets, key=sympy.default_sort_key):
                     contributions[symbol].append(sympy.diff(g * term, symbol))
-    return {name: array.applyfunc(lambda symbol: sympy.Add(*contributions.get(symbol, ())))
-            for name, array in wrt.items()}
+    # Adding up a weight's contributions (one per output) is as slow as collecting them.
+    sums = {symbol: sympy.Add(*contributions.get(symbol, ()))
+            for symbol in progress.track(ordered, "summing the gradients", unit="elements")}
+    return {name: array.applyfunc(sums.__getitem__) for name, array in wrt.items()}

@@ -48,7 +48,8 @@ class Forward:
 def written_sums(products_grid: np.ndarray) -> np.ndarray:
     """Unevaluated sums of unevaluated products (so ``0*w`` stays visible)."""
     written = np.empty(products_grid.shape, dtype=object)
-    for index in np.ndindex(*products_grid.shape):
+    for index in progress.track(np.ndindex(*products_grid.shape), "writing z out",
+                                products_grid.size, unit="outputs"):
         written[index] = sympy.Add(
             *[sympy.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
               for factors in products_grid[index]], evaluate=False)

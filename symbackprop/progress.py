@@ -65,4 +65,4 @@ def track(iterable, description: str, total: int | None = None, *, unit: str = "
     # leave=False: the bar is erased when the stage ends, so the terminal keeps only
     # the command's own output (and the next stage's bar takes its place).
     return tqdm(iterable, desc=description, total=total, unit=unit, file=sys.stderr, leave=False,
-                delay=DELAY if delay is None else delay, unit_scale=True, dynamic_ncols=True)
+                delay=DELAY if delay is None else delay, dynamic_ncols=True)
