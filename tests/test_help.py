@@ -178,3 +178,43 @@ def test_version():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout == f"symbackprop {importlib.metadata.version('symbackprop')}\n"
+
+
+def five_minute_commands() -> list[str]:
+    """The command lines of the README's "What you can do in five minutes"."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## What you can do in five minutes", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_the_readme_opening_runs_as_written(tmp_path):
+    """Each command of the README's first section does what the text says it does."""
+    import shlex
+    import shutil
+
+    commands = five_minute_commands()
+    assert [c.split()[1] for c in commands] == ["derive", "check", "check", "check-impl",
+                                                "latex", "generate"]
+    (tmp_path / "tests").mkdir()
+    shutil.copy(REPO / "tests" / "student_conv.py", tmp_path / "tests")
+    expected = {"derive": 0, "check-impl": 1, "latex": 0, "generate": 0}
+    statuses = []
+    for line in commands:
+        words = shlex.split(line)
+        assert words[0] == "symbackprop"
+        if words[1] == "latex" and shutil.which("pdflatex") is None:
+            words.remove("--pdf")
+        result = subprocess.run([sys.executable, "-m", "symbackprop", *words[1:]], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300)
+        assert result.stderr == "", (line, result.stderr)
+        statuses.append(result.returncode)
+        if words[1] in expected:
+            assert result.returncode == expected[words[1]], (line, result.stdout)
+        if words[1] == "check-impl":
+            assert "likely mistake: kernel not rotated" in result.stdout
+    assert statuses[1:3] == [0, 1]  # the right formula, then the one with the mistake
+    assert (tmp_path / "handout.tex").is_file()
+    assert (tmp_path / "generated" / "conv2d_in1_out1_k3_s2_p1.py").is_file()
+    assert "examples/tutorial.ipynb" in (REPO / "README.md").read_text().split("## What it is")[0]
