@@ -681,7 +681,9 @@ def _backward_section(derivation, printer) -> list[dict]:
     arrays = [("x", derivation.x, "input")] + [
         (key, derivation.params[key], {"w": "kernel", "b": "bias"}[key])
         for key in derivation.params]
-    for array, symbols, title in arrays:
+    # Three steps, the kernel's alone several seconds on a large layer: shown from the start.
+    for array, symbols, title in progress.track(arrays, "typesetting the gradients",
+                                                unit="arrays", delay=0):
         grads = derivation.grads[array]
         shape = tuple(symbols.shape)
         indices, selected = representative_indices(shape, spatial_axes=2 if len(shape) > 1 else 0)
