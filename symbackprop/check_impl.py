@@ -760,7 +760,8 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         raise ImplementationError(f"{function!r} is not a function")
     cases = []
     sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
-    for number, size in enumerate(progress.track(sizes, "running it", unit="input sizes")):
+    for number, size in enumerate(progress.track(sizes, "running the function",
+                                                 unit="input sizes")):
         cases.append(_run_case(layer, function, label, size, batch,
                                np.random.default_rng(seed + number)))
     if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:

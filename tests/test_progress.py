@@ -61,7 +61,7 @@ def test_quick_work_prints_no_bar_even_on_a_terminal(capsys, monkeypatch):
     (["check", "conv2d", "--input", "4x4", "dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)"],
      "checking"),
     (["check-impl", f"{TESTS / 'student_conv.py'}:backward", "conv2d", "--kernel", "2"],
-     "running it"),
+     "running the function"),
 ])
 def test_checks_report_on_a_terminal_only(capsys, monkeypatch, argv, stage):
     monkeypatch.setattr(progress, "DELAY", 0)
@@ -77,6 +77,7 @@ def test_pdf_compilation_reports_at_once(capsys, monkeypatch, tmp_path):
     argv = ["latex", "conv2d", "--pdf", "-o", str(tmp_path / "handout.tex")]
     status, out, err = run(capsys, argv, True, monkeypatch)  # the real DELAY
     assert status == 0 and "pdflatex" in err and (tmp_path / "handout.pdf").is_file()
+    assert "typesetting the gradients" in err
     assert "pdflatex" not in out
 
 
