@@ -96,3 +96,13 @@ def test_track_gives_the_iterable_back_when_off_and_the_same_items_when_on(capsy
         assert list(progress.track(range(5), "counting", delay=0)) == [0, 1, 2, 3, 4]
     assert "counting" in capsys.readouterr().err
     assert not progress.enabled()
+
+
+def test_a_chain_says_which_layer_it_derives(capsys, monkeypatch):
+    monkeypatch.setattr(progress, "DELAY", 0)
+    argv = ["derive", "sequential", "--spec", '[{"layer": "conv2d"}, {"layer": "relu"}]',
+            "--input", "3x3"]
+    status, quiet_out, quiet_err = run(capsys, argv, False, monkeypatch)
+    assert status == 0 and quiet_err == ""
+    status, out, err = run(capsys, argv, True, monkeypatch)
+    assert out == quiet_out and "deriving the layers" in err and "/2 " in err
