@@ -49,6 +49,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import sympy
 
+from . import progress
 from .algebra import product
 from .derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive, term_count
 from .formula import (
@@ -898,7 +899,8 @@ class _Instance:
         labels = [written_label(spelling, self.notation, array, index)
                   for index, _ in elements]
         wrong = []
-        for (index, values), label in zip(elements, labels, strict=True):
+        for (index, values), label in progress.track(zip(elements, labels, strict=True),
+                                                     "checking", len(elements), unit="elements"):
             given = self.instantiate(terms, values)
             expected = gradient_grid[index]
             difference = sympy.expand(expected - given)

@@ -43,6 +43,7 @@ import numpy as np
 import sympy
 
 from . import impl_runner
+from . import progress
 from .derivation import derive
 from .impl_process import Other, run_isolated, validate_timeout
 from .local_rules import IsWindowMax
@@ -749,7 +750,8 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         raise ImplementationError(f"{function!r} is not a function")
     sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
     prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
-                for number, size in enumerate(sizes)]
+                for number, size in enumerate(progress.track(
+                    sizes, "preparing the inputs and the truth", unit="input sizes"))]
     if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
         largest = max(sizes, key=lambda size: size[0] * size[1])
         tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from . import progress
 from .algebra import product
 from .layers import AvgPool2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from .local_rules import WindowMax, activation_function
@@ -47,7 +48,8 @@ class Forward:
 def written_sums(products_grid: np.ndarray) -> np.ndarray:
     """Unevaluated sums of unevaluated products (so ``0*w`` stays visible)."""
     written = np.empty(products_grid.shape, dtype=object)
-    for index in np.ndindex(*products_grid.shape):
+    for index in progress.track(np.ndindex(*products_grid.shape), "writing z out",
+                                products_grid.size, unit="outputs"):
         written[index] = sympy.Add(
             *[sympy.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
               for factors in products_grid[index]], evaluate=False)
@@ -92,8 +94,9 @@ def _conv2d(layer, input_shape) -> Forward:
     zero = sympy.Integer(0)
     evaluated = []
     products_grid = np.empty(g.shape, dtype=object)
-    for n, o, i, j in itertools.product(range(batch), range(layer.out_channels),
-                                        range(out_h), range(out_w)):
+    for n, o, i, j in progress.track(itertools.product(
+            range(batch), range(layer.out_channels), range(out_h), range(out_w)),
+            "expanding z", g.size, unit="outputs"):
         group = o // og
         products = []
         # z[n,o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] * xp[n, group*cg + c, i*sh + m*dh, j*sw + k*dw]
@@ -142,7 +145,7 @@ def _pool_grids(layer, input_shape):
 def _maxpool2d(layer, input_shape) -> Forward:
     x, g = _pool_grids(layer, input_shape)
     z = np.empty(g.shape, dtype=object)
-    for index in np.ndindex(*g.shape):
+    for index in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         # z[n,c,i,j] = max of the window's input elements; padding never wins.
         window = [element for element in _window(layer, input_shape, *index, x)
                   if element is not None]
@@ -156,7 +159,7 @@ def _avgpool2d(layer, input_shape) -> Forward:
     zero = sympy.Integer(0)
     z = np.empty(g.shape, dtype=object)
     written = np.empty(g.shape, dtype=object)
-    for index in np.ndindex(*g.shape):
+    for index in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         window = _window(layer, input_shape, *index, x)
         elements = [element for element in window if element is not None]
         # z[n,c,i,j] = (sum of the window) / divisor: KH*KW, or the real elements only.
@@ -203,7 +206,7 @@ def _linear(layer, input_shape) -> Forward:
     g = symbol_grid("g", layer.output_shape_for(input_shape))
     evaluated = np.empty(g.shape, dtype=object)
     products_grid = np.empty(g.shape, dtype=object)
-    for n, o in np.ndindex(*g.shape):
+    for n, o in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         # z[n, o] = sum_f w[o, f] * x[n, f] + b[o]
         products = [(features[n, f], w[o, f]) for f in range(layer.in_features)]
         if b is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from . import progress
 from .indexing import grad_input_padding, unread_length
 from .naming import to_grid
 
@@ -194,8 +195,10 @@ def prove_rules(derivation) -> tuple[RuleProof, ...]:
     proofs = []
     for name, closed_form in closed.items():
         truth = to_grid(derivation.grads[name])
+        elements = progress.track(np.ndindex(*truth.shape), f"proving the dL/d{name} rule",
+                                  truth.size, unit="elements")
         mismatches = tuple(
-            index for index in np.ndindex(*truth.shape)
+            index for index in elements
             if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0
         )
         proofs.append(RuleProof(
@@ -267,7 +270,9 @@ def prove_kron(derivation) -> RuleProof:
     height, width = derivation.input_shape[2:]
     closed = kron_upsample(to_grid(derivation.g), layer.kernel_size, (height, width))
     truth = to_grid(derivation.grads["x"])
-    mismatches = tuple(index for index in np.ndindex(*truth.shape)
+    mismatches = tuple(index for index in progress.track(np.ndindex(*truth.shape),
+                                                         "proving the kron rule", truth.size,
+                                                         unit="elements")
                        if sympy.expand(sympy.sympify(closed[index]) - truth[index]) != 0)
     unread = tuple(unread_length(size, kernel, kernel, 0, 0)
                    for size, kernel in zip((height, width), layer.kernel_size))
