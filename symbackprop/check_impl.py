@@ -42,8 +42,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from . import impl_runner
-from . import progress
+from . import impl_runner, progress
 from .derivation import derive
 from .impl_process import Other, run_isolated, validate_timeout
 from .local_rules import IsWindowMax
