@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .check_impl import CONVENTIONS
 from .cli import (
-    LAYER_OPTIONS,
     add_derivation_options,
     add_instance_options,
     add_notation_options,
@@ -173,7 +172,6 @@ def check_command(args) -> int:
 
 check_command.options = _check_options
 # check_derivation compares with one layer's gradients and refuses a chain's.
-check_command.kinds = [kind for kind in LAYER_OPTIONS if kind != "sequential"]
 
 
 def _check_impl_arguments(parser):

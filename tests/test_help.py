@@ -17,7 +17,7 @@ import pytest
 from symbackprop.cli import LAYER_OPTIONS, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("derive", "latex", "generate", "check", "check-impl")
+COMMANDS = ("derive", "latex", "generate", "check", "check-impl", "html")
 KINDS = tuple(LAYER_OPTIONS)
 
 # What each kind has, written out here from the layers' definitions (not read from the CLI):
@@ -25,9 +25,8 @@ KINDS = tuple(LAYER_OPTIONS)
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
-# The kinds symbackprop.check_impl takes (its CONVENTIONS), and check (one layer, no chain).
-TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d"},
-         "check": set(KINDS) - {"sequential"}}
+# The kinds symbackprop.check_impl takes (its CONVENTIONS); the other commands take all.
+TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d"}}
 
 
 def help_text(*argv) -> str:
