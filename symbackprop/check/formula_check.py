@@ -63,6 +63,7 @@ from symbackprop.check.formula import (
     parse_formula,
     products,
 )
+from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.derivation import (
     DEFAULT_MAX_TERMS,
@@ -904,7 +905,8 @@ class _Instance:
         labels = [written_label(spelling, self.notation, array, index)
                   for index, _ in elements]
         wrong = []
-        for (index, values), label in zip(elements, labels, strict=True):
+        for (index, values), label in progress.track(zip(elements, labels, strict=True),
+                                                     "checking", len(elements), unit="elements"):
             given = self.instantiate(terms, values)
             expected = gradient_grid[index]
             difference = sympy.expand(expected - given)

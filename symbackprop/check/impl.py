@@ -44,6 +44,7 @@ import sympy
 
 from symbackprop.check import impl_runner
 from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
+from symbackprop.core import progress
 from symbackprop.core.derivation import derive
 from symbackprop.core.naming import flat
 from symbackprop.core.rules import pad2d, rot180
@@ -749,7 +750,8 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         raise ImplementationError(f"{function!r} is not a function")
     sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
     prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
-                for number, size in enumerate(sizes)]
+                for number, size in enumerate(progress.track(
+                    sizes, "preparing the inputs and the truth", unit="input sizes"))]
     if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
         largest = max(sizes, key=lambda size: size[0] * size[1])
         tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),

@@ -115,7 +115,11 @@ def load(path_text: str, name: str):
     sys.path.insert(0, folder)
     sys.modules[module_name] = module
     try:
-        module_spec.loader.exec_module(module)
+        # Compiled from the source as it is now, never from a cached .pyc: a file edited
+        # and checked again within the same second, at the same size, would otherwise
+        # run its old code (the cache compares modification time and size only).
+        code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102  (the person's own file, in this child)
     except SyntaxError as error:
         raise LoadError(f"cannot load {path_text}: {type(error).__name__} on line "
                         f"{error.lineno}: {printable(error.msg)}") from None

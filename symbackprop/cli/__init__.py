@@ -1,17 +1,22 @@
 """The ``symbackprop`` command line: ``symbackprop COMMAND LAYER [options]``.
 
 Each command (``derive``, ...) is registered with :func:`command`; each layer kind
-(``conv2d``, ...) with :data:`LAYER_OPTIONS`.  Every ``ValueError`` a layer or a
-stage raises becomes one line on stderr and exit status 2.
+(``conv2d``, ...) with :data:`LAYER_OPTIONS`.  A command offers, per kind, only the
+options that mean something for it (:class:`LayerKind`).  Every ``ValueError`` a
+layer or a stage raises becomes one line on stderr and exit status 2.  While a
+command runs with standard error on a terminal, long stages show a progress bar
+there (:mod:`symbackprop.core.progress`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import signal
 import sys
+from dataclasses import dataclass
 
 from symbackprop.core.layers import NUMBER_LIMIT, Sequential, load_spec
 from symbackprop.kinds import (
@@ -27,7 +32,8 @@ from symbackprop.kinds import (
 )
 
 __all__ = ["main", "command", "LAYER_OPTIONS", "NUMBER_LIMIT", "parse_numbers", "parse_size",
-           "parse_whole_number", "layer_arguments", "input_size_from_args"]
+           "parse_whole_number", "layer_arguments", "input_size_from_args", "LayerKind",
+           "layer_kind"]
 
 _COMMANDS = {}
 
@@ -35,9 +41,12 @@ _COMMANDS = {}
 def command(name: str, help: str):
     """Register ``function(args) -> int`` as ``symbackprop NAME``.
 
-    The function's ``options`` attribute, if set, adds command options to every
-    layer sub-parser of the command; ``command_options``, if set, adds arguments
-    that come before ``LAYER``.
+    The function's ``options`` attribute, if set, is called as
+    ``options(parser, kind)`` with each layer sub-parser of the command and its
+    :class:`LayerKind`, to add the command's options that mean something for that
+    kind; ``command_options``, if set, adds arguments that come before ``LAYER``;
+    ``kinds``, if set, lists the layer kinds the command takes (default: all); the
+    others are not listed, and the command refuses them.
     """
     def decorate(function):
         _COMMANDS[name] = (help, function)
@@ -113,15 +122,26 @@ def parse_size(text: str | None, name: str = "input") -> tuple[int, int]:
 
 
 def _add_conv2d_options(parser):
-    parser.add_argument("--kernel", default="2", metavar="K|KHxKW", help="kernel size (default 2)")
-    parser.add_argument("--stride", default="1", metavar="S|SHxSW", help="stride (default 1)")
+    parser.add_argument("--kernel", default="2", metavar="K|KHxKW",
+                        help="kernel size: K (square) or KHxKW (default %(default)s)")
+    parser.add_argument("--stride", default="1", metavar="S|SHxSW",
+                        help="step of the kernel over the input: S or SHxSW (default %(default)s)")
     parser.add_argument("--padding", default="0", metavar="P",
-                        help="zero padding: P (all sides), PH,PW, or TOP,BOTTOM,LEFT,RIGHT")
-    parser.add_argument("--dilation", default="1", metavar="D|DHxDW", help="dilation (default 1)")
-    parser.add_argument("--in-channels", type=int, default=1, metavar="C")
-    parser.add_argument("--out-channels", type=int, default=1, metavar="O")
-    parser.add_argument("--groups", type=int, default=1)
-    parser.add_argument("--no-bias", action="store_true", help="a layer without bias")
+                        help="zeros around the input: P (all sides), PH,PW, or "
+                             "TOP,BOTTOM,LEFT,RIGHT (default %(default)s)")
+    parser.add_argument("--dilation", default="1", metavar="D|DHxDW",
+                        help="spacing between kernel elements, 1 = adjacent: D or DHxDW "
+                             "(default %(default)s)")
+    parser.add_argument("--in-channels", type=int, default=1, metavar="C",
+                        help="channels of the input x (default %(default)s)")
+    parser.add_argument("--out-channels", type=int, default=1, metavar="O",
+                        help="channels of the output z, one kernel each (default %(default)s)")
+    parser.add_argument("--groups", type=int, default=1, metavar="G",
+                        help="split the channels into G groups: each output channel sees only "
+                             "the C/G input channels of its group; G divides C and O "
+                             "(default %(default)s)")
+    parser.add_argument("--no-bias", action="store_true",
+                        help="a layer without bias b (default: with bias)")
 
 
 def _conv2d_from_args(args) -> Conv2d:
@@ -134,17 +154,22 @@ def _conv2d_from_args(args) -> Conv2d:
 
 
 def _add_pool_options(parser, average=False):
-    parser.add_argument("--kernel", default="2", metavar="K|KHxKW", help="window size (default 2)")
+    parser.add_argument("--kernel", default="2", metavar="K|KHxKW",
+                        help="window size: K (square) or KHxKW (default %(default)s)")
     parser.add_argument("--stride", default=None, metavar="S|SHxSW",
-                        help="stride (default: the window size, windows side by side)")
+                        help="step of the window: S or SHxSW (default: the window size, "
+                             "windows side by side)")
     parser.add_argument("--padding", default="0", metavar="P",
-                        help="padding: P (all sides), PH,PW, or TOP,BOTTOM,LEFT,RIGHT; each side "
-                             "smaller than the window")
+                        help="padding around the input: P (all sides), PH,PW, or "
+                             "TOP,BOTTOM,LEFT,RIGHT; each side smaller than the window "
+                             "(default %(default)s)" + ("" if average else
+                                                        "; padding never wins a maximum"))
     if average:
         parser.add_argument("--count-include-pad", action=argparse.BooleanOptionalAction,
                             default=True,
-                            help="divide by the whole window, padded zeros included (default), "
-                                 "or only by the input elements it holds")
+                            help="divide each window's sum by the whole window, padded zeros "
+                                 "included, or (--no-count-include-pad) only by the input "
+                                 "elements it holds (default: %(default)s, the whole window)")
 
 
 def _pool_from_args(layer_type):
@@ -160,22 +185,24 @@ def _pool_from_args(layer_type):
 
 def _add_leaky_options(parser):
     parser.add_argument("--negative-slope", "--slope", type=float, default=0.01, metavar="ALPHA",
-                        dest="negative_slope", help="slope for net <= 0 (default 0.01)")
+                        dest="negative_slope",
+                        help="slope alpha for net <= 0 (default %(default)s)")
 
 
 def _add_linear_options(parser):
     parser.add_argument("--in-features", type=int, default=3, metavar="F",
-                        help="inputs per sample (default 3)")
+                        help="inputs per sample (default %(default)s)")
     parser.add_argument("--out-features", type=int, default=2, metavar="O",
-                        help="outputs per sample (default 2)")
-    parser.add_argument("--no-bias", action="store_true", help="a layer without bias")
+                        help="outputs per sample (default %(default)s)")
+    parser.add_argument("--no-bias", action="store_true",
+                        help="a layer without bias b (default: with bias)")
 
 
 def _add_sequential_options(parser):
     parser.add_argument("--spec", required=True, metavar="FILE|JSON",
                         help='the layers as JSON, a file or the text itself: [{"layer": "conv2d", '
                              '"out_channels": 2, "kernel_size": 3}, {"layer": "relu"}, ...], or '
-                             '{"input": [C, H, W], "layers": [...]}')
+                             '{"input": [C, H, W], "layers": [...]} (required, no default)')
 
 
 def _sequential_from_args(args):
@@ -296,29 +323,96 @@ def layer_arguments(layer) -> list[str]:
     return [layer.kind, *to_args(layer)]
 
 
-def add_instance_options(parser):
+@dataclass(frozen=True)
+class LayerKind:
+    """What the options of one layer kind can refer to, read off a layer of that kind.
+
+    ``parameter_names``: the arrays it learns (``("w", "b")``, or ``()`` for pooling
+    and activations), which ``latex`` can rename; ``padding_products``: whether its
+    printouts write padding positions into the sums (``0 w``), which
+    ``--no-padding-terms`` hides; ``input``: the ``--input`` forms it takes.
+    """
+
+    name: str
+    parameter_names: tuple[str, ...]
+    padding_products: bool
+    input: str
+
+
+@functools.cache
+def layer_kind(name: str) -> LayerKind:
+    """The :class:`LayerKind` of ``name``, from the layer its default options build."""
+    if name == "sequential":  # a chain may hold a layer of any other kind
+        kinds = [layer_kind(other) for other in LAYER_OPTIONS if other != "sequential"]
+        return LayerKind(name, tuple(dict.fromkeys(p for k in kinds for p in k.parameter_names)),
+                         any(k.padding_products for k in kinds), "HxW|CxHxW|F")
+    _, add_options, from_args = LAYER_OPTIONS[name]
+    probe = argparse.ArgumentParser(add_help=False)
+    add_options(probe)
+    layer = from_args(probe.parse_args([]))
+    form = "F" if hasattr(layer, "in_features") else \
+        "HxW" if hasattr(layer, "in_channels") else "HxW|CxHxW"
+    return LayerKind(name, tuple(layer.parameter_names), _writes_padding_products(layer), form)
+
+
+def _writes_padding_products(layer) -> bool:
+    """Whether a padded instance of ``layer`` keeps its padding positions in the written sums.
+
+    A convolution writes ``0 w``, average pooling counts the padded zeros; max pooling
+    leaves padding out of every window (it never wins), so there is nothing to hide.
+    """
+    if not hasattr(layer, "padding"):
+        return False
+    from symbackprop.core.expand import expand
+
+    forward = expand(layer.replace(padding=1), (1, getattr(layer, "in_channels", 1), 1, 1))
+    return forward.z_written != forward.z
+
+
+def add_instance_options(parser, kind: LayerKind | None = None):
     """Options naming one instance of a layer: input size and batch."""
-    parser.add_argument("--input", default=None, metavar="HxW",
-                        help="input size: HxW, or CxHxW for layers without a channel count, F "
-                             "features for linear (default 3x3; 4x4 for pooling; a linear "
-                             "layer's in_features; a sequential spec's \"input\")")
-    parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    name = kind.name if kind is not None else None
+    default = {"linear": "default: --in-features",
+               "sequential": 'default: the spec\'s "input"'}.get(
+        name, f"default {DEFAULT_INPUT.get(name, '3x3')}")
+    forms = {"HxW": "HxW, the channels are --in-channels",
+             "HxW|CxHxW": "HxW (one channel) or CxHxW",
+             "F": "F features",
+             "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
+    form = kind.input if kind is not None else "HxW|CxHxW|F"
+    parser.add_argument("--input", default=None, metavar=form,
+                        help=f"size of one input sample: {forms[form]} ({default})")
+    parser.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="samples in the batch, N (default %(default)s)")
 
 
-def add_notation_options(parser):
+def add_notation_options(parser, kind: LayerKind | None = None):
     """Options for printed notation."""
     parser.add_argument("--index-base", type=int, choices=(0, 1), default=1,
-                        help="first index in printouts: 1 like a textbook (default) or 0")
+                        help="first index in printouts: 1 like a textbook, or 0 like Python "
+                             "(default %(default)s)")
 
 
-def add_derivation_options(parser):
-    """Options of the symbolic derivation shared by every command that prints it."""
+def add_derivation_options(parser, kind: LayerKind | None = None):
+    """Options of the symbolic derivation shared by every command that prints it.
+
+    ``--no-padding-terms`` only for a ``kind`` with padding products to hide.
+    """
+    from symbackprop.core.derivation import DEFAULT_MAX_TERMS
+
     parser.add_argument("--method", choices=("collect", "diff"), default="collect",
-                        help="collect coefficients (fast, default) or sympy.diff the loss")
+                        help="how SymPy gets the gradients: collect each product's coefficients "
+                             "(fast) or sympy.diff the loss (slow, the plain truth) "
+                             "(default %(default)s)")
     parser.add_argument("--max-terms", type=int, default=None, metavar="N",
-                        help="expand instances up to N products (default: built-in limit)")
-    parser.add_argument("--no-padding-terms", action="store_true",
-                        help="do not show padding products as 0 w")
+                        help="refuse instances whose expansion has more than N products "
+                             f"(default: {DEFAULT_MAX_TERMS:,})")
+    if kind is None or kind.padding_products:
+        parser.add_argument("--no-padding-terms", action="store_true",
+                            help="leave padding positions out of the written sums (default: "
+                                 "shown, as 0 w for a convolution, 0 for average pooling)")
+    else:  # nothing to hide; the commands read the setting all the same
+        parser.set_defaults(no_padding_terms=False)
 
 
 def derivation_from_args(args):
@@ -331,29 +425,72 @@ def derivation_from_args(args):
                   method=args.method, **limits)
 
 
+EPILOG = """\
+start with:
+  symbackprop derive conv2d --kernel 2 --padding 1 --input 3x3
+  symbackprop COMMAND --help          the layer kinds a command takes
+  symbackprop COMMAND LAYER --help    the options of that layer kind, with their defaults
+the tutorial: examples/tutorial.ipynb"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from symbackprop._version import __version__
     from symbackprop.cli import commands  # noqa: F401  (registers the commands)
 
     parser = argparse.ArgumentParser(
         prog="symbackprop",
-        description="Derive the backward pass of convolutional-network layers symbolically.")
-    parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
+        description="Derive the backward pass of convolutional-network layers symbolically.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"symbackprop {__version__}",
+                        help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, function) in _COMMANDS.items():
         command_parser = subparsers.add_parser(name, help=help_text, description=help_text)
         command_parser.register("type", int, _argparse_whole_number)
         # Arguments before LAYER (check-impl's FILE.py:FUNCTION).
         getattr(function, "command_options", lambda p: None)(command_parser)
-        layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER")
+        layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER",
+                                               parser_class=_LayerParser)
+        listed = getattr(function, "kinds", LAYER_OPTIONS)
         for kind, (layer_help, add_options, _) in LAYER_OPTIONS.items():
-            layer_parser = layers.add_parser(kind, help=layer_help)
+            # A kind the command does not take is left out of its listing (argparse lists
+            # only sub-parsers given a help), but still parsed: the command then refuses
+            # it in one line that says why and what to use instead.
+            shown = {"help": layer_help} if kind in listed else {}
+            layer_parser = layers.add_parser(kind, **shown,
+                                             description=f"{help_text}; {kind}: {layer_help}")
             # Every ``type=int`` option reads a bounded whole number with a clear message.
             layer_parser.register("type", int, _argparse_whole_number)
             add_options(layer_parser)
-            getattr(function, "options", lambda p: None)(layer_parser)
-            layer_parser.set_defaults(run=function)
+            getattr(function, "options", lambda p, k: None)(layer_parser, layer_kind(kind))
+            layer_parser.set_defaults(run=_with_progress(function))
     return parser
+
+
+class _LayerParser(argparse.ArgumentParser):
+    """The parser of one command and layer kind: an option it does not take is its error.
+
+    (argparse otherwise hands unknown options up to the top-level parser, whose error
+    shows ``symbackprop COMMAND ...`` instead of the options this kind does take.)
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)} (the options of "
+                       f"{self.prog} are listed above and by --help)")
+        return namespace, extras
+
+
+def _with_progress(function):
+    """``function(args)`` with progress bars on standard error, when that is a terminal."""
+    from symbackprop.core import progress
+
+    @functools.wraps(function)
+    def run(args):
+        with progress.enable(sys.stderr.isatty()):
+            return function(args)
+    return run
 
 
 def layer_from_args(args):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from symbackprop.check.impl import CONVENTIONS
 from symbackprop.cli import (
     add_derivation_options,
     add_instance_options,
@@ -16,10 +17,10 @@ from symbackprop.render.latex import NAME_OPTIONS
 from symbackprop.render.text import format_derivation
 
 
-def _derive_options(parser):
-    add_instance_options(parser)
-    add_notation_options(parser)
-    add_derivation_options(parser)
+def _derive_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
+    add_derivation_options(parser, kind)
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
@@ -37,18 +38,24 @@ derive_command.options = _derive_options
 # -- latex -------------------------------------------------------------------
 
 
-def _latex_options(parser):
-    add_instance_options(parser)
-    add_notation_options(parser)
+def _latex_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
     parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
                         help="write the document to FILE.tex (default: standard output; "
                              "derivation.tex with --pdf)")
     parser.add_argument("--pdf", action="store_true",
-                        help="also compile FILE.pdf next to it with pdflatex")
-    for option, (_, meaning) in NAME_OPTIONS.items():
+                        help="also compile FILE.pdf next to it with pdflatex (default: "
+                             "only the .tex)")
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            # Pooling and activations learn no weight or bias to rename.
+            parser.set_defaults(**{f"{option}_name": None})
+            continue
         parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
-                            help=f"name of {meaning} (Greek names become letters)")
-    add_derivation_options(parser)
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+    add_derivation_options(parser, kind)
 
 
 #: The document ``symbackprop latex --pdf`` writes when ``-o`` is not given.
@@ -113,17 +120,18 @@ def latex_command(args) -> int:
 latex_command.options = _latex_options
 
 
-def _generate_options(parser):
+def _generate_options(parser, kind):
     from symbackprop.render.codegen import DEFAULT_OUTPUT_FOLDER
 
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
                         help="folder to write the module into, created if missing "
                              "(default %(default)s/)")
     parser.add_argument("--print", action="store_true",
-                        help="print the module's source instead of writing a file")
+                        help="print the module's source instead of writing a file (default: "
+                             "write the file)")
     parser.add_argument("--max-terms", type=int, default=None, metavar="N",
                         help="derive the instance the code is read off up to N products and "
-                             "input elements (default: the built-in limit)")
+                             "input elements (default: the built-in limit, 100,000)")
 
 
 @command("generate", help="write a standalone NumPy module with forward and backward for a layer")
@@ -140,9 +148,9 @@ def generate_command(args) -> int:
 
 
 generate_command.options = _generate_options
-def _check_options(parser):
-    add_instance_options(parser)
-    add_notation_options(parser)
+def _check_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
     parser.add_argument("--show", type=int, default=3, metavar="N",
                         help="wrong elements to show in full (default 3; the rest are counted)")
     parser.add_argument("formula", metavar="FORMULA",
@@ -163,6 +171,7 @@ def check_command(args) -> int:
 
 
 check_command.options = _check_options
+# check_derivation compares with one layer's gradients and refuses a chain's.
 
 
 def _check_impl_arguments(parser):
@@ -172,8 +181,10 @@ def _check_impl_arguments(parser):
                              "grad_x or (grad_x,) for maxpool2d and avgpool2d")
 
 
-def _check_impl_options(parser):
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+def _check_impl_options(parser, kind):
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random inputs; the same seed, the same check "
+                             "(default %(default)s)")
     parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
                         help="time the function's process may take in all, importing the file "
                              "and every call (default %(default)g); it runs in a separate "
@@ -193,20 +204,25 @@ def check_impl_command(args) -> int:
 
 check_impl_command.command_options = _check_impl_arguments
 check_impl_command.options = _check_impl_options
+check_impl_command.kinds = list(CONVENTIONS)  # the kinds check_impl takes, and no other
 
 
 # -- html --------------------------------------------------------------------
 
 
-def _html_options(parser):
-    add_instance_options(parser)
-    add_notation_options(parser)
+def _html_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
     parser.add_argument("-o", "--output", default=None, metavar="FILE.html",
                         help="write the page to FILE.html (default: standard output)")
-    for option, (_, meaning) in NAME_OPTIONS.items():
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            parser.set_defaults(**{f"{option}_name": None})  # nothing to rename
+            continue
         parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
-                            help=f"name of {meaning} (Greek names become letters)")
-    add_derivation_options(parser)
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+    add_derivation_options(parser, kind)
 
 
 @command("html", help="write the derivation as one interactive, self-contained HTML page")

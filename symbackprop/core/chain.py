@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from symbackprop.core import differentiate
+from symbackprop.core import differentiate, progress
 from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
 from symbackprop.core.layers import input_shape_of
 from symbackprop.core.naming import Notation, element_symbol, flat, symbol_array, to_array
@@ -175,8 +175,10 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
     shapes = chain.shapes(input_shape)
     check_size(chain.term_count(input_shape), max_terms)
     steps = []
-    for number, (layer, shape, out_shape) in enumerate(
-            zip(chain.layers, shapes, shapes[1:]), 1):
+    # Each layer's own stages show their bars; this one says which layer they belong to.
+    for number, (layer, shape, out_shape) in enumerate(progress.track(
+            zip(chain.layers, shapes, shapes[1:]), "deriving the layers", len(chain.layers),
+            unit="layers", delay=0), 1):
         steps.append(_renamed_step(number, derive_instance(layer, shape, out_shape, method)))
     return ChainDerivation(layer=chain, input_shape=shapes[0], output_shape=shapes[-1],
                            activation_shapes=shapes, steps=tuple(steps), method=method)

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.naming import flat
 
@@ -37,14 +38,18 @@ def gradients(forward, method: str = "collect") -> dict:
 
 def _by_diff(forward, wrt: dict) -> dict:
     loss = sympy.Add(*[g * z for g, z in zip(flat(forward.g), flat(forward.z))])
-    return {name: array.applyfunc(lambda symbol: sympy.diff(loss, symbol))
-            for name, array in wrt.items()}
+    symbols = [symbol for array in wrt.values() for symbol in flat(array)]
+    derivatives = {symbol: sympy.diff(loss, symbol) for symbol in progress.track(
+        symbols, "differentiating (sympy.diff)", unit="symbols")}
+    return {name: array.applyfunc(derivatives.__getitem__) for name, array in wrt.items()}
 
 
 def _by_collection(forward, wrt: dict) -> dict:
-    targets = {symbol for array in wrt.values() for symbol in flat(array)}
+    ordered = [symbol for array in wrt.values() for symbol in flat(array)]
+    targets = set(ordered)
     contributions = defaultdict(list)
-    for g, z in zip(flat(forward.g), flat(forward.z)):
+    outputs = list(zip(flat(forward.g), flat(forward.z)))
+    for g, z in progress.track(outputs, "differentiating", unit="outputs"):
         for term in sympy.Add.make_args(z):
             factors = sympy.Mul.make_args(term)
             present = [f for f in factors if f in targets]
@@ -57,5 +62,7 @@ def _by_collection(forward, wrt: dict) -> dict:
             else:
                 for symbol in sorted(term.free_symbols & targets, key=sympy.default_sort_key):
                     contributions[symbol].append(sympy.diff(g * term, symbol))
-    return {name: array.applyfunc(lambda symbol: sympy.Add(*contributions.get(symbol, ())))
-            for name, array in wrt.items()}
+    # Adding up a weight's contributions (one per output) is as slow as collecting them.
+    sums = {symbol: sympy.Add(*contributions.get(symbol, ()))
+            for symbol in progress.track(ordered, "summing the gradients", unit="elements")}
+    return {name: array.applyfunc(sums.__getitem__) for name, array in wrt.items()}

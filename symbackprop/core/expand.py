@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.naming import to_array
 from symbackprop.core.registry import Registry
 
@@ -44,7 +45,8 @@ class Forward:
 def written_sums(products_grid: np.ndarray) -> np.ndarray:
     """Unevaluated sums of unevaluated products (so ``0*w`` stays visible)."""
     written = np.empty(products_grid.shape, dtype=object)
-    for index in np.ndindex(*products_grid.shape):
+    for index in progress.track(np.ndindex(*products_grid.shape), "writing z out",
+                                products_grid.size, unit="outputs"):
         written[index] = sympy.Add(
             *[sympy.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
               for factors in products_grid[index]], evaluate=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.naming import to_grid
 from symbackprop.core.registry import Registry
 
@@ -130,14 +131,17 @@ class RuleProof:
     mismatches: tuple = ()  # indices (0-based) of elements that differ
 
 
-def mismatched_elements(closed_form: np.ndarray, gradient) -> tuple:
+def mismatched_elements(closed_form: np.ndarray, gradient, rule: str) -> tuple:
     """Indices (0-based) where ``closed_form`` and the derived ``gradient`` differ.
 
     Each element of the closed form is expanded and compared with the derived sum as
     a polynomial; an empty tuple means the closed form is proven on this instance.
+    ``rule`` names it on the progress display (``"the dL/dx rule"``).
     """
     truth = to_grid(gradient)
-    return tuple(index for index in np.ndindex(*truth.shape)
+    elements = progress.track(np.ndindex(*truth.shape), f"proving {rule}", truth.size,
+                              unit="elements")
+    return tuple(index for index in elements
                  if sympy.expand(sympy.sympify(closed_form[index]) - truth[index]) != 0)
 
 

@@ -49,7 +49,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
-from symbackprop.core import rules
+from symbackprop.core import progress, rules
 from symbackprop.core.derivation import term_count
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import (
@@ -721,7 +721,9 @@ def _backward_section(derivation, printer) -> list[dict]:
     arrays = [("x", derivation.x, "input")] + [
         (key, derivation.params[key], {"w": "kernel", "b": "bias"}[key])
         for key in derivation.params]
-    for array, symbols, title in arrays:
+    # Three steps, the kernel's alone several seconds on a large layer: shown from the start.
+    for array, symbols, title in progress.track(arrays, "typesetting the gradients",
+                                                unit="arrays", delay=0):
         grads = derivation.grads[array]
         shape = tuple(symbols.shape)
         indices, selected = representative_indices(shape, spatial_axes=2 if len(shape) > 1 else 0)
@@ -1353,7 +1355,7 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180,
         source = Path(work) / "document.tex"
         shutil.copyfile(tex_path, source)
         # Run again while LaTeX asks for it (cross-references), at most three times.
-        for _ in range(3):
+        for _ in progress.track(range(3), f"{compiler} (up to 3 runs)", delay=0, unit="runs"):
             try:
                 completed = subprocess.run(
                     [executable, "-interaction=nonstopmode", "-halt-on-error",

@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
+from symbackprop.core import progress
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import (
     Notation,
@@ -223,7 +224,8 @@ def _equations(printer, left_symbols, right_exprs, left_format) -> list[str]:
     labels = [left_format(s) for s in lefts]
     width = max(map(len, labels), default=0)
     return [f"  {label.ljust(width)} = {printer.doprint(expr)}"
-            for label, expr in zip(labels, rights)]
+            for label, expr in progress.track(zip(labels, rights), "printing", len(labels),
+                                              unit="equations")]
 
 
 def _shape(shape) -> str:

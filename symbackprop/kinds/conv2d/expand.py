@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.expand import EXPAND, Forward
 from symbackprop.core.naming import symbol_grid, to_array
@@ -35,8 +36,9 @@ def _conv2d(layer, input_shape) -> Forward:
     zero = sympy.Integer(0)
     evaluated = []
     products_grid = np.empty(g.shape, dtype=object)
-    for n, o, i, j in itertools.product(range(batch), range(layer.out_channels),
-                                        range(out_h), range(out_w)):
+    for n, o, i, j in progress.track(itertools.product(
+            range(batch), range(layer.out_channels), range(out_h), range(out_w)),
+            "expanding z", g.size, unit="outputs"):
         group = o // og
         products = []
         # z[n,o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] * xp[n, group*cg + c, i*sh + m*dh, j*sw + k*dw]

@@ -105,7 +105,8 @@ def prove_rules(derivation) -> tuple[RuleProof, ...]:
     )
     proofs = []
     for name, closed_form in closed.items():
-        mismatches = mismatched_elements(closed_form, derivation.grads[name])
+        mismatches = mismatched_elements(closed_form, derivation.grads[name],
+                                         f"the dL/d{name} rule")
         proofs.append(RuleProof(
             name=f"grad_{name}", statement=STATEMENTS[f"grad_{name}"], holds=not mismatches,
             checked=closed_form.size, stride=layer.stride, dilation=layer.dilation,

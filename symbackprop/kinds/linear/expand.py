@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.expand import EXPAND, Forward
 from symbackprop.core.naming import symbol_grid, to_array
@@ -21,7 +22,7 @@ def _linear(layer, input_shape) -> Forward:
     g = symbol_grid("g", layer.output_shape_for(input_shape))
     evaluated = np.empty(g.shape, dtype=object)
     products_grid = np.empty(g.shape, dtype=object)
-    for n, o in np.ndindex(*g.shape):
+    for n, o in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         # z[n, o] = sum_f w[o, f] * x[n, f] + b[o]
         products = [(features[n, f], w[o, f]) for f in range(layer.in_features)]
         if b is not None:

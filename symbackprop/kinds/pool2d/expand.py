@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import sympy
 
+from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.expand import EXPAND, Forward, elementwise_forward
 from symbackprop.core.naming import symbol_grid
@@ -37,7 +38,7 @@ def _pool_grids(layer, input_shape):
 def _maxpool2d(layer, input_shape) -> Forward:
     x, g = _pool_grids(layer, input_shape)
     z = np.empty(g.shape, dtype=object)
-    for index in np.ndindex(*g.shape):
+    for index in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         # z[n,c,i,j] = max of the window's input elements; padding never wins.
         window = [element for element in _window(layer, input_shape, *index, x)
                   if element is not None]
@@ -51,7 +52,7 @@ def _avgpool2d(layer, input_shape) -> Forward:
     zero = sympy.Integer(0)
     z = np.empty(g.shape, dtype=object)
     written = np.empty(g.shape, dtype=object)
-    for index in np.ndindex(*g.shape):
+    for index in progress.track(np.ndindex(*g.shape), "expanding z", g.size, unit="outputs"):
         window = _window(layer, input_shape, *index, x)
         elements = [element for element in window if element is not None]
         # z[n,c,i,j] = (sum of the window) / divisor: KH*KW, or the real elements only.

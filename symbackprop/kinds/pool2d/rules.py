@@ -106,7 +106,7 @@ def prove_kron(derivation) -> RuleProof:
                          f"input (stride = kernel_size, no padding)")
     height, width = derivation.input_shape[2:]
     closed = kron_upsample(to_grid(derivation.g), layer.kernel_size, (height, width))
-    mismatches = mismatched_elements(closed, derivation.grads["x"])
+    mismatches = mismatched_elements(closed, derivation.grads["x"], "the kron rule")
     unread = tuple(unread_length(size, kernel, kernel, 0, 0)
                    for size, kernel in zip((height, width), layer.kernel_size))
     return RuleProof(name="grad_x", statement=KRON_STATEMENT, holds=not mismatches,
