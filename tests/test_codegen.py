@@ -26,7 +26,8 @@ from ruff_check import ruff_problems
 
 import symbackprop as sbp
 from symbackprop import Conv2d
-from symbackprop.cli import build_parser, layer_arguments, layer_from_args, main
+from symbackprop.cli import build_parser, layer_from_args, main
+from symbackprop.core.command_line import layer_arguments
 from symbackprop.core.naming import element_symbol, module_name
 from symbackprop.render.codegen import (
     STRATEGIES,

@@ -32,7 +32,7 @@ from symbackprop.kinds import (
 )
 
 __all__ = ["main", "command", "LAYER_OPTIONS", "NUMBER_LIMIT", "parse_numbers", "parse_size",
-           "parse_whole_number", "layer_arguments", "input_size_from_args", "LayerKind",
+           "parse_whole_number", "input_size_from_args", "LayerKind",
            "layer_kind"]
 
 _COMMANDS = {}
@@ -242,85 +242,6 @@ LAYER_OPTIONS = {
 #: ``--input`` when it is not given, per layer kind; ``None``: the layer decides
 #: (a Linear layer's in_features, a spec's "input").
 DEFAULT_INPUT = {"conv2d": "3x3", "maxpool2d": "4x4", "avgpool2d": "4x4", "flatten": "2x2x2"}
-
-
-def _numbers(values, separator=","):
-    """``(3, 3) -> "3"``, ``(3, 2) -> "3x2"`` (with ``separator="x"``)."""
-    return str(values[0]) if len(set(values)) == 1 else separator.join(map(str, values))
-
-
-def _padding_argument(padding) -> str:
-    """The shortest ``--padding`` for ``(top, bottom, left, right)``: P, PH,PW or all four."""
-    top, bottom, left, right = padding
-    return _numbers((top, left)) if (top, left) == (bottom, right) else _numbers(padding)
-
-
-def _conv2d_to_args(layer) -> list[str]:
-    arguments = []
-    if layer.in_channels != 1:
-        arguments += ["--in-channels", str(layer.in_channels)]
-    if layer.out_channels != 1:
-        arguments += ["--out-channels", str(layer.out_channels)]
-    arguments += ["--kernel", _numbers(layer.kernel_size, "x")]
-    if layer.stride != (1, 1):
-        arguments += ["--stride", _numbers(layer.stride, "x")]
-    if layer.padding != (0, 0, 0, 0):
-        arguments += ["--padding", _padding_argument(layer.padding)]
-    if layer.dilation != (1, 1):
-        arguments += ["--dilation", _numbers(layer.dilation, "x")]
-    if layer.groups != 1:
-        arguments += ["--groups", str(layer.groups)]
-    if not layer.bias:
-        arguments.append("--no-bias")
-    return arguments
-
-
-def _pool_to_args(layer) -> list[str]:
-    arguments = ["--kernel", _numbers(layer.kernel_size, "x")]
-    if layer.stride != layer.kernel_size:
-        arguments += ["--stride", _numbers(layer.stride, "x")]
-    if any(layer.padding):
-        arguments += ["--padding", _padding_argument(layer.padding)]
-    if not getattr(layer, "count_include_pad", True):
-        arguments.append("--no-count-include-pad")
-    return arguments
-
-
-def _linear_to_args(layer) -> list[str]:
-    return ["--in-features", str(layer.in_features), "--out-features", str(layer.out_features),
-            *([] if layer.bias else ["--no-bias"])]
-
-
-def _sequential_to_args(layer) -> list[str]:
-    import json
-
-    return ["--spec", json.dumps(layer.spec()["layers"], separators=(", ", ": "))]
-
-
-#: layer kind -> the options that name a layer on the command line (the inverse of
-#: LAYER_OPTIONS' from_args); generated files quote them in their regenerate command.
-LAYER_ARGUMENTS = {
-    "conv2d": _conv2d_to_args,
-    "maxpool2d": _pool_to_args,
-    "avgpool2d": _pool_to_args,
-    "relu": lambda layer: [],
-    "leakyrelu": lambda layer: ["--negative-slope", repr(float(layer.negative_slope))],
-    "sigmoid": lambda layer: [],
-    "tanh": lambda layer: [],
-    "flatten": lambda layer: [],
-    "linear": _linear_to_args,
-    "sequential": _sequential_to_args,
-}
-
-
-def layer_arguments(layer) -> list[str]:
-    """``[kind, options...]`` that make ``symbackprop COMMAND`` build ``layer`` again."""
-    try:
-        to_args = LAYER_ARGUMENTS[layer.kind]
-    except (AttributeError, KeyError):
-        raise TypeError(f"symbackprop has no command-line form for a {type(layer).__name__}") \
-            from None
-    return [layer.kind, *to_args(layer)]
 
 
 @dataclass(frozen=True)

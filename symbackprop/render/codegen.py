@@ -447,7 +447,7 @@ def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[in
 
 def regenerate_command(layer) -> list[str]:
     """The shell words of ``symbackprop generate`` for ``layer``."""
-    from symbackprop.cli import layer_arguments
+    from symbackprop.core.command_line import layer_arguments
 
     return ["symbackprop", "generate", *layer_arguments(layer)]
 

@@ -481,7 +481,7 @@ NAME_OPTIONS = {
 def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | None = None,
                        show_padding: bool = True) -> str:
     """The ``symbackprop latex`` command line that writes this document again."""
-    from symbackprop.cli import layer_arguments
+    from symbackprop.core.command_line import layer_arguments
 
     # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F).
     sample = input_shape[2:] if hasattr(layer, "in_channels") else input_shape[1:]
