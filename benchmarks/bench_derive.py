@@ -15,7 +15,7 @@ import statistics
 import time
 
 import symbackprop as sbp
-from symbackprop.derivation import term_count
+from symbackprop.core.derivation import term_count
 
 
 def median_seconds(function, repeat: int) -> float:

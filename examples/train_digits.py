@@ -37,7 +37,7 @@ except ImportError:  # run from a checkout without installing
     import symbackprop
 
 from symbackprop.catalog import DIGITS_NETWORK
-from symbackprop.naming import module_name
+from symbackprop.core.naming import module_name
 
 #: Test accuracy the defaults reach, per data set (the script checks it).
 STATED_ACCURACY = {"scikit-learn digits": 0.95, "synthetic digits": 0.95}

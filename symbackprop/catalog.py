@@ -1,7 +1,7 @@
 """The catalog of generated modules committed in ``generated/``, and how to refresh it.
 
 Input: the list :data:`CATALOG` of useful layers.  Output: one module per layer
-(:func:`symbackprop.codegen.generate`) and an index, ``README.md``, in one folder.
+(:func:`symbackprop.render.codegen.generate`) and an index, ``README.md``, in one folder.
 
     python -m symbackprop.catalog            # rewrite generated/ (modules and README.md)
     python -m symbackprop.catalog --check    # list the files that differ; exit 1 if any
@@ -16,8 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codegen import DEFAULT_OUTPUT_FOLDER, generate, module_filename, write_text_atomically
-from .layers import (
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -25,11 +25,16 @@ from .layers import (
     Linear,
     MaxPool2d,
     ReLU,
-    Sequential,
     Sigmoid,
     Tanh,
 )
-from .templating import python_environment
+from symbackprop.render.codegen import (
+    DEFAULT_OUTPUT_FOLDER,
+    generate,
+    module_filename,
+    write_text_atomically,
+)
+from symbackprop.render.templating import python_environment
 
 __all__ = ["CatalogEntry", "CATALOG", "DIGITS_NETWORK", "REGENERATE_COMMAND", "catalog_files",
            "regenerate", "stale_files", "main"]

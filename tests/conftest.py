@@ -63,7 +63,7 @@ def evaluate(expressions, values: dict):
     import numpy as np
     import sympy
 
-    from symbackprop.naming import parse_element
+    from symbackprop.core.naming import parse_element
 
     flat = sympy.flatten(expressions.tolist()) if hasattr(expressions, "tolist") \
         else [expressions]
@@ -150,7 +150,7 @@ CHAIN_GRID = [
 @pytest.fixture(params=LAYER_GRID, ids=[case[0] for case in LAYER_GRID])
 def layer_case(request):
     """One entry of LAYER_GRID as ``(layer, input_size, batch)``."""
-    from symbackprop.layers import layer_from_spec
+    from symbackprop.core.layers import layer_from_spec
 
     _, spec, input_size, batch = request.param
     return layer_from_spec(spec), input_size, batch
@@ -159,7 +159,7 @@ def layer_case(request):
 @pytest.fixture(params=CHAIN_GRID, ids=[case[0] for case in CHAIN_GRID])
 def chain_case(request):
     """One entry of CHAIN_GRID as ``(Sequential, input_size, batch)``."""
-    from symbackprop.layers import Sequential
+    from symbackprop.core.layers import Sequential
 
     _, specs, input_size, batch = request.param
     return Sequential.from_spec(specs), input_size, batch

@@ -9,10 +9,11 @@ from layer_reference import chain_backward, chain_forward, random_parameters
 from reference import numerical_gradient
 
 import symbackprop as sbp
-from symbackprop.chain import ChainDerivation
-from symbackprop.layers import Conv2d, Linear, MaxPool2d, ReLU, Sequential
-from symbackprop.naming import parse_element
-from symbackprop.text import format_derivation
+from symbackprop.core.chain import ChainDerivation
+from symbackprop.core.layers import Sequential
+from symbackprop.core.naming import parse_element
+from symbackprop.kinds import Conv2d, Linear, MaxPool2d, ReLU
+from symbackprop.render.text import format_derivation
 
 
 def _run(derivation, values):

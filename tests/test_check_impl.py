@@ -18,10 +18,10 @@ import sympy
 from reference import conv2d_backward
 
 from symbackprop import Conv2d, ImplementationError, check_impl, derive
-from symbackprop.check_impl import NumericGradients, input_sizes, load_function
+from symbackprop.check.impl import NumericGradients, input_sizes, load_function
 from symbackprop.cli import main
-from symbackprop.indexing import unread_length
-from symbackprop.naming import symbol_array
+from symbackprop.core.indexing import unread_length
+from symbackprop.core.naming import symbol_array
 
 STUDENT_FILE = str(Path(student.__file__))
 STRIDED = Conv2d(kernel_size=3, stride=2, padding=1)

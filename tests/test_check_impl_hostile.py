@@ -21,10 +21,11 @@ import student_conv
 import student_hostile as hostile
 import student_pool
 
-from symbackprop import AvgPool2d, Conv2d, ImplementationError, MaxPool2d, check_impl, impl_process
-from symbackprop.check_impl import _judge_case, _prepare_case
+from symbackprop import AvgPool2d, Conv2d, ImplementationError, MaxPool2d, check_impl
+from symbackprop.check import impl_process
+from symbackprop.check.impl import _judge_case, _prepare_case
+from symbackprop.check.impl_process import FORKS
 from symbackprop.cli import main
-from symbackprop.impl_process import FORKS
 
 HOSTILE_FILE = str(Path(hostile.__file__))
 LAYER = Conv2d(kernel_size=3, stride=2, padding=1)
@@ -378,3 +379,22 @@ def test_command_line_os_exit_at_import_subprocess(tmp_path):
     assert run.stdout == ""
     assert "ended its process (exit status 0) before the function could be called" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+
+def test_a_file_edited_and_checked_again_at_once_runs_its_new_code(tmp_path):
+    """Same size, same modification time: the old text's cached .pyc must not be what runs."""
+    layer = Conv2d(kernel_size=2)
+    wrong, right = "grad_z[0].sum(axis=(1, 2))", "grad_z.sum(axis=(0, 2, 3))"
+    assert len(wrong) == len(right)
+    source = Path(student_conv.__file__).read_text()
+    function = source[source.index("def backward_bias_first_sample("):].split("\n\n\n")[0]
+    assert wrong in function
+    student = tmp_path / "student_edit.py"
+    student.write_text(source)
+    stamp = student.stat().st_mtime_ns
+    assert not check_impl(layer, f"{student}:backward_bias_first_sample").ok
+    student.write_text(source.replace(function, function.replace(wrong, right)))
+    os.utime(student, ns=(stamp, stamp))  # as if edited within the same second
+    fixed = check_impl(layer, f"{student}:backward_bias_first_sample")
+    assert fixed.ok, fixed.report()

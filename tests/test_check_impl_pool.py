@@ -18,8 +18,8 @@ from conftest import REPO
 from reference import avgpool2d_backward, maxpool2d_backward
 
 from symbackprop import AvgPool2d, ImplementationError, MaxPool2d, check_impl, derive
-from symbackprop.check_impl import NumericGradients, input_sizes
-from symbackprop.check_impl_pool import (
+from symbackprop.check.impl import NumericGradients, input_sizes
+from symbackprop.check.impl_pool import (
     distinct_input,
     every_tied_maximum,
     last_maximum,

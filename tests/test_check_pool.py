@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 
 from symbackprop import AvgPool2d, FormulaError, MaxPool2d, check_formula
-from symbackprop.formula import Indicator, parse_formula, products
+from symbackprop.check.formula import Indicator, parse_formula, products
 
 AVG = AvgPool2d(2)                                      # windows side by side
 AVG_OVERLAPPING = AvgPool2d(2, stride=1)

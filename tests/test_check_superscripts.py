@@ -23,8 +23,8 @@ from symbackprop import (
     Tanh,
     check_formula,
 )
+from symbackprop.check.formula import MAX_NESTING, parse_formula
 from symbackprop.cli import main
-from symbackprop.formula import MAX_NESTING, parse_formula
 
 K2 = Conv2d(kernel_size=2)
 # The three examples, exactly as written there (with the "..." filled in for

@@ -147,7 +147,7 @@ def test_a_fifo_spec_is_refused_at_once(tmp_path):
 
 
 def test_a_spec_file_over_the_size_bound_is_refused(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("symbackprop.layers.SPEC_MAX_BYTES", 100)
+    monkeypatch.setattr("symbackprop.core.layers.SPEC_MAX_BYTES", 100)
     path = tmp_path / "net.json"
     path.write_text('[{"layer": "relu"}' + " " * 200 + "]")
     error = error_of(capsys, ["derive", "sequential", "--spec", str(path)])
@@ -208,7 +208,7 @@ def test_an_unhashable_layer_kind_is_a_clear_error(capsys):
 def test_a_spec_with_too_many_layers_is_refused_before_deriving(tmp_path, capsys, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("derived a spec over the layer limit")
-    monkeypatch.setattr("symbackprop.chain.derive_instance", refuse)
+    monkeypatch.setattr("symbackprop.core.chain.derive_instance", refuse)
     path = tmp_path / "net.json"
     path.write_text('{"input": [1, 1, 1], "layers": [' + ", ".join(['{"layer": "relu"}'] * 1001)
                     + "]}")

@@ -1,4 +1,4 @@
-"""Tests of the NumPy code generator (symbackprop.codegen) and the modules it writes.
+"""Tests of the NumPy code generator (symbackprop.render.codegen) and the modules it writes.
 
 Truth comes from outside the generator: SymPy's derivation (the generated
 statements, run on arrays of SymPy symbols, must give exactly the derived sums),
@@ -26,8 +26,10 @@ from ruff_check import ruff_problems
 
 import symbackprop as sbp
 from symbackprop import Conv2d
-from symbackprop.cli import build_parser, layer_arguments, layer_from_args, main
-from symbackprop.codegen import (
+from symbackprop.cli import build_parser, layer_from_args, main
+from symbackprop.core.command_line import layer_arguments
+from symbackprop.core.naming import element_symbol, module_name
+from symbackprop.render.codegen import (
     STRATEGIES,
     Conv2dPlan,
     PlanError,
@@ -42,7 +44,6 @@ from symbackprop.codegen import (
     representative_instance,
     write_module,
 )
-from symbackprop.naming import module_name
 
 GRID_IDS = [case[0] for case in CONV_GRID]
 DTYPES = [np.float32, np.float64]
@@ -157,7 +158,7 @@ def test_plan_reading_fails_for_sums_that_are_not_a_slice():
     derivation = sbp.derive(Conv2d(kernel_size=2), (3, 3))
     grad_w = derivation.grads["w"]
     # move one term of dL/dw[0,0,0,0] to another input position
-    x = sbp.naming.element_symbol
+    x = element_symbol
     tampered = grad_w.tolist()
     tampered[0][0][0][0] = tampered[0][0][0][0].subs(x("x", (0, 0, 1, 1)), x("x", (0, 0, 2, 0)))
     grads = dict(derivation.grads, w=sympy.ImmutableDenseNDimArray(tampered))

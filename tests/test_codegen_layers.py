@@ -33,8 +33,21 @@ from ruff_check import ruff_problems
 
 import symbackprop as sbp
 from symbackprop.cli import main
-from symbackprop.codegen import PlanError, generate, load, module_filename
-from symbackprop.codegen_layers import (
+from symbackprop.core.layers import Sequential, layer_from_spec
+from symbackprop.core.naming import module_name
+from symbackprop.kinds import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from symbackprop.render.codegen import PlanError, generate, load, module_filename
+from symbackprop.render.codegen_layers import (
     NUMPY_ACTIVATIONS,
     NumpyActivation,
     check_activation_code,
@@ -43,20 +56,6 @@ from symbackprop.codegen_layers import (
     read_pool_plan,
     representative_pool_instance,
 )
-from symbackprop.layers import (
-    AvgPool2d,
-    Conv2d,
-    Flatten,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Tanh,
-    layer_from_spec,
-)
-from symbackprop.naming import module_name
 
 DTYPES = [np.float32, np.float64]
 LAYER_IDS = [case[0] for case in LAYER_GRID]
@@ -382,7 +381,7 @@ def test_generated_source_is_ruff_clean(layer):
 
 def test_generation_is_deterministic_across_processes():
     spec = json.dumps(CHAIN_GRID[0][1])
-    code = ("import sys; from symbackprop import generate; from symbackprop.layers import "
+    code = ("import sys; from symbackprop import generate; from symbackprop.core.layers import "
             f"Sequential; sys.stdout.write(generate(Sequential.from_spec({spec})))")
     outputs = set()
     for seed in ("1", "2"):

@@ -16,7 +16,9 @@ from reference import conv_output_size
 
 import symbackprop as sbp
 from symbackprop.cli import main
-from symbackprop.codegen import (
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds import AvgPool2d, Conv2d, MaxPool2d
+from symbackprop.render.codegen import (
     _minimal_length,
     check_generation_size,
     generate,
@@ -24,8 +26,7 @@ from symbackprop.codegen import (
     load,
     representative_instance,
 )
-from symbackprop.codegen_layers import _minimal_pool_length
-from symbackprop.layers import AvgPool2d, Conv2d, MaxPool2d, Sequential
+from symbackprop.render.codegen_layers import _minimal_pool_length
 
 
 def searched_conv_length(kernel, stride, before, after, dilation):

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from reference import conv2d_backward, conv2d_forward, numerical_gradient
 
 import symbackprop as sbp
-from symbackprop import expand as expand_stage
-from symbackprop.algebra import product
-from symbackprop.naming import element_symbol, parse_element
-from symbackprop.text import TextPrinter
+from symbackprop.core import expand as expand_stage
+from symbackprop.core.algebra import product
+from symbackprop.core.naming import element_symbol, parse_element
+from symbackprop.render.text import TextPrinter
 
 
 def printed(derivation, expression, index_base=1):
@@ -117,7 +117,7 @@ def test_size_limit_refused_before_expanding(monkeypatch):
     def must_not_run(*args):
         raise AssertionError("expanded an instance over the limit")
 
-    monkeypatch.setitem(expand_stage._EXPANDERS, sbp.Conv2d, must_not_run)
+    monkeypatch.setitem(expand_stage.EXPAND.table, sbp.Conv2d, must_not_run)
     with pytest.raises(sbp.SizeLimitError, match=r"1,910,412 products.*limit of 100,000"):
         sbp.derive(sbp.Conv2d(3, 1, kernel_size=2), (400, 400))
     with pytest.raises(sbp.SizeLimitError, match="limit of 10"):
@@ -170,7 +170,7 @@ def _no_expansion(monkeypatch):
 
 def test_diff_has_its_own_limit_checked_before_expanding(monkeypatch):
     """At the collect limit sympy.diff would run for hours: it is refused up front."""
-    from symbackprop.derivation import DEFAULT_DIFF_MAX_TERMS
+    from symbackprop.core.derivation import DEFAULT_DIFF_MAX_TERMS
 
     _no_expansion(monkeypatch)
     layer = sbp.Conv2d(kernel_size=3, padding=1)
@@ -182,7 +182,7 @@ def test_diff_has_its_own_limit_checked_before_expanding(monkeypatch):
 
 
 def test_diff_limit_counts_products_times_symbols_and_max_terms_raises_it():
-    from symbackprop.derivation import diff_term_count
+    from symbackprop.core.derivation import diff_term_count
 
     layer = sbp.Conv2d(kernel_size=2)  # 3x3 input: 16 products; 9 + 4 + 1 symbols
     assert diff_term_count(layer, (1, 1, 3, 3)) == 16 * 14
@@ -192,7 +192,7 @@ def test_diff_limit_counts_products_times_symbols_and_max_terms_raises_it():
 
 
 def test_diff_limit_of_a_chain_sums_its_layers(monkeypatch):
-    from symbackprop.derivation import diff_term_count
+    from symbackprop.core.derivation import diff_term_count
 
     chain = sbp.Sequential(sbp.Conv2d(kernel_size=3), sbp.ReLU())
     shapes = chain.shapes((1, 1, 20, 20))

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 
 from symbackprop.catalog import CATALOG, DIGITS_NETWORK
-from symbackprop.codegen import generate, module_filename
+from symbackprop.render.codegen import generate, module_filename
 
 EXAMPLE = REPO / "examples" / "train_digits.py"
 

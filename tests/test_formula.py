@@ -4,7 +4,13 @@ from fractions import Fraction
 
 import pytest
 
-from symbackprop.formula import FormulaError, Linear, Spelling, parse_formula, products
+from symbackprop.check.formula import (
+    FormulaError,
+    Linear,
+    Spelling,
+    parse_formula,
+    products,
+)
 
 
 def _indices(element, reading="parts"):

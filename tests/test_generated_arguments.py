@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
 
-from symbackprop.codegen import STRATEGIES, choose_strategy, load
-from symbackprop.layers import Conv2d, Sequential, layer_from_spec
+from symbackprop.core.layers import Sequential, layer_from_spec
+from symbackprop.kinds import Conv2d
+from symbackprop.render.codegen import STRATEGIES, choose_strategy, load
 
 
 def every_module():

@@ -15,7 +15,7 @@ from ruff_check import ruff_problems_in_files
 
 from symbackprop import Conv2d
 from symbackprop.catalog import CATALOG, INDEX_NAME, REGENERATE_COMMAND, catalog_files, main
-from symbackprop.codegen import module_filename
+from symbackprop.render.codegen import module_filename
 
 FOLDER = REPO / "generated"
 MODULES = [module_filename(entry.layer) for entry in CATALOG]

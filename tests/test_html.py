@@ -1,4 +1,4 @@
-"""The interactive page (symbackprop.html) read as HTML, without a browser.
+"""The interactive page (symbackprop.render.html) read as HTML, without a browser.
 
 Truth: the derivation's own SymPy expressions (free symbols) and the layer's
 geometry, computed here; the page's cells and data must match them.
@@ -16,7 +16,7 @@ import sympy
 
 import symbackprop as sbp
 from symbackprop.cli import LAYER_OPTIONS, main
-from symbackprop.html import STEP_BUILDERS
+from symbackprop.render.html import STEP_BUILDERS
 
 
 class PageParser(HTMLParser):
@@ -318,7 +318,7 @@ def test_each_slide_frame_is_the_gradient_it_names(layer, size):
     """The marked window of the padded, dilated g times the rotated kernel is dL/dx.
 
     P is computed here from SPEC's formula P = d(K-1) - p (+ the unread rows r) and
-    the zeros inserted by hand, not with symbackprop.rules.
+    the zeros inserted by hand, not with symbackprop.core.rules.
     """
     derivation = sbp.derive(layer, size)
     page = parse(sbp.to_html(derivation))

@@ -15,9 +15,10 @@ from conftest import CONV_GRID
 from reference import conv2d_forward
 
 import symbackprop as sbp
-from symbackprop import latex
 from symbackprop.cli import main
-from symbackprop.latex import (
+from symbackprop.core.naming import element_symbol
+from symbackprop.render import latex
+from symbackprop.render.latex import (
     LatexCompileError,
     LatexPrinter,
     compile_pdf,
@@ -28,7 +29,6 @@ from symbackprop.latex import (
     unrolled_matrix,
     write_document,
 )
-from symbackprop.naming import element_symbol
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +179,8 @@ def test_rules_section_quotes_the_numbers_and_verifies(worked_document):
 
 
 def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
-    from symbackprop import rules
-
-    real = rules.prove_rules
+    from symbackprop.core.rules import PROOFS
+    from symbackprop.kinds.conv2d.rules import prove_rules as real
 
     def broken(derivation):
         proofs = real(derivation)
@@ -189,7 +188,7 @@ def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
                      type(p)(**{**p.__dict__, "holds": False, "mismatches": ((0, 0, 1, 1),)})
                      for p in proofs)
 
-    monkeypatch.setattr(rules, "prove_rules", broken)
+    monkeypatch.setitem(PROOFS.table, sbp.Conv2d, broken)
     doc = to_latex(worked)
     assert doc.count(r"\textbf{Verified:}") == 3
     assert r"\textbf{NOT verified:}" in doc and "(the first at $w_{22}$)" in doc
@@ -455,9 +454,10 @@ def test_the_command_in_the_document_regenerates_it(name, capsys):
 
 
 def test_large_instances_quote_the_rules_without_claiming_a_proof(monkeypatch):
-    monkeypatch.setattr("symbackprop.rules.PROOF_TERMS", 10)
+    monkeypatch.setattr("symbackprop.core.rules.PROOF_TERMS", 10)
     calls = []
-    monkeypatch.setattr("symbackprop.rules.prove_rules", lambda d: calls.append(d))
+    from symbackprop.core.rules import PROOFS
+    monkeypatch.setitem(PROOFS.table, sbp.Conv2d, lambda d: calls.append(d))
     doc = to_latex(sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3)))
     assert calls == []
     assert r"\textbf{Verified:}" in doc  # only C^T g, checked directly

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from symbackprop import commands, latex
-from symbackprop.cli import main
-from symbackprop.latex import check_output_name, write_document
+from symbackprop.cli import commands, main
+from symbackprop.render import latex
+from symbackprop.render.latex import check_output_name, write_document
 
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None,
                                     reason="pdflatex is not installed (bash dev.sh test "

@@ -12,10 +12,11 @@ from layer_reference import backward, forward, random_parameters
 from reference import maxpool2d_backward, numerical_gradient
 
 import symbackprop as sbp
-from symbackprop.layers import AvgPool2d, Linear, MaxPool2d
-from symbackprop.local_rules import ACTIVATIONS, IsWindowMax, WindowMax, activation_function
-from symbackprop.rules import kron_upsample, prove_kron
-from symbackprop.text import TextPrinter, format_derivation
+from symbackprop.core.rules import kron_upsample
+from symbackprop.kinds import AvgPool2d, Linear, MaxPool2d
+from symbackprop.kinds.activation.rules import ACTIVATIONS, activation_function
+from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, prove_kron
+from symbackprop.render.text import TextPrinter, format_derivation
 
 
 def printed(derivation, expression, index_base=1):
@@ -186,7 +187,7 @@ def test_avgpool_printouts():
                          "dL/dx = g * f'(x) elementwise, f'(net) = 1 - tanh(net)^2"]),
 ])
 def test_activation_printouts(spec, lines):
-    from symbackprop.layers import layer_from_spec
+    from symbackprop.core.layers import layer_from_spec
 
     text = format_derivation(sbp.derive(layer_from_spec(spec), (2, 2)))
     for line in lines:
@@ -198,7 +199,7 @@ def test_linear_and_flatten_printouts():
     for line in ["  z1 = x1 w11 + x2 w12 + x3 w13 + b1", "  dL/dx1 = g1 w11 + g2 w21",
                  "  dL/dw23 = g2 x3", "  dL/db2 = g2", "  dL/dx = w^T g", "  dL/dw = g x^T"]:
         assert line in text
-    flat = format_derivation(sbp.derive(sbp.layers.Flatten(), (2, 1, 2)))
+    flat = format_derivation(sbp.derive(sbp.Flatten(), (2, 1, 2)))
     assert "  z3 = x[2,1,1]" in flat and "  dL/dx[2,1,1] = g3" in flat
 
 
@@ -217,4 +218,4 @@ def test_size_limit_and_errors():
     with pytest.raises(ValueError, match="smaller than the 3-wide window"):
         sbp.derive(MaxPool2d(3), (2, 5))
     with pytest.raises(ValueError, match="input_size"):
-        sbp.derive(sbp.layers.ReLU(), (1, 2, 3, 4))
+        sbp.derive(sbp.ReLU(), (1, 2, 3, 4))

@@ -7,9 +7,10 @@ import json
 import pytest
 from conftest import CHAIN_GRID, LAYER_GRID
 
-import symbackprop as sbp
-from symbackprop.layers import (
-    LAYER_KINDS,
+from symbackprop.core.derivation import term_count
+from symbackprop.core.layers import Sequential, layer_from_spec, load_spec
+from symbackprop.core.registry import KINDS
+from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -17,11 +18,8 @@ from symbackprop.layers import (
     Linear,
     MaxPool2d,
     ReLU,
-    Sequential,
     Sigmoid,
     Tanh,
-    layer_from_spec,
-    load_spec,
 )
 
 
@@ -80,7 +78,7 @@ def test_term_counts():
     assert Linear(4, 3).term_count((2, 4)) == 24
     chain = Sequential(Conv2d(1, 2, kernel_size=3), ReLU(), MaxPool2d(2), Linear(8, 3))
     assert chain.term_count((1, 1, 6, 6)) == 2 * 16 * 9 + 32 + 32 + 24
-    assert sbp.derivation.term_count(chain, (1, 1, 6, 6)) == chain.term_count((1, 1, 6, 6))
+    assert term_count(chain, (1, 1, 6, 6)) == chain.term_count((1, 1, 6, 6))
 
 
 def test_sequential_shapes_names_and_errors():
@@ -116,7 +114,7 @@ def test_spec_is_compact_and_readable():
     assert Conv2d(1, 2, kernel_size=3).spec() == {"layer": "conv2d", "out_channels": 2,
                                                   "kernel_size": 3}
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
-    assert set(LAYER_KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
+    assert set(KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                                 "sigmoid", "tanh", "flatten", "linear", "sequential"}
 
 

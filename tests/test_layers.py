@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from symbackprop import Conv2d
-from symbackprop.indexing import grad_input_padding, output_length, padding4, unread_length
+from symbackprop.core.indexing import grad_input_padding, output_length, padding4, unread_length
 
 
 def test_parameters_normalised():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import symbackprop as sbp
-from symbackprop import progress
 from symbackprop.cli import main
+from symbackprop.core import progress
 
 TESTS = Path(__file__).resolve().parent
 LONG_DERIVE = ["derive", "conv2d", "--kernel", "3", "--padding", "1", "--input", "16x16"]

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 from reference import conv2d_backward
 
 import symbackprop as sbp
-from symbackprop import rules
+from symbackprop.core import rules
+from symbackprop.kinds.conv2d import rules as conv_rules
 
 
 def test_closed_forms_proven_on_grid(conv_case):
@@ -19,7 +20,7 @@ def test_closed_forms_proven_on_grid(conv_case):
 
 
 def test_proof_catches_an_unrotated_kernel(monkeypatch):
-    monkeypatch.setattr(rules, "rot180", lambda kernel: kernel)
+    monkeypatch.setattr(conv_rules, "rot180", lambda kernel: kernel)
     derivation = sbp.derive(sbp.Conv2d(kernel_size=2, stride=2), (5, 5))
     proofs = {p.name: p for p in sbp.prove_rules(derivation)}
     assert not proofs["grad_x"].holds and proofs["grad_x"].mismatches
@@ -27,8 +28,8 @@ def test_proof_catches_an_unrotated_kernel(monkeypatch):
 
 
 def test_padding_off_by_one_is_caught(monkeypatch):
-    real = rules.grad_padding
-    monkeypatch.setattr(rules, "grad_padding",
+    real = conv_rules.grad_padding
+    monkeypatch.setattr(conv_rules, "grad_padding",
                         lambda layer, size: tuple(p + s for p, s in zip(real(layer, size),
                                                                          (1, -1, 1, -1))))
     derivation = sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3))
@@ -81,7 +82,7 @@ def test_closed_forms_numerically_match_reference(instance, seed):
     w = rng.standard_normal(layer.weight_shape)
     b = rng.standard_normal(layer.out_channels) if layer.bias else None
     g = rng.standard_normal(layer.output_shape((height, width), batch))
-    closed = rules.closed_form_gradients(layer, x, w, g)
+    closed = conv_rules.closed_form_gradients(layer, x, w, g)
     grad_x, grad_w, grad_b = conv2d_backward(
         x, w, b, g, stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
         groups=layer.groups)

@@ -46,7 +46,7 @@ def test_installed_console_script_and_templates(installed, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "dL/dx11 = g11 w22 + g12 w21 + g21 w12 + g22 w11" in result.stdout
-    probe = ("import symbackprop, symbackprop.templating as t; "
+    probe = ("import symbackprop, symbackprop.render.templating as t; "
              "print(symbackprop.__file__); print(t.template_dir())")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout.split()

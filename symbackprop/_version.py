@@ -1,0 +1,3 @@
+"""The package version, in one place (printouts and generated files quote it)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,977 @@
+"""Stage: (layer, backward function) -> :class:`ImplCheck`, a hand-written backward pass judged.
+
+Input: a layer and a function written by a person in the module convention
+``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a convolution) or
+``backward(x, grad_out) -> grad_x`` or ``(grad_x,)`` (max and average pooling, which
+have no parameters; :data:`CONVENTIONS`).  If the function also takes arguments
+named like the layer's fields (``stride``, ``padding``, ``kernel_size``, ...), they
+are passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes
+(stride dividing the padded input evenly and not, rectangular, batch 2, random
+numbers; for max pooling distinct numbers, plus one input with ties) which
+gradient is wrong, where, and, when the wrong values are exactly those of a known
+mistake, which one.
+
+The function runs in a child process (:mod:`~symbackprop.check.impl_process`, the child's
+side :mod:`~symbackprop.check.impl_runner`): the inputs are made here, only the arrays it
+returns come back, as data, and they are judged here, so that what the function
+does to its own process (end it, loop forever, patch NumPy, print) cannot change
+the verdict.  Only real floating-point arrays (float32, float64) are gradients.
+
+The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
+compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
+evaluated on the input; generated code is never the oracle).  A known mistake
+(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check.impl_pool`) is recognised by
+computing its wrong values from the same truth: the kernel left unrotated is the
+true ``dL/dx`` of the flipped kernel; the stride left in place is the true gradient
+of the same layer with stride 1 reading the same rows; a tie sent to the last
+maximum is the derivation with the indicator evaluated for the last maximum; and
+so on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from symbackprop.check import impl_runner
+from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
+from symbackprop.core import progress
+from symbackprop.core.derivation import derive
+from symbackprop.core.naming import flat
+from symbackprop.core.rules import pad2d, rot180
+from symbackprop.kinds.pool2d.rules import IsWindowMax
+
+__all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
+           "ImplementationError", "NumericGradients", "TermValues", "check_impl",
+           "load_function", "input_sizes", "first_maximum", "mistakes_for", "CONVENTIONS"]
+
+#: Relative tolerance of the comparison (float32 implementations pass).
+RELATIVE_TOLERANCE = 1e-4
+#: The module convention of each layer kind check_impl takes.
+CONVENTIONS = {
+    "conv2d": "backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
+    "maxpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
+    "avgpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
+}
+#: Channels of the inputs a pooling backward pass runs on (pooling never mixes them).
+POOLING_CHANNELS = 2
+
+
+class ImplementationError(ValueError):
+    """The function cannot be loaded, raises, or returns something unusable."""
+
+
+# -- the truth, numerically ----------------------------------------------------------------
+def first_maximum(windows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The max-pooling indicator ``[x_ab = argmax z_ij]`` evaluated, one row per term.
+
+    ``windows`` holds each term's window values in row-major order (padding left
+    out), ``candidates`` the position of ``x_ab`` in it.  1 where ``x_ab`` is the
+    first maximum (``numpy.argmax`` returns the first), else 0: what
+    :class:`~symbackprop.core.local_rules.IsWindowMax` evaluates to.
+    """
+    return (np.argmax(windows, axis=1) == candidates).astype(float)
+
+
+@dataclass(frozen=True)
+class TermValues:
+    """Every term of one gradient evaluated at numbers, before the terms are summed.
+
+    ``values[t] = coefficients[t] * products[t] * weights[t]`` is term ``t``'s share
+    of element ``outs[t]`` (flat index) of the gradient; ``weights`` is the value of
+    its max-pooling indicator (1 for a term without one); ``upstream`` is the flat
+    index of its upstream-gradient factor ``g`` (the window it comes from in a
+    pooling layer; -1 if none).
+    """
+
+    shape: tuple
+    outs: np.ndarray
+    coefficients: np.ndarray
+    products: np.ndarray
+    weights: np.ndarray
+    upstream: np.ndarray
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.coefficients * self.products * self.weights
+
+    def total(self, values: np.ndarray | None = None) -> np.ndarray:
+        """The gradient: each element the sum of its terms (``values`` by default)."""
+        values = self.values if values is None else values
+        size = int(np.prod(self.shape, dtype=int))
+        return np.bincount(self.outs, weights=values, minlength=size).reshape(self.shape)
+
+
+class NumericGradients:
+    """A derivation's gradients evaluated at numbers.
+
+    Each gradient element is a sum of products of element symbols, in max pooling
+    times the indicator ``[x_ab = argmax z_ij]``; they are compiled once into index
+    arrays (``coefficient * prod(values[positions])``, the indicator evaluated on the
+    values of its window by :func:`first_maximum`) and summed with
+    ``numpy.bincount``.  A term that is not such a product (a ``Max``, a
+    ``Piecewise``) is evaluated with ``sympy.lambdify``.
+    """
+
+    def __init__(self, derivation):
+        self.derivation = derivation
+        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        self.position = {}
+        for array in self.arrays.values():
+            for symbol in flat(array):
+                self.position[symbol] = len(self.position)
+        first_g = self.position[flat(derivation.g)[0]]
+        self._upstream = range(first_g, first_g + int(np.prod(derivation.g.shape, dtype=int)))
+        self.programs = {name: self._compile(grad) for name, grad in derivation.grads.items()}
+
+    def _compile(self, array):
+        groups, fallback = {}, []
+        for out, expr in enumerate(flat(array)):
+            for term in sympy.Add.make_args(sympy.sympify(expr)):
+                if term == 0:
+                    continue
+                coefficient, factors = term.as_coeff_mul()
+                indicators = [f for f in factors if isinstance(f, IsWindowMax)]
+                indicator = self._indicator(indicators)
+                positions = self._positions([f for f in factors if f not in indicators])
+                if positions is None or not coefficient.is_Number or (
+                        indicators and indicator is None):
+                    symbols = sorted(term.free_symbols, key=str)
+                    fallback.append((out, sympy.lambdify(symbols, term, "numpy"),
+                                     [self.position[s] for s in symbols]))
+                    continue
+                candidate, window = indicator or (0, ())
+                group = groups.setdefault((len(positions), len(window)), ([], [], [], [], [], []))
+                for column, value in zip(group, (out, float(coefficient), positions, candidate,
+                                                 window, self._upstream_of(positions))):
+                    column.append(value)
+        compiled = {}
+        for (count, length), (o, c, i, candidates, windows, upstream) in groups.items():
+            compiled[count, length] = (
+                np.array(o), np.array(c), np.array(i, dtype=int).reshape(len(o), count),
+                np.array(candidates, dtype=int), np.array(windows, dtype=int).reshape(
+                    len(o), length), np.array(upstream, dtype=int))
+        return array.shape, compiled, fallback
+
+    def _positions(self, factors):
+        positions = []
+        for factor in factors:
+            base, exponent = factor.as_base_exp()
+            if base not in self.position or not (exponent.is_Integer and exponent > 0):
+                return None
+            positions += [self.position[base]] * int(exponent)
+        return positions
+
+    def _indicator(self, indicators):
+        """``(position of x_ab in the window, positions of the window)`` or None."""
+        if len(indicators) != 1:
+            return None
+        position, window, _ = indicators[0].args
+        if not all(element in self.position for element in window):
+            return None
+        return int(position), [self.position[element] for element in window]
+
+    def _upstream_of(self, positions) -> int:
+        return next((p - self._upstream.start for p in positions if p in self._upstream), -1)
+
+    def terms(self, values: dict, name: str, indicator: Callable = first_maximum) -> TermValues:
+        """Gradient ``name``'s terms evaluated at ``values`` (arrays named x, g, w, b).
+
+        ``indicator(windows, candidates) -> weights`` evaluates the max-pooling
+        indicator (the truth: :func:`first_maximum`); a known-wrong rule in its
+        place gives the values of a known-wrong backward pass.
+        """
+        vector = np.concatenate([np.asarray(values[array], dtype=float).ravel()
+                                 for array in self.arrays])
+        shape, compiled, fallback = self.programs[name]
+        columns = [[] for _ in range(5)]
+        for (count, length), (outs, coefficients, indices, candidates, windows,
+                              upstream) in compiled.items():
+            products = vector[indices].prod(axis=1) if count else np.ones(len(outs))
+            weights = indicator(vector[windows], candidates) if length \
+                else np.ones(len(outs))
+            for column, part in zip(columns, (outs, coefficients, products, weights, upstream)):
+                column.append(part)
+        for out, function, positions in fallback:
+            for column, part in zip(columns, (out, 1.0, function(*vector[positions]), 1.0, -1)):
+                column.append(np.atleast_1d(part))
+        outs, coefficients, products, weights, upstream = (
+            np.concatenate(column) if column else np.zeros(0) for column in columns)
+        return TermValues(shape=shape, outs=outs.astype(int), coefficients=coefficients,
+                          products=products, weights=weights, upstream=upstream.astype(int))
+
+    def __call__(self, values: dict, indicator: Callable = first_maximum) -> dict:
+        """``{"x": dL/dx, ...}`` as arrays for ``values`` (arrays named x, g, w, b)."""
+        return {name: self.terms(values, name, indicator).total() for name in self.programs}
+
+
+# -- loading and calling the person's function ------------------------------------------------
+def load_function(spec: str) -> Callable:
+    """``"my_conv.py:backward"`` -> the function, imported into *this* process.
+
+    :class:`ImplementationError` saying why not.  :func:`check_impl` never calls
+    this: it imports the file in a child process (:mod:`~symbackprop.check.impl_process`).
+    """
+    path_text, name = _split_spec(spec)
+    try:
+        return impl_runner.load(path_text, name)
+    except impl_runner.LoadError as error:
+        raise ImplementationError(str(error)) from None
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """``"my_conv.py:backward"`` -> ``("my_conv.py", "backward")``, the file checked to exist."""
+    path_text, colon, name = spec.rpartition(":")
+    if not colon or not path_text or not name:
+        raise ImplementationError(f"expected FILE.py:FUNCTION, such as my_conv.py:backward, "
+                                  f"got {spec!r}")
+    if not Path(path_text).is_file():
+        raise ImplementationError(f"cannot load {path_text}: no such file")
+    return path_text, name
+
+
+def _simple(value):
+    """A layer field as a person passes it: ``(2, 2)`` -> ``2``."""
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        return value[0]
+    if isinstance(value, tuple) and len(value) == 4 and value[0] == value[1] \
+            and value[2] == value[3]:
+        return (value[0], value[2])
+    return value
+
+
+def _label(function) -> str:
+    name = getattr(function, "__qualname__", getattr(function, "__name__", repr(function)))
+    try:
+        source = Path(inspect.getsourcefile(function) or "").name
+    except TypeError:
+        source = ""
+    return f"{source}:{name}" if source else name
+
+
+# -- the cases -------------------------------------------------------------------------------
+def input_sizes(layer) -> list[tuple[int, int]]:
+    """Input sizes to run a backward function on.
+
+    Rectangular sizes where the stride divides the padded input evenly (output at
+    least 2 along each axis) and, when a stride is larger than 1, sizes where it
+    does not, so that some rows/columns are never read by the forward pass.
+    """
+    height, width = (_axis_sizes(layer, axis) for axis in (0, 1))
+    (h1, h2, h_uneven), (w1, w2, w_uneven) = height, width
+    sizes = [(h1, w2), (h2, w1)]
+    if h_uneven or w_uneven:
+        sizes.append((h_uneven or h2, w_uneven or w2))
+    if h_uneven and w_uneven:
+        sizes.append((h_uneven, w1))
+    if len(sizes) < 3:
+        sizes.append((h2, w2))
+    return list(dict.fromkeys(sizes))
+
+
+def _output_lengths(layer, axis: int, largest: int = 64) -> dict:
+    """Input length -> output length along ``axis`` for every input length that fits."""
+    outputs = {}
+    for size in range(1, largest + 1):
+        try:
+            input_size = (size, largest) if axis == 0 else (largest, size)
+            outputs[size] = layer.output_size(input_size)[axis]
+        except ValueError:
+            continue
+    return outputs
+
+
+def _axis_sizes(layer, axis: int, largest: int = 64):
+    """(smallest even size, next even size, an uneven size or None) along one axis."""
+    outputs = _output_lengths(layer, axis, largest)
+    if not outputs:
+        raise ValueError(f"no input of up to {largest} fits this layer: {layer.describe()}")
+    even = [n for n, out in outputs.items() if out >= 2 and outputs.get(n - 1) != out]
+    if len(even) < 2:
+        raise ValueError(f"no input of up to {largest} gives this layer an output of 2 or more")
+    # the most rows left unread (stride - 1): past the padding into x when the stride allows
+    uneven = [n for n in range(even[0] + 1, even[1]) if outputs.get(n) == outputs[even[0]]]
+    return even[0], even[1], (uneven[-1] if uneven else None)
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """One gradient in one case: what came back and how it compares with the truth."""
+
+    name: str                  # "x", "w", "b"
+    expected: np.ndarray
+    given: np.ndarray | None   # None when the function returned None
+    wrong: np.ndarray | None   # boolean map of wrong elements when the shapes agree
+
+    @property
+    def ok(self) -> bool:
+        return self.wrong is not None and not self.wrong.any()
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.given is not None and self.given.shape == self.expected.shape
+
+
+@dataclass(frozen=True)
+class ImplCase:
+    """The function run once: input size, the inputs, and each gradient's result."""
+
+    input_size: tuple
+    batch: int
+    inputs: dict       # x, w, b, g as passed
+    results: dict      # name -> GradientResult
+    derivation: object
+    truth: "NumericGradients"
+    #: max pooling: the input has deliberate ties (equal maxima in a window)
+    ties: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results.values())
+
+    def truth_with(self, **changes) -> dict:
+        """The true gradients with some inputs replaced (``w=np.flip(w)``)."""
+        return self.truth({**self.inputs, **changes})
+
+    def variant(self, x: np.ndarray | None = None, **layer_changes) -> dict | None:
+        """True gradients of a changed layer reading the same rows of ``x`` with the same ``g``.
+
+        The changed layer gets the smallest input size that gives the same output
+        size (the rows a wrong backward pass reads); ``x`` (default: this case's
+        input) is cropped or zero-extended to it.  ``None`` if no such layer or size
+        exists.
+        """
+        layer = self.derivation.layer
+        try:
+            changed = dataclasses.replace(layer, **layer_changes)
+        except (TypeError, ValueError):
+            return None
+        output = self.derivation.output_shape[2:]
+        size = []
+        for axis in (0, 1):
+            outputs = _output_lengths(changed, axis, largest=4 * (max(self.input_size) + 8))
+            matching = [n for n, out in outputs.items() if out == output[axis]]
+            if not matching:
+                return None
+            size.append(matching[0])
+        truth = numeric_truth(changed, tuple(size), self.batch)
+        x = _fit(self.inputs["x"] if x is None else x, truth.derivation.input_shape)
+        return truth({**self.inputs, "x": x})
+
+
+def _leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last rows or columns of this input.
+
+    True when one row or column less gives the same output size (the stride does
+    not divide the padded input evenly).
+    """
+    height, width = input_size
+    own = tuple(layer.output_size((height, width)))
+    for smaller in ((height - 1, width), (height, width - 1)):
+        try:
+            if tuple(layer.output_size(smaller)) == own:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _fit(array: np.ndarray, shape) -> np.ndarray:
+    """``array`` cropped or zero-extended (at the end of each axis) to ``shape``."""
+    fitted = np.zeros(shape)
+    overlap = tuple(slice(0, min(a, b)) for a, b in zip(array.shape, shape, strict=True))
+    fitted[overlap] = array[overlap]
+    return fitted
+
+
+# -- known mistakes ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mistake:
+    """A classic wrong backward pass and how to compute its values from the truth.
+
+    ``candidates(case)`` yields the arrays the mistaken gradient could hold on that
+    case (any shape); the person's output matching one of them, on every case where
+    it is wrong, names the mistake.
+    """
+
+    name: str
+    gradient: str          # "x", "w" or "b"
+    explanation: str
+    candidates: Callable
+    #: compare a candidate of another height/width with the output cropped or
+    #: zero-extended to its size (a pass that computed the right rows, shifted or cut)
+    fit: bool = True
+
+
+def _square_channels(case) -> bool:
+    w = case.inputs.get("w")
+    groups = getattr(case.derivation.layer, "groups", 1)
+    return w is not None and w.ndim == 4 and w.shape[0] == w.shape[1] and groups == 1
+
+
+def _unrotated_kernel(case):
+    if case.inputs.get("w") is not None:
+        yield case.truth_with(w=rot180(case.inputs["w"]))["x"]
+
+
+def _channels_not_swapped_x(case):
+    if _square_channels(case):
+        yield case.truth_with(w=case.inputs["w"].transpose(1, 0, 2, 3))["x"]
+
+
+def _both_x(case):
+    if _square_channels(case):
+        yield case.truth_with(w=rot180(case.inputs["w"].transpose(1, 0, 2, 3)))["x"]
+
+
+def _channels_not_swapped_w(case):
+    w_grad = case.results["w"].expected if "w" in case.results else None
+    if w_grad is not None and w_grad.ndim == 4 and w_grad.shape[0] * w_grad.shape[1] > 1:
+        yield w_grad.transpose(1, 0, 2, 3)
+
+
+def _rotated_w(case):
+    if "w" in case.results:
+        yield rot180(case.results["w"].expected)
+
+
+def _reads(case, gradient, *, stride_one=False, padding_shift=0):
+    """The gradient a pass computes when it reads ``x`` with a wrong stride or padding."""
+    layer = case.derivation.layer
+    stride, padding = getattr(layer, "stride", None), getattr(layer, "padding", None)
+    if stride is None or padding is None or len(padding) != 4 or gradient not in case.results:
+        return
+    if stride_one and stride == (1, 1):
+        return
+    top, left = padding[0] + padding_shift, padding[2] + padding_shift
+    if top < 0 or left < 0:
+        return
+    grads = case.variant(stride=(1, 1) if stride_one else stride, padding=(top, 0, left, 0))
+    if grads is not None:
+        yield grads[gradient]
+
+
+def _padding_not_removed(case):
+    """The gradient of the padded input: the same layer without padding applied to ``xp``."""
+    layer = case.derivation.layer
+    padding = getattr(layer, "padding", None)
+    if padding is None or len(padding) != 4 or not any(padding) or "x" not in case.results:
+        return
+    xp = pad2d(case.inputs["x"], padding)
+    grads = case.variant(x=xp, padding=0)
+    if grads is not None:
+        yield grads["x"]                 # up to the last row the forward reads
+        yield _fit(grads["x"], xp.shape)  # the whole padded input
+
+
+def _bias_batch(case):
+    g = case.inputs["g"]
+    if "b" not in case.results or g.shape[0] < 2:
+        return
+    per_sample = []
+    for n in range(g.shape[0]):
+        only = np.zeros_like(g)
+        only[n] = g[n]
+        per_sample.append(case.truth_with(g=only)["b"])
+    yield per_sample[0]                                   # sample 0 only
+    yield per_sample[-1]                                  # last sample only (a loop's leftover)
+    yield case.truth_with()["b"] / g.shape[0]             # mean over the batch
+    yield np.stack(per_sample)                            # one row per sample
+
+
+#: The mistakes check-impl recognises, as data: the first that matches is reported.
+MISTAKES = (
+    Mistake("kernel not rotated", "x",
+            "dL/dx is the full correlation of the (stride-dilated, padded) upstream gradient "
+            "with the kernel rotated by 180 degrees; this one used the kernel as it is",
+            _unrotated_kernel),
+    Mistake("channels not swapped", "x",
+            "dL/dx[c] sums g[o] correlated with rot180(w[o, c]) over the output channels o: "
+            "the kernel's input and output channels swap roles; this one used w[c, o]",
+            _channels_not_swapped_x),
+    Mistake("kernel not rotated and channels not swapped", "x",
+            "dL/dx needs the kernel rotated by 180 degrees and w[o, c] summed over output "
+            "channels o; this one used w[c, o] unrotated",
+            _both_x),
+    Mistake("stride not undone", "x",
+            "with stride s the upstream gradient must get s-1 zeros between its rows (and "
+            "columns) before the full correlation; this one used it undilated",
+            lambda case: _reads(case, "x", stride_one=True)),
+    Mistake("padding not removed", "x",
+            "this is the gradient of the zero-padded input; dL/dx is its interior, without "
+            "the padding rows and columns",
+            _padding_not_removed, fit=False),
+    Mistake("padding off by one", "x",
+            "the upstream gradient must be padded by d*(K-1) - padding on each side (and the "
+            "result taken from the padded input's interior); this one is shifted by one",
+            lambda case: itertools.chain(_reads(case, "x", padding_shift=-1),
+                                         _reads(case, "x", padding_shift=1))),
+    Mistake("stride not undone", "w",
+            "dL/dw[m, k] sums g[i, j] * x_padded[i*s + m, j*s + k]: the input is read at "
+            "strided positions; this one read it at i + m",
+            lambda case: _reads(case, "w", stride_one=True)),
+    Mistake("padding off by one", "w",
+            "dL/dw reads the input padded by exactly the layer's padding; this one padded it "
+            "by one more or one less",
+            lambda case: itertools.chain(_reads(case, "w", padding_shift=-1),
+                                         _reads(case, "w", padding_shift=1))),
+    Mistake("input and output channels exchanged", "w",
+            "dL/dw[o, c] is laid out like w, output channel first; this one came out as [c, o]",
+            _channels_not_swapped_w),
+    Mistake("kernel gradient rotated by 180 degrees", "w",
+            "dL/dw is the correlation of the input with g, not a convolution; this one is "
+            "flipped in both spatial axes",
+            _rotated_w),
+    Mistake("bias not summed over the batch", "b",
+            "dL/db[o] is the sum of g[n, o, i, j] over every sample n and position (i, j); "
+            "this one used one sample, the batch mean, or one row per sample",
+            _bias_batch),
+)
+
+
+# -- the verdict ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImplCheck:
+    """The verdict on a backward function.
+
+    Attributes
+    ----------
+    label : the function, e.g. ``my_conv.py:backward``.
+    layer : the layer spec.
+    cases : :class:`ImplCase` per input size.
+    mistakes : gradient name -> the :class:`Mistake` its wrong values match (if any).
+    output : what the function printed while it ran (its first 10,000 characters;
+        it ran in a child process, whose printed text never reaches this one's).
+    printed_lines : how many lines it printed.
+    """
+
+    label: str
+    layer: object
+    cases: tuple
+    mistakes: dict
+    output: str = ""
+    printed_lines: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(case.ok for case in self.cases)
+
+    @property
+    def gradients(self) -> tuple:
+        return tuple(self.cases[0].results) if self.cases else ()
+
+    @property
+    def wrong_gradients(self) -> tuple:
+        """Names (``"x"``, ``"w"``, ``"b"``) of the gradients wrong in some case."""
+        return tuple(name for name in self.gradients
+                     if any(not case.results[name].ok for case in self.cases))
+
+    @property
+    def ties_ok(self) -> bool | None:
+        """Max pooling: whether the input with ties came out right (``None``: no such input)."""
+        tied = [case for case in self.cases if case.ties]
+        return all(case.ok for case in tied) if tied else None
+
+    def report(self) -> str:
+        """Plain text: which gradient is wrong, where, and the likely mistake."""
+        regular = [case for case in self.cases if not case.ties]
+        tied = [case for case in self.cases if case.ties]
+        sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in regular))
+        if self.layer.kind == "maxpool2d":
+            sizes += " (distinct values)"
+        if tied:
+            sizes += f" and {tied[0].input_size[0]}x{tied[0].input_size[1]} with ties"
+        batch = self.cases[0].batch if self.cases else 1
+        channels = f", {self.cases[0].derivation.input_shape[1]} channels" \
+            if self.cases and self.layer.kind != "conv2d" else ""
+        context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
+                        f"{batch}{channels}, compared with SymPy's derivation", "  ")
+        notes = []
+        if self.printed_lines:
+            count = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
+            notes += _wrap(f"note: it printed {count} while it ran (not shown; the verdict is "
+                           f"on the arrays it returned only)", "")
+        if self.layer.kind != "conv2d" and not self.layer.overlapping:
+            notes += _wrap("note: the windows of this layer do not overlap, so adding the shares "
+                           "of overlapping windows is not tested; check it with a stride "
+                           "smaller than the window as well", "")
+        if self.ok:
+            names = ", ".join(f"grad_{name}" for name in self.gradients)
+            lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
+                     f"{len(regular)} input sizes", *context]
+            if tied:
+                lines += _wrap("ties: where a window holds equal maxima, it sends the window's "
+                               "gradient to the first of them in row-major order, as it "
+                               "should", "  ")
+            return "\n".join(lines + notes)
+        wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
+        when = " when windows hold equal maxima (ties)" if all(
+            case.ok for case in regular) else ""
+        lines = [f"wrong: {self.label} returns a wrong {wrong}{when}", *context, ""]
+        width = max(len(f"{h}x{w}") for h, w in (case.input_size for case in self.cases))
+        for case in self.cases:
+            size = f"{case.input_size[0]}x{case.input_size[1]}"
+            cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
+                     for name, result in case.results.items()]
+            unread = _leaves_unread(case.derivation.layer, case.input_size)
+            note = "  (the stride leaves rows/columns unread)" if unread else ""
+            if case.ties:
+                note = "  (ties: equal maxima in windows)"
+            lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
+        for name in self.wrong_gradients:
+            lines += [""] + self._explain(name)
+        return "\n".join(lines + ([""] + notes if notes else []))
+
+    def _explain(self, name: str) -> list[str]:
+        failing = [case for case in self.cases if not case.results[name].ok]
+        regular = [case for case in self.cases if not case.ties]
+        wrong_regular = [case for case in failing if not case.ties]
+        heading = f"grad_{name}: wrong for {len(wrong_regular)} of {len(regular)} input sizes"
+        if len(regular) < len(self.cases):
+            if not wrong_regular:
+                heading = (f"grad_{name}: right on every input with distinct values, wrong on "
+                           f"the input with ties")
+            else:
+                heading += " and with ties" if len(wrong_regular) < len(failing) \
+                    else "; right with ties"
+        lines = [heading]
+        mistake = self.mistakes.get(name)
+        if mistake is not None:
+            lines += [f"  likely mistake: {mistake.name}", *_wrap(mistake.explanation, "    ")]
+        case = failing[0]
+        result = case.results[name]
+        size = f"{case.input_size[0]}x{case.input_size[1]}" + (" with ties" if case.ties else "")
+        if result.given is None:
+            lines.append(f"  on input {size} it returned None instead of an array of shape "
+                         f"{result.expected.shape}")
+            return lines
+        if not result.shape_ok:
+            lines.append(f"  on input {size} it has shape {result.given.shape}, expected "
+                         f"{result.expected.shape}")
+            return lines
+        lines += ["  " + line for line in _element_map(name, result, size)]
+        return lines
+
+
+def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
+    """Where the wrong elements are: a map of each wrong 2-D slice (small cases), the worst one."""
+    wrong, given, expected = result.wrong, result.given, result.expected
+    lines = [f"on input {size}: {int(wrong.sum())} of {wrong.size} "
+             f"element{'s' if wrong.size > 1 else ''} wrong (indices 0-based)"]
+    if wrong.ndim >= 2 and wrong.shape[-1] <= 16 and wrong.shape[-2] <= 16:
+        shown = 0
+        for lead in np.ndindex(*wrong.shape[:-2]):
+            if not wrong[lead].any():
+                continue
+            if shown == 2:
+                lines.append("(more slices are wrong)")
+                break
+            shown += 1
+            where = ", ".join(f"{axis} {i}" for axis, i in zip(
+                _LEADING_AXES.get(name, ()), lead, strict=False))
+            lines.append(f"grad_{name}[{', '.join(map(str, lead))}{', ' if lead else ''}:, :]"
+                         f"{' (' + where + ')' if where else ''}: X wrong, . right")
+            header = "".join(f"{j:>2}" for j in range(wrong.shape[-1]))
+            lines.append(f"    {header}")
+            for i, row in enumerate(wrong[lead]):
+                lines.append(f"  {i:>2}" + "".join(f" {'X' if bad else '.'}" for bad in row))
+    elif wrong.ndim == 1 or wrong.size <= 16:
+        positions = [tuple(int(v) for v in index) for index in np.argwhere(wrong)]
+        lines.append("wrong at " + ", ".join(f"grad_{name}[{', '.join(map(str, p))}]"
+                                             for p in positions[:12]))
+    error = np.where(wrong, np.abs(np.nan_to_num(given - expected, nan=np.inf)), -1)
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    lines.append(f"largest difference at grad_{name}[{', '.join(map(str, worst))}]: "
+                 f"{given[worst]:.6g} given, {expected[worst]:.6g} expected")
+    return lines
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, width=92, initial_indent=indent, subsequent_indent=indent)
+
+
+_LEADING_AXES = {"x": ("sample", "channel"), "w": ("output channel", "input channel")}
+
+
+def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
+               sizes=None, timeout: float = 60) -> ImplCheck:
+    """Run a hand-written backward function on random inputs and compare with the derivation.
+
+    The function runs in a child process (:mod:`~symbackprop.check.impl_process`), on
+    inputs made here, and only the arrays it returns come back, as data; they are
+    judged here.  Whatever it does (end its process, loop forever, patch NumPy,
+    print) cannot change the verdict.
+
+    Parameters
+    ----------
+    layer : :class:`~symbackprop.core.layers.Conv2d`, :class:`~symbackprop.core.layers.MaxPool2d`
+        or :class:`~symbackprop.core.layers.AvgPool2d`.
+    function : ``"FILE.py:FUNCTION"``, or a callable
+        ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
+        for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
+        or ``(grad_x,)``.  Keyword arguments named like the layer's fields
+        (``stride``, ``padding``, ``kernel_size``, ``count_include_pad``, ...) are
+        passed when the function takes them.  Max pooling also runs on an input
+        with ties (:attr:`ImplCheck.ties_ok`).  ``FILE.py`` is imported in a new
+        Python interpreter, never in this one; a callable runs in a forked child
+        on Linux (so its side effects, on NumPy or on variables of the caller,
+        stay there) and in this process elsewhere (without the time limit).
+    seed : random seed of the inputs (the check is deterministic).
+    batch : samples per case (2, so that a bias gradient must sum over the batch).
+    sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
+    timeout : seconds the child may take in all (starting, importing the file,
+        every call); then it is killed and the check fails.
+
+    Raises
+    ------
+    ImplementationError
+        The function cannot be loaded, raises, ends its process, does not finish in
+        time, or does not return real floating-point gradients.
+    """
+    if getattr(layer, "kind", None) not in CONVENTIONS:
+        raise TypeError(f"check-impl checks convolution backward functions and max/average "
+                        f"pooling ones; for a {type(layer).__name__} compare with `symbackprop "
+                        f"generate` or check a formula with `symbackprop check`")
+    timeout = validate_timeout(timeout)
+    if isinstance(function, str):
+        label, target = function, _split_spec(function)
+    elif callable(function):
+        label, target = _label(function), function
+    else:
+        raise ImplementationError(f"{function!r} is not a function")
+    sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
+    prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
+                for number, size in enumerate(progress.track(
+                    sizes, "preparing the inputs and the truth", unit="input sizes"))]
+    if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
+        largest = max(sizes, key=lambda size: size[0] * size[1])
+        tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),
+                             ties=True)
+        if tied is not None:
+            prepared.append(tied)
+    fields = {field.name: _simple(getattr(layer, field.name))
+              for field in dataclasses.fields(layer)} if dataclasses.is_dataclass(layer) else {}
+    limits = [16 * max(array.size for array in case.expected.values()) + 1024
+              for case in prepared]
+    outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
+                           limits)
+    cases = [_judge_case(case, returned.value, label, returned.length)
+             for case, returned in zip(prepared, outcome.returned)]
+    if outcome.failure is not None:
+        raise ImplementationError(_failure_message(outcome.failure, label, target, prepared,
+                                                   timeout))
+    mistakes = {}
+    for name in cases[0].results if cases else ():
+        failing = [case for case in cases if not case.results[name].ok]
+        if failing:
+            mistake = _diagnose(name, failing, mistakes_for(layer))
+            if mistake is not None:
+                mistakes[name] = mistake
+    return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes,
+                     output=outcome.output, printed_lines=outcome.printed_lines)
+
+
+def _failure_message(failure, label, target, prepared, timeout) -> str:
+    """One sentence: what went wrong in the child, and on which case."""
+    where = prepared[failure.case].where if failure.case is not None else ""
+    covers = "starting Python, importing the file and every call" if isinstance(target, tuple) \
+        else "every call"
+    limit = f"the limit covers {covers}; raise it with --timeout SECONDS (timeout= in Python)"
+    if failure.kind == "load":
+        return failure.detail
+    if failure.kind == "raised":
+        memory = (f" (its process may take at most {impl_runner.MEMORY_LIMIT // 2 ** 30} GiB "
+                  f"of memory)") if failure.detail.startswith("MemoryError") else ""
+        return f"{label} raised {failure.detail} {where}{memory}"
+    if failure.kind == "oversized":
+        expected = ", ".join(str(array.shape) for array in
+                             prepared[failure.case].expected.values())
+        return (f"{label} returned {failure.detail} {where}, far larger than the gradients "
+                f"(shapes {expected})")
+    if failure.kind == "unreadable":
+        return f"the process running {label} sent back unreadable results: {failure.detail}"
+    if failure.case is None:  # the file was being imported
+        path = target[0] if isinstance(target, tuple) else label
+        if failure.kind == "timeout":
+            return (f"importing {path} did not finish within {timeout:g} s (an endless loop "
+                    f"when the file is imported?); {limit}")
+        return (f"importing {path} ended its process ({failure.detail}) before the function "
+                f"could be called: the file ends the process itself (os._exit, a crash)")
+    if failure.kind == "timeout":
+        return (f"{label} did not return within {timeout:g} s {where} (an endless loop?); "
+                f"{limit}")
+    return (f"{label} ended its process without returning ({failure.detail}) {where}: it calls "
+            f"os._exit or crashed; check-impl runs it in a separate process and needs its "
+            f"return value")
+
+
+def mistakes_for(layer) -> tuple:
+    """The known mistakes of ``layer``'s kind (:data:`MISTAKES` for a convolution)."""
+    if layer.kind in ("maxpool2d", "avgpool2d"):
+        from symbackprop.check.impl_pool import AVG_POOL_MISTAKES, MAX_POOL_MISTAKES
+
+        return MAX_POOL_MISTAKES if layer.kind == "maxpool2d" else AVG_POOL_MISTAKES
+    return MISTAKES
+
+
+def _diagnose(name: str, failing, mistakes=MISTAKES) -> Mistake | None:
+    for mistake in mistakes:
+        if mistake.gradient != name:
+            continue
+        if all(any(_matches(case.results[name].given, candidate, mistake.fit)
+                   for candidate in mistake.candidates(case)) for case in failing):
+            return mistake
+    return None
+
+
+def _matches(given, candidate, fit: bool = True) -> bool:
+    if given is None or candidate is None:
+        return False
+    if given.shape != candidate.shape:
+        if fit and given.ndim == candidate.ndim == 4 and given.shape[:2] == candidate.shape[:2]:
+            candidate = _fit(candidate, given.shape)  # a wrong size cropped/padded at the end
+        else:
+            return False
+    return bool(np.allclose(given, candidate, rtol=RELATIVE_TOLERANCE,
+                            atol=RELATIVE_TOLERANCE * max(1.0, float(np.abs(candidate).max(
+                                initial=0)))))
+
+
+@functools.lru_cache(maxsize=64)
+def numeric_truth(layer, input_size: tuple, batch: int) -> NumericGradients:
+    """The derivation of one instance, compiled for numbers.
+
+    Cached: the input sizes, the tie input and the known-mistake variants ask for
+    the same instances again.
+    """
+    return NumericGradients(derive(layer, input_size, batch))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One case before the function runs: its inputs, the truth, the arguments passed."""
+
+    size: tuple
+    batch: int
+    ties: bool
+    inputs: dict       # x, w, b, g
+    expected: dict     # name -> the true gradient
+    arguments: list    # positional arguments of the call (b is None without bias)
+    names: list        # the gradients the function returns, in order
+    optional: bool     # the last name (grad_b of a layer without bias) may be left out
+    where: str         # "on input 5x6, batch 2 ..." for messages
+    truth: NumericGradients
+
+
+def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
+    """Random inputs of ``size`` and their true gradients; ``ties``: an input with equal
+    maxima in windows (max pooling; ``None`` if the windows cannot hold ties)."""
+    pooling = layer.kind in ("maxpool2d", "avgpool2d")
+    truth = numeric_truth(layer, (POOLING_CHANNELS, *size) if pooling else tuple(size), batch)
+    derivation = truth.derivation
+    inputs = {"x": rng.standard_normal(derivation.input_shape),
+              **{name: rng.standard_normal(array.shape)
+                 for name, array in derivation.params.items()},
+              "g": rng.standard_normal(derivation.output_shape)}
+    if layer.kind == "maxpool2d":
+        from symbackprop.check.impl_pool import distinct_input, tied_input
+
+        inputs["x"] = tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
+            else distinct_input(rng, derivation.input_shape)
+        if inputs["x"] is None:
+            return None
+    names = ["x", *derivation.params]
+    if hasattr(layer, "bias") and "b" not in names:
+        names.append("b")  # the convention passes b=None to a layer without bias
+    arguments = [inputs["x"].copy()] + [inputs[n].copy() if n in inputs else None
+                                        for n in names[1:]] + [inputs["g"].copy()]
+    where = f"on input {size[0]}x{size[1]}, batch {batch}"
+    if ties:
+        where += " with ties (equal maxima in a window)"
+    if _leaves_unread(layer, size):
+        where += (" (at this size the stride leaves the last rows/columns unread by the "
+                  "forward pass; their gradient is 0)")
+    return _Prepared(size=tuple(size), batch=batch, ties=ties, inputs=inputs,
+                     expected=truth(inputs), arguments=arguments, names=names,
+                     optional="b" not in derivation.params, where=where, truth=truth)
+
+
+def _judge_case(case: _Prepared, returned, label, length: int | None = None) -> ImplCase:
+    """Compare what the function returned on ``case`` with the truth (``length``: of the
+    returned tuple, when only its first items came back)."""
+    values = _unpack(returned, case.names, label, case.where, optional=case.optional,
+                     length=length)
+    results = {}
+    for name, expected in case.expected.items():
+        given = _gradient(values.get(name), name, label, case.where)
+        wrong = None
+        if given is not None and given.shape == expected.shape:
+            scale = max(1.0, float(np.abs(expected).max(initial=0)))
+            wrong = ~np.isclose(given, expected, rtol=RELATIVE_TOLERANCE,
+                                atol=RELATIVE_TOLERANCE * scale)
+        results[name] = GradientResult(name=name, expected=expected, given=given, wrong=wrong)
+    return ImplCase(input_size=case.size, batch=case.batch, inputs=case.inputs, results=results,
+                    derivation=case.truth.derivation, truth=case.truth, ties=case.ties)
+
+
+def _gradient(given, name: str, label: str, where: str) -> np.ndarray | None:
+    """A returned gradient as float64, or :class:`ImplementationError` naming its type.
+
+    Only real floating-point arrays (float32, float64) are gradients: a complex
+    array's imaginary part, an integer array's lost fraction, float16's three digits
+    would each hide or fake a mistake.
+    """
+    if given is None:
+        return None
+    if isinstance(given, Other):
+        what = f"a {given.type_name}" + (f" of dtype {given.dtype}" if given.dtype else "")
+        raise ImplementationError(f"{label} returned grad_{name} that is not an array of "
+                                  f"numbers ({what}) {where}")
+    dtype = given.dtype
+    if dtype.kind == "f" and dtype.itemsize >= 4:
+        return given.astype(float)
+    if dtype.kind == "c":
+        why = ("the gradient of a real loss is real; check-impl does not drop an imaginary "
+               "part")
+    elif dtype.kind == "f":
+        why = "float16 holds about 3 digits, too few for the comparison (relative 1e-4)"
+    else:
+        kind = "truth values" if dtype.kind == "b" else "whole numbers"
+        why = f"an array of {kind} cannot hold the gradient of random inputs"
+    raise ImplementationError(f"{label} returned grad_{name} of dtype {dtype} {where}: {why}; "
+                              f"return a float32 or float64 array")
+
+
+def _unpack(returned, names, label, where, optional: bool, length: int | None = None) -> dict:
+    """The returned gradients by name; ``optional``: the last (``grad_b`` of a layer
+    without bias) may be left out.  A single gradient may come alone or as a 1-tuple."""
+    if isinstance(returned, (tuple, list)) and length is not None and length != len(returned):
+        # only its first items came back: longer than any convention
+        raise ImplementationError(f"{label} returned a {type(returned).__name__} of {length} "
+                                  f"{where}; expected {_expected_return(names)}")
+    if len(names) == 1 and not isinstance(returned, (tuple, list)):
+        return {names[0]: returned}
+    if isinstance(returned, (tuple, list)) and len(returned) == len(names):
+        return dict(zip(names, returned, strict=True))
+    if isinstance(returned, (tuple, list)) and optional and len(returned) == len(names) - 1:
+        return dict(zip(names[:-1], returned, strict=True))
+    type_name = returned.type_name if isinstance(returned, Other) \
+        else type(returned).__name__
+    what = f"a {type_name}" + (f" of {len(returned)}" if isinstance(
+        returned, (tuple, list)) else "")
+    raise ImplementationError(f"{label} returned {what} {where}; expected "
+                              f"{_expected_return(names)}")
+
+
+def _expected_return(names) -> str:
+    return (f"grad_{names[0]} alone or the 1-tuple (grad_{names[0]},)" if len(names) == 1
+            else "the tuple (" + ", ".join(f"grad_{n}" for n in names) + ")")

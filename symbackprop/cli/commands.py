@@ -1,0 +1,254 @@
+"""The commands of the ``symbackprop`` program, one function each."""
+
+from __future__ import annotations
+
+from symbackprop.check.impl import CONVENTIONS
+from symbackprop.cli import (
+    add_derivation_options,
+    add_instance_options,
+    add_notation_options,
+    command,
+    derivation_from_args,
+    input_size_from_args,
+    layer_from_args,
+)
+from symbackprop.core.rules import proofs_for
+from symbackprop.render.latex import NAME_OPTIONS
+from symbackprop.render.text import format_derivation
+
+
+def _derive_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
+    add_derivation_options(parser, kind)
+
+
+@command("derive", help="expand a layer and print every output and gradient element")
+def derive_command(args) -> int:
+    derivation = derivation_from_args(args)
+    proofs = proofs_for(derivation) or ()
+    print(format_derivation(derivation, index_base=args.index_base,
+                            show_padding=not args.no_padding_terms, proofs=proofs))
+    return 0
+
+
+derive_command.options = _derive_options
+
+
+# -- latex -------------------------------------------------------------------
+
+
+def _latex_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
+                        help="write the document to FILE.tex (default: standard output; "
+                             "derivation.tex with --pdf)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also compile FILE.pdf next to it with pdflatex (default: "
+                             "only the .tex)")
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            # Pooling and activations learn no weight or bias to rename.
+            parser.set_defaults(**{f"{option}_name": None})
+            continue
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+    add_derivation_options(parser, kind)
+
+
+#: The document ``symbackprop latex --pdf`` writes when ``-o`` is not given.
+DEFAULT_LATEX_OUTPUT = "derivation.tex"
+
+
+@command("latex", help="write the derivation as a LaTeX document (and compile it with --pdf)")
+def latex_command(args) -> int:
+    """Write the document (stdout, ``-o FILE.tex``, or ``derivation.tex`` with ``--pdf``).
+
+    Every check on the output comes before the derivation: a name a compiler file
+    would overwrite, an unusable folder, a notation name pdflatex cannot typeset.
+    A file is replaced only when the command line names it: without ``-o``, an
+    existing ``derivation.tex`` or ``derivation.pdf`` is refused (``-o
+    derivation.tex`` replaces them).  A missing folder of ``-o`` is created, as
+    ``generate -o DIR`` does.
+    """
+    import sys
+    from pathlib import Path
+
+    from symbackprop.render.latex import (
+        LatexCompileError,
+        check_output_name,
+        compile_pdf,
+        option_name,
+        to_latex,
+        write_document,
+    )
+
+    output = args.output
+    if output is None and args.pdf:
+        output = DEFAULT_LATEX_OUTPUT
+        for existing in (Path(output), Path(output).with_suffix(".pdf")):
+            if existing.exists() or existing.is_symlink():
+                raise ValueError(
+                    f"latex --pdf without -o writes {DEFAULT_LATEX_OUTPUT} and its PDF, but "
+                    f"{existing} already exists: give -o {DEFAULT_LATEX_OUTPUT} to replace it, "
+                    f"or -o OTHER.tex")
+    if output is not None:
+        check_output_name(output, pdf=args.pdf)
+    names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
+             for option, (key, _) in NAME_OPTIONS.items()
+             if getattr(args, f"{option}_name") is not None}
+    derivation = derivation_from_args(args)
+    text = to_latex(derivation, index_base=args.index_base, names=names,
+                    show_padding=not args.no_padding_terms)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    path = write_document(text, output)
+    print(f"wrote {path}")
+    if args.pdf:
+        try:
+            pdf = compile_pdf(path)
+        except LatexCompileError as error:
+            print(f"symbackprop latex: error: {error}", file=sys.stderr)
+            return 1
+        print(f"wrote {pdf}")
+    return 0
+
+
+latex_command.options = _latex_options
+
+
+def _generate_options(parser, kind):
+    from symbackprop.render.codegen import DEFAULT_OUTPUT_FOLDER
+
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
+                        help="folder to write the module into, created if missing "
+                             "(default %(default)s/)")
+    parser.add_argument("--print", action="store_true",
+                        help="print the module's source instead of writing a file (default: "
+                             "write the file)")
+    parser.add_argument("--max-terms", type=int, default=None, metavar="N",
+                        help="derive the instance the code is read off up to N products and "
+                             "input elements (default: the built-in limit, 100,000)")
+
+
+@command("generate", help="write a standalone NumPy module with forward and backward for a layer")
+def generate_command(args) -> int:
+    from symbackprop.render.codegen import generate, write_module
+
+    layer = layer_from_args(args)
+    limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    if args.print:
+        print(generate(layer, **limits), end="")
+        return 0
+    print(write_module(layer, args.output, **limits))
+    return 0
+
+
+generate_command.options = _generate_options
+def _check_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
+    parser.add_argument("--show", type=int, default=3, metavar="N",
+                        help="wrong elements to show in full (default 3; the rest are counted)")
+    parser.add_argument("formula", metavar="FORMULA",
+                        help="the equation to check, LaTeX or plain text, e.g. "
+                             "'dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)'")
+
+
+@command("check", help="check a hand-derived gradient formula against the derivation "
+                       "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_command(args) -> int:
+    from symbackprop.check.formula_check import check_formula
+
+    layer = layer_from_args(args)
+    result = check_formula(layer, input_size_from_args(args, layer), args.formula,
+                           batch=args.batch, index_base=args.index_base)
+    print(result.report(show=args.show))
+    return 0 if result.ok else 1
+
+
+check_command.options = _check_options
+# check_derivation compares with one layer's gradients and refuses a chain's.
+
+
+def _check_impl_arguments(parser):
+    parser.add_argument("function", metavar="FILE.py:FUNCTION",
+                        help="the backward function to check: backward(x, w, b, grad_z) -> "
+                             "(grad_x, grad_w, grad_b) for conv2d, backward(x, grad_out) -> "
+                             "grad_x or (grad_x,) for maxpool2d and avgpool2d")
+
+
+def _check_impl_options(parser, kind):
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random inputs; the same seed, the same check "
+                             "(default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                        help="time the function's process may take in all, importing the file "
+                             "and every call (default %(default)g); it runs in a separate "
+                             "process, killed when the time is up (exit 2)")
+
+
+@command("check-impl", help="check a hand-written backward function against the derivation "
+                            "(exit 0 correct, 1 wrong, 2 unusable)")
+def check_impl_command(args) -> int:
+    from symbackprop.check.impl import check_impl
+
+    result = check_impl(layer_from_args(args), args.function, seed=args.seed,
+                        timeout=args.timeout)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+check_impl_command.command_options = _check_impl_arguments
+check_impl_command.options = _check_impl_options
+check_impl_command.kinds = list(CONVENTIONS)  # the kinds check_impl takes, and no other
+
+
+# -- html --------------------------------------------------------------------
+
+
+def _html_options(parser, kind):
+    add_instance_options(parser, kind)
+    add_notation_options(parser, kind)
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.html",
+                        help="write the page to FILE.html (default: standard output)")
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            parser.set_defaults(**{f"{option}_name": None})  # nothing to rename
+            continue
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+    add_derivation_options(parser, kind)
+
+
+@command("html", help="write the derivation as one interactive, self-contained HTML page")
+def html_command(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from symbackprop.core.layers import input_shape_of
+    from symbackprop.render.html import check_page_size, to_html, write_page
+
+    output = args.output
+    if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"-o names the page to write, FILE.html; got {output!r}")
+    names = {key: getattr(args, f"{option}_name")
+             for option, (key, _) in NAME_OPTIONS.items()
+             if getattr(args, f"{option}_name") is not None}
+    layer = layer_from_args(args)  # refuse a page too large before deriving it
+    check_page_size(layer, input_shape_of(layer, input_size_from_args(args, layer), args.batch))
+    derivation = derivation_from_args(args)
+    text = to_html(derivation, index_base=args.index_base, names=names,
+                   show_padding=not args.no_padding_terms)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    print(f"wrote {write_page(text, output)}")
+    return 0
+
+
+html_command.options = _html_options

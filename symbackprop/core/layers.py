@@ -1,0 +1,427 @@
+"""Stage 1, layer specs: what every kind's spec shares, chains, and specs as JSON.
+
+A layer is a small frozen value object.  Its parameters are normalised and
+validated when it is built (``Conv2d(kernel_size=3)`` stores ``(3, 3)``), it is
+changed with :func:`dataclasses.replace`, and it knows its own output shape.
+Each kind's spec class lives in its own package (``symbackprop/kinds/<kind>/spec.py``)
+and registers its name with :func:`~symbackprop.core.registry.register_kind`.
+
+Every layer answers the same questions, so the rest of the pipeline never needs
+to know which layer it holds:
+
+- ``kind``: its name on the command line and in a JSON spec (``"maxpool2d"``);
+- ``parameter_names`` and ``parameter_shapes``: the arrays it learns (``w``, ``b``),
+  in the order a generated ``forward(x, *params)`` takes them;
+- ``input_shape(input_size, batch)``: the full input shape from a size a person gives;
+- ``output_shape_for(input_shape)``: the output shape, checking that the input fits;
+- ``term_count(input_shape)``: the size of its symbolic expansion;
+- ``describe()`` (one line for people) and ``spec()`` (a JSON-ready dict that
+  :func:`layer_from_spec` turns back into the layer).
+
+:class:`Sequential` chains layers; :func:`layer_from_spec` and :func:`load_spec` read
+specs written as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+from symbackprop.core.indexing import is_int
+from symbackprop.core.naming import MODULE_NAMES, sequential_module_name
+from symbackprop.core.registry import KINDS
+
+__all__ = [
+    "SpecMixin",
+    "Sequential",
+    "input_shape_of",
+    "output_shape_of",
+    "layer_from_spec",
+    "load_spec",
+    "spec_dict",
+    "sample_shape",
+    "check_batch",
+    "feature_maps",
+    "batched",
+    "positive_ints",
+    "short_numbers",
+]
+
+
+# ---------------------------------------------------------------------------
+# What every layer spec shares: shapes from sizes, spec dicts
+# ---------------------------------------------------------------------------
+
+def positive_ints(values, name: str) -> tuple[int, ...]:
+    if not all(is_int(v) and v >= 1 for v in values):
+        raise ValueError(f"{name} must be whole numbers >= 1, got {tuple(values)!r}")
+    return tuple(int(v) for v in values)
+
+
+def sample_shape(input_size, allow_features: bool = False) -> tuple[int, ...]:
+    """One sample's shape from what a person gives.
+
+    An int ``s`` is a square ``1 x s x s`` feature map, ``(H, W)`` one channel,
+    ``(C, H, W)`` as given; with ``allow_features`` a 1-tuple ``(F,)`` is a vector.
+    """
+    if is_int(input_size):
+        return positive_ints((1, input_size, input_size), "input_size")
+    if isinstance(input_size, (tuple, list)):
+        if len(input_size) == 2:
+            return positive_ints((1, *input_size), "input_size")
+        if len(input_size) == 3 or (allow_features and len(input_size) == 1):
+            return positive_ints(input_size, "input_size")
+    takes = "(H, W), (C, H, W)" + (" or (F,)" if allow_features else "")
+    raise ValueError(f"input_size must be an int (square), {takes}, got {input_size!r}")
+
+
+def check_batch(batch) -> int:
+    if not is_int(batch) or batch < 1:
+        raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
+    return int(batch)
+
+
+def feature_maps(input_shape, layer) -> tuple[int, int, int, int]:
+    shape = tuple(input_shape)
+    if len(shape) != 4:
+        raise ValueError(f"{layer.describe()} takes (N, C, H, W) feature maps, got an input of "
+                         f"shape {shape}" + ("; put it before the Flatten/Linear layers"
+                                             if len(shape) == 2 else ""))
+    return shape
+
+
+def batched(input_shape, layer) -> tuple[int, ...]:
+    shape = tuple(input_shape)
+    if len(shape) < 2:
+        raise ValueError(f"{layer.describe()} takes an input shaped (N, ...), got {shape}")
+    return shape
+
+
+def short_numbers(values: tuple[int, ...]) -> str:
+    if len(set(values)) == 1:
+        return str(values[0])
+    if len(values) == 4 and values[0] == values[1] and values[2] == values[3]:
+        return f"({values[0]}, {values[2]})"
+    return str(values)
+
+
+class SpecMixin:
+    """``replace`` and ``spec`` for every layer."""
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def spec(self) -> dict:
+        """The layer as a JSON-ready dict (see :func:`layer_from_spec`)."""
+        return spec_dict(self)
+
+    def field_default(self, field):
+        """The value of ``field`` that :meth:`spec` leaves out (its dataclass default)."""
+        return field.default
+
+
+# ---------------------------------------------------------------------------
+# Chains
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, init=False)
+class Sequential(SpecMixin):
+    """Layers applied one after the other: ``Sequential(conv, relu, pool, linear)``.
+
+    Layer ``l`` (1-based) maps ``a^{l-1}`` to ``a^l`` (``a^0`` is the input).  Its
+    parameters are named with its number (``w1``, ``b1``, ``w4``, ...) and a
+    generated module takes them in that order.  A nested ``Sequential`` is
+    spliced in.
+    """
+
+    layers: tuple
+
+    kind = "sequential"
+
+    def __init__(self, *layers, **keywords):
+        if "layers" in keywords:  # dataclasses.replace(chain, layers=...)
+            layers = tuple(layers) + tuple(keywords.pop("layers"))
+        if keywords:
+            raise TypeError(f"Sequential takes layers, got keyword(s) {sorted(keywords)}")
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        flat = []
+        for position, layer in enumerate(layers, 1):
+            if isinstance(layer, Sequential):
+                flat.extend(layer.layers)
+            elif type(layer) in KINDS.values():
+                flat.append(layer)
+            else:
+                raise ValueError(f"layers: item {position} is not a layer, got {layer!r}")
+        if not flat:
+            raise ValueError("layers: a Sequential needs at least one layer")
+        object.__setattr__(self, "layers", tuple(flat))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """``("w1", "b1", "w4", ...)``: each layer's parameters, numbered by the layer."""
+        return tuple(f"{name}{number}" for number, layer in enumerate(self.layers, 1)
+                     for name in layer.parameter_names)
+
+    @property
+    def parameter_shapes(self) -> dict:
+        return {f"{name}{number}": shape for number, layer in enumerate(self.layers, 1)
+                for name, shape in layer.parameter_shapes.items()}
+
+    def input_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        """The first layer's input shape."""
+        return self.layers[0].input_shape(input_size, batch)
+
+    def shapes(self, input_shape) -> tuple[tuple[int, ...], ...]:
+        """``(shape of a^0, shape of a^1, ..., shape of a^L)``; errors name the layer."""
+        shapes = [tuple(input_shape)]
+        for number, layer in enumerate(self.layers, 1):
+            try:
+                shapes.append(tuple(layer.output_shape_for(shapes[-1])))
+            except ValueError as error:
+                named = str(error).startswith(layer.describe())
+                where = f"layer {number}" + ("" if named else f" ({layer.describe()})")
+                raise ValueError(f"{where}: {error}") from None
+        return tuple(shapes)
+
+    def output_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        return self.output_shape_for(self.input_shape(input_size, batch))
+
+    def output_shape_for(self, input_shape) -> tuple[int, ...]:
+        return self.shapes(input_shape)[-1]
+
+    def term_count(self, input_shape) -> int:
+        shapes = self.shapes(input_shape)
+        return sum(layer.term_count(shape) for layer, shape in zip(self.layers, shapes))
+
+    def describe(self) -> str:
+        return " -> ".join(layer.describe() for layer in self.layers)
+
+    def spec(self) -> dict:
+        return {"layer": self.kind, "layers": [layer.spec() for layer in self.layers]}
+
+    @classmethod
+    def from_spec(cls, spec) -> "Sequential":
+        """A chain from a list of layer dicts (or ``{"layers": [...]}``)."""
+        if isinstance(spec, dict):
+            unknown = set(spec) - {"layer", "layers", "input"}
+            if unknown or "layers" not in spec or spec.get("layer", cls.kind) != cls.kind:
+                raise ValueError('a sequential spec is a list of layers or {"layers": [...], '
+                                 f'"input": [C, H, W]}}, got keys {sorted(spec)}')
+            spec = spec["layers"]
+        if not isinstance(spec, list) or not spec:
+            raise ValueError(f"layers: a sequential spec needs a non-empty list of layers, got "
+                             f"{spec!r}")
+        layers = []
+        for number, item in enumerate(spec, 1):
+            try:
+                layers.append(layer_from_spec(item))
+            except ValueError as error:
+                raise ValueError(f"layer {number}: {error}") from None
+        return cls(*layers)
+
+
+def spec_dict(layer) -> dict:
+    """Kind and every parameter that differs from its default, JSON-ready."""
+    spec = {"layer": layer.kind}
+    for field in dataclasses.fields(layer):
+        value = getattr(layer, field.name)
+        default = layer.field_default(field)
+        if default is not dataclasses.MISSING and value == default:
+            continue
+        if isinstance(value, tuple):  # (3, 3) -> 3, (0, 1, 0, 1) -> [0, 1, 0, 1]
+            value = value[0] if len(set(value)) == 1 else list(value)
+        spec[field.name] = value
+    return spec
+
+
+def layer_from_spec(spec: dict):
+    """A layer from a dict such as ``{"layer": "maxpool2d", "kernel_size": 2}``.
+
+    Keys are the constructor's keyword names (``kernel`` is accepted for
+    ``kernel_size``); lists stand for tuples.  A list (or a ``"sequential"`` dict)
+    builds a :class:`Sequential`.
+    """
+    if isinstance(spec, list) or (isinstance(spec, dict) and "layers" in spec):
+        return Sequential.from_spec(spec)
+    if not isinstance(spec, dict) or "layer" not in spec:
+        shown = repr(spec)
+        if len(shown) > 80:  # a spec may be a megabyte long: show its start
+            shown = f"{shown[:70]}... ({len(shown):,} characters)"
+        raise ValueError(f'a layer spec is a dict with a "layer" key naming one of '
+                         f'{", ".join(KINDS)}, got {shown}')
+    kind = spec["layer"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        shown = repr(kind) if len(repr(kind)) <= 40 else f"{repr(kind)[:36]}..."
+        raise ValueError(f"unknown layer {shown}; the kinds are {', '.join(KINDS)}")
+    cls = KINDS[kind]
+    if cls is Sequential:
+        return Sequential.from_spec(spec)
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    keywords = {}
+    for key, value in spec.items():
+        if key == "layer":
+            continue
+        name = getattr(cls, "spec_aliases", {}).get(key, key)
+        if name not in fields:
+            raise ValueError(f"{kind} takes {', '.join(fields) or 'no parameters'}; got {key!r}")
+        keywords[name] = tuple(value) if isinstance(value, list) else value
+    missing = [name for name, field in fields.items()
+               if field.default is dataclasses.MISSING and name not in keywords]
+    if missing:
+        raise ValueError(f"{kind} needs {', '.join(missing)}")
+    return cls(**keywords)
+
+
+#: Largest spec :func:`load_spec` reads, file or text, in bytes (1 MiB; a chain of
+#: a hundred layers is a few kilobytes).
+SPEC_MAX_BYTES = 1 << 20
+#: Deepest nesting of ``[`` and ``{`` in a spec (a chain needs 3 or 4 levels).
+SPEC_MAX_DEPTH = 32
+#: Most layers a spec may name (each costs about 2 ms and 20 kB to derive, so a
+#: megabyte of ``{"layer": "relu"}`` would take minutes and gigabytes).
+SPEC_MAX_LAYERS = 1000
+#: Largest whole number in a spec (the command line's bound, ``cli.NUMBER_LIMIT``).
+NUMBER_LIMIT = 10**9
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting of JSON ``text`` (brackets inside strings ignored)."""
+    depth = deepest = 0
+    for bracket in re.finditer(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _spec_integer(source: str):
+    """``parse_int`` for :func:`json.loads`: whole numbers up to :data:`NUMBER_LIMIT`."""
+    def parse(digits: str) -> int:
+        if len(digits.lstrip("-").lstrip("0")) > len(str(NUMBER_LIMIT)) \
+                or abs(int(digits)) > NUMBER_LIMIT:
+            shown = digits if len(digits) <= 20 else f"{digits[:16]}... ({len(digits):,} digits)"
+            raise ValueError(f"{source}: the number {shown} is too large: whole numbers in a "
+                             f"spec are at most {NUMBER_LIMIT:,}")
+        return int(digits)
+    return parse
+
+
+def _layer_count(spec) -> int:
+    """Layers a parsed spec names: dicts with a ``"layer"`` key, however nested."""
+    if isinstance(spec, dict):
+        inner = sum(_layer_count(value) for value in spec.values())
+        return inner + (1 if "layer" in spec else 0)
+    if isinstance(spec, list):
+        return sum(_layer_count(item) for item in spec)
+    return 0
+
+
+def read_spec_file(path: str) -> str:
+    """The text of the spec file ``path``: a regular file of at most :data:`SPEC_MAX_BYTES`
+    bytes of UTF-8.
+
+    The file is opened without blocking and checked before it is read, so a FIFO,
+    a device such as ``/dev/zero`` or a folder is refused at once instead of
+    waiting for a writer or filling memory.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a regular file, too large, or not UTF-8 (naming it).
+    OSError
+        When it cannot be opened (naming it).
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise type(error)(f"--spec: cannot read spec file {path!r}: "
+                          f"{error.strerror or error}") from None
+    status = os.fstat(handle)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(handle)
+        kind = ("a folder" if stat.S_ISDIR(status.st_mode) else
+                "a FIFO (named pipe)" if stat.S_ISFIFO(status.st_mode) else
+                "a device" if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode)
+                else "a socket" if stat.S_ISSOCK(status.st_mode) else "not a regular file")
+        raise ValueError(f"--spec: {path!r} is {kind}; a spec is a regular JSON file "
+                         f"or the JSON text itself")
+    with os.fdopen(handle, "rb") as stream:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(stream.fileno(), True)
+        data = stream.read(SPEC_MAX_BYTES + 1)
+    if len(data) > SPEC_MAX_BYTES:
+        raise ValueError(f"--spec: spec file {path!r} is larger than {SPEC_MAX_BYTES:,} bytes, "
+                         f"the most a spec may have (symbackprop.core.layers.SPEC_MAX_BYTES)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--spec: spec file {path!r} is not UTF-8 text: byte "
+                         f"0x{data[error.start]:02x} at offset {error.start} cannot be "
+                         f"decoded") from None
+
+
+def load_spec(text: str):
+    """``(layer, input_size or None)`` from JSON text or the path of a JSON file.
+
+    The JSON is a list of layer dicts, a single layer dict, or
+    ``{"input": [C, H, W], "layers": [...]}``; text starting with ``[`` or ``{`` is
+    read as JSON itself, anything else as a file name.
+
+    Bounds (checked before parsing, each a clear ``ValueError``): a file must be a
+    regular file (:func:`read_spec_file`); text or file at most
+    :data:`SPEC_MAX_BYTES`, nested at most :data:`SPEC_MAX_DEPTH` deep, whole
+    numbers at most :data:`NUMBER_LIMIT`, at most :data:`SPEC_MAX_LAYERS` layers.
+    """
+    source = "the spec"
+    if not text.lstrip().startswith(("[", "{")):
+        source = f"spec file {text!r}"
+        text = read_spec_file(text)
+    elif len(text.encode("utf-8", "replace")) > SPEC_MAX_BYTES:
+        raise ValueError(f"--spec: {source} is larger than {SPEC_MAX_BYTES:,} bytes, the most "
+                         f"a spec may have (symbackprop.core.layers.SPEC_MAX_BYTES)")
+    depth = _json_depth(text)
+    if depth > SPEC_MAX_DEPTH:
+        raise ValueError(f"--spec: {source} nests brackets {depth} deep; a spec needs 3 or 4 "
+                         f"levels and at most {SPEC_MAX_DEPTH} are read "
+                         f"(symbackprop.core.layers.SPEC_MAX_DEPTH)")
+    try:
+        spec = json.loads(text, parse_int=_spec_integer(f"--spec: {source}"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--spec: {source} is not valid JSON: {error}") from None
+    except RecursionError:  # not reached within SPEC_MAX_DEPTH; kept as a last guard
+        raise ValueError(f"--spec: {source} is nested too deeply to read") from None
+    layers = _layer_count(spec)
+    if layers > SPEC_MAX_LAYERS:
+        raise ValueError(f"--spec: {source} names {layers:,} layers, more than the "
+                         f"{SPEC_MAX_LAYERS:,} a spec may have "
+                         f"(symbackprop.core.layers.SPEC_MAX_LAYERS)")
+    input_size = None
+    if isinstance(spec, dict) and "layers" in spec:
+        input_size = spec.get("input")
+        if isinstance(input_size, list):
+            input_size = tuple(input_size)
+    return layer_from_spec(spec), input_size
+
+
+def input_shape_of(layer, input_size, batch: int = 1):
+    """The full input shape of ``layer`` (``(N, C, H, W)`` or ``(N, F)``), checking ``batch``."""
+    check_batch(batch)
+    return tuple(layer.input_shape(input_size, batch))
+
+
+def output_shape_of(layer, input_shape):
+    """The output shape of ``layer`` for an input of ``input_shape`` (checked)."""
+    return tuple(layer.output_shape_for(input_shape))
+
+
+MODULE_NAMES.register(Sequential, sequential_module_name)

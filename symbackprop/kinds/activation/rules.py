@@ -1,0 +1,128 @@
+"""Activations as data: one row per function, ``f`` and ``f'`` as SymPy expressions.
+
+The differentiate stage never names a layer; it differentiates what the expand
+stage wrote.  The SymPy functions made here carry their own derivative in the form
+the course notes write it, so that differentiating ``L = sum(g*z)`` gives
+``g s (1 - s)`` for a sigmoid rather than an equivalent tangle of exponentials.
+
+:data:`ACTIVATIONS` holds one :class:`ActivationRule` per activation: ``f`` and
+``f'`` as SymPy expressions and as words.  Adding an activation is one row.
+:func:`activation_function` makes the SymPy function of a row.
+
+Each function evaluates itself when its arguments are numbers, and has a
+``_imp_`` so that ``sympy.lambdify`` can evaluate it numerically.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sympy
+
+__all__ = [
+    "ActivationRule",
+    "ACTIVATIONS",
+    "ActivationBase",
+    "activation_function",
+]
+
+
+@dataclass(frozen=True)
+class ActivationRule:
+    """One activation ``a = f(net)`` and its derivative.
+
+    Attributes
+    ----------
+    kind : the layer kind (``"relu"``).
+    function_name : how the function prints (``relu(x11)``).
+    value : ``value(net, *constants)`` -> ``f(net)`` as a plain SymPy expression.
+    derivative : ``derivative(f, net, *constants)`` -> ``f'(net)`` as the notes
+        write it; ``f`` applies the activation itself, so the sigmoid's is
+        ``f(net) * (1 - f(net))``.  The tests prove it equals ``diff(value)``.
+    formula, derivative_formula : the same in words, for printouts.
+    constants : names of the numbers the function takes besides ``net``.
+    """
+
+    kind: str
+    function_name: str
+    value: Callable
+    derivative: Callable
+    formula: str
+    derivative_formula: str
+    constants: tuple = field(default=())
+
+
+def _step(net):
+    return sympy.Piecewise((1, net > 0), (0, True))
+
+
+#: The activations, by layer kind.  ``f'`` at 0 follows the notes: ReLU's is 0,
+#: leaky ReLU's is the slope.
+ACTIVATIONS = {rule.kind: rule for rule in (
+    ActivationRule(
+        "relu", "relu",
+        value=lambda net: sympy.Piecewise((net, net > 0), (0, True)),
+        derivative=lambda f, net: _step(net),
+        formula="f(net) = max(net, 0)",
+        derivative_formula="f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)"),
+    ActivationRule(
+        "leakyrelu", "leaky_relu",
+        value=lambda net, slope: sympy.Piecewise((net, net > 0), (slope * net, True)),
+        derivative=lambda f, net, slope: sympy.Piecewise((1, net > 0), (slope, True)),
+        formula="f(net) = net if net > 0 else alpha net",
+        derivative_formula="f'(net) = 1 if net > 0 else alpha (alpha at 0)",
+        constants=("alpha",)),
+    ActivationRule(
+        "sigmoid", "sigmoid",
+        value=lambda net: 1 / (1 + sympy.exp(-net)),
+        derivative=lambda f, net: f(net) * (1 - f(net)),
+        formula="f(net) = s(net) = 1 / (1 + exp(-net))",
+        derivative_formula="f'(net) = s(net) (1 - s(net))"),
+    ActivationRule(
+        "tanh", "tanh",
+        value=lambda net: sympy.tanh(net),
+        derivative=lambda f, net: 1 - f(net) ** 2,
+        formula="f(net) = tanh(net)",
+        derivative_formula="f'(net) = 1 - tanh(net)^2"),
+)}
+
+
+class ActivationBase(sympy.Function):
+    """Base of the SymPy function of an :class:`ActivationRule` (printers dispatch on
+    ``_print_ActivationBase``: SymPy honours a base class ending in ``Base``).
+
+    ``f(net, *constants)``: evaluates for a number, differentiates by the rule.
+    """
+
+    rule: ActivationRule = None
+
+    @classmethod
+    def eval(cls, net, *constants):
+        if net.is_Number:
+            return cls.rule.value(net, *constants)
+        return None
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sympy.ArgumentIndexError(self, argindex)
+        net, *constants = self.args
+        return self.rule.derivative(lambda value: self.func(value, *constants), net, *constants)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
+@functools.lru_cache(maxsize=None)
+def activation_function(kind: str) -> type:
+    """The SymPy function class of ``ACTIVATIONS[kind]`` (one class per kind)."""
+    rule = ACTIVATIONS[kind]
+    net = sympy.Dummy("net", real=True)
+    constants = [sympy.Dummy(name, real=True) for name in rule.constants]
+    numeric = sympy.lambdify([net, *constants], rule.value(net, *constants), modules="numpy")
+    return type(rule.function_name, (ActivationBase,), {
+        "rule": rule, "nargs": 1 + len(rule.constants),
+        "_imp_": staticmethod(numeric),
+        "__doc__": f"{rule.formula}; {rule.derivative_formula}.",
+    })

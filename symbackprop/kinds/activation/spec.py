@@ -1,0 +1,118 @@
+"""Activation specs: elementwise ``a = f(net)``, one small class per function.
+
+The functions and their derivatives are the rows of :mod:`symbackprop.kinds.activation.rules`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
+from symbackprop.core.layers import SpecMixin, batched, check_batch, sample_shape
+from symbackprop.core.naming import MODULE_NAMES, number_token
+from symbackprop.core.registry import register_kind
+
+
+@dataclass(frozen=True)
+class _Activation(SpecMixin):
+    """Elementwise ``a = f(net)``; ``kind`` names its row of ``rules.ACTIVATIONS``."""
+
+    parameter_names = ()
+    title = ""
+
+    @property
+    def parameter_shapes(self) -> dict:
+        return {}
+
+    @property
+    def constants(self) -> tuple:
+        """Numbers the function takes besides ``net`` (the leaky slope)."""
+        return ()
+
+    def input_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        """``(N, C, H, W)`` from an int, ``(H, W)`` or ``(C, H, W)``; ``(N, F)`` from ``(F,)``."""
+        return (check_batch(batch), *sample_shape(input_size, allow_features=True))
+
+    def output_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        return self.output_shape_for(self.input_shape(input_size, batch))
+
+    def output_shape_for(self, input_shape) -> tuple[int, ...]:
+        """The input's shape: the function applies to every element."""
+        return batched(input_shape, self)
+
+    def term_count(self, input_shape) -> int:
+        return math.prod(batched(input_shape, self))
+
+    def describe(self) -> str:
+        return self.title
+
+
+@register_kind
+@dataclass(frozen=True)
+class ReLU(_Activation):
+    """``max(net, 0)``; its derivative is 1 where ``net > 0``, else 0 (0 at 0)."""
+
+    kind = "relu"
+    title = "ReLU"
+
+
+@register_kind
+@dataclass(frozen=True)
+class LeakyReLU(_Activation):
+    """``net`` where ``net > 0``, else ``negative_slope * net`` (slope alpha at 0)."""
+
+    negative_slope: float = 0.01
+
+    kind = "leakyrelu"
+    short_name = "lrelu"  # in a chain's module name
+    spec_aliases = {"slope": "negative_slope"}  # the command line's option name
+    title = "LeakyReLU"
+
+    def __post_init__(self):
+        slope = self.negative_slope
+        if not isinstance(slope, numbers.Real) or isinstance(slope, bool) \
+                or not math.isfinite(slope):
+            raise ValueError(f"negative_slope must be a finite number, got {slope!r}")
+
+    @property
+    def constants(self) -> tuple:
+        return (self.negative_slope,)
+
+    def describe(self) -> str:
+        return f"LeakyReLU, negative slope {self.negative_slope:g}"
+
+
+@register_kind
+@dataclass(frozen=True)
+class Sigmoid(_Activation):
+    """The logistic function ``1 / (1 + exp(-net))``; derivative ``s (1 - s)``."""
+
+    kind = "sigmoid"
+    title = "Sigmoid"
+
+
+@register_kind
+@dataclass(frozen=True)
+class Tanh(_Activation):
+    """``tanh(net)``; derivative ``1 - tanh(net)^2``."""
+
+    kind = "tanh"
+    title = "Tanh"
+
+
+#: Every activation layer type, in the order the stages register them.
+ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh)
+
+
+def activation_module_name(layer) -> str:
+    """``relu``, ``leakyrelu_a0p01``: the kind and each constant by its first letter."""
+    letters = [field.name[0] if field.name != "negative_slope" else "a"
+               for field in dataclasses.fields(layer)]
+    return "".join([layer.kind, *(f"_{letter}{number_token(value)}"
+                                  for letter, value in zip(letters, layer.constants))])
+
+
+for _layer_type in ACTIVATION_TYPES:
+    MODULE_NAMES.register(_layer_type, activation_module_name)

@@ -1,0 +1,232 @@
+"""Render stage (NumPy) for a chain of layers: Sequential -> one standalone module.
+
+Every layer of the chain gets the code of its own generated module (the same
+plan, read off its own derivation and checked): the template blocks that hold
+its constants, its output size and its unchecked ``_forward``/``_backward`` are
+rendered and placed, one level deeper, inside a function ``_layer_<l>()`` that
+returns them, with the layer's formulas as its docstring.  The module then
+chains them: ``forward`` runs ``a_l = layer_l(a_{l-1})``; ``backward`` runs the
+forward pass once, keeping every ``a_l``, and goes back one boundary at a time,
+``delta_{l-1} = backward_l(a_{l-1}, delta_l)``, collecting each layer's
+parameter gradients on the way.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jinja2
+
+from symbackprop.core.layers import Sequential
+from symbackprop.kinds.conv2d.spec import Conv2d
+from symbackprop.render.codegen import conv2d_context, conv2d_plan, register_generator
+from symbackprop.render.codegen_layers import layer_context
+from symbackprop.render.templating import python_environment
+
+__all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES",
+           "backward_rule"]
+
+_ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh")
+_LAYER_BLOCKS = ("description", "constants", "output_size", "kernels")
+#: Blocks a chain leaves out of its layers: constants only the argument checks use.
+_OMITTED_BLOCKS = ("api_constants",)
+
+
+def _template_chain(name: str) -> list[jinja2.Template]:
+    """The template ``name`` and the templates it extends, child first."""
+    environment = python_environment()
+    chain = []
+    while name is not None:
+        chain.append(environment.get_template(name))
+        source = environment.loader.get_source(environment, name)[0]
+        parents = [node.template.value
+                   for node in environment.parse(source).find_all(jinja2.nodes.Extends)]
+        name = parents[0] if parents else None
+    return chain
+
+
+def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS,
+                  omit=_OMITTED_BLOCKS) -> dict:
+    """``{block: text}``: single blocks of a template, as the whole template would render them.
+
+    Blocks inherited from a parent template and blocks nested in others resolve as
+    in a full render (the child's version wins); blocks named in ``omit`` render
+    empty wherever they are nested.
+    """
+    chain = _template_chain(template_name)
+    render_context = chain[0].new_context(context)
+    for template in chain[1:]:
+        for block, function in template.blocks.items():
+            render_context.blocks.setdefault(block, []).append(function)
+    for block in omit:  # the first function of a block is the one that renders
+        render_context.blocks.setdefault(block, []).insert(0, lambda _context: iter(()))
+    return {name: "".join(render_context.blocks[name][0](render_context))
+            for name in names if name in render_context.blocks}
+
+
+#: A layer's backward step in the chain's names, for docstrings and code comments:
+#: ``delta{previous}`` written from ``delta{number}``; ``{bias}`` is the bias part.
+BACKWARD_RULES = {
+    "conv2d": ("delta{previous} = delta{number} sent back through w{number} (a transposed "
+               "convolution); dL/dw{number}{bias}", ", dL/db{number}"),
+    "linear": ("delta{previous} = w{number}^T delta{number} (delta{number} @ w{number}); "
+               "dL/dw{number} = delta{number}^T a{previous}{bias}",
+               ", dL/db{number} = sum of delta{number}"),
+    "maxpool2d": ("delta{previous} = upsample(delta{number}): each window's delta to its first "
+                  "maximum", ""),
+    "avgpool2d": ("delta{previous} = upsample(delta{number}): an equal share to every element "
+                  "of a window", ""),
+    "flatten": ("delta{previous} = delta{number} reshaped to the shape of a{previous}", ""),
+    **{kind: ("delta{previous} = delta{number} * f'(a{previous})", "") for kind in _ACTIVATIONS},
+}
+
+
+def backward_rule(number: int, layer) -> str:
+    """Layer ``number``'s entry of :data:`BACKWARD_RULES` with its numbers."""
+    rule, bias = BACKWARD_RULES[layer.kind]
+    names = dict(number=number, previous=number - 1)
+    return rule.format(bias=bias.format(**names) if getattr(layer, "bias", False) else "",
+                       **names)
+
+
+def regenerate_lines(chain: Sequential) -> list[str]:
+    """``symbackprop generate sequential --spec '[...]'`` with one layer per line.
+
+    The JSON spans lines inside the shell's single quotes, so the command can be
+    pasted into a shell as it stands.
+    """
+    lines = ["symbackprop generate sequential --spec '["]
+    specs = chain.spec()["layers"]
+    for position, spec in enumerate(specs):
+        comma = "," if position < len(specs) - 1 else ""
+        text = json.dumps(spec)
+        if len(text) <= 80:
+            lines.append(f"    {text}{comma}")
+            continue
+        items = list(spec.items())
+        lines.append("    {")
+        for index, (key, value) in enumerate(items):
+            lines.append(f"        {json.dumps(key)}: {json.dumps(value)}"
+                         + ("," if index < len(items) - 1 else ""))
+        lines.append("    }" + comma)
+    lines.append("]'")
+    return lines
+
+
+def _input_shape_spec(chain: Sequential) -> tuple:
+    """The shape ``x`` must have: letters for free sizes, ints for fixed ones."""
+    for layer in chain.layers:
+        if isinstance(layer, Conv2d):
+            return ("N", layer.in_channels, "H", "W")
+        if layer.kind in ("maxpool2d", "avgpool2d"):
+            return ("N", "C", "H", "W")
+        if layer.kind == "linear":
+            return ("N", layer.in_features)
+    return ("N", "C", "H", "W")
+
+
+def _shape_lines(number: int, layer, rank: int, channels) -> tuple[list[str], int, object]:
+    """Code that turns ``shape`` into layer ``number``'s output shape, checking it fits.
+
+    Also returns the rank and channel count after the layer (``None``: not fixed);
+    a layer that cannot follow the one before is refused here, at generation.
+    """
+    kind = layer.kind
+    where = f"layer {number} ({layer.describe()})"
+    if kind in ("conv2d", "maxpool2d", "avgpool2d"):
+        if rank != 4:
+            raise ValueError(f"{where} takes (N, C, H, W) feature maps, but the layer before "
+                             f"it gives (N, F); put it before the Flatten/Linear layers")
+        lines = []
+        if isinstance(layer, Conv2d):
+            if channels is not None and channels != layer.in_channels:
+                raise ValueError(f"{where} takes in_channels = {layer.in_channels} channels, "
+                                 f"but the layer before it gives {channels}")
+            if channels is None:
+                lines.append(f"_expect_channels(shape, {layer.in_channels}, {number})")
+            out_channels = str(layer.out_channels)
+            channels = layer.out_channels
+        else:
+            out_channels = "shape[1]"
+        lines += [f"shape = (shape[0], {out_channels}, "
+                  f"*_output_size_{number}(shape[2], shape[3]))",
+                  f"_expect_nonempty(input_shape, shape, {number})"]
+        return lines, 4, channels
+    if kind == "flatten":
+        return ["shape = (shape[0], int(np.prod(shape[1:])))"], 2, None
+    if kind == "linear":
+        return [f"_expect_features(shape, {layer.in_features}, {number})",
+                f"shape = (shape[0], {layer.out_features})"], 2, None
+    return [], rank, channels  # an activation keeps the shape
+
+
+def _step(number: int, layer) -> dict:
+    if isinstance(layer, Conv2d):
+        template, context = "conv2d.py.j2", conv2d_context(conv2d_plan(layer))
+    else:
+        context = layer_context(layer)
+        template = context["template"]
+    blocks = render_blocks(template, context)
+    has_output_size = bool(blocks.get("output_size", "").strip())
+    params = [f"{name}{number}" for name in layer.parameter_names]
+    arguments = ", ".join([f"a{number - 1}", *params])
+    results = [f"delta{number - 1}", *(f"grad_{name}" for name in params)]
+    backward_target = ", ".join(results) if params else f"(delta{number - 1},)"
+    return dict(
+        number=number,
+        title=layer.describe(),
+        kind=layer.kind,
+        params=params,
+        own_names=", ".join(["x", *layer.parameter_names]),
+        chain_names=", ".join([f"a{number - 1}", *params]),
+        description=blocks["description"],
+        code="".join(blocks.get(name, "") for name in ("constants", "output_size", "kernels")),
+        returns="_forward, _backward" + (", output_size" if has_output_size else ""),
+        unpacked=", ".join([f"_forward_{number}", f"_backward_{number}"]
+                           + ([f"_output_size_{number}"] if has_output_size else [])),
+        forward_line=f"a{number} = _forward_{number}({arguments})",
+        backward_line=f"{backward_target} = _backward_{number}({arguments}, delta{number})",
+        rule=backward_rule(number, layer),
+    )
+
+
+def chain_context(chain: Sequential) -> dict:
+    """The values ``templates/sequential.py.j2`` places."""
+    from symbackprop.core.naming import module_name
+
+    input_spec = _input_shape_spec(chain)
+    rank, channels = len(input_spec), input_spec[1] if isinstance(input_spec[1], int) else None
+    steps = []
+    for number, layer in enumerate(chain.layers, 1):
+        step = _step(number, layer)
+        step["shape_lines"], rank, channels = _shape_lines(number, layer, rank, channels)
+        steps.append(step)
+    combined = []
+    for step, following in zip(steps, steps[1:]):
+        if step["kind"] in _ACTIVATIONS and following["kind"] in ("maxpool2d", "avgpool2d"):
+            number = step["number"]
+            combined.append(f"delta{number - 1} = upsample(delta{number + 1}) * "
+                            f"f'(a{number - 1})   (layers {number} and {number + 1})")
+    parameters = list(chain.parameter_names)
+    last = len(chain.layers)
+    return dict(
+        title=f"Sequential: {chain.describe()}",
+        module=module_name(chain),
+        command_lines=regenerate_lines(chain),
+        parameters_signature=", ".join(parameters),
+        parameter_names=parameters,
+        parameter_shapes=[(name, str(shape)) for name, shape in chain.parameter_shapes.items()],
+        gradients_signature=", ".join(["grad_x", *(f"grad_{name}" for name in parameters)]),
+        exports=["forward", "backward", "output_shapes"],
+        input_spec="(" + ", ".join(json.dumps(size) for size in input_spec) + ")",
+        input_text="(" + ", ".join(map(str, input_spec)) + ")",
+        steps=steps,
+        combined=combined,
+        gradients_returned=["delta0", *(f"grad_{name}" for name in parameters)],
+        last=last,
+    )
+
+
+@register_generator(Sequential)
+def _generate_sequential(chain: Sequential) -> str:
+    return python_environment().get_template("sequential.py.j2").render(**chain_context(chain))
