@@ -4,7 +4,7 @@
 # packages for the PDF printouts and Debian's Chromium for the interactive page's
 # browser tests), then runs what you ask for.
 #
-#   bash dev.sh example   derive the worked example of SPEC.md (3x3 input, 2x2 kernel, padding 1)
+#   bash dev.sh example   derive the worked example of docs/notation.md (3x3 input, 2x2 kernel, padding 1)
 #   bash dev.sh test      run the whole test suite (HYPOTHESIS_PROFILE=thorough for the long one)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,11 +1,11 @@
 """Independent numerical reference for the symbackprop test suite.
 
-Everything here is written directly from ``/work/shared/SPEC.md`` with plain
+Everything here is written directly from ``docs/notation.md`` with plain
 NumPy and explicit Python loops.  It is deliberately slow and obvious: it is
 the "textbook" truth the package is compared against, so it must not share any
 code with ``symbackprop`` (and does not import it).
 
-Conventions (see SPEC.md):
+Conventions (see docs/notation.md):
 
 * ``x`` has shape ``(N, C, H, W)``, ``w`` has shape ``(O, C/groups, KH, KW)``,
   ``b`` has shape ``(O,)`` or is ``None``; ``z`` and ``g`` (= dL/dz) have shape
@@ -129,7 +129,7 @@ def normalize_padding(padding):
 
 
 def conv_output_size(size, kernel, stride=1, pad_before=0, pad_after=0, dilation=1):
-    """Output length along one spatial axis (SPEC.md, "Output size").
+    """Output length along one spatial axis (docs/notation.md, "Output size").
 
     Parameters
     ----------
@@ -345,7 +345,7 @@ def conv2d_forward_loops(x, w, b=None, stride=1, padding=0, dilation=1, groups=1
 def conv2d_backward_loops(x, w, b, grad_z, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of a 2-D convolution from the element-wise chain rule.
 
-    Direct nested loops over the formulas of SPEC.md, independent of
+    Direct nested loops over the formulas of docs/notation.md, independent of
     :func:`conv2d_backward`::
 
         dL/dx[n,c,a,b] = sum over (o,i,j,m,k) with i*sh + m*dh - top = a

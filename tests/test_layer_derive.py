@@ -80,7 +80,7 @@ def test_activation_rule_is_sympy_derivative(kind):
     assert sympy.simplify(sympy.piecewise_fold(plain - truth)) == 0
     for point in (-2, -sympy.Rational(1, 3), sympy.Rational(1, 2), 3):
         assert sympy.simplify(plain.subs(net, point) - truth.subs(net, point)) == 0
-    # SPEC.md: ReLU's derivative at 0 is 0, leaky ReLU's is the slope.
+    # docs/notation.md: ReLU's derivative at 0 is 0, leaky ReLU's is the slope.
     at_zero = {"relu": 0, "leakyrelu": sympy.Rational(1, 5), "sigmoid": sympy.Rational(1, 4),
                "tanh": 1}
     assert by_rule.subs(net, 0) == at_zero[kind]

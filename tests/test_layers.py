@@ -54,7 +54,7 @@ def test_input_too_small_for_dilated_kernel():
 
 
 def test_output_size_textbook_examples():
-    # SPEC.md: width 5, filter 3, padding 0, stride 2 gives 2.
+    # docs/notation.md: width 5, filter 3, padding 0, stride 2 gives 2.
     assert output_length(5, 3, 2, 0, 0) == 2
     # W2 = (W1 - F + 2P)/S + 1 for the symmetric, undilated case.
     for size, kernel, pad, stride in [(32, 3, 1, 1), (7, 3, 0, 2), (28, 5, 2, 1)]:

@@ -1,7 +1,7 @@
 """Tests of the independent numerical reference (tests/reference.py).
 
 The reference is the truth for the rest of the suite, so it is checked here
-against SPEC.md's worked examples, against itself (two independent conv
+against docs/notation.md's worked examples, against itself (two independent conv
 backward implementations) and against finite differences.
 """
 
@@ -78,7 +78,7 @@ def test_output_size_example_from_notes():
 
 
 # ---------------------------------------------------------------------------
-# SPEC.md worked example: 3x3 input, 2x2 kernel, padding 1 -> 4x4
+# docs/notation.md's worked example: 3x3 input, 2x2 kernel, padding 1 -> 4x4
 # ---------------------------------------------------------------------------
 
 def _worked_example():
