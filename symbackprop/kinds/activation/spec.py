@@ -13,14 +13,30 @@ from dataclasses import dataclass
 from symbackprop.core.layers import SpecMixin, batched, check_batch, sample_shape
 from symbackprop.core.naming import MODULE_NAMES, number_token
 from symbackprop.core.registry import register_kind
+from symbackprop.kinds.activation.rules import ACTIVATIONS
 
 
 @dataclass(frozen=True)
 class _Activation(SpecMixin):
-    """Elementwise ``a = f(net)``; ``kind`` names its row of ``rules.ACTIVATIONS``."""
+    """Elementwise ``a = f(net)``; ``kind`` names its row of ``rules.ACTIVATIONS``.
+
+    A subclass's dataclass fields are the function's constants besides ``net``, in the
+    order of the row's ``constants`` (leaky ReLU's slope): finite numbers, and positive
+    where the class lists them in ``positive``.
+    """
 
     parameter_names = ()
     title = ""
+    positive = ()  # fields that must be > 0
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) \
+                    or not math.isfinite(value):
+                raise ValueError(f"{field.name} must be a finite number, got {value!r}")
+            if field.name in self.positive and value <= 0:
+                raise ValueError(f"{field.name} must be > 0, got {value!r}")
 
     @property
     def parameter_shapes(self) -> dict:
@@ -28,8 +44,8 @@ class _Activation(SpecMixin):
 
     @property
     def constants(self) -> tuple:
-        """Numbers the function takes besides ``net`` (the leaky slope)."""
-        return ()
+        """Numbers the function takes besides ``net`` (the leaky slope), as the row names them."""
+        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
 
     def input_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
         """``(N, C, H, W)`` from an int, ``(H, W)`` or ``(C, H, W)``; ``(N, F)`` from ``(F,)``."""
@@ -46,7 +62,10 @@ class _Activation(SpecMixin):
         return math.prod(batched(input_shape, self))
 
     def describe(self) -> str:
-        return self.title
+        """``ReLU``; ``LeakyReLU, negative slope 0.01``: the title and every constant."""
+        return ", ".join([self.title, *(f"{field.name.replace('_', ' ')} {value:g}"
+                                        for field, value in zip(dataclasses.fields(self),
+                                                                self.constants))])
 
 
 @register_kind
@@ -69,19 +88,6 @@ class LeakyReLU(_Activation):
     short_name = "lrelu"  # in a chain's module name
     spec_aliases = {"slope": "negative_slope"}  # the command line's option name
     title = "LeakyReLU"
-
-    def __post_init__(self):
-        slope = self.negative_slope
-        if not isinstance(slope, numbers.Real) or isinstance(slope, bool) \
-                or not math.isfinite(slope):
-            raise ValueError(f"negative_slope must be a finite number, got {slope!r}")
-
-    @property
-    def constants(self) -> tuple:
-        return (self.negative_slope,)
-
-    def describe(self) -> str:
-        return f"LeakyReLU, negative slope {self.negative_slope:g}"
 
 
 @register_kind
@@ -107,11 +113,11 @@ ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh)
 
 
 def activation_module_name(layer) -> str:
-    """``relu``, ``leakyrelu_a0p01``: the kind and each constant by its first letter."""
-    letters = [field.name[0] if field.name != "negative_slope" else "a"
-               for field in dataclasses.fields(layer)]
-    return "".join([layer.kind, *(f"_{letter}{number_token(value)}"
-                                  for letter, value in zip(letters, layer.constants))])
+    """``relu``, ``leakyrelu_a0p01``: the kind and each constant by the first letter of
+    the name its row gives it (``alpha``)."""
+    names = ACTIVATIONS[layer.kind].constants
+    return "".join([layer.kind, *(f"_{name[0]}{number_token(value)}"
+                                  for name, value in zip(names, layer.constants))])
 
 
 for _layer_type in ACTIVATION_TYPES:
