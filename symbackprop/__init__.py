@@ -1,8 +1,11 @@
-"""symbackprop: derive the backward pass of convolutional networks symbolically.
+"""symbackprop: derive the backward pass of neural-network layers symbolically.
 
-Pipeline: ``layer spec -> expand -> differentiate -> closed-form rules -> render``.
+Pipeline: ``layer spec -> expand -> differentiate -> closed-form rules -> render``, and
+the checker on top.  The layer classes come from :mod:`symbackprop.kinds`, one package
+per kind; this module only gathers the public names.
 """
 
+from symbackprop import kinds
 from symbackprop._version import __version__
 from symbackprop.check.formula import FormulaError
 from symbackprop.check.formula_check import FormulaCheck, check_formula
@@ -11,25 +14,14 @@ from symbackprop.core.chain import ChainDerivation
 from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
 from symbackprop.core.layers import Sequential, layer_from_spec
 from symbackprop.core.rules import RuleProof
-from symbackprop.kinds import (
-           AvgPool2d,
-           Conv2d,
-           Flatten,
-           LeakyReLU,
-           Linear,
-           MaxPool2d,
-           ReLU,
-           Sigmoid,
-           Tanh,
-)
+from symbackprop.kinds import *  # noqa: F403  (every kind's layer class: kinds.__all__)
 from symbackprop.kinds.conv2d.rules import closed_form_gradients, prove_rules
 from symbackprop.render.codegen import generate, load
 from symbackprop.render.html import to_html
 from symbackprop.render.latex import to_latex
 
-__all__ = ["Conv2d", "derive", "Derivation", "SizeLimitError", "DEFAULT_MAX_TERMS",
+__all__ = [*kinds.__all__, "Sequential", "layer_from_spec",
+           "derive", "Derivation", "ChainDerivation", "SizeLimitError", "DEFAULT_MAX_TERMS",
            "prove_rules", "RuleProof", "closed_form_gradients", "generate", "load",
            "to_latex", "to_html", "check_formula", "check_impl", "FormulaCheck", "ImplCheck",
-           "FormulaError", "ImplementationError",
-           "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Flatten", "Linear",
-           "Sequential", "layer_from_spec", "ChainDerivation", "__version__"]
+           "FormulaError", "ImplementationError", "__version__"]
