@@ -1,17 +1,11 @@
-"""``symbackprop derive`` for pooling, activations, flatten, linear and chains,
-run as a user runs it (a real subprocess)."""
+"""``symbackprop derive`` for pooling, activations, flatten, linear and chains, called in
+this process through ``cli.main`` (``test_cli.run``; test_cli.py and test_cli_robust.py
+run the program as a real process)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "symbackprop", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+from test_cli import run
 
 
 @pytest.mark.parametrize("args, lines", [
