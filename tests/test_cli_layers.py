@@ -142,3 +142,27 @@ def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, cap
         assert "Softish" in out and "softish(x12" in out, out
     finally:
         activation_function.cache_clear()
+
+
+def _every_grid_layer():
+    from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
+
+    from symbackprop.core.layers import Sequential, layer_from_spec
+    from symbackprop.kinds import Conv2d
+
+    return ([pytest.param(Conv2d(**kwargs), id=name) for name, kwargs, _, _ in CONV_GRID]
+            + [pytest.param(layer_from_spec(spec), id=name) for name, spec, _, _ in LAYER_GRID]
+            + [pytest.param(Sequential.from_spec(specs), id=name)
+               for name, specs, _, _ in CHAIN_GRID])
+
+
+@pytest.mark.parametrize("layer", _every_grid_layer())
+def test_each_kinds_arguments_build_the_same_layer_again(layer):
+    """A kind's ``arguments`` (the regenerate command of generated files) is the inverse of
+    its ``build``: parsed by the program, they give the layer back, for every command."""
+    from symbackprop.cli import build_parser, layer_from_args
+    from symbackprop.core.command_line import layer_arguments
+
+    parser = build_parser()
+    for command in ("derive", "generate", "latex"):
+        assert layer_from_args(parser.parse_args([command, *layer_arguments(layer)])) == layer
