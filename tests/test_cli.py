@@ -1,19 +1,48 @@
-"""The ``symbackprop`` command line as a user runs it (a real subprocess)."""
+"""The ``symbackprop`` command line: called in this process through ``cli.main`` (fast),
+and once as a user runs it, a real subprocess."""
 
+import contextlib
+import io
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 from conftest import REPO
 
+from symbackprop.cli import main
 
-def run(*args):
+
+@dataclass(frozen=True)
+class Run:
+    """What a run of ``symbackprop`` reports, as :class:`subprocess.CompletedProcess` does."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args) -> Run:
+    """``symbackprop ARGS`` in this process: ``main`` with standard output and error caught
+    (a usage error or ``--help`` exits through argparse: its code is the status)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as stop:
+            status = stop.code
+    return Run(status, out.getvalue(), err.getvalue())
+
+
+def run_process(*args) -> subprocess.CompletedProcess:
+    """``symbackprop ARGS`` as a user runs it: ``python -m symbackprop`` in a new process."""
     return subprocess.run([sys.executable, "-m", "symbackprop", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_derive_worked_example():
-    result = run("derive", "conv2d", "--kernel", "2", "--padding", "1", "--input", "3x3")
+    """The one real process of this file: the program as installed, start to end."""
+    result = run_process("derive", "conv2d", "--kernel", "2", "--padding", "1", "--input", "3x3")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Ho = floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1" in out

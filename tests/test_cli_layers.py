@@ -1,17 +1,11 @@
-"""``symbackprop derive`` for pooling, activations, flatten, linear and chains,
-run as a user runs it (a real subprocess)."""
+"""``symbackprop derive`` for pooling, activations, flatten, linear and chains, called in
+this process through ``cli.main`` (``test_cli.run``; test_cli.py and test_cli_robust.py
+run the program as a real process)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "symbackprop", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+from test_cli import run
 
 
 @pytest.mark.parametrize("args, lines", [
@@ -85,3 +79,90 @@ def test_commands_that_take_one_conv_layer_refuse_the_rest_in_one_line(tmp_path)
     chain = run("check", "sequential", "--spec", '[{"layer": "relu"}]', "--input", "2x2",
                 "dL/dx[i,j] = g[i,j]")
     assert chain.returncode == 2 and "check each layer of a chain on its own" in chain.stderr
+
+
+def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, capsys):
+    """An activation made of a spec class and a row only (as softplus would be): the
+    command line offers one option per constant, with its default, builds the layer
+    from them and spells it back; nothing in cli/ or kinds/activation/cli.py changes."""
+    from dataclasses import dataclass
+
+    import sympy
+
+    from symbackprop.cli import build_parser, layer_from_args, main
+    from symbackprop.core.command_line import COMMAND_LINE, layer_arguments
+    from symbackprop.core.expand import EXPAND
+    from symbackprop.core.registry import KINDS
+    from symbackprop.kinds.activation import cli as activation_cli
+    from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationRule, activation_function
+    from symbackprop.kinds.activation.spec import ReLU, _Activation
+
+    @dataclass(frozen=True)
+    class Softish(_Activation):
+        beta: float = 1.0
+        threshold: float = 20.0
+
+        kind = "softish"
+        title = "Softish"
+
+        @property
+        def constants(self) -> tuple:
+            return (self.beta, self.threshold)
+
+    row = ActivationRule(
+        "softish", "softish",
+        value=lambda net, beta, threshold: sympy.log(1 + sympy.exp(beta * net)) / beta,
+        derivative=lambda f, net, beta, threshold: 1 / (1 + sympy.exp(-beta * net)),
+        formula="f(net) = log(1 + exp(beta net)) / beta",
+        derivative_formula="f'(net) = 1 / (1 + exp(-beta net))", constants=("beta", "threshold"))
+    monkeypatch.setitem(ACTIVATIONS, "softish", row)
+    monkeypatch.setitem(KINDS, "softish", Softish)
+    # What the registration loops of kinds/activation do for every ACTIVATION_TYPES entry.
+    monkeypatch.setitem(COMMAND_LINE.table, Softish,
+                        activation_cli.activation_command_line(Softish))
+    monkeypatch.setitem(EXPAND.table, Softish, EXPAND.table[ReLU])
+    activation_function.cache_clear()
+    try:
+        with pytest.raises(SystemExit):
+            main(["derive", "softish", "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        assert "softish: Softish activation, f(net) = log(1 + exp(beta net)) / beta" in shown
+        assert "--beta BETA" in shown and "(default 1.0)" in shown
+        assert "--threshold THRESHOLD" in shown and "(default 20.0)" in shown
+
+        args = build_parser().parse_args(["derive", "softish", "--beta", "2", "--input", "1x2"])
+        layer = layer_from_args(args)
+        assert layer == Softish(beta=2.0, threshold=20.0)
+        assert layer_arguments(layer) == ["softish", "--beta", "2.0", "--threshold", "20.0"]
+        again = build_parser().parse_args(["derive", *layer_arguments(layer)])
+        assert layer_from_args(again) == layer
+
+        assert main(["derive", "softish", "--beta", "2", "--input", "1x2"]) == 0
+        out = capsys.readouterr().out
+        assert "Softish" in out and "softish(x12" in out, out
+    finally:
+        activation_function.cache_clear()
+
+
+def _every_grid_layer():
+    from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
+
+    from symbackprop.core.layers import Sequential, layer_from_spec
+    from symbackprop.kinds import Conv2d
+
+    return ([pytest.param(Conv2d(**kwargs), id=name) for name, kwargs, _, _ in CONV_GRID]
+            + [pytest.param(layer_from_spec(spec), id=name) for name, spec, _, _ in LAYER_GRID]
+            + [pytest.param(Sequential.from_spec(specs), id=name)
+               for name, specs, _, _ in CHAIN_GRID])
+
+
+@pytest.mark.parametrize("layer", _every_grid_layer())
+def test_each_kinds_arguments_build_the_same_layer_again(layer):
+    """A kind's ``arguments`` (the regenerate command of generated files) is the inverse of
+    its ``build``: parsed by the program, they give the layer back, for every command."""
+    from symbackprop.cli import build_parser, layer_from_args
+    from symbackprop.core.command_line import layer_arguments
+
+    parser = build_parser()
+    for command in ("derive", "generate", "latex"):
+        assert layer_from_args(parser.parse_args([command, *layer_arguments(layer)])) == layer

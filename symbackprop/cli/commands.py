@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from symbackprop.check.impl import CONVENTIONS
-from symbackprop.cli import (
+from symbackprop.cli.options import (
     add_derivation_options,
     add_instance_options,
     add_notation_options,

@@ -26,8 +26,16 @@ import numpy as np
 import sympy
 
 from symbackprop.core import differentiate, progress
-from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, check_size, derive_instance
-from symbackprop.core.layers import input_shape_of
+from symbackprop.core.derivation import (
+    DEFAULT_MAX_TERMS,
+    DERIVE_WHOLE,
+    NOTEBOOK_LATEX,
+    Derivation,
+    check_diff_size,
+    check_size,
+    derive_instance,
+)
+from symbackprop.core.layers import Sequential, input_shape_of
 from symbackprop.core.naming import Notation, element_symbol, flat, symbol_array, to_array
 
 __all__ = ["ChainStep", "ChainDerivation", "derive_chain", "chain_array_names"]
@@ -157,9 +165,7 @@ class ChainDerivation:
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a chain as its error terms, last to first."""
-        from symbackprop.render.latex import repr_latex
-
-        return repr_latex(self)
+        return NOTEBOOK_LATEX[self](self)
 
 
 def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "collect",
@@ -182,6 +188,17 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
         steps.append(_renamed_step(number, derive_instance(layer, shape, out_shape, method)))
     return ChainDerivation(layer=chain, input_shape=shapes[0], output_shape=shapes[-1],
                            activation_shapes=shapes, steps=tuple(steps), method=method)
+
+
+@DERIVE_WHOLE.register(Sequential)
+def _derive_sequential(chain, input_size=None, batch: int = 1, *, method: str = "collect",
+                       max_terms: int = DEFAULT_MAX_TERMS) -> ChainDerivation:
+    """:func:`~symbackprop.core.derivation.derive` of a chain: with ``method="diff"``, the
+    whole chain's size is checked first, then :func:`derive_chain`."""
+    if method == "diff":
+        check_diff_size(chain, chain.shapes(input_shape_of(chain, input_size, batch))[0],
+                        max_terms)
+    return derive_chain(chain, input_size, batch, method=method, max_terms=max_terms)
 
 
 def _renamed_step(number: int, derivation: Derivation) -> ChainStep:

@@ -16,9 +16,22 @@ import sympy
 from symbackprop.core import differentiate, expand
 from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
 from symbackprop.core.naming import Notation
+from symbackprop.core.registry import Registry
 
 __all__ = ["Derivation", "derive", "DEFAULT_MAX_TERMS", "DEFAULT_DIFF_MAX_TERMS", "SizeLimitError",
-           "term_count", "diff_term_count"]
+           "term_count", "diff_term_count", "DERIVE_WHOLE", "NOTEBOOK_LATEX"]
+
+#: layer type -> ``function(layer, input_size, batch, *, method, max_terms)`` for a layer
+#: :func:`derive` hands on whole instead of expanding it: a chain
+#: (:mod:`symbackprop.core.chain` registers :class:`Sequential`, and ``import
+#: symbackprop`` imports it).  A table, so that the chain may build on this module
+#: without this module importing the chain back.
+DERIVE_WHOLE = Registry("derive")
+
+#: derivation type -> ``function(derivation) -> str``: how a notebook typesets it
+#: (``_repr_latex_``).  The LaTeX renderer fills it when imported (``import symbackprop``
+#: imports it): the core never imports a renderer.
+NOTEBOOK_LATEX = Registry("typeset in a notebook")
 
 #: Largest instance :func:`derive` expands unless told otherwise: products in the
 #: forward expansion (padding products included).  It derives in well under a
@@ -52,8 +65,6 @@ def term_count(layer, input_shape) -> int:
 def diff_term_count(layer, input_shape) -> int:
     """Terms ``method="diff"`` walks: for each layer, the products of its loss times
     the symbols it differentiates (input and parameter elements)."""
-    from symbackprop.core.layers import Sequential
-
     if isinstance(layer, Sequential):
         shapes = layer.shapes(input_shape)
         return sum(diff_term_count(inner, shape) for inner, shape in zip(layer.layers, shapes))
@@ -177,9 +188,7 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         """Notebook display: the layer and a few of its equations, typeset."""
-        from symbackprop.render.latex import repr_latex
-
-        return repr_latex(self)
+        return NOTEBOOK_LATEX[self](self)
 
 
 def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
@@ -208,12 +217,9 @@ def derive(layer, input_size=None, batch: int = 1, *, method: str = "collect",
     if max_terms is None:
         max_terms = DEFAULT_DIFF_MAX_TERMS if method == "diff" else DEFAULT_MAX_TERMS
     _check_max_terms(max_terms)
-    if isinstance(layer, Sequential):
-        from symbackprop.core.chain import derive_chain
-        if method == "diff":
-            check_diff_size(layer, layer.shapes(input_shape_of(layer, input_size, batch))[0],
-                            max_terms)
-        return derive_chain(layer, input_size, batch, method=method, max_terms=max_terms)
+    derive_whole = DERIVE_WHOLE.get(layer)
+    if derive_whole is not None:
+        return derive_whole(layer, input_size, batch, method=method, max_terms=max_terms)
     input_shape = input_shape_of(layer, input_size, batch)
     output_shape = output_shape_of(layer, input_shape)
     check_size(term_count(layer, input_shape), max_terms)

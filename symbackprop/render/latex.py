@@ -50,7 +50,8 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import greek_letters_set, translate
 
 from symbackprop.core import progress, rules
-from symbackprop.core.derivation import term_count
+from symbackprop.core.chain import ChainDerivation
+from symbackprop.core.derivation import NOTEBOOK_LATEX, Derivation, term_count
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import (
     element_symbol,
@@ -1392,3 +1393,8 @@ def compile_pdf(tex_path, *, compiler: str = "pdflatex", timeout: float = 180,
         with open(produced, "rb") as pdf:
             replace_file(target, lambda stream: shutil.copyfileobj(pdf, stream))
     return target
+
+
+# A notebook typesets a derivation with its short summary (the core asks this table).
+NOTEBOOK_LATEX.register(Derivation, repr_latex)
+NOTEBOOK_LATEX.register(ChainDerivation, repr_latex)
