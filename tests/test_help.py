@@ -25,7 +25,7 @@ KINDS = tuple(LAYER_OPTIONS)
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
-# The kinds symbackprop.check.impl takes (its CONVENTIONS); the other commands take all.
+# The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d"}}
 
 
@@ -159,9 +159,9 @@ def test_each_command_lists_the_kinds_it_takes_and_only_those(command):
 
 
 def test_check_impl_lists_what_check_impl_takes():
-    from symbackprop.check.impl import CONVENTIONS
+    from symbackprop.check.impl import conventions
 
-    assert set(listed_kinds("check-impl")) == set(CONVENTIONS) == TAKES["check-impl"]
+    assert set(listed_kinds("check-impl")) == set(conventions()) == TAKES["check-impl"]
 
 
 def test_top_level_help_names_every_command_and_where_to_start():
