@@ -27,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import sympy
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import (
     IMPLEMENTATIONS,
     Implementation,
@@ -274,3 +276,16 @@ IMPLEMENTATIONS.register(MaxPool2d, Implementation(
 IMPLEMENTATIONS.register(AvgPool2d, Implementation(
     convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
     show_channels=True, notes=_overlap_note))
+
+
+# -- what the formula checker needs of max pooling ---------------------------------------
+def _argmax(element, output) -> sympy.Expr:
+    """``[x_ab = argmax z_ij]`` for the input element ``x_ab`` and ``z_ij``'s value
+    ``WindowMax(window, index)``: the derivation's own indicator, 0 outside the window."""
+    window, output_index = output.args
+    if element not in window:
+        return sympy.Integer(0)
+    return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
+
+
+FORMULAS.register(MaxPool2d, FormulaParts(words="max pooling", argmax=_argmax))
