@@ -51,7 +51,8 @@ from symbackprop.core.registry import Registry
 __all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "Implementation",
            "IMPLEMENTATIONS", "ImplementationError", "NumericGradients", "TermValues",
            "check_impl", "load_function", "input_sizes", "first_maximum", "mistakes_for",
-           "conventions", "fit_to", "bias_not_summed"]
+           "conventions", "fit_to", "bias_not_summed",
+           "leaves_unread"]
 
 #: Relative tolerance of the comparison (float32 implementations pass).
 RELATIVE_TOLERANCE = 1e-4
@@ -360,8 +361,9 @@ class ImplCase:
         return truth({**self.inputs, "x": x})
 
 
-def _leaves_unread(layer, input_size) -> bool:
-    """Whether the forward pass never reads the last rows or columns of this input.
+def leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last rows or columns of this input (a
+    strided layer's :attr:`Implementation.unread`).
 
     True when one row or column less gives the same output size (the stride does
     not divide the padded input evenly).
@@ -435,6 +437,10 @@ def _never(layer) -> bool:
     return False
 
 
+def _reads_all(layer, size) -> bool:
+    return False
+
+
 def _no_notes(layer) -> tuple:
     return ()
 
@@ -485,6 +491,9 @@ class Implementation:
     notes: Callable = _no_notes
     #: layer -> {name: value} passed by name to a function that takes such an argument
     keywords: Callable = layer_keywords
+    #: (layer, size) -> whether the forward pass leaves rows/columns of this input unread
+    #: (their gradient is 0; the report says so)
+    unread: Callable = _reads_all
 
 
 #: layer type -> :class:`Implementation`: the kinds check-impl takes, in registration order.
@@ -583,7 +592,7 @@ class ImplCheck:
             size = _size_text(case.input_size)
             cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
-            unread = _leaves_unread(case.derivation.layer, case.input_size)
+            unread = entry.unread(case.derivation.layer, case.input_size)
             note = "  (the stride leaves rows/columns unread)" if unread else ""
             if case.ties:
                 note = "  (ties: equal maxima in windows)"
@@ -857,7 +866,7 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
     where = f"on input {_size_text(size)}, batch {batch}"
     if ties:
         where += " with ties (equal maxima in a window)"
-    if _leaves_unread(layer, size):
+    if entry.unread(layer, size):
         where += (" (at this size the stride leaves the last rows/columns unread by the "
                   "forward pass; their gradient is 0)")
     return _Prepared(size=tuple(size), batch=batch, ties=ties, inputs=inputs,

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import itertools
 
-from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, bias_not_summed, fit_to
+from symbackprop.check.impl import (
+    IMPLEMENTATIONS,
+    Implementation,
+    Mistake,
+    bias_not_summed,
+    fit_to,
+    leaves_unread,
+)
 from symbackprop.core.rules import pad2d, rot180
 from symbackprop.kinds.conv2d.spec import Conv2d
 
@@ -128,4 +135,5 @@ MISTAKES = (
 
 IMPLEMENTATIONS.register(Conv2d, Implementation(
     convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
-    arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=MISTAKES))
+    arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=MISTAKES,
+    unread=leaves_unread))

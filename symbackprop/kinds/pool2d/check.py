@@ -37,6 +37,7 @@ from symbackprop.check.impl import (
     NumericGradients,
     TermValues,
     first_maximum,
+    leaves_unread,
     numeric_truth,
 )
 from symbackprop.core.rules import pad2d
@@ -272,10 +273,11 @@ def _windows_hold_ties(layer) -> bool:
 IMPLEMENTATIONS.register(MaxPool2d, Implementation(
     convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
     make_input=distinct_input, input_words=" (distinct values)", ties=_windows_hold_ties,
-    tied_input=tied_input, indicator=IsWindowMax, show_channels=True, notes=_overlap_note))
+    tied_input=tied_input, indicator=IsWindowMax, show_channels=True, notes=_overlap_note,
+    unread=leaves_unread))
 IMPLEMENTATIONS.register(AvgPool2d, Implementation(
     convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
-    show_channels=True, notes=_overlap_note))
+    show_channels=True, notes=_overlap_note, unread=leaves_unread))
 
 
 # -- what the formula checker needs of max pooling ---------------------------------------
