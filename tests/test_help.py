@@ -26,7 +26,9 @@ KINDS = tuple(LAYER_OPTIONS)
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
-TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d"}}
+# (every kind; a chain is checked one layer at a time)
+TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
+                        "tanh", "flatten", "linear"}}
 
 
 def help_text(*argv) -> str:

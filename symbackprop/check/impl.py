@@ -577,7 +577,7 @@ class ImplCheck:
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
             lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
-                     f"{len(regular)} input sizes", *context]
+                     f"{len(regular)} input size{'s' if len(regular) != 1 else ''}", *context]
             if tied:
                 lines += _wrap("ties: where a window holds equal maxima, it sends the window's "
                                "gradient to the first of them in row-major order, as it "
@@ -850,7 +850,7 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
     maxima in windows (the kind's :attr:`Implementation.tied_input`; ``None`` if the
     windows cannot hold ties)."""
     entry = IMPLEMENTATIONS[layer]
-    truth = numeric_truth(layer, tuple(entry.input_size(layer, size)), batch)
+    truth = numeric_truth(layer, entry.input_size(layer, size), batch)
     derivation = truth.derivation
     inputs = {"x": rng.standard_normal(derivation.input_shape),
               **{name: rng.standard_normal(array.shape)
