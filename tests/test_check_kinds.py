@@ -17,7 +17,7 @@ from symbackprop.check.formula_check import FORMULAS
 from symbackprop.check.impl import IMPLEMENTATIONS, conventions
 from symbackprop.core.expand import EXPAND
 from symbackprop.core.registry import KINDS
-from symbackprop.kinds import MaxPool2d, Sigmoid
+from symbackprop.kinds import Conv2d, Linear, MaxPool2d, Sigmoid
 from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationRule, activation_function
 from symbackprop.kinds.activation.spec import _Activation
 
@@ -133,3 +133,28 @@ def test_a_throwaway_activation_is_checked(exponential):
     # the derivative of another row (the sigmoid's) is wrong for this one
     sigmoid_rule = right + r" (1 - a^{l}_{ij})"
     assert not check_formula(exponential, (1, 2, 2), sigmoid_rule).ok
+
+
+# -- the arrays in the kind's own words --------------------------------------------------------
+@pytest.mark.parametrize("layer, size, text, message", [
+    (Linear(3, 2), None, "dL/dw[1,2,3] = g[1]",
+     "w takes 2 indices here (output feature, input feature: 2 x 3), but is written with 3"),
+    (Linear(3, 2), None, "dL/dx[4] = g[1]", "the feature index of x runs from 1 to 3"),
+    (Linear(3, 2), None, "dL/dw[3,1] = g[3]*x[1]",
+     "the output feature index of w runs from 1 to 2"),
+    # a kind without words of its own keeps the generic ones
+    (Conv2d(kernel_size=2), (3, 3), "dL/dw[1,2,3] = g[1]",
+     "w takes 2 indices here (kernel row, kernel column: 2 x 2) (or all 4, output channel, "
+     "input channel, kernel row, kernel column: 1 x 1 x 2 x 2)"),
+    (MaxPool2d(2), (2, 2), "dL/dw11 = g11", "this layer has no gradient for the kernel"),
+])
+def test_arrays_are_named_in_the_kinds_words(layer, size, text, message):
+    with pytest.raises(FormulaError) as error:
+        check_formula(layer, size, text)
+    assert message in str(error.value)
+
+
+def test_a_kind_without_its_own_words_gets_the_generic_ones(monkeypatch):
+    monkeypatch.delitem(FORMULAS.table, Linear)
+    with pytest.raises(FormulaError, match="the channel index of x runs from 1 to 3"):
+        check_formula(Linear(3, 2), None, "dL/dx[4] = g[1]")

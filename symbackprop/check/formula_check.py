@@ -89,7 +89,7 @@ class FormulaParts:
 
     A kind registers one in :data:`FORMULAS` from its ``kinds/<kind>/check.py``; a kind
     without an entry needs nothing more (its arrays and gradients come from the
-    derivation).
+    derivation, their words from :data:`AXIS_NAMES` and the generic meanings).
     """
 
     #: the kind in words, for messages ("max pooling")
@@ -99,10 +99,17 @@ class FormulaParts:
     #: ``derivation.z``): the derivation's own indicator, or 0 when ``x_ab`` is not in
     #: ``z_ij``'s window.  None: the kind has no such indicator.
     argmax: Callable | None = None
+    #: array -> what it is, for messages, where the generic words do not fit
+    #: (``{"w": "the weight matrix"}``)
+    meanings: dict = dataclasses.field(default_factory=dict)
+    #: array -> the names of its axes, used when the array has that many axes
+    #: (``{"w": ("output feature", "input feature")}``)
+    axes: dict = dataclasses.field(default_factory=dict)
 
 
 #: layer type -> :class:`FormulaParts`.
-FORMULAS = Registry("check a formula with an argmax indicator for")
+FORMULAS = Registry("check a formula for")
+_NO_PARTS = FormulaParts(words="")
 
 #: What each index of an array means, for messages.
 AXIS_NAMES = {
@@ -771,6 +778,16 @@ class _Instance:
     def describe(self) -> str:
         return self.arrays.layer.describe()
 
+    def meaning(self, array: str) -> str:
+        """``"the kernel"``: what ``array`` is, in the kind's words if it has its own."""
+        parts = FORMULAS.get(self.arrays.checked, _NO_PARTS)
+        return parts.meanings.get(array) or _ARRAY_MEANING.get(array, array)
+
+    def axis_names(self, array: str, rank: int) -> tuple:
+        """The names of ``array``'s axes, in the kind's words if it has its own for that rank."""
+        names = FORMULAS.get(self.arrays.checked, _NO_PARTS).axes.get(array)
+        return names if names is not None and len(names) == rank else AXIS_NAMES.get(array, ())
+
     def placed(self, element: Element) -> str:
         """The array ``element`` stands for, its layer superscript read."""
         return self.layout.placed.get(element.position, element.array)
@@ -791,7 +808,7 @@ class _Instance:
                                  f"upstream gradient g = dL/dz instead", element.position)
             if array not in self.grids:
                 raise self.error(
-                    f"{name} ({_ARRAY_MEANING.get(array, array)}) is not part "
+                    f"{name} ({self.meaning(array)}) is not part "
                     f"of this layer: {self.describe()}", element.position)
             grid = self.grids[array]
         shown = self.shown_axes(array, grid.ndim)
@@ -821,14 +838,15 @@ class _Instance:
                     return resolved
         given = len(readings[0]) if readings else 0
         position = element.position if subscript is None else subscript.position
-        also = f" (or all {len(full)}, {_shape_words(array, full, grid.shape)})" \
+        names = self.axis_names(array, grid.ndim)
+        also = f" (or all {len(full)}, {_shape_words(names, full, grid.shape)})" \
             if len(full) != len(shown) else ""
         if not shown:
             raise self.error(f"{name} is a single value here and takes no index{also}, but is "
                              f"written with {given}", position)
         raise self.error(
             f"{name} takes {len(shown)} ind{'ex' if len(shown) == 1 else 'ices'} here "
-            f"({_shape_words(array, shown, grid.shape)}){also}, but is written "
+            f"({_shape_words(names, shown, grid.shape)}){also}, but is written "
             f"with {given}", position)
 
     def resolve_indicator(self, indicator: Indicator) -> _Resolved:
@@ -855,7 +873,7 @@ class _Instance:
             size = resolved.grid.shape[axis]
             if not 0 <= value < size:
                 element = resolved.element
-                names = AXIS_NAMES.get(element.array, ())
+                names = self.axis_names(element.array, resolved.grid.ndim)
                 what = names[axis] if axis < len(names) else f"axis {axis}"
                 written = element.spelling.format([v + self.base for v in values])
                 raise self.error(
@@ -873,7 +891,7 @@ class _Instance:
         if array not in self.arrays.grads:
             raise self.error(
                 f"{gradient.spelling.name}: this layer has no gradient for "
-                f"{_ARRAY_MEANING.get(array, array)} ({self.describe()})", gradient.position)
+                f"{self.meaning(array)} ({self.describe()})", gradient.position)
         grid = self.arrays.grads[array]
         resolved = self.resolve(gradient, grid)
         for index in resolved.indices:
@@ -1193,9 +1211,9 @@ class _IndicatorGrid:
                 f"{self.output.element.spelling.format(written[self.split:])}]")
 
 
-def _shape_words(array: str, axes, shape) -> str:
-    """``"row, column; it is 3 x 3"`` for the message about a wrong index count."""
-    names = AXIS_NAMES.get(array, ())
+def _shape_words(names: tuple, axes, shape) -> str:
+    """``"row, column; it is 3 x 3"`` for the message about a wrong index count (``names``:
+    the array's axis names)."""
     meaning = ", ".join(names[a] if a < len(names) else f"axis {a}" for a in axes)
     return f"{meaning}: {' x '.join(str(shape[a]) for a in axes)}"
 

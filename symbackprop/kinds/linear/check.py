@@ -10,6 +10,7 @@ weights, for a square layer, where the shapes cannot tell), ``grad_w`` not trans
 
 from __future__ import annotations
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, bias_not_summed
 from symbackprop.kinds.linear.spec import Linear
 
@@ -53,3 +54,11 @@ IMPLEMENTATIONS.register(Linear, Implementation(
     convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
     arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=LINEAR_MISTAKES,
     sizes=_sizes, input_size=_features))
+
+
+# -- what the formula checker needs: the arrays in a fully connected layer's words ----------
+_OUTPUT_AXES = ("sample", "output feature")
+FORMULAS.register(Linear, FormulaParts(
+    words="the fully connected layer", meanings={"w": "the weight matrix"},
+    axes={"x": ("sample", "feature"), "g": _OUTPUT_AXES, "z": _OUTPUT_AXES,
+          "w": ("output feature", "input feature"), "b": ("output feature",)}))
