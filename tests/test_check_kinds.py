@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sympy
 
@@ -158,3 +159,13 @@ def test_a_kind_without_its_own_words_gets_the_generic_ones(monkeypatch):
     monkeypatch.delitem(FORMULAS.table, Linear)
     with pytest.raises(FormulaError, match="the channel index of x runs from 1 to 3"):
         check_formula(Linear(3, 2), None, "dL/dx[4] = g[1]")
+
+
+def test_a_throwaway_activation_is_checked_by_check_impl(exponential, monkeypatch):
+    # the activations' entry is one for every row (registered for each ACTIVATION_TYPES
+    # member): a new row gets check-impl and its mistakes from f and f' alone
+    monkeypatch.setitem(IMPLEMENTATIONS.table, Exponential, IMPLEMENTATIONS.table[Sigmoid])
+    assert check_impl(exponential, lambda x, g: g * np.exp(x)).ok
+    at_output = check_impl(exponential, lambda x, g: g * np.exp(np.exp(x)))
+    assert not at_output.ok
+    assert at_output.mistakes["x"].name == "f' evaluated at the output instead of the input"
