@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbackprop.check.impl import CONVENTIONS
+from symbackprop.check.impl import IMPLEMENTATIONS
 from symbackprop.cli.options import (
     add_derivation_options,
     add_instance_options,
@@ -204,7 +204,7 @@ def check_impl_command(args) -> int:
 
 check_impl_command.command_options = _check_impl_arguments
 check_impl_command.options = _check_impl_options
-check_impl_command.kinds = list(CONVENTIONS)  # the kinds check_impl takes, and no other
+check_impl_command.kinds = [layer_type.kind for layer_type in IMPLEMENTATIONS.types()]
 
 
 # -- html --------------------------------------------------------------------

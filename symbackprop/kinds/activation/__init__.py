@@ -2,6 +2,8 @@
 expansion ``a = f(net)`` and ``f'`` as the course notes write it."""
 
 from symbackprop.kinds.activation import cli, expand, rules  # noqa: F401  (they register themselves)
+
+from symbackprop.kinds.activation import check  # noqa: F401  # isort: skip  (it registers itself)
 from symbackprop.kinds.activation.spec import LeakyReLU, ReLU, Sigmoid, Tanh
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]

@@ -1,6 +1,8 @@
 """Flatten: ``(N, C, H, W) -> (N, C*H*W)``, row-major; its backward is a reshape."""
 
 from symbackprop.kinds.flatten import cli, expand  # noqa: F401  (it registers itself)
+
+from symbackprop.kinds.flatten import check  # noqa: F401  # isort: skip  (it registers itself)
 from symbackprop.kinds.flatten.spec import Flatten
 
 __all__ = ["Flatten"]
