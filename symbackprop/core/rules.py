@@ -6,8 +6,12 @@ Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output:
 element-wise sums that SymPy derived.  Each kind registers its proofs in
 :data:`PROOFS` (``kinds/<kind>/rules.py``); :func:`proofs_for` asks it.
 
-The array helpers here work on NumPy arrays of numbers or of SymPy expressions
-(``dtype=object``), so the same code is proven symbolically and used numerically.
+The array helpers here work on NumPy arrays of numbers, of SymPy expressions or of
+exact :class:`Polynomial` values (``dtype=object``), so the same code is proven
+symbolically and used numerically.  A proof evaluates the closed form on polynomials
+of the element symbols and compares each element with the derived sum as a
+dictionary of terms (:func:`same_polynomial`): time linear in the number of products,
+where expanding each difference with SymPy grew faster than the derivation.
 """
 
 from __future__ import annotations
@@ -151,8 +155,8 @@ def kron_upsample(g: np.ndarray, kernel_size, input_size) -> np.ndarray:
 class RuleProof:
     """One closed-form rule, this layer's numbers, and whether it was proven.
 
-    ``holds`` is True only when every element of the closed form expands to the
-    same polynomial as the element-wise derivation (``checked`` elements).
+    ``holds`` is True only when every element of the closed form is the same
+    polynomial as the element-wise derivation (``checked`` elements).
     """
 
     name: str  # "grad_x", "grad_w" or "grad_b"

@@ -7,8 +7,9 @@
   input correlated with the stride-dilated ``g`` used as the kernel.
 - ``dL/db[o] = sum_{n,i,j} g[n,o,i,j]``.
 
-The same functions run on NumPy numbers and on SymPy symbols, so what is proven here
-is what the numeric checks use.
+The same functions run on NumPy numbers, on SymPy symbols and, in the proof, on exact
+polynomials of those symbols (:class:`~symbackprop.core.rules.Polynomial`), so what is
+proven here is what the numeric checks use.
 """
 
 from __future__ import annotations
