@@ -125,8 +125,9 @@ def axis_sum(array: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """
     if array.dtype != object:
         return array.sum(axis=axis)
+    axis = [a % array.ndim for a in axis]
     kept = [a for a in range(array.ndim) if a not in axis]
-    rows = np.transpose(array, kept + list(axis)).reshape(
+    rows = np.transpose(array, kept + axis).reshape(
         [array.shape[a] for a in kept] + [-1])
     out = np.empty(rows.shape[:-1], dtype=object)
     for index in np.ndindex(*out.shape):
