@@ -2,6 +2,7 @@
 expansion ``a = f(net)`` and ``f'`` as the course notes write it."""
 
 from symbackprop.kinds.activation import cli, expand, rules  # noqa: F401  (they register themselves)
+from symbackprop.kinds.activation import text  # noqa: F401  (it registers itself)
 from symbackprop.kinds.activation.spec import LeakyReLU, ReLU, Sigmoid, Tanh
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]

@@ -2,6 +2,7 @@
 closed forms and the parts it plugs into the stages."""
 
 from symbackprop.kinds.conv2d import cli, expand, rules  # noqa: F401  (they register themselves)
+from symbackprop.kinds.conv2d import text  # noqa: F401  (it registers itself)
 from symbackprop.kinds.conv2d.spec import Conv2d
 
 __all__ = ["Conv2d"]

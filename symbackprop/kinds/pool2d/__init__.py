@@ -2,6 +2,7 @@
 of max pooling and the Kronecker form of average pooling."""
 
 from symbackprop.kinds.pool2d import cli, expand, rules  # noqa: F401  (they register themselves)
+from symbackprop.kinds.pool2d import text  # noqa: F401  (it registers itself)
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
