@@ -538,6 +538,18 @@ class LayerLatexPrinter(LatexPrinter):
         # a^{[2]}^{(1,2)}_{11} -> a^{[2](1,2)}_{11}: one superscript
         return text.replace("]}^{(", "](")
 
+    def _print_Pow(self, expr):
+        """``\\frac{1}{1 + e^{-x}}``: a reciprocal as a fraction."""
+        if expr.exp.is_Integer and expr.exp < 0:
+            return rf"\frac{{1}}{{{self._print(expr.base ** -expr.exp)}}}"
+        return super()._print_Pow(expr)
+
+    def _print_Function(self, expr, exp=None):
+        """``\\sin(x)``, ``\\sin^{2}(x)``: a function's argument in plain parentheses."""
+        name = self._hprint_Function(expr.func.__name__)
+        power = "" if exp is None else f"^{{{exp}}}"
+        return rf"{name}{power}({', '.join(self._print(arg) for arg in expr.args)})"
+
     def _print_Piecewise(self, expr):
         pieces = expr.args
         if len(pieces) == 2 and pieces[0].expr == 1 and pieces[1].expr == 0 \
