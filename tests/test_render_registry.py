@@ -66,16 +66,16 @@ def test_a_new_activation_prints_as_text(cube):
 
 def test_a_new_activation_prints_in_latex_from_its_row(cube):
     document = to_latex(cube)
-    assert r"Backpropagation through the activation Cube" in document
+    assert r"Backpropagation through Cube" in document
     assert r"z_{11} &= \operatorname{cube}(x_{11})" in document
     # f and f' are printed from the row's SymPy expressions, not from a table
-    assert r"f(\mathit{net}) = \mathit{net}^{3}" in document
+    assert r"f(\mathit{net}) = \operatorname{cube}(\mathit{net}) = \mathit{net}^{3}" in document
     assert r"f'(\mathit{net}) = 3 \mathit{net}^{2}" in document
 
 
 def test_a_new_activation_has_a_page(cube):
     page = to_html(cube)
-    assert "<h1>Backpropagation through the activation Cube</h1>" in page
+    assert "<h1>Backpropagation through Cube</h1>" in page
     assert r"<mi>cube<\/mi>" in page  # z11 = cube(x11) in the cells' data
 
 

@@ -555,7 +555,10 @@ class LayerLatexPrinter(LatexPrinter):
         if len(pieces) == 2 and pieces[0].expr == 1 and pieces[1].expr == 0 \
                 and pieces[1].cond == sympy.true:
             return rf"[{self._print(pieces[0].cond)}]"
-        return super()._print_Piecewise(expr)
+        rows = [rf"{self._print(piece.expr)} & "
+                + (r"\text{otherwise}" if piece.cond == sympy.true else self._print(piece.cond))
+                for piece in pieces]
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
 
 
 # ---------------------------------------------------------------------------

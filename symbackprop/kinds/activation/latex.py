@@ -37,7 +37,10 @@ def formulas(layer) -> tuple[str, str]:
     derivative = rule.derivative(lambda argument: function(argument, *constants), NET,
                                  *constants)
     printer = LayerLatexPrinter(None, settings={"symbol_names": {NET: r"\mathit{net}"}})
-    return printer.doprint(value), printer.doprint(derivative)
+    # The function's own name first where it is not the formula itself:
+    # \sigma(net) = \frac{1}{1 + e^{-net}} says what the \sigma of the equations is.
+    named, value = printer.doprint(function(NET, *constants)), printer.doprint(value)
+    return (value if named == value else f"{named} = {value}"), printer.doprint(derivative)
 
 
 def _constants(layer) -> str:
@@ -62,7 +65,7 @@ def chain_rule(step, printer) -> str:
 
 #: One entry for every activation: everything it says comes from the layer's row.
 PARTS = LatexParts(
-    title=lambda layer: f"Backpropagation through the activation {layer.title}",
+    title=lambda layer: f"Backpropagation through {layer.title}",
     general=general, chain_rule=chain_rule,
     chain_words=lambda layer, printer:
         f"an activation, $f'(\\mathit{{net}}) = {formulas(layer)[1]}$",
