@@ -521,6 +521,12 @@ class LayerLatexPrinter(LatexPrinter):
         #: A fully connected layer's bias is a vector: ``b_{1}``, not a channel's ``b^{(1)}``.
         self.vector_bias = vector_bias
 
+    @classmethod
+    def print_function(cls, function_class, method) -> None:
+        """Teach the printer a kind's own SymPy function: ``method(printer, expr, exp=None)``
+        becomes ``_print_<function_class name>`` (``exp``: the power of ``f^2(x)``)."""
+        setattr(cls, f"_print_{function_class.__name__}", method)
+
     def name(self, array: str) -> str:
         match = _CHAIN_ARRAY.fullmatch(array)
         if match is None:

@@ -98,6 +98,13 @@ class TextPrinter(StrPrinter):
         #: pooling's ``[x22 = argmax z11]``).
         self.window_output = window_output
 
+    @classmethod
+    def print_function(cls, function_class, method) -> None:
+        """Teach the printer a kind's own SymPy function: ``method(printer, expr)``
+        becomes ``_print_<function_class name>``, found by SymPy's dispatch (subclasses
+        inherit it and may override it)."""
+        setattr(cls, f"_print_{function_class.__name__}", method)
+
     def _print_Symbol(self, expr):
         return self.notation.label(expr)
 

@@ -9,23 +9,22 @@ import sympy
 
 from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationBase, activation_function
 from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
-from symbackprop.render.latex import LATEX, LatexParts, LatexPrinter, LayerLatexPrinter
+from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter
 
 #: The argument of ``f`` in the general formulas, as the notes write it.
 NET = sympy.Symbol("net", real=True)
 
 
-def _function_latex(self, printer, exp=None) -> str:
+def _function_latex(printer, expr, exp=None) -> str:
     """``\\operatorname{relu}(x_{11})``, ``\\tanh^{2}(x_{11})``: the row's ``latex_name``."""
-    if not isinstance(printer, LatexPrinter):
-        return printer._print_Function(self, exp=exp)
-    name = self.rule.latex_name or printer._hprint_Function(self.func.__name__)
+    name = expr.rule.latex_name or printer._hprint_Function(expr.func.__name__)
     power = "" if exp is None else f"^{{{exp}}}"
-    return rf"{name}{power}({printer._print(self.args[0])})"
+    return rf"{name}{power}({printer._print(expr.args[0])})"
 
 
-# SymPy's printers call ``expr._latex(printer)`` before their own methods.
-ActivationBase._latex = _function_latex
+# Every activation's function derives from ActivationBase: the LaTeX printer learns it
+# from here and names no activation.
+LayerLatexPrinter.print_function(ActivationBase, _function_latex)
 
 
 def formulas(layer) -> tuple[str, str]:

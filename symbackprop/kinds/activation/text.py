@@ -9,17 +9,14 @@ from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
 from symbackprop.render.text import TEXT, TextParts, TextPrinter
 
 
-def _function_text(self, printer) -> str:
-    """``relu(x11)``; constants such as the leaky slope are stated in the header.
-
-    Other printers (``str``) keep SymPy's spelling, constants included."""
-    if not isinstance(printer, TextPrinter):
-        return printer._print_Function(self)
-    return f"{self.func.__name__}({printer._print(self.args[0])})"
+def _function_text(printer, expr) -> str:
+    """``relu(x11)``; constants such as the leaky slope are stated in the header."""
+    return f"{expr.func.__name__}({printer._print(expr.args[0])})"
 
 
-# SymPy's printers call ``expr._sympystr(printer)`` first: the function prints itself.
-ActivationBase._sympystr = _function_text
+# Every activation's function derives from ActivationBase: SymPy's dispatch finds this
+# method through the class's bases, and the text printer names no activation.
+TextPrinter.print_function(ActivationBase, _function_text)
 
 
 def _constants_text(layer) -> str:

@@ -10,29 +10,25 @@ import sympy
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
-from symbackprop.render.latex import LATEX, LatexParts, LatexPrinter, size_formula_latex
+from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter, size_formula_latex
 
 
-def _window_max_latex(self, printer, exp=None) -> str:
-    """``\\max(x_{11}, x_{12}, ...)`` (SymPy's own spelling for other printers)."""
-    if not isinstance(printer, LatexPrinter):
-        return printer._print_Function(self, exp=exp)
-    text = r"\max(" + ", ".join(printer._print(element) for element in self.args[0]) + ")"
+def _window_max_latex(printer, expr, exp=None) -> str:
+    """``\\max(x_{11}, x_{12}, ...)``."""
+    text = r"\max(" + ", ".join(printer._print(element) for element in expr.args[0]) + ")"
     return text if exp is None else rf"{text}^{{{exp}}}"
 
 
-def _is_window_max_latex(self, printer, exp=None) -> str:
+def _is_window_max_latex(printer, expr, exp=None) -> str:
     """``[x_{22} = \\arg\\max z_{11}]``: 1 when x_{22} is the first maximum of the window."""
-    if not isinstance(printer, LatexPrinter):
-        return printer._print_Function(self, exp=exp)
-    output = tuple(int(i) for i in self.args[2])
-    label = printer.label(getattr(printer, "window_output", "z"), output)
-    return rf"[{printer._print(self.candidate)} = \arg\max {label}]"
+    output = tuple(int(i) for i in expr.args[2])
+    return rf"[{printer._print(expr.candidate)} = \arg\max " \
+           rf"{printer.label(printer.window_output, output)}]"
 
 
-# SymPy's printers call ``expr._latex(printer)`` before their own methods.
-WindowMax._latex = _window_max_latex
-IsWindowMax._latex = _is_window_max_latex
+# The LaTeX printer learns the pooling functions from here: it names no kind.
+LayerLatexPrinter.print_function(WindowMax, _window_max_latex)
+LayerLatexPrinter.print_function(IsWindowMax, _is_window_max_latex)
 
 
 def _window(layer, names, base):

@@ -11,25 +11,20 @@ from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 from symbackprop.render.text import TEXT, TextParts, TextPrinter, size_formula_line
 
 
-def _window_max_text(self, printer) -> str:
-    """``max(x11, x12, x21, x22)`` (SymPy's own spelling for other printers)."""
-    if not isinstance(printer, TextPrinter):
-        return printer._print_Function(self)
-    return "max(" + ", ".join(printer._print(element) for element in self.args[0]) + ")"
+def _window_max_text(printer, expr) -> str:
+    """``max(x11, x12, x21, x22)``."""
+    return "max(" + ", ".join(printer._print(element) for element in expr.args[0]) + ")"
 
 
-def _is_window_max_text(self, printer) -> str:
+def _is_window_max_text(printer, expr) -> str:
     """``[x22 = argmax z11]``: 1 when x22 is the first maximum of z11's window."""
-    if not isinstance(printer, TextPrinter):
-        return printer._print_Function(self)
-    output = element_symbol(printer.window_output, tuple(int(i) for i in self.args[2]))
-    return f"[{printer._print(self.candidate)} = argmax {printer._print(output)}]"
+    output = element_symbol(printer.window_output, tuple(int(i) for i in expr.args[2]))
+    return f"[{printer._print(expr.candidate)} = argmax {printer._print(output)}]"
 
 
-# SymPy's printers call ``expr._sympystr(printer)`` before their own methods: the
-# functions print themselves, and the text printer names no pooling.
-WindowMax._sympystr = _window_max_text
-IsWindowMax._sympystr = _is_window_max_text
+# The text printer learns the pooling functions from here: it names no kind.
+TextPrinter.print_function(WindowMax, _window_max_text)
+TextPrinter.print_function(IsWindowMax, _is_window_max_text)
 
 
 def size_lines(layer, input_shape, output_shape) -> list[str]:
