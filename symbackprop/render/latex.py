@@ -59,6 +59,7 @@ from symbackprop.core.naming import (
 )
 from symbackprop.core.registry import Registry
 from symbackprop.render.templating import latex_environment, latex_escape
+from symbackprop.render.text import split_sign
 
 __all__ = [
     "LISTING_LIMIT",
@@ -644,7 +645,7 @@ class FormulaLatexPrinter(SympyLatexPrinter):
     def _print_Add(self, expr, order=None):
         text = ""
         for position, term in enumerate(expr.args):
-            negative, body = _split_sign(term)
+            negative, body = split_sign(term)
             printed = self._print(body)
             if position == 0:
                 text += ("-" if negative else "") + printed
@@ -672,15 +673,6 @@ class FormulaLatexPrinter(SympyLatexPrinter):
 
     def _print_floor(self, expr, exp=None):
         return rf"\left\lfloor {self._print(expr.args[0])} \right\rfloor"
-
-
-def _split_sign(term):
-    if term.is_Number and term < 0:
-        return True, -term
-    if term.is_Mul and term.args[0] == -1:
-        rest = term.args[1:]
-        return True, rest[0] if len(rest) == 1 else sympy.Mul(*rest, evaluate=False)
-    return False, term
 
 
 def size_formula_latex(axis: str, values, result, dilated: bool = True) -> str:

@@ -32,7 +32,7 @@ from symbackprop.core.naming import (
 from symbackprop.core.registry import Registry
 
 __all__ = ["TEXT", "TextParts", "TextPrinter", "FormulaPrinter", "to_text", "format_derivation",
-           "size_formula_line", "backward_rules", "shape_text"]
+           "size_formula_line", "split_sign", "backward_rules", "shape_text"]
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class FormulaPrinter(StrPrinter):
         plus, minus = ("+", "-") if tight else (" + ", " - ")
         text = ""
         for position, term in enumerate(expr.args):
-            negative, body = _split_sign(term)
+            negative, body = split_sign(term)
             printed = self._print(body)
             if position == 0:
                 text += ("-" if negative else "") + printed
@@ -200,7 +200,7 @@ class FormulaPrinter(StrPrinter):
         return text
 
 
-def _split_sign(term):
+def split_sign(term):
     """``(True, dh*(KH-1))`` for ``-dh*(KH-1)``; ``(True, 1)`` for ``-1``."""
     if term.is_Number and term < 0:
         return True, -term

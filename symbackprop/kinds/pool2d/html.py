@@ -22,10 +22,6 @@ from symbackprop.render.html import (
 )
 
 
-def _is_max(layer) -> bool:
-    return isinstance(layer, MaxPool2d)
-
-
 def reads(layer, output_index):
     n, c, i, j = output_index
     (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
@@ -34,7 +30,7 @@ def reads(layer, output_index):
             yield (n, c, i * sh + m, j * sw + k), None
 
 
-def steps(view, printer, loss, cells):
+def _steps(view, printer, loss, cells, maximum: bool):
     """The upsample: window by window, where each g_ij goes (routing or equal share)."""
     layer = view.layer
     prefix = f"s{view.number}"
@@ -53,7 +49,6 @@ def steps(view, printer, loss, cells):
     grids = [step_grid(printer, f"{prefix}-g", g_map, first_map(g)),
              step_grid(printer, f"{prefix}-x", x_map, xp, pad_mask=mask,
                    pad_value=HTML[layer].pad_value)]
-    maximum = _is_max(layer)
     rule = ("the whole of it goes to the window's first maximum" if maximum
             else "every element of the window gets an equal share")
     steps = [Step(title=f"Upsample: each upstream gradient goes back to its window; {rule}.",
@@ -94,5 +89,13 @@ def steps(view, printer, loss, cells):
     return steps, grids
 
 
-HTML.register(MaxPool2d, HtmlParts(steps=steps, reads=reads, pad_value=r"-\infty"))
-HTML.register(AvgPool2d, HtmlParts(steps=steps, reads=reads))
+def max_steps(view, printer, loss, cells):
+    return _steps(view, printer, loss, cells, maximum=True)
+
+
+def average_steps(view, printer, loss, cells):
+    return _steps(view, printer, loss, cells, maximum=False)
+
+
+HTML.register(MaxPool2d, HtmlParts(steps=max_steps, reads=reads, pad_value=r"-\infty"))
+HTML.register(AvgPool2d, HtmlParts(steps=average_steps, reads=reads))
