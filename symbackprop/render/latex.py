@@ -74,6 +74,7 @@ __all__ = [
     "LatexParts",
     "FormulaLatexPrinter",
     "size_formula_latex",
+    "size_extent_latex",
     "latex_name",
     "option_name",
     "to_latex",
@@ -673,6 +674,15 @@ class FormulaLatexPrinter(SympyLatexPrinter):
 
     def _print_floor(self, expr, exp=None):
         return rf"\left\lfloor {self._print(expr.args[0])} \right\rfloor"
+
+
+def size_extent_latex(axis: str, values, dilated: bool = True) -> str:
+    """The numerator of :func:`size_formula_latex` with numbers, ``3 + 1 + 1 - 1\\cdot(2 - 1)
+    - 1``: the padded extent the windows step through."""
+    _, formula = output_size_formula(axis, values, dilated=dilated)
+    quotient = formula.args[0].args[0]  # floor(extent / stride) + 1
+    extent = next(f for f in quotient.args if not (f.is_Pow and f.exp == -1))
+    return FormulaLatexPrinter().doprint(extent)
 
 
 def size_formula_latex(axis: str, values, result, dilated: bool = True) -> str:

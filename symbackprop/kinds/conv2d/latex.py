@@ -39,6 +39,7 @@ from symbackprop.render.latex import (
     equation_rows,
     latex_name,
     representative_indices,
+    size_extent_latex,
     size_formula_latex,
 )
 from symbackprop.render.templating import latex_escape
@@ -151,7 +152,7 @@ def _layer_section(derivation, printer) -> dict:
                            if 0 <= r - pads[0] < size]
             lines = f"the last {count} {what}s" if count > 1 else f"the last {what}"
             unread.append({
-                "numbers": rf"${size} + {pads[0]} + {pads[1]} - {dilation}\cdot({kernel}-1) - 1 "
+                "numbers": rf"${size_extent_latex(axis, (size, *pads, kernel, stride, dilation))} "
                            rf"= {span}$ is not a multiple of ${s_name} = {stride}$",
                 "lines": lines, "plural": count > 1,
                 "inputs": (f"{what}{'s' if len(input_lines) > 1 else ''} "
