@@ -14,7 +14,7 @@ from symbackprop.cli.options import (
 )
 from symbackprop.core.rules import proofs_for
 from symbackprop.render.latex import NAME_OPTIONS
-from symbackprop.render.text import format_derivation
+from symbackprop.render.text import to_text
 
 
 def _derive_options(parser, kind):
@@ -27,8 +27,8 @@ def _derive_options(parser, kind):
 def derive_command(args) -> int:
     derivation = derivation_from_args(args)
     proofs = proofs_for(derivation) or ()
-    print(format_derivation(derivation, index_base=args.index_base,
-                            show_padding=not args.no_padding_terms, proofs=proofs))
+    print(to_text(derivation, index_base=args.index_base,
+                  show_padding=not args.no_padding_terms, proofs=proofs))
     return 0
 
 
