@@ -575,9 +575,9 @@ def _layer_2():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -590,7 +590,7 @@ def _layer_2():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1161,9 +1161,9 @@ def _layer_5():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1176,7 +1176,7 @@ def _layer_5():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1377,9 +1377,9 @@ def _layer_9():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1392,7 +1392,7 @@ def _layer_9():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1461,9 +1461,9 @@ def _layer_11():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1476,7 +1476,7 @@ def _layer_11():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
