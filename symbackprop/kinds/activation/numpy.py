@@ -58,7 +58,7 @@ def _activation_context(layer, style: str, strategy: str | None) -> dict:
     rule, code = ACTIVATIONS[layer.kind], activation_code(layer)
     return dict(
         common_context(layer),
-        template="activation/activation.py.j2",
+        template="activation/activation.py.j2",  # both styles: the code is the rule
         exports=["forward", "backward"],
         formula=rule.formula,
         derivative_formula=rule.derivative_formula,

@@ -415,7 +415,10 @@ def _check_strategy(layer: Conv2d, strategy: str | None) -> str:
 
 
 def _context(layer: Conv2d, style: str, strategy: str | None) -> dict:
-    return conv2d_context(conv2d_plan(layer), strategy)
+    context = conv2d_context(conv2d_plan(layer), strategy)
+    if style == "reference":
+        context["template"] = "conv2d/conv2d_reference.py.j2"
+    return context
 
 
 def _chain_shape(number: int, layer: Conv2d, rank: int, channels) -> tuple:

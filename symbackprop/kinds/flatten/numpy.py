@@ -7,6 +7,7 @@ from symbackprop.render.codegen import NUMPY, NumpyKind, common_context
 
 
 def _flatten_context(layer, style: str, strategy: str | None) -> dict:
+    # both styles: the code is the rule
     return dict(common_context(layer), template="flatten/flatten.py.j2",
                 exports=["forward", "backward"])
 

@@ -18,7 +18,7 @@ def _linear_context(layer, style: str, strategy: str | None) -> dict:
     _check_linear_derivation(derivation)
     return dict(
         common_context(layer),
-        template="linear/linear.py.j2",
+        template="linear/linear.py.j2",  # both styles: the code is the rule
         exports=["forward", "backward"],
         in_features=layer.in_features,
         out_features=layer.out_features,

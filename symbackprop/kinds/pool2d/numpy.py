@@ -191,7 +191,7 @@ def _pool_context(layer, style: str, strategy: str | None) -> dict:
     row_step, col_step = plan.steps
     return dict(
         common_context(layer),
-        template=f"pool2d/{layer.kind}.py.j2",
+        template=f"pool2d/{layer.kind}{'' if style == 'fast' else '_' + style}.py.j2",
         exports=["forward", "backward", "output_size"],
         kernel_size=layer.kernel_size,
         stride=layer.stride,
