@@ -1530,14 +1530,6 @@ def _expect_nonempty(input_shape, shape, number):
         )
 
 
-def _expect_channels(shape, channels, number):
-    if shape[1] != channels:
-        raise ValueError(
-            f"layer {number} ({LAYERS[number - 1]}) takes {channels} channels, "
-            f"got an input of shape {shape}"
-        )
-
-
 def _expect_features(shape, features, number):
     if int(np.prod(shape[1:])) != features:
         raise ValueError(

@@ -329,22 +329,6 @@ def _check_arguments(x, w1, b1, w3, b3):
     return x, (w1, b1, w3, b3), shapes
 
 
-def _expect_nonempty(input_shape, shape, number):
-    if shape[2] < 1 or shape[3] < 1:
-        raise ValueError(
-            f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
-            f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"
-        )
-
-
-def _expect_channels(shape, channels, number):
-    if shape[1] != channels:
-        raise ValueError(
-            f"layer {number} ({LAYERS[number - 1]}) takes {channels} channels, "
-            f"got an input of shape {shape}"
-        )
-
-
 def _expect_features(shape, features, number):
     if int(np.prod(shape[1:])) != features:
         raise ValueError(

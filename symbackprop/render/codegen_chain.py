@@ -173,6 +173,9 @@ def chain_context(chain: Sequential, style: str = "fast", strategy=None) -> dict
         steps=steps,
         combined=combined,
         gradients_returned=["delta0", *(f"grad_{name}" for name in parameters)],
+        # the shape checks output_shapes calls: the module defines only these
+        checks_used=sorted({line.split("(")[0] for step in steps for line in step["shape_lines"]
+                            if line.startswith("_expect_")}),
         last=last,
     )
 
