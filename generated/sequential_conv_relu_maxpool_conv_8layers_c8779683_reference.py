@@ -20,7 +20,7 @@ do not edit. Regenerate with
         {"layer": "maxpool2d", "kernel_size": 2},
         {"layer": "flatten"},
         {"layer": "linear", "in_features": 64, "out_features": 10}
-    ]'
+    ]' --style reference
 
 Like every generated layer module it has ``forward(x, w1, b1, w4, b4, w8, b8)``, which
 returns the output, and ``backward(x, w1, b1, w4, b4, w8, b8, grad_out)``, which returns

@@ -295,3 +295,19 @@ def test_a_throwaway_activation_generates_working_code_in_both_styles(monkeypatc
         x32 = samples.astype(np.float32)
         assert module.forward(x32).dtype == np.float32
         assert module.backward(x32, np.ones_like(x32))[0].dtype == np.float32
+
+
+def test_the_docstring_command_regenerates_the_reference_module(tmp_path, capsys):
+    layer = Conv2d(in_channels=4, out_channels=2, kernel_size=(3, 1), stride=(1, 2),
+                   padding=(0, 1, 2, 1), dilation=(2, 1), groups=2, bias=False)
+    source = generate(layer, style="reference")
+    command = source.split("Regenerate with\n\n", 1)[1].split("\n\n", 1)[0]
+    words = command.replace("\\\n", " ").split()
+    assert words[:2] == ["symbackprop", "generate"] and words[-2:] == ["--style", "reference"]
+    assert main([*words[1:], "-o", str(tmp_path)]) == 0
+    path = tmp_path / module_filename(layer, "reference")
+    assert capsys.readouterr().out.strip() == str(path)
+    assert path.read_text() == source
+    chain = Sequential.from_spec(CHAIN_GRID[0][1])
+    chain_command = generate(chain, style="reference").split("Regenerate with\n\n", 1)[1]
+    assert chain_command.split("\n\n", 1)[0].rstrip().endswith("]' --style reference")

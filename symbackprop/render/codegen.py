@@ -344,7 +344,11 @@ def _check_choices(layer, style: str, strategy: str | None) -> None:
 def layer_context(layer, style: str = "fast", strategy: str | None = None) -> dict:
     """The values the template of ``layer``'s kind places, its name under ``"template"``."""
     _check_choices(layer, style, strategy)
-    return NUMPY[layer].context(layer, style, strategy)
+    context = NUMPY[layer].context(layer, style, strategy)
+    if style != "fast":  # the command in the docstring regenerates this module, style and all
+        context["command_lines"] = [*context["command_lines"][:-1],
+                                    f"{context['command_lines'][-1]} --style {style}"]
+    return context
 
 
 @functools.lru_cache(maxsize=128)
