@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_OUTPUT_FOLDER",
     "GeneratedCodePrinter",
     "numpy_code",
+    "layer_context",
 ]
 
 #: The styles of generated code: ``fast`` computes with the measured strategies,
