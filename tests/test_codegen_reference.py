@@ -112,6 +112,27 @@ def test_conv2d_reference_spreads_inf_and_nan_as_the_plain_sum(case, where):
                 assert_same(got, want, f"dL/d{gradient}, {label}")
 
 
+@pytest.mark.parametrize("case", CONV_GRID, ids=[case[0] for case in CONV_GRID])
+def test_conv2d_reference_with_inf_and_nan_everywhere(case):
+    """An inf bias, and x, w and g full of infinities of both signs and NaN."""
+    _, kwargs, input_size, batch = case
+    layer = Conv2d(**kwargs)
+    module = load(layer, style="reference")
+    values = arrays(layer, input_size, batch, seed=3)
+    if layer.bias:
+        values["b"][0] = np.inf
+    rng = np.random.default_rng(4)
+    for key in ("x", "w", "grad_out"):
+        values[key] = np.where(rng.random(values[key].shape) < 0.3,
+                               rng.choice([np.inf, -np.inf, np.nan], values[key].shape),
+                               values[key])
+    z, grads = run(module, layer, **values)
+    want_z, want_grads = loop_reference(layer, **values)
+    assert_same(z, want_z, "z, scattered inf and NaN")
+    for gradient, got, want in zip("xwb", grads, want_grads):
+        assert_same(got, want, f"dL/d{gradient}, scattered inf and NaN")
+
+
 def test_conv2d_reference_reads_like_the_rules_and_fits_on_a_screen():
     """The worked example: the LaTeX document's names, each helper a few lines."""
     source = generate(Conv2d(kernel_size=2, padding=1), style="reference")
@@ -311,3 +332,38 @@ def test_the_docstring_command_regenerates_the_reference_module(tmp_path, capsys
     chain = Sequential.from_spec(CHAIN_GRID[0][1])
     chain_command = generate(chain, style="reference").split("Regenerate with\n\n", 1)[1]
     assert chain_command.split("\n\n", 1)[0].rstrip().endswith("]' --style reference")
+
+
+@pytest.mark.parametrize("case", CHAIN_GRID, ids=[case[0] for case in CHAIN_GRID])
+def test_chain_reference_style_spreads_inf_and_nan_as_the_plain_sums(case, monkeypatch):
+    """inf and NaN in x, in each parameter and in grad_out of a reference-style chain."""
+    monkeypatch.setattr(layer_reference, "conv2d_forward", conv2d_forward_loops)
+    monkeypatch.setattr(layer_reference, "conv2d_backward", conv2d_backward_loops)
+    _, specs, input_size, batch = case
+    chain = Sequential.from_spec(specs)
+    module = load(chain, style="reference")
+    rng = np.random.default_rng(2)
+    params = [layer_reference.random_parameters(layer, rng) for layer in chain.layers]
+    flat = [value for layer_params in params for value in layer_params.values()]
+    x = rng.standard_normal(chain.input_shape(input_size, batch))
+    grad_out = rng.standard_normal(layer_reference.chain_forward(chain.layers, x, params)[-1]
+                                   .shape)
+    arguments = [x, *flat, grad_out]
+    for position, array in enumerate(arguments):
+        for index in flat_placements(array.shape):
+            for name, value in VALUES.items():
+                values = [item.copy() for item in arguments]
+                values[position][index] = value
+                layered, start = [], 0
+                for layer_params in params:
+                    layered.append(dict(zip(layer_params, values[1 + start:][:len(layer_params)])))
+                    start += len(layer_params)
+                label = f"{name} at argument {position} {list(index)}"
+                want = layer_reference.chain_forward(chain.layers, values[0], layered)[-1]
+                assert_same(module.forward(*values[:-1]), want, f"output, {label}")
+                deltas, grads = layer_reference.chain_backward(chain.layers, values[0], layered,
+                                                               values[-1])
+                expected = [deltas[0], *(item for layer_grads in grads
+                                         for item in layer_grads.values())]
+                for got, wanted in zip(module.backward(*values), expected, strict=True):
+                    assert_same(got, wanted, f"gradient, {label}")
