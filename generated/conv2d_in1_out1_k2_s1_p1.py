@@ -16,8 +16,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     w: (1, 1, 2, 2), the kernel
     b: (1,), the bias
     z and grad_out = g = dL/dz: (N, 1, Ho, Wo), with
-    Ho = (H + 1 + 1 - 1*(2 - 1) - 1) // 1 + 1
-    Wo = (W + 1 + 1 - 1*(2 - 1) - 1) // 1 + 1
+    Ho = (H + 1 + 1 - 1 * (2 - 1) - 1) // 1 + 1
+    Wo = (W + 1 + 1 - 1 * (2 - 1) - 1) // 1 + 1
 
 Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
 1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,

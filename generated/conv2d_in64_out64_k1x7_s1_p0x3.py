@@ -17,8 +17,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     w: (64, 64, 1, 7), the kernel
     b: (64,), the bias
     z and grad_out = g = dL/dz: (N, 64, Ho, Wo), with
-    Ho = (H + 0 + 0 - 1*(1 - 1) - 1) // 1 + 1
-    Wo = (W + 3 + 3 - 1*(7 - 1) - 1) // 1 + 1
+    Ho = (H + 0 + 0 - 1 * (1 - 1) - 1) // 1 + 1
+    Wo = (W + 3 + 3 - 1 * (7 - 1) - 1) // 1 + 1
 
 Formulas. xp is x zero-padded by 0 rows on top, 0 at the bottom, 3 columns on the left
 and 3 on the right; g is grad_out. The sums run over the batch n, the output positions

@@ -17,8 +17,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     w: (64, 64, 3, 3), the kernel
     b: (64,), the bias
     z and grad_out = g = dL/dz: (N, 64, Ho, Wo), with
-    Ho = (H + 2 + 2 - 2*(3 - 1) - 1) // 1 + 1
-    Wo = (W + 2 + 2 - 2*(3 - 1) - 1) // 1 + 1
+    Ho = (H + 2 + 2 - 2 * (3 - 1) - 1) // 1 + 1
+    Wo = (W + 2 + 2 - 2 * (3 - 1) - 1) // 1 + 1
 
 Formulas. xp is x zero-padded by 2 rows on top, 2 at the bottom, 2 columns on the left
 and 2 on the right; g is grad_out. The sums run over the batch n, the output positions

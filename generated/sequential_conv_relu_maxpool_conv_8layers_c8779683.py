@@ -109,8 +109,8 @@ def _layer_1():
         w: (8, 1, 3, 3), the kernel
         b: (8,), the bias
         z and grad_out = g = dL/dz: (N, 8, Ho, Wo), with
-        Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
-        Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
+        Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
+        Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
 
     Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
     1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
@@ -710,8 +710,8 @@ def _layer_4():
         w: (16, 8, 3, 3), the kernel
         b: (16,), the bias
         z and grad_out = g = dL/dz: (N, 16, Ho, Wo), with
-        Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
-        Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
+        Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
+        Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
 
     Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
     1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,

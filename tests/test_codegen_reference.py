@@ -367,3 +367,36 @@ def test_chain_reference_style_spreads_inf_and_nan_as_the_plain_sums(case, monke
                                          for item in layer_grads.values())]
                 for got, wanted in zip(module.backward(*values), expected, strict=True):
                     assert_same(got, wanted, f"gradient, {label}")
+
+
+def test_the_output_size_is_printed_from_one_expression():
+    """The code line and the docstring line of a module come from one SymPy expression;
+    its printed code agrees with the hand-written reference at many sizes."""
+    import itertools
+
+    from reference import conv_output_size
+
+    from symbackprop.kinds.conv2d.numpy import output_size_expression as conv_expression
+    from symbackprop.kinds.pool2d.numpy import output_size_expression as pool_expression
+    from symbackprop.render.codegen import numpy_code
+
+    names = ["height", "TOP", "BOTTOM", "KH", "SH", "DH"]
+    conv_code = numpy_code(conv_expression(*map(_integer, names)), as_written=True)
+    pool_code = numpy_code(pool_expression(*map(_integer, names[:5])), as_written=True)
+    for size, top, bottom, kernel, stride, dilation in itertools.product(
+            range(1, 9), range(3), range(3), range(1, 4), range(1, 4), range(1, 3)):
+        values = dict(height=size, TOP=top, BOTTOM=bottom, KH=kernel, SH=stride, DH=dilation)
+        assert eval(conv_code, {}, values) == conv_output_size(  # noqa: S307 - our printout
+            size, kernel, stride, top, bottom, dilation)
+        assert eval(pool_code, {}, values) == conv_output_size(  # noqa: S307
+            size, kernel, stride, top, bottom, 1)
+    source = generate(Conv2d(kernel_size=2, padding=1))
+    assert f"out_height = {conv_code}" in source
+    assert "Ho = (H + 1 + 1 - 1 * (2 - 1) - 1) // 1 + 1" in source
+    assert f"out_height = {pool_code}" in generate(MaxPool2d(3, stride=2, padding=1))
+
+
+def _integer(name):
+    import sympy
+
+    return sympy.Symbol(name, integer=True)

@@ -121,9 +121,21 @@ class GeneratedCodePrinter(NumPyPrinter):
     arrays : the names of the array symbols, the first the one whose dtype results take.
     """
 
-    def __init__(self, arrays=("x",), settings=None):
+    def __init__(self, arrays=("x",), settings=None, names=None):
         super().__init__(settings)
         self.arrays = tuple(arrays)
+        self.names = dict(names or {})  # symbol name -> the text printed for it
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr.name, super()._print_Symbol(expr))
+
+    def _print_floor(self, expr):
+        """``floor(a / b)`` as Python's ``a // b`` (whole numbers: the same value)."""
+        numerator, denominator = sympy.fraction(expr.args[0])
+        if denominator == 1:
+            return f"np.floor({self._print(numerator)})"
+        return (f"{self.parenthesize(numerator, PRECEDENCE['Mul'])} // "
+                f"{self.parenthesize(denominator, PRECEDENCE['Mul'])}")
 
     def _module_format(self, fqn, register=True):
         name = super()._module_format(fqn, register)
@@ -154,6 +166,9 @@ class GeneratedCodePrinter(NumPyPrinter):
         """Factors joined by `` * `` and one `` / ``, as ``ruff format`` lays them out."""
         if expr.could_extract_minus_sign():
             return "-" + self.parenthesize(-expr, PRECEDENCE["Mul"], strict=True)
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient == -1:  # an unevaluated -1 * a * b, as written
+            return "-" + self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
         numerator, denominator = sympy.fraction(expr)
         text = " * ".join(self.parenthesize(factor, PRECEDENCE["Mul"], strict=True)
                           for factor in sympy.Mul.make_args(numerator))
@@ -175,9 +190,15 @@ class GeneratedCodePrinter(NumPyPrinter):
         return super()._print_Pow(expr, rational)
 
 
-def numpy_code(expression, arrays=("x",)) -> str:
-    """The NumPy code of a SymPy expression, as :class:`GeneratedCodePrinter` prints it."""
-    return GeneratedCodePrinter(arrays).doprint(expression)
+def numpy_code(expression, arrays=("x",), names=None, as_written=False) -> str:
+    """The NumPy code of a SymPy expression, as :class:`GeneratedCodePrinter` prints it.
+
+    ``names`` maps symbol names to the text printed for them (a layer's numbers in a
+    docstring); ``as_written`` keeps the terms of a sum in the order they were built in
+    (an expression made with ``sympy.evaluate(False)``).
+    """
+    settings = {"order": "none"} if as_written else None
+    return GeneratedCodePrinter(arrays, settings, names).doprint(expression)
 
 #: Where the command line writes modules unless told otherwise.
 DEFAULT_OUTPUT_FOLDER = "generated"

@@ -37,6 +37,7 @@ from symbackprop.render.codegen import (
     PlanError,
     common_context,
     fit_line,
+    numpy_code,
     offset_slices,
     record_meeting,
     size_limit_error,
@@ -54,6 +55,7 @@ __all__ = [
     "Conv2dPlan",
     "KernelOffsetSlice",
     "DERIVATION_BUDGET",
+    "output_size_expression",
 ]
 
 #: Largest forward expansion (products ``w*x``) the code generator derives with the
@@ -366,6 +368,8 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
     context = dict(
         common_context(layer),
         template="conv2d/conv2d.py.j2",
+        output_size_code=output_size_code(layer)[0],
+        output_size_text=output_size_code(layer)[1],
         exports=["forward", "backward", "output_size"],
         in_channels=layer.in_channels,
         out_channels=layer.out_channels,
@@ -402,6 +406,35 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
         min_chunk=MIN_CHUNK,
     )
     return context
+
+
+#: The names of one axis in the generated code: size, its letter, padding before and
+#: after, kernel, stride, dilation.
+_AXES = (("height", "H", "TOP", "BOTTOM", "KH", "SH", "DH"),
+         ("width", "W", "LEFT", "RIGHT", "KW", "SW", "DW"))
+
+
+def output_size_expression(size, before, after, kernel, stride, dilation):
+    """``floor((H + top + bottom - d*(K - 1) - 1) / s) + 1``, the output length, as one
+    SymPy expression (unevaluated: it prints as written) for the code and the docstring."""
+    with sympy.evaluate(False):
+        padded = sympy.Add(size, before, after, -(dilation * (kernel - 1)), -1)
+        return sympy.floor(padded / stride) + 1
+
+
+def output_size_code(layer: Conv2d) -> tuple[list[str], list[str]]:
+    """``(code, text)``: each axis's output length in the module's names, and with the
+    layer's numbers (``H`` and ``W`` free), both printed from :func:`output_size_expression`."""
+    code, text = [], []
+    for axis, (size, letter, before, after, kernel, stride, dilation) in enumerate(_AXES):
+        names = (size, before, after, kernel, stride, dilation)
+        expression = output_size_expression(*(sympy.Symbol(name, integer=True) for name in names))
+        values = (letter, layer.padding[2 * axis], layer.padding[2 * axis + 1],
+                  layer.kernel_size[axis], layer.stride[axis], layer.dilation[axis])
+        code.append(numpy_code(expression, as_written=True))
+        text.append(numpy_code(expression, as_written=True,
+                               names={name: str(value) for name, value in zip(names, values)}))
+    return code, text
 
 
 def _check_strategy(layer: Conv2d, strategy: str | None) -> str:

@@ -28,6 +28,7 @@ from symbackprop.render.codegen import (
     NumpyKind,
     PlanError,
     common_context,
+    numpy_code,
     offset_slices,
     record_meeting,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "read_pool_plan",
     "check_pool_plan",
     "pool_plan",
+    "output_size_expression",
 ]
 
 
@@ -186,6 +188,33 @@ def pool_plan(layer) -> PoolPlan:
     return plan
 
 
+#: The names of one axis in the generated code: size, its letter, padding before and
+#: after, window size, stride.
+_AXES = (("height", "H", "TOP", "BOTTOM", "KH", "SH"), ("width", "W", "LEFT", "RIGHT", "KW", "SW"))
+
+
+def output_size_expression(size, before, after, kernel, stride):
+    """``floor((H + top + bottom - K) / s) + 1``, the number of windows along an axis, as
+    one SymPy expression (unevaluated: it prints as written) for the code and the docstring."""
+    with sympy.evaluate(False):
+        return sympy.floor(sympy.Add(size, before, after, -kernel) / stride) + 1
+
+
+def output_size_code(layer) -> tuple[list[str], list[str]]:
+    """``(code, text)``: each axis's output length in the module's names, and with the
+    layer's numbers (``H`` and ``W`` free), both printed from :func:`output_size_expression`."""
+    code, text = [], []
+    for axis, (size, letter, before, after, kernel, stride) in enumerate(_AXES):
+        names = (size, before, after, kernel, stride)
+        expression = output_size_expression(*(sympy.Symbol(name, integer=True) for name in names))
+        values = (letter, layer.padding[2 * axis], layer.padding[2 * axis + 1],
+                  layer.kernel_size[axis], layer.stride[axis])
+        code.append(numpy_code(expression, as_written=True))
+        text.append(numpy_code(expression, as_written=True,
+                               names={name: str(value) for name, value in zip(names, values)}))
+    return code, text
+
+
 def _pool_context(layer, style: str, strategy: str | None) -> dict:
     plan = pool_plan(layer)
     row_step, col_step = plan.steps
@@ -193,6 +222,8 @@ def _pool_context(layer, style: str, strategy: str | None) -> dict:
         common_context(layer),
         template=f"pool2d/{layer.kind}{'' if style == 'fast' else '_' + style}.py.j2",
         exports=["forward", "backward", "output_size"],
+        output_size_code=output_size_code(layer)[0],
+        output_size_text=output_size_code(layer)[1],
         kernel_size=layer.kernel_size,
         stride=layer.stride,
         padding=layer.padding,
