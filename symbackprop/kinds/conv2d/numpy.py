@@ -368,8 +368,7 @@ def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
     context = dict(
         common_context(layer),
         template="conv2d/conv2d.py.j2",
-        output_size_code=output_size_code(layer)[0],
-        output_size_text=output_size_code(layer)[1],
+        **dict(zip(("output_size_code", "output_size_text"), output_size_code(layer))),
         exports=["forward", "backward", "output_size"],
         in_channels=layer.in_channels,
         out_channels=layer.out_channels,
