@@ -32,7 +32,7 @@ the benchmark's own process).  By default both use what the machine gives them.
 
 ``--strategies`` times instead the backward pass of every strategy the generator
 can use for each shape (``symbackprop.load(layer, strategy=...)``), round-robin: the
-measurement behind ``symbackprop.render.codegen.choose_strategy``.
+measurement behind ``symbackprop.kinds.conv2d.numpy.choose_strategy``.
 
 It prints a table and writes it as JSON.  This is a benchmark, not a test.
 
@@ -235,7 +235,7 @@ def run_case(name, dtype, rng, quick: bool, rounds: int) -> dict:
 
 def compare_strategies(name, dtype, rng, rounds: int) -> dict:
     """Backward seconds of every applicable strategy for one shape, round-robin."""
-    from symbackprop.render.codegen import STRATEGIES, choose_strategy
+    from symbackprop.kinds.conv2d.numpy import STRATEGIES, choose_strategy
 
     batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
     layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,

@@ -132,6 +132,10 @@ def _generate_options(parser, kind):
     parser.add_argument("--max-terms", type=int, default=None, metavar="N",
                         help="derive the instance the code is read off up to N products and "
                              "input elements (default: the built-in limit, 100,000)")
+    parser.add_argument("--style", choices=("fast", "reference"), default="fast",
+                        help="fast: the measured strategies; reference: vectorised NumPy that "
+                             "reads line by line like the printed rules, file name ending "
+                             "_reference.py (default %(default)s)")
 
 
 @command("generate", help="write a standalone NumPy module with forward and backward for a layer")
@@ -140,6 +144,7 @@ def generate_command(args) -> int:
 
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    limits["style"] = args.style
     if args.print:
         print(generate(layer, **limits), end="")
         return 0

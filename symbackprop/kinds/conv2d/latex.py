@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+import symbackprop.kinds.conv2d.rules as conv_rules
 from symbackprop.core import progress, rules
 from symbackprop.core.derivation import term_count
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import element_symbol, flat, to_grid
-from symbackprop.kinds.conv2d import rules as conv_rules
 from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.latex import (
     _LEADING_LETTERS,

@@ -1,11 +1,7 @@
-"""The fully connected layer ``z = w x + b``: spec and expansion."""
+"""The fully connected layer ``z = w x + b``: spec, expansion and its parts in each stage."""
 
-import symbackprop.kinds.linear.html  # noqa: F401  (it registers itself)
-import symbackprop.kinds.linear.latex  # noqa: F401  (it registers itself)
-import symbackprop.kinds.linear.text  # noqa: F401  (it registers itself)
-from symbackprop.kinds.linear import cli, expand  # noqa: F401  (it registers itself)
-
-from symbackprop.kinds.linear import check  # noqa: F401  # isort: skip  (it registers itself)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.linear import check, cli, expand, html, latex, numpy, text  # noqa: F401
 from symbackprop.kinds.linear.spec import Linear
 
 __all__ = ["Linear"]

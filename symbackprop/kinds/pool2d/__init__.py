@@ -1,12 +1,8 @@
 """Max and average pooling over 2-D windows: spec, expansion, the routing indicator
-of max pooling and the Kronecker form of average pooling."""
+of max pooling, the Kronecker form of average pooling, and their parts in each stage."""
 
-import symbackprop.kinds.pool2d.html  # noqa: F401  (it registers itself)
-import symbackprop.kinds.pool2d.latex  # noqa: F401  (it registers itself)
-import symbackprop.kinds.pool2d.text  # noqa: F401  (it registers itself)
-from symbackprop.kinds.pool2d import cli, expand, rules  # noqa: F401  (they register themselves)
-
-from symbackprop.kinds.pool2d import check  # noqa: F401  # isort: skip  (it registers itself)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.pool2d import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
