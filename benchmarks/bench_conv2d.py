@@ -32,9 +32,19 @@ the benchmark's own process).  By default both use what the machine gives them.
 
 ``--strategies`` times instead the backward pass of every strategy the generator
 can use for each shape (``symbackprop.load(layer, strategy=...)``), round-robin: the
-measurement behind ``symbackprop.render.codegen.choose_strategy``.
+measurement behind ``symbackprop.kinds.conv2d.numpy.choose_strategy``.
 
 It prints a table and writes it as JSON.  This is a benchmark, not a test.
+
+BLAS settings: run from the command line, the script runs itself twice, each in a
+child process, and prints the two side by side: ``machine``, the environment as it
+is, and ``unset``, without ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (which make
+NumPy's OpenBLAS use an older kernel on some machines).  Each run says which BLAS
+library, kernel (OpenBLAS core type) and threads ran, through threadpoolctl
+(``pip install 'symbackprop[bench]'``; without it the kernel is reported unknown).
+The JSON then holds both runs under ``blas_settings``.  ``--blas-settings machine``
+or ``unset`` runs once, in that setting; ``main()`` called from Python runs once, in
+the environment it finds (the tests do: they never change these variables).
 """
 
 from __future__ import annotations
@@ -54,6 +64,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import blas_settings  # noqa: E402
 
 import symbackprop as sbp  # noqa: E402
 
@@ -222,7 +235,7 @@ def run_case(name, dtype, rng, quick: bool, rounds: int) -> dict:
 
 def compare_strategies(name, dtype, rng, rounds: int) -> dict:
     """Backward seconds of every applicable strategy for one shape, round-robin."""
-    from symbackprop.render.codegen import STRATEGIES, choose_strategy
+    from symbackprop.kinds.conv2d.numpy import STRATEGIES, choose_strategy
 
     batch, channels, height, width, out_channels, kernel, stride, padding = SHAPES[name]
     layer = sbp.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride,
@@ -301,7 +314,7 @@ def geometric_mean(values) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
@@ -312,11 +325,22 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, help="BLAS and torch threads (re-runs itself)")
     parser.add_argument("--strategies", action="store_true",
                         help="compare the backward of every strategy instead")
-    args = parser.parse_args(argv)
+    parser.add_argument(blas_settings.OPTION, choices=blas_settings.SETTINGS,
+                        help="run once, with the machine's BLAS settings or with "
+                             f"{' and '.join(blas_settings.VARIABLES)} unset (default from "
+                             "the command line: both, side by side)")
+    return parser
+
+
+def main(argv=None) -> int:
+    """One run, in one BLAS setting (default: the environment as it is)."""
+    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    setting = args.blas_settings or "machine"
+    blas_settings.ensure_setting(setting, __file__, arguments)
     if args.threads is not None and os.environ.get("BENCH_THREADS") != str(args.threads):
         names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")
         variables = {name: str(args.threads) for name in names}
-        arguments = sys.argv[1:] if argv is None else list(argv)
         os.execve(sys.executable, [sys.executable, __file__, *arguments],
                   {**os.environ, **variables})
     if args.threads is not None:
@@ -326,6 +350,9 @@ def main(argv=None) -> int:
             torch.set_num_threads(args.threads)
         except ImportError:
             pass
+    blas = blas_settings.record(setting)
+    print(f"BLAS ({setting}): {blas_settings.describe_variables(blas['variables'])}: "
+          f"{blas_settings.describe_pools(blas['threadpools'])}", flush=True)
 
     rng = np.random.default_rng(0)
     rows = []
@@ -341,7 +368,8 @@ def main(argv=None) -> int:
         machine = {"threads": args.threads or "default", "numpy": np.__version__,
                    "load_average_before": [round(v, 2) for v in load_before],
                    "load_average_after": [round(v, 2) for v in os.getloadavg()]}
-        args.json.write_text(json.dumps({"machine": machine, "strategies": rows}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"machine": machine, "blas": blas, "strategies": rows},
+                                        indent=2) + "\n")
         print(f"wrote {args.json}")
         return 0
     for name in args.shapes:
@@ -373,11 +401,95 @@ def main(argv=None) -> int:
         print(f"{key}: {value:.2f}")
     print(f"machine: {machine}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "rows": rows, "summary": summary},
-                                    indent=2) + "\n")
+    args.json.write_text(json.dumps({"machine": machine, "blas": blas, "rows": rows,
+                                     "summary": summary}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 
 
+def both_cell(results, key, field, fmt) -> str:
+    """``machine / unset`` values of ``field`` in the row ``key`` of each run."""
+    values = []
+    for result in results:
+        row = result["rows_by_key"].get(key, {})
+        values.append(format(row[field], fmt) if field in row else "-")
+    return " / ".join(values)
+
+
+def format_side_by_side(results) -> str:
+    """The two runs of :func:`compare_blas_settings` in one table."""
+    for result in results:
+        rows = result.get("rows") or result.get("strategies")
+        result["rows_by_key"] = {(row["shape"], row["dtype"]): row for row in rows}
+    keys = list(results[0]["rows_by_key"])
+    lines = blas_settings.header_lines(results)
+    lines.append("each cell: " + " / ".join(blas_settings.SETTINGS))
+    if "strategies" in results[0]:
+        names = ["pointwise", "im2col", "transposed"]
+        header = (f"{'shape':5} {'dtype':7} {'chosen':10} " +
+                  " ".join(f"{name + ' ms':>17}" for name in names) + f" {'chosen/best':>13}")
+        lines += [header, "-" * len(header)]
+        for key in keys:
+            for result in results:
+                row = result["rows_by_key"].get(key, {})
+                for name in names:
+                    if name in row.get("backward", {}):
+                        row[f"{name}_ms"] = row["backward"][name] * 1e3
+            cells = [both_cell(results, key, f"{name}_ms", ".2f").rjust(17) for name in names]
+            chosen = results[0]["rows_by_key"][key]["chosen"]
+            lines.append(f"{key[0]:5} {key[1]:7} {chosen:10} " + " ".join(cells) +
+                         f" {both_cell(results, key, 'chosen_vs_best', '.2f'):>13}")
+        return "\n".join(lines)
+    for result in results:
+        for row in result["rows"]:
+            row["backward_ms"], row["gemm_backward_ms"] = (row["backward"] * 1e3,
+                                                           row["gemm_backward"] * 1e3)
+    columns = [("bwd ms", "backward_ms", ".2f", 17), ("GEMM bwd ms", "gemm_backward_ms", ".2f", 17),
+               ("bwd/GEMM", "backward_vs_gemm", ".2f", 15),
+               ("fwd/GEMM", "forward_vs_gemm", ".2f", 15),
+               ("bwd/torch", "backward_vs_torch", ".2f", 13),
+               ("fwd/torch", "forward_vs_torch", ".2f", 13)]
+    header = f"{'shape':5} {'dtype':7} " + " ".join(f"{title:>{width}}"
+                                                    for title, _, _, width in columns)
+    lines += [header, "-" * len(header)]
+    for key in keys:
+        lines.append(f"{key[0]:5} {key[1]:7} " + " ".join(
+            both_cell(results, key, field, fmt).rjust(width) for _, field, fmt, width in columns))
+    ratios = []
+    for key in keys:
+        gemm = [result["rows_by_key"].get(key, {}).get("gemm_backward") for result in results]
+        if None not in gemm:
+            ratios.append(gemm[0] / gemm[1])
+    lines.append(f"GEMM limit, {' / '.join(blas_settings.SETTINGS)} time: geomean "
+                 f"{geometric_mean(ratios):.2f} (above 1: the machine's settings are slower)")
+    return "\n".join(lines)
+
+
+def compare_blas_settings(argv) -> int:
+    """Run the benchmark in both BLAS settings, each in a child process, side by side."""
+    args = build_parser().parse_args(argv)
+    results = blas_settings.run_both(__file__, argv)
+    print(format_side_by_side(results))
+    for result in results:
+        result.pop("rows_by_key", None)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(
+        {"variables": list(blas_settings.VARIABLES),
+         "blas_settings": dict(zip(blas_settings.SETTINGS, results))}, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+def cli(argv=None) -> int:
+    """The command line: both BLAS settings side by side, unless one is asked for."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if blas_settings.OPTION in argv or any(a.startswith(blas_settings.OPTION + "=")
+                                           for a in argv):
+        return main(argv)
+    if "-h" in argv or "--help" in argv:
+        return main(argv)
+    return compare_blas_settings(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

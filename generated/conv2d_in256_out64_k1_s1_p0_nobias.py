@@ -16,8 +16,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     x: (N, 256, H, W), the input
     w: (64, 256, 1, 1), the kernel
     z and grad_out = g = dL/dz: (N, 64, Ho, Wo), with
-    Ho = (H + 0 + 0 - 1*(1 - 1) - 1) // 1 + 1
-    Wo = (W + 0 + 0 - 1*(1 - 1) - 1) // 1 + 1
+    Ho = (H + 0 + 0 - 1 * (1 - 1) - 1) // 1 + 1
+    Wo = (W + 0 + 0 - 1 * (1 - 1) - 1) // 1 + 1
 
 Formulas. xp = x (no padding); g is grad_out. The sums run over the batch n, the output
 positions (i, j), the kernel offsets (m, k) and the 256 input channels c of x.

@@ -16,8 +16,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     x: (N, 32, H, W), the input
     w: (32, 1, 3, 3), the kernel
     z and grad_out = g = dL/dz: (N, 32, Ho, Wo), with
-    Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
-    Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
+    Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
+    Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
 
 Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
 1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
@@ -332,11 +332,6 @@ def _grid(height, width):
     return out_height, out_width, out_height + ROW_REACH, out_width + COL_REACH
 
 
-def _offset_reads(cols):
-    """``(phase, shift)`` for every kernel offset, in KERNEL_OFFSETS order."""
-    return [(phase, ra * cols + rb) for _, _, phase, ra, rb in OFFSET_READS]
-
-
 def _phase_rows(first, step, before, size, count):
     """Input rows ``first - before + step*t`` (``t < count``) inside ``[0, size)``.
 
@@ -357,14 +352,6 @@ def _phase_slices(a, b, height, width, rows, cols):
     if along_rows is None or along_cols is None:
         return None
     return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
-
-
-def _split_phases(x, rows, cols):
-    """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
-    xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
-    for phase in range(len(PHASES)):
-        _split_phase(x, phase, rows, cols, out=xph[phase])
-    return xph
 
 
 def _split_phase(x, phase, rows, cols, out=None):
@@ -436,17 +423,6 @@ def _chunk_length(rows, x, other_size, length, share=2):
     together = (x.size + other_size) * itemsize
     budget = min(CHUNK_BYTES, together // share)
     return max(1, min(length, max(MIN_CHUNK, budget // (rows * itemsize))))
-
-
-def _gather_columns(buffer, xph, reads, start, size):
-    """im2col of one block.
-
-    ``columns[group, (c, m, k), q] = xph[c, start + q + shift(m, k)]``.
-    """
-    columns = buffer[: IN_CHANNELS * KH * KW * size].reshape(IN_CHANNELS, KH * KW, size)
-    for offset, (phase, shift) in enumerate(reads):
-        columns[:, offset] = xph[phase, :, start + shift : start + shift + size]
-    return columns.reshape(GROUPS, C_GROUP * KH * KW, size)
 
 
 def _finite(*arrays):

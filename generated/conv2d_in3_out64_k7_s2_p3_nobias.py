@@ -16,8 +16,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     x: (N, 3, H, W), the input
     w: (64, 3, 7, 7), the kernel
     z and grad_out = g = dL/dz: (N, 64, Ho, Wo), with
-    Ho = (H + 3 + 3 - 1*(7 - 1) - 1) // 2 + 1
-    Wo = (W + 3 + 3 - 1*(7 - 1) - 1) // 2 + 1
+    Ho = (H + 3 + 3 - 1 * (7 - 1) - 1) // 2 + 1
+    Wo = (W + 3 + 3 - 1 * (7 - 1) - 1) // 2 + 1
 
 Formulas. xp is x zero-padded by 3 rows on top, 3 at the bottom, 3 columns on the left
 and 3 on the right; g is grad_out. The sums run over the batch n, the output positions

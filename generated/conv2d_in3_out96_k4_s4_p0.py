@@ -17,8 +17,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     w: (96, 3, 4, 4), the kernel
     b: (96,), the bias
     z and grad_out = g = dL/dz: (N, 96, Ho, Wo), with
-    Ho = (H + 0 + 0 - 1*(4 - 1) - 1) // 4 + 1
-    Wo = (W + 0 + 0 - 1*(4 - 1) - 1) // 4 + 1
+    Ho = (H + 0 + 0 - 1 * (4 - 1) - 1) // 4 + 1
+    Wo = (W + 0 + 0 - 1 * (4 - 1) - 1) // 4 + 1
 
 Formulas. xp = x (no padding); g is grad_out. The sums run over the batch n, the output
 positions (i, j), the kernel offsets (m, k) and the 3 input channels c of x.

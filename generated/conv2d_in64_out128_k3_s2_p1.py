@@ -17,8 +17,8 @@ Shapes (the batch N and the input size H x W are free; everything else is baked 
     w: (128, 64, 3, 3), the kernel
     b: (128,), the bias
     z and grad_out = g = dL/dz: (N, 128, Ho, Wo), with
-    Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 2 + 1
-    Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 2 + 1
+    Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 2 + 1
+    Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 2 + 1
 
 Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
 1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,

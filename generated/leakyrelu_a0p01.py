@@ -20,9 +20,9 @@ Formulas, elementwise, with net = x:
     ALPHA = 0.01 (alpha)
 
 How the code computes them: z = np.where(x > 0, x, ALPHA * x) and dL/dx = grad_out *
-(np.where(x > 0, 1, ALPHA).astype(x.dtype)); these NumPy expressions were checked
-against the SymPy rule (f and the f' SymPy differentiates to) at sample points, net = 0
-included. The result has the dtype of x: float32 stays float32.
+(np.where(x > 0, 1, ALPHA).astype(x.dtype)); these NumPy expressions are printed from
+the SymPy expressions of f and f' in the activation's rule, so they are the formulas
+above. The result has the dtype of x: float32 stays float32.
 """
 
 import numpy as np

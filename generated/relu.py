@@ -17,9 +17,9 @@ Formulas, elementwise, with net = x:
     z     = f(net),  f(net) = max(net, 0)
     dL/dx = g * f'(net),  f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
 
-How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * ((x >
-0).astype(x.dtype)); these NumPy expressions were checked against the SymPy rule (f and
-the f' SymPy differentiates to) at sample points, net = 0 included. The result has the
+How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * (np.where(x > 0,
+1, 0).astype(x.dtype)); these NumPy expressions are printed from the SymPy expressions
+of f and f' in the activation's rule, so they are the formulas above. The result has the
 dtype of x: float32 stays float32.
 """
 
@@ -55,7 +55,7 @@ def _forward(x):
 def _backward(x, grad_out):
     """:func:`backward` without the checks."""
     # dL/dx = g * f'(x), f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
-    return (grad_out * ((x > 0).astype(x.dtype)),)
+    return (grad_out * (np.where(x > 0, 1, 0).astype(x.dtype)),)
 
 
 def _check_input(x):

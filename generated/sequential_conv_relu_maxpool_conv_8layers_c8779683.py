@@ -109,8 +109,8 @@ def _layer_1():
         w: (8, 1, 3, 3), the kernel
         b: (8,), the bias
         z and grad_out = g = dL/dz: (N, 8, Ho, Wo), with
-        Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
-        Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
+        Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
+        Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
 
     Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
     1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
@@ -545,9 +545,9 @@ def _layer_2():
         z     = f(net),  f(net) = max(net, 0)
         dL/dx = g * f'(net),  f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
 
-    How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * ((x >
-    0).astype(x.dtype)); these NumPy expressions were checked against the SymPy rule (f and
-    the f' SymPy differentiates to) at sample points, net = 0 included. The result has the
+    How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * (np.where(x > 0,
+    1, 0).astype(x.dtype)); these NumPy expressions are printed from the SymPy expressions
+    of f and f' in the activation's rule, so they are the formulas above. The result has the
     dtype of x: float32 stays float32.
     """
 
@@ -559,7 +559,7 @@ def _layer_2():
     def _backward(x, grad_out):
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
-        return (grad_out * ((x > 0).astype(x.dtype)),)
+        return (grad_out * (np.where(x > 0, 1, 0).astype(x.dtype)),)
 
     return _forward, _backward
 
@@ -710,8 +710,8 @@ def _layer_4():
         w: (16, 8, 3, 3), the kernel
         b: (16,), the bias
         z and grad_out = g = dL/dz: (N, 16, Ho, Wo), with
-        Ho = (H + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
-        Wo = (W + 1 + 1 - 1*(3 - 1) - 1) // 1 + 1
+        Ho = (H + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
+        Wo = (W + 1 + 1 - 1 * (3 - 1) - 1) // 1 + 1
 
     Formulas. xp is x zero-padded by 1 row on top, 1 at the bottom, 1 column on the left and
     1 on the right; g is grad_out. The sums run over the batch n, the output positions (i,
@@ -1147,9 +1147,9 @@ def _layer_5():
         z     = f(net),  f(net) = max(net, 0)
         dL/dx = g * f'(net),  f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
 
-    How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * ((x >
-    0).astype(x.dtype)); these NumPy expressions were checked against the SymPy rule (f and
-    the f' SymPy differentiates to) at sample points, net = 0 included. The result has the
+    How the code computes them: z = np.maximum(x, 0) and dL/dx = grad_out * (np.where(x > 0,
+    1, 0).astype(x.dtype)); these NumPy expressions are printed from the SymPy expressions
+    of f and f' in the activation's rule, so they are the formulas above. The result has the
     dtype of x: float32 stays float32.
     """
 
@@ -1161,7 +1161,7 @@ def _layer_5():
     def _backward(x, grad_out):
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = [net > 0]: 1 if net > 0 else 0 (0 at 0)
-        return (grad_out * ((x > 0).astype(x.dtype)),)
+        return (grad_out * (np.where(x > 0, 1, 0).astype(x.dtype)),)
 
     return _forward, _backward
 
@@ -1527,14 +1527,6 @@ def _expect_nonempty(input_shape, shape, number):
         raise ValueError(
             f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
             f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"
-        )
-
-
-def _expect_channels(shape, channels, number):
-    if shape[1] != channels:
-        raise ValueError(
-            f"layer {number} ({LAYERS[number - 1]}) takes {channels} channels, "
-            f"got an input of shape {shape}"
         )
 
 

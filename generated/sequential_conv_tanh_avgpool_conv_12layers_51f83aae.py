@@ -124,8 +124,8 @@ def _layer_1():
         w: (6, 1, 5, 5), the kernel
         b: (6,), the bias
         z and grad_out = g = dL/dz: (N, 6, Ho, Wo), with
-        Ho = (H + 0 + 0 - 1*(5 - 1) - 1) // 1 + 1
-        Wo = (W + 0 + 0 - 1*(5 - 1) - 1) // 1 + 1
+        Ho = (H + 0 + 0 - 1 * (5 - 1) - 1) // 1 + 1
+        Wo = (W + 0 + 0 - 1 * (5 - 1) - 1) // 1 + 1
 
     Formulas. xp = x (no padding); g is grad_out. The sums run over the batch n, the output
     positions (i, j), the kernel offsets (m, k) and the 1 input channel c of x.
@@ -575,9 +575,9 @@ def _layer_2():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -590,7 +590,7 @@ def _layer_2():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -709,8 +709,8 @@ def _layer_4():
         w: (16, 6, 5, 5), the kernel
         b: (16,), the bias
         z and grad_out = g = dL/dz: (N, 16, Ho, Wo), with
-        Ho = (H + 0 + 0 - 1*(5 - 1) - 1) // 1 + 1
-        Wo = (W + 0 + 0 - 1*(5 - 1) - 1) // 1 + 1
+        Ho = (H + 0 + 0 - 1 * (5 - 1) - 1) // 1 + 1
+        Wo = (W + 0 + 0 - 1 * (5 - 1) - 1) // 1 + 1
 
     Formulas. xp = x (no padding); g is grad_out. The sums run over the batch n, the output
     positions (i, j), the kernel offsets (m, k) and the 6 input channels c of x.
@@ -1161,9 +1161,9 @@ def _layer_5():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1176,7 +1176,7 @@ def _layer_5():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1377,9 +1377,9 @@ def _layer_9():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1392,7 +1392,7 @@ def _layer_9():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1461,9 +1461,9 @@ def _layer_11():
         z     = f(net),  f(net) = tanh(net)
         dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-    these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-    differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+    How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+    these NumPy expressions are printed from the SymPy expressions of f and f' in the
+    activation's rule, so they are the formulas above. The result has the dtype of x:
     float32 stays float32.
     """
 
@@ -1476,7 +1476,7 @@ def _layer_11():
         """:func:`backward` without the checks."""
         # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
         a = np.tanh(x)  # f(x)
-        return (grad_out * (1 - a * a),)
+        return (grad_out * (1 - a**2),)
 
     return _forward, _backward
 
@@ -1723,14 +1723,6 @@ def _expect_nonempty(input_shape, shape, number):
         raise ValueError(
             f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
             f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"
-        )
-
-
-def _expect_channels(shape, channels, number):
-    if shape[1] != channels:
-        raise ValueError(
-            f"layer {number} ({LAYERS[number - 1]}) takes {channels} channels, "
-            f"got an input of shape {shape}"
         )
 
 

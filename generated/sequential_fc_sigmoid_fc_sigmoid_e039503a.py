@@ -125,9 +125,9 @@ def _layer_2():
         dL/dx = g * f'(net),  f'(net) = s(net) (1 - s(net))
 
     How the code computes them: z = np.exp(-np.logaddexp(0, -x)), a = z and dL/dx = grad_out
-    * (a * (1 - a)); these NumPy expressions were checked against the SymPy rule (f and the
-    f' SymPy differentiates to) at sample points, net = 0 included. The result has the dtype
-    of x: float32 stays float32.
+    * (a * (1 - a)); these NumPy expressions are printed from the SymPy expressions of f and
+    f' in the activation's rule, so they are the formulas above. The result has the dtype of
+    x: float32 stays float32.
     """
 
     def _forward(x):
@@ -208,9 +208,9 @@ def _layer_4():
         dL/dx = g * f'(net),  f'(net) = s(net) (1 - s(net))
 
     How the code computes them: z = np.exp(-np.logaddexp(0, -x)), a = z and dL/dx = grad_out
-    * (a * (1 - a)); these NumPy expressions were checked against the SymPy rule (f and the
-    f' SymPy differentiates to) at sample points, net = 0 included. The result has the dtype
-    of x: float32 stays float32.
+    * (a * (1 - a)); these NumPy expressions are printed from the SymPy expressions of f and
+    f' in the activation's rule, so they are the formulas above. The result has the dtype of
+    x: float32 stays float32.
     """
 
     def _forward(x):
@@ -327,22 +327,6 @@ def _check_arguments(x, w1, b1, w3, b3):
     w3 = _check_array("w3", w3, (2, 2), x.dtype)
     b3 = _check_array("b3", b3, (2,), x.dtype)
     return x, (w1, b1, w3, b3), shapes
-
-
-def _expect_nonempty(input_shape, shape, number):
-    if shape[2] < 1 or shape[3] < 1:
-        raise ValueError(
-            f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
-            f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"
-        )
-
-
-def _expect_channels(shape, channels, number):
-    if shape[1] != channels:
-        raise ValueError(
-            f"layer {number} ({LAYERS[number - 1]}) takes {channels} channels, "
-            f"got an input of shape {shape}"
-        )
 
 
 def _expect_features(shape, features, number):

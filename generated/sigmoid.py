@@ -18,9 +18,9 @@ Formulas, elementwise, with net = x:
     dL/dx = g * f'(net),  f'(net) = s(net) (1 - s(net))
 
 How the code computes them: z = np.exp(-np.logaddexp(0, -x)), a = z and dL/dx = grad_out
-* (a * (1 - a)); these NumPy expressions were checked against the SymPy rule (f and the
-f' SymPy differentiates to) at sample points, net = 0 included. The result has the dtype
-of x: float32 stays float32.
+* (a * (1 - a)); these NumPy expressions are printed from the SymPy expressions of f and
+f' in the activation's rule, so they are the formulas above. The result has the dtype of
+x: float32 stays float32.
 """
 
 import numpy as np

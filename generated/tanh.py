@@ -17,9 +17,9 @@ Formulas, elementwise, with net = x:
     z     = f(net),  f(net) = tanh(net)
     dL/dx = g * f'(net),  f'(net) = 1 - tanh(net)^2
 
-How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a * a);
-these NumPy expressions were checked against the SymPy rule (f and the f' SymPy
-differentiates to) at sample points, net = 0 included. The result has the dtype of x:
+How the code computes them: z = np.tanh(x), a = z and dL/dx = grad_out * (1 - a**2);
+these NumPy expressions are printed from the SymPy expressions of f and f' in the
+activation's rule, so they are the formulas above. The result has the dtype of x:
 float32 stays float32.
 """
 
@@ -56,7 +56,7 @@ def _backward(x, grad_out):
     """:func:`backward` without the checks."""
     # dL/dx = g * f'(x), f'(net) = 1 - tanh(net)^2
     a = np.tanh(x)  # f(x)
-    return (grad_out * (1 - a * a),)
+    return (grad_out * (1 - a**2),)
 
 
 def _check_input(x):

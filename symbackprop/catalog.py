@@ -30,14 +30,15 @@ from symbackprop.kinds import (
 )
 from symbackprop.render.codegen import (
     DEFAULT_OUTPUT_FOLDER,
+    STYLES,
     generate,
     module_filename,
     write_text_atomically,
 )
 from symbackprop.render.templating import python_environment
 
-__all__ = ["CatalogEntry", "CATALOG", "DIGITS_NETWORK", "REGENERATE_COMMAND", "catalog_files",
-           "regenerate", "stale_files", "main"]
+__all__ = ["CatalogEntry", "CATALOG", "BOTH_STYLES", "DIGITS_NETWORK", "REGENERATE_COMMAND",
+           "catalog_files", "regenerate", "stale_files", "main"]
 
 #: The command that rewrites the catalog (quoted by its README and the tests).
 REGENERATE_COMMAND = "python -m symbackprop.catalog"
@@ -47,10 +48,20 @@ INDEX_NAME = "README.md"
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One layer of the catalog and what it is typically used for."""
+    """One layer of the catalog, what it is typically used for, and the styles of code
+    (:data:`symbackprop.render.codegen.STYLES`) the catalog holds for it."""
 
     layer: object
     use: str
+    styles: tuple = ("fast",)
+
+    def files(self) -> list[tuple[str, str]]:
+        """``(style, module file name)`` for each of :attr:`styles`."""
+        return [(style, module_filename(self.layer, style)) for style in self.styles]
+
+
+#: The styles of the entries that hold both: the fast code and the printed rules as code.
+BOTH_STYLES = ("fast", "reference")
 
 
 #: The CNN examples/train_digits.py trains on 8x8 images of digits (input 1 x 8 x 8).
@@ -62,9 +73,11 @@ DIGITS_NETWORK = Sequential(
 
 CATALOG = (
     CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
-                 "SPEC.md's worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)"),
+                 "SPEC.md's worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)",
+                 BOTH_STYLES),
     CatalogEntry(Conv2d(1, 1, kernel_size=3, stride=2),
-                 "SPEC.md's output-size example: width 5, filter 3, stride 2 gives 2"),
+                 "SPEC.md's output-size example: width 5, filter 3, stride 2 gives 2",
+                 BOTH_STYLES),
     CatalogEntry(Conv2d(1, 6, kernel_size=5),
                  "5x5 'valid' convolution, LeNet-5's first layer"),
     CatalogEntry(Conv2d(64, 64, kernel_size=3, padding=1),
@@ -94,7 +107,8 @@ CATALOG = (
     CatalogEntry(MaxPool2d(2),
                  "2x2 max pooling, windows side by side (VGG, the notes' examples)"),
     CatalogEntry(MaxPool2d(3, stride=2, padding=1),
-                 "3x3 stride-2 max pooling, overlapping windows, padding 1 (ResNet stem)"),
+                 "3x3 stride-2 max pooling, overlapping windows, padding 1 (ResNet stem)",
+                 BOTH_STYLES),
     CatalogEntry(AvgPool2d(2),
                  "2x2 average pooling; backward is kron(g, ones(2, 2)) / 4 (LeNet-5)"),
     CatalogEntry(AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
@@ -106,7 +120,7 @@ CATALOG = (
     CatalogEntry(Flatten(), "feature maps to vectors, row-major (before a fully connected layer)"),
     CatalogEntry(Linear(120, 84), "fully connected 120 -> 84 (LeNet-5's F6)"),
     CatalogEntry(DIGITS_NETWORK,
-                 "the small CNN examples/train_digits.py trains on 8x8 digits"),
+                 "the small CNN examples/train_digits.py trains on 8x8 digits", BOTH_STYLES),
     CatalogEntry(Sequential(Conv2d(1, 6, kernel_size=5), Tanh(), AvgPool2d(2),
                             Conv2d(6, 16, kernel_size=5), Tanh(), AvgPool2d(2), Flatten(),
                             Linear(400, 120), Tanh(), Linear(120, 84), Tanh(), Linear(84, 10)),
@@ -118,9 +132,11 @@ CATALOG = (
 
 def catalog_files(entries=CATALOG) -> dict[str, str]:
     """``{file name: text}`` of every module of the catalog and of its index."""
-    files = {module_filename(entry.layer): generate(entry.layer) for entry in entries}
-    rows = [dict(file=module_filename(entry.layer), layer=entry.layer.describe(), use=entry.use)
-            for entry in entries]
+    files = {name: generate(entry.layer, style=style)
+             for entry in entries for style, name in entry.files()}
+    rows = [dict(file=name, layer=entry.layer.describe(),
+                 use=entry.use if style == "fast" else f"{style} style: {STYLES[style]}")
+            for entry in entries for style, name in entry.files()]
     index = python_environment().get_template("catalog_README.md.j2").render(
         rows=rows, regenerate_command=REGENERATE_COMMAND)
     if INDEX_NAME in files:  # pragma: no cover - a module is never called README.md

@@ -31,7 +31,7 @@ PACKAGE = Path(symbackprop.__file__).parent
 #: The folders every rule is enforced in.  The stages are converted to registries one
 #: branch at a time; a folder joins when its branch lands (render and check still
 #: import kinds, name them, and hold import cycles of their own).
-CONVERTED = ("core", "kinds", "cli")
+CONVERTED = ("core", "kinds", "cli", "check", "render")
 
 #: Layer -> the layers it may import (besides itself).  Lower layers never import upper.
 ALLOWED = {

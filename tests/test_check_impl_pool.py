@@ -19,7 +19,8 @@ from reference import avgpool2d_backward, maxpool2d_backward
 
 from symbackprop import AvgPool2d, ImplementationError, MaxPool2d, check_impl, derive
 from symbackprop.check.impl import NumericGradients, input_sizes
-from symbackprop.check.impl_pool import (
+from symbackprop.cli import main
+from symbackprop.kinds.pool2d.check import (
     distinct_input,
     every_tied_maximum,
     last_maximum,
@@ -27,7 +28,6 @@ from symbackprop.check.impl_pool import (
     tied_input,
     tied_maxima_share,
 )
-from symbackprop.cli import main
 
 STUDENT_FILE = str(Path(student.__file__))
 SIDE_BY_SIDE = MaxPool2d(2)

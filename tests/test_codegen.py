@@ -29,19 +29,21 @@ from symbackprop import Conv2d
 from symbackprop.cli import build_parser, layer_from_args, main
 from symbackprop.core.command_line import layer_arguments
 from symbackprop.core.naming import element_symbol, module_name
-from symbackprop.render.codegen import (
+from symbackprop.kinds.conv2d.numpy import (
     STRATEGIES,
     Conv2dPlan,
-    PlanError,
     check_conv2d_plan,
     choose_strategy,
     conv2d_plan,
+    read_conv2d_plan,
+    representative_instance,
+)
+from symbackprop.render.codegen import (
+    PlanError,
     generate,
     load,
     module_filename,
-    read_conv2d_plan,
     regenerate_command,
-    representative_instance,
     write_module,
 )
 
@@ -500,7 +502,7 @@ ALLOWED_LOOPS = {
 def test_loops_run_over_offsets_phases_and_blocks_only(strategy):
     layer = Conv2d(in_channels=4, out_channels=4, kernel_size=1 if strategy == "pointwise" else 3,
                    groups=2)
-    tree = ast.parse(generate(layer, strategy))
+    tree = ast.parse(generate(layer, strategy=strategy))
     loops = [node for node in ast.walk(tree) if isinstance(node, (ast.For, ast.While,
                                                                  ast.comprehension))]
     iterated = {ast.unparse(loop.iter) for loop in loops}

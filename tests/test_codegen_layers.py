@@ -46,16 +46,13 @@ from symbackprop.kinds import (
     Sigmoid,
     Tanh,
 )
-from symbackprop.render.codegen import PlanError, generate, load, module_filename
-from symbackprop.render.codegen_layers import (
-    NUMPY_ACTIVATIONS,
-    NumpyActivation,
-    check_activation_code,
+from symbackprop.kinds.pool2d.numpy import (
     check_pool_plan,
     pool_plan,
     read_pool_plan,
     representative_pool_instance,
 )
+from symbackprop.render.codegen import PlanError, generate, load, module_filename
 
 DTYPES = [np.float32, np.float64]
 LAYER_IDS = [case[0] for case in LAYER_GRID]
@@ -215,15 +212,38 @@ def test_pool_plan_check_fails_for_a_wrong_slice():
         read_pool_plan(sbp.derive(MaxPool2d(2), (2, 4)))
 
 
-def test_wrong_activation_code_is_refused(monkeypatch):
-    monkeypatch.setitem(NUMPY_ACTIVATIONS, "relu", NumpyActivation(
-        value="np.maximum(x, 0)", derivative="(x >= 0).astype(x.dtype)"))  # 1 at 0: wrong
-    with pytest.raises(PlanError, match="differs from its rule at 0"):
-        check_activation_code(ReLU())
-    monkeypatch.setitem(NUMPY_ACTIVATIONS, "tanh", NumpyActivation(
-        value="np.tanh(x.astype(np.float64))", derivative="1 - a * a"))
-    with pytest.raises(PlanError, match="does not keep float32"):
-        check_activation_code(Tanh())
+_SAMPLES = [-30.0, -2.5, -0.5, -1e-3, 0.0, 1e-3, 0.5, 2.5, 30.0]
+
+
+@pytest.mark.parametrize("layer", [ReLU(), LeakyReLU(0.2), Sigmoid(), Tanh()],
+                         ids=lambda layer: layer.kind)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_code_printed_from_the_row_equals_sympy(layer, dtype):
+    """f and f' of the module (printed from the row) against SymPy's own numbers: f at the
+    samples and f' as SymPy differentiates f, at 0 the value the notes fix (the row's)."""
+    from symbackprop.kinds.activation.rules import ACTIVATIONS
+
+    rule = ACTIVATIONS[layer.kind]
+    net = sympy.Symbol("net", real=True)
+    constants = [sympy.Float(c) for c in layer.constants]
+    f = rule.value(net, *constants)
+    module = load(layer)
+    x = np.array(_SAMPLES, dtype=dtype)
+    z = module.forward(x)
+    (grad,) = module.backward(x, np.ones_like(x))
+    assert z.dtype == dtype and grad.dtype == dtype
+    want = [float(f.subs(net, sample)) for sample in _SAMPLES]
+    want_derivative = [float(sympy.diff(f, net).subs(net, sample)) if sample != 0 else
+                       float(rule.derivative(lambda v: rule.value(v, *constants),
+                                             sympy.Integer(0), *constants))
+                       for sample in _SAMPLES]
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z, want, **tol)
+    np.testing.assert_allclose(grad, want_derivative, **tol)
+    with np.errstate(over="raise", invalid="raise"):  # no overflow: the sigmoid's exp(-x)
+        module.forward(np.array([-1e4, 1e4], dtype=dtype))
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(module.forward(np.array([np.nan], dtype=dtype))).all()  # as f(NaN)
 
 
 # -- arguments --------------------------------------------------------------------------

@@ -18,15 +18,14 @@ import symbackprop as sbp
 from symbackprop.cli import main
 from symbackprop.core.layers import Sequential
 from symbackprop.kinds import AvgPool2d, Conv2d, MaxPool2d
+from symbackprop.kinds.conv2d.numpy import _minimal_length, representative_instance
+from symbackprop.kinds.pool2d.numpy import _minimal_pool_length
 from symbackprop.render.codegen import (
-    _minimal_length,
     check_generation_size,
     generate,
     instance_cost,
     load,
-    representative_instance,
 )
-from symbackprop.render.codegen_layers import _minimal_pool_length
 
 
 def searched_conv_length(kernel, stride, before, after, dilation):

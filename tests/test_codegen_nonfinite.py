@@ -19,7 +19,8 @@ from reference import conv2d_backward_loops, conv2d_forward_loops
 import symbackprop as sbp
 from symbackprop import Conv2d
 from symbackprop.core.layers import Sequential, layer_from_spec
-from symbackprop.render.codegen import STRATEGIES, choose_strategy, load
+from symbackprop.kinds.conv2d.numpy import STRATEGIES, choose_strategy
+from symbackprop.render.codegen import load
 
 # inf - inf and 0 * inf warn as NumPy always does; the values are what is tested here.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")

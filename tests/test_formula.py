@@ -5,8 +5,8 @@ from fractions import Fraction
 import pytest
 
 from symbackprop.check.formula import (
+    Affine,
     FormulaError,
-    Linear,
     Spelling,
     parse_formula,
     products,
@@ -139,13 +139,13 @@ def test_products_distribute_sums_and_numbers():
 def test_sum_limits():
     (term,) = products(parse_formula(r"dL/dw[i,j] = \sum_{m=0}^{1}\sum_{n=1}^{K} g_{m,n}").rhs)
     m, n = term.variables
-    assert (m.lower, m.upper) == (Linear(0), Linear(1))
-    assert n.lower == Linear(1) and n.upper.variables == ("K",)
+    assert (m.lower, m.upper) == (Affine(0), Affine(1))
+    assert n.lower == Affine(1) and n.upper.variables == ("K",)
     (term,) = products(parse_formula("dL/dw[i,j] = sum(g[m,n], (m, 0, 1), n)").rhs)
     m, n = term.variables
     assert m.limited and not n.limited
     (term,) = products(parse_formula(r"dL/dw[i,j] = \sum_{m,n=0}^{2} g_{m,n}").rhs)
-    assert [v.upper for v in term.variables] == [Linear(2), Linear(2)]
+    assert [v.upper for v in term.variables] == [Affine(2), Affine(2)]
     (term,) = products(parse_formula(r"dL/dw[i,j] = \sum_{mn} g_{m,n}").rhs)
     assert [v.written for v in term.variables] == ["m", "n"]
 

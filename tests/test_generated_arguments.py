@@ -14,7 +14,8 @@ from conftest import CHAIN_GRID, CONV_GRID, LAYER_GRID
 
 from symbackprop.core.layers import Sequential, layer_from_spec
 from symbackprop.kinds import Conv2d
-from symbackprop.render.codegen import STRATEGIES, choose_strategy, load
+from symbackprop.kinds.conv2d.numpy import STRATEGIES, choose_strategy
+from symbackprop.render.codegen import load
 
 
 def every_module():

@@ -13,12 +13,12 @@ import pytest
 from conftest import REPO
 from ruff_check import ruff_problems_in_files
 
-from symbackprop import Conv2d
+from symbackprop import Conv2d, MaxPool2d
 from symbackprop.catalog import CATALOG, INDEX_NAME, REGENERATE_COMMAND, catalog_files, main
-from symbackprop.render.codegen import module_filename
+from symbackprop.core.layers import Sequential
 
 FOLDER = REPO / "generated"
-MODULES = [module_filename(entry.layer) for entry in CATALOG]
+MODULES = [name for entry in CATALOG for _, name in entry.files()]
 NAMES = sorted([*MODULES, INDEX_NAME])  # what the catalog writes, known without generating
 
 
@@ -44,6 +44,11 @@ def test_committed_file_is_what_the_generator_writes_today(name, files):
 def test_catalog_covers_the_useful_layers():
     assert len(set(entry.layer for entry in CATALOG)) == len(CATALOG)
     assert len(set(MODULES)) == len(MODULES)
+    both = [entry.layer for entry in CATALOG if "reference" in entry.styles]
+    assert Conv2d(kernel_size=2, padding=1) in both  # the worked example, in both styles
+    assert any(isinstance(layer, Conv2d) and layer.stride == (2, 2) for layer in both)
+    assert any(isinstance(layer, MaxPool2d) for layer in both)
+    assert any(isinstance(layer, Sequential) for layer in both)
     layers = [entry.layer for entry in CONV_ENTRIES]
     assert len(layers) >= 10
     kinds = {
@@ -67,8 +72,10 @@ def test_catalog_covers_the_useful_layers():
 def test_index_lists_every_module():
     index = (FOLDER / INDEX_NAME).read_text(encoding="utf-8")
     assert REGENERATE_COMMAND in index
-    for entry, name in zip(CATALOG, MODULES, strict=True):
-        assert f"| [`{name}`]({name}) | {entry.layer.describe()} | {entry.use} |" in index
+    for entry in CATALOG:
+        for style, name in entry.files():
+            use = entry.use if style == "fast" else "reference style"
+            assert f"| [`{name}`]({name}) | {entry.layer.describe()} | {use}" in index
 
 
 def test_check_command_reports_stale_files(tmp_path, capsys, files):
@@ -87,14 +94,15 @@ def _import(name):
     return module
 
 
-@pytest.mark.parametrize("entry", CONV_ENTRIES,
-                         ids=[module_filename(entry.layer) for entry in CONV_ENTRIES])
-def test_committed_module_matches_reference(entry):
+CONV_FILES = [(entry.layer, name) for entry in CONV_ENTRIES for _, name in entry.files()]
+
+
+@pytest.mark.parametrize("layer, name", CONV_FILES, ids=[name for _, name in CONV_FILES])
+def test_committed_module_matches_reference(layer, name):
     """Import the committed file itself and compare it with the im2col reference."""
     from reference import conv2d_backward, conv2d_forward
 
-    layer = entry.layer
-    module = _import(module_filename(layer))
+    module = _import(name)
     rng = np.random.default_rng(0)
     in_channels = layer.in_channels
     extent = [layer.dilation[a] * (layer.kernel_size[a] - 1) + 1 for a in (0, 1)]
@@ -118,3 +126,30 @@ def test_committed_module_matches_reference(entry):
 
 def test_committed_modules_are_ruff_clean():
     assert ruff_problems_in_files(FOLDER / name for name in MODULES) == ""
+
+
+OTHER_REFERENCE_FILES = [(entry.layer, name) for entry in CATALOG
+                         if not isinstance(entry.layer, Conv2d)
+                         for style, name in entry.files() if style == "reference"]
+
+
+@pytest.mark.parametrize("layer, name", OTHER_REFERENCE_FILES,
+                         ids=[name for _, name in OTHER_REFERENCE_FILES])
+def test_committed_reference_modules_match_the_loops(layer, name):
+    """The committed reference-style pooling and chain modules against tests/layer_reference.py."""
+    import layer_reference
+
+    module = _import(name)
+    rng = np.random.default_rng(5)
+    layers = layer.layers if isinstance(layer, Sequential) else (layer,)
+    params = [layer_reference.random_parameters(part, rng) for part in layers]
+    flat = [value for part in params for value in part.values()]
+    x = rng.standard_normal(layer.input_shape(8, 3) if isinstance(layer, Sequential)
+                            else layer.input_shape((7, 6), 2))
+    outputs = layer_reference.chain_forward(layers, x, params)
+    np.testing.assert_allclose(module.forward(x, *flat), outputs[-1], rtol=1e-10, atol=1e-12)
+    grad_out = rng.standard_normal(outputs[-1].shape)
+    deltas, grads = layer_reference.chain_backward(layers, x, params, grad_out)
+    want = [deltas[0], *(value for part in grads for value in part.values())]
+    for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

@@ -25,8 +25,10 @@ KINDS = tuple(LAYER_OPTIONS)
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
-# The kinds symbackprop.check.impl takes (its CONVENTIONS); the other commands take all.
-TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d"}}
+# The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
+# (every kind; a chain is checked one layer at a time)
+TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
+                        "tanh", "flatten", "linear"}}
 
 
 def help_text(*argv) -> str:
@@ -159,9 +161,9 @@ def test_each_command_lists_the_kinds_it_takes_and_only_those(command):
 
 
 def test_check_impl_lists_what_check_impl_takes():
-    from symbackprop.check.impl import CONVENTIONS
+    from symbackprop.check.impl import conventions
 
-    assert set(listed_kinds("check-impl")) == set(CONVENTIONS) == TAKES["check-impl"]
+    assert set(listed_kinds("check-impl")) == set(conventions()) == TAKES["check-impl"]
 
 
 def test_top_level_help_names_every_command_and_where_to_start():

@@ -16,7 +16,8 @@ import sympy
 
 import symbackprop as sbp
 from symbackprop.cli import LAYER_OPTIONS, main
-from symbackprop.render.html import STEP_BUILDERS
+from symbackprop.core.registry import KINDS
+from symbackprop.render.html import HTML
 
 
 class PageParser(HTMLParser):
@@ -194,7 +195,7 @@ def test_page_is_deterministic_and_small():
 
 def test_every_kind_has_a_step_builder():
     kinds = set(LAYER_OPTIONS) - {"sequential"}
-    assert kinds <= set(STEP_BUILDERS)
+    assert {KINDS[kind] for kind in kinds} <= set(HTML.types())
 
 
 def test_conv2d_steps_insert_zeros_pad_and_rotate():

@@ -17,6 +17,7 @@ from reference import conv2d_forward
 import symbackprop as sbp
 from symbackprop.cli import main
 from symbackprop.core.naming import element_symbol
+from symbackprop.kinds.conv2d.latex import unrolled_matrix
 from symbackprop.render import latex
 from symbackprop.render.latex import (
     LatexCompileError,
@@ -26,7 +27,6 @@ from symbackprop.render.latex import (
     latex_name,
     representative_indices,
     to_latex,
-    unrolled_matrix,
     write_document,
 )
 

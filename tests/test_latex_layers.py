@@ -10,8 +10,13 @@ import symbackprop as sbp
 from symbackprop.cli import main
 from symbackprop.core.layers import Sequential, layer_from_spec
 from symbackprop.kinds import AvgPool2d, Conv2d, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid
-from symbackprop.render.latex import compile_pdf, repr_latex, to_latex, write_document
-from symbackprop.render.latex_layers import LayerLatexPrinter
+from symbackprop.render.latex import (
+    LayerLatexPrinter,
+    compile_pdf,
+    repr_latex,
+    to_latex,
+    write_document,
+)
 
 
 def test_max_pooling_document_shows_the_routing():

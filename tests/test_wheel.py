@@ -34,8 +34,9 @@ def test_wheel_ships_templates(installed):
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {name for name in names if name.startswith("symbackprop/templates/")}
-    expected = {f"symbackprop/templates/{path.name}" for path in (REPO / "templates").iterdir()
-                if path.is_file()}
+    # a kind's templates sit in a folder of their own: the wheel keeps the folders
+    expected = {f"symbackprop/templates/{path.relative_to(REPO / 'templates').as_posix()}"
+                for path in (REPO / "templates").rglob("*") if path.is_file()}
     assert expected and expected <= shipped
 
 

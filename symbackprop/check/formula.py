@@ -33,7 +33,7 @@ __all__ = [
     "GRADIENT_NAMES",
     "LOSS_NAMES",
     "FormulaError",
-    "Linear",
+    "Affine",
     "Spelling",
     "Subscript",
     "Superscript",
@@ -142,44 +142,44 @@ class FormulaError(ValueError):
 
 # -- index arithmetic ---------------------------------------------------------------
 @dataclass(frozen=True)
-class Linear:
-    """An index expression ``constant + sum(coefficient * variable)`` (integers)."""
+class Affine:
+    """An affine index expression ``constant + sum(coefficient * variable)`` (integers)."""
 
     constant: int = 0
     coefficients: tuple = ()  # sorted ((variable, coefficient), ...), no zero coefficient
 
     @classmethod
-    def variable(cls, name: str) -> "Linear":
+    def variable(cls, name: str) -> "Affine":
         return cls(0, ((name, 1),))
 
     @property
     def variables(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.coefficients)
 
-    def __add__(self, other: "Linear") -> "Linear":
+    def __add__(self, other: "Affine") -> "Affine":
         merged = dict(self.coefficients)
         for name, value in other.coefficients:
             merged[name] = merged.get(name, 0) + value
-        return Linear(self.constant + other.constant,
+        return Affine(self.constant + other.constant,
                       tuple(sorted((n, c) for n, c in merged.items() if c)))
 
-    def scaled(self, factor: int) -> "Linear":
+    def scaled(self, factor: int) -> "Affine":
         if factor == 0:
-            return Linear()
-        return Linear(self.constant * factor,
+            return Affine()
+        return Affine(self.constant * factor,
                       tuple((name, c * factor) for name, c in self.coefficients))
 
     def evaluate(self, values: dict) -> int:
         return self.constant + sum(c * values[name] for name, c in self.coefficients)
 
-    def renamed(self, mapping: dict) -> "Linear":
-        return Linear(self.constant, tuple(sorted(
+    def renamed(self, mapping: dict) -> "Affine":
+        return Affine(self.constant, tuple(sorted(
             (mapping.get(name, name), c) for name, c in self.coefficients)))
 
-    def substituted(self, values: dict) -> "Linear":
+    def substituted(self, values: dict) -> "Affine":
         """Fold the variables that ``values`` gives into the constant."""
         constant = self.constant + sum(c * values[n] for n, c in self.coefficients if n in values)
-        return Linear(constant, tuple((n, c) for n, c in self.coefficients if n not in values))
+        return Affine(constant, tuple((n, c) for n, c in self.coefficients if n not in values))
 
 
 # -- the parsed formula -------------------------------------------------------------
@@ -263,7 +263,7 @@ class Superscript:
 
     text: str                  # as written, "^{l-1}"
     position: int              # where the '^' is
-    layer: Linear | None = None
+    layer: Affine | None = None
     layer_text: str = ""       # the label as written inside the braces, "l-1", "[l]", "(l)"
     layer_position: int = 0
     channels: tuple | None = None
@@ -342,8 +342,8 @@ class SumVariable:
     """A summation index; ``lower``/``upper`` are ``None`` for a sum without limits."""
 
     name: str
-    lower: Linear | None
-    upper: Linear | None
+    lower: Affine | None
+    upper: Affine | None
     position: int
     written: str = ""  # the name as the person wrote it (``name`` may be made unique)
 
@@ -785,8 +785,8 @@ class _Parser:
                 label = self.index_expression()
             else:  # a^l-1 is (a^l) - 1 in LaTeX: only the one token belongs to the label
                 self.advance()
-                label = Linear(int(token.value)) if token.kind == "number" \
-                    else Linear.variable(token.value)
+                label = Affine(int(token.value)) if token.kind == "number" \
+                    else Affine.variable(token.value)
             text = self.text[token.start:self.tokens[self.index - 1].end]
             return self.with_layer(found, label, text, token.start)
         if token.kind == "name" and token.value.lower() in ("lt", "ltop") or \
@@ -798,7 +798,7 @@ class _Parser:
         raise self.error(f"{self.describe(token)} is not understood in a superscript: {what}",
                          token.start)
 
-    def with_layer(self, found: Superscript, label: Linear, text: str,
+    def with_layer(self, found: Superscript, label: Affine, text: str,
                    position: int) -> Superscript:
         if found.layer is not None:
             raise self.error("a second layer label in one superscript", position)
@@ -834,7 +834,7 @@ class _Parser:
     def single_token_subscript(self, token: _Token) -> Subscript:
         if token.kind == "number" and "." in token.value:
             raise self.error("an index must be a whole number", token.start)
-        whole = Linear(int(token.value)) if token.kind == "number" else Linear.variable(token.value)
+        whole = Affine(int(token.value)) if token.kind == "number" else Affine.variable(token.value)
         return Subscript(parts=(whole,), pieces=self.pieces([token]), position=token.start)
 
     @staticmethod
@@ -844,7 +844,7 @@ class _Parser:
         for token in tokens:
             if token.kind not in ("name", "number") or "." in token.value:
                 return None
-            found += [Linear(int(c)) if c.isdigit() else Linear.variable(c) for c in token.value]
+            found += [Affine(int(c)) if c.isdigit() else Affine.variable(c) for c in token.value]
         return tuple(found)
 
     def index_list(self, opening: str, closing: str, style: str, compact_style: str):
@@ -891,7 +891,7 @@ class _Parser:
             index += 1
 
     # -- index expressions --------------------------------------------------------------
-    def index_expression(self) -> Linear:
+    def index_expression(self) -> Affine:
         sign = 1
         if self.at_op("+") or self.at_op("-"):
             sign = -1 if self.advance().value == "-" else 1
@@ -901,7 +901,7 @@ class _Parser:
             value = value + self.index_term().scaled(sign)
         return value
 
-    def index_term(self) -> Linear:
+    def index_term(self) -> Affine:
         value = self.index_atom()
         while True:
             if self.at_op("*"):
@@ -917,19 +917,19 @@ class _Parser:
             value = other.scaled(value.constant) if not value.coefficients \
                 else value.scaled(other.constant)
 
-    def index_atom(self) -> Linear:
+    def index_atom(self) -> Affine:
         return self.nested(self.plain_index_atom)
 
-    def plain_index_atom(self) -> Linear:
+    def plain_index_atom(self) -> Affine:
         token = self.peek()
         if token.kind == "number":
             if "." in token.value:
                 raise self.error("an index must be a whole number")
             self.advance()
-            return Linear(int(token.value))
+            return Affine(int(token.value))
         if token.kind == "name":
             self.advance()
-            return Linear.variable(token.value)
+            return Affine.variable(token.value)
         if self.at_op("(") or self.at_op("{"):
             closing = ")" if self.advance().value == "(" else "}"
             value = self.index_expression()
@@ -1238,11 +1238,11 @@ def products(node, text: str = "") -> list[ProductTerm]:
     return [term for term in walk(node) if term.coefficient != 0]
 
 
-def _rename(linear: Linear | None, mapping: dict) -> Linear | None:
+def _rename(linear: Affine | None, mapping: dict) -> Affine | None:
     return None if linear is None else linear.renamed(mapping)
 
 
-def _is_layer_label(label: Linear, numbers: bool) -> bool:
+def _is_layer_label(label: Affine, numbers: bool) -> bool:
     """``l``, ``l-1``, ``L+1`` (one layer letter, coefficient 1), or with ``numbers`` a
     layer number 0, 1, 2, ..."""
     if not label.coefficients:

@@ -18,9 +18,10 @@ Instantiating the formula:
   product exist; elements outside an array inside a sum with limits, or in a term
   without sums, are taken as 0 (zero padding) and mentioned in a note; an element
   with constant indices outside its array is an error.
-- max pooling's indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
-  :class:`~symbackprop.core.local_rules.IsWindowMax` when ``x_ab`` lies in the window
-  of ``z_ij`` (read off ``derivation.z``), else 0.
+- the routing indicator ``[x_ab = argmax z_ij]`` becomes the derivation's own
+  indicator when ``x_ab`` lies in the window of ``z_ij`` (read off ``derivation.z``),
+  else 0: the layer's kind says how (its :class:`FormulaParts` in :data:`FORMULAS`); a
+  layer whose kind has no indicator refuses it.
 - a layer superscript places a name (:func:`_layout`): one layer has its input at
   ``l-1`` and its output, upstream gradient and parameters at ``l``, or the input at
   ``l`` and the rest at ``l+1``, read from the formula as a whole.  ``a^{l}`` is then
@@ -45,17 +46,18 @@ import dataclasses
 import itertools
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import sympy
 
 from symbackprop.check.formula import (
     Add,
+    Affine,
     Element,
     Formula,
     FormulaError,
     Indicator,
-    Linear,
     Product,
     Quotient,
     Spelling,
@@ -74,11 +76,40 @@ from symbackprop.core.derivation import (
 )
 from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
 from symbackprop.core.naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
-from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax
+from symbackprop.core.registry import Registry
 from symbackprop.render.text import TextPrinter
 
 __all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
-           "check_derivation", "AXIS_NAMES"]
+           "check_derivation", "AXIS_NAMES", "FormulaParts", "FORMULAS"]
+
+
+@dataclass(frozen=True)
+class FormulaParts:
+    """What the formula checker needs of a layer kind beyond its arrays.
+
+    A kind registers one in :data:`FORMULAS` from its ``kinds/<kind>/check.py``; a kind
+    without an entry needs nothing more (its arrays and gradients come from the
+    derivation, their words from :data:`AXIS_NAMES` and the generic meanings).
+    """
+
+    #: the kind in words, for messages ("max pooling")
+    words: str
+    #: ``(input element, output value) -> indicator``: what ``[x_ab = argmax z_ij]``
+    #: is for the input element ``x_ab`` and the output value ``z_ij`` (an element of
+    #: ``derivation.z``): the derivation's own indicator, or 0 when ``x_ab`` is not in
+    #: ``z_ij``'s window.  None: the kind has no such indicator.
+    argmax: Callable | None = None
+    #: array -> what it is, for messages, where the generic words do not fit
+    #: (``{"w": "the weight matrix"}``)
+    meanings: dict = dataclasses.field(default_factory=dict)
+    #: array -> the names of its axes, used when the array has that many axes
+    #: (``{"w": ("output feature", "input feature")}``)
+    axes: dict = dataclasses.field(default_factory=dict)
+
+
+#: layer type -> :class:`FormulaParts`.
+FORMULAS = Registry("check a formula for")
+_NO_PARTS = FormulaParts(words="")
 
 #: What each index of an array means, for messages.
 AXIS_NAMES = {
@@ -221,9 +252,10 @@ class FormulaPrinter(TextPrinter):
             return f"{sign}\\frac{{{abs(expr.p)}}}{{{expr.q}}}"
         return f"{sign}{abs(expr.p)}/{expr.q}"
 
-    def _print_IsWindowMax(self, expr):
-        """``[x_{1,2} = \\arg\\max z_{1,1}]`` in a LaTeX formula, ``argmax`` in plain text."""
-        text = super()._print_IsWindowMax(expr)
+    def _print(self, expr, **kwargs):
+        """An indicator ``[x_{1,2} = \\arg\\max z_{1,1}]`` in a LaTeX formula, ``argmax`` in
+        plain text (as the text printer writes it)."""
+        text = super()._print(expr, **kwargs)
         return text.replace(" = argmax ", r" = \arg\max ") if self.formula.latex else text
 
     def _print_Mul(self, expr):
@@ -254,7 +286,7 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
 
     Parameters
     ----------
-    layer : a layer spec such as :class:`~symbackprop.core.layers.Conv2d`.
+    layer : a layer spec of any kind, or a chain (:class:`~symbackprop.core.layers.Sequential`).
     input_size : int or (H, W)
     text : str
         ``LHS = RHS``, e.g. ``"\frac{\partial E}{\partial w_{i,j}} = \sum_m \sum_n
@@ -513,16 +545,18 @@ def _chain_formula(formula: Formula) -> Formula:
                    rhs=_map_elements(formula.rhs, _numbered_in_parentheses))
 
 
-def _chain_label(element: Element, layers: int) -> int:
+def _chain_label(element: Element, chain) -> int:
     """The chain layer number of ``element``'s superscript (``a^{[2]}``, ``a^{(2)}``, ``a^2``)."""
     superscript = element.superscript
     name = element.spelling.name
+    layers = len(chain.layers)
     label = superscript.layer if superscript is not None else None
     if label is None:
+        example = ", ".join(f"{layer.kind} ..." for layer in chain.layers[:2])
         raise FormulaError(
             f"{name}: in a chain every name says its layer, 0 to {layers}: a^{{[1]}}, "
             f"\\delta^{{[2]}}, w^{{[2]}} (as symbackprop latex prints a chain); or check "
-            f"each layer of a chain on its own (symbackprop check conv2d ..., relu ...)",
+            f"each layer of a chain on its own (symbackprop check {example})",
             "", None)
     if label.coefficients:
         raise FormulaError(
@@ -539,7 +573,7 @@ def _chain_layout(formula: Formula, terms, chain) -> tuple:
     numbers = {}
     for element, _ in _elements_of(formula, terms):
         try:
-            numbers[element.position] = _chain_label(element, layers)
+            numbers[element.position] = _chain_label(element, chain)
         except FormulaError as error:
             superscript = element.superscript
             position = element.position if superscript is None else (
@@ -632,6 +666,7 @@ class _Arrays:
     counting the work up front only their shapes (grids of ``None``)."""
 
     layer: object
+    checked: object     # the layer whose gradients are checked (in a chain, one of its layers)
     shapes: dict        # array -> shape, for Notation
     grids: dict         # x, g, w, b, z (output values), dx -> grid
     grads: dict         # x, w, b -> grid of the gradient
@@ -643,7 +678,8 @@ class _Arrays:
         grids = {name: to_grid(array) for name, array in arrays.items() if array is not None}
         grids["z"] = to_grid(derivation.z)
         grids[INPUT_ERROR] = symbol_grid(INPUT_ERROR, derivation.input_shape)
-        return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids,
+        return cls(layer=derivation.layer, checked=derivation.layer, shapes=derivation.shapes,
+                   grids=grids,
                    grads={name: to_grid(array) for name, array in derivation.grads.items()},
                    symbolic=True)
 
@@ -663,8 +699,8 @@ class _Arrays:
         grids[f"a{m}"] = grids["z"] = to_grid(step.z)
         grads = {f"a{m - 1}": to_grid(step.delta_in),
                  **{name: to_grid(array) for name, array in step.param_grads.items()}}
-        return cls(layer=derivation.layer, shapes=derivation.shapes, grids=grids, grads=grads,
-                   symbolic=True)
+        return cls(layer=derivation.layer, checked=derivation.layer.layers[m - 1],
+                   shapes=derivation.shapes, grids=grids, grads=grads, symbolic=True)
 
     @classmethod
     def from_chain_shapes(cls, chain, input_shape, m: int) -> "_Arrays":
@@ -677,7 +713,8 @@ class _Arrays:
         grads = {f"a{m - 1}": grids[f"a{m - 1}"],
                  **{f"{name}{m}": grids[f"{name}{m}"]
                     for name in chain.layers[m - 1].parameter_names}}
-        return cls(layer=chain, shapes=shapes, grids=grids, grads=grads, symbolic=False)
+        return cls(layer=chain, checked=chain.layers[m - 1], shapes=shapes, grids=grids,
+                   grads=grads, symbolic=False)
 
     @classmethod
     def from_shapes(cls, layer, input_shape) -> "_Arrays":
@@ -687,7 +724,8 @@ class _Arrays:
         grids = {name: np.empty(shape, dtype=object) for name, shape in shapes.items()}
         grids[INPUT_ERROR] = grids["x"]
         grads = {name: grids[name] for name in ("x", *layer.parameter_shapes)}
-        return cls(layer=layer, shapes=shapes, grids=grids, grads=grads, symbolic=False)
+        return cls(layer=layer, checked=layer, shapes=shapes, grids=grids, grads=grads,
+                   symbolic=False)
 
 
 @dataclass(frozen=True)
@@ -696,7 +734,7 @@ class _Resolved:
 
     element: Element
     axes: tuple     # which axes of the array the written indices address
-    indices: tuple  # (Linear, ...) one per axis in ``axes``
+    indices: tuple  # (Affine, ...) one per axis in ``axes``
     grid: np.ndarray
 
     def full_index(self, values) -> tuple | None:
@@ -740,6 +778,16 @@ class _Instance:
     def describe(self) -> str:
         return self.arrays.layer.describe()
 
+    def meaning(self, array: str) -> str:
+        """``"the kernel"``: what ``array`` is, in the kind's words if it has its own."""
+        parts = FORMULAS.get(self.arrays.checked, _NO_PARTS)
+        return parts.meanings.get(array) or _ARRAY_MEANING.get(array, array)
+
+    def axis_names(self, array: str, rank: int) -> tuple:
+        """The names of ``array``'s axes, in the kind's words if it has its own for that rank."""
+        names = FORMULAS.get(self.arrays.checked, _NO_PARTS).axes.get(array)
+        return names if names is not None and len(names) == rank else AXIS_NAMES.get(array, ())
+
     def placed(self, element: Element) -> str:
         """The array ``element`` stands for, its layer superscript read."""
         return self.layout.placed.get(element.position, element.array)
@@ -760,7 +808,7 @@ class _Instance:
                                  f"upstream gradient g = dL/dz instead", element.position)
             if array not in self.grids:
                 raise self.error(
-                    f"{name} ({_ARRAY_MEANING.get(array, array)}) is not part "
+                    f"{name} ({self.meaning(array)}) is not part "
                     f"of this layer: {self.describe()}", element.position)
             grid = self.grids[array]
         shown = self.shown_axes(array, grid.ndim)
@@ -790,26 +838,30 @@ class _Instance:
                     return resolved
         given = len(readings[0]) if readings else 0
         position = element.position if subscript is None else subscript.position
-        also = f" (or all {len(full)}, {_shape_words(array, full, grid.shape)})" \
+        names = self.axis_names(array, grid.ndim)
+        also = f" (or all {len(full)}, {_shape_words(names, full, grid.shape)})" \
             if len(full) != len(shown) else ""
         if not shown:
             raise self.error(f"{name} is a single value here and takes no index{also}, but is "
                              f"written with {given}", position)
         raise self.error(
             f"{name} takes {len(shown)} ind{'ex' if len(shown) == 1 else 'ices'} here "
-            f"({_shape_words(array, shown, grid.shape)}){also}, but is written "
+            f"({_shape_words(names, shown, grid.shape)}){also}, but is written "
             f"with {given}", position)
 
     def resolve_indicator(self, indicator: Indicator) -> _Resolved:
         """``[x_ab = argmax z_ij]`` as one element of a grid indexed by ``(a, b, i, j)``."""
         z = self.grids["z"]
-        if self.arrays.symbolic and not all(isinstance(value, WindowMax) for value in z.flat):
+        parts = FORMULAS.get(self.arrays.checked)
+        if parts is None or parts.argmax is None:
+            owners = " and ".join(dict.fromkeys(
+                entry.words for entry in FORMULAS.table.values() if entry.argmax is not None))
             raise self.error(
-                f"the indicator [x_ab = argmax z_ij] belongs to max pooling; "
+                f"the indicator [x_ab = argmax z_ij] belongs to {owners or 'no layer'}; "
                 f"{self.describe()} has none", indicator.position)
         candidate = self.resolve(indicator.candidate)
         output = self.resolve(indicator.output, z)
-        grid = _IndicatorGrid(candidate, output)
+        grid = _IndicatorGrid(candidate, output, parts.argmax)
         return _Resolved(indicator, tuple(range(len(grid.shape))),
                          candidate.indices + output.indices, grid)
 
@@ -821,7 +873,7 @@ class _Instance:
             size = resolved.grid.shape[axis]
             if not 0 <= value < size:
                 element = resolved.element
-                names = AXIS_NAMES.get(element.array, ())
+                names = self.axis_names(element.array, resolved.grid.ndim)
                 what = names[axis] if axis < len(names) else f"axis {axis}"
                 written = element.spelling.format([v + self.base for v in values])
                 raise self.error(
@@ -839,7 +891,7 @@ class _Instance:
         if array not in self.arrays.grads:
             raise self.error(
                 f"{gradient.spelling.name}: this layer has no gradient for "
-                f"{_ARRAY_MEANING.get(array, array)} ({self.describe()})", gradient.position)
+                f"{self.meaning(array)} ({self.describe()})", gradient.position)
         grid = self.arrays.grads[array]
         resolved = self.resolve(gradient, grid)
         for index in resolved.indices:
@@ -1056,7 +1108,7 @@ class _Instance:
                                       for value in self.grids["z"].flat), default=1)
         return self._output_terms
 
-    def check_bound(self, index: Linear | None, bound: set, position: int):
+    def check_bound(self, index: Affine | None, bound: set, position: int):
         for name in (index.variables if index is not None else ()):
             if name not in bound:
                 shown = name.split("#")[0]
@@ -1080,8 +1132,8 @@ class _Instance:
         hard, soft = [], []
         for variable in variables:
             if variable.limited:
-                hard.append((Linear.variable(variable.name) + variable.lower.scaled(-1), 0, None))
-                hard.append((variable.upper + Linear.variable(variable.name).scaled(-1), 0, None))
+                hard.append((Affine.variable(variable.name) + variable.lower.scaled(-1), 0, None))
+                hard.append((variable.upper + Affine.variable(variable.name).scaled(-1), 0, None))
         for item in resolved:
             for axis, index in zip(item.axes, item.indices, strict=True):
                 soft.append((index, self.base, self.base + item.grid.shape[axis] - 1))
@@ -1136,15 +1188,15 @@ class _Instance:
 
 
 class _IndicatorGrid:
-    """Max pooling's ``[x_ab = argmax z_ij]`` for every written ``(a, b)`` and ``(i, j)``.
+    """``[x_ab = argmax z_ij]`` for every written ``(a, b)`` and ``(i, j)``.
 
     Indexed by the candidate's written indices followed by the output's; an element
-    is the derivation's own :class:`~symbackprop.core.local_rules.IsWindowMax` when
-    ``x_ab`` lies in ``z_ij``'s window, else 0.
+    is what the kind's :attr:`FormulaParts.argmax` makes of ``x_ab`` and ``z_ij``: the
+    derivation's own indicator when ``x_ab`` lies in ``z_ij``'s window, else 0.
     """
 
-    def __init__(self, candidate: _Resolved, output: _Resolved):
-        self.candidate, self.output = candidate, output
+    def __init__(self, candidate: _Resolved, output: _Resolved, argmax: Callable):
+        self.candidate, self.output, self.argmax = candidate, output, argmax
         self.split = len(candidate.axes)
         self.shape = tuple(candidate.grid.shape[a] for a in candidate.axes) + \
             tuple(output.grid.shape[a] for a in output.axes)
@@ -1152,19 +1204,16 @@ class _IndicatorGrid:
 
     def __getitem__(self, index):
         element = self.candidate.grid[self.candidate.full_index(index[:self.split])]
-        window, output_index = self.output.grid[self.output.full_index(index[self.split:])].args
-        if element not in window:
-            return sympy.Integer(0)
-        return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
+        return self.argmax(element, self.output.grid[self.output.full_index(index[self.split:])])
 
     def format(self, written) -> str:
         return (f"[{self.candidate.element.spelling.format(written[:self.split])} = argmax "
                 f"{self.output.element.spelling.format(written[self.split:])}]")
 
 
-def _shape_words(array: str, axes, shape) -> str:
-    """``"row, column; it is 3 x 3"`` for the message about a wrong index count."""
-    names = AXIS_NAMES.get(array, ())
+def _shape_words(names: tuple, axes, shape) -> str:
+    """``"row, column; it is 3 x 3"`` for the message about a wrong index count (``names``:
+    the array's axis names)."""
     meaning = ", ".join(names[a] if a < len(names) else f"axis {a}" for a in axes)
     return f"{meaning}: {' x '.join(str(shape[a]) for a in axes)}"
 
@@ -1173,7 +1222,7 @@ def _bounds(variables, hard, soft) -> dict:
     """Smallest box of integer values the summation indices can take.
 
     ``hard`` (limits) and ``soft`` (elements inside their arrays) are
-    ``(Linear, low, high)`` constraints, ``None`` meaning unbounded.  Soft
+    ``(Affine, low, high)`` constraints, ``None`` meaning unbounded.  Soft
     constraints narrow only sums without limits: those run over every value for
     which all their terms exist.  Plain interval propagation until nothing changes.
     """

@@ -1,15 +1,16 @@
 """Stage: (layer, backward function) -> :class:`ImplCheck`, a hand-written backward pass judged.
 
-Input: a layer and a function written by a person in the module convention
-``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (a convolution) or
-``backward(x, grad_out) -> grad_x`` or ``(grad_x,)`` (max and average pooling, which
-have no parameters; :data:`CONVENTIONS`).  If the function also takes arguments
-named like the layer's fields (``stride``, ``padding``, ``kernel_size``, ...), they
-are passed too.  Output: a frozen :class:`ImplCheck`: on several input sizes
-(stride dividing the padded input evenly and not, rectangular, batch 2, random
-numbers; for max pooling distinct numbers, plus one input with ties) which
-gradient is wrong, where, and, when the wrong values are exactly those of a known
-mistake, which one.
+Input: a layer and a function written by a person in its kind's module convention
+(:data:`IMPLEMENTATIONS`, one :class:`Implementation` per kind, registered by the kind's
+own ``kinds/<kind>/check.py``): ``backward(x, w, b, grad_z) -> (grad_x, grad_w,
+grad_b)`` for a layer with a kernel and a bias, ``backward(x, grad_out) -> grad_x`` or
+``(grad_x,)`` for one without parameters.  If the function also takes arguments named
+like the layer's fields (``stride``, ``padding``, ``kernel_size``, ...), they are passed
+too.  Output: a frozen :class:`ImplCheck`: on several input sizes (the kind's; for a
+strided layer the stride dividing the padded input evenly and not, rectangular, batch
+2, random numbers, or values the kind asks for, plus an input with ties where the kind
+has a tie rule) which gradient is wrong, where, and, when the wrong values are exactly
+those of a known mistake, which one.
 
 The function runs in a child process (:mod:`~symbackprop.check.impl_process`, the child's
 side :mod:`~symbackprop.check.impl_runner`): the inputs are made here, only the arrays it
@@ -18,14 +19,13 @@ does to its own process (end it, loop forever, patch NumPy, print) cannot change
 the verdict.  Only real floating-point arrays (float32, float64) are gradients.
 
 The truth is the derivation evaluated at the same numbers (:class:`NumericGradients`
-compiles its sums of products, the max-pooling indicator ``[x_ab = argmax z_ij]``
-evaluated on the input; generated code is never the oracle).  A known mistake
-(:data:`MISTAKES`; for pooling :mod:`~symbackprop.check.impl_pool`) is recognised by
-computing its wrong values from the same truth: the kernel left unrotated is the
-true ``dL/dx`` of the flipped kernel; the stride left in place is the true gradient
-of the same layer with stride 1 reading the same rows; a tie sent to the last
-maximum is the derivation with the indicator evaluated for the last maximum; and
-so on.
+compiles its sums of products, a routing indicator ``[x_ab = argmax z_ij]``
+evaluated on the input; generated code is never the oracle).  A known mistake (the
+kind's :attr:`Implementation.mistakes`) is recognised by computing its wrong values
+from the same truth: the kernel left unrotated is the true ``dL/dx`` of the flipped
+kernel; the stride left in place is the true gradient of the same layer with stride 1
+reading the same rows; a tie sent to the last maximum is the derivation with the
+indicator evaluated for the last maximum; and so on.  Nothing here names a kind.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import itertools
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,23 +46,16 @@ from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
 from symbackprop.core import progress
 from symbackprop.core.derivation import derive
 from symbackprop.core.naming import flat
-from symbackprop.core.rules import pad2d, rot180
-from symbackprop.kinds.pool2d.rules import IsWindowMax
+from symbackprop.core.registry import Registry
 
-__all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "MISTAKES",
-           "ImplementationError", "NumericGradients", "TermValues", "check_impl",
-           "load_function", "input_sizes", "first_maximum", "mistakes_for", "CONVENTIONS"]
+__all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "Implementation",
+           "IMPLEMENTATIONS", "ImplementationError", "NumericGradients", "TermValues",
+           "check_impl", "load_function", "input_sizes", "first_maximum", "mistakes_for",
+           "conventions", "fit_to", "bias_not_summed",
+           "leaves_unread"]
 
 #: Relative tolerance of the comparison (float32 implementations pass).
 RELATIVE_TOLERANCE = 1e-4
-#: The module convention of each layer kind check_impl takes.
-CONVENTIONS = {
-    "conv2d": "backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
-    "maxpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
-    "avgpool2d": "backward(x, grad_out) -> grad_x or (grad_x,)",
-}
-#: Channels of the inputs a pooling backward pass runs on (pooling never mixes them).
-POOLING_CHANNELS = 2
 
 
 class ImplementationError(ValueError):
@@ -77,7 +69,7 @@ def first_maximum(windows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     ``windows`` holds each term's window values in row-major order (padding left
     out), ``candidates`` the position of ``x_ab`` in it.  1 where ``x_ab`` is the
     first maximum (``numpy.argmax`` returns the first), else 0: what
-    :class:`~symbackprop.core.local_rules.IsWindowMax` evaluates to.
+    a kind's routing indicator (:attr:`Implementation.indicator`) evaluates to.
     """
     return (np.argmax(windows, axis=1) == candidates).astype(float)
 
@@ -135,12 +127,13 @@ class NumericGradients:
 
     def _compile(self, array):
         groups, fallback = {}, []
+        indicator_types = _indicator_types()
         for out, expr in enumerate(flat(array)):
             for term in sympy.Add.make_args(sympy.sympify(expr)):
                 if term == 0:
                     continue
                 coefficient, factors = term.as_coeff_mul()
-                indicators = [f for f in factors if isinstance(f, IsWindowMax)]
+                indicators = [f for f in factors if isinstance(f, indicator_types)]
                 indicator = self._indicator(indicators)
                 positions = self._positions([f for f in factors if f not in indicators])
                 if positions is None or not coefficient.is_Number or (
@@ -364,12 +357,13 @@ class ImplCase:
                 return None
             size.append(matching[0])
         truth = numeric_truth(changed, tuple(size), self.batch)
-        x = _fit(self.inputs["x"] if x is None else x, truth.derivation.input_shape)
+        x = fit_to(self.inputs["x"] if x is None else x, truth.derivation.input_shape)
         return truth({**self.inputs, "x": x})
 
 
-def _leaves_unread(layer, input_size) -> bool:
-    """Whether the forward pass never reads the last rows or columns of this input.
+def leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last rows or columns of this input (a
+    strided layer's :attr:`Implementation.unread`).
 
     True when one row or column less gives the same output size (the stride does
     not divide the padded input evenly).
@@ -385,7 +379,7 @@ def _leaves_unread(layer, input_size) -> bool:
     return False
 
 
-def _fit(array: np.ndarray, shape) -> np.ndarray:
+def fit_to(array: np.ndarray, shape) -> np.ndarray:
     """``array`` cropped or zero-extended (at the end of each axis) to ``shape``."""
     fitted = np.zeros(shape)
     overlap = tuple(slice(0, min(a, b)) for a, b in zip(array.shape, shape, strict=True))
@@ -412,68 +406,9 @@ class Mistake:
     fit: bool = True
 
 
-def _square_channels(case) -> bool:
-    w = case.inputs.get("w")
-    groups = getattr(case.derivation.layer, "groups", 1)
-    return w is not None and w.ndim == 4 and w.shape[0] == w.shape[1] and groups == 1
-
-
-def _unrotated_kernel(case):
-    if case.inputs.get("w") is not None:
-        yield case.truth_with(w=rot180(case.inputs["w"]))["x"]
-
-
-def _channels_not_swapped_x(case):
-    if _square_channels(case):
-        yield case.truth_with(w=case.inputs["w"].transpose(1, 0, 2, 3))["x"]
-
-
-def _both_x(case):
-    if _square_channels(case):
-        yield case.truth_with(w=rot180(case.inputs["w"].transpose(1, 0, 2, 3)))["x"]
-
-
-def _channels_not_swapped_w(case):
-    w_grad = case.results["w"].expected if "w" in case.results else None
-    if w_grad is not None and w_grad.ndim == 4 and w_grad.shape[0] * w_grad.shape[1] > 1:
-        yield w_grad.transpose(1, 0, 2, 3)
-
-
-def _rotated_w(case):
-    if "w" in case.results:
-        yield rot180(case.results["w"].expected)
-
-
-def _reads(case, gradient, *, stride_one=False, padding_shift=0):
-    """The gradient a pass computes when it reads ``x`` with a wrong stride or padding."""
-    layer = case.derivation.layer
-    stride, padding = getattr(layer, "stride", None), getattr(layer, "padding", None)
-    if stride is None or padding is None or len(padding) != 4 or gradient not in case.results:
-        return
-    if stride_one and stride == (1, 1):
-        return
-    top, left = padding[0] + padding_shift, padding[2] + padding_shift
-    if top < 0 or left < 0:
-        return
-    grads = case.variant(stride=(1, 1) if stride_one else stride, padding=(top, 0, left, 0))
-    if grads is not None:
-        yield grads[gradient]
-
-
-def _padding_not_removed(case):
-    """The gradient of the padded input: the same layer without padding applied to ``xp``."""
-    layer = case.derivation.layer
-    padding = getattr(layer, "padding", None)
-    if padding is None or len(padding) != 4 or not any(padding) or "x" not in case.results:
-        return
-    xp = pad2d(case.inputs["x"], padding)
-    grads = case.variant(x=xp, padding=0)
-    if grads is not None:
-        yield grads["x"]                 # up to the last row the forward reads
-        yield _fit(grads["x"], xp.shape)  # the whole padded input
-
-
-def _bias_batch(case):
+def bias_not_summed(case):
+    """What a bias gradient not summed over the batch holds: sample 0's share, the last
+    sample's, the batch mean, or one row per sample (any layer with a bias ``b``)."""
     g = case.inputs["g"]
     if "b" not in case.results or g.shape[0] < 2:
         return
@@ -488,54 +423,92 @@ def _bias_batch(case):
     yield np.stack(per_sample)                            # one row per sample
 
 
-#: The mistakes check-impl recognises, as data: the first that matches is reported.
-MISTAKES = (
-    Mistake("kernel not rotated", "x",
-            "dL/dx is the full correlation of the (stride-dilated, padded) upstream gradient "
-            "with the kernel rotated by 180 degrees; this one used the kernel as it is",
-            _unrotated_kernel),
-    Mistake("channels not swapped", "x",
-            "dL/dx[c] sums g[o] correlated with rot180(w[o, c]) over the output channels o: "
-            "the kernel's input and output channels swap roles; this one used w[c, o]",
-            _channels_not_swapped_x),
-    Mistake("kernel not rotated and channels not swapped", "x",
-            "dL/dx needs the kernel rotated by 180 degrees and w[o, c] summed over output "
-            "channels o; this one used w[c, o] unrotated",
-            _both_x),
-    Mistake("stride not undone", "x",
-            "with stride s the upstream gradient must get s-1 zeros between its rows (and "
-            "columns) before the full correlation; this one used it undilated",
-            lambda case: _reads(case, "x", stride_one=True)),
-    Mistake("padding not removed", "x",
-            "this is the gradient of the zero-padded input; dL/dx is its interior, without "
-            "the padding rows and columns",
-            _padding_not_removed, fit=False),
-    Mistake("padding off by one", "x",
-            "the upstream gradient must be padded by d*(K-1) - padding on each side (and the "
-            "result taken from the padded input's interior); this one is shifted by one",
-            lambda case: itertools.chain(_reads(case, "x", padding_shift=-1),
-                                         _reads(case, "x", padding_shift=1))),
-    Mistake("stride not undone", "w",
-            "dL/dw[m, k] sums g[i, j] * x_padded[i*s + m, j*s + k]: the input is read at "
-            "strided positions; this one read it at i + m",
-            lambda case: _reads(case, "w", stride_one=True)),
-    Mistake("padding off by one", "w",
-            "dL/dw reads the input padded by exactly the layer's padding; this one padded it "
-            "by one more or one less",
-            lambda case: itertools.chain(_reads(case, "w", padding_shift=-1),
-                                         _reads(case, "w", padding_shift=1))),
-    Mistake("input and output channels exchanged", "w",
-            "dL/dw[o, c] is laid out like w, output channel first; this one came out as [c, o]",
-            _channels_not_swapped_w),
-    Mistake("kernel gradient rotated by 180 degrees", "w",
-            "dL/dw is the correlation of the input with g, not a convolution; this one is "
-            "flipped in both spatial axes",
-            _rotated_w),
-    Mistake("bias not summed over the batch", "b",
-            "dL/db[o] is the sum of g[n, o, i, j] over every sample n and position (i, j); "
-            "this one used one sample, the batch mean, or one row per sample",
-            _bias_batch),
-)
+
+# -- what check-impl needs of a kind -----------------------------------------------------------
+def _same_size(layer, size) -> tuple:
+    return tuple(size)
+
+
+def _normal_input(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def _never(layer) -> bool:
+    return False
+
+
+def _reads_all(layer, size) -> bool:
+    return False
+
+
+def _no_notes(layer) -> tuple:
+    return ()
+
+
+def layer_keywords(layer) -> dict:
+    """Every field of the layer as a person passes it (``stride=2``, ``padding=1``): the
+    keywords a function taking arguments of those names receives."""
+    if not dataclasses.is_dataclass(layer):
+        return {}
+    return {field.name: _simple(getattr(layer, field.name)) for field in dataclasses.fields(layer)}
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """What check-impl needs of a layer kind: how a backward function of it is called,
+    what it returns, what to run it on, and the mistakes it knows.
+
+    A kind registers one in :data:`IMPLEMENTATIONS` from its ``kinds/<kind>/check.py``.
+    """
+
+    #: the call convention as a person reads it, for messages and help
+    convention: str
+    #: positional arguments in order: ``"x"``, the parameters by name, ``"g"`` (the
+    #: upstream gradient); a parameter the instance lacks (``b`` without bias) is None
+    arguments: tuple = ("x", "g")
+    #: the gradients returned, in order; one the instance lacks may be left out at the end
+    gradients: tuple = ("x",)
+    #: the known mistakes (:class:`Mistake`), the first that matches is named
+    mistakes: tuple = ()
+    #: layer -> the sizes to try, as the report shows them (``(H, W)``)
+    sizes: Callable = input_sizes
+    #: (layer, size) -> the input size the derivation takes (channels added, ...)
+    input_size: Callable = _same_size
+    #: (rng, shape) -> the input ``x`` of a regular case
+    make_input: Callable = _normal_input
+    #: how the report describes the values of the regular inputs (" (distinct values)")
+    input_words: str = ""
+    #: layer -> whether an input with ties is tried too
+    ties: Callable = _never
+    #: (rng, shape, truth, g) -> an input with ties, or None if none tells the rules apart
+    tied_input: Callable | None = None
+    #: the SymPy function of the kind's routing indicator, ``F(position, window, ...)``,
+    #: evaluated numerically by :func:`first_maximum` (or a known-wrong rule)
+    indicator: type | None = None
+    #: the report says how many channels the inputs have (the kind chooses them)
+    show_channels: bool = False
+    #: layer -> notes the report adds (what the inputs cannot test)
+    notes: Callable = _no_notes
+    #: layer -> {name: value} passed by name to a function that takes such an argument
+    keywords: Callable = layer_keywords
+    #: (layer, size) -> whether the forward pass leaves rows/columns of this input unread
+    #: (their gradient is 0; the report says so)
+    unread: Callable = _reads_all
+
+
+#: layer type -> :class:`Implementation`: the kinds check-impl takes, in registration order.
+IMPLEMENTATIONS = Registry("check a backward implementation of")
+
+
+def conventions() -> dict:
+    """Kind name -> its call convention, for every kind check-impl takes."""
+    return {layer_type.kind: entry.convention
+            for layer_type, entry in IMPLEMENTATIONS.table.items()}
+
+
+def _indicator_types() -> tuple:
+    return tuple(entry.indicator for entry in IMPLEMENTATIONS.table.values()
+                 if entry.indicator is not None)
 
 
 # -- the verdict ------------------------------------------------------------------------------
@@ -585,14 +558,13 @@ class ImplCheck:
         """Plain text: which gradient is wrong, where, and the likely mistake."""
         regular = [case for case in self.cases if not case.ties]
         tied = [case for case in self.cases if case.ties]
-        sizes = ", ".join(f"{h}x{w}" for h, w in (case.input_size for case in regular))
-        if self.layer.kind == "maxpool2d":
-            sizes += " (distinct values)"
+        entry = IMPLEMENTATIONS[self.layer]
+        sizes = ", ".join(_size_text(case.input_size) for case in regular) + entry.input_words
         if tied:
-            sizes += f" and {tied[0].input_size[0]}x{tied[0].input_size[1]} with ties"
+            sizes += f" and {_size_text(tied[0].input_size)} with ties"
         batch = self.cases[0].batch if self.cases else 1
         channels = f", {self.cases[0].derivation.input_shape[1]} channels" \
-            if self.cases and self.layer.kind != "conv2d" else ""
+            if self.cases and entry.show_channels else ""
         context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
                         f"{batch}{channels}, compared with SymPy's derivation", "  ")
         notes = []
@@ -600,14 +572,12 @@ class ImplCheck:
             count = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
             notes += _wrap(f"note: it printed {count} while it ran (not shown; the verdict is "
                            f"on the arrays it returned only)", "")
-        if self.layer.kind != "conv2d" and not self.layer.overlapping:
-            notes += _wrap("note: the windows of this layer do not overlap, so adding the shares "
-                           "of overlapping windows is not tested; check it with a stride "
-                           "smaller than the window as well", "")
+        for note in entry.notes(self.layer):
+            notes += _wrap(f"note: {note}", "")
         if self.ok:
             names = ", ".join(f"grad_{name}" for name in self.gradients)
             lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
-                     f"{len(regular)} input sizes", *context]
+                     f"{len(regular)} input size{'s' if len(regular) != 1 else ''}", *context]
             if tied:
                 lines += _wrap("ties: where a window holds equal maxima, it sends the window's "
                                "gradient to the first of them in row-major order, as it "
@@ -617,12 +587,12 @@ class ImplCheck:
         when = " when windows hold equal maxima (ties)" if all(
             case.ok for case in regular) else ""
         lines = [f"wrong: {self.label} returns a wrong {wrong}{when}", *context, ""]
-        width = max(len(f"{h}x{w}") for h, w in (case.input_size for case in self.cases))
+        width = max(len(_size_text(case.input_size)) for case in self.cases)
         for case in self.cases:
-            size = f"{case.input_size[0]}x{case.input_size[1]}"
+            size = _size_text(case.input_size)
             cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
-            unread = _leaves_unread(case.derivation.layer, case.input_size)
+            unread = entry.unread(case.derivation.layer, case.input_size)
             note = "  (the stride leaves rows/columns unread)" if unread else ""
             if case.ties:
                 note = "  (ties: equal maxima in windows)"
@@ -649,7 +619,7 @@ class ImplCheck:
             lines += [f"  likely mistake: {mistake.name}", *_wrap(mistake.explanation, "    ")]
         case = failing[0]
         result = case.results[name]
-        size = f"{case.input_size[0]}x{case.input_size[1]}" + (" with ties" if case.ties else "")
+        size = _size_text(case.input_size) + (" with ties" if case.ties else "")
         if result.given is None:
             lines.append(f"  on input {size} it returned None instead of an array of shape "
                          f"{result.expected.shape}")
@@ -695,6 +665,11 @@ def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
     return lines
 
 
+def _size_text(size) -> str:
+    """``"5x6"``: an input size as the report writes it."""
+    return "x".join(str(n) for n in size)
+
+
 def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, width=92, initial_indent=indent, subsequent_indent=indent)
 
@@ -713,15 +688,16 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
 
     Parameters
     ----------
-    layer : :class:`~symbackprop.core.layers.Conv2d`, :class:`~symbackprop.core.layers.MaxPool2d`
-        or :class:`~symbackprop.core.layers.AvgPool2d`.
-    function : ``"FILE.py:FUNCTION"``, or a callable
-        ``backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)`` (``b`` is ``None``
-        for a layer without bias); for pooling ``backward(x, grad_out) -> grad_x``
-        or ``(grad_x,)``.  Keyword arguments named like the layer's fields
-        (``stride``, ``padding``, ``kernel_size``, ``count_include_pad``, ...) are
-        passed when the function takes them.  Max pooling also runs on an input
-        with ties (:attr:`ImplCheck.ties_ok`).  ``FILE.py`` is imported in a new
+    layer : a layer of a kind in :data:`IMPLEMENTATIONS` (``symbackprop check-impl --help``
+        lists them).
+    function : ``"FILE.py:FUNCTION"``, or a callable in the kind's convention
+        (:attr:`Implementation.convention`): ``backward(x, w, b, grad_z) -> (grad_x,
+        grad_w, grad_b)`` (``b`` is ``None`` for a layer without bias),
+        ``backward(x, grad_out) -> grad_x`` or ``(grad_x,)`` for a layer without
+        parameters.  Keyword arguments named like the layer's fields (``stride``,
+        ``padding``, ``kernel_size``, ``count_include_pad``, ...) are passed when the
+        function takes them.  A kind with a tie rule (max pooling) also runs on an
+        input with ties (:attr:`ImplCheck.ties_ok`).  ``FILE.py`` is imported in a new
         Python interpreter, never in this one; a callable runs in a forked child
         on Linux (so its side effects, on NumPy or on variables of the caller,
         stay there) and in this process elsewhere (without the time limit).
@@ -737,10 +713,12 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         The function cannot be loaded, raises, ends its process, does not finish in
         time, or does not return real floating-point gradients.
     """
-    if getattr(layer, "kind", None) not in CONVENTIONS:
-        raise TypeError(f"check-impl checks convolution backward functions and max/average "
-                        f"pooling ones; for a {type(layer).__name__} compare with `symbackprop "
-                        f"generate` or check a formula with `symbackprop check`")
+    entry = IMPLEMENTATIONS.get(layer)
+    if entry is None:
+        takes = ", ".join(layer_type.kind for layer_type in IMPLEMENTATIONS.types())
+        raise TypeError(f"check-impl checks backward functions of {takes}; for a "
+                        f"{type(layer).__name__} compare with `symbackprop generate` or check "
+                        f"a formula with `symbackprop check`")
     timeout = validate_timeout(timeout)
     if isinstance(function, str):
         label, target = function, _split_spec(function)
@@ -748,18 +726,17 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
         label, target = _label(function), function
     else:
         raise ImplementationError(f"{function!r} is not a function")
-    sizes = [tuple(size) for size in (sizes or input_sizes(layer))]
+    sizes = [tuple(size) for size in (sizes or entry.sizes(layer))]
     prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
                 for number, size in enumerate(progress.track(
                     sizes, "preparing the inputs and the truth", unit="input sizes"))]
-    if layer.kind == "maxpool2d" and sizes and max(layer.kernel_size) > 1:
-        largest = max(sizes, key=lambda size: size[0] * size[1])
+    if sizes and entry.tied_input is not None and entry.ties(layer):
+        largest = max(sizes, key=lambda size: int(np.prod(size)))
         tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),
                              ties=True)
         if tied is not None:
             prepared.append(tied)
-    fields = {field.name: _simple(getattr(layer, field.name))
-              for field in dataclasses.fields(layer)} if dataclasses.is_dataclass(layer) else {}
+    fields = entry.keywords(layer)
     limits = [16 * max(array.size for array in case.expected.values()) + 1024
               for case in prepared]
     outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
@@ -773,7 +750,7 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     for name in cases[0].results if cases else ():
         failing = [case for case in cases if not case.results[name].ok]
         if failing:
-            mistake = _diagnose(name, failing, mistakes_for(layer))
+            mistake = _diagnose(name, failing, entry.mistakes)
             if mistake is not None:
                 mistakes[name] = mistake
     return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes,
@@ -815,15 +792,11 @@ def _failure_message(failure, label, target, prepared, timeout) -> str:
 
 
 def mistakes_for(layer) -> tuple:
-    """The known mistakes of ``layer``'s kind (:data:`MISTAKES` for a convolution)."""
-    if layer.kind in ("maxpool2d", "avgpool2d"):
-        from symbackprop.check.impl_pool import AVG_POOL_MISTAKES, MAX_POOL_MISTAKES
-
-        return MAX_POOL_MISTAKES if layer.kind == "maxpool2d" else AVG_POOL_MISTAKES
-    return MISTAKES
+    """The known mistakes of ``layer``'s kind (its :attr:`Implementation.mistakes`)."""
+    return IMPLEMENTATIONS[layer].mistakes
 
 
-def _diagnose(name: str, failing, mistakes=MISTAKES) -> Mistake | None:
+def _diagnose(name: str, failing, mistakes: tuple) -> Mistake | None:
     for mistake in mistakes:
         if mistake.gradient != name:
             continue
@@ -838,7 +811,7 @@ def _matches(given, candidate, fit: bool = True) -> bool:
         return False
     if given.shape != candidate.shape:
         if fit and given.ndim == candidate.ndim == 4 and given.shape[:2] == candidate.shape[:2]:
-            candidate = _fit(candidate, given.shape)  # a wrong size cropped/padded at the end
+            candidate = fit_to(candidate, given.shape)  # a wrong size cropped/padded at the end
         else:
             return False
     return bool(np.allclose(given, candidate, rtol=RELATIVE_TOLERANCE,
@@ -874,35 +847,31 @@ class _Prepared:
 
 def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
     """Random inputs of ``size`` and their true gradients; ``ties``: an input with equal
-    maxima in windows (max pooling; ``None`` if the windows cannot hold ties)."""
-    pooling = layer.kind in ("maxpool2d", "avgpool2d")
-    truth = numeric_truth(layer, (POOLING_CHANNELS, *size) if pooling else tuple(size), batch)
+    maxima in windows (the kind's :attr:`Implementation.tied_input`; ``None`` if the
+    windows cannot hold ties)."""
+    entry = IMPLEMENTATIONS[layer]
+    truth = numeric_truth(layer, entry.input_size(layer, size), batch)
     derivation = truth.derivation
     inputs = {"x": rng.standard_normal(derivation.input_shape),
               **{name: rng.standard_normal(array.shape)
                  for name, array in derivation.params.items()},
               "g": rng.standard_normal(derivation.output_shape)}
-    if layer.kind == "maxpool2d":
-        from symbackprop.check.impl_pool import distinct_input, tied_input
-
-        inputs["x"] = tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
-            else distinct_input(rng, derivation.input_shape)
-        if inputs["x"] is None:
-            return None
-    names = ["x", *derivation.params]
-    if hasattr(layer, "bias") and "b" not in names:
-        names.append("b")  # the convention passes b=None to a layer without bias
-    arguments = [inputs["x"].copy()] + [inputs[n].copy() if n in inputs else None
-                                        for n in names[1:]] + [inputs["g"].copy()]
-    where = f"on input {size[0]}x{size[1]}, batch {batch}"
+    inputs["x"] = entry.tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
+        else entry.make_input(rng, derivation.input_shape)
+    if inputs["x"] is None:
+        return None
+    # a parameter of the convention the instance lacks (b without bias) is passed as None
+    arguments = [inputs[name].copy() if name in inputs else None for name in entry.arguments]
+    names = list(entry.gradients)
+    where = f"on input {_size_text(size)}, batch {batch}"
     if ties:
         where += " with ties (equal maxima in a window)"
-    if _leaves_unread(layer, size):
+    if entry.unread(layer, size):
         where += (" (at this size the stride leaves the last rows/columns unread by the "
                   "forward pass; their gradient is 0)")
     return _Prepared(size=tuple(size), batch=batch, ties=ties, inputs=inputs,
                      expected=truth(inputs), arguments=arguments, names=names,
-                     optional="b" not in derivation.params, where=where, truth=truth)
+                     optional=names[-1] not in derivation.grads, where=where, truth=truth)
 
 
 def _judge_case(case: _Prepared, returned, label, length: int | None = None) -> ImplCase:

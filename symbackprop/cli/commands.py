@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbackprop.check.impl import CONVENTIONS
+from symbackprop.check.impl import IMPLEMENTATIONS
 from symbackprop.cli.options import (
     add_derivation_options,
     add_instance_options,
@@ -14,7 +14,7 @@ from symbackprop.cli.options import (
 )
 from symbackprop.core.rules import proofs_for
 from symbackprop.render.latex import NAME_OPTIONS
-from symbackprop.render.text import format_derivation
+from symbackprop.render.text import to_text
 
 
 def _derive_options(parser, kind):
@@ -27,8 +27,8 @@ def _derive_options(parser, kind):
 def derive_command(args) -> int:
     derivation = derivation_from_args(args)
     proofs = proofs_for(derivation) or ()
-    print(format_derivation(derivation, index_base=args.index_base,
-                            show_padding=not args.no_padding_terms, proofs=proofs))
+    print(to_text(derivation, index_base=args.index_base,
+                  show_padding=not args.no_padding_terms, proofs=proofs))
     return 0
 
 
@@ -132,6 +132,10 @@ def _generate_options(parser, kind):
     parser.add_argument("--max-terms", type=int, default=None, metavar="N",
                         help="derive the instance the code is read off up to N products and "
                              "input elements (default: the built-in limit, 100,000)")
+    parser.add_argument("--style", choices=("fast", "reference"), default="fast",
+                        help="fast: the measured strategies; reference: vectorised NumPy that "
+                             "reads line by line like the printed rules, file name ending "
+                             "_reference.py (default %(default)s)")
 
 
 @command("generate", help="write a standalone NumPy module with forward and backward for a layer")
@@ -140,6 +144,7 @@ def generate_command(args) -> int:
 
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
+    limits["style"] = args.style
     if args.print:
         print(generate(layer, **limits), end="")
         return 0
@@ -204,7 +209,7 @@ def check_impl_command(args) -> int:
 
 check_impl_command.command_options = _check_impl_arguments
 check_impl_command.options = _check_impl_options
-check_impl_command.kinds = list(CONVENTIONS)  # the kinds check_impl takes, and no other
+check_impl_command.kinds = [layer_type.kind for layer_type in IMPLEMENTATIONS.types()]
 
 
 # -- html --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Small pure index helpers shared by every stage.
 
 Each helper states its formula in the docstring: these are the formulas the
-printouts quote and the tests prove.  Nothing here knows about SymPy.
+printouts quote and the tests prove.  :func:`output_size_formula` is the one SymPy
+expression of the output size that the text and LaTeX printouts print.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "grad_input_padding",
     "sliding_output_size",
     "is_int",
+    "output_size_formula",
+    "SIZE_LATEX_NAMES",
 ]
 
 
@@ -65,6 +68,62 @@ def output_length(size: int, kernel: int, stride: int, pad_before: int, pad_afte
     input; callers turn that into an error that names the parameters.
     """
     return (size + pad_before + pad_after - dilated_length(kernel, dilation)) // stride + 1
+
+
+#: The symbols of :func:`output_size_formula` per axis, as the text printout names them.
+_SIZE_SYMBOLS = {
+    "h": ("Ho", "H", "top", "bottom", "KH", "sh", "dh"),
+    "w": ("Wo", "W", "left", "right", "KW", "sw", "dw"),
+}
+#: The same symbols as the LaTeX printout names them.
+SIZE_LATEX_NAMES = {
+    "Ho": "H_o", "H": "H", "top": r"p_{\mathrm{top}}", "bottom": r"p_{\mathrm{bottom}}",
+    "KH": "K_H", "sh": "s_h", "dh": "d_h",
+    "Wo": "W_o", "W": "W", "left": r"p_{\mathrm{left}}", "right": r"p_{\mathrm{right}}",
+    "KW": "K_W", "sw": "s_w", "dw": "d_w",
+}
+
+
+def output_size_formula(axis: str, values=None, dilated: bool = True):
+    """``(Ho, floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1)`` as SymPy, unevaluated.
+
+    The formula of :func:`output_length` written as the printouts show it: the
+    terms stay in this order, and ``formula.doit()`` evaluates it.
+
+    Parameters
+    ----------
+    axis : ``"h"`` (rows: ``Ho``) or ``"w"`` (columns: ``Wo``).
+    values : tuple, optional
+        ``(size, pad_before, pad_after, kernel, stride, dilation)`` put in place of
+        the symbols, still unevaluated (``floor((3 + 1 + 1 - 1*(2-1) - 1) / 1) + 1``).
+    dilated : bool
+        ``False`` for a window without dilation (pooling): ``floor((H + top + bottom
+        - KH) / sh) + 1``, the same formula at ``dh = 1``.
+
+    Returns
+    -------
+    (sympy.Symbol, sympy.Expr)
+        The output size's symbol and the unevaluated formula.
+    """
+    import sympy
+
+    out, *names = _SIZE_SYMBOLS[axis]
+    size, before, after, kernel, stride, dilation = \
+        sympy.symbols(names, integer=True) if values is None else \
+        [sympy.Integer(value) for value in values]
+
+    def add(*terms):
+        return sympy.Add(*terms, evaluate=False)
+
+    def mul(*factors):
+        return sympy.Mul(*factors, evaluate=False)
+
+    if dilated:
+        extent = add(size, before, after, mul(-1, dilation, add(kernel, -1)), -1)
+    else:
+        extent = add(size, before, after, mul(-1, kernel))
+    windows = sympy.floor(mul(extent, sympy.Pow(stride, -1, evaluate=False)), evaluate=False)
+    return sympy.Symbol(out, integer=True), add(windows, 1)
 
 
 def unread_length(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,

@@ -16,6 +16,7 @@ from symbackprop.kinds.linear import Linear
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
+from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module asks each kind)
 
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 

@@ -1,59 +1,47 @@
-"""Render stage (NumPy): layer -> derivation -> code plan -> source of a standalone module.
+"""Render stage (NumPy): layer -> the source of a standalone module, asking the layer's kind.
 
 Input: a layer spec.  Output: the text of a Python module that needs only NumPy
 and implements ``forward(x, *params)`` and ``backward(x, *params, grad_out)`` for
 that layer, any batch and input size.
 
 The code is not written from the textbook formulas but read off the symbolic result:
-
-1. :func:`representative_instance` picks a small input (every kernel offset reads
-   at least two real rows and columns, in closed form) and, for wide layers, fewer
-   channels; :func:`check_generation_size` refuses it up front when it is larger than
-   ``max_terms`` (a huge kernel, stride, padding or dilation);
-2. :func:`~symbackprop.core.derivation.derive` expands and differentiates it;
-3. :func:`read_conv2d_plan` reads, from the derived sums ``dL/dw[o,c,m,k] =
-   sum g[n,o,i,j] * x[n,c,r,q]``, which padded rows ``r + top = first_row + step*i``
-   and columns each kernel offset ``(m, k)`` touches: a :class:`Conv2dPlan`;
-4. :func:`check_conv2d_plan` proves that the plan rebuilds ``z``, ``dL/dx``,
-   ``dL/dw`` and ``dL/db`` of the derivation term by term (cheap on a small instance);
-5. :func:`choose_strategy` picks how the module computes (see :data:`STRATEGIES`)
-   from the layer's shape class, and :func:`render_conv2d` hands the plan's numbers
-   to ``templates/conv2d.py.j2``.
-
-:func:`generate` runs the stages, :func:`load` imports the result and
-:func:`write_module` writes it to a file atomically.  Everything is deterministic:
-the same layer always gives the same bytes.
+each kind (``symbackprop/kinds/<kind>/numpy.py``) derives a small instance, reads
+what its template needs off the derived sums (a *plan*), proves the plan rebuilds
+the derivation, and registers a :class:`NumpyKind` in :data:`NUMPY`: how to make
+the values its templates place, for each :data:`STYLES` entry, which strategies it
+has, and what a chain needs of it.  This module holds what every kind shares: the
+helpers a plan is read with (:func:`record_meeting`, :func:`offset_slices`), the
+size limit (:func:`check_generation_size`), and :func:`generate`, :func:`load` and
+:func:`write_module`.  Everything is deterministic: the same layer always gives the
+same bytes.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import itertools
 import linecache
 import math
 import numbers
 import os
 import tempfile
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
 import sympy
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
 
-from symbackprop.core.derivation import (
-    DEFAULT_MAX_TERMS,
-    Derivation,
-    SizeLimitError,
-    derive,
-    term_count,
-)
-from symbackprop.core.naming import element_symbol, flat, module_name, parse_element
-from symbackprop.kinds.conv2d.spec import Conv2d
+from symbackprop.core.derivation import DEFAULT_MAX_TERMS, SizeLimitError, term_count
+from symbackprop.core.naming import module_name
+from symbackprop.core.registry import Registry
 from symbackprop.render.templating import python_environment
 
 __all__ = [
+    "NUMPY",
+    "NumpyKind",
+    "STYLES",
     "generate",
     "load",
     "write_module",
@@ -61,116 +49,162 @@ __all__ = [
     "module_name",
     "module_filename",
     "regenerate_command",
-    "register_generator",
-    "representative_instance",
     "instance_cost",
     "check_generation_size",
-    "register_instance",
-    "read_conv2d_plan",
-    "check_conv2d_plan",
-    "render_conv2d",
-    "conv2d_context",
-    "conv2d_plan",
-    "choose_strategy",
-    "conv2d_phases",
-    "STRATEGIES",
-    "Conv2dPlan",
-    "KernelOffsetSlice",
+    "size_limit_error",
+    "common_context",
+    "record_meeting",
+    "offset_slices",
+    "fit_line",
     "PlanError",
-    "DERIVATION_BUDGET",
     "DEFAULT_OUTPUT_FOLDER",
+    "GeneratedCodePrinter",
+    "numpy_code",
+    "layer_context",
 ]
 
-#: Largest forward expansion (products ``w*x``) :func:`generate` derives with the
-#: layer's own channel counts; a wider layer is derived with at most 2 groups of at
-#: most 2 input and 2 output channels each (the index rules do not depend on it).
-DERIVATION_BUDGET = 5_000
+#: The styles of generated code: ``fast`` computes with the measured strategies,
+#: ``reference`` reads line by line like the printed rules.
+STYLES = {
+    "fast": "the measured strategies (the default)",
+    "reference": "vectorised NumPy that reads line by line like the printed rules",
+}
+
+
+@dataclass(frozen=True)
+class NumpyKind:
+    """What the NumPy code generator needs of one layer kind.
+
+    Attributes
+    ----------
+    context : ``context(layer, style, strategy) -> dict``, the values the kind's
+        template places, its name (under ``templates/``) under ``"template"``.
+        ``strategy`` is None or a key of ``strategies``.
+    strategies : name -> why it is chosen; empty when the kind has one way to compute.
+    instance : ``instance(layer, max_terms) -> (layer derived, input shape)``: the
+        instance generating the layer derives, for the size limit; None when that is
+        small whatever the layer.
+    backward_rule : ``(rule, bias part)``, a chain's backward step in its names:
+        ``delta{previous}`` from ``delta{number}``; ``{bias}`` places the bias part.
+    chain_shape : ``chain_shape(number, layer, rank, channels) -> (lines, rank,
+        channels)``: the code of a chain's ``output_shapes`` for this layer and the
+        rank and channel count after it; None: the layer keeps the shape.
+    input_shape : ``input_shape(layer) -> tuple`` the shape a chain's input must have
+        when this layer is the first to fix it (letters for free sizes); None: any.
+    elementwise : whether the layer is ``a = f(net)`` elementwise (an activation).
+    upsamples : whether the layer's backward is an upsampling (pooling).
+    """
+
+    context: Callable
+    strategies: dict = field(default_factory=dict)
+    instance: Callable | None = None
+    backward_rule: tuple = ("", "")
+    chain_shape: Callable | None = None
+    input_shape: Callable | None = None
+    elementwise: bool = False
+    upsamples: bool = False
+
+
+#: Layer type -> :class:`NumpyKind`, filled by each kind's ``numpy`` module.
+NUMPY = Registry("generate code for")
+
+
+class GeneratedCodePrinter(NumPyPrinter):
+    """SymPy -> the NumPy code of a generated module (``import numpy as np``).
+
+    Written for elementwise formulas over arrays of one dtype: a float32 input gives
+    float32 results (NumPy treats Python numbers as weak), and nothing overflows
+    where the formula does not.
+
+    Parameters
+    ----------
+    arrays : the names of the array symbols, the first the one whose dtype results take.
+    """
+
+    def __init__(self, arrays=("x",), settings=None, names=None):
+        super().__init__(settings)
+        self.arrays = tuple(arrays)
+        self.names = dict(names or {})  # symbol name -> the text printed for it
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr.name, super()._print_Symbol(expr))
+
+    def _print_floor(self, expr):
+        """``floor(a / b)`` as Python's ``a // b`` (whole numbers: the same value)."""
+        numerator, denominator = sympy.fraction(expr.args[0])
+        if denominator == 1:
+            return f"np.floor({self._print(numerator)})"
+        return (f"{self.parenthesize(numerator, PRECEDENCE['Mul'])} // "
+                f"{self.parenthesize(denominator, PRECEDENCE['Mul'])}")
+
+    def _module_format(self, fqn, register=True):
+        name = super()._module_format(fqn, register)
+        return "np." + name[len("numpy."):] if name.startswith("numpy.") else name
+
+    def _print_Relational(self, expr):
+        # infix, as people write a condition: x > 0 rather than np.greater(x, 0)
+        return (f"{self.parenthesize(expr.lhs, 40)} {expr.rel_op} "
+                f"{self.parenthesize(expr.rhs, 40)}")
+
+    def _print_Piecewise(self, expr):
+        """Nested ``np.where(condition, value, otherwise)``, cast to the input's dtype
+        when no branch reads an array (``np.where(x > 0, 1, ALPHA)`` would be float64)."""
+        *pieces, (otherwise, last) = expr.args
+        if len(pieces) == 1 and pieces[0][1] == sympy.StrictGreaterThan(pieces[0][0], otherwise):
+            # max(u, c) written as a choice: np.maximum keeps a NaN u (np.where would not)
+            return f"np.maximum({self._print(pieces[0][0])}, {self._print(otherwise)})"
+        if last != sympy.true:
+            raise ValueError(f"a Piecewise without an otherwise branch has no NumPy code: {expr}")
+        code = self._print(otherwise)
+        for value, condition in reversed(pieces):
+            code = f"np.where({self._print(condition)}, {self._print(value)}, {code})"
+        reads_array = any(symbol.name in self.arrays for value, _ in expr.args
+                          for symbol in sympy.sympify(value).free_symbols)
+        return code if reads_array else f"{code}.astype({self.arrays[0]}.dtype)"
+
+    def _print_Mul(self, expr):
+        """Factors joined by `` * `` and one `` / ``, as ``ruff format`` lays them out."""
+        if expr.could_extract_minus_sign():
+            return "-" + self.parenthesize(-expr, PRECEDENCE["Mul"], strict=True)
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient == -1:  # an unevaluated -1 * a * b, as written
+            return "-" + self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+        numerator, denominator = sympy.fraction(expr)
+        text = " * ".join(self.parenthesize(factor, PRECEDENCE["Mul"], strict=True)
+                          for factor in sympy.Mul.make_args(numerator))
+        if denominator != 1:
+            text = f"{text} / {self.parenthesize(denominator, PRECEDENCE['Mul'])}"
+        return text
+
+    def _print_Pow(self, expr, rational=False):
+        """``1/(1 + exp(-u))`` as ``exp(-logaddexp(0, -u))``: the same number, without the
+        overflow of ``exp(-u)`` for a large negative ``u``."""
+        base, exponent = expr.args
+        if exponent == -1 and isinstance(base, sympy.Add) and len(base.args) == 2 and \
+                sympy.S.One in base.args:
+            (term,) = [arg for arg in base.args if arg != 1]
+            if isinstance(term, sympy.exp):
+                return f"np.exp(-np.logaddexp(0, {self._print(term.args[0])}))"
+        if exponent == -1:
+            return f"1 / {self.parenthesize(base, 50)}"
+        return super()._print_Pow(expr, rational)
+
+
+def numpy_code(expression, arrays=("x",), names=None, as_written=False) -> str:
+    """The NumPy code of a SymPy expression, as :class:`GeneratedCodePrinter` prints it.
+
+    ``names`` maps symbol names to the text printed for them (a layer's numbers in a
+    docstring); ``as_written`` keeps the terms of a sum in the order they were built in
+    (an expression made with ``sympy.evaluate(False)``).
+    """
+    settings = {"order": "none"} if as_written else None
+    return GeneratedCodePrinter(arrays, settings, names).doprint(expression)
 
 #: Where the command line writes modules unless told otherwise.
 DEFAULT_OUTPUT_FOLDER = "generated"
 
-#: The ways a generated conv2d module can compute, and when :func:`choose_strategy`
-#: picks each (measured with ``benchmarks/bench_conv2d.py``; see the README).
-STRATEGIES = {
-    "pointwise": (
-        "Chosen for every 1x1 kernel with stride 1 and no padding: nothing needs "
-        "gathering, so any copy of x or grad_out would only cost time."),
-    "im2col": (
-        "Chosen because each group has at most half as many input as output channels "
-        "(C_GROUP <= O_GROUP / 2): gathering x (KH*KW*C_GROUP rows) and scattering back "
-        "moves less memory than gathering grad_out (KH*KW*O_GROUP rows) would."),
-    "transposed": (
-        "Chosen because each group has more than half as many input as output channels "
-        "(C_GROUP > O_GROUP / 2): gathering grad_out once serves both products, and dL/dx "
-        "is written in place instead of being added up offset by offset, which measured "
-        "faster than the im2col scatter for such layers."),
-}
-
-#: Block size of the gathered buffer (bytes, about an L2 cache) and its least length
-#: (grid positions); measured on the benchmark shapes.
-CHUNK_BYTES = 2 * 2**20
-MIN_CHUNK = 512
-
-
 class PlanError(RuntimeError):
     """The derived sums do not have the shape the code template needs (a bug)."""
-
-
-# -- stage 1: the instance to derive ---------------------------------------------
-
-def _minimal_length(kernel: int, stride: int, before: int, after: int, dilation: int) -> int:
-    """Smallest input length on which every kernel offset reads at least two real rows.
-
-    Two rows per offset are what it takes to read a slice's start and step off the
-    derived sums; the check of the plan then uses every term.  Offset ``m`` of output
-    ``i`` reads row ``i*stride + m*dilation - before``; its first real row is that of
-    ``i0 = max(0, ceil((before - m*dilation) / stride))``, and the row of ``i0 + 1`` is
-    real and has an output exactly when the length is at least both
-    ``(i0 + 1)*stride + m*dilation - before + 1`` and
-    ``(i0 + 1)*stride + dilation*(kernel - 1) + 1 - before - after``.  One step per
-    offset, whatever the stride, padding or dilation.
-    """
-    span = dilation * (kernel - 1)
-    length = 1
-    for m in range(kernel):
-        first_output = max(0, -((m * dilation - before) // stride))
-        second_start = (first_output + 1) * stride
-        length = max(length, second_start + m * dilation - before + 1,
-                     second_start + span + 1 - before - after)
-    return length
-
-
-def _narrower(layer: Conv2d) -> Conv2d:
-    """At most 2 groups of at most 2 input and 2 output channels each."""
-    groups = min(layer.groups, 2)
-    return layer.replace(in_channels=groups * min(layer.group_in_channels, 2),
-                         out_channels=groups * min(layer.group_out_channels, 2),
-                         groups=groups)
-
-
-def representative_instance(layer: Conv2d, max_terms=math.inf) -> tuple[Conv2d, tuple[int, int]]:
-    """``(layer to derive, (H, W))``: the small instance :func:`generate` derives.
-
-    The input is the smallest on which every kernel offset reads at least two rows
-    and two columns of ``x`` (batch 1).  The channels are the layer's own unless
-    that expansion would exceed :data:`DERIVATION_BUDGET` products; then at most 2
-    groups of at most 2 input and 2 output channels each.
-
-    Raises
-    ------
-    SizeLimitError
-        When even that instance costs more than ``max_terms`` (see :func:`instance_cost`);
-        a kernel too large for the limit is refused before the input size is computed.
-    """
-    narrow = _narrower(layer)
-    at_least = 4 * narrow.out_channels * narrow.group_in_channels * math.prod(layer.kernel_size)
-    if at_least > max_terms:  # two outputs along each axis, whatever the input
-        raise size_limit_error(layer, None, at_least, max_terms)
-    top, bottom, left, right = layer.padding
-    size = (_minimal_length(layer.kernel_size[0], layer.stride[0], top, bottom, layer.dilation[0]),
-            _minimal_length(layer.kernel_size[1], layer.stride[1], left, right, layer.dilation[1]))
-    instance = layer if term_count(layer, layer.input_shape(size)) <= DERIVATION_BUDGET else narrow
-    return instance, size
 
 
 def instance_cost(layer, input_shape) -> int:
@@ -209,78 +243,7 @@ def size_limit_error(layer, input_shape, cost: int, max_terms) -> SizeLimitError
         f"(max_terms=N in Python) to generate it anyway.")
 
 
-def _conv2d_instance(layer: Conv2d, max_terms) -> tuple:
-    instance, size = representative_instance(layer, max_terms)
-    return instance, instance.input_shape(size)
-
-
-# -- stage 2: the plan, read off the derivation ------------------------------------
-
-@dataclass(frozen=True)
-class KernelOffsetSlice:
-    """The one strided slice of the padded input that kernel offset ``(m, k)`` meets.
-
-    Output position ``(i, j)`` meets padded row ``first_row + row_step*i`` and padded
-    column ``first_col + col_step*j``: forward reads it, backward writes into it.
-    """
-
-    kernel_offset: tuple[int, int]
-    first_row: int
-    row_step: int
-    first_col: int
-    col_step: int
-
-
-@dataclass(frozen=True)
-class Conv2dPlan:
-    """What the conv2d template needs, read off a :class:`Derivation`.
-
-    Attributes
-    ----------
-    layer : the layer the code is for.
-    derivation : the derivation of :func:`representative_instance` it was read off.
-    offsets : one :class:`KernelOffsetSlice` per kernel offset, ``(m, k)`` row-major.
-    """
-
-    layer: Conv2d
-    derivation: Derivation
-    offsets: tuple[KernelOffsetSlice, ...]
-
-    @property
-    def steps(self) -> tuple[int, int]:
-        """``(row_step, col_step)``, the same for every offset (the stride)."""
-        steps = {(offset.row_step, offset.col_step) for offset in self.offsets}
-        if len(steps) != 1:
-            raise PlanError(f"kernel offsets step through the input differently: {sorted(steps)}")
-        return steps.pop()
-
-    @property
-    def offset_spacing(self) -> tuple[int, int]:
-        """``(a, b)`` with ``first_row = a*m`` and ``first_col = b*k`` (the dilation)."""
-        spacing = []
-        for axis in (0, 1):
-            starts = {offset.kernel_offset[axis]: (offset.first_row, offset.first_col)[axis]
-                      for offset in self.offsets}
-            if len(starts) == 1:
-                spacing.append(self.layer.dilation[axis])  # one offset: any spacing fits
-                continue
-            spacing.append(_fit_line(starts, f"first padded index along axis {axis}",
-                                     through_origin=True)[1])
-        return tuple(spacing)
-
-
-def _factors(term) -> dict:
-    """``{array: index}`` of a product of element symbols, e.g. ``g[..]*x[..]``."""
-    found = {}
-    for factor in sympy.Mul.make_args(term):
-        parsed = parse_element(factor)
-        if parsed is None or parsed[0] in found:
-            raise PlanError(f"term {term} is not a product of distinct array elements")
-        found[parsed[0]] = parsed[1]
-    return found
-
-
-def _fit_line(points: dict, what: str, through_origin: bool = False) -> tuple[int, int]:
+def fit_line(points: dict, what: str, through_origin: bool = False) -> tuple[int, int]:
     """``(start, step)`` with ``points[t] == start + step*t`` for every ``t``; else PlanError."""
     ordered = sorted(points.items())
     if len(ordered) < 2:
@@ -292,39 +255,6 @@ def _fit_line(points: dict, what: str, through_origin: bool = False) -> tuple[in
             (through_origin and start != 0):
         raise PlanError(f"{what} are not one strided slice: {ordered}")
     return start, step
-
-
-def read_conv2d_plan(derivation: Derivation, layer: Conv2d | None = None) -> Conv2dPlan:
-    """Read every kernel offset's slice off the derived ``dL/dw`` sums.
-
-    Each term ``g[n,o,i,j] * x[n,c,r,q]`` of ``dL/dw[o,c,m,k]`` says that offset
-    ``(m, k)`` pairs output position ``(i, j)`` with padded position
-    ``(r + top, q + left)``; the pairs of one offset must lie on one strided slice.
-
-    Parameters
-    ----------
-    derivation : a derivation of a :class:`Conv2d`.
-    layer : the layer the code is for, if not ``derivation.layer`` (the derivation
-        may have fewer channels).
-    """
-    derived = derivation.layer
-    top, _, left, _ = derived.padding
-    rows, cols = defaultdict(dict), defaultdict(dict)
-    for weight, gradient in zip(flat(derivation.w), flat(derivation.grad_w), strict=True):
-        _, (_, _, m, k) = parse_element(weight)
-        for term in sympy.Add.make_args(gradient):
-            if term == 0:
-                continue
-            factors = _factors(term)
-            _, _, i, j = factors["g"]
-            _, _, r, q = factors["x"]
-            record_meeting(rows, cols, "kernel", (m, k), (i, j), (r + top, q + left))
-    expected = set(itertools.product(range(derived.kernel_size[0]), range(derived.kernel_size[1])))
-    if set(rows) != expected:
-        raise PlanError(f"the derived dL/dw names kernel offsets {sorted(rows)}, "
-                        f"expected {sorted(expected)}")
-    offsets = offset_slices(rows, cols, sorted(expected), "kernel", KernelOffsetSlice)
-    return Conv2dPlan(layer=layer or derived, derivation=derivation, offsets=offsets)
 
 
 def record_meeting(rows: dict, cols: dict, what: str, offset, output, padded) -> None:
@@ -348,102 +278,11 @@ def offset_slices(rows: dict, cols: dict, offsets, what: str, slice_type) -> tup
     """
     slices = []
     for offset in offsets:
-        first_row, row_step = _fit_line(rows[offset], f"padded rows of {what} offset {offset}")
-        first_col, col_step = _fit_line(cols[offset], f"padded columns of {what} offset {offset}")
+        first_row, row_step = fit_line(rows[offset], f"padded rows of {what} offset {offset}")
+        first_col, col_step = fit_line(cols[offset], f"padded columns of {what} offset {offset}")
         slices.append(slice_type(offset, first_row, row_step, first_col, col_step))
     return tuple(slices)
 
-
-def check_conv2d_plan(plan: Conv2dPlan) -> None:
-    """Raise :class:`PlanError` unless the plan rebuilds the derivation term by term.
-
-    From the slices alone (and the grouping of channels) it writes every product of
-    ``z``, ``dL/dx``, ``dL/dw`` and ``dL/db`` on the derived instance and compares
-    the multisets of products with SymPy's sums.
-    """
-    derivation = plan.derivation
-    layer = derivation.layer
-    batch, _, height, width = derivation.input_shape
-    _, out_channels, out_height, out_width = derivation.output_shape
-    top, _, left, _ = layer.padding
-    group_in, group_out = layer.group_in_channels, layer.group_out_channels
-    expected = {name: defaultdict(Counter) for name in ("z", *derivation.grads)}
-    for n, o, i, j in itertools.product(range(batch), range(out_channels), range(out_height),
-                                        range(out_width)):
-        g = element_symbol("g", (n, o, i, j))
-        if layer.bias:
-            bias = element_symbol("b", (o,))
-            expected["z"][(n, o, i, j)][frozenset((bias,))] += 1
-            expected["b"][(o,)][frozenset((g,))] += 1
-        for offset in plan.offsets:
-            m, k = offset.kernel_offset
-            row = offset.first_row + offset.row_step * i - top
-            col = offset.first_col + offset.col_step * j - left
-            if not (0 <= row < height and 0 <= col < width):
-                continue  # a padding position: the product is 0
-            for c in range(group_in):
-                channel = (o // group_out) * group_in + c
-                x = element_symbol("x", (n, channel, row, col))
-                w = element_symbol("w", (o, c, m, k))
-                expected["z"][(n, o, i, j)][frozenset((x, w))] += 1
-                expected["w"][(o, c, m, k)][frozenset((g, x))] += 1
-                expected["x"][(n, channel, row, col)][frozenset((g, w))] += 1
-    derived = {"z": derivation.z, **derivation.grads}
-    for name, array in derived.items():
-        for index in np.ndindex(*array.shape):
-            terms = Counter(frozenset(sympy.Mul.make_args(term))
-                            for term in sympy.Add.make_args(array[index]) if term != 0)
-            if terms != expected[name].get(index, Counter()):
-                label = "z" if name == "z" else f"dL/d{name}"
-                raise PlanError(f"the kernel-offset slices do not reproduce {label}{list(index)} "
-                                f"= {array[index]}")
-
-
-@functools.lru_cache(maxsize=128)  # a chain and its layer module share one derivation
-def conv2d_plan(layer: Conv2d) -> Conv2dPlan:
-    """Derive :func:`representative_instance`, read the plan off it, and check it."""
-    instance_layer, size = representative_instance(layer)
-    # No size limit here: the instance is the smallest that shows every offset, and
-    # generate and load checked its size up front (check_generation_size).
-    derivation = derive(instance_layer, size, 1, max_terms=math.inf)
-    plan = read_conv2d_plan(derivation, layer)
-    check_conv2d_plan(plan)
-    return plan
-
-
-# -- stage 3: the strategy and the source ------------------------------------------
-
-def choose_strategy(layer: Conv2d) -> str:
-    """The :data:`STRATEGIES` entry a generated module uses for ``layer``.
-
-    ``"pointwise"`` for a 1x1 kernel with stride 1 and no padding; otherwise
-    ``"im2col"`` when each group has at most half as many input as output channels,
-    else ``"transposed"``.  Every strategy computes the same sums (the tests run each
-    on the whole layer grid); this only picks the fastest measured one.
-    """
-    if layer.kernel_size == (1, 1) and layer.stride == (1, 1) and not any(layer.padding):
-        return "pointwise"
-    if 2 * layer.group_in_channels <= layer.group_out_channels:
-        return "im2col"
-    return "transposed"
-
-
-def conv2d_phases(plan: Conv2dPlan) -> list[tuple[tuple[int, int], list[tuple[int, ...]]]]:
-    """The plan's kernel offsets grouped by the phase of the padded input they read.
-
-    Offset ``(m, k)`` with slice start ``(first_row, first_col)`` and steps
-    ``(sh, sw)`` reads phase ``(first_row % sh, first_col % sw)`` (the padded rows
-    ``a + sh*t``, columns ``b + sw*u``) at rows ``t = i + first_row // sh`` and columns
-    ``u = j + first_col // sw``.  Returns ``[((a, b), [(m, k, ra, rb), ...]), ...]``,
-    phases and offsets in row-major order.
-    """
-    row_step, col_step = plan.steps
-    phases = defaultdict(list)
-    for offset in plan.offsets:
-        m, k = offset.kernel_offset
-        phase = (offset.first_row % row_step, offset.first_col % col_step)
-        phases[phase].append((m, k, offset.first_row // row_step, offset.first_col // col_step))
-    return sorted(phases.items())
 
 def regenerate_command(layer) -> list[str]:
     """The shell words of ``symbackprop generate`` for ``layer``."""
@@ -475,28 +314,6 @@ def _command_lines(words: list[str], width: int = 72) -> list[str]:
     return lines
 
 
-def _affine(*terms: tuple[int, str]) -> str:
-    """``(2, "i"), (1, "m") -> "2*i + m"``, zero coefficients left out."""
-    parts = [name if coefficient == 1 else f"{coefficient}*{name}"
-             for coefficient, name in terms if coefficient]
-    return " + ".join(parts) or "0"
-
-
-def _groups_text(layer: Conv2d) -> str:
-    """``"2 groups of 4 -> 4 channels"`` or ``"16 -> 32 channels"``."""
-    channels = f"{layer.group_in_channels} -> {layer.group_out_channels} channels"
-    return f"{layer.groups} groups of {channels}" if layer.groups > 1 else channels
-
-
-def render_conv2d(plan: Conv2dPlan, strategy: str | None = None) -> str:
-    """The module source for a checked :class:`Conv2dPlan`.
-
-    ``strategy`` is a key of :data:`STRATEGIES`; by default :func:`choose_strategy`'s.
-    """
-    context = conv2d_context(plan, strategy)
-    return python_environment().get_template("conv2d.py.j2").render(**context)
-
-
 def common_context(layer) -> dict:
     """What every layer template's shared header places: title, command, signatures."""
     parameters = list(layer.parameter_names)
@@ -510,86 +327,7 @@ def common_context(layer) -> dict:
     )
 
 
-def conv2d_context(plan: Conv2dPlan, strategy: str | None = None) -> dict:
-    """The values ``templates/conv2d.py.j2`` places, for a checked :class:`Conv2dPlan`."""
-    layer = plan.layer
-    strategy = _check_strategy(layer, strategy)
-    phases = conv2d_phases(plan)
-    instance = plan.derivation.layer
-    row_step, col_step = plan.steps
-    row_spacing, col_spacing = plan.offset_spacing
-    group = "o" if layer.group_out_channels == 1 else f"(o // {layer.group_out_channels})"
-    group_formula = _affine((layer.group_in_channels, group), (1, "c"))
-    derived_layer = "this layer"
-    if instance != layer:
-        derived_layer = (
-            f"a narrower version of this layer ({_groups_text(instance)} instead of "
-            f"{_groups_text(layer)}; the index rules do not depend on the channel counts)")
-    context = dict(
-        common_context(layer),
-        exports=["forward", "backward", "output_size"],
-        in_channels=layer.in_channels,
-        out_channels=layer.out_channels,
-        groups=layer.groups,
-        group_in_channels=layer.group_in_channels,
-        group_out_channels=layer.group_out_channels,
-        weight_shape=str(layer.weight_shape),
-        kernel_size=layer.kernel_size,
-        stride=layer.stride,
-        padding=layer.padding,
-        dilation=layer.dilation,
-        bias=layer.bias,
-        channel_index="c" if layer.groups == 1 else "c'",
-        group_channel_formula=group_formula,
-        row_index=_affine((row_step, "i"), (row_spacing, "m")),
-        col_index=_affine((col_step, "j"), (col_spacing, "k")),
-        row_step=row_step,
-        row_slice=_affine((1, "first_row"), (row_step, "i")),
-        col_slice=_affine((1, "first_col"), (col_step, "j")),
-        col_step=col_step,
-        offsets=[(*offset.kernel_offset, offset.first_row, offset.first_col)
-                 for offset in plan.offsets],
-        instance_shape="x".join(map(str, plan.derivation.input_shape)),
-        derived_layer=derived_layer,
-        strategy=strategy,
-        reason=STRATEGIES[strategy] if strategy == choose_strategy(layer) else
-        f"Chosen by request (the measured choice for this layer is {choose_strategy(layer)}).",
-        phases=[phase for phase, _ in phases],
-        offset_reads=sorted((m, k, index, ra, rb) for index, (_, members) in enumerate(phases)
-                            for m, k, ra, rb in members),
-        row_reach=max(ra for _, members in phases for _, _, ra, _ in members),
-        col_reach=max(rb for _, members in phases for _, _, _, rb in members),
-        chunk_bytes=CHUNK_BYTES,
-        min_chunk=MIN_CHUNK,
-    )
-    return context
-
-
 # -- the public API --------------------------------------------------------------
-
-_GENERATORS = {}
-_INSTANCES = {}
-
-
-def register_generator(layer_type):
-    """Decorator: :func:`generate` turns ``layer_type`` instances into source with it."""
-    def decorate(function):
-        _GENERATORS[layer_type] = function
-        return function
-    return decorate
-
-
-def register_instance(layer_type):
-    """Decorator: ``function(layer, max_terms) -> (layer derived, input shape)`` names the
-    instance :func:`generate` derives for a ``layer_type``, for the size limit."""
-    def decorate(function):
-        _INSTANCES[layer_type] = function
-        return function
-    return decorate
-
-
-register_instance(Conv2d)(_conv2d_instance)
-
 
 def check_generation_size(layer, max_terms=DEFAULT_MAX_TERMS) -> None:
     """Raise :class:`~symbackprop.core.derivation.SizeLimitError` unless every instance that
@@ -603,67 +341,81 @@ def check_generation_size(layer, max_terms=DEFAULT_MAX_TERMS) -> None:
         raise ValueError(f"max_terms (--max-terms) must be a whole number >= 1, "
                          f"got {max_terms!r}")
     for part in getattr(layer, "layers", (layer,)):
-        if type(part) in _INSTANCES:
-            instance, input_shape = _INSTANCES[type(part)](part, max_terms)
+        entry = NUMPY.get(part)
+        if entry is not None and entry.instance is not None:
+            instance, input_shape = entry.instance(part, max_terms)
             cost = instance_cost(instance, input_shape)
             if cost > max_terms:
                 raise size_limit_error(part, input_shape, cost, max_terms)
 
 
-def _check_strategy(layer: Conv2d, strategy: str | None) -> str:
+def _check_choices(layer, style: str, strategy: str | None) -> None:
+    """``ValueError`` naming ``style`` or ``strategy`` unless the layer's kind has it."""
+    if style not in STYLES:
+        raise ValueError(f"style (--style) must be one of {', '.join(STYLES)}, got {style!r}")
     if strategy is None:
-        return choose_strategy(layer)
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if strategy == "pointwise" and choose_strategy(layer) != "pointwise":
-        raise ValueError("strategy 'pointwise' needs a 1x1 kernel, stride 1 and no padding")
-    return strategy
+        return
+    strategies = NUMPY[layer].strategies
+    if style != "fast" or not strategies:
+        raise ValueError(f"strategy is only chosen for the fast style of a layer that has "
+                         f"strategies; {layer.describe()} in style {style!r} has none")
+    if strategy not in strategies:
+        raise ValueError(f"strategy must be one of {', '.join(strategies)}, got {strategy!r}")
 
 
-@register_generator(Conv2d)
-def _generate_conv2d(layer: Conv2d, strategy: str | None = None) -> str:
-    return render_conv2d(conv2d_plan(layer), strategy)
+def layer_context(layer, style: str = "fast", strategy: str | None = None) -> dict:
+    """The values the template of ``layer``'s kind places, its name under ``"template"``."""
+    _check_choices(layer, style, strategy)
+    context = NUMPY[layer].context(layer, style, strategy)
+    if style != "fast":  # the command in the docstring regenerates this module, style and all
+        context["command_lines"] = [*context["command_lines"][:-1],
+                                    f"{context['command_lines'][-1]} --style {style}"]
+    return context
 
 
 @functools.lru_cache(maxsize=128)
-def _generate_cached(layer, strategy) -> str:
-    if strategy is None:
-        return _GENERATORS[type(layer)](layer)
-    return _GENERATORS[type(layer)](layer, strategy)
+def _generate_cached(layer, style, strategy) -> str:
+    context = layer_context(layer, style, strategy)
+    return python_environment().get_template(context["template"]).render(**context)
 
 
-def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS) -> str:
+def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
+             style: str = "fast") -> str:
     """The source of a standalone NumPy module with ``forward`` and ``backward`` for ``layer``.
 
     The module needs only NumPy, has the layer's constants baked in, accepts any
     batch and input size that fits, and checks its arguments.  The same layer always
-    gives the same text.  ``strategy`` (a key of :data:`STRATEGIES`) overrides the one
-    :func:`choose_strategy` picks; the tests use it to run every strategy.
-    ``max_terms`` bounds the instance the code is read off, as for
-    :func:`~symbackprop.core.derivation.derive` (see :func:`check_generation_size`).
+    gives the same text.  ``style`` is a key of :data:`STYLES`: ``"fast"`` (the
+    default) or ``"reference"``, code that reads like the printed rules.
+    ``strategy`` (one of the kind's ``strategies``, fast style) overrides the one the
+    kind picks; the tests use it to run every strategy.  ``max_terms`` bounds the
+    instance the code is read off, as for :func:`~symbackprop.core.derivation.derive`
+    (see :func:`check_generation_size`).
 
     Raises
     ------
     TypeError
         For a layer kind symbackprop cannot generate code for.
+    ValueError
+        For an unknown ``style`` or ``strategy``.
     SizeLimitError
         When the smallest instance that shows the layer's index rules is larger than
         ``max_terms`` (a huge kernel, stride, padding or dilation).
     """
-    if type(layer) not in _GENERATORS:
-        raise TypeError(f"symbackprop cannot generate code for a {type(layer).__name__}; "
-                        f"it can for {', '.join(t.__name__ for t in _GENERATORS)}")
+    NUMPY[layer]  # noqa: B018 - the TypeError of a kind without code comes first
+    _check_choices(layer, style, strategy)
     check_generation_size(layer, max_terms)
-    return _generate_cached(layer, strategy)
+    return _generate_cached(layer, style, strategy)
 
 
-def module_filename(layer) -> str:
-    """``module_name(layer) + ".py"``."""
-    return module_name(layer) + ".py"
+def module_filename(layer, style: str = "fast") -> str:
+    """``module_name(layer) + ".py"``; a reference-style module ends ``_reference.py``."""
+    return module_name(layer) + ("" if style == "fast" else f"_{style}") + ".py"
 
 
-def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERMS) -> Path:
-    """Write :func:`generate`'s source to ``folder/<module_name>.py``; return the path.
+def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERMS,
+                 style: str = "fast") -> Path:
+    """Write :func:`generate`'s source to ``folder/<module_filename>``; return the path.
 
     The folder is created if missing.  The file is written to a temporary file in
     the same folder and renamed over the target, so a failure never leaves a half
@@ -674,9 +426,9 @@ def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERM
     OSError
         With the folder in the message, when it cannot be created or written to.
     """
-    source = generate(layer, max_terms=max_terms)
+    source = generate(layer, max_terms=max_terms, style=style)
     folder = Path(folder)
-    target = folder / module_filename(layer)
+    target = folder / module_filename(layer, style)
     write_text_atomically(target, source)
     return target
 
@@ -709,7 +461,8 @@ def write_text_atomically(target: Path, text: str) -> None:
         raise
 
 
-def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS):
+def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
+         style: str = "fast"):
     """Import the module :func:`generate` writes for ``layer``.
 
     Parameters
@@ -724,6 +477,8 @@ def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_
         As for :func:`generate` (in-memory modules only).
     max_terms : int, optional
         As for :func:`generate`.
+    style : str, optional
+        As for :func:`generate`.
 
     Returns
     -------
@@ -731,22 +486,26 @@ def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_
         With ``forward``, ``backward``, ``output_size`` and the layer's constants.
         The same layer gives the same module object (for ``folder=None``).
     """
+    NUMPY[layer]  # noqa: B018 - the TypeError of a kind without code comes first
+    _check_choices(layer, style, strategy)
     check_generation_size(layer, max_terms)
     if folder is not None:
         if strategy is not None:
             raise ValueError("strategy can only be chosen for a module loaded in memory")
-        path = write_module(layer, folder, max_terms)
-        spec = importlib.util.spec_from_file_location(module_name(layer), path)
+        path = write_module(layer, folder, max_terms, style)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    return _load_in_memory(layer, strategy)
+    return _load_in_memory(layer, strategy, style)
 
 
 @functools.lru_cache(maxsize=128)
-def _load_in_memory(layer, strategy=None):
-    source = generate(layer, strategy, max_terms=math.inf)  # checked by load
-    name = module_name(layer) if strategy is None else f"{module_name(layer)}_{strategy}"
+def _load_in_memory(layer, strategy=None, style="fast"):
+    source = generate(layer, strategy, max_terms=math.inf, style=style)  # checked by load
+    name = module_filename(layer, style)[:-len(".py")]
+    if strategy is not None:
+        name = f"{name}_{strategy}"
     filename = f"<symbackprop generated {name}>"
     # An entry without a modification time is never dropped by linecache.checkcache.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -755,7 +514,3 @@ def _load_in_memory(layer, strategy=None):
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
     return module
-
-
-# The generators of the other layer kinds register themselves with register_generator.
-from symbackprop.render import codegen_chain, codegen_layers  # noqa: E402, F401

@@ -18,15 +18,11 @@ import json
 import jinja2
 
 from symbackprop.core.layers import Sequential
-from symbackprop.kinds.conv2d.spec import Conv2d
-from symbackprop.render.codegen import conv2d_context, conv2d_plan, register_generator
-from symbackprop.render.codegen_layers import layer_context
+from symbackprop.render.codegen import NUMPY, NumpyKind, layer_context
 from symbackprop.render.templating import python_environment
 
-__all__ = ["render_blocks", "chain_context", "regenerate_lines", "BACKWARD_RULES",
-           "backward_rule"]
+__all__ = ["render_blocks", "chain_context", "regenerate_lines", "backward_rule"]
 
-_ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh")
 _LAYER_BLOCKS = ("description", "constants", "output_size", "kernels")
 #: Blocks a chain leaves out of its layers: constants only the argument checks use.
 _OMITTED_BLOCKS = ("api_constants",)
@@ -64,26 +60,9 @@ def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS,
             for name in names if name in render_context.blocks}
 
 
-#: A layer's backward step in the chain's names, for docstrings and code comments:
-#: ``delta{previous}`` written from ``delta{number}``; ``{bias}`` is the bias part.
-BACKWARD_RULES = {
-    "conv2d": ("delta{previous} = delta{number} sent back through w{number} (a transposed "
-               "convolution); dL/dw{number}{bias}", ", dL/db{number}"),
-    "linear": ("delta{previous} = w{number}^T delta{number} (delta{number} @ w{number}); "
-               "dL/dw{number} = delta{number}^T a{previous}{bias}",
-               ", dL/db{number} = sum of delta{number}"),
-    "maxpool2d": ("delta{previous} = upsample(delta{number}): each window's delta to its first "
-                  "maximum", ""),
-    "avgpool2d": ("delta{previous} = upsample(delta{number}): an equal share to every element "
-                  "of a window", ""),
-    "flatten": ("delta{previous} = delta{number} reshaped to the shape of a{previous}", ""),
-    **{kind: ("delta{previous} = delta{number} * f'(a{previous})", "") for kind in _ACTIVATIONS},
-}
-
-
 def backward_rule(number: int, layer) -> str:
-    """Layer ``number``'s entry of :data:`BACKWARD_RULES` with its numbers."""
-    rule, bias = BACKWARD_RULES[layer.kind]
+    """Layer ``number``'s backward step (its kind's ``backward_rule``) with its numbers."""
+    rule, bias = NUMPY[layer].backward_rule
     names = dict(number=number, previous=number - 1)
     return rule.format(bias=bias.format(**names) if getattr(layer, "bias", False) else "",
                        **names)
@@ -116,12 +95,9 @@ def regenerate_lines(chain: Sequential) -> list[str]:
 def _input_shape_spec(chain: Sequential) -> tuple:
     """The shape ``x`` must have: letters for free sizes, ints for fixed ones."""
     for layer in chain.layers:
-        if isinstance(layer, Conv2d):
-            return ("N", layer.in_channels, "H", "W")
-        if layer.kind in ("maxpool2d", "avgpool2d"):
-            return ("N", "C", "H", "W")
-        if layer.kind == "linear":
-            return ("N", layer.in_features)
+        entry = NUMPY[layer]
+        if entry.input_shape is not None:
+            return entry.input_shape(layer)
     return ("N", "C", "H", "W")
 
 
@@ -131,42 +107,15 @@ def _shape_lines(number: int, layer, rank: int, channels) -> tuple[list[str], in
     Also returns the rank and channel count after the layer (``None``: not fixed);
     a layer that cannot follow the one before is refused here, at generation.
     """
-    kind = layer.kind
-    where = f"layer {number} ({layer.describe()})"
-    if kind in ("conv2d", "maxpool2d", "avgpool2d"):
-        if rank != 4:
-            raise ValueError(f"{where} takes (N, C, H, W) feature maps, but the layer before "
-                             f"it gives (N, F); put it before the Flatten/Linear layers")
-        lines = []
-        if isinstance(layer, Conv2d):
-            if channels is not None and channels != layer.in_channels:
-                raise ValueError(f"{where} takes in_channels = {layer.in_channels} channels, "
-                                 f"but the layer before it gives {channels}")
-            if channels is None:
-                lines.append(f"_expect_channels(shape, {layer.in_channels}, {number})")
-            out_channels = str(layer.out_channels)
-            channels = layer.out_channels
-        else:
-            out_channels = "shape[1]"
-        lines += [f"shape = (shape[0], {out_channels}, "
-                  f"*_output_size_{number}(shape[2], shape[3]))",
-                  f"_expect_nonempty(input_shape, shape, {number})"]
-        return lines, 4, channels
-    if kind == "flatten":
-        return ["shape = (shape[0], int(np.prod(shape[1:])))"], 2, None
-    if kind == "linear":
-        return [f"_expect_features(shape, {layer.in_features}, {number})",
-                f"shape = (shape[0], {layer.out_features})"], 2, None
-    return [], rank, channels  # an activation keeps the shape
+    chain_shape = NUMPY[layer].chain_shape
+    if chain_shape is None:
+        return [], rank, channels  # the layer keeps the shape
+    return chain_shape(number, layer, rank, channels)
 
 
-def _step(number: int, layer) -> dict:
-    if isinstance(layer, Conv2d):
-        template, context = "conv2d.py.j2", conv2d_context(conv2d_plan(layer))
-    else:
-        context = layer_context(layer)
-        template = context["template"]
-    blocks = render_blocks(template, context)
+def _step(number: int, layer, style: str) -> dict:
+    context = layer_context(layer, style)
+    blocks = render_blocks(context["template"], context)
     has_output_size = bool(blocks.get("output_size", "").strip())
     params = [f"{name}{number}" for name in layer.parameter_names]
     arguments = ", ".join([f"a{number - 1}", *params])
@@ -175,7 +124,7 @@ def _step(number: int, layer) -> dict:
     return dict(
         number=number,
         title=layer.describe(),
-        kind=layer.kind,
+        entry=NUMPY[layer],
         params=params,
         own_names=", ".join(["x", *layer.parameter_names]),
         chain_names=", ".join([f"a{number - 1}", *params]),
@@ -190,26 +139,27 @@ def _step(number: int, layer) -> dict:
     )
 
 
-def chain_context(chain: Sequential) -> dict:
-    """The values ``templates/sequential.py.j2`` places."""
+def chain_context(chain: Sequential, style: str = "fast", strategy=None) -> dict:
+    """The values ``templates/sequential.py.j2`` places; each layer's code in ``style``."""
     from symbackprop.core.naming import module_name
 
     input_spec = _input_shape_spec(chain)
     rank, channels = len(input_spec), input_spec[1] if isinstance(input_spec[1], int) else None
     steps = []
     for number, layer in enumerate(chain.layers, 1):
-        step = _step(number, layer)
+        step = _step(number, layer, style)
         step["shape_lines"], rank, channels = _shape_lines(number, layer, rank, channels)
         steps.append(step)
     combined = []
     for step, following in zip(steps, steps[1:]):
-        if step["kind"] in _ACTIVATIONS and following["kind"] in ("maxpool2d", "avgpool2d"):
+        if step["entry"].elementwise and following["entry"].upsamples:
             number = step["number"]
             combined.append(f"delta{number - 1} = upsample(delta{number + 1}) * "
                             f"f'(a{number - 1})   (layers {number} and {number + 1})")
     parameters = list(chain.parameter_names)
     last = len(chain.layers)
     return dict(
+        template="sequential.py.j2",
         title=f"Sequential: {chain.describe()}",
         module=module_name(chain),
         command_lines=regenerate_lines(chain),
@@ -223,10 +173,11 @@ def chain_context(chain: Sequential) -> dict:
         steps=steps,
         combined=combined,
         gradients_returned=["delta0", *(f"grad_{name}" for name in parameters)],
+        # the shape checks output_shapes calls: the module defines only these
+        checks_used=sorted({line.split("(")[0] for step in steps for line in step["shape_lines"]
+                            if line.startswith("_expect_")}),
         last=last,
     )
 
 
-@register_generator(Sequential)
-def _generate_sequential(chain: Sequential) -> str:
-    return python_environment().get_template("sequential.py.j2").render(**chain_context(chain))
+NUMPY.register(Sequential, NumpyKind(context=chain_context))

@@ -50,33 +50,32 @@ import html as html_text
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import sympy
 
-from symbackprop.core import rules
-from symbackprop.core.indexing import unread_length
-from symbackprop.core.naming import element_symbol, parse_element, to_grid
-from symbackprop.kinds.conv2d import rules as conv_rules
-from symbackprop.kinds.pool2d import rules as pool_rules
-from symbackprop.render.latex import NAME_OPTIONS, TERMS_LIMIT, _abbreviate, _subscript, latex_name
-from symbackprop.render.latex_layers import (
-    _TITLES,
-    ACTIVATION_LATEX,
+from symbackprop.core.naming import element_symbol, parse_element
+from symbackprop.core.registry import Registry
+from symbackprop.render.latex import (
+    LATEX,
+    NAME_OPTIONS,
+    TERMS_LIMIT,
     LayerLatexPrinter,
-    _chain_rule,
-    _general,
+    _abbreviate,
+    _subscript,
+    latex_name,
 )
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
-           "check_page_size"]
+           "check_page_size", "HTML", "HtmlParts", "Step", "StepGrid", "general_formulas",
+           "step_grid", "first_map", "map_label", "plain_label", "STEP_GRID_LIMIT"]
 
 #: ``data-array`` values of a single layer's page (besides a kind's own parameters).
 PAGE_CONTRACT_ARRAYS = ("x", "w", "b", "z", "g", "grad_x", "grad_w", "grad_b")
 
-#: The page's heading per layer kind.
-PAGE_TITLES = {**_TITLES, "conv2d": "Backpropagation through a convolution",
-               "sequential": "Backpropagation through a chain of layers"}
+#: The page's heading for a chain (a layer's is its LaTeX document's title).
+CHAIN_TITLE = "Backpropagation through a chain of layers"
 
 #: Largest instance the page draws: products in the forward expansion.  Every one is
 #: typeset, about 1 ms and 600 bytes each (with its gradient terms): 20,000 products
@@ -266,7 +265,7 @@ def _printer(notation, view: LayerView, show_padding: bool) -> LayerLatexPrinter
     # \textcolor, not \color: latex2mathml's \color greys everything after it.
     padding = r"\textcolor{gray}" if show_padding else None
     return LayerLatexPrinter(notation, window_output=view.names["z"],
-                             vector_bias=view.layer.kind == "linear", padding_command=padding)
+                             vector_bias=LATEX[view.layer].vector_bias, padding_command=padding)
 
 
 def _sum_latex(printer, expression) -> str:
@@ -301,12 +300,12 @@ def _cell_label(printer, array: str, index: tuple) -> str:
     return printer.label(array, index)
 
 
-def _plain_label(printer, array: str, index: tuple) -> str:
+def plain_label(printer, array: str, index: tuple) -> str:
     """The plain-text label of an element (``x22``, ``x[1,2,1,1]``) for words and aria."""
     return printer.notation.label(element_symbol(array, index))
 
 
-def _map_label(printer, array: str, leading: tuple) -> str:
+def map_label(printer, array: str, leading: tuple) -> str:
     """``x^{(1,2)}``, or a chain's ``a^{[1](1,2)}`` (one superscript, as its labels)."""
     return printer.map_label(array, tuple(leading)).replace("]}^{(", "](")
 
@@ -340,7 +339,7 @@ def _panel(builder, printer, key, symbol_name, shape, title, caption, role, cell
                     else:
                         index = (c,) if shape else ()
                     label = mathml(_cell_label(printer, symbol_name, index))
-                    plain = _plain_label(printer, symbol_name, index)
+                    plain = plain_label(printer, symbol_name, index)
                     aria = (f"dL/d{plain}" if role == "grad" else plain)
                     cell = builder.new_cell(key, index, label, aria)
                 else:
@@ -351,48 +350,52 @@ def _panel(builder, printer, key, symbol_name, shape, title, caption, role, cell
             rows.append(tuple(row))
         heading = ""
         if len(shape) >= 3 and int(np.prod(shape[:-2])) > 1:
-            heading = mathml(_map_label(printer, symbol_name, leading))
+            heading = mathml(map_label(printer, symbol_name, leading))
         maps.append(ArrayMap(heading=heading, rows=tuple(rows)))
     columns = shape[1] if len(shape) == 4 else 1
     return ArrayPanel(key=key, title=mathml(title), caption=caption, role=role,
                       maps=tuple(maps), columns=columns)
 
 
-#: Kinds whose forward formulas are written with their padding products (``0 w``).
-WRITTEN_KINDS = ("conv2d", "avgpool2d", "linear")
+# ---------------------------------------------------------------------------
+# What a kind supplies
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HtmlParts:
+    """What the page asks of a layer kind (``kinds/<kind>/html.py`` fills it); its
+    title, general formulas and whether its forward formulas show padding products
+    come from the kind's :class:`~symbackprop.render.latex.LatexParts`.
+
+    Attributes
+    ----------
+    steps : ``(view, printer, loss, cells) -> (steps, grids)``
+        The step-through of the layer's backward pass: :class:`Step` frames and the
+        :class:`StepGrid` matrices they show (:func:`step_grid`).  ``cells`` maps
+        ``(array, index, is_padding)`` to the page's cells.
+    reads : ``(layer, output_index) -> iterable of (padded input index, weight index)``,
+        optional: the positions of the zero-padded input an output element reads, for
+        a kind that pads (``weight index`` is ``None`` when no weight multiplies it).
+    pad_value : str
+        What a padding position holds in LaTeX (max pooling's ``-\\infty``).
+    general : ``(view, printer, loss) -> (forward, backward)``, optional
+        The general formulas in LaTeX when the page states them differently from the
+        document; by default :class:`~symbackprop.render.latex.LatexParts`.general.
+    """
+
+    steps: Callable
+    reads: Callable | None = None
+    pad_value: str = "0"
+    general: Callable | None = None
 
 
-#: kind -> the layer's zero padding (top, bottom, left, right), drawn around its input.
+#: layer type -> :class:`HtmlParts`.
+HTML = Registry("draw an interactive page of")
+
+
 def _padding_of(layer) -> tuple:
-    return tuple(layer.padding) if layer.kind in PADDED_READS else (0, 0, 0, 0)
-
-
-def _conv2d_reads(layer, output_index):
-    """``(padded input index, kernel index)`` of every product of ``z[output_index]``."""
-    n, o, i, j = output_index
-    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
-    cg = layer.group_in_channels
-    group = o // layer.group_out_channels
-    for c in range(cg):
-        for m in range(kh):
-            for k in range(kw):
-                yield (n, group * cg + c, i * sh + m * dh, j * sw + k * dw), (o, c, m, k)
-
-
-def _pool_reads(layer, output_index):
-    n, c, i, j = output_index
-    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
-    for m in range(kh):
-        for k in range(kw):
-            yield (n, c, i * sh + m, j * sw + k), None
-
-
-#: kind -> the positions of the padded input an output element reads (kinds that pad).
-PADDED_READS = {"conv2d": _conv2d_reads, "maxpool2d": _pool_reads, "avgpool2d": _pool_reads}
-
-#: What a padding position holds, where it is not a zero: max pooling's padding never
-#: wins a window.
-PAD_VALUES = {"maxpool2d": r"-\infty"}
+    """The layer's zero padding (top, bottom, left, right), drawn around its input."""
+    return tuple(layer.padding) if HTML[layer].reads is not None else (0, 0, 0, 0)
 
 
 def _section(builder, view: LayerView, printer, loss: str, title: str) -> Section:
@@ -400,7 +403,7 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     names = view.names
     cells = {}
     padding = _padding_of(layer)
-    pad_value = PAD_VALUES.get(layer.kind, "0")
+    pad_value = HTML[layer].pad_value
 
     def title_of(own):
         return printer.name(names[own])
@@ -452,8 +455,9 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
 
     # Derived cells: z and the gradients.
     # As the LaTeX document writes them: padding products (0 w) kept where they occur.
-    shown_z = view.z_written if builder.show_padding and layer.kind in WRITTEN_KINDS else view.z
-    reads = PADDED_READS.get(layer.kind)
+    shows_padding = LATEX[layer].shows_padding
+    shown_z = view.z_written if builder.show_padding and shows_padding else view.z
+    reads = HTML[layer].reads
     for index in np.ndindex(*view.output_shape):
         cell = cells[(names["z"], index, False)]
         record(cell, printer.label(names["z"], index), view.z[index],
@@ -496,41 +500,34 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
         info[0] = mathml(printer.doprint(symbol), display=True)
         info[1] = (f"{'given' if cell.array == names['g'] else 'input'}: used by {uses} "
                    f"formula{'s' if uses != 1 else ''} of this layer (marked)")
-    general = _general_formulas(view, printer, loss)
-    builder_steps = STEP_BUILDERS.get(layer.kind, _no_steps)
-    steps, grids = builder_steps(view, printer, loss, cells)
+    general = general_formulas(view, printer, loss)
+    steps, grids = HTML[layer].steps(view, printer, loss, cells)
     return Section(number=view.number, title=title, description=layer.describe(),
                    general=general, forward=tuple(forward), backward=tuple(backward),
                    steps=tuple(steps), step_grids=tuple(grids))
 
 
-def _general_formulas(view, printer, loss) -> tuple:
-    names = view.names
-    reader = {"x": printer.name(names["x"]), "z": printer.name(names["z"]),
-              "g": printer.name(names["g"]), "L": loss}
-    for own in view.params:
-        reader[own] = printer.name(names[own])
-    layer = view.layer
-    if layer.kind == "conv2d":
-        x, z, g, w = reader["x"], reader["z"], reader["g"], reader["w"]
-        forward = rf"{z} = \operatorname{{corr}}\bigl(\operatorname{{pad}}_p({x}),\ {w}\bigr)" \
-            + (f" + {reader['b']}" if "b" in reader else "")
-        backward = (rf"\frac{{\partial {loss}}}{{\partial {x}}} = \operatorname{{corr}}\Bigl("
-                    rf"\operatorname{{pad}}_P\bigl(\operatorname{{dil}}_s({g})\bigr),\ "
-                    rf"\operatorname{{rot}}_{{180}}({w})\Bigr)")
-        return (mathml(forward, display=True), mathml(backward, display=True))
-    formulas = _general(layer.kind, layer, reader, printer.notation.index_base)
-    backward = formulas["backward"]
-    if layer.kind in ACTIVATION_LATEX and getattr(layer, "constants", ()):
-        backward += rf",\quad \alpha = {layer.constants[0]:g}"
-    return (mathml(formulas["forward"], display=True), mathml(backward, display=True))
+def general_formulas(view, printer, loss) -> tuple:
+    """The kind's general forward and backward formulas as MathML, in the section's names."""
+    own = HTML[view.layer].general
+    if own is not None:
+        forward, backward = own(view, printer, loss)
+    else:
+        names = view.names
+        reader = {"x": printer.name(names["x"]), "z": printer.name(names["z"]),
+                  "g": printer.name(names["g"]), "L": loss}
+        for name in view.params:
+            reader[name] = printer.name(names[name])
+        formulas = LATEX[view.layer].general(view.layer, reader, printer.notation.index_base)
+        forward, backward = formulas["forward"], formulas["backward"]
+    return (mathml(forward, display=True), mathml(backward, display=True))
 
 
 # ---------------------------------------------------------------------------
-# Step-through builders, one per layer kind
+# Pieces of the step-throughs the kinds build
 # ---------------------------------------------------------------------------
 
-def _grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None,
+def step_grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None,
           pad_value="0") -> StepGrid:
     """A step grid from a 2-D array of symbols and numbers; ``pad_mask`` marks padding
     positions (shown as ``pad_value``), zeros elsewhere get the class ``marks_zero``."""
@@ -549,268 +546,9 @@ def _grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None,
     return StepGrid(id=grid_id, heading=mathml(heading), rows=tuple(rows))
 
 
-def _no_steps(view, printer, loss, cells):
-    return [], []
-
-
-def _first_map(array):
+def first_map(array):
     """The first 2-D map of a 4-D NumPy array."""
     return array[(0,) * (array.ndim - 2)]
-
-
-def _conv2d_steps(view, printer, loss, cells):
-    """Zero insertion, padding, kernel rotation, the sliding correlation (dL/dx); then
-    the padded input correlated with the dilated g (dL/dw); the sum for dL/db."""
-    layer = view.layer
-    prefix = f"s{view.number}"
-    names = view.names
-    g, w, x = to_grid(view.g), to_grid(view.params["w"]), to_grid(view.x)
-    _, _, height, width = view.input_shape
-    _, _, out_h, out_w = view.output_shape
-    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
-    padding = conv_rules.grad_padding(layer, (height, width))
-    first = (0, 0)
-    several = view.output_shape[:2] != (1, 1) or view.input_shape[:2] != (1, 1)
-    g_name, w_name, x_name = (printer.name(names[key]) for key in ("g", "w", "x"))
-    g_map = _map_label(printer, names["g"], first) if several else g_name
-    w_map = _map_label(printer, names["w"], first) if several else w_name
-    dilated = rules.dilate(g, layer.stride)
-    padded = rules.pad2d(dilated, padding)
-    dilated_map, padded_map = _first_map(dilated), _first_map(padded)
-    if max(padded_map.shape) > STEP_GRID_LIMIT:
-        return [Step(title=f"The padded map is {padded_map.shape[0]} x {padded_map.shape[1]}, "
-                           f"larger than this page draws; the formula is the rule.")], []
-    # Inserted zeros and padding zeros are told apart in the grids.
-    inserted = np.zeros(dilated_map.shape, dtype=bool)
-    inserted[:, :] = True
-    inserted[::sh, ::sw] = False
-    top, bottom, left, right = padding
-    grids = [
-        _grid(printer, f"{prefix}-g", g_map, _first_map(g)),
-        _grid(printer, f"{prefix}-dil", rf"\operatorname{{dil}}_s({g_map})", dilated_map,
-              marks_zero="inserted"),
-    ]
-    padded_kinds = rules.pad2d(np.where(inserted, 2, 1), padding)  # 0 pad, 1 value, 2 inserted
-    grids.append(_grid(printer, f"{prefix}-pad",
-                       rf"\operatorname{{pad}}_P\bigl(\operatorname{{dil}}_s({g_map})\bigr)",
-                       padded_map, marks_zero="inserted", pad_mask=padded_kinds == 0))
-    kernel = _first_map(w)
-    grids.append(_grid(printer, f"{prefix}-w", w_map, kernel))
-    grids.append(_grid(printer, f"{prefix}-rot", rf"\operatorname{{rot}}_{{180}}({w_map})",
-                       rules.rot180(kernel)))
-    steps = [Step(title="Input gradient: start from the upstream gradient"
-                        + (" (the first map)." if several else "."), grids=(f"{prefix}-g",))]
-    if (sh, sw) == (1, 1):
-        words = "Undo the stride: the stride is 1, so nothing is inserted."
-    else:
-        words = (f"Undo the stride: insert s - 1 zeros between rows ({sh - 1}) and between "
-                 f"columns ({sw - 1}).")
-    steps.append(Step(title=words, math=mathml(
-        rf"s = ({sh}, {sw}):\quad {out_h} \times {out_w} \to "
-        rf"{dilated_map.shape[0]} \times {dilated_map.shape[1]}", display=True),
-        grids=(f"{prefix}-g", f"{prefix}-dil"),
-        marks={f"{prefix}-dil": [(r, c) for r, c in zip(*np.nonzero(inserted))]}))
-    # P as the LaTeX document states it: r_h, r_w are the rows and columns the
-    # forward pass never reads (the stride's remainder).
-    p_top, p_bottom, p_left, p_right = layer.padding
-    r_h = unread_length(height, kh, sh, p_top, p_bottom, dh)
-    r_w = unread_length(width, kw, sw, p_left, p_right, dw)
-    pad_rows = [
-        rf"P_{{\text{{top}}}} = d_h(K_H - 1) - p_{{\text{{top}}}} = "
-        rf"{dh}\cdot({kh} - 1) - {p_top} = {top}",
-        rf"P_{{\text{{bottom}}}} = d_h(K_H - 1) - p_{{\text{{bottom}}}} + r_h = "
-        rf"{dh}\cdot({kh} - 1) - {p_bottom} + {r_h} = {bottom}",
-        rf"P_{{\text{{left}}}} = d_w(K_W - 1) - p_{{\text{{left}}}} = "
-        rf"{dw}\cdot({kw} - 1) - {p_left} = {left}",
-        rf"P_{{\text{{right}}}} = d_w(K_W - 1) - p_{{\text{{right}}}} + r_w = "
-        rf"{dw}\cdot({kw} - 1) - {p_right} + {r_w} = {right}",
-    ]
-    steps.append(Step(title="Pad with P zeros on each side (a negative P crops); r_h, r_w are "
-                            "the rows and columns the forward pass never read.",
-                      math="<br>".join(mathml(row, display=True) for row in pad_rows),
-                      grids=(f"{prefix}-dil", f"{prefix}-pad"),
-                      marks={f"{prefix}-pad": [(r, c) for r, c in
-                                               zip(*np.nonzero(padded_kinds == 0))]}))
-    steps.append(Step(title="Rotate the kernel by 180 degrees (flip rows and columns).",
-                      math=mathml(rf"\operatorname{{rot}}_{{180}}({w_map})", display=True),
-                      grids=(f"{prefix}-w", f"{prefix}-rot")))
-    # The sliding correlation, one input position per click.
-    for a in range(height):
-        for b in range(width):
-            window = [(a + m * dh, b + k * dw) for m in range(kh) for k in range(kw)]
-            index = (0, 0, a, b)
-            label = _plain_label(printer, names["x"], index)
-            steps.append(Step(
-                title=f"Slide: the rotated kernel over the padded map gives dL/d{label} "
-                      f"(step {a * width + b + 1} of {height * width}"
-                      + ("; every output channel adds its own" if view.output_shape[1] > 1
-                         else "") + ").",
-                grids=(f"{prefix}-pad", f"{prefix}-rot"),
-                marks={f"{prefix}-pad": window,
-                       f"{prefix}-rot": [(m, k) for m in range(kh) for k in range(kw)]},
-                cell=cells[(names["grad_x"], index, False)].id))
-    # dL/dw: the padded input correlated with the stride-dilated g.
-    xp = _first_map(rules.pad2d(x, layer.padding))
-    x_pad = rules.pad2d(np.ones(view.input_shape[2:], dtype=int), layer.padding) == 0
-    x_map = _map_label(printer, names["x"], first) if several else x_name
-    if max(xp.shape) <= STEP_GRID_LIMIT:
-        grids.append(_grid(printer, f"{prefix}-xp", rf"\operatorname{{pad}}_p({x_map})", xp,
-                           pad_mask=x_pad))
-        steps.append(Step(
-            title="Kernel gradient: pad the input, and use the stride-dilated gradient as "
-                  "the kernel.",
-            math=mathml(rf"\frac{{\partial {loss}}}{{\partial {w_map}}} = "
-                        rf"\operatorname{{corr}}\bigl(\operatorname{{pad}}_p({x_map}),\ "
-                        rf"\operatorname{{dil}}_s({g_map})\bigr)", display=True),
-            grids=(f"{prefix}-xp", f"{prefix}-dil")))
-        for m in range(kh):
-            for k in range(kw):
-                window = [(m * dh + r, k * dw + c) for r in range(dilated_map.shape[0])
-                          for c in range(dilated_map.shape[1])]
-                steps.append(Step(
-                    title=f"Slide: dL/d{_plain_label(printer, names['w'], (0, 0, m, k))}: the "
-                          f"dilated gradient over the padded input.",
-                    grids=(f"{prefix}-xp", f"{prefix}-dil"),
-                    marks={f"{prefix}-xp": window},
-                    cell=cells[(names["grad_w"], (0, 0, m, k), False)].id))
-    if "b" in view.params:
-        steps.append(Step(title="Bias gradient: the sum of the upstream gradient.",
-                          grids=(f"{prefix}-g",),
-                          marks={f"{prefix}-g": [(r, c) for r in range(out_h)
-                                                 for c in range(out_w)]},
-                          cell=cells[(names["grad_b"], (0,), False)].id))
-    return steps, grids
-
-
-def _pool_steps(view, printer, loss, cells):
-    """The upsample: window by window, where each g_ij goes (routing or equal share)."""
-    layer = view.layer
-    prefix = f"s{view.number}"
-    names = view.names
-    x, g = to_grid(view.x), to_grid(view.g)
-    _, _, out_h, out_w = view.output_shape
-    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
-    top, _, left, _ = layer.padding
-    xp = _first_map(rules.pad2d(x, layer.padding))
-    if max(xp.shape) > STEP_GRID_LIMIT:
-        return [], []
-    mask = rules.pad2d(np.ones(view.input_shape[2:], dtype=int), layer.padding) == 0
-    several = view.input_shape[:2] != (1, 1)
-    x_map = _map_label(printer, names["x"], (0, 0)) if several else printer.name(names["x"])
-    g_map = _map_label(printer, names["g"], (0, 0)) if several else printer.name(names["g"])
-    grids = [_grid(printer, f"{prefix}-g", g_map, _first_map(g)),
-             _grid(printer, f"{prefix}-x", x_map, xp, pad_mask=mask,
-                   pad_value=PAD_VALUES.get(layer.kind, "0"))]
-    maximum = layer.kind == "maxpool2d"
-    rule = ("the whole of it goes to the window's first maximum" if maximum
-            else "every element of the window gets an equal share")
-    steps = [Step(title=f"Upsample: each upstream gradient goes back to its window; {rule}.",
-                  math=_general_formulas(view, printer, loss)[1],
-                  grids=(f"{prefix}-g", f"{prefix}-x"))]
-    for i in range(out_h):
-        for j in range(out_w):
-            window = [(i * sh + m, j * sw + k) for m in range(kh) for k in range(kw)]
-            g_label = printer.label(names["g"], (0, 0, i, j))
-            if maximum:
-                math = rf"{g_label}\ \to\ \arg\max {printer.label(names['z'], (0, 0, i, j))}"
-            else:
-                divisor = kh * kw if layer.count_include_pad else sum(
-                    1 for r, c in window if not mask[r, c])
-                math = rf"\frac{{{g_label}}}{{{divisor}}}\ \to\ \text{{each element}}"
-            steps.append(Step(title=f"Window {i * out_w + j + 1} of {out_h * out_w}.",
-                              math=mathml(math, display=True),
-                              grids=(f"{prefix}-g", f"{prefix}-x"),
-                              marks={f"{prefix}-g": [(i, j)], f"{prefix}-x": window}))
-    x_name, g_name = printer.name(names["x"]), printer.name(names["g"])
-    if maximum:
-        steps.append(Step(
-            title="A tie goes to the first maximum in row-major order, and padding never "
-                  "wins; an element in several windows adds what each sends it.",
-            math=_general_formulas(view, printer, loss)[1],
-            grids=(f"{prefix}-g", f"{prefix}-x")))
-    elif pool_rules.tiles_input(layer):
-        # The windows tile the input: the upsample is a Kronecker product (proven in
-        # symbackprop.core.rules.prove_kron), as the LaTeX document states it.
-        steps.append(Step(
-            title="The windows tile the input: all of them at once are a Kronecker product"
-                  + (", zero-filled past the last window." if view.input_shape[2] % kh
-                     or view.input_shape[3] % kw else "."),
-            math=mathml(rf"\frac{{\partial {loss}}}{{\partial {x_name}}} = \frac{{1}}"
-                        rf"{{{kh * kw}}}\, {g_name} \otimes \mathbf{{1}}_{{{kh}\times{kw}}}",
-                        display=True),
-            grids=(f"{prefix}-g", f"{prefix}-x")))
-    return steps, grids
-
-
-def _activation_steps(view, printer, loss, cells):
-    """Element-wise: the local derivative f'(x), then the product with g."""
-    names = view.names
-    layer = view.layer
-    x, g, dx = (printer.name(names[key]) for key in ("x", "g", "x"))
-    value, derivative = ACTIVATION_LATEX[layer.kind]
-    first = (0,) * len(view.input_shape)
-    steps = [
-        Step(title="Forward: the activation works on each element alone.",
-             math=mathml(rf"f(\mathit{{net}}) = {value}", display=True),
-             cell=cells[(names["z"], first, False)].id),
-        Step(title="Its local derivative, at each input element:",
-             math=mathml(rf"f'(\mathit{{net}}) = {derivative}", display=True)),
-        Step(title="Backward: multiply element by element with the upstream gradient.",
-             math=mathml(rf"\frac{{\partial {loss}}}{{\partial {dx}}} = {g} \odot f'({x})",
-                         display=True),
-             cell=cells[(names["grad_x"], first, False)].id),
-    ]
-    return steps, []
-
-
-def _flatten_steps(view, printer, loss, cells):
-    names = view.names
-    steps = [Step(title="Forward: the maps are read row by row into one vector.",
-                  math=_general_formulas(view, printer, loss)[0]),
-             Step(title="Backward: the gradient takes the shape of the maps again.",
-                  math=_general_formulas(view, printer, loss)[1],
-                  cell=cells[(names["grad_x"], (0,) * len(view.input_shape), False)].id)]
-    return steps, []
-
-
-def _linear_steps(view, printer, loss, cells):
-    names = view.names
-    x, g, w = (printer.name(names[key]) for key in ("x", "g", "w"))
-    first_x = (0,) * len(view.input_shape)
-    steps = [Step(title="Forward: each output is a weighted sum of the inputs.",
-                  math=_general_formulas(view, printer, loss)[0],
-                  cell=cells[(names["z"], (0,) * len(view.output_shape), False)].id),
-             Step(title="Input gradient: the transposed weights times the upstream gradient.",
-                  math=mathml(rf"\frac{{\partial {loss}}}{{\partial {x}}} = {{{w}}}^{{T}} {g}",
-                              display=True),
-                  cell=cells[(names["grad_x"], first_x, False)].id),
-             Step(title=f"Weight gradient: the outer product of "
-                        f"{printer.notation.name(names['g'])} and "
-                        f"{printer.notation.name(names['x'])} (summed over the batch).",
-                  math=mathml(rf"\frac{{\partial {loss}}}{{\partial {w}}} = {g}\, {{{x}}}^{{T}}",
-                              display=True),
-                  cell=cells[(names["grad_w"], (0, 0), False)].id)]
-    if "b" in view.params:
-        steps.append(Step(title="Bias gradient: the upstream gradient (summed over the batch).",
-                          math=mathml(rf"\frac{{\partial {loss}}}{{\partial "
-                                      rf"{printer.name(names['b'])}}} = {g}", display=True),
-                          cell=cells[(names["grad_b"], (0,), False)].id))
-    return steps, []
-
-
-#: layer kind -> builder of its step-through: ``(view, printer, loss, cells) ->
-#: (steps, grids)``.  The only kind-specific code of the page besides PADDED_READS.
-STEP_BUILDERS = {
-    "conv2d": _conv2d_steps,
-    "maxpool2d": _pool_steps,
-    "avgpool2d": _pool_steps,
-    "relu": _activation_steps,
-    "leakyrelu": _activation_steps,
-    "sigmoid": _activation_steps,
-    "tanh": _activation_steps,
-    "flatten": _flatten_steps,
-    "linear": _linear_steps,
-}
 
 
 # ---------------------------------------------------------------------------
@@ -882,7 +620,7 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
             printer = _printer(notation, view, show_padding)
             sections.append(_section(builder, view, printer, loss,
                                      f"Layer {step.number}: {step.layer.describe()}"))
-        walk = [mathml(_chain_rule(step, plain), display=True)
+        walk = [mathml(LATEX[step.layer].chain_rule(step, plain), display=True)
                 for step in reversed(derivation.steps)]
     else:
         view = _single_view(derivation)
@@ -902,10 +640,15 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
     }
     template = _environment().get_template("page.html.j2")
     return template.render(
-        heading=PAGE_TITLES.get(derivation.layer.kind, "Backpropagation, element by element"),
+        heading=CHAIN_TITLE if chain else _title(LATEX[derivation.layer].title,
+                                                 derivation.layer),
         title=derivation.layer.describe(), sections=sections, walk=walk, chain=chain,
         data=_script_json(data), command=command, version=__version__,
         base=index_base, escape=html_text.escape)
+
+
+def _title(title, layer) -> str:
+    return title(layer) if callable(title) else title
 
 
 def write_page(text: str, path):

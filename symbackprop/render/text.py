@@ -1,31 +1,85 @@
 """Render stage (terminal): a derivation as plain text a person reads.
 
-Input: a :class:`~symbackprop.core.derivation.Derivation`.  Output: a string with the
-output-size formula and this layer's numbers, every ``z`` element as a textbook
-writes it (padding products visible as ``0 w11``), and every gradient element.
-SymPy expressions become text only through :class:`TextPrinter`.
+Input: a :class:`~symbackprop.core.derivation.Derivation` (one layer) or a
+:class:`~symbackprop.core.chain.ChainDerivation`.  Output: a string with the shapes,
+the output-size formula and this layer's numbers where the kind has one, every ``z``
+element as a textbook writes it (padding products visible as ``0 w11``), the
+backward rule in words and every gradient element: :func:`to_text`.
+
+This module never names a layer kind: it asks the kind's :class:`TextParts` in
+:data:`TEXT`, which ``kinds/<kind>/text.py`` registers.  SymPy expressions become
+text only through :class:`TextPrinter` (a kind's own SymPy functions print
+themselves with ``_sympystr``) and :class:`FormulaPrinter`.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
 from symbackprop.core import progress
-from symbackprop.core.indexing import dilated_length, unread_length
+from symbackprop.core.indexing import output_size_formula
 from symbackprop.core.naming import (
     Notation,
-    element_symbol,
     factor_sort_key,
     symbol_array,
     term_sort_key,
 )
+from symbackprop.core.registry import Registry
 
-__all__ = ["TextPrinter", "format_derivation", "output_size_lines", "rule_lines", "format_layer",
-           "format_chain", "pool_size_lines", "backward_rules"]
+__all__ = ["TEXT", "TextParts", "TextPrinter", "FormulaPrinter", "to_text", "format_derivation",
+           "size_formula_line", "split_sign", "backward_rules", "shape_text"]
+
+
+@dataclass(frozen=True)
+class TextParts:
+    """What the text printout asks of a layer kind (``kinds/<kind>/text.py`` fills it).
+
+    Attributes
+    ----------
+    forward_header : ``(layer, names, input_shape) -> str``
+        The forward pass in words, ``z = x (cross-correlated with) w + b``.  ``names``
+        maps roles (``x z g w b dx dw db``) to the reader's names.
+    backward_rules : ``(layer, names, input_shape, output_shape) -> [str]``
+        The backward rule in words with this instance's numbers.
+    size_lines : ``(layer, input_shape, output_shape) -> [str]``, optional
+        The "Output size:" lines (:func:`size_formula_line` prints the formula).
+    shows_padding : bool
+        The forward pass lists padding products (``0 w11``) unless switched off.
+    padding_note : str
+        Said after the forward header of a single layer when padding is shown.
+    output_axes : str, optional
+        The axes of a 4-D output (``"N x O x Ho x Wo"``); by default those of its shape.
+    proof_lines : ``(rules, proofs, loss) -> (rules, closing lines)``, optional
+        Where the proven closed forms of a single layer go: into its rule lines, or
+        a section after the gradient elements.  By default the rules stay as they are.
+    short_backward : ``(layer, names) -> str``, optional
+        The backward applied to the error term, ``upsample(delta3)``, for a chain's
+        "together with" line; by default the error term itself.
+    backward_word : str
+        The notes' name of that backward: ``upsample(delta^l)``.
+    elementwise : bool
+        An activation: in a chain, it joins the backward of the layer after it.
+    """
+
+    forward_header: Callable
+    backward_rules: Callable
+    size_lines: Callable | None = None
+    shows_padding: bool = False
+    padding_note: str = ""
+    output_axes: str | None = None
+    proof_lines: Callable | None = None
+    short_backward: Callable | None = None
+    backward_word: str = "backward"
+    elementwise: bool = False
+
+
+#: layer type -> :class:`TextParts`.
+TEXT = Registry("print as text")
 
 
 class TextPrinter(StrPrinter):
@@ -40,8 +94,16 @@ class TextPrinter(StrPrinter):
     def __init__(self, notation: Notation, window_output: str = "z", **settings):
         super().__init__(settings)
         self.notation = notation
-        #: The array that max pooling writes, named in ``[x22 = argmax z11]``.
+        #: The array the layer writes: a kind's own function may name it (max
+        #: pooling's ``[x22 = argmax z11]``).
         self.window_output = window_output
+
+    @classmethod
+    def print_function(cls, function_class, method) -> None:
+        """Teach the printer a kind's own SymPy function: ``method(printer, expr)``
+        becomes ``_print_<function_class name>``, found by SymPy's dispatch (subclasses
+        inherit it and may override it)."""
+        setattr(cls, f"_print_{function_class.__name__}", method)
 
     def _print_Symbol(self, expr):
         return self.notation.label(expr)
@@ -84,18 +146,6 @@ class TextPrinter(StrPrinter):
                                       f"{expr!r}")
         return f"({text}{self._print(last.expr)})"
 
-    def _print_ActivationBase(self, expr):
-        """``relu(x11)``; constants such as the leaky slope are stated in the header."""
-        return f"{expr.func.__name__}({self._print(expr.args[0])})"
-
-    def _print_WindowMax(self, expr):
-        return "max(" + ", ".join(self._print(element) for element in expr.args[0]) + ")"
-
-    def _print_IsWindowMax(self, expr):
-        """``[x22 = argmax z11]``: 1 when x22 is the first maximum of z11's window."""
-        output = element_symbol(self.window_output, tuple(int(i) for i in expr.args[2]))
-        return f"[{self._print(expr.candidate)} = argmax {self._print(output)}]"
-
     def _print_Add(self, expr, order=None):
         # A sum that lists padding zeros was written by hand (unevaluated): keep its
         # order, the window's row-major order.  Evaluated sums never hold a 0.
@@ -111,109 +161,92 @@ class TextPrinter(StrPrinter):
         return text
 
 
-def output_size_lines(derivation) -> list[str]:
-    """``Ho = floor((H + top + bottom - dh*(KH-1) - 1)/sh) + 1 = ... = 4`` and ``Wo``."""
-    layer = derivation.layer
-    _, _, height, width = derivation.input_shape
-    top, bottom, left, right = layer.padding
-    lines = []
-    for out, size_name, size, pads, names, kernel, stride, dilation in (
-        ("Ho", "H", height, (top, bottom), ("top", "bottom"), layer.kernel_size[0],
-         layer.stride[0], layer.dilation[0]),
-        ("Wo", "W", width, (left, right), ("left", "right"), layer.kernel_size[1],
-         layer.stride[1], layer.dilation[1]),
-    ):
-        k_name, s_name, d_name = ("KH", "sh", "dh") if out == "Ho" else ("KW", "sw", "dw")
-        result = derivation.output_shape[2 if out == "Ho" else 3]
-        lines.append(
-            f"{out} = floor(({size_name} + {names[0]} + {names[1]} - {d_name}*({k_name}-1) - 1) "
-            f"/ {s_name}) + 1 = floor(({size} + {pads[0]} + {pads[1]} - {dilation}*({kernel}-1) "
-            f"- 1) / {stride}) + 1 = {result}"
-        )
-        unread = unread_length(size, kernel, stride, *pads, dilation)
-        if unread:
-            extent = size + pads[0] + pads[1]
-            what = "row" if out == "Ho" else "column"
-            which = f"last padded {what} is" if unread == 1 else f"last {unread} padded {what}s are"
-            lines.append(
-                f"   ({extent} - {dilated_length(kernel, dilation)}) is not a multiple of "
-                f"{stride}: "
-                f"the {which} never read, so the gradient there is 0"
-            )
-    return lines
+class FormulaPrinter(StrPrinter):
+    """Prints an unevaluated formula in the order it was written.
+
+    ``floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1``: a sum inside a product
+    is written tight, a quotient with spaces around the slash.
+    """
+
+    def _print_Add(self, expr, order=None):
+        tight = getattr(self, "_tight", False)
+        plus, minus = ("+", "-") if tight else (" + ", " - ")
+        text = ""
+        for position, term in enumerate(expr.args):
+            negative, body = split_sign(term)
+            printed = self._print(body)
+            if position == 0:
+                text += ("-" if negative else "") + printed
+            else:
+                text += (minus if negative else plus) + printed
+        return text
+
+    def _print_Mul(self, expr):
+        numerator = [f for f in expr.args if not (f.is_Pow and f.exp == -1)]
+        divisors = [f.base for f in expr.args if f.is_Pow and f.exp == -1]
+        negative = bool(numerator) and numerator[0] == -1
+        if negative:
+            numerator = numerator[1:]
+        # a sum multiplied by something is written tight, dh*(KH-1); a sum divided
+        # by something keeps its spaces, (H + top + ...) / sh
+        saved, self._tight = getattr(self, "_tight", False), len(numerator) > 1
+        try:
+            factors = [f"({self._print(f)})" if f.is_Add else self._print(f) for f in numerator]
+        finally:
+            self._tight = saved
+        text = ("-" if negative else "") + "*".join(factors)
+        for divisor in divisors:
+            text += f" / {self._print(divisor)}"
+        return text
 
 
-def rule_lines(proofs, loss: str = "L") -> list[str]:
-    """The closed forms with this layer's numbers and whether each was proven."""
-    lines = []
-    for proof in proofs:
-        plural = "s" if proof.checked != 1 else ""
-        verdict = (f"verified on {proof.checked} element{plural}" if proof.holds else
-                   f"FAILS on {len(proof.mismatches)} of {proof.checked} elements")
-        (sh, sw), (dh, dw) = proof.stride, proof.dilation
-        if proof.name == "grad_x":
-            top, bottom, left, right = proof.grad_padding
-            lines += [f"  d{loss}/dx: insert {sh - 1} zero row(s) and {sw - 1} zero column(s) "
-                      f"between the elements of g (undo stride {sh}x{sw}),",
-                      f"     pad it by top {top}, bottom {bottom}, left {left}, right {right} "
-                      f"(negative crops), correlate with w rotated by 180 degrees",
-                      f"     (dilation {dh}x{dw}), channels swapped, summed over output channels"
-                      f": {verdict}"]
-        elif proof.name == "grad_w":
-            lines += [f"  d{loss}/dw: correlate the padded input with g dilated by the stride "
-                      f"({sh}x{sw}) as the kernel, step {dh}x{dw}: {verdict}"]
-        else:
-            lines += [f"  d{loss}/db: sum of g over the batch and all positions: {verdict}"]
-    return lines
+def split_sign(term):
+    """``(True, dh*(KH-1))`` for ``-dh*(KH-1)``; ``(True, 1)`` for ``-1``."""
+    if term.is_Number and term < 0:
+        return True, -term
+    if term.is_Mul and term.args[0] == -1:
+        rest = term.args[1:]
+        return True, rest[0] if len(rest) == 1 else sympy.Mul(*rest, evaluate=False)
+    return False, term
 
 
-def format_derivation(derivation, index_base: int = 1, names: dict | None = None,
-                      show_padding: bool = True, proofs=()) -> str:
+def size_formula_line(axis: str, values, result, dilated: bool = True) -> str:
+    """``Ho = floor((H + top + bottom - dh*(KH-1) - 1) / sh) + 1 = floor((3 + ...) / 1) + 1 = 4``.
+
+    ``values`` are ``(size, pad_before, pad_after, kernel, stride, dilation)``; the
+    formula is :func:`~symbackprop.core.indexing.output_size_formula`, and ``result``
+    (the layer's output size) must be what it evaluates to.
+    """
+    printer = FormulaPrinter()
+    out, general = output_size_formula(axis, dilated=dilated)
+    _, numbers = output_size_formula(axis, values, dilated=dilated)
+    if int(numbers.doit()) != result:
+        raise AssertionError(f"the output-size formula gives {numbers.doit()}, the layer {result}")
+    return f"{out} = {printer.doprint(general)} = {printer.doprint(numbers)} = {result}"
+
+
+def to_text(derivation, index_base: int = 1, names: dict | None = None,
+            show_padding: bool = True, proofs=()) -> str:
     """The whole derivation as text (what ``symbackprop derive`` prints).
 
-    Pooling, activation, flatten and fully connected layers go to
-    :func:`format_layer`, chains of layers to :func:`format_chain`.
+    Parameters
+    ----------
+    derivation : a :class:`~symbackprop.core.derivation.Derivation` or a chain's
+        :class:`~symbackprop.core.chain.ChainDerivation`.
+    index_base : 1 (textbook indices ``x11``) or 0 (Python's).
+    names : display names, e.g. ``{"x": "a", "g": "delta"}``.
+    show_padding : list padding products (``0 w11``) where the kind shows them.
+    proofs : the closed forms proven for this layer (:func:`~symbackprop.core.rules.proofs_for`).
     """
-    if hasattr(derivation, "steps"):
+    if hasattr(derivation, "steps"):  # a chain: each layer's kind speaks for itself
         return format_chain(derivation, index_base=index_base, names=names,
                             show_padding=show_padding)
-    if derivation.layer.kind != "conv2d":
-        return format_layer(derivation, index_base=index_base, names=names,
-                            show_padding=show_padding, proofs=proofs)
-    notation = derivation.notation(index_base=index_base, names=names)
-    printer = TextPrinter(notation)
-    name = notation.name
-    layer = derivation.layer
-    loss = name("L")
-    lines = [layer.describe()]
-    shapes = [f"{name('x')}: {_shape(derivation.input_shape)} (N x C x H x W)"]
-    shapes += [f"{name(p)}: {_shape(a.shape)}" for p, a in derivation.params.items()]
-    shapes.append(f"{name('z')}, {name('g')} = d{loss}/d{name('z')}: "
-                  f"{_shape(derivation.output_shape)} (N x O x Ho x Wo)")
-    lines += ["  " + "   ".join(shapes), "", "Output size:"]
-    lines += ["  " + line for line in output_size_lines(derivation)]
+    return format_layer(derivation, index_base=index_base, names=names,
+                        show_padding=show_padding, proofs=proofs)
 
-    lines += ["", f"Forward, {name('z')} = {name('x')} (cross-correlated with) {name('w')}"
-              + (f" + {name('b')}" if "b" in derivation.params else "")
-              + (" (0 marks a padding position):" if show_padding else ":")]
-    shown = derivation.z_written if show_padding else derivation.z
-    lines += _equations(printer, symbol_array("z", derivation.output_shape), shown,
-                        printer.doprint)
 
-    lines += ["", f"Backward, {loss} = sum {name('g')}*{name('z')} differentiated by SymPy "
-              f"({derivation.method}):"]
-    for array_name in ("x", *derivation.params):
-        symbols = derivation.x if array_name == "x" else derivation.params[array_name]
-        lines.append("")
-        lines += _equations(printer, symbols, derivation.grads[array_name],
-                            lambda s: f"d{loss}/d{printer.doprint(s)}")
-    if proofs:
-        lines += ["", "Closed forms (SPEC.md), checked element by element against the sums above:"]
-        lines += rule_lines(proofs, loss)
-    base = "1-based, like a textbook (--index-base 0 for Python's)" if index_base == 1 \
-        else "0-based, like Python"
-    lines += ["", f"Indices are {base}."]
-    return "\n".join(lines)
+#: The former name of :func:`to_text`.
+format_derivation = to_text
 
 
 def _equations(printer, left_symbols, right_exprs, left_format) -> list[str]:
@@ -232,35 +265,6 @@ def _shape(shape) -> str:
     return " x ".join(map(str, shape))
 
 
-# ---------------------------------------------------------------------------
-# Pooling, activations, flatten, fully connected, and chains of layers
-# ---------------------------------------------------------------------------
-
-def pool_size_lines(layer, input_size, output_size) -> list[str]:
-    """``Ho = floor((H + top + bottom - KH) / sh) + 1 = ...``, and which rows no window reads."""
-    top, bottom, left, right = layer.padding
-    axes = (("Ho", "H", "KH", "sh", ("top", "bottom"), (top, bottom), "row"),
-            ("Wo", "W", "KW", "sw", ("left", "right"), (left, right), "column"))
-    lines = []
-    for axis, (out, size_name, kernel_name, stride_name, pad_names, pads, what) in enumerate(axes):
-        size, result = input_size[axis], output_size[axis]
-        kernel, stride = layer.kernel_size[axis], layer.stride[axis]
-        lines.append(f"{out} = floor(({size_name} + {pad_names[0]} + {pad_names[1]} - "
-                     f"{kernel_name}) / {stride_name}) + 1 = floor(({size} + {pads[0]} + "
-                     f"{pads[1]} - {kernel}) / {stride}) + 1 = {result}")
-        if stride < kernel and result > 1:
-            lines.append(f"   stride {stride} < window {kernel}: neighbouring windows share "
-                         f"{kernel - stride} {what}(s), whose gradient shares add up")
-        elif stride > kernel and result > 1:
-            lines.append(f"   stride {stride} > window {kernel}: {stride - kernel} {what}(s) "
-                         f"between windows are never read, so the gradient there is 0")
-        unread = unread_length(size, kernel, stride, *pads)
-        if unread:
-            lines.append(f"   the last {unread} padded {what}(s) are past the last window: never "
-                         f"read, so the gradient there is 0")
-    return lines
-
-
 def _names(notation, chain_names=None) -> dict:
     """Display names for rule text: a layer's own (``x``, ``dL/dx``) or a chain's (``a2``)."""
     loss = notation.name("L")
@@ -273,117 +277,33 @@ def _names(notation, chain_names=None) -> dict:
     return names
 
 
-def _activation_rule(layer):
-    from symbackprop.kinds.activation.rules import ACTIVATIONS
-    return ACTIVATIONS[layer.kind]
+def _axes(shape) -> str:
+    if len(shape) == 4:
+        return " (N x C x H x W)"
+    return " (N x F)" if len(shape) == 2 else ""
 
 
-def _constants_text(layer) -> str:
-    rule = _activation_rule(layer)
-    return "".join(f", {name} = {value:g}" for name, value in zip(rule.constants, layer.constants))
+def shape_text(shape) -> str:
+    """``2 x 3 x 4 x 4``."""
+    return " x ".join(map(str, shape))
 
 
-def _forward_header(layer, names, input_shape) -> str:
-    x, z = names["x"], names["z"]
-    kind = layer.kind
-    if kind == "conv2d":
-        return f"{z} = {x} (cross-correlated with) {names['w']}" + \
-            (f" + {names['b']}" if "b" in names else "")
-    if kind in ("maxpool2d", "avgpool2d"):
-        kernel_h, kernel_w = layer.kernel_size
-        if kind == "maxpool2d":
-            return f"{z} = the largest element of each {kernel_h}x{kernel_w} window of {x} " \
-                   f"(padding never wins)"
-        divisor = (f"divided by KH*KW = {kernel_h * kernel_w}" +
-                   (" (padded zeros count, shown as 0)" if any(layer.padding) else "")
-                   if layer.count_include_pad else
-                   "divided by the number of input elements in the window (padding left out)")
-        return f"{z} = the mean of each {kernel_h}x{kernel_w} window of {x}, {divisor}"
-    if kind == "flatten":
-        return f"{z} = {x} flattened in row-major order (feature f = (c*H + h)*W + w)"
-    if kind == "linear":
-        text = f"{z} = {names['w']} {x}" + (f" + {names['b']}" if "b" in names else "")
-        if len(input_shape) > 2:
-            text += f", {x} read as {math.prod(input_shape[1:])} features in row-major order"
-        return text
-    rule = _activation_rule(layer)
-    return f"{z} = f({x}) elementwise, {rule.formula}{_constants_text(layer)}"
+_shape = shape_text
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     """The rule of a layer's backward pass in words, with this instance's numbers."""
-    x, g, dx = names["x"], names["g"], names["dx"]
-    kind = layer.kind
-    if kind == "conv2d":
-        from symbackprop.kinds.conv2d.rules import grad_padding
-        stride = "x".join(map(str, layer.stride))
-        dilation = "" if layer.dilation == (1, 1) else \
-            f", dilation {'x'.join(map(str, layer.dilation))}"
-        lines = [f"{dx}[n,c] = sum_o correlate(pad(dilate({g}[n,o], stride {stride}), "
-                 f"{grad_padding(layer, input_shape[2:])}), rot180({names['w']}[o,c]){dilation}), "
-                 f"o over c's group (a transposed convolution)",
-                 f"{names['dw']}[o,c] = sum_n correlate(pad({x}[n,c], {layer.padding}), "
-                 f"dilate({g}[n,o], stride {stride}))"]
-        if "b" in names:
-            lines.append(f"{names['db']}[o] = sum of {g}[n,o,i,j] over n, i, j")
-        return lines
-    if kind == "linear":
-        lines = [f"{dx} = {names['w']}^T {g}" +
-                 (f", reshaped to {_shape(input_shape)}" if len(input_shape) > 2 else ""),
-                 f"{names['dw']} = {g} {x}^T" + (" summed over the batch" if output_shape[0] > 1
-                                                  else "")]
-        if "b" in names:
-            lines.append(f"{names['db']} = {g}" + (" summed over the batch"
-                                                   if output_shape[0] > 1 else ""))
-        return lines
-    if kind == "maxpool2d":
-        z = names["z"]
-        return [f"{dx} = upsample({g}): the whole {g}_ij goes to the element that won window ij",
-                f"[{x}_ab = argmax {z}_ij] is 1 when {x}_ab is the first maximum of {z}_ij's "
-                f"window in row-major order",
-                "   (ties go to the first; padding never wins), else 0; overlapping windows add"]
-    if kind == "avgpool2d":
-        from symbackprop.kinds.pool2d.rules import tiles_input
-        kernel_h, kernel_w = layer.kernel_size
-        share = f"{g}_ij / {kernel_h * kernel_w}" if layer.count_include_pad or \
-            not any(layer.padding) else f"{g}_ij / (input elements in the window)"
-        lines = [f"{dx} = upsample({g}): every input element of a window receives an equal share "
-                 f"{share}; overlapping windows add"]
-        if tiles_input(layer):
-            tail = unread_length(input_shape[2], kernel_h, kernel_h, 0, 0) or \
-                unread_length(input_shape[3], kernel_w, kernel_w, 0, 0)
-            lines.append(f"windows tile the input: {dx} = kron({g}, ones({kernel_h}, "
-                         f"{kernel_w})) / {kernel_h * kernel_w}"
-                         + (", then zeros past the last window" if tail else ""))
-        return lines
-    if kind == "flatten":
-        return [f"{dx} = {g} reshaped to {_shape(input_shape)}"]
-    rule = _activation_rule(layer)
-    return [f"{dx} = {g} * f'({x}) elementwise, {rule.derivative_formula}"
-            f"{_constants_text(layer)}"]
-
-
-def _short_backward(layer, names) -> str:
-    """``upsample(delta3)``, ``(w5^T delta5)``: a layer's backward applied to its error term."""
-    g = names["g"]
-    return {"maxpool2d": f"upsample({g})", "avgpool2d": f"upsample({g})",
-            "flatten": f"reshape({g})", "linear": f"({names.get('w')}^T {g})",
-            "conv2d": f"transposed-conv({g}, {names.get('w')})"}.get(layer.kind, g)
-
-
-def _axes(shape, pooled=False) -> str:
-    if len(shape) == 4:
-        return " (N x C x Ho x Wo)" if pooled else " (N x C x H x W)"
-    return " (N x F)" if len(shape) == 2 else ""
+    return TEXT[layer].backward_rules(layer, names, input_shape, output_shape)
 
 
 def format_layer(derivation, index_base: int = 1, names: dict | None = None,
                  show_padding: bool = True, proofs=()) -> str:
-    """A pooling, activation, flatten or fully connected derivation as text."""
+    """One layer's derivation as text; its kind supplies the words (:data:`TEXT`)."""
     notation = derivation.notation(index_base=index_base, names=names)
     printer = TextPrinter(notation)
     name = notation.name
     layer = derivation.layer
+    parts = TEXT[layer]
     loss = name("L")
     own = _names(notation, None)
     if "b" not in derivation.params:
@@ -392,32 +312,34 @@ def format_layer(derivation, index_base: int = 1, names: dict | None = None,
     lines = [layer.describe()]
     shapes = [f"{name('x')}: {_shape(derivation.input_shape)}{_axes(derivation.input_shape)}"]
     shapes += [f"{name(p)}: {_shape(a.shape)}" for p, a in derivation.params.items()]
+    output_axes = f" ({parts.output_axes})" if parts.output_axes and \
+        len(derivation.output_shape) == 4 else _axes(derivation.output_shape)
     shapes.append(f"{name('z')}, {name('g')} = d{loss}/d{name('z')}: "
-                  f"{_shape(derivation.output_shape)}"
-                  f"{_axes(derivation.output_shape, layer.kind.endswith('pool2d'))}")
+                  f"{_shape(derivation.output_shape)}{output_axes}")
     lines += ["  " + "   ".join(shapes)]
-    if layer.kind in ("maxpool2d", "avgpool2d"):
+    if parts.size_lines is not None:
         lines += ["", "Output size:"]
-        lines += ["  " + line for line in pool_size_lines(
-            layer, derivation.input_shape[2:], derivation.output_shape[2:])]
-    shows_zeros = show_padding and layer.kind in ("avgpool2d", "linear")
-    lines += ["", f"Forward, {_forward_header(layer, own, derivation.input_shape)}:"]
+        lines += ["  " + line for line in parts.size_lines(
+            layer, derivation.input_shape, derivation.output_shape)]
+    shows_zeros = show_padding and parts.shows_padding
+    lines += ["", f"Forward, {parts.forward_header(layer, own, derivation.input_shape)}"
+              + (parts.padding_note if shows_zeros else "") + ":"]
     shown = derivation.z_written if shows_zeros else derivation.z
     lines += _equations(printer, symbol_array("z", derivation.output_shape), shown,
                         printer.doprint)
     lines += ["", f"Backward, {loss} = sum {name('g')}*{name('z')} differentiated by SymPy "
               f"({derivation.method}):"]
-    rules = backward_rules(layer, own, derivation.input_shape, derivation.output_shape)
-    for proof in proofs:  # closed forms proven against the sums (average pooling's kron)
-        verdict = f"verified on {proof.checked} elements" if proof.holds else \
-            f"FAILS on {len(proof.mismatches)} of {proof.checked} elements"
-        rules = [rule + f" ({verdict})" if "kron(" in rule else rule for rule in rules]
+    rules = parts.backward_rules(layer, own, derivation.input_shape, derivation.output_shape)
+    closing = []
+    if parts.proof_lines is not None:
+        rules, closing = parts.proof_lines(rules, tuple(proofs), loss)
     lines += ["  " + rule for rule in rules]
     for array_name in ("x", *derivation.params):
         symbols = derivation.x if array_name == "x" else derivation.params[array_name]
         lines.append("")
         lines += _equations(printer, symbols, derivation.grads[array_name],
                             lambda s: f"d{loss}/d{printer.doprint(s)}")
+    lines += closing
     lines += ["", _index_line(index_base)]
     return "\n".join(lines)
 
@@ -450,22 +372,23 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
         lines.append(f"  layer {step.number}, {step.layer.describe()}:")
         lines += [f"    {rule}" for rule in rules]
         following = steps[step.number] if step.number < len(steps) else None
-        if step.layer.kind in _ACTIVATION_KINDS and following is not None \
-                and following.layer.kind not in _ACTIVATION_KINDS:
-            later = step_names[following.number]
+        if following is not None and TEXT[step.layer].elementwise \
+                and not TEXT[following.layer].elementwise:
+            later = TEXT[following.layer]
+            short = later.short_backward(following.layer, step_names[following.number]) \
+                if later.short_backward else step_names[following.number]["g"]
             lines.append(f"    together with layer {following.number}: {own['dx']} = "
-                         f"{_short_backward(following.layer, later)} * f'({own['x']})"
-                         f"   (the notes' delta^(l-1) = "
-                         + ("upsample(delta^l)" if following.layer.kind.endswith("pool2d") else
-                            "backward(delta^l)") + " * f'(net^(l-1)))")
+                         f"{short} * f'({own['x']})   (the notes' delta^(l-1) = "
+                         f"{later.backward_word}(delta^l) * f'(net^(l-1)))")
 
     lines += ["", "Forward, element by element:"]
     for step in steps:
         own = step_names[step.number]
         printer = TextPrinter(notation, window_output=step.names["z"])
+        parts = TEXT[step.layer]
         lines += ["", f"  layer {step.number}, {step.layer.describe()}: "
-                  f"{_forward_header(step.layer, own, step.input_shape)}"]
-        shown = step.z_written if show_padding and step.layer.kind in _SHOWS_ZEROS else step.z
+                  f"{parts.forward_header(step.layer, own, step.input_shape)}"]
+        shown = step.z_written if show_padding and parts.shows_padding else step.z
         lines += ["  " + line for line in _equations(printer, step.output, shown, printer.doprint)]
 
     lines += ["", "Backward, element by element (from the last layer to the first), "
@@ -485,14 +408,8 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
     return "\n".join(lines)
 
 
-_ACTIVATION_KINDS = ("relu", "leakyrelu", "sigmoid", "tanh")
-_SHOWS_ZEROS = ("conv2d", "avgpool2d", "linear")
-
-
 def _step_names(step, notation) -> dict:
-    own = {role: name for role, name in step.names.items()}
-    names = _names(notation, own)
-    return names
+    return _names(notation, dict(step.names))
 
 
 def _index_line(index_base: int) -> str:

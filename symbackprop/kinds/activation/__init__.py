@@ -1,7 +1,9 @@
 """Elementwise activations, one row each in :data:`rules.ACTIVATIONS`: spec classes,
-expansion ``a = f(net)`` and ``f'`` as the course notes write it."""
+expansion ``a = f(net)``, ``f'`` as the course notes write it, and their parts in each
+stage (each read off the row)."""
 
-from symbackprop.kinds.activation import cli, expand, rules  # noqa: F401  (they register themselves)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.activation import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.activation.spec import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 
 __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus"]

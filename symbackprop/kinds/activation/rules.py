@@ -43,6 +43,8 @@ class ActivationRule:
         ``f(net) * (1 - f(net))``.  The tests prove it equals ``diff(value)``.
     formula, derivative_formula : the same in words, for printouts.
     constants : names of the numbers the function takes besides ``net``.
+    latex_name : how the function prints in LaTeX (``\\sigma``); by default SymPy's
+        spelling of ``function_name`` (``\\tanh``, ``\\operatorname{relu}``).
     """
 
     kind: str
@@ -52,6 +54,7 @@ class ActivationRule:
     formula: str
     derivative_formula: str
     constants: tuple = field(default=())
+    latex_name: str = ""
 
 
 def _step(net):
@@ -73,13 +76,13 @@ ACTIVATIONS = {rule.kind: rule for rule in (
         derivative=lambda f, net, slope: sympy.Piecewise((1, net > 0), (slope, True)),
         formula="f(net) = net if net > 0 else alpha net",
         derivative_formula="f'(net) = 1 if net > 0 else alpha (alpha at 0)",
-        constants=("alpha",)),
+        constants=("alpha",), latex_name=r"\operatorname{lrelu}"),
     ActivationRule(
         "sigmoid", "sigmoid",
         value=lambda net: 1 / (1 + sympy.exp(-net)),
         derivative=lambda f, net: f(net) * (1 - f(net)),
         formula="f(net) = s(net) = 1 / (1 + exp(-net))",
-        derivative_formula="f'(net) = s(net) (1 - s(net))"),
+        derivative_formula="f'(net) = s(net) (1 - s(net))", latex_name=r"\sigma"),
     ActivationRule(
         "tanh", "tanh",
         value=lambda net: sympy.tanh(net),

@@ -1,7 +1,8 @@
-"""The 2-D convolution (cross-correlation), everything about it: spec, expansion,
-closed forms and the parts it plugs into the stages."""
+"""The 2-D convolution (cross-correlation), everything about it: its spec, its
+expansion, its closed forms and the part it plugs into each stage."""
 
-from symbackprop.kinds.conv2d import cli, expand, rules  # noqa: F401  (they register themselves)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.conv2d import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.conv2d.spec import Conv2d
 
 __all__ = ["Conv2d"]

@@ -7,8 +7,9 @@
   input correlated with the stride-dilated ``g`` used as the kernel.
 - ``dL/db[o] = sum_{n,i,j} g[n,o,i,j]``.
 
-The same functions run on NumPy numbers and on SymPy symbols, so what is proven here
-is what the numeric checks use.
+The same functions run on NumPy numbers, on SymPy symbols and, in the proof, on exact
+polynomials of those symbols (:class:`~symbackprop.core.rules.Polynomial`), so what is
+proven here is what the numeric checks use.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from symbackprop.core.indexing import grad_input_padding, unread_length
-from symbackprop.core.naming import to_grid
 from symbackprop.core.rules import (
     PROOFS,
     RuleProof,
     array_sum,
+    axis_sum,
+    collector_paused,
     correlate2d,
     dilate,
     mismatched_elements,
     pad2d,
+    polynomial_grid,
     rot180,
 )
 from symbackprop.kinds.conv2d.spec import Conv2d
@@ -67,7 +70,7 @@ def closed_form_gradients(layer, x, w, g) -> dict:
                 for n in range(batch)])
     grads = {"x": grad_x, "w": grad_w}
     if layer.bias:
-        grads["b"] = g.sum(axis=(0, 2, 3))
+        grads["b"] = axis_sum(g, (0, 2, 3))
     return grads
 
 
@@ -90,11 +93,14 @@ STATEMENTS = {
 }
 
 
+@collector_paused()
 def prove_rules(derivation) -> tuple[RuleProof, ...]:
     """Prove each closed form equal to the element-wise gradients of ``derivation``."""
     layer = derivation.layer
-    closed = closed_form_gradients(layer, to_grid(derivation.x), to_grid(derivation.w),
-                                   to_grid(derivation.g))
+    # Evaluated on exact polynomials rather than SymPy symbols: the same arithmetic,
+    # in time linear in the number of products (see core.rules.Polynomial).
+    closed = closed_form_gradients(layer, polynomial_grid(derivation.x),
+                                   polynomial_grid(derivation.w), polynomial_grid(derivation.g))
     height, width = derivation.input_shape[2:]
     top, bottom, left, right = layer.padding
     unread = (

@@ -1,6 +1,7 @@
 """Flatten: ``(N, C, H, W) -> (N, C*H*W)``, row-major; its backward is a reshape."""
 
-from symbackprop.kinds.flatten import cli, expand  # noqa: F401  (it registers itself)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.flatten import check, cli, expand, html, latex, numpy, text  # noqa: F401
 from symbackprop.kinds.flatten.spec import Flatten
 
 __all__ = ["Flatten"]

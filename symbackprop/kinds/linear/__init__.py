@@ -1,6 +1,7 @@
-"""The fully connected layer ``z = w x + b``: spec and expansion."""
+"""The fully connected layer ``z = w x + b``: spec, expansion and its parts in each stage."""
 
-from symbackprop.kinds.linear import cli, expand  # noqa: F401  (it registers itself)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.linear import check, cli, expand, html, latex, numpy, text  # noqa: F401
 from symbackprop.kinds.linear.spec import Linear
 
 __all__ = ["Linear"]

@@ -1,7 +1,8 @@
 """Max and average pooling over 2-D windows: spec, expansion, the routing indicator
-of max pooling and the Kronecker form of average pooling."""
+of max pooling, the Kronecker form of average pooling, and their parts in each stage."""
 
-from symbackprop.kinds.pool2d import cli, expand, rules  # noqa: F401  (they register themselves)
+# Importing each part registers it with its stage.
+from symbackprop.kinds.pool2d import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 
 __all__ = ["MaxPool2d", "AvgPool2d"]

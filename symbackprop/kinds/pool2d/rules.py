@@ -15,8 +15,14 @@ from __future__ import annotations
 import sympy
 
 from symbackprop.core.indexing import unread_length
-from symbackprop.core.naming import to_grid
-from symbackprop.core.rules import PROOFS, RuleProof, kron_upsample, mismatched_elements
+from symbackprop.core.rules import (
+    PROOFS,
+    RuleProof,
+    collector_paused,
+    kron_upsample,
+    mismatched_elements,
+    polynomial_grid,
+)
 from symbackprop.kinds.pool2d.spec import AvgPool2d
 
 __all__ = ["WindowMax", "IsWindowMax", "first_argmax", "KRON_STATEMENT", "tiles_input",
@@ -98,6 +104,7 @@ def tiles_input(layer) -> bool:
     return layer.stride == layer.kernel_size and not any(layer.padding)
 
 
+@collector_paused()
 def prove_kron(derivation) -> RuleProof:
     """Prove :data:`KRON_STATEMENT` against the element-wise ``dL/dx`` of average pooling."""
     layer = derivation.layer
@@ -105,7 +112,7 @@ def prove_kron(derivation) -> RuleProof:
         raise ValueError(f"{layer.describe()}: the Kronecker form needs windows that tile the "
                          f"input (stride = kernel_size, no padding)")
     height, width = derivation.input_shape[2:]
-    closed = kron_upsample(to_grid(derivation.g), layer.kernel_size, (height, width))
+    closed = kron_upsample(polynomial_grid(derivation.g), layer.kernel_size, (height, width))
     mismatches = mismatched_elements(closed, derivation.grads["x"], "the kron rule")
     unread = tuple(unread_length(size, kernel, kernel, 0, 0)
                    for size, kernel in zip((height, width), layer.kernel_size))

@@ -1,4 +1,5 @@
-"""Stage check_impl, pooling part: the inputs and known mistakes of pooling backward passes.
+"""check-impl for max and average pooling: the call convention, the inputs and the known
+mistakes of pooling backward passes.
 
 Input: an :class:`~symbackprop.check.impl.ImplCase` of a max or average pooling
 layer (the person's output and the truth, the derivation evaluated numerically).
@@ -26,19 +27,29 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import sympy
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import (
+    IMPLEMENTATIONS,
+    Implementation,
     Mistake,
     NumericGradients,
     TermValues,
     first_maximum,
+    leaves_unread,
     numeric_truth,
 )
 from symbackprop.core.rules import pad2d
+from symbackprop.kinds.pool2d.rules import IsWindowMax
+from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
 
 __all__ = ["MAX_POOL_MISTAKES", "AVG_POOL_MISTAKES", "distinct_input", "tied_input",
            "last_maximum", "tied_maxima_share", "every_tied_maximum", "every_element",
-           "overwritten"]
+           "overwritten", "POOLING_CHANNELS"]
+
+#: Channels of the inputs a pooling backward pass runs on (pooling never mixes them).
+POOLING_CHANNELS = 2
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -238,3 +249,45 @@ AVG_POOL_MISTAKES = (
     _OVERWRITTEN,
     _NOT_REMOVED,
 )
+
+
+# -- what check-impl needs of pooling ---------------------------------------------------
+_CONVENTION = "backward(x, grad_out) -> grad_x or (grad_x,)"
+
+
+def _with_channels(layer, size) -> tuple:
+    return (POOLING_CHANNELS, *size)
+
+
+def _overlap_note(layer) -> tuple:
+    if layer.overlapping:
+        return ()
+    return ("the windows of this layer do not overlap, so adding the shares of overlapping "
+            "windows is not tested; check it with a stride smaller than the window as well",)
+
+
+def _windows_hold_ties(layer) -> bool:
+    return max(layer.kernel_size) > 1
+
+
+IMPLEMENTATIONS.register(MaxPool2d, Implementation(
+    convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
+    make_input=distinct_input, input_words=" (distinct values)", ties=_windows_hold_ties,
+    tied_input=tied_input, indicator=IsWindowMax, show_channels=True, notes=_overlap_note,
+    unread=leaves_unread))
+IMPLEMENTATIONS.register(AvgPool2d, Implementation(
+    convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
+    show_channels=True, notes=_overlap_note, unread=leaves_unread))
+
+
+# -- what the formula checker needs of max pooling ---------------------------------------
+def _argmax(element, output) -> sympy.Expr:
+    """``[x_ab = argmax z_ij]`` for the input element ``x_ab`` and ``z_ij``'s value
+    ``WindowMax(window, index)``: the derivation's own indicator, 0 outside the window."""
+    window, output_index = output.args
+    if element not in window:
+        return sympy.Integer(0)
+    return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
+
+
+FORMULAS.register(MaxPool2d, FormulaParts(words="max pooling", argmax=_argmax))

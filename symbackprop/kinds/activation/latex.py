@@ -1,0 +1,74 @@
+"""Every activation in the LaTeX document, from its row of
+:data:`~symbackprop.kinds.activation.rules.ACTIVATIONS`: ``f`` and ``f'`` printed from
+the row's SymPy expressions, its constants, and how its SymPy function prints
+(``\\sigma(x_{11})``)."""
+
+from __future__ import annotations
+
+import sympy
+
+from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationBase, activation_function
+from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
+from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter
+
+#: The argument of ``f`` in the general formulas, as the notes write it.
+NET = sympy.Symbol("net", real=True)
+
+
+def _function_latex(printer, expr, exp=None) -> str:
+    """``\\operatorname{relu}(x_{11})``, ``\\tanh^{2}(x_{11})``: the row's ``latex_name``."""
+    name = expr.rule.latex_name or printer._hprint_Function(expr.func.__name__)
+    power = "" if exp is None else f"^{{{exp}}}"
+    return rf"{name}{power}({printer._print(expr.args[0])})"
+
+
+# Every activation's function derives from ActivationBase: the LaTeX printer learns it
+# from here and names no activation.
+LayerLatexPrinter.print_function(ActivationBase, _function_latex)
+
+
+def formulas(layer) -> tuple[str, str]:
+    """``f(net)`` and ``f'(net)`` in LaTeX, printed from the layer's row."""
+    rule = ACTIVATIONS[layer.kind]
+    constants = [sympy.Symbol(name, real=True) for name in rule.constants]
+    function = activation_function(layer.kind)
+    value = rule.value(NET, *constants)
+    derivative = rule.derivative(lambda argument: function(argument, *constants), NET,
+                                 *constants)
+    printer = LayerLatexPrinter(None, settings={"symbol_names": {NET: r"\mathit{net}"}})
+    # The function's own name first where it is not the formula itself:
+    # \sigma(net) = \frac{1}{1 + e^{-net}} says what the \sigma of the equations is.
+    named, value = printer.doprint(function(NET, *constants)), printer.doprint(value)
+    return (value if named == value else f"{named} = {value}"), printer.doprint(derivative)
+
+
+def _constants(layer) -> str:
+    rule = ACTIVATIONS[layer.kind]
+    return "".join(rf",\quad {sympy.latex(sympy.Symbol(name))} = {value:g}"
+                   for name, value in zip(rule.constants, layer.constants))
+
+
+def general(layer, names, base: int = 1) -> dict:
+    x, z, g, loss = names["x"], names["z"], names["g"], names["L"]
+    value, derivative = formulas(layer)
+    dx = rf"\frac{{\partial {loss}}}{{\partial {x}}}"
+    return {"forward": rf"{z} = f({x}),\quad f(\mathit{{net}}) = {value}",
+            "backward": rf"{dx} = {g} \odot f'({x}),\quad f'(\mathit{{net}}) = {derivative}"
+                        + _constants(layer)}
+
+
+def chain_rule(step, printer) -> str:
+    before, after = printer.name(f"delta{step.number - 1}"), printer.name(f"delta{step.number}")
+    return rf"{before} = {after} \odot f'\bigl({printer.name(f'a{step.number - 1}')}\bigr)"
+
+
+#: One entry for every activation: everything it says comes from the layer's row.
+PARTS = LatexParts(
+    title=lambda layer: f"Backpropagation through {layer.title}",
+    general=general, chain_rule=chain_rule,
+    chain_words=lambda layer, printer:
+        f"an activation, $f'(\\mathit{{net}}) = {formulas(layer)[1]}$",
+    elementwise=True)
+
+for _layer_type in ACTIVATION_TYPES:
+    LATEX.register(_layer_type, PARTS)
