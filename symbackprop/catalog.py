@@ -73,10 +73,10 @@ DIGITS_NETWORK = Sequential(
 
 CATALOG = (
     CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
-                 "SPEC.md's worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)",
+                 "the worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)",
                  BOTH_STYLES),
     CatalogEntry(Conv2d(1, 1, kernel_size=3, stride=2),
-                 "SPEC.md's output-size example: width 5, filter 3, stride 2 gives 2",
+                 "the output-size example of docs/notation.md: width 5, filter 3, stride 2 gives 2",
                  BOTH_STYLES),
     CatalogEntry(Conv2d(1, 6, kernel_size=5),
                  "5x5 'valid' convolution, LeNet-5's first layer"),
@@ -85,7 +85,7 @@ CATALOG = (
     CatalogEntry(Conv2d(64, 128, kernel_size=3, stride=2, padding=1),
                  "3x3 stride-2 downsampling (ResNet stage transition)"),
     CatalogEntry(Conv2d(256, 64, kernel_size=1, bias=False),
-                 "1x1 bottleneck 256 -> 64 channels (SPEC.md's cost example)"),
+                 "1x1 bottleneck 256 -> 64 channels (the cost example of docs/notation.md)"),
     CatalogEntry(Conv2d(32, 32, kernel_size=5, padding=2),
                  "5x5 'same' convolution"),
     CatalogEntry(Conv2d(64, 64, kernel_size=3, padding=2, dilation=2),

@@ -99,6 +99,7 @@ LAYER_GRID = [
     ("leakyrelu", {"layer": "leakyrelu", "negative_slope": 0.2}, (3, 3), 2),
     ("sigmoid", {"layer": "sigmoid"}, (2, 3), 1),
     ("tanh-features", {"layer": "tanh"}, (5,), 2),
+    ("softplus", {"layer": "softplus", "beta": 2.0, "threshold": 1.5}, (2, 3), 2),
     ("flatten", {"layer": "flatten"}, (2, 2, 3), 2),
     ("linear", {"layer": "linear", "in_features": 5, "out_features": 3}, None, 2),
     ("linear-no-bias", {"layer": "linear", "in_features": 4, "out_features": 2, "bias": False},

@@ -23,6 +23,8 @@ from reference import (
     relu_grad,
     sigmoid,
     sigmoid_grad,
+    softplus,
+    softplus_grad,
     tanh,
     tanh_grad,
 )
@@ -33,6 +35,8 @@ ACTIVATIONS = {
                   lambda net, layer: leaky_relu_grad(net, layer.negative_slope)),
     "sigmoid": (lambda net, layer: sigmoid(net), lambda net, layer: sigmoid_grad(net)),
     "tanh": (lambda net, layer: tanh(net), lambda net, layer: tanh_grad(net)),
+    "softplus": (lambda net, layer: softplus(net, layer.beta, layer.threshold),
+                 lambda net, layer: softplus_grad(net, layer.beta, layer.threshold)),
 }
 
 

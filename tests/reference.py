@@ -28,6 +28,8 @@ sums (``0 * inf`` appears only where the sum has that product).  The im2col
 versions multiply padding zeros too: use them for finite inputs only.
 """
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -742,6 +744,34 @@ def tanh_grad(net):
     """
     t = tanh(net)
     return 1.0 - t * t
+
+
+def softplus(net, beta=1.0, threshold=20.0):
+    """Softplus as PyTorch defines it, element by element with a loop.
+
+    ``log(1 + exp(beta * net)) / beta``, and ``net`` itself where ``beta * net >
+    threshold`` (there the two agree to rounding and the exponential would overflow).
+    """
+    net = np.asarray(net, dtype=float)
+    out = np.empty_like(net)
+    for index in np.ndindex(*net.shape):
+        value = net[index]
+        if beta * value > threshold:
+            out[index] = value
+        else:
+            out[index] = math.log1p(math.exp(beta * value)) / beta
+    return out
+
+
+def softplus_grad(net, beta=1.0, threshold=20.0):
+    """Derivative of :func:`softplus`: the logistic function of ``beta * net``, or 1
+    where the linear branch applies."""
+    net = np.asarray(net, dtype=float)
+    out = np.empty_like(net)
+    for index in np.ndindex(*net.shape):
+        value = net[index]
+        out[index] = 1.0 if beta * value > threshold else 1.0 / (1.0 + math.exp(-beta * value))
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 r"""Checking hand-derived formulas (stage: (derivation, formula) -> FormulaCheck).
 
-The right formulas here are SPEC.md's (dL/dw = sum g xp[i*s+m, j*s+n], dL/dx the
+The right formulas here are docs/notation.md's (dL/dw = sum g xp[i*s+m, j*s+n], dL/dx the
 full correlation with the rotated kernel, dL/db = sum g, the worked example); the
 wrong ones make the mistakes course notes make.  The verdicts and the differences
 (terms missing and extra) are written out by hand.
@@ -30,7 +30,7 @@ ISSUE_SUM = r"\frac{\partial E}{\partial w_{i,j}} = \sum_m \sum_n \delta_{m,n} a
     (K2, (3, 3), 0, "dL/dx[i,j] = sum(g[i+m-1,j+n-1]*w[1-m,1-n], m, n)", 9),  # rot180(w)
     (K2, (3, 3), 1, r"\frac{\partial E}{\partial b} = \sum_{i,j} \delta_{i,j}", 1),
     (K2, (3, 3), 1, r"dw_b = \sum_i\sum_j \frac{\partial E}{\partial z_{i,j}}", 1),
-    # SPEC's worked example (3x3 input, 2x2 kernel, padding 1), as symbackprop derive prints it
+    # the worked example (3x3 input, 2x2 kernel, padding 1), as symbackprop derive prints it
     (Conv2d(kernel_size=2, padding=1), (3, 3), 1,
      "dL/dx11 = g11 w22 + g12 w21 + g21 w12 + g22 w11", 1),
     (Conv2d(kernel_size=2, padding=1), (3, 3), 1,

@@ -1,6 +1,6 @@
 r"""Checking hand-derived pooling formulas (stage: (derivation, formula) -> FormulaCheck).
 
-The right formulas are SPEC.md's: average pooling shares g equally among the
+The right formulas are docs/notation.md's: average pooling shares g equally among the
 window (``kron(g, ones) / P^2`` for windows side by side, shares added where they
 overlap, the divisor with or without the padding as the layer says); max pooling
 sends g to the first maximum, written with the indicator ``[x_ab = argmax z_ij]``

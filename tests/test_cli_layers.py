@@ -97,6 +97,7 @@ def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, cap
     from symbackprop.kinds.activation import cli as activation_cli
     from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationRule, activation_function
     from symbackprop.kinds.activation.spec import ReLU, _Activation
+    from symbackprop.render.text import TEXT
 
     @dataclass(frozen=True)
     class Softish(_Activation):
@@ -122,6 +123,7 @@ def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, cap
     monkeypatch.setitem(COMMAND_LINE.table, Softish,
                         activation_cli.activation_command_line(Softish))
     monkeypatch.setitem(EXPAND.table, Softish, EXPAND.table[ReLU])
+    monkeypatch.setitem(TEXT.table, Softish, TEXT.table[ReLU])  # derive prints through it
     activation_function.cache_clear()
     try:
         with pytest.raises(SystemExit):

@@ -98,7 +98,7 @@ def assert_matches_reference(layer, input_size, batch, dtype, seed=0):
 
 @pytest.mark.parametrize("case", CONV_GRID, ids=GRID_IDS)
 def test_plan_read_off_derivation_follows_spec(case):
-    """Each offset's slice, read off SymPy's sums, is SPEC.md's xp[.., i*sh + m*dh, ..]."""
+    """Each offset's slice, read off SymPy's sums, is docs/notation.md's xp[.., i*sh + m*dh, ..]."""
     layer, _, _ = grid_layer(case)
     instance, size = representative_instance(layer)
     plan = read_conv2d_plan(sbp.derive(instance, size, 1), layer)
@@ -523,7 +523,7 @@ def test_products_are_matmul_and_only_numpy_is_imported():
 def test_kernel_offset_table_is_baked_from_the_plan():
     layer = Conv2d(kernel_size=(2, 3), stride=(3, 2), dilation=(2, 1), padding=(1, 0, 0, 2))
     module = load(layer)
-    # SPEC.md: offset (m, k) reads xp[.., i*sh + m*dh, j*sw + k*dw]
+    # docs/notation.md: offset (m, k) reads xp[.., i*sh + m*dh, j*sw + k*dw]
     assert module.KERNEL_OFFSETS == tuple((m, k, 2 * m, k) for m in range(2) for k in range(3))
     # ... which is row i + (2*m) // 3 of the row phase (2*m) % 3, column j + k // 2 of
     # the column phase k % 2

@@ -1,7 +1,7 @@
 """generate's up-front size limit and its closed-form smallest instances.
 
 Truth for the closed forms: a plain search over input lengths written here from
-SPEC.md's output-size formula (tests/reference.py's conv_output_size), the way the
+docs/notation.md's output-size formula (tests/reference.py's conv_output_size), the way the
 generator used to find them.  The limit: every oversized request answers within
 seconds with a SizeLimitError (exit 2 on the command line) naming the parameter.
 """

@@ -29,7 +29,7 @@ def worked():
 
 
 def test_worked_example_forward(worked):
-    """SPEC.md: 3x3 input, 2x2 kernel, padding 1 -> 4x4, padding terms shown as 0."""
+    """docs/notation.md: 3x3 input, 2x2 kernel, padding 1 -> 4x4, padding terms shown as 0."""
     assert worked.z.shape == (1, 1, 4, 4)
     z = worked.z_written
     assert printed(worked, z[0, 0, 0, 0]) == "0 w11 + 0 w12 + 0 w21 + x11 w22 + b"

@@ -52,7 +52,7 @@ def test_catalog_covers_the_useful_layers():
     layers = [entry.layer for entry in CONV_ENTRIES]
     assert len(layers) >= 10
     kinds = {
-        "SPEC.md worked example": lambda layer: layer == Conv2d(kernel_size=2, padding=1),
+        "worked example": lambda layer: layer == Conv2d(kernel_size=2, padding=1),
         "3x3 same": lambda layer: layer.kernel_size == (3, 3) and layer.padding == (1,) * 4 and
         layer.stride == (1, 1) and layer.groups == 1,
         "3x3 stride 2": lambda layer: layer.kernel_size == (3, 3) and layer.stride == (2, 2),

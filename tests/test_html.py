@@ -318,7 +318,7 @@ def test_max_pooling_padding_is_minus_infinity():
 def test_each_slide_frame_is_the_gradient_it_names(layer, size):
     """The marked window of the padded, dilated g times the rotated kernel is dL/dx.
 
-    P is computed here from SPEC's formula P = d(K-1) - p (+ the unread rows r) and
+    P is computed here from docs/notation.md's formula P = d(K-1) - p (+ the unread rows r) and
     the zeros inserted by hand, not with symbackprop.core.rules.
     """
     derivation = sbp.derive(layer, size)

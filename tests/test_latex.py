@@ -33,7 +33,7 @@ from symbackprop.render.latex import (
 
 @pytest.fixture(scope="module")
 def worked():
-    """SPEC's worked example: 3x3 input, 2x2 kernel, padding 1."""
+    """docs/notation.md's worked example: 3x3 input, 2x2 kernel, padding 1."""
     return sbp.derive(sbp.Conv2d(kernel_size=2, padding=1), (3, 3))
 
 
@@ -106,7 +106,7 @@ def test_forward_and_gradients_print_in_textbook_order(worked):
     assert printer.doprint(worked.z_written[0, 0, 3, 3]) == \
         "x_{33} w_{11} + 0 w_{12} + 0 w_{21} + 0 w_{22} + b"
     assert printer.doprint(worked.z[0, 0, 0, 0]) == "x_{11} w_{22} + b"
-    # SPEC: dL/dx11 and dL/dx22 of the worked example.
+    # docs/notation.md: dL/dx11 and dL/dx22 of the worked example.
     assert printer.doprint(worked.grad_x[0, 0, 0, 0]) == \
         "g_{11} w_{22} + g_{12} w_{21} + g_{21} w_{12} + g_{22} w_{11}"
     assert printer.doprint(worked.grad_x[0, 0, 1, 1]) == \

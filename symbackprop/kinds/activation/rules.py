@@ -89,6 +89,15 @@ ACTIVATIONS = {rule.kind: rule for rule in (
         derivative=lambda f, net: 1 - f(net) ** 2,
         formula="f(net) = tanh(net)",
         derivative_formula="f'(net) = 1 - tanh(net)^2"),
+    ActivationRule(
+        "softplus", "softplus",
+        value=lambda net, beta, threshold: sympy.Piecewise(
+            (net, beta * net > threshold), (sympy.log(1 + sympy.exp(beta * net)) / beta, True)),
+        derivative=lambda f, net, beta, threshold: sympy.Piecewise(
+            (1, beta * net > threshold), (1 / (1 + sympy.exp(-beta * net)), True)),
+        formula="f(net) = log(1 + exp(beta net)) / beta, or net where beta net > threshold",
+        derivative_formula="f'(net) = 1 / (1 + exp(-beta net)), or 1 where beta net > threshold",
+        constants=("beta", "threshold")),
 )}
 
 

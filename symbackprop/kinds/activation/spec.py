@@ -108,8 +108,22 @@ class Tanh(_Activation):
     title = "Tanh"
 
 
+@register_kind
+@dataclass(frozen=True)
+class Softplus(_Activation):
+    """``log(1 + exp(beta net)) / beta``, and ``net`` itself where ``beta net > threshold``
+    (as PyTorch's ``Softplus(beta, threshold)``, which keeps large inputs exact)."""
+
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    kind = "softplus"
+    title = "Softplus"
+    positive = ("beta",)
+
+
 #: Every activation layer type, in the order the stages register them.
-ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh)
+ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh, Softplus)
 
 
 def activation_module_name(layer) -> str:

@@ -76,7 +76,7 @@ def proof_lines(rules, proofs, loss) -> tuple[list[str], list[str]]:
     """A single convolution lists its elements first and its proven closed forms after."""
     if not proofs:
         return [], []
-    return [], ["", "Closed forms (SPEC.md), checked element by element against the sums above:",
+    return [], ["", "Closed forms, checked element by element against the sums above:",
                 *rule_lines(proofs, loss)]
 
 
