@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbackprop.check.impl import IMPLEMENTATIONS
+from symbackprop.check.impl import IMPLEMENTATIONS, conventions
 from symbackprop.cli.options import (
     add_derivation_options,
     add_instance_options,
@@ -180,10 +180,14 @@ check_command.options = _check_options
 
 
 def _check_impl_arguments(parser):
+    # One line per calling convention, with the kinds that use it (read off the registry).
+    kinds_of = {}
+    for kind, convention in conventions().items():
+        kinds_of.setdefault(convention, []).append(kind)
+    described = "; ".join(f"{convention} for {', '.join(kinds)}"
+                          for convention, kinds in kinds_of.items())
     parser.add_argument("function", metavar="FILE.py:FUNCTION",
-                        help="the backward function to check: backward(x, w, b, grad_z) -> "
-                             "(grad_x, grad_w, grad_b) for conv2d, backward(x, grad_out) -> "
-                             "grad_x or (grad_x,) for maxpool2d and avgpool2d")
+                        help=f"the backward function to check: {described}")
 
 
 def _check_impl_options(parser, kind):
