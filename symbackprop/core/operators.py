@@ -15,6 +15,7 @@ whole array by its name, which each printer names in its own language.
 from __future__ import annotations
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE
 
 from symbackprop.core.registry import Registry
 
@@ -73,12 +74,15 @@ class MatrixProduct(ChainOperator):
     """``a b``: the matrix product (``w^T g``)."""
 
     nargs = 2
+    #: binds like a product: bracketed inside another product, ``(w^T g) * f'(a)``
+    precedence = PRECEDENCE["Mul"]
 
 
 class ElementwiseProduct(ChainOperator):
     """``a * b`` elementwise (the notes' ``\\odot``)."""
 
     nargs = 2
+    precedence = PRECEDENCE["Mul"]
 
 
 class ActivationDerivative(ChainOperator):
