@@ -473,8 +473,7 @@ NUMPY.register(Conv2d, NumpyKind(
     context=_context,
     strategies=STRATEGIES,
     instance=_conv2d_instance,
-    backward_rule=("delta{previous} = delta{number} sent back through w{number} (a transposed "
-                   "convolution); dL/dw{number}{bias}", ", dL/db{number}"),
+    backward_rule=("; dL/dw{number}{bias}", ", dL/db{number}"),
     chain_shape=_chain_shape,
     input_shape=lambda layer: ("N", layer.in_channels, "H", "W"),
 ))

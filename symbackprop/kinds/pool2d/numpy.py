@@ -245,13 +245,13 @@ def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
             f"_expect_nonempty(input_shape, shape, {number})"], 4, channels
 
 
-def _pool_kind(rule: str) -> NumpyKind:
+def _pool_kind(words: str) -> NumpyKind:
     return NumpyKind(context=_pool_context, instance=_pool_instance,
-                     backward_rule=(rule, ""), chain_shape=_chain_shape,
+                     backward_rule=(words, ""), chain_shape=_chain_shape,
                      input_shape=lambda layer: ("N", "C", "H", "W"), upsamples=True)
 
 
 NUMPY.register(MaxPool2d, _pool_kind(
-    "delta{previous} = upsample(delta{number}): each window's delta to its first maximum"))
+    ": each window's delta to its first maximum"))
 NUMPY.register(AvgPool2d, _pool_kind(
-    "delta{previous} = upsample(delta{number}): an equal share to every element of a window"))
+    ": an equal share to every element of a window"))
