@@ -83,3 +83,31 @@ def test_every_kind_of_a_chain_registers_its_rule(kind):
     expression = chain_rule(layer, chain_names("g", "x", "w"))
     assert expression.free_symbols <= set(chain_names("g", "x", "w").values())
     assert "g" in {symbol.name for symbol in expression.free_symbols}
+
+
+@pytest.mark.parametrize("layer", [Conv2d(kernel_size=2, padding=1), MaxPool2d(3, stride=2),
+                                   AvgPool2d(2)], ids=["conv2d", "maxpool2d", "avgpool2d"])
+def test_a_module_prints_the_core_output_size_formula(layer, monkeypatch):
+    """The output size of a generated module is the core's formula in the module's names:
+    change the core's formula and the module's code and docstring change with it."""
+    import sympy
+
+    from symbackprop.core import indexing
+
+    original = indexing.output_size_formula
+
+    def changed(axis, values=None, dilated=True):
+        out, formula = original(axis, values, dilated)
+        return out, sympy.Add(*formula.args, sympy.Symbol("sh", integer=True), evaluate=False)
+
+    size = "(height + TOP + BOTTOM - "
+    _generate_cached.cache_clear()
+    assert size in generate(layer) and "// SH + 1 + SH" not in generate(layer)
+    monkeypatch.setattr(indexing, "output_size_formula", changed)
+    _generate_cached.cache_clear()
+    try:
+        source = generate(layer)
+    finally:
+        _generate_cached.cache_clear()
+    assert "out_height = " + size in source and "// SH + 1 + SH\n" in source
+    assert "Wo = (W + " in source and f"+ 1 + {layer.stride[1]}\n" in source

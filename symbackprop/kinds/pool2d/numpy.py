@@ -20,6 +20,7 @@ import numpy as np
 import sympy
 
 from symbackprop.core.derivation import Derivation, derive
+from symbackprop.core.indexing import output_size_in
 from symbackprop.core.naming import element_symbol, parse_element
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
@@ -194,10 +195,11 @@ _AXES = (("height", "H", "TOP", "BOTTOM", "KH", "SH"), ("width", "W", "LEFT", "R
 
 
 def output_size_expression(size, before, after, kernel, stride):
-    """``floor((H + top + bottom - K) / s) + 1``, the number of windows along an axis, as
-    one SymPy expression (unevaluated: it prints as written) for the code and the docstring."""
-    with sympy.evaluate(False):
-        return sympy.floor(sympy.Add(size, before, after, -kernel) / stride) + 1
+    """``floor((H + top + bottom - K) / s) + 1``, the number of windows along an axis, for
+    the code and the docstring: the core's
+    :func:`~symbackprop.core.indexing.output_size_formula` without dilation, in the
+    module's names (unevaluated: it prints as written)."""
+    return output_size_in((size, before, after, kernel, stride), dilated=False)
 
 
 def output_size_code(layer) -> tuple[list[str], list[str]]:
