@@ -58,6 +58,8 @@ def general(layer, names, base: int = 1) -> dict:
                         + _constants(layer)}
 
 
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
     """``g * f'(x)`` elementwise."""
     return ElementwiseProduct(names["g"], ActivationDerivative(names["x"]))

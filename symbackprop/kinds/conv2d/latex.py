@@ -681,6 +681,8 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
 
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
     """``g`` sent back through ``w``: a transposed convolution."""
     return TransposedConvolution(names["g"], names["w"])

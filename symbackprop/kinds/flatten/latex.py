@@ -13,6 +13,8 @@ def general(layer, names, base: int = 1) -> dict:
             "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{chw}}}} = {g}_{{f}}"}
 
 
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
     """The error term takes the input's shape again: ``reshape(g, x)``."""
     return Reshape(names["g"], names["x"])

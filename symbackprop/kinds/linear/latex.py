@@ -18,6 +18,8 @@ def general(layer, names, base: int = 1) -> dict:
                            if b else "")}
 
 
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
     """``w^T g``."""
     return MatrixProduct(Transposed(names["w"]), names["g"])

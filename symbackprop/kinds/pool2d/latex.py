@@ -109,6 +109,8 @@ def kron(derivation, printer) -> dict | None:
             "holds": proof.holds, "checked": proof.checked, "tail": any(proof.unread)}
 
 
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
     """``upsample(g)``: each window's error term back to the window's inputs."""
     return Upsample(names["g"])
