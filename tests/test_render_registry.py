@@ -20,6 +20,7 @@ import symbackprop as sbp
 from symbackprop.core.command_line import COMMAND_LINE
 from symbackprop.core.expand import EXPAND
 from symbackprop.core.indexing import output_length, output_size_formula
+from symbackprop.core.operators import CHAIN_RULES
 from symbackprop.core.registry import KINDS
 from symbackprop.kinds.activation import rules as activation_rules
 from symbackprop.kinds.activation.spec import _Activation
@@ -51,7 +52,7 @@ def cube(monkeypatch):
     """The row and the spec class, registered as a new activation's own modules would:
     with the entry every activation shares."""
     monkeypatch.setitem(activation_rules.ACTIVATIONS, "cube", CUBE_ROW)
-    for registry in (EXPAND, TEXT, LATEX, HTML, COMMAND_LINE):
+    for registry in (EXPAND, CHAIN_RULES, TEXT, LATEX, HTML, COMMAND_LINE):
         monkeypatch.setitem(registry.table, Cube, registry.table[sbp.ReLU])
     return sbp.derive(Cube(), (2, 2))
 

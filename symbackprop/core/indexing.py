@@ -19,6 +19,7 @@ __all__ = [
     "sliding_output_size",
     "is_int",
     "output_size_formula",
+    "output_size_in",
     "SIZE_LATEX_NAMES",
 ]
 
@@ -124,6 +125,23 @@ def output_size_formula(axis: str, values=None, dilated: bool = True):
         extent = add(size, before, after, mul(-1, kernel))
     windows = sympy.floor(mul(extent, sympy.Pow(stride, -1, evaluate=False)), evaluate=False)
     return sympy.Symbol(out, integer=True), add(windows, 1)
+
+
+def output_size_in(names, dilated: bool = True):
+    """The formula of :func:`output_size_formula` in other names, still unevaluated.
+
+    ``names`` replaces ``(size, pad_before, pad_after, kernel, stride, dilation)`` (without
+    ``dilation`` when ``dilated`` is False): a generated module's ``height, TOP, BOTTOM,
+    KH, SH, DH``.  The terms keep the order the printouts show, so the module's code,
+    the text and the LaTeX state one formula.
+    """
+    import sympy
+
+    _, formula = output_size_formula("h", dilated=dilated)
+    symbols = sympy.symbols(_SIZE_SYMBOLS["h"][1:], integer=True)
+    # evaluate(False): the replaced sum is rebuilt as written, not reordered or folded
+    with sympy.evaluate(False):
+        return formula.xreplace(dict(zip(symbols, names)))
 
 
 def unread_length(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,

@@ -35,6 +35,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symbackprop.core.derivation import DEFAULT_MAX_TERMS, SizeLimitError, term_count
 from symbackprop.core.naming import module_name
+from symbackprop.core.operators import Transposed
 from symbackprop.core.registry import Registry
 from symbackprop.render.templating import python_environment
 
@@ -84,8 +85,11 @@ class NumpyKind:
     instance : ``instance(layer, max_terms) -> (layer derived, input shape)``: the
         instance generating the layer derives, for the size limit; None when that is
         small whatever the layer.
-    backward_rule : ``(rule, bias part)``, a chain's backward step in its names:
-        ``delta{previous}`` from ``delta{number}``; ``{bias}`` places the bias part.
+    backward_rule : ``(words, bias part)``, said after a chain's backward step (the
+        expression the kind registered in
+        :data:`~symbackprop.core.operators.CHAIN_RULES`, printed): its parameter
+        gradients in the chain's names (``{number}``, ``{previous}``); ``{bias}``
+        places the bias part.
     chain_shape : ``chain_shape(number, layer, rank, channels) -> (lines, rank,
         channels)``: the code of a chain's ``output_shapes`` for this layer and the
         rank and channel count after it; None: the layer keeps the shape.
@@ -136,6 +140,39 @@ class GeneratedCodePrinter(NumPyPrinter):
             return f"np.floor({self._print(numerator)})"
         return (f"{self.parenthesize(numerator, PRECEDENCE['Mul'])} // "
                 f"{self.parenthesize(denominator, PRECEDENCE['Mul'])}")
+
+    # -- a chain's backward rule (symbackprop.core.operators), for a module's comments --
+    def _print_ArrayName(self, expr):
+        return expr.name
+
+    def _print_Upsample(self, expr):
+        return f"upsample({self._print(expr.args[0])})"
+
+    def _print_Reshape(self, expr):
+        error, like = (self._print(arg) for arg in expr.args)
+        return f"{error} reshaped to the shape of {like}"
+
+    def _print_Transposed(self, expr):
+        return f"{self._print(expr.args[0])}^T"
+
+    def _print_MatrixProduct(self, expr):
+        """``w^T g``, and how NumPy computes it: a batch's vectors are the rows of ``g``,
+        so ``(w^T g)^T = g^T w`` is ``g @ w``."""
+        matrix, vector = expr.args
+        rows = (f"{self._print(vector)} @ {self._print(matrix.args[0])}"
+                if matrix.func == Transposed else
+                f"{self._print(vector)} @ {self._print(matrix)}.T")
+        return f"{self._print(matrix)} {self._print(vector)} ({rows})"
+
+    def _print_ElementwiseProduct(self, expr):
+        return " * ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
+    def _print_ActivationDerivative(self, expr):
+        return f"f'({self._print(expr.args[0])})"
+
+    def _print_TransposedConvolution(self, expr):
+        error, kernel = (self._print(arg) for arg in expr.args)
+        return f"{error} sent back through {kernel} (a transposed convolution)"
 
     def _module_format(self, fqn, register=True):
         name = super()._module_format(fqn, register)

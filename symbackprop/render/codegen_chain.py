@@ -18,7 +18,8 @@ import json
 import jinja2
 
 from symbackprop.core.layers import Sequential
-from symbackprop.render.codegen import NUMPY, NumpyKind, layer_context
+from symbackprop.core.operators import chain_names, chain_rule
+from symbackprop.render.codegen import NUMPY, GeneratedCodePrinter, NumpyKind, layer_context
 from symbackprop.render.templating import python_environment
 
 __all__ = ["render_blocks", "chain_context", "regenerate_lines", "backward_rule"]
@@ -60,12 +61,25 @@ def render_blocks(template_name: str, context: dict, names=_LAYER_BLOCKS,
             for name in names if name in render_context.blocks}
 
 
+def step_rule(number: int, layer, g=None):
+    """The expression of layer ``number``'s ``delta{number - 1}`` (its kind's
+    :func:`~symbackprop.core.operators.chain_rule`), ``g`` replacing ``delta{number}``."""
+    names = chain_names(f"delta{number}", f"a{number - 1}",
+                        f"w{number}" if "w" in layer.parameter_names else None)
+    if g is not None:
+        names["g"] = g
+    return chain_rule(layer, names)
+
+
 def backward_rule(number: int, layer) -> str:
-    """Layer ``number``'s backward step (its kind's ``backward_rule``) with its numbers."""
-    rule, bias = NUMPY[layer].backward_rule
+    """Layer ``number``'s backward step with its numbers: the kind's rule printed, then
+    its words (``backward_rule``)."""
+    words, bias = NUMPY[layer].backward_rule
     names = dict(number=number, previous=number - 1)
-    return rule.format(bias=bias.format(**names) if getattr(layer, "bias", False) else "",
-                       **names)
+    words = words.format(bias=bias.format(**names) if getattr(layer, "bias", False) else "",
+                         **names)
+    return f"delta{number - 1} = {GeneratedCodePrinter().doprint(step_rule(number, layer))}" \
+        + words
 
 
 def regenerate_lines(chain: Sequential) -> list[str]:
@@ -153,9 +167,12 @@ def chain_context(chain: Sequential, style: str = "fast", strategy=None) -> dict
     combined = []
     for step, following in zip(steps, steps[1:]):
         if step["entry"].elementwise and following["entry"].upsamples:
+            # the activation's rule applied to what the layer after it hands back
             number = step["number"]
-            combined.append(f"delta{number - 1} = upsample(delta{number + 1}) * "
-                            f"f'(a{number - 1})   (layers {number} and {number + 1})")
+            rule = step_rule(number, chain.layers[number - 1],
+                             g=step_rule(number + 1, chain.layers[number]))
+            combined.append(f"delta{number - 1} = {GeneratedCodePrinter().doprint(rule)}   "
+                            f"(layers {number} and {number + 1})")
     parameters = list(chain.parameter_names)
     last = len(chain.layers)
     return dict(

@@ -59,6 +59,7 @@ from symbackprop.core.naming import (
     parse_element,
     term_sort_key,
 )
+from symbackprop.core.operators import chain_names, chain_rule
 from symbackprop.core.registry import Registry
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
@@ -560,6 +561,36 @@ class LayerLatexPrinter(LatexPrinter):
         power = "" if exp is None else f"^{{{exp}}}"
         return rf"{name}{power}({', '.join(self._print(arg) for arg in expr.args)})"
 
+    # -- a chain's backward rule (symbackprop.core.operators) -------------------
+    def _print_ArrayName(self, expr):
+        """``\\delta^{[3]}``, ``w^{[4]}``: a whole array of a chain."""
+        return self.name(expr.name)
+
+    def _print_Upsample(self, expr):
+        return rf"\operatorname{{upsample}}\bigl({self._print(expr.args[0])}\bigr)"
+
+    def _print_Reshape(self, expr):
+        # the layer table states the shape; the walk names the operation
+        return rf"\operatorname{{reshape}}\bigl({self._print(expr.args[0])}\bigr)"
+
+    def _print_Transposed(self, expr):
+        return rf"\bigl({self._print(expr.args[0])}\bigr)^{{T}}"
+
+    def _print_MatrixProduct(self, expr):
+        return " ".join(self._print(arg) for arg in expr.args)
+
+    def _print_ElementwiseProduct(self, expr):
+        return r" \odot ".join(self._print(arg) for arg in expr.args)
+
+    def _print_ActivationDerivative(self, expr):
+        return rf"f'\bigl({self._print(expr.args[0])}\bigr)"
+
+    def _print_TransposedConvolution(self, expr):
+        """``\\sum_o \\corr(pad(dil_s g_o), rot180 w_{o,c})``, for input channel ``c``."""
+        g, w = (self._print(arg) for arg in expr.args)
+        return (rf"\sum_o \corr\bigl(\operatorname{{pad}}(\operatorname{{dil}}_s "
+                rf"{g}_{{o}}),\ \operatorname{{rot}}_{{180}}\, {w}_{{o,c}}\bigr)")
+
     def _print_Piecewise(self, expr):
         pieces = expr.args
         if len(pieces) == 2 and pieces[0].expr == 1 and pieces[1].expr == 0 \
@@ -569,6 +600,22 @@ class LayerLatexPrinter(LatexPrinter):
                 + (r"\text{otherwise}" if piece.cond == sympy.true else self._print(piece.cond))
                 for piece in pieces]
         return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
+
+def step_rule(step, g: str | None = None) -> sympy.Expr:
+    """The expression of a chain step's ``delta^{l-1}`` (its kind's
+    :func:`~symbackprop.core.operators.chain_rule`), ``g`` replacing its error term."""
+    names = chain_names(step.names["g"], step.names["x"], step.names.get("w"))
+    if g is not None:
+        names["g"] = g
+    return chain_rule(step.layer, names)
+
+
+def print_chain_rule(step, printer, rule=None) -> str:
+    """``\\delta^{[l-1]} = ...``: a chain step's rule (by default its kind's) printed."""
+    rule = step_rule(step) if rule is None else rule
+    index = f"_{{{rule.result_index}}}" if getattr(rule, "result_index", None) else ""
+    return f"{printer.name(step.names['grad_x'])}{index} = {printer.doprint(rule)}"
 
 
 # ---------------------------------------------------------------------------
@@ -588,7 +635,9 @@ class LatexParts:
         and, when the layer has them, ``w b`` to LaTeX); ``None`` when the kind's own
         document states them (a chain's section then shows none).
     chain_rule : ``(step, printer) -> str``
-        ``\\delta^{[l-1]}`` from ``\\delta^{[l]}`` for a chain's walk.
+        ``\\delta^{[l-1]}`` from ``\\delta^{[l]}`` for a chain's walk: by default the
+        expression the kind registered in
+        :data:`~symbackprop.core.operators.CHAIN_RULES`, printed.
     chain_words : str or ``(layer, printer) -> str``
         What that step is, in words.
     notes : ``(layer) -> [str]``
@@ -616,7 +665,7 @@ class LatexParts:
 
     title: object
     general: Callable | None
-    chain_rule: Callable
+    chain_rule: Callable = print_chain_rule
     chain_words: object = ""
     notes: Callable = field(default=lambda layer: [])
     size_rows: Callable | None = None
@@ -803,9 +852,10 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
                "words": _value(parts.chain_words, step.layer, plain), "combined": None}
         following = steps[step.number] if step.number < len(steps) else None
         if parts.elementwise and following is not None and LATEX[following.layer].upsamples:
-            row["combined"] = (rf"{plain.name(step.names['grad_x'])} = \operatorname{{upsample}}"
-                               rf"\bigl({plain.name(following.names['g'])}\bigr) \odot "
-                               rf"f'\bigl({plain.name(step.names['x'])}\bigr)")
+            # the notes' delta^{l-1} = upsample(delta^l) * f'(net^{l-1}): the
+            # activation's rule applied to what the layer after it hands back
+            row["combined"] = print_chain_rule(step, plain, step_rule(
+                step, g=step_rule(following)))
         walk.append(row)
     sections = []
     for step in steps:

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 import sympy
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symbackprop.core import progress
@@ -29,6 +30,7 @@ from symbackprop.core.naming import (
     symbol_array,
     term_sort_key,
 )
+from symbackprop.core.operators import ArrayName, chain_rule
 from symbackprop.core.registry import Registry
 
 __all__ = ["TEXT", "TextParts", "TextPrinter", "FormulaPrinter", "to_text", "format_derivation",
@@ -57,11 +59,6 @@ class TextParts:
     proof_lines : ``(rules, proofs, loss) -> (rules, closing lines)``, optional
         Where the proven closed forms of a single layer go: into its rule lines, or
         a section after the gradient elements.  By default the rules stay as they are.
-    short_backward : ``(layer, names) -> str``, optional
-        The backward applied to the error term, ``upsample(delta3)``, for a chain's
-        "together with" line; by default the error term itself.
-    backward_word : str
-        The notes' name of that backward: ``upsample(delta^l)``.
     elementwise : bool
         An activation: in a chain, it joins the backward of the layer after it.
     """
@@ -73,8 +70,6 @@ class TextParts:
     padding_note: str = ""
     output_axes: str | None = None
     proof_lines: Callable | None = None
-    short_backward: Callable | None = None
-    backward_word: str = "backward"
     elementwise: bool = False
 
 
@@ -107,6 +102,36 @@ class TextPrinter(StrPrinter):
 
     def _print_Symbol(self, expr):
         return self.notation.label(expr)
+
+    # -- a chain's backward rule (symbackprop.core.operators) -------------------
+    def _print_ArrayName(self, expr):
+        """A whole array: its name as the reader's names give it."""
+        return expr.name
+
+    def _print_Upsample(self, expr):
+        return f"upsample({self._print(expr.args[0])})"
+
+    def _print_Reshape(self, expr):
+        # the layer table (and the single layer's rule) states the shape
+        return f"reshape({self._print(expr.args[0])})"
+
+    def _print_Transposed(self, expr):
+        matrix = self._print(expr.args[0])
+        # a name with its own superscript is bracketed: (w^l)^T
+        return f"({matrix})^T" if "^" in matrix else f"{matrix}^T"
+
+    def _print_MatrixProduct(self, expr):
+        return " ".join(self._print(arg) for arg in expr.args)
+
+    def _print_ElementwiseProduct(self, expr):
+        # a matrix product inside is bracketed: (w4^T delta4) * f'(a3)
+        return " * ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
+    def _print_ActivationDerivative(self, expr):
+        return f"f'({self._print(expr.args[0])})"
+
+    def _print_TransposedConvolution(self, expr):
+        return "transposed-conv(" + ", ".join(self._print(arg) for arg in expr.args) + ")"
 
     def _print_Mul(self, expr):
         factors = sorted(expr.args, key=factor_sort_key)
@@ -291,6 +316,19 @@ def shape_text(shape) -> str:
 _shape = shape_text
 
 
+def rule_names(names: dict, **replaced) -> dict:
+    """The arguments of a kind's :func:`~symbackprop.core.operators.chain_rule` from the
+    reader's names of ``g``, ``x`` and ``w`` (``replaced`` overrides any of them)."""
+    rule = {role: ArrayName(names[role]) for role in ("g", "x", "w") if names.get(role)}
+    return {**rule, **replaced}
+
+
+def rule_text(layer, names: dict, **replaced) -> str:
+    """The expression of the error term the layer hands back, in the reader's names:
+    ``upsample(g)``, ``w^T g``, ``g * f'(x)``."""
+    return TextPrinter(None).doprint(chain_rule(layer, rule_names(names, **replaced)))
+
+
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     """The rule of a layer's backward pass in words, with this instance's numbers."""
     return TEXT[layer].backward_rules(layer, names, input_shape, output_shape)
@@ -374,12 +412,13 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
         following = steps[step.number] if step.number < len(steps) else None
         if following is not None and TEXT[step.layer].elementwise \
                 and not TEXT[following.layer].elementwise:
-            later = TEXT[following.layer]
-            short = later.short_backward(following.layer, step_names[following.number]) \
-                if later.short_backward else step_names[following.number]["g"]
+            # the activation's rule applied to what the layer after it hands back
+            later = chain_rule(following.layer, rule_names(step_names[following.number]))
+            notes = chain_rule(following.layer, rule_names(
+                {"g": "delta^l", "x": "a^(l-1)", "w": "w^l"}))
             lines.append(f"    together with layer {following.number}: {own['dx']} = "
-                         f"{short} * f'({own['x']})   (the notes' delta^(l-1) = "
-                         f"{later.backward_word}(delta^l) * f'(net^(l-1)))")
+                         f"{rule_text(step.layer, own, g=later)}   (the notes' delta^(l-1) = "
+                         f"{rule_text(step.layer, {'x': 'net^(l-1)'}, g=notes)})")
 
     lines += ["", "Forward, element by element:"]
     for step in steps:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sympy
 
+from symbackprop.core.operators import CHAIN_RULES, ActivationDerivative, ElementwiseProduct
 from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationBase, activation_function
 from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
 from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter
@@ -57,18 +58,21 @@ def general(layer, names, base: int = 1) -> dict:
                         + _constants(layer)}
 
 
-def chain_rule(step, printer) -> str:
-    before, after = printer.name(f"delta{step.number - 1}"), printer.name(f"delta{step.number}")
-    return rf"{before} = {after} \odot f'\bigl({printer.name(f'a{step.number - 1}')}\bigr)"
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
+def chain_rule(layer, names):
+    """``g * f'(x)`` elementwise."""
+    return ElementwiseProduct(names["g"], ActivationDerivative(names["x"]))
 
 
 #: One entry for every activation: everything it says comes from the layer's row.
 PARTS = LatexParts(
     title=lambda layer: f"Backpropagation through {layer.title}",
-    general=general, chain_rule=chain_rule,
+    general=general,
     chain_words=lambda layer, printer:
         f"an activation, $f'(\\mathit{{net}}) = {formulas(layer)[1]}$",
     elementwise=True)
 
 for _layer_type in ACTIVATION_TYPES:
     LATEX.register(_layer_type, PARTS)
+    CHAIN_RULES.register(_layer_type, chain_rule)

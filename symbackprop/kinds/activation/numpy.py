@@ -72,7 +72,7 @@ def _activation_context(layer, style: str, strategy: str | None) -> dict:
 #: The one entry every activation shares (a new row's type registers it too).
 ACTIVATION_NUMPY = NumpyKind(
     context=_activation_context,
-    backward_rule=("delta{previous} = delta{number} * f'(a{previous})", ""),
+
     elementwise=True,
 )
 

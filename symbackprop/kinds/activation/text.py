@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationBase
 from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
-from symbackprop.render.text import TEXT, TextParts, TextPrinter
+from symbackprop.render.text import TEXT, TextParts, TextPrinter, rule_text
 
 
 def _function_text(printer, expr) -> str:
@@ -30,7 +30,7 @@ def forward_header(layer, names, input_shape) -> str:
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
-    return [f"{names['dx']} = {names['g']} * f'({names['x']}) elementwise, "
+    return [f"{names['dx']} = {rule_text(layer, names)} elementwise, "
             f"{ACTIVATIONS[layer.kind].derivative_formula}{_constants_text(layer)}"]
 
 

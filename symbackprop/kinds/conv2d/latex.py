@@ -15,6 +15,7 @@ from symbackprop.core import progress, rules
 from symbackprop.core.derivation import term_count
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import element_symbol, flat, to_grid
+from symbackprop.core.operators import CHAIN_RULES, TransposedConvolution
 from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.latex import (
     _LEADING_LETTERS,
@@ -680,19 +681,19 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
 
-def chain_rule(step, printer) -> str:
-    """``delta^{[l-1]}_c = sum_o corr(pad(dil_s delta^{[l]}_o), rot180 w_{o,c})``."""
-    number = step.number
-    before, after = printer.name(f"delta{number - 1}"), printer.name(f"delta{number}")
-    w = printer.name(f"w{number}")
-    return (rf"{before}_{{c}} = \sum_o \corr\bigl(\operatorname{{pad}}(\operatorname{{dil}}_s "
-            rf"{after}_{{o}}),\ \operatorname{{rot}}_{{180}}\, {w}_{{o,c}}\bigr)")
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
+def chain_rule(layer, names):
+    """``g`` sent back through ``w``: a transposed convolution."""
+    return TransposedConvolution(names["g"], names["w"])
+
+
+CHAIN_RULES.register(Conv2d, chain_rule)
 
 
 LATEX.register(Conv2d, LatexParts(
     title="Backpropagation through a convolution",
     general=None,
-    chain_rule=chain_rule,
     chain_words="a convolution: a full correlation with the rotated kernel, channels swapped",
     shows_padding=True,
     document=document,

@@ -29,6 +29,7 @@ import numpy as np
 import sympy
 
 from symbackprop.core.derivation import Derivation, derive, term_count
+from symbackprop.core.indexing import output_size_in
 from symbackprop.core.naming import element_symbol, flat, parse_element
 from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.codegen import (
@@ -414,11 +415,10 @@ _AXES = (("height", "H", "TOP", "BOTTOM", "KH", "SH", "DH"),
 
 
 def output_size_expression(size, before, after, kernel, stride, dilation):
-    """``floor((H + top + bottom - d*(K - 1) - 1) / s) + 1``, the output length, as one
-    SymPy expression (unevaluated: it prints as written) for the code and the docstring."""
-    with sympy.evaluate(False):
-        padded = sympy.Add(size, before, after, -(dilation * (kernel - 1)), -1)
-        return sympy.floor(padded / stride) + 1
+    """``floor((H + top + bottom - d*(K - 1) - 1) / s) + 1``, the output length, for the
+    code and the docstring: the core's :func:`~symbackprop.core.indexing.output_size_formula`
+    in the module's names (unevaluated: it prints as written)."""
+    return output_size_in((size, before, after, kernel, stride, dilation))
 
 
 def output_size_code(layer: Conv2d) -> tuple[list[str], list[str]]:
@@ -473,8 +473,7 @@ NUMPY.register(Conv2d, NumpyKind(
     context=_context,
     strategies=STRATEGIES,
     instance=_conv2d_instance,
-    backward_rule=("delta{previous} = delta{number} sent back through w{number} (a transposed "
-                   "convolution); dL/dw{number}{bias}", ", dL/db{number}"),
+    backward_rule=("; dL/dw{number}{bias}", ", dL/db{number}"),
     chain_shape=_chain_shape,
     input_shape=lambda layer: ("N", layer.in_channels, "H", "W"),
 ))

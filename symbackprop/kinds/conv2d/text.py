@@ -88,5 +88,4 @@ TEXT.register(Conv2d, TextParts(
     padding_note=" (0 marks a padding position)",
     output_axes="N x O x Ho x Wo",
     proof_lines=proof_lines,
-    short_backward=lambda layer, names: f"transposed-conv({names['g']}, {names.get('w')})",
 ))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from symbackprop.core.operators import CHAIN_RULES, Reshape
 from symbackprop.kinds.flatten.spec import Flatten
 from symbackprop.render.latex import LATEX, LatexParts
 
@@ -12,11 +13,16 @@ def general(layer, names, base: int = 1) -> dict:
             "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{chw}}}} = {g}_{{f}}"}
 
 
-def chain_rule(step, printer) -> str:
-    before, after = printer.name(f"delta{step.number - 1}"), printer.name(f"delta{step.number}")
-    return rf"{before} = \operatorname{{reshape}}\bigl({after}\bigr)"
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
+def chain_rule(layer, names):
+    """The error term takes the input's shape again: ``reshape(g, x)``."""
+    return Reshape(names["g"], names["x"])
+
+
+CHAIN_RULES.register(Flatten, chain_rule)
 
 
 LATEX.register(Flatten, LatexParts(
-    title="Backpropagation through a flatten layer", general=general, chain_rule=chain_rule,
+    title="Backpropagation through a flatten layer", general=general,
     chain_words="flatten: the error takes the shape of the feature maps again"))

@@ -18,6 +18,5 @@ def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
 
 NUMPY.register(Flatten, NumpyKind(
     context=_flatten_context,
-    backward_rule=("delta{previous} = delta{number} reshaped to the shape of a{previous}", ""),
     chain_shape=_chain_shape,
 ))

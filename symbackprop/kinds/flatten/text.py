@@ -11,5 +11,4 @@ TEXT.register(Flatten, TextParts(
         f"(feature f = (c*H + h)*W + w)",
     backward_rules=lambda layer, names, input_shape, output_shape:
         [f"{names['dx']} = {names['g']} reshaped to {shape_text(input_shape)}"],
-    short_backward=lambda layer, names: f"reshape({names['g']})",
 ))

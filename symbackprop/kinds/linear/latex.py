@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from symbackprop.core.operators import CHAIN_RULES, MatrixProduct, Transposed
 from symbackprop.kinds.linear.spec import Linear
 from symbackprop.render.latex import LATEX, LatexParts
 
@@ -17,13 +18,17 @@ def general(layer, names, base: int = 1) -> dict:
                            if b else "")}
 
 
-def chain_rule(step, printer) -> str:
-    before, after = printer.name(f"delta{step.number - 1}"), printer.name(f"delta{step.number}")
-    w = printer.name(f"w{step.number}")
-    return rf"{before} = \bigl({w}\bigr)^{{T}} {after}"
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
+def chain_rule(layer, names):
+    """``w^T g``."""
+    return MatrixProduct(Transposed(names["w"]), names["g"])
+
+
+CHAIN_RULES.register(Linear, chain_rule)
 
 
 LATEX.register(Linear, LatexParts(
     title="Backpropagation through a fully connected layer", general=general,
-    chain_rule=chain_rule, chain_words="a fully connected layer", shows_padding=True,
+    chain_words="a fully connected layer", shows_padding=True,
     vector_bias=True))

@@ -54,8 +54,7 @@ def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
 
 NUMPY.register(Linear, NumpyKind(
     context=_linear_context,
-    backward_rule=("delta{previous} = w{number}^T delta{number} (delta{number} @ w{number}); "
-                   "dL/dw{number} = delta{number}^T a{previous}{bias}",
+    backward_rule=("; dL/dw{number} = delta{number}^T a{previous}{bias}",
                    ", dL/db{number} = sum of delta{number}"),
     chain_shape=_chain_shape,
     input_shape=lambda layer: ("N", layer.in_features),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from symbackprop.kinds.linear.spec import Linear
-from symbackprop.render.text import TEXT, TextParts, shape_text
+from symbackprop.render.text import TEXT, TextParts, rule_text, shape_text
 
 
 def forward_header(layer, names, input_shape) -> str:
@@ -19,7 +19,7 @@ def forward_header(layer, names, input_shape) -> str:
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     x, g, dx = names["x"], names["g"], names["dx"]
     summed = " summed over the batch" if output_shape[0] > 1 else ""
-    lines = [f"{dx} = {names['w']}^T {g}" +
+    lines = [f"{dx} = {rule_text(layer, names)}" +
              (f", reshaped to {shape_text(input_shape)}" if len(input_shape) > 2 else ""),
              f"{names['dw']} = {g} {x}^T" + summed]
     if "b" in names:
@@ -28,5 +28,4 @@ def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
 
 
 TEXT.register(Linear, TextParts(
-    forward_header=forward_header, backward_rules=backward_rules, shows_padding=True,
-    short_backward=lambda layer, names: f"({names.get('w')}^T {names['g']})"))
+    forward_header=forward_header, backward_rules=backward_rules, shows_padding=True))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sympy
 
+from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
@@ -108,18 +109,23 @@ def kron(derivation, printer) -> dict | None:
             "holds": proof.holds, "checked": proof.checked, "tail": any(proof.unread)}
 
 
-def chain_rule(step, printer) -> str:
-    before, after = printer.name(f"delta{step.number - 1}"), printer.name(f"delta{step.number}")
-    return rf"{before} = \operatorname{{upsample}}\bigl({after}\bigr)"
+# A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
+# walk and a chain module's comments print this expression (core/operators.py).
+def chain_rule(layer, names):
+    """``upsample(g)``: each window's error term back to the window's inputs."""
+    return Upsample(names["g"])
+
+
+CHAIN_RULES.register(MaxPool2d, chain_rule)
+CHAIN_RULES.register(AvgPool2d, chain_rule)
 
 
 LATEX.register(MaxPool2d, LatexParts(
-    title="Backpropagation through max pooling", general=max_general, chain_rule=chain_rule,
+    title="Backpropagation through max pooling", general=max_general,
     chain_words="max pooling: each window's error goes whole to its first maximum",
     notes=max_notes, size_rows=size_rows, upsamples=True))
 LATEX.register(AvgPool2d, LatexParts(
     title="Backpropagation through average pooling", general=average_general,
-    chain_rule=chain_rule,
     chain_words="average pooling: each element of a window gets an equal share",
     notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
     upsamples=True))

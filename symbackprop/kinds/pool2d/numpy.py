@@ -20,6 +20,7 @@ import numpy as np
 import sympy
 
 from symbackprop.core.derivation import Derivation, derive
+from symbackprop.core.indexing import output_size_in
 from symbackprop.core.naming import element_symbol, parse_element
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
@@ -194,10 +195,11 @@ _AXES = (("height", "H", "TOP", "BOTTOM", "KH", "SH"), ("width", "W", "LEFT", "R
 
 
 def output_size_expression(size, before, after, kernel, stride):
-    """``floor((H + top + bottom - K) / s) + 1``, the number of windows along an axis, as
-    one SymPy expression (unevaluated: it prints as written) for the code and the docstring."""
-    with sympy.evaluate(False):
-        return sympy.floor(sympy.Add(size, before, after, -kernel) / stride) + 1
+    """``floor((H + top + bottom - K) / s) + 1``, the number of windows along an axis, for
+    the code and the docstring: the core's
+    :func:`~symbackprop.core.indexing.output_size_formula` without dilation, in the
+    module's names (unevaluated: it prints as written)."""
+    return output_size_in((size, before, after, kernel, stride), dilated=False)
 
 
 def output_size_code(layer) -> tuple[list[str], list[str]]:
@@ -245,13 +247,13 @@ def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
             f"_expect_nonempty(input_shape, shape, {number})"], 4, channels
 
 
-def _pool_kind(rule: str) -> NumpyKind:
+def _pool_kind(words: str) -> NumpyKind:
     return NumpyKind(context=_pool_context, instance=_pool_instance,
-                     backward_rule=(rule, ""), chain_shape=_chain_shape,
+                     backward_rule=(words, ""), chain_shape=_chain_shape,
                      input_shape=lambda layer: ("N", "C", "H", "W"), upsamples=True)
 
 
 NUMPY.register(MaxPool2d, _pool_kind(
-    "delta{previous} = upsample(delta{number}): each window's delta to its first maximum"))
+    ": each window's delta to its first maximum"))
 NUMPY.register(AvgPool2d, _pool_kind(
-    "delta{previous} = upsample(delta{number}): an equal share to every element of a window"))
+    ": an equal share to every element of a window"))

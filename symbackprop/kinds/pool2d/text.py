@@ -8,7 +8,13 @@ from symbackprop.core.indexing import unread_length
 from symbackprop.core.naming import element_symbol
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
-from symbackprop.render.text import TEXT, TextParts, TextPrinter, size_formula_line
+from symbackprop.render.text import (
+    TEXT,
+    TextParts,
+    TextPrinter,
+    rule_text,
+    size_formula_line,
+)
 
 
 def _window_max_text(printer, expr) -> str:
@@ -67,7 +73,8 @@ def average_forward(layer, names, input_shape) -> str:
 
 def max_backward(layer, names, input_shape, output_shape) -> list[str]:
     x, z, g, dx = names["x"], names["z"], names["g"], names["dx"]
-    return [f"{dx} = upsample({g}): the whole {g}_ij goes to the element that won window ij",
+    return [f"{dx} = {rule_text(layer, names)}: the whole {g}_ij goes to the element that won "
+            f"window ij",
             f"[{x}_ab = argmax {z}_ij] is 1 when {x}_ab is the first maximum of {z}_ij's "
             f"window in row-major order",
             "   (ties go to the first; padding never wins), else 0; overlapping windows add"]
@@ -78,8 +85,8 @@ def average_backward(layer, names, input_shape, output_shape) -> list[str]:
     kernel_h, kernel_w = layer.kernel_size
     share = f"{g}_ij / {kernel_h * kernel_w}" if layer.count_include_pad or \
         not any(layer.padding) else f"{g}_ij / (input elements in the window)"
-    lines = [f"{dx} = upsample({g}): every input element of a window receives an equal share "
-             f"{share}; overlapping windows add"]
+    lines = [f"{dx} = {rule_text(layer, names)}: every input element of a window receives an "
+             f"equal share {share}; overlapping windows add"]
     if tiles_input(layer):
         tail = unread_length(input_shape[2], kernel_h, kernel_h, 0, 0) or \
             unread_length(input_shape[3], kernel_w, kernel_w, 0, 0)
@@ -98,14 +105,9 @@ def average_proofs(rules, proofs, loss):
     return rules, []
 
 
-def _upsample(layer, names) -> str:
-    return f"upsample({names['g']})"
-
-
 TEXT.register(MaxPool2d, TextParts(
     forward_header=max_forward, backward_rules=max_backward, size_lines=size_lines,
-    output_axes="N x C x Ho x Wo", short_backward=_upsample, backward_word="upsample"))
+    output_axes="N x C x Ho x Wo"))
 TEXT.register(AvgPool2d, TextParts(
     forward_header=average_forward, backward_rules=average_backward, size_lines=size_lines,
-    shows_padding=True, output_axes="N x C x Ho x Wo", proof_lines=average_proofs,
-    short_backward=_upsample, backward_word="upsample"))
+    shows_padding=True, output_axes="N x C x Ho x Wo", proof_lines=average_proofs))
