@@ -93,6 +93,7 @@ def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, cap
     from symbackprop.cli import build_parser, layer_from_args, main
     from symbackprop.core.command_line import COMMAND_LINE, layer_arguments
     from symbackprop.core.expand import EXPAND
+    from symbackprop.core.operators import CHAIN_RULES
     from symbackprop.core.registry import KINDS
     from symbackprop.kinds.activation import cli as activation_cli
     from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationRule, activation_function
@@ -124,6 +125,7 @@ def test_a_new_activation_row_gets_its_options_with_no_cli_edit(monkeypatch, cap
                         activation_cli.activation_command_line(Softish))
     monkeypatch.setitem(EXPAND.table, Softish, EXPAND.table[ReLU])
     monkeypatch.setitem(TEXT.table, Softish, TEXT.table[ReLU])  # derive prints through it
+    monkeypatch.setitem(CHAIN_RULES.table, Softish, CHAIN_RULES.table[ReLU])  # and its rule
     activation_function.cache_clear()
     try:
         with pytest.raises(SystemExit):
