@@ -409,7 +409,7 @@ class ProductTerm:
 # -- tokenizer -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Token:
-    kind: str    # name, number, op, frac, partial, sum, end
+    category: str    # name, number, op, frac, partial, sum, end
     value: str
     start: int
     end: int
@@ -421,28 +421,28 @@ def _tokenize(text: str) -> list[_Token]:
     while position < len(text):
         char = text[position]
         if char in _UNICODE:
-            kind, value = _UNICODE[char]
-            tokens.append(_Token(kind, value, position, position + 1, spaced))
+            category, value = _UNICODE[char]
+            tokens.append(_Token(category, value, position, position + 1, spaced))
             position, spaced = position + 1, False
             continue
         match = _TOKEN.match(text, position)
         if match is None:
             raise FormulaError(f"unexpected character {char!r}", text, position)
-        kind, value = match.lastgroup, match.group()
-        if kind == "font_name":
-            kind = "font"
-        if kind == "space" or (kind == "command" and value in _IGNORED_COMMANDS):
+        category, value = match.lastgroup, match.group()
+        if category == "font_name":
+            category = "font"
+        if category == "space" or (category == "command" and value in _IGNORED_COMMANDS):
             spaced = True
-        elif kind == "command":
+        elif category == "command":
             if value not in _COMMANDS:
                 raise FormulaError(f"unknown LaTeX command {value}", text, position)
-            kind, value = _COMMANDS[value]
-            tokens.append(_Token(kind, value, position, match.end(), spaced))
+            category, value = _COMMANDS[value]
+            tokens.append(_Token(category, value, position, match.end(), spaced))
             spaced = False
         else:
-            if kind == "font":
-                kind, value = "name", match.group("font_name")
-            tokens.append(_Token(kind, value, position, match.end(), spaced))
+            if category == "font":
+                category, value = "name", match.group("font_name")
+            tokens.append(_Token(category, value, position, match.end(), spaced))
             spaced = False
         position = match.end()
     tokens.append(_Token("end", "", len(text), len(text), spaced))
@@ -513,9 +513,9 @@ class _Parser:
         self.index += 1
         return token
 
-    def at(self, kind: str, value: str | None = None, offset: int = 0) -> bool:
+    def at(self, category: str, value: str | None = None, offset: int = 0) -> bool:
         token = self.peek(offset)
-        return token.kind == kind and (value is None or token.value == value)
+        return token.category == category and (value is None or token.value == value)
 
     def at_op(self, value: str, offset: int = 0) -> bool:
         return self.at("op", value, offset)
@@ -526,7 +526,7 @@ class _Parser:
         return FormulaError(message, self.text, position)
 
     def describe(self, token: _Token) -> str:
-        return "the end of the formula" if token.kind == "end" else repr(
+        return "the end of the formula" if token.category == "end" else repr(
             self.text[token.start:token.end])
 
     def expect_op(self, value: str, what: str) -> _Token:
@@ -564,7 +564,7 @@ class _Parser:
             loss, element = self.derivative()
             self.remember(element, bare=True)
             return loss, element
-        if token.kind == "name":
+        if token.category == "name":
             name = self.compound(token.value, offset=1)
             if name in GRADIENT_NAMES:  # dw[1,2], grad_x[i,j]
                 element = self.element(strip=1 if name.startswith("d") else len("grad_"),
@@ -581,9 +581,9 @@ class _Parser:
     def is_loss_differential(self, offset: int = 0) -> bool:
         """``\\partial L``, ``d L``, ``dL`` at ``offset``."""
         token = self.peek(offset)
-        if token.kind == "partial" or (token.kind == "name" and token.value == "d"):
+        if token.category == "partial" or (token.category == "name" and token.value == "d"):
             return self.at("name", offset=offset + 1) and self.peek(offset + 1).value in LOSS_NAMES
-        return token.kind == "name" and token.value[:1] == "d" and token.value[1:] in LOSS_NAMES
+        return token.category == "name" and token.value[:1] == "d" and token.value[1:] in LOSS_NAMES
 
     def at_derivative(self) -> bool:
         if self.at("frac"):
@@ -615,13 +615,13 @@ class _Parser:
 
     def loss_differential(self) -> str:
         token = self.advance()
-        if token.kind == "partial" or (token.kind == "name" and token.value == "d"):
+        if token.category == "partial" or (token.category == "name" and token.value == "d"):
             name = self.advance()
-            if name.kind != "name" or name.value not in LOSS_NAMES:
+            if name.category != "name" or name.value not in LOSS_NAMES:
                 raise self.error(f"expected the loss ({' or '.join(LOSS_NAMES)}) after "
                                  f"{self.describe(token)}", name.start)
             return name.value
-        if token.kind == "name" and token.value[:1] == "d" and token.value[1:] in LOSS_NAMES:
+        if token.category == "name" and token.value[:1] == "d" and token.value[1:] in LOSS_NAMES:
             return token.value[1:]
         raise self.error(f"expected \\partial L or dL, found {self.describe(token)}",
                          token.start)
@@ -629,12 +629,12 @@ class _Parser:
     def differential(self) -> Element:
         """``\\partial w_{1,2}``, ``d w_{12}``, ``dw[1,2]``: the variable of a derivative."""
         token = self.peek()
-        if token.kind == "partial" or (token.kind == "name" and token.value == "d"):
+        if token.category == "partial" or (token.category == "name" and token.value == "d"):
             self.advance()
             if not self.at("name"):
                 raise self.error(f"expected an array name after {self.describe(token)}")
             return self.element()
-        if token.kind == "name" and token.value[:1] == "d" and len(token.value) > 1:
+        if token.category == "name" and token.value[:1] == "d" and len(token.value) > 1:
             return self.element(strip=1)
         raise self.error(f"expected \\partial x, dx or similar, found {self.describe(token)}")
 
@@ -681,7 +681,7 @@ class _Parser:
                 subscript, style = self.underscore_subscript()
             elif self.at_op("[") and subscript is None:
                 subscript, style = self.bracket_subscript()
-            elif following.kind == "number" and not following.spaced and subscript is None:
+            elif following.category == "number" and not following.spaced and subscript is None:
                 self.advance()
                 subscript, style = self.single_token_subscript(following), ("digits", ",")
             else:
@@ -755,7 +755,7 @@ class _Parser:
         what = ("a superscript is a layer (a^{l-1}, a^{l}, a^{[l]}, a^{(l)}, a^{[2]} in a "
                 "chain), channel indices as symbackprop latex prints them (a^{(1)}, "
                 "w^{(o,c)}) or a transpose (W^T, W^\\top)")
-        if token.kind == "name" and token.value in _TRANSPOSE_NAMES:
+        if token.category == "name" and token.value in _TRANSPOSE_NAMES:
             if found.transposed:
                 raise self.error("a second transpose in one superscript", token.start)
             self.advance()
@@ -780,17 +780,18 @@ class _Parser:
             self.expect_op("]", "']' closing the layer label")
             text = self.text[token.start:self.tokens[self.index - 1].end]
             return self.with_layer(found, label, text, token.start)
-        if token.kind == "number" or (token.kind == "name" and token.value in LAYER_LETTERS):
+        if token.category == "number" or (token.category == "name"
+                                           and token.value in LAYER_LETTERS):
             if braced:
                 label = self.index_expression()
             else:  # a^l-1 is (a^l) - 1 in LaTeX: only the one token belongs to the label
                 self.advance()
-                label = Affine(int(token.value)) if token.kind == "number" \
+                label = Affine(int(token.value)) if token.category == "number" \
                     else Affine.variable(token.value)
             text = self.text[token.start:self.tokens[self.index - 1].end]
             return self.with_layer(found, label, text, token.start)
-        if token.kind == "name" and token.value.lower() in ("lt", "ltop") or \
-                token.kind == "name" and token.value[:1] in LAYER_LETTERS and braced \
+        if token.category == "name" and token.value.lower() in ("lt", "ltop") or \
+                token.category == "name" and token.value[:1] in LAYER_LETTERS and braced \
                 and token.value[1:] in _TRANSPOSE_NAMES:
             raise self.error(f"{token.value!r} is not understood in a superscript; write the "
                              f"layer and the transpose apart, e.g. ^{{[l]T}}; {what}",
@@ -812,9 +813,9 @@ class _Parser:
         depth = 0
         while True:
             token = self.advance()
-            if token.kind == "end":
+            if token.category == "end":
                 raise self.error("a '{' is never closed with '}'", token.start)
-            depth += (token.value == "{") - (token.value == "}") if token.kind == "op" else 0
+            depth += (token.value == "{") - (token.value == "}") if token.category == "op" else 0
             if depth == 0:
                 return
 
@@ -823,7 +824,7 @@ class _Parser:
         following = self.peek()
         if self.at_op("{"):
             return self.index_list("{", "}", "braces", "compact")
-        if following.kind in ("name", "number"):
+        if following.category in ("name", "number"):
             self.advance()
             return self.single_token_subscript(following), ("underscore", ",")
         raise self.error("expected indices after '_', such as _{i,j} or _{12}")
@@ -832,9 +833,10 @@ class _Parser:
         return self.index_list("[", "]", "brackets", "brackets")
 
     def single_token_subscript(self, token: _Token) -> Subscript:
-        if token.kind == "number" and "." in token.value:
+        if token.category == "number" and "." in token.value:
             raise self.error("an index must be a whole number", token.start)
-        whole = Affine(int(token.value)) if token.kind == "number" else Affine.variable(token.value)
+        whole = Affine(int(token.value)) if token.category == "number" \
+            else Affine.variable(token.value)
         return Subscript(parts=(whole,), pieces=self.pieces([token]), position=token.start)
 
     @staticmethod
@@ -842,7 +844,7 @@ class _Parser:
         """``12`` -> (1, 2); ``ij`` -> (i, j); ``i1`` -> (i, 1)."""
         found = []
         for token in tokens:
-            if token.kind not in ("name", "number") or "." in token.value:
+            if token.category not in ("name", "number") or "." in token.value:
                 return None
             found += [Affine(int(c)) if c.isdigit() else Affine.variable(c) for c in token.value]
         return tuple(found)
@@ -852,7 +854,7 @@ class _Parser:
         close = self.find_closing(opening, closing)
         inner = self.tokens[self.index:close]
         pieces = self.pieces(inner) if inner else None
-        commas = [t for t in inner if t.kind == "op" and t.value == ","]
+        commas = [t for t in inner if t.category == "op" and t.value == ","]
         try:
             parts = [self.index_expression()]
             while self.at_op(","):
@@ -879,12 +881,12 @@ class _Parser:
         depth, index = 1, self.index
         while True:
             token = self.tokens[index]
-            if token.kind == "end":
+            if token.category == "end":
                 raise self.error(f"this '{opening}' is never closed with '{closing}'",
                                  self.tokens[self.index - 1].start)
-            if token.kind == "op" and token.value == opening:
+            if token.category == "op" and token.value == opening:
                 depth += 1
-            elif token.kind == "op" and token.value == closing:
+            elif token.category == "op" and token.value == closing:
                 depth -= 1
                 if depth == 0:
                     return index
@@ -906,7 +908,7 @@ class _Parser:
         while True:
             if self.at_op("*"):
                 self.advance()
-            elif not (self.peek(-1).kind == "number" and
+            elif not (self.peek(-1).category == "number" and
                       (self.at("name") or self.at_op("("))):  # 2i, 2(i+1)
                 return value
             position = self.peek().start
@@ -922,12 +924,12 @@ class _Parser:
 
     def plain_index_atom(self) -> Affine:
         token = self.peek()
-        if token.kind == "number":
+        if token.category == "number":
             if "." in token.value:
                 raise self.error("an index must be a whole number")
             self.advance()
             return Affine(int(token.value))
-        if token.kind == "name":
+        if token.category == "name":
             self.advance()
             return Affine.variable(token.value)
         if self.at_op("(") or self.at_op("{"):
@@ -959,8 +961,8 @@ class _Parser:
 
     def starts_factor(self) -> bool:
         token = self.peek()
-        return token.kind in ("name", "number", "frac", "partial", "sum") or (
-            token.kind == "op" and token.value in "([{")
+        return token.category in ("name", "number", "frac", "partial", "sum") or (
+            token.category == "op" and token.value in "([{")
 
     def term(self):
         position = self.peek().start
@@ -1012,12 +1014,12 @@ class _Parser:
 
     def plain_factor(self):
         token = self.peek()
-        if token.kind == "number":
+        if token.category == "number":
             self.advance()
             return Number(Fraction(token.value), token.start)
         if self.at_indicator():
             return self.indicator()
-        if token.kind == "op" and token.value in "([{":
+        if token.category == "op" and token.value in "([{":
             closing = {"(": ")", "[": "]", "{": "}"}[self.advance().value]
             inner = self.expression()
             self.expect_op(closing, f"'{closing}'")
@@ -1026,11 +1028,11 @@ class _Parser:
             self.advance()
             inner = self.factor()
             return Add(((-1 if token.value == "-" else 1, inner),), token.start)
-        if token.kind == "sum" or (token.kind == "name" and token.value == "sum"):
+        if token.category == "sum" or (token.category == "name" and token.value == "sum"):
             return self.summation()
         if self.at_derivative():
             return self.upstream_derivative()
-        if token.kind == "frac":
+        if token.category == "frac":
             self.advance()
             self.expect_op("{", "'{' after \\frac")
             numerator = self.expression()
@@ -1039,7 +1041,7 @@ class _Parser:
             denominator = self.expression()
             self.expect_op("}", "'}' closing the denominator")
             return Quotient(numerator, denominator, token.start)
-        if token.kind == "name":
+        if token.category == "name":
             element = self.element()
             self.remember(element)
             return element
@@ -1050,14 +1052,14 @@ class _Parser:
         if not self.at_op("["):
             return False
         depth, index = 0, self.index
-        while self.tokens[index].kind != "end":
+        while self.tokens[index].category != "end":
             token = self.tokens[index]
-            if token.kind == "op" and token.value in "[]":
+            if token.category == "op" and token.value in "[]":
                 depth += 1 if token.value == "[" else -1
                 if depth == 0:
                     return False
-            elif depth == 1 and (token.kind == "name" and token.value in ("argmax", "arg")
-                                 or token.kind == "op" and token.value == "="):
+            elif depth == 1 and (token.category == "name" and token.value in ("argmax", "arg")
+                                 or token.category == "op" and token.value == "="):
                 return True
             index += 1
         return False
@@ -1108,7 +1110,7 @@ class _Parser:
 
     def summation(self) -> Summation:
         token = self.advance()
-        if token.kind == "name" and self.at_op("("):  # sum(body, m, n)
+        if token.category == "name" and self.at_op("("):  # sum(body, m, n)
             self.advance()
             body = self.expression()
             if not self.at_op(","):

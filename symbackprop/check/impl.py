@@ -763,27 +763,27 @@ def _failure_message(failure, label, target, prepared, timeout) -> str:
     covers = "starting Python, importing the file and every call" if isinstance(target, tuple) \
         else "every call"
     limit = f"the limit covers {covers}; raise it with --timeout SECONDS (timeout= in Python)"
-    if failure.kind == "load":
+    if failure.reason == "load":
         return failure.detail
-    if failure.kind == "raised":
+    if failure.reason == "raised":
         memory = (f" (its process may take at most {impl_runner.MEMORY_LIMIT // 2 ** 30} GiB "
                   f"of memory)") if failure.detail.startswith("MemoryError") else ""
         return f"{label} raised {failure.detail} {where}{memory}"
-    if failure.kind == "oversized":
+    if failure.reason == "oversized":
         expected = ", ".join(str(array.shape) for array in
                              prepared[failure.case].expected.values())
         return (f"{label} returned {failure.detail} {where}, far larger than the gradients "
                 f"(shapes {expected})")
-    if failure.kind == "unreadable":
+    if failure.reason == "unreadable":
         return f"the process running {label} sent back unreadable results: {failure.detail}"
     if failure.case is None:  # the file was being imported
         path = target[0] if isinstance(target, tuple) else label
-        if failure.kind == "timeout":
+        if failure.reason == "timeout":
             return (f"importing {path} did not finish within {timeout:g} s (an endless loop "
                     f"when the file is imported?); {limit}")
         return (f"importing {path} ended its process ({failure.detail}) before the function "
                 f"could be called: the file ends the process itself (os._exit, a crash)")
-    if failure.kind == "timeout":
+    if failure.reason == "timeout":
         return (f"{label} did not return within {timeout:g} s {where} (an endless loop?); "
                 f"{limit}")
     return (f"{label} ended its process without returning ({failure.detail}) {where}: it calls "
@@ -906,16 +906,16 @@ def _gradient(given, name: str, label: str, where: str) -> np.ndarray | None:
         raise ImplementationError(f"{label} returned grad_{name} that is not an array of "
                                   f"numbers ({what}) {where}")
     dtype = given.dtype
-    if dtype.kind == "f" and dtype.itemsize >= 4:
+    if np.issubdtype(dtype, np.floating) and dtype.itemsize >= 4:  # float32 and wider
         return given.astype(float)
-    if dtype.kind == "c":
+    if np.issubdtype(dtype, np.complexfloating):
         why = ("the gradient of a real loss is real; check-impl does not drop an imaginary "
                "part")
-    elif dtype.kind == "f":
+    elif np.issubdtype(dtype, np.floating):
         why = "float16 holds about 3 digits, too few for the comparison (relative 1e-4)"
     else:
-        kind = "truth values" if dtype.kind == "b" else "whole numbers"
-        why = f"an array of {kind} cannot hold the gradient of random inputs"
+        values = "truth values" if dtype == np.bool_ else "whole numbers"
+        why = f"an array of {values} cannot hold the gradient of random inputs"
     raise ImplementationError(f"{label} returned grad_{name} of dtype {dtype} {where}: {why}; "
                               f"return a float32 or float64 array")
 

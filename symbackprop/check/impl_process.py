@@ -81,14 +81,14 @@ class Returned:
 class Failure:
     """Why the child gave no usable result for case ``case`` (``None``: before any case).
 
-    ``kind``: ``"load"`` (the file cannot be imported; ``detail`` says why),
+    ``reason``: ``"load"`` (the file cannot be imported; ``detail`` says why),
     ``"raised"`` (``detail``: the exception), ``"timeout"``, ``"ended"`` (the process
     ended without answering; ``detail``: exit status or signal), ``"unreadable"``
     (``detail``: what is wrong with the data it sent), ``"oversized"`` (``detail``:
     the shape of an array far larger than any gradient of the case).
     """
 
-    kind: str
+    reason: str
     detail: str
     case: int | None
 
@@ -331,13 +331,13 @@ def _read_output(path: Path) -> tuple[str, int]:
 
 def _decode(folder, number, status: dict, largest: int):
     """One case's JSON (and its arrays) -> :class:`Returned` or a ``raised`` :class:`Failure`."""
-    kind = status.get("status")
-    if kind == "raised":
+    state = status.get("status")
+    if state == "raised":
         error = status.get("error")
         return Failure("raised", impl_runner.printable(error) if isinstance(error, str)
                        else "an exception", number)
-    if kind != "returned":
-        raise _Unreadable(f"case {number}: unknown status {impl_runner.printable(kind, 40)}")
+    if state != "returned":
+        raise _Unreadable(f"case {number}: unknown status {impl_runner.printable(state, 40)}")
     container, items, length = status.get("container"), status.get("items"), status.get("length")
     if container not in ("tuple", "list", "single") or not isinstance(items, list) or \
             not isinstance(length, int) or isinstance(length, bool) or length < 0 or \
@@ -352,15 +352,15 @@ def _decode(folder, number, status: dict, largest: int):
 
 
 def _decode_item(folder, number, position, item, largest):
-    kind = item.get("kind") if isinstance(item, dict) else None
-    if kind == "none":
+    what = item.get("kind") if isinstance(item, dict) else None
+    if what == "none":
         return None
-    if kind == "other":
+    if what == "other":
         type_name, dtype = item.get("type"), item.get("dtype", "")
         return Other(impl_runner.printable(type_name, 60) if isinstance(type_name, str)
                      else "unknown", impl_runner.printable(dtype, 40)
                      if isinstance(dtype, str) else "")
-    if kind != "array":
+    if what != "array":
         raise _Unreadable(f"case {number}: a malformed description of returned item {position}")
     return _load_array(output_file(folder, number, position), largest)
 

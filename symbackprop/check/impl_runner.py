@@ -149,7 +149,7 @@ def layer_keywords(function, fields: dict, positional: int) -> dict:
     except (TypeError, ValueError):
         return {}
     named = [p for p in parameters[positional:]
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+             if p.kind in {p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY}]
     return {p.name: fields[p.name] for p in named if p.name in fields}
 
 
