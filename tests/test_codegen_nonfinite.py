@@ -26,6 +26,8 @@ from symbackprop.render.codegen import load
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
 VALUES = {"inf": np.inf, "-inf": -np.inf, "nan": np.nan}
+#: Both styles of generated code keep the plain sums' inf and NaN.
+STYLES = ("fast", "reference")
 
 
 def grid_strategies():
@@ -246,14 +248,15 @@ def assert_layer_as_reference(module, layer, x, params, grad_out, label):
         assert_same(got, want, f"dL/d{name}, {label}")
 
 
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", LAYER_GRID, ids=[case[0] for case in LAYER_GRID])
-def test_every_kind_spreads_inf_and_nan_as_the_plain_sum(case):
+def test_every_kind_spreads_inf_and_nan_as_the_plain_sum(case, style):
     """inf, -inf and NaN at corners, next to the padding and inside, in x, each parameter
     and grad_out; and x all inf, all -inf (a max-pooling window of -inf only: its first
     element wins, not the padding) and all NaN."""
     _, spec, input_size, batch = case
     layer = layer_from_spec(spec)
-    module = load(layer)
+    module = load(layer, style=style)
     x, params, grad_out = layer_arrays(layer, layer.input_shape(input_size, batch + 1))
     clean = dict(x=x, grad_out=grad_out, **params)
     for where, array in clean.items():
@@ -269,14 +272,15 @@ def test_every_kind_spreads_inf_and_nan_as_the_plain_sum(case):
                                   f"x all {name}")
 
 
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", CHAIN_GRID, ids=[case[0] for case in CHAIN_GRID])
-def test_chains_spread_inf_and_nan_as_the_plain_sums(case, monkeypatch):
+def test_chains_spread_inf_and_nan_as_the_plain_sums(case, style, monkeypatch):
     """A chain's layers keep the plain sums' inf and NaN, against loop references."""
     monkeypatch.setattr(layer_reference, "conv2d_forward", conv2d_forward_loops)
     monkeypatch.setattr(layer_reference, "conv2d_backward", conv2d_backward_loops)
     _, specs, input_size, batch = case
     chain = Sequential.from_spec(specs)
-    module = load(chain)
+    module = load(chain, style=style)
     rng = np.random.default_rng(2)
     params = [layer_reference.random_parameters(layer, rng) for layer in chain.layers]
     flat = [value for layer_params in params for value in layer_params.values()]
