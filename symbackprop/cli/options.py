@@ -86,7 +86,7 @@ class LayerKind:
 
 @functools.cache
 def layer_kind(name: str) -> LayerKind:
-    """The :class:`LayerKind` of ``name``, from the layer its default options build."""
+    """The :class:`LayerKind` of ``name``: its entry, and the layer its default options build."""
     entry = LAYER_OPTIONS[name]
     if KINDS[name] is Sequential:  # a chain may hold a layer of any other kind
         kinds = [layer_kind(other) for other in LAYER_OPTIONS if KINDS[other] is not Sequential]
@@ -95,22 +95,8 @@ def layer_kind(name: str) -> LayerKind:
     probe = argparse.ArgumentParser(add_help=False)
     entry.add_options(probe)
     layer = entry.build(probe.parse_args([]))
-    return LayerKind(name, tuple(layer.parameter_names), _writes_padding_products(layer),
+    return LayerKind(name, tuple(layer.parameter_names), entry.padding_products,
                      entry.input_form)
-
-
-def _writes_padding_products(layer) -> bool:
-    """Whether a padded instance of ``layer`` keeps its padding positions in the written sums.
-
-    A convolution writes ``0 w``, average pooling counts the padded zeros; max pooling
-    leaves padding out of every window (it never wins), so there is nothing to hide.
-    """
-    if not hasattr(layer, "padding"):
-        return False
-    from symbackprop.core.expand import expand
-
-    forward = expand(layer.replace(padding=1), (1, getattr(layer, "in_channels", 1), 1, 1))
-    return forward.z_written != forward.z
 
 
 def add_instance_options(parser, kind: LayerKind | None = None):

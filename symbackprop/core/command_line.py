@@ -48,6 +48,9 @@ class CommandLineKind:
     default_input : ``--input`` when it is not given; ``None`` when the layer decides
         (``default_input_help`` says how, a linear layer's ``--in-features``).
     input_form : the ``--input`` forms it takes, a key of :data:`INPUT_FORMS`.
+    padding_products : whether its printouts write padding positions into the sums
+        (a convolution's ``0 w``, average pooling's padded zeros), which
+        ``--no-padding-terms`` hides; max pooling leaves padding out of every window.
     """
 
     help: str
@@ -57,6 +60,7 @@ class CommandLineKind:
     default_input: str | None = "3x3"
     default_input_help: str = ""
     input_form: str = "HxW|CxHxW"
+    padding_products: bool = False
 
     def __post_init__(self):
         if self.input_form not in INPUT_FORMS:

@@ -66,4 +66,5 @@ def conv2d_arguments(layer: Conv2d) -> list[str]:
 
 COMMAND_LINE.register(Conv2d, CommandLineKind(
     help="2-D convolution (cross-correlation)", add_options=add_conv2d_options,
-    build=conv2d_from_args, arguments=conv2d_arguments, default_input="3x3", input_form="HxW"))
+    build=conv2d_from_args, arguments=conv2d_arguments, default_input="3x3", input_form="HxW",
+    padding_products=True))

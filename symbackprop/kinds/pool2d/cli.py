@@ -64,4 +64,5 @@ COMMAND_LINE.register(MaxPool2d, CommandLineKind(
 COMMAND_LINE.register(AvgPool2d, CommandLineKind(
     help="average pooling: each window's gradient is shared equally",
     add_options=lambda parser: add_pool_options(parser, average=True),
-    build=pool_from_args(AvgPool2d), arguments=pool_arguments, default_input="4x4"))
+    build=pool_from_args(AvgPool2d), arguments=pool_arguments, default_input="4x4",
+    padding_products=True))
