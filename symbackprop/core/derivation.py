@@ -147,6 +147,11 @@ class Derivation:
         return self.forward.g
 
     @property
+    def constants(self) -> dict:
+        """Inputs not differentiated by (a dropout mask, a loss's targets), by name."""
+        return self.forward.constants
+
+    @property
     def z(self) -> sympy.Array:
         return self.forward.z
 
@@ -181,6 +186,7 @@ class Derivation:
         """Shape of every named array, for :class:`~symbackprop.core.naming.Notation`."""
         shapes = {"x": self.input_shape, "z": self.output_shape, "g": self.output_shape}
         shapes.update({name: array.shape for name, array in self.params.items()})
+        shapes.update({name: array.shape for name, array in self.constants.items()})
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:

@@ -12,7 +12,7 @@ this stage never names a particular layer.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
@@ -35,6 +35,10 @@ class Forward:
     #: formula writes them, with padding kept as ``(0, w)``; a bias is ``(b,)``.
     z_products: np.ndarray
     g: sympy.Array
+    #: Inputs the layer reads but nobody differentiates by, name -> sympy.Array: a
+    #: dropout keep-mask, a loss's one-hot targets, evaluation-mode running statistics.
+    #: The gradients are taken with respect to ``x`` and ``params`` only.
+    constants: dict = field(default_factory=dict)
 
     @functools.cached_property  # frozen: cached in the instance __dict__, computed once
     def z_written(self) -> sympy.Array:
