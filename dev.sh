@@ -60,7 +60,12 @@ case "${1:-}" in
         ensure_latex
         ensure_chromium
         shift
-        "$venv/bin/python" -m pytest "$@"
+        # One test process per core (pytest-xdist), unless the caller chose (-n 0: one).
+        parallel=(-n auto --dist worksteal)
+        for argument in "$@"; do
+            case "$argument" in -n|-n*|--numprocesses*) parallel=() ;; esac
+        done
+        "$venv/bin/python" -m pytest "${parallel[@]}" "$@"
         ;;
     *)
         echo "usage: bash dev.sh example | test [pytest options]" >&2
