@@ -18,7 +18,7 @@ import sympy
 from reference import conv2d_backward
 
 from symbackprop import Conv2d, ImplementationError, check_impl, derive
-from symbackprop.check.impl import NumericGradients, input_sizes, load_function
+from symbackprop.check.impl import NumericGradients, input_sizes, leaves_unread, load_function
 from symbackprop.cli import main
 from symbackprop.core.indexing import unread_length
 from symbackprop.core.naming import symbol_array
@@ -177,11 +177,19 @@ def test_functions_that_raise_or_return_the_wrong_thing():
     message = str(caught.value)
     assert "raised ValueError" in message and "student_conv.py" in message
     assert "grad_x = grad_z.reshape(x.shape)" in message and "on input" in message
-    with pytest.raises(ImplementationError) as caught:
-        check_impl(Conv2d(kernel_size=3, stride=2), student.backward_assumes_even_stride)
-    message = str(caught.value)
-    assert "raised ValueError" in message and "the stride leaves the last rows" in message
+    # It raises only where the stride leaves rows unread: the other sizes are still judged.
+    result = check_impl(Conv2d(kernel_size=3, stride=2), student.backward_assumes_even_stride)
+    assert not result.ok and result.raised_cases and result.returned_cases
+    assert all(case.ok for case in result.returned_cases)
+    assert all(leaves_unread(case.derivation.layer, case.input_size)
+               for case in result.raised_cases)
+    message = result.report()
+    raised = len(result.raised_cases)
+    assert f"raises an exception on {raised} of {len(result.cases)} input sizes" in \
+        message.splitlines()[0]
+    assert "raised ValueError" in message and "the stride leaves rows/columns unread" in message
     assert "grad_x[n, c] += full[padding:padding + height" in message
+    assert "grad_x ok" in message  # the verdicts on the sizes it did return from
     with pytest.raises(ImplementationError, match=r"expected the tuple \(grad_x, grad_w, grad_b\)"):
         check_impl(STRIDED, student.backward_returns_two)
 

@@ -42,7 +42,7 @@ import numpy as np
 import sympy
 
 from symbackprop.check import impl_runner
-from symbackprop.check.impl_process import Other, run_isolated, validate_timeout
+from symbackprop.check.impl_process import Failure, Other, run_isolated, validate_timeout
 from symbackprop.core import progress
 from symbackprop.core.derivation import derive
 from symbackprop.core.naming import flat
@@ -326,10 +326,12 @@ class ImplCase:
     truth: "NumericGradients"
     #: max pooling: the input has deliberate ties (equal maxima in a window)
     ties: bool = False
+    #: what the function raised on this case (``results`` is then empty); None if it returned
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(result.ok for result in self.results.values())
+        return self.error is None and all(result.ok for result in self.results.values())
 
     def truth_with(self, **changes) -> dict:
         """The true gradients with some inputs replaced (``w=np.flip(w)``)."""
@@ -540,13 +542,24 @@ class ImplCheck:
 
     @property
     def gradients(self) -> tuple:
-        return tuple(self.cases[0].results) if self.cases else ()
+        returned = self.returned_cases
+        return tuple(returned[0].results) if returned else ()
+
+    @property
+    def returned_cases(self) -> tuple:
+        """The cases the function returned from (not those it raised on)."""
+        return tuple(case for case in self.cases if case.error is None)
+
+    @property
+    def raised_cases(self) -> tuple:
+        """The cases the function raised on (:attr:`ImplCase.error` says what)."""
+        return tuple(case for case in self.cases if case.error is not None)
 
     @property
     def wrong_gradients(self) -> tuple:
         """Names (``"x"``, ``"w"``, ``"b"``) of the gradients wrong in some case."""
         return tuple(name for name in self.gradients
-                     if any(not case.results[name].ok for case in self.cases))
+                     if any(not case.results[name].ok for case in self.returned_cases))
 
     @property
     def ties_ok(self) -> bool | None:
@@ -586,7 +599,15 @@ class ImplCheck:
         wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
         when = " when windows hold equal maxima (ties)" if all(
             case.ok for case in regular) else ""
-        lines = [f"wrong: {self.label} returns a wrong {wrong}{when}", *context, ""]
+        raised = self.raised_cases
+        verdicts = []
+        if wrong:
+            verdicts.append(f"returns a wrong {wrong}{when}")
+        if raised:
+            count = len(self.cases)
+            verdicts.append(f"raises an exception on {len(raised)} of {count} input "
+                            f"size{'s' if count != 1 else ''}")
+        lines = [f"wrong: {self.label} {' and '.join(verdicts)}", *context, ""]
         width = max(len(_size_text(case.input_size)) for case in self.cases)
         for case in self.cases:
             size = _size_text(case.input_size)
@@ -596,17 +617,26 @@ class ImplCheck:
             note = "  (the stride leaves rows/columns unread)" if unread else ""
             if case.ties:
                 note = "  (ties: equal maxima in windows)"
+            if case.error is not None:
+                cells = [f"raised {case.error.split(':')[0].split(' (')[0]} (below)"]
             lines.append(f"  input {size:{width}}  " + "   ".join(cells).rstrip() + note)
+        errors = {}  # each exception once, with the sizes it was raised on
+        for case in raised:
+            errors.setdefault(case.error, []).append(
+                _size_text(case.input_size) + (" with ties" if case.ties else ""))
+        for error, sizes in errors.items():
+            lines += [""] + _wrap(f"raised on input {', '.join(sizes)}: {error}", "")
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
         return "\n".join(lines + ([""] + notes if notes else []))
 
     def _explain(self, name: str) -> list[str]:
-        failing = [case for case in self.cases if not case.results[name].ok]
-        regular = [case for case in self.cases if not case.ties]
+        cases = self.returned_cases
+        failing = [case for case in cases if not case.results[name].ok]
+        regular = [case for case in cases if not case.ties]
         wrong_regular = [case for case in failing if not case.ties]
         heading = f"grad_{name}: wrong for {len(wrong_regular)} of {len(regular)} input sizes"
-        if len(regular) < len(self.cases):
+        if len(regular) < len(cases):
             if not wrong_regular:
                 heading = (f"grad_{name}: right on every input with distinct values, wrong on "
                            f"the input with ties")
@@ -741,14 +771,19 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
               for case in prepared]
     outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
                            limits)
-    cases = [_judge_case(case, returned.value, label, returned.length)
-             for case, returned in zip(prepared, outcome.returned)]
     if outcome.failure is not None:
         raise ImplementationError(_failure_message(outcome.failure, label, target, prepared,
                                                    timeout))
+    raised = [failure for failure in outcome.returned if isinstance(failure, Failure)]
+    if raised and len(raised) == len(outcome.returned):  # nothing to judge: say why
+        raise ImplementationError(_failure_message(raised[0], label, target, prepared, timeout))
+    cases = [_raised_case(case, returned) if isinstance(returned, Failure) else
+             _judge_case(case, returned.value, label, returned.length)
+             for case, returned in zip(prepared, outcome.returned)]
     mistakes = {}
-    for name in cases[0].results if cases else ():
-        failing = [case for case in cases if not case.results[name].ok]
+    judged = [case for case in cases if case.error is None]
+    for name in judged[0].results if judged else ():
+        failing = [case for case in judged if not case.results[name].ok]
         if failing:
             mistake = _diagnose(name, failing, entry.mistakes)
             if mistake is not None:
@@ -890,6 +925,15 @@ def _judge_case(case: _Prepared, returned, label, length: int | None = None) -> 
         results[name] = GradientResult(name=name, expected=expected, given=given, wrong=wrong)
     return ImplCase(input_size=case.size, batch=case.batch, inputs=case.inputs, results=results,
                     derivation=case.truth.derivation, truth=case.truth, ties=case.ties)
+
+
+def _raised_case(case: _Prepared, failure) -> ImplCase:
+    """A case the function raised on: what it raised, no gradients to judge."""
+    memory = (f" (its process may take at most {impl_runner.MEMORY_LIMIT // 2 ** 30} GiB "
+              f"of memory)") if failure.detail.startswith("MemoryError") else ""
+    return ImplCase(input_size=case.size, batch=case.batch, inputs=case.inputs, results={},
+                    derivation=case.truth.derivation, truth=case.truth, ties=case.ties,
+                    error=failure.detail + memory)
 
 
 def _gradient(given, name: str, label: str, where: str) -> np.ndarray | None:

@@ -95,7 +95,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The results of the cases that came back (in order) and the failure after them."""
+    """The results of the cases that came back (in order) and the failure after them.
+
+    ``returned`` holds, per case, a :class:`Returned` or the ``raised`` :class:`Failure`
+    of a call that raised (the cases after it still ran); ``failure`` is what stopped
+    the child before every case came back (a timeout, its end, unreadable data)."""
 
     returned: tuple
     failure: Failure | None
@@ -269,9 +273,7 @@ def _collect(folder, count, status, loaded, largest) -> Outcome:
         except _Oversized as error:
             return Outcome(tuple(returned), Failure("oversized", str(error), number), output,
                            lines)
-        if isinstance(decoded, Failure):
-            return Outcome(tuple(returned), decoded, output, lines)
-        returned.append(decoded)
+        returned.append(decoded)  # a Returned, or the Failure of a case that raised
     else:
         return Outcome(tuple(returned), None, output, lines)
     where = len(returned) if loaded else None
