@@ -625,7 +625,7 @@ class ImplCheck:
             errors.setdefault(case.error, []).append(
                 _size_text(case.input_size) + (" with ties" if case.ties else ""))
         for error, sizes in errors.items():
-            lines += [""] + _wrap(f"raised on input {', '.join(sizes)}: {error}", "")
+            lines += [""] + _wrap(f"on input {', '.join(sizes)} it raised {error}", "")
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
         return "\n".join(lines + ([""] + notes if notes else []))
