@@ -625,7 +625,13 @@ class ImplCheck:
             errors.setdefault(case.error, []).append(
                 _size_text(case.input_size) + (" with ties" if case.ties else ""))
         for error, sizes in errors.items():
-            lines += [""] + _wrap(f"on input {', '.join(sizes)} it raised {error}", "")
+            # the line of code it raised on stays whole, on its own line
+            message, cut, where = error.partition("  (line ")
+            if not cut:
+                message, cut, where = error.partition(" (line ")
+            lines += [""] + _wrap(f"on input {', '.join(sizes)} it raised {message}", "")
+            if cut and where.endswith(")"):
+                lines.append(f"  at line {where[:-1]}")
         for name in self.wrong_gradients:
             lines += [""] + self._explain(name)
         return "\n".join(lines + ([""] + notes if notes else []))
