@@ -8,10 +8,13 @@ from symbackprop.cli.options import (
     add_instance_options,
     add_notation_options,
     command,
+    default_layer,
     derivation_from_args,
     input_size_from_args,
     layer_from_args,
 )
+from symbackprop.core.command_line import parse_numbers
+from symbackprop.core.registry import KINDS
 from symbackprop.core.rules import proofs_for
 from symbackprop.render.latex import NAME_OPTIONS
 from symbackprop.render.text import to_text
@@ -191,6 +194,18 @@ def _check_impl_arguments(parser):
 
 
 def _check_impl_options(parser, kind):
+    sizes = []
+    if KINDS[kind.name] in IMPLEMENTATIONS.table:  # the sizes of its default layer
+        layer = default_layer(kind.name)
+        sizes = IMPLEMENTATIONS[layer].sizes(layer)
+    form = {1: "F", 2: "HxW", 3: "CxHxW"}.get(_size_axes(sizes), "SIZE")
+    parser.add_argument("--input", action="append", default=None, metavar=form,
+                        help=f"an input size to run the function on, in the form of the "
+                             f"report's sizes; repeat it for several (default: "
+                             f"{', '.join('x'.join(map(str, size)) for size in sizes)})")
+    parser.add_argument("--batch", type=int, default=2, metavar="N",
+                        help="samples per call, N (default %(default)s: a bias gradient must "
+                             "sum over the batch)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random inputs; the same seed, the same check "
                              "(default %(default)s)")
@@ -205,10 +220,33 @@ def _check_impl_options(parser, kind):
 def check_impl_command(args) -> int:
     from symbackprop.check.impl import check_impl
 
-    result = check_impl(layer_from_args(args), args.function, seed=args.seed,
-                        timeout=args.timeout)
+    layer = layer_from_args(args)
+    sizes = None
+    if args.input:
+        axes = _size_axes(IMPLEMENTATIONS[layer].sizes(layer))
+        sizes = [check_impl_size(text, axes) for text in args.input]
+    result = check_impl(layer, args.function, seed=args.seed, timeout=args.timeout,
+                        sizes=sizes, batch=args.batch)
     print(result.report())
     return 0 if result.ok else 1
+
+
+def _size_axes(sizes) -> int | None:
+    """How many numbers each of a kind's check-impl sizes has (None: they differ)."""
+    lengths = {len(size) for size in sizes}
+    return lengths.pop() if len(lengths) == 1 else None
+
+
+def check_impl_size(text: str, axes: int | None) -> tuple:
+    """One ``--input`` of check-impl as a size of ``axes`` numbers ("5" is square), or
+    of 1 to 3 numbers when the kind takes any shape (``axes`` None)."""
+    counts = (1, 2, 3) if axes is None else (1, axes) if axes > 1 else (1,)
+    size = parse_numbers(text, "input", counts=counts)
+    if isinstance(size, int):
+        size = (size,) * (axes or 1)
+    if min(size) < 1:
+        raise ValueError(f"--input: every size must be >= 1, got {text!r}")
+    return size
 
 
 check_impl_command.command_options = _check_impl_arguments

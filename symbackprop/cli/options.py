@@ -92,11 +92,18 @@ def layer_kind(name: str) -> LayerKind:
         kinds = [layer_kind(other) for other in LAYER_OPTIONS if KINDS[other] is not Sequential]
         return LayerKind(name, tuple(dict.fromkeys(p for k in kinds for p in k.parameter_names)),
                          any(k.padding_products for k in kinds), entry.input_form)
-    probe = argparse.ArgumentParser(add_help=False)
-    entry.add_options(probe)
-    layer = entry.build(probe.parse_args([]))
+    layer = default_layer(name)
     return LayerKind(name, tuple(layer.parameter_names), entry.padding_products,
                      entry.input_form)
+
+
+@functools.cache
+def default_layer(name: str):
+    """The layer of kind ``name`` its options build when none is given."""
+    entry = LAYER_OPTIONS[name]
+    probe = argparse.ArgumentParser(add_help=False)
+    entry.add_options(probe)
+    return entry.build(probe.parse_args([]))
 
 
 def add_instance_options(parser, kind: LayerKind | None = None):
