@@ -496,6 +496,91 @@ class Implementation:
     #: (layer, size) -> whether the forward pass leaves rows/columns of this input unread
     #: (their gradient is 0; the report says so)
     unread: Callable = _reads_all
+    #: a course's convention (a key of :data:`CONVENTIONS`) -> ``(layer) ->`` its
+    #: description (:func:`course_convention`), ``ValueError`` for a layer that
+    #: convention cannot express; the class convention needs no entry
+    conventions: dict = dataclasses.field(default_factory=dict)
+
+
+#: The calling conventions check-impl takes (``--convention``), in words.
+CONVENTIONS = {
+    "plain": "backward(x, <parameters>, grad_out) -> the gradients, NCHW (this project's)",
+    "cs231n": "Stanford CS231n: LAYER_forward(x, ..., param) -> (out, cache) and "
+              "LAYER_backward(dout, cache) -> dx or (dx, dw, db), NCHW",
+    "dlai": "deeplearning.ai: LAYER_forward(A_prev, ..., hparameters) -> (Z, cache) and "
+            "LAYER_backward(dZ, cache) -> dA_prev or (dA_prev, dW, db), NHWC, samples in "
+            "columns for dense layers",
+    "class": "a class built from the layer's fields by name, with forward(x) and "
+             "backward(dout) -> dx; weights in W/weight/params['W'], gradients in "
+             "dW/grad_W/grads['W'] (the usual names)",
+}
+
+#: The names a class keeps its weights, bias and their gradients under, most usual first.
+CLASS_ATTRIBUTES = {"w": ("W", "w", "weight", "weights", "kernel", "K", "filters"),
+                    "b": ("b", "bias", "biases")}
+CLASS_GRADIENTS = {"w": ("dW", "dw", "grad_W", "grad_w", "dweight", "dweights", "weight_grad",
+                         "grad_weight", "W_grad", "dK"),
+                   "b": ("db", "grad_b", "dbias", "dbiases", "bias_grad", "grad_bias", "b_grad")}
+#: Other names classes give a layer's fields (``pad`` for ``padding``).
+CLASS_ALIASES = {"kernel_size": ("kernel", "filter_size", "pool_size", "size", "k", "f"),
+                 "padding": ("pad", "p"), "stride": ("s",),
+                 "in_channels": ("in_ch", "n_channels"), "out_channels": ("out_ch", "n_filters",
+                                                                          "num_filters")}
+
+
+def course_convention(name: str, *, signature: str, forward_call, returns, names: dict,
+                      layouts: dict | None = None, keywords: dict | None = None) -> dict:
+    """A course's functions for one layer, described for :func:`impl_runner.adapt`.
+
+    ``forward_call``: what the forward is given, in order: an array's name (``"x"``,
+    ``"w"``) or a value (the course's ``conv_param`` dictionary); ``returns``: the
+    gradients its backward returns, in order; ``names``: what the course calls them
+    (``{"x": "dA_prev"}``), for the report; ``layouts``: per array (``x w b g``) the
+    axes transposed and the shape (``{"axes": [0, 2, 3, 1]}`` for NHWC); ``keywords``:
+    passed to the forward and the backward when they take them (``mode="max"``).
+    """
+    return {"name": name, "style": "functions", "signature": signature,
+            "forward_call": [["array", item] if isinstance(item, str) else ["value", item]
+                             for item in forward_call],
+            "backward_call": ["g", "cache"], "returns": list(returns), "names": dict(names),
+            "layouts": dict(layouts or {}), "keywords": dict(keywords or {})}
+
+
+def class_convention(layer, entry) -> dict:
+    """The class convention: any kind, its fields by name (and their usual aliases)."""
+    fields = layer_keywords(layer)
+    offered = dict(fields)
+    for field, aliases in CLASS_ALIASES.items():
+        for alias in aliases:
+            if field in fields and alias not in offered:
+                offered[alias] = fields[field]
+    return {"name": "class", "style": "class", "signature": CONVENTIONS["class"],
+            "constructor": offered, "layouts": {}, "returns": list(entry.gradients),
+            "names": {}, "keywords": {},
+            "attributes": {role: list(names) for role, names in CLASS_ATTRIBUTES.items()
+                           if role in entry.arguments},
+            "gradient_attributes": {role: list(names) for role, names in CLASS_GRADIENTS.items()
+                                    if role in entry.gradients}}
+
+
+def convention_for(layer, convention: str) -> dict | None:
+    """The description of ``convention`` for ``layer`` (``None``: the plain one), or a
+    ``ValueError`` naming the conventions its kind has."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention (--convention) must be one of {', '.join(CONVENTIONS)}, "
+                         f"got {convention!r}")
+    if convention == "plain":
+        return None
+    entry = IMPLEMENTATIONS[layer]
+    if convention == "class":
+        description = class_convention(layer, entry)
+    elif convention in entry.conventions:
+        description = entry.conventions[convention](layer)
+    else:
+        known = ["plain", *entry.conventions, "class"]
+        raise ValueError(f"convention (--convention): {convention} has no {layer.kind} layer "
+                         f"check-impl knows; for {layer.kind} it takes {', '.join(known)}")
+    return {**description, "arguments": list(entry.arguments)}
 
 
 #: layer type -> :class:`Implementation`: the kinds check-impl takes, in registration order.
@@ -535,10 +620,19 @@ class ImplCheck:
     mistakes: dict
     output: str = ""
     printed_lines: int = 0
+    #: the convention it was called in (:data:`CONVENTIONS`)
+    convention: str = "plain"
+    #: gradient -> what the person's convention calls it (``{"x": "dA_prev"}``)
+    names: dict = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return all(case.ok for case in self.cases)
+
+    def shown(self, name: str) -> str:
+        """A gradient as the report names it: the convention's name (``dA_prev``) or
+        ``grad_x``."""
+        return self.names.get(name, f"grad_{name}")
 
     @property
     def gradients(self) -> tuple:
@@ -580,6 +674,10 @@ class ImplCheck:
             if self.cases and entry.show_channels else ""
         context = _wrap(f"{self.layer.describe()}; random inputs of size {sizes}, batch "
                         f"{batch}{channels}, compared with SymPy's derivation", "  ")
+        if self.convention != "plain" and not self.ok:
+            context += _wrap(f"called in the {self.convention} convention; wrong elements are "
+                             f"shown as grad_x, grad_w, ... in this project's layout (N, C, H, "
+                             f"W for feature maps)", "  ")
         notes = []
         if self.printed_lines:
             count = f"{self.printed_lines} line{'s' if self.printed_lines > 1 else ''}"
@@ -588,7 +686,7 @@ class ImplCheck:
         for note in entry.notes(self.layer):
             notes += _wrap(f"note: {note}", "")
         if self.ok:
-            names = ", ".join(f"grad_{name}" for name in self.gradients)
+            names = ", ".join(self.shown(name) for name in self.gradients)
             lines = [f"correct: {self.label} ({names}) agrees with SymPy's derivation on "
                      f"{len(regular)} input size{'s' if len(regular) != 1 else ''}", *context]
             if tied:
@@ -596,7 +694,7 @@ class ImplCheck:
                                "gradient to the first of them in row-major order, as it "
                                "should", "  ")
             return "\n".join(lines + notes)
-        wrong = " and ".join(f"grad_{n}" for n in self.wrong_gradients)
+        wrong = " and ".join(self.shown(n) for n in self.wrong_gradients)
         when = " when windows hold equal maxima (ties)" if all(
             case.ok for case in regular) else ""
         raised = self.raised_cases
@@ -611,7 +709,7 @@ class ImplCheck:
         width = max(len(_size_text(case.input_size)) for case in self.cases)
         for case in self.cases:
             size = _size_text(case.input_size)
-            cells = [f"grad_{name} {'ok' if result.ok else 'WRONG':5}"
+            cells = [f"{self.shown(name)} {'ok' if result.ok else 'WRONG':5}"
                      for name, result in case.results.items()]
             unread = entry.unread(case.derivation.layer, case.input_size)
             note = "  (the stride leaves rows/columns unread)" if unread else ""
@@ -641,10 +739,11 @@ class ImplCheck:
         failing = [case for case in cases if not case.results[name].ok]
         regular = [case for case in cases if not case.ties]
         wrong_regular = [case for case in failing if not case.ties]
-        heading = f"grad_{name}: wrong for {len(wrong_regular)} of {len(regular)} input sizes"
+        shown = self.shown(name)
+        heading = f"{shown}: wrong for {len(wrong_regular)} of {len(regular)} input sizes"
         if len(regular) < len(cases):
             if not wrong_regular:
-                heading = (f"grad_{name}: right on every input with distinct values, wrong on "
+                heading = (f"{shown}: right on every input with distinct values, wrong on "
                            f"the input with ties")
             else:
                 heading += " and with ties" if len(wrong_regular) < len(failing) \
@@ -714,7 +813,7 @@ _LEADING_AXES = {"x": ("sample", "channel"), "w": ("output channel", "input chan
 
 
 def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
-               sizes=None, timeout: float = 60) -> ImplCheck:
+               sizes=None, timeout: float = 60, convention: str = "plain") -> ImplCheck:
     """Run a hand-written backward function on random inputs and compare with the derivation.
 
     The function runs in a child process (:mod:`~symbackprop.check.impl_process`), on
@@ -742,6 +841,11 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     sizes : input sizes ``[(H, W), ...]``; default :func:`input_sizes`.
     timeout : seconds the child may take in all (starting, importing the file,
         every call); then it is killed and the check fails.
+    convention : how the function is written (:data:`CONVENTIONS`): ``"plain"`` as
+        above; ``"cs231n"`` and ``"dlai"``: the course's backward function, whose
+        forward (the same name with ``forward``, or without ``_backward``) runs first
+        to make the cache, in the course's layout; ``"class"``: a class with
+        ``forward`` and ``backward`` methods.  The report uses the course's names.
 
     Raises
     ------
@@ -756,10 +860,15 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
                         f"{type(layer).__name__} compare with `symbackprop generate` or check "
                         f"a formula with `symbackprop check`")
     timeout = validate_timeout(timeout)
+    description = convention_for(layer, convention)
     if isinstance(function, str):
         label, target = function, _split_spec(function)
     elif callable(function):
         label, target = _label(function), function
+        try:  # only looks the forward up next to it: nothing of the person's runs here
+            impl_runner.adapt(function, description)
+        except impl_runner.LoadError as error:
+            raise ImplementationError(str(error)) from None
     else:
         raise ImplementationError(f"{function!r} is not a function")
     sizes = [tuple(size) for size in (sizes or entry.sizes(layer))]
@@ -772,17 +881,21 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
                              ties=True)
         if tied is not None:
             prepared.append(tied)
-    fields = entry.keywords(layer)
+    fields = entry.keywords(layer) if description is None else {}
     limits = [16 * max(array.size for array in case.expected.values()) + 1024
               for case in prepared]
     outcome = run_isolated(target, [case.arguments for case in prepared], fields, timeout,
-                           limits)
+                           limits, description)
     if outcome.failure is not None:
         raise ImplementationError(_failure_message(outcome.failure, label, target, prepared,
                                                    timeout))
     raised = [failure for failure in outcome.returned if isinstance(failure, Failure)]
     if raised and len(raised) == len(outcome.returned):  # nothing to judge: say why
-        raise ImplementationError(_failure_message(raised[0], label, target, prepared, timeout))
+        message = _failure_message(raised[0], label, target, prepared, timeout)
+        if description is not None:
+            message += (f"; in the {convention} convention it is called as "
+                        f"{description['signature']}")
+        raise ImplementationError(message)
     cases = [_raised_case(case, returned) if isinstance(returned, Failure) else
              _judge_case(case, returned.value, label, returned.length)
              for case, returned in zip(prepared, outcome.returned)]
@@ -795,7 +908,9 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
             if mistake is not None:
                 mistakes[name] = mistake
     return ImplCheck(label=label, layer=layer, cases=tuple(cases), mistakes=mistakes,
-                     output=outcome.output, printed_lines=outcome.printed_lines)
+                     output=outcome.output, printed_lines=outcome.printed_lines,
+                     convention=convention,
+                     names=description["names"] if description is not None else {})
 
 
 def _failure_message(failure, label, target, prepared, timeout) -> str:

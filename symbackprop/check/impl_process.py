@@ -118,7 +118,8 @@ def validate_timeout(timeout) -> float:
     return seconds
 
 
-def run_isolated(function, cases, fields: dict, timeout: float, largest: list) -> Outcome:
+def run_isolated(function, cases, fields: dict, timeout: float, largest: list,
+                 convention: dict | None = None) -> Outcome:
     """Run ``function`` on every case away from this process.
 
     Parameters
@@ -128,22 +129,25 @@ def run_isolated(function, cases, fields: dict, timeout: float, largest: list) -
     fields : the layer's fields as the function takes them by name (``stride=2``).
     timeout : seconds for the whole child.
     largest : per case the most elements an array it returns may have.
+    convention : how a course's functions are called (:func:`impl_runner.adapt`), or
+        ``None`` for the plain convention.
     """
     with tempfile.TemporaryDirectory(prefix="symbackprop-check-impl-",
                                      ignore_cleanup_errors=True) as folder:
         folder = Path(folder)
         if isinstance(function, tuple):
-            status, loaded = _run_file(function, cases, fields, timeout, folder)
+            status, loaded = _run_file(function, cases, fields, timeout, folder, convention)
         elif FORKS:
-            status, loaded = _run_forked(function, cases, fields, timeout, folder), True
+            status = _run_forked(function, cases, fields, timeout, folder, convention)
+            loaded = True
         else:
-            impl_runner.run_cases(function, cases, fields, folder)
+            impl_runner.run_cases(function, cases, fields, folder, convention)
             status, loaded = 0, True
         return _collect(folder, len(cases), status, loaded, largest)
 
 
 # -- starting and waiting ---------------------------------------------------------------
-def _run_file(function, cases, fields, timeout, folder):
+def _run_file(function, cases, fields, timeout, folder, convention=None):
     path_text, name = function
     for number, arguments in enumerate(cases):
         for position, argument in enumerate(arguments):
@@ -151,7 +155,7 @@ def _run_file(function, cases, fields, timeout, folder):
                 np.save(input_file(folder, number, position), argument, allow_pickle=False)
     request = {"path": path_text, "function": name,
                "sys_path": [entry for entry in sys.path if isinstance(entry, str)],
-               "fields": fields,
+               "fields": fields, "convention": convention,
                "cases": [[argument is not None for argument in arguments] for arguments in cases]}
     (folder / REQUEST).write_text(json.dumps(request))
     command = [sys.executable, "-I", str(Path(impl_runner.__file__).resolve()), str(folder)]
@@ -169,7 +173,7 @@ def _run_file(function, cases, fields, timeout, folder):
     return status, None
 
 
-def _run_forked(function, cases, fields, timeout, folder):
+def _run_forked(function, cases, fields, timeout, folder, convention=None):
     deadline = time.monotonic() + timeout
     for stream in (sys.stdout, sys.stderr):  # or the child would write their buffers again
         try:
@@ -187,7 +191,7 @@ def _run_forked(function, cases, fields, timeout, folder):
             os.closerange(3, _most_descriptors())  # the parent's files: its captured output...
             impl_runner.confine(folder)
             impl_runner.limit_memory()
-            impl_runner.run_cases(function, cases, fields, folder)
+            impl_runner.run_cases(function, cases, fields, folder, convention)
         except BaseException:  # noqa: BLE001  (a fault of the runner itself)
             status = 3
         finally:

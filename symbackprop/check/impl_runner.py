@@ -213,6 +213,208 @@ def limit_memory() -> None:
         pass
 
 
+# -- course conventions: the person's own functions, called as the plain convention -----------
+def namespace_of(function) -> dict:
+    """The names defined next to ``function`` (its module's), where its forward is found."""
+    module = sys.modules.get(getattr(function, "__module__", None) or "")
+    if module is not None:
+        return vars(module)
+    return getattr(function, "__globals__", {})
+
+
+def adapt(function, convention: dict | None):
+    """``function`` written in a course's convention, as a callable of the plain one.
+
+    ``convention`` (a kind's description, JSON data; ``None``: the plain convention
+    itself) says how that course calls a layer: which forward function runs first
+    and what it is given (``forward_call``), what the backward function is given
+    (``backward_call``: the upstream gradient and the forward's cache), the layout of
+    each array (``layouts``: axes transposed and a shape, such as NHWC or samples in
+    columns), and the order of the gradients it returns.  ``style`` ``"class"``: a
+    class with ``forward(x)`` and ``backward(dout)`` methods, built from the layer's
+    fields by name, its weights set as attributes.  :class:`LoadError` when the file's
+    functions do not fit the convention.
+    """
+    if convention is None:
+        return function
+    if convention["style"] == "class":
+        return _class_adapter(function, convention)
+    name = getattr(function, "__name__", "the function")
+    candidates = list(dict.fromkeys(
+        [name.replace("backward", "forward"), name.replace("_backward", "")]))
+    defined = namespace_of(function)
+    forward = next((defined[candidate] for candidate in candidates
+                    if candidate != name and callable(defined.get(candidate))), None)
+    if forward is None:
+        raise LoadError(f"{name} in the {convention['name']} convention needs its forward "
+                        f"function, to get the cache: none of {', '.join(candidates)} is "
+                        f"defined next to it ({convention['signature']})")
+    for called, count in ((forward, len(convention["forward_call"])),
+                          (function, len(convention["backward_call"]))):
+        if not _takes(called, count):
+            raise LoadError(f"{getattr(called, '__name__', name)} does not take {count} "
+                            f"arguments: the {convention['name']} convention calls "
+                            f"{convention['signature']}")
+    layouts = _Layouts(convention["layouts"])
+
+    def plain(*arguments):
+        values = dict(zip(convention["arguments"], arguments))
+        shapes = {key: value.shape for key, value in values.items() if value is not None}
+        given = [layouts.to_person(item[1], values[item[1]]) if item[0] == "array" else item[1]
+                 for item in convention["forward_call"]]
+        returned = forward(*given, **_accepted(forward, convention["keywords"]))
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise TypeError(f"{forward.__name__} returned {type(returned).__name__}; in the "
+                            f"{convention['name']} convention it returns (out, cache)")
+        given = [layouts.to_person("g", values["g"]) if item == "g" else returned[1]
+                 for item in convention["backward_call"]]
+        gradients = function(*given, **_accepted(function, convention["keywords"]))
+        return layouts.back(gradients, convention["returns"], shapes)
+
+    plain.__name__ = name
+    return plain
+
+
+def _takes(function, count: int) -> bool:
+    """Whether ``function`` can be called with ``count`` positional arguments."""
+    try:
+        inspect.signature(function).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): let the call tell
+        return True
+    return True
+
+
+def _accepted(function, keywords: dict) -> dict:
+    """The convention's keywords (``mode="max"``) that ``function`` takes."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {key: value for key, value in keywords.items() if key in parameters}
+
+
+class _Layouts:
+    """Arrays to and from a convention's layout: axes transposed, then reshaped."""
+
+    def __init__(self, layouts: dict):
+        self.layouts = layouts
+
+    def to_person(self, name, array):
+        import numpy
+
+        layout = self.layouts.get(name)
+        if not layout or array is None:
+            return array
+        if layout.get("axes"):
+            array = array.transpose(layout["axes"])
+        if layout.get("shape"):
+            array = array.reshape(layout["shape"])
+        return numpy.ascontiguousarray(array)
+
+    def from_person(self, name, value, shape):
+        """A returned gradient in the plain layout; as it is when its size is wrong (the
+        judge then reports its shape)."""
+        import numpy
+
+        layout = self.layouts.get(name)
+        if not layout or shape is None or value is None:
+            return value
+        try:
+            array = numpy.asarray(value)
+        except Exception:  # noqa: BLE001  (a value that will not become an array)
+            return value
+        axes = layout.get("axes") or list(range(len(shape)))
+        transposed = [shape[axis] for axis in axes]
+        if array.dtype.kind not in "biufc" or array.size != numpy.prod(transposed):
+            return value
+        return array.reshape(transposed).transpose(numpy.argsort(axes))
+
+    def back(self, gradients, names, shapes):
+        """What the person's backward returned, in the plain layout and order."""
+        several = isinstance(gradients, (tuple, list))
+        items = list(gradients) if several else [gradients]
+        plain = [self.from_person(name, value, shapes.get(name)) if index < len(names) else
+                 value for index, (name, value) in enumerate(zip(
+                     list(names) + [None] * len(items), items))]
+        return tuple(plain) if several else plain[0]
+
+
+def _class_adapter(cls, convention: dict):
+    name = getattr(cls, "__name__", "the class")
+    if not inspect.isclass(cls) or not all(callable(getattr(cls, method, None))
+                                           for method in ("forward", "backward")):
+        raise LoadError(f"{name} in the class convention is a class with forward(x) and "
+                        f"backward(dout) methods ({convention['signature']})")
+    layouts = _Layouts(convention["layouts"])
+
+    def plain(*arguments):
+        values = dict(zip(convention["arguments"], arguments))
+        shapes = {key: value.shape for key, value in values.items() if value is not None}
+        layer = cls(**_constructor_arguments(cls, convention["constructor"]))
+        for role, names in convention["attributes"].items():
+            if values.get(role) is not None:
+                _set_attribute(layer, names, layouts.to_person(role, values[role]), role, name)
+        layer.forward(layouts.to_person("x", values["x"]))
+        returned = layer.backward(layouts.to_person("g", values["g"]))
+        if isinstance(returned, (tuple, list)):  # it returns every gradient itself
+            return layouts.back(returned, convention["returns"], shapes)
+        gradients = [layouts.from_person("x", returned, shapes.get("x"))]
+        for role, names in convention["gradient_attributes"].items():
+            if values.get(role) is not None:
+                gradients.append(layouts.from_person(role, _get_attribute(layer, names),
+                                                     shapes.get(role)))
+        return tuple(gradients) if len(gradients) > 1 else gradients[0]
+
+    plain.__name__ = name
+    return plain
+
+
+def _constructor_arguments(cls, offered: dict) -> dict:
+    """The layer's fields the class's constructor takes, by name."""
+    parameters = inspect.signature(cls).parameters
+    chosen = {}
+    for parameter in parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.name in offered:
+            chosen[parameter.name] = offered[parameter.name]
+        elif parameter.default is parameter.empty:
+            raise TypeError(f"check-impl cannot tell what {cls.__name__}'s argument "
+                            f"{parameter.name!r} is: it passes the layer's fields by name "
+                            f"({', '.join(offered)})")
+    return chosen
+
+
+def _set_attribute(layer, names, value, role, class_name) -> None:
+    """Give the layer its weights (or bias): the attribute it already has of those names,
+    or the entry of its ``params`` dictionary."""
+    params = getattr(layer, "params", None)
+    for attribute in names:
+        if isinstance(params, dict) and attribute in params:
+            params[attribute] = value
+            return
+        if hasattr(layer, attribute):
+            setattr(layer, attribute, value)
+            return
+    raise AttributeError(f"{class_name} has none of the attributes {', '.join(names)} after "
+                         f"it is built: check-impl sets the {'weights' if role == 'w' else role}"
+                         f" there before calling forward")
+
+
+def _get_attribute(layer, names):
+    """The gradient the layer's backward stored: an attribute or a ``grads`` entry."""
+    grads = getattr(layer, "grads", None)
+    for attribute in names:
+        if isinstance(grads, dict) and attribute in grads:
+            return grads[attribute]
+        if attribute in vars(layer):
+            return getattr(layer, attribute)
+    raise AttributeError(f"after backward, {type(layer).__name__} has none of the attributes "
+                         f"{', '.join(names)}, where check-impl looks for the gradient")
+
+
 def _write_json(path: Path, value) -> None:
     aside = path.with_name(path.name + ".part")
     aside.write_text(json.dumps(value))
@@ -250,13 +452,15 @@ def encode(returned, folder, number: int) -> dict:
             "items": [_item(returned, folder, number, 0)]}
 
 
-def run_cases(function, cases, fields: dict, folder) -> None:
+def run_cases(function, cases, fields: dict, folder, convention: dict | None = None) -> None:
     """Call ``function(*arguments, **layer keywords)`` for each case, writing each result.
 
     A case that raises gets a file saying what was raised, and the next case runs: code
     that fails on one input size is still judged on the others.
     """
     source = source_file(function)
+    if convention is not None:  # the convention passes the layer's fields its own way
+        function, fields = adapt(function, convention), {}
     for number, arguments in enumerate(cases):
         keywords = layer_keywords(function, fields, len(arguments))
         try:
@@ -283,6 +487,7 @@ def main(folder: str) -> None:
     limit_memory()
     try:
         function = load(request["path"], request["function"])
+        adapt(function, request.get("convention"))  # fits the convention, or says why not
     except LoadError as error:
         _write_json(Path(folder) / LOADED, {"status": "error", "message": str(error)})
         return
@@ -291,7 +496,7 @@ def main(folder: str) -> None:
     for number, present in enumerate(request["cases"]):
         cases.append([numpy.load(input_file(folder, number, position), allow_pickle=False)
                       if here else None for position, here in enumerate(present)])
-    run_cases(function, cases, _fields(request), folder)
+    run_cases(function, cases, _fields(request), folder, request.get("convention"))
 
 
 if __name__ == "__main__":

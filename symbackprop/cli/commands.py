@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symbackprop.check.impl import IMPLEMENTATIONS, conventions
+from symbackprop.check.impl import CONVENTIONS, IMPLEMENTATIONS, conventions
 from symbackprop.cli.options import (
     add_derivation_options,
     add_instance_options,
@@ -206,6 +206,10 @@ def _check_impl_options(parser, kind):
     parser.add_argument("--batch", type=int, default=2, metavar="N",
                         help="samples per call, N (default %(default)s: a bias gradient must "
                              "sum over the batch)")
+    parser.add_argument("--convention", choices=tuple(CONVENTIONS), default="plain",
+                        help="how the function is written: " + "; ".join(
+                            f"{name}: {words}" for name, words in CONVENTIONS.items())
+                        + " (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random inputs; the same seed, the same check "
                              "(default %(default)s)")
@@ -226,7 +230,7 @@ def check_impl_command(args) -> int:
         axes = _size_axes(IMPLEMENTATIONS[layer].sizes(layer))
         sizes = [check_impl_size(text, axes) for text in args.input]
     result = check_impl(layer, args.function, seed=args.seed, timeout=args.timeout,
-                        sizes=sizes, batch=args.batch)
+                        sizes=sizes, batch=args.batch, convention=args.convention)
     print(result.report())
     return 0 if result.ok else 1
 

@@ -12,6 +12,7 @@ from symbackprop.check.impl import (
     Implementation,
     Mistake,
     bias_not_summed,
+    course_convention,
     fit_to,
     leaves_unread,
 )
@@ -133,7 +134,48 @@ MISTAKES = (
 )
 
 
+# -- the courses' conventions: one stride and one symmetric pad, NCHW (cs231n), NHWC (dlai) ----
+def _one_stride_and_pad(layer, course: str) -> tuple[int, int]:
+    stride, (top, bottom, left, right) = layer.stride, layer.padding
+    reasons = [why for broken, why in (
+        (stride[0] != stride[1], f"one stride for both axes (this layer has {stride})"),
+        (len({top, bottom, left, right}) > 1,
+         f"one pad for all four sides (this layer has {layer.padding})"),
+        (layer.dilation != (1, 1), "no dilation"), (layer.groups != 1, "no groups"),
+        (not layer.bias, "a bias")) if broken]
+    if reasons:
+        raise ValueError(f"convention (--convention): a {course} convolution has "
+                         f"{' and '.join(reasons)}; check this layer in the plain or class "
+                         f"convention")
+    return stride[0], top
+
+
+def _cs231n(layer) -> dict:
+    stride, pad = _one_stride_and_pad(layer, "cs231n")
+    return course_convention(
+        "cs231n", signature="conv_forward_naive(x, w, b, conv_param) -> (out, cache), "
+        "conv_backward_naive(dout, cache) -> (dx, dw, db)",
+        forward_call=("x", "w", "b", {"stride": stride, "pad": pad}), returns=("x", "w", "b"),
+        names={"x": "dx", "w": "dw", "b": "db"})
+
+
+def _dlai(layer) -> dict:
+    stride, pad = _one_stride_and_pad(layer, "deeplearning.ai")
+    if layer.kernel_size[0] != layer.kernel_size[1]:
+        raise ValueError(f"convention (--convention): a deeplearning.ai convolution has a "
+                         f"square f x f kernel (this layer has {layer.kernel_size})")
+    channels_last = {"axes": [0, 2, 3, 1]}
+    return course_convention(
+        "dlai", signature="conv_forward(A_prev, W, b, hparameters) -> (Z, cache), "
+        "conv_backward(dZ, cache) -> (dA_prev, dW, db), A_prev (m, n_H, n_W, n_C), "
+        "W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C)",
+        forward_call=("x", "w", "b", {"stride": stride, "pad": pad}), returns=("x", "w", "b"),
+        names={"x": "dA_prev", "w": "dW", "b": "db"},
+        layouts={"x": channels_last, "g": channels_last, "w": {"axes": [2, 3, 1, 0]},
+                 "b": {"shape": [1, 1, 1, -1]}})
+
+
 IMPLEMENTATIONS.register(Conv2d, Implementation(
     convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
     arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=MISTAKES,
-    unread=leaves_unread))
+    unread=leaves_unread, conventions={"cs231n": _cs231n, "dlai": _dlai}))
