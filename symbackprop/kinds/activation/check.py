@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, course_convention
 from symbackprop.kinds.activation.rules import ACTIVATIONS, activation_function
 from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
 
@@ -82,8 +82,22 @@ def _sizes(layer) -> list:
     return list(SIZES)
 
 
+def _cs231n(layer) -> dict:
+    return course_convention(
+        "cs231n", signature=f"{layer.kind}_forward(x) -> (out, cache), "
+        f"{layer.kind}_backward(dout, cache) -> dx", forward_call=("x",), returns=("x",),
+        names={"x": "dx"})
+
+
+def _dlai(layer) -> dict:
+    return course_convention(
+        "dlai", signature=f"{layer.kind}(Z) -> (A, cache), {layer.kind}_backward(dA, cache) "
+        f"-> dZ (the cache is Z)", forward_call=("x",), returns=("x",), names={"x": "dZ"})
+
+
 _ENTRY = Implementation(
     convention="backward(x, grad_out) -> grad_x or (grad_x,)", mistakes=ACTIVATION_MISTAKES,
-    sizes=_sizes, make_input=input_with_zeros, input_words=" (some elements exactly 0)")
+    sizes=_sizes, make_input=input_with_zeros, input_words=" (some elements exactly 0)",
+    conventions={"cs231n": _cs231n, "dlai": _dlai})
 for _layer_type in ACTIVATION_TYPES:
     IMPLEMENTATIONS.register(_layer_type, _ENTRY)

@@ -11,7 +11,13 @@ weights, for a square layer, where the shapes cannot tell), ``grad_w`` not trans
 from __future__ import annotations
 
 from symbackprop.check.formula_check import FORMULAS, FormulaParts
-from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, bias_not_summed
+from symbackprop.check.impl import (
+    IMPLEMENTATIONS,
+    Implementation,
+    Mistake,
+    bias_not_summed,
+    course_convention,
+)
 from symbackprop.kinds.linear.spec import Linear
 
 __all__ = ["LINEAR_MISTAKES"]
@@ -50,10 +56,36 @@ def _features(layer, size) -> int:
     return size[0]
 
 
+def _with_bias(layer, course: str) -> None:
+    if not layer.bias:
+        raise ValueError(f"convention (--convention): a {course} dense layer has a bias; "
+                         f"check a layer without one in the plain or class convention")
+
+
+def _cs231n(layer) -> dict:
+    _with_bias(layer, "cs231n")
+    return course_convention(
+        "cs231n", signature="affine_forward(x, w, b) -> (out, cache), affine_backward(dout, "
+        "cache) -> (dx, dw, db), w of shape (D, M)", forward_call=("x", "w", "b"),
+        returns=("x", "w", "b"), names={"x": "dx", "w": "dw", "b": "db"},
+        layouts={"w": {"axes": [1, 0]}})
+
+
+def _dlai(layer) -> dict:
+    _with_bias(layer, "deeplearning.ai")
+    samples_in_columns = {"axes": [1, 0]}
+    return course_convention(
+        "dlai", signature="linear_forward(A, W, b) -> (Z, cache), linear_backward(dZ, cache) "
+        "-> (dA_prev, dW, db), A of shape (n_prev, m): one column per sample, b of (n, 1)",
+        forward_call=("x", "w", "b"), returns=("x", "w", "b"),
+        names={"x": "dA_prev", "w": "dW", "b": "db"},
+        layouts={"x": samples_in_columns, "g": samples_in_columns, "b": {"shape": [-1, 1]}})
+
+
 IMPLEMENTATIONS.register(Linear, Implementation(
     convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
     arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=LINEAR_MISTAKES,
-    sizes=_sizes, input_size=_features))
+    sizes=_sizes, input_size=_features, conventions={"cs231n": _cs231n, "dlai": _dlai}))
 
 
 # -- what the formula checker needs: the arrays in a fully connected layer's words ----------

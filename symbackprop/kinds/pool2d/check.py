@@ -36,6 +36,7 @@ from symbackprop.check.impl import (
     Mistake,
     NumericGradients,
     TermValues,
+    course_convention,
     first_maximum,
     leaves_unread,
     numeric_truth,
@@ -270,14 +271,53 @@ def _windows_hold_ties(layer) -> bool:
     return max(layer.kernel_size) > 1
 
 
+# -- the courses' conventions: windows without padding, NCHW (cs231n), NHWC (dlai) -------------
+def _plain_windows(layer, course: str, square: bool) -> None:
+    reasons = [why for broken, why in (
+        (any(layer.padding), f"no padding (this layer has {layer.padding})"),
+        (square and layer.kernel_size[0] != layer.kernel_size[1],
+         f"a square f x f window (this layer has {layer.kernel_size})"),
+        (layer.stride[0] != layer.stride[1], f"one stride (this layer has {layer.stride})"))
+        if broken]
+    if reasons:
+        raise ValueError(f"convention (--convention): {course} pooling has "
+                         f"{' and '.join(reasons)}; check this layer in the plain or class "
+                         f"convention")
+
+
+def _cs231n_max(layer) -> dict:
+    _plain_windows(layer, "cs231n", square=False)
+    height, width = layer.kernel_size
+    return course_convention(
+        "cs231n", signature="max_pool_forward_naive(x, pool_param) -> (out, cache), "
+        "max_pool_backward_naive(dout, cache) -> dx",
+        forward_call=("x", {"pool_height": height, "pool_width": width,
+                            "stride": layer.stride[0]}),
+        returns=("x",), names={"x": "dx"})
+
+
+def _dlai(mode: str):
+    def convention(layer) -> dict:
+        _plain_windows(layer, "deeplearning.ai", square=True)
+        channels_last = {"axes": [0, 2, 3, 1]}
+        return course_convention(
+            "dlai", signature=f"pool_forward(A_prev, hparameters, mode={mode!r}) -> (A, cache), "
+            f"pool_backward(dA, cache, mode={mode!r}) -> dA_prev, A_prev (m, n_H, n_W, n_C)",
+            forward_call=("x", {"f": layer.kernel_size[0], "stride": layer.stride[0]}),
+            returns=("x",), names={"x": "dA_prev"}, keywords={"mode": mode},
+            layouts={"x": channels_last, "g": channels_last})
+    return convention
+
+
 IMPLEMENTATIONS.register(MaxPool2d, Implementation(
     convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
     make_input=distinct_input, input_words=" (distinct values)", ties=_windows_hold_ties,
     tied_input=tied_input, indicator=IsWindowMax, show_channels=True, notes=_overlap_note,
-    unread=leaves_unread))
+    unread=leaves_unread, conventions={"cs231n": _cs231n_max, "dlai": _dlai("max")}))
 IMPLEMENTATIONS.register(AvgPool2d, Implementation(
     convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
-    show_channels=True, notes=_overlap_note, unread=leaves_unread))
+    show_channels=True, notes=_overlap_note, unread=leaves_unread,
+    conventions={"dlai": _dlai("average")}))
 
 
 # -- what the formula checker needs of max pooling ---------------------------------------
