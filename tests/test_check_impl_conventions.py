@@ -50,7 +50,8 @@ def test_the_course_classic_mistakes_are_named(capsys):
         ("conv_flipped_backward", ["conv2d", "--kernel", "3"], "dlai",
          "dA_prev: wrong for 3 of 3", "kernel not rotated"),
         ("affine_mistake_backward", ["linear"], "cs231n", "db: wrong", "bias not summed"),
-        ("linear_averaged_backward", ["linear"], "dlai", "dW: wrong", "bias not summed"),
+        ("linear_averaged_backward", ["linear"], "dlai", "dW: wrong",
+         "grad_w divided by the batch size"),
         ("Conv2DNoBiasSum", ["conv2d", "--kernel", "3"], "class", "grad_b: wrong",
          "bias not summed over the batch"),
     ]

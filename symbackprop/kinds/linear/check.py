@@ -34,6 +34,11 @@ def _grad_w_transposed(case):
         yield case.results["w"].expected.T
 
 
+def _weights_averaged(case):
+    if "w" in case.results:
+        yield case.results["w"].expected / case.batch
+
+
 #: Known mistakes of hand-written fully connected backward passes.
 LINEAR_MISTAKES = (
     Mistake("W instead of W^T", "x",
@@ -42,6 +47,10 @@ LINEAR_MISTAKES = (
     Mistake("grad_w not transposed", "w",
             "dL/dW = delta x^T, laid out like w as (out_features, in_features): grad_z.T @ x; "
             "this one is x.T @ grad_z, (in_features, out_features)", _grad_w_transposed),
+    Mistake("grad_w divided by the batch size", "w",
+            "dL/dW = delta x^T sums over the samples; this one divided by their number m, as "
+            "for a cost averaged over the batch, although grad_z (dZ) already carries that "
+            "1/m: the average is taken twice", _weights_averaged),
     Mistake("bias not summed over the batch", "b",
             "dL/db[o] is the sum of grad_z[n, o] over every sample n; this one used one "
             "sample, the batch mean, or one row per sample", bias_not_summed),
