@@ -17,7 +17,7 @@ import pytest
 from symbackprop.cli import LAYER_OPTIONS, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("derive", "latex", "generate", "check", "check-impl", "html")
+COMMANDS = ("derive", "latex", "generate", "check", "check-impl", "html", "cost")
 KINDS = tuple(LAYER_OPTIONS)
 
 # What each kind has, written out here from the layers' definitions (not read from the CLI):

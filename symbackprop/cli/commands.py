@@ -258,6 +258,24 @@ check_impl_command.options = _check_impl_options
 check_impl_command.kinds = [layer_type.kind for layer_type in IMPLEMENTATIONS.types()]
 
 
+# -- cost --------------------------------------------------------------------
+def _cost_options(parser, kind):
+    add_instance_options(parser, kind)
+
+
+@command("cost", help="count a layer's (or a chain's) multiply-adds and stored values from its "
+                      "shapes, without expanding anything")
+def cost_command(args) -> int:
+    from symbackprop.core.cost import cost_table, layer_costs
+
+    layer = layer_from_args(args)
+    print(cost_table(layer_costs(layer, input_size_from_args(args, layer), args.batch)))
+    return 0
+
+
+cost_command.options = _cost_options
+
+
 # -- html --------------------------------------------------------------------
 
 
