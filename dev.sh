@@ -24,7 +24,9 @@ ensure_python() {
 }
 
 ensure_latex() {
-    if command -v pdflatex >/dev/null && command -v pdftoppm >/dev/null; then
+    # TikZ (texlive-pictures) draws the figures of the printouts.
+    if command -v pdflatex >/dev/null && command -v pdftoppm >/dev/null &&
+            kpsewhich tikz.sty >/dev/null; then
         return
     fi
     local sudo=""
@@ -32,7 +34,7 @@ ensure_latex() {
     echo "dev.sh: installing TeX Live and poppler-utils from Debian's packages" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        texlive-latex-base texlive-latex-recommended \
+        texlive-latex-base texlive-latex-recommended texlive-pictures \
         texlive-fonts-recommended lmodern poppler-utils >/dev/null
 }
 
