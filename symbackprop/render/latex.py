@@ -586,9 +586,10 @@ class LayerLatexPrinter(LatexPrinter):
         return rf"f'\bigl({self._print(expr.args[0])}\bigr)"
 
     def _print_TransposedConvolution(self, expr):
-        """``\\sum_o \\corr(pad(dil_s g_o), rot180 w_{o,c})``, for input channel ``c``."""
+        """``\\sum_o corr(pad(dil_s g_o), rot180 w_{o,c})``, for input channel ``c``
+        (``\\operatorname``: a notebook's MathJax or KaTeX knows no ``\\corr``)."""
         g, w = (self._print(arg) for arg in expr.args)
-        return (rf"\sum_o \corr\bigl(\operatorname{{pad}}(\operatorname{{dil}}_s "
+        return (rf"\sum_o \operatorname{{corr}}\bigl(\operatorname{{pad}}(\operatorname{{dil}}_s "
                 rf"{g}_{{o}}),\ \operatorname{{rot}}_{{180}}\, {w}_{{o,c}}\bigr)")
 
     def _print_Piecewise(self, expr):
