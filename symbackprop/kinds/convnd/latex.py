@@ -98,7 +98,7 @@ def _closed_forms(derivation, printer) -> dict:
          rf"\operatorname{{corr}}_d\bigl(\operatorname{{pad}}(\operatorname{{dil}}_s "
          rf"{g}_{{n,o}}),\ \operatorname{{flip}}\, {w}_{{o,c}}\bigr)", by_name.get("grad_x")),
         (r"The weight gradient correlates the padded input with the stride-dilated upstream "
-         rf"gradient as the kernel, stepping by the dilation $d$:",
+         r"gradient as the kernel, stepping by the dilation $d$:",
          rf"\frac{{\partial {loss}}}{{\partial {w}_{{o,c}}}} = \sum_{{n}} "
          rf"\operatorname{{corr}}_{{\text{{step }} d}}\bigl(\tilde{{{x}}}_{{n,c}},\ "
          rf"\operatorname{{dil}}_s {g}_{{n,o}}\bigr)", by_name.get("grad_w")),
