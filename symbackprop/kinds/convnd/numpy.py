@@ -267,6 +267,24 @@ def _context(layer, style: str, strategy: str | None) -> dict:
     return convnd_context(layer, style)
 
 
+def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
+    """A chain module's ``output_shapes`` lines for this layer, and the rank and channels
+    after it."""
+    where = f"layer {number} ({layer.describe()})"
+    axes = ", ".join(("N", "C", *layer.axis_names))
+    if rank != 2 + layer.spatial_axes:
+        raise ValueError(f"{where} takes inputs shaped ({axes}), but the layer before it "
+                         f"gives {rank}-dimensional ones")
+    if channels is not None and channels != layer.in_channels:
+        raise ValueError(f"{where} takes in_channels = {layer.in_channels} channels, "
+                         f"but the layer before it gives {channels}")
+    lines = [] if channels is not None else [
+        f"_expect_channels(shape, {layer.in_channels}, {number})"]
+    lines += [f"shape = (shape[0], {layer.out_channels}, *_output_size_{number}(*shape[2:]))",
+              f"_expect_nonempty(input_shape, shape, {number})"]
+    return lines, 2 + layer.spatial_axes, layer.out_channels
+
+
 def _input_shape(layer):
     return ("N", layer.in_channels, *layer.axis_names)
 
@@ -277,4 +295,5 @@ for _layer_type in (Conv1d, Conv3d):
         instance=_instance,
         backward_rule=("; dL/dw{number}{bias}", ", dL/db{number}"),
         input_shape=_input_shape,
+        chain_shape=_chain_shape,
     ))
