@@ -36,9 +36,9 @@ GRID = [
     ("1d-asym-dilated", Conv1d(2, 2, 2, padding=(0, 2), dilation=2), (5,), 2),
     ("1d-same-even", Conv1d(1, 1, 4, padding="same"), (5,), 1),
     ("1d-groups-nobias", Conv1d(4, 2, 2, stride=3, padding=1, groups=2, bias=False), (7,), 1),
-    ("3d-pad1", Conv3d(1, 2, 2, padding=1), (2, 3, 2), 1),
+    ("3d-pad1", Conv3d(1, 1, 2, padding=1), (1, 2, 2), 1),
     ("3d-stride-mixed", Conv3d(2, 1, (2, 1, 3), stride=(1, 2, 2), padding=(0, 1, 1, 0, 1, 2)),
-     (3, 4, 5), 1),
+     (2, 3, 4), 1),
     ("3d-same-dilated", Conv3d(1, 1, 2, padding="same", dilation=(1, 2, 1)), (2, 3, 3), 1),
     ("3d-groups", Conv3d(2, 2, 2, groups=2, stride=2), (3, 3, 3), 2),
 ]

@@ -3,7 +3,7 @@ spatial axes: their specs, expansions, closed forms and the part each plugs into
 stage."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.convnd import cli, expand, html, latex, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.convnd import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.convnd.spec import Conv1d, Conv3d
 
 __all__ = ["Conv1d", "Conv3d"]
