@@ -36,10 +36,11 @@ depend on the channel count) on a 1x2x5 input; the table was read off its derive
 for dL/dw and checked to reproduce z, dL/dx, dL/dw and dL/db term by term.
 
 forward and backward: im2col in blocks of samples. The slices of KERNEL_OFFSETS are
-gathered from xp into columns[n, group, (c, m), i] (a block holds about CHUNK_BYTES);
-then z = w @ columns, dL/dw += g @ columns^T and dL/dcolumns = w^T @ g are batched
-matrix products (BLAS), and dL/dcolumns is added back into dL/dxp slice by slice
-(col2im, a transposed scatter). Positions the forward never reads keep gradient 0.
+gathered from xp, channels first, into columns[group, (c, m), (n, i)] (a block holds
+about CHUNK_BYTES); then z = w @ columns, dL/dw += g @ columns^T and dL/dcolumns = w^T @
+g are one matrix product per group over every sample and position of the block (BLAS),
+and dL/dcolumns is added back into dL/dxp slice by slice (col2im, a transposed scatter).
+Positions the forward never reads keep gradient 0.
 
 inf and NaN spread exactly as in the sums above: a product with padding is not in them,
 but the columns hold padding zeros (0 * inf is NaN). So the code first tests whether w
@@ -118,11 +119,12 @@ def _forward(x, w, b):
     n, out = x.shape[0], output_size(*x.shape[2:])
     if np.isfinite(w).all():
         kernel = w.reshape(GROUPS, O_GROUP, -1)  # [group, o, (c, m)]
-        z = np.empty((n, GROUPS, O_GROUP, int(np.prod(out))), dtype=x.dtype)
-        xp = _pad(x)
+        z = np.empty((n, OUT_CHANNELS, *out), dtype=x.dtype)
+        xt = _pad(x).swapaxes(0, 1)  # channels first: [c, n, ...]
         for start, stop in _blocks(n, out, x.dtype):
-            np.matmul(kernel, _columns(xp[start:stop], out), out=z[start:stop])
-        z = z.reshape(n, OUT_CHANNELS, *out)
+            # one matrix product per group over every sample and position of the block
+            block = np.matmul(kernel, _columns(xt[:, start:stop], out))  # [group, o, (n, i)]
+            z[start:stop] = block.reshape(OUT_CHANNELS, stop - start, *out).swapaxes(0, 1)
     else:  # an inf or NaN in w: only the products the sums have
         z = _exact_forward(x, w, out)
     return z + b.reshape(OUT_CHANNELS, *(1,) * AXES)
@@ -133,18 +135,19 @@ def _backward(x, w, b, grad_out):
     n, out = x.shape[0], grad_out.shape[2:]
     if np.isfinite(w).all() and np.isfinite(grad_out).all():
         kernel = w.reshape(GROUPS, O_GROUP, -1)  # [group, o, (c, m)]
-        g = grad_out.reshape(n, GROUPS, O_GROUP, -1)  # [n, group, o, i]
-        xp = _pad(x)
-        grad_xp = np.zeros(xp.shape, dtype=x.dtype)
+        xt = _pad(x).swapaxes(0, 1)  # channels first: [c, n, ...]
+        gt = grad_out.swapaxes(0, 1)  # [o, n, i]
+        grad_xt = np.zeros((IN_CHANNELS, n, *xt.shape[2:]), dtype=x.dtype)
         grad_w = np.zeros(kernel.shape, dtype=x.dtype)
         for start, stop in _blocks(n, out, x.dtype):
-            columns = _columns(xp[start:stop], out)  # [n, group, (c, m), i]
-            # dL/dw[o, (c, m)] = sum_{n,i} g[n, o, i] * columns[n, (c, m), i]
-            grad_w += np.matmul(g[start:stop], columns.swapaxes(2, 3)).sum(axis=0)
+            columns = _columns(xt[:, start:stop], out)  # [group, (c, m), (n, i)]
+            g = np.ascontiguousarray(gt[:, start:stop]).reshape(GROUPS, O_GROUP, -1)
+            # dL/dw[o, (c, m)] = sum_{n,i} g[o, (n, i)] * columns[(c, m), (n, i)]
+            grad_w += np.matmul(g, columns.swapaxes(1, 2))
             # dL/dcolumns = w^T g, added back into the slices it was gathered from
-            np.matmul(kernel.swapaxes(1, 2), g[start:stop], out=columns)
-            _scatter(grad_xp[start:stop], columns, out)
-        grad_x = grad_xp[(slice(None), slice(None), *_inside(x.shape[2:]))]
+            np.matmul(kernel.swapaxes(1, 2), g, out=columns)
+            _scatter(grad_xt[:, start:stop], columns, out)
+        grad_x = grad_xt[(slice(None), slice(None), *_inside(x.shape[2:]))].swapaxes(0, 1)
         grad_x = np.ascontiguousarray(grad_x)
         grad_w = grad_w.reshape(w.shape)
     else:  # an inf or NaN in w or grad_out: only the products the sums have
@@ -179,21 +182,23 @@ def _reads(first, out):
     )
 
 
-def _columns(xp, out):
-    """columns[n, group, (c, m), i] = xp[n, c', first(m) + STRIDE*i] (im2col)."""
-    n = xp.shape[0]
-    columns = np.empty((n, IN_CHANNELS, len(KERNEL_OFFSETS), *out), dtype=xp.dtype)
+def _columns(xt, out):
+    """columns[group, (c, m), (n, i)] = xp[n, c', first(m) + STRIDE*i] (im2col), from the
+    channels-first padded input ``xt[c, n, ...]``."""
+    n = xt.shape[1]
+    columns = np.empty((IN_CHANNELS, len(KERNEL_OFFSETS), n, *out), dtype=xt.dtype)
     for index, (_, first) in enumerate(KERNEL_OFFSETS):
-        columns[:, :, index] = xp[(slice(None), slice(None), *_reads(first, out))]
-    return columns.reshape(n, GROUPS, C_GROUP * len(KERNEL_OFFSETS), -1)
+        columns[:, index] = xt[(slice(None), slice(None), *_reads(first, out))]
+    return columns.reshape(GROUPS, C_GROUP * len(KERNEL_OFFSETS), -1)
 
 
-def _scatter(grad_xp, columns, out):
-    """Add each offset's rows of dL/dcolumns back into its slice of dL/dxp (col2im)."""
-    n = grad_xp.shape[0]
-    columns = columns.reshape(n, IN_CHANNELS, len(KERNEL_OFFSETS), *out)
+def _scatter(grad_xt, columns, out):
+    """Add each offset's rows of dL/dcolumns back into its slice of the channels-first
+    dL/dxp (col2im)."""
+    n = grad_xt.shape[1]
+    columns = columns.reshape(IN_CHANNELS, len(KERNEL_OFFSETS), n, *out)
     for index, (_, first) in enumerate(KERNEL_OFFSETS):
-        grad_xp[(slice(None), slice(None), *_reads(first, out))] += columns[:, :, index]
+        grad_xt[(slice(None), slice(None), *_reads(first, out))] += columns[:, index]
 
 
 def _box(first, out, sizes):
