@@ -164,10 +164,19 @@ def chain_rule(layer, names):
     return TransposedConvolution(names["g"], names["w"])
 
 
+def chain_step(step, printer) -> str:
+    """``delta^{[l-1]}_c = sum_o corr(pad(dil_s delta^{[l]}_o), flip w_{o,c})``: a chain's
+    step back through the layer (flipped along every axis, not rotated in a plane)."""
+    g, w = printer.name(step.names["g"]), printer.name(step.names["w"])
+    return (rf"{printer.name(step.names['grad_x'])}_{{c}} = \sum_o \corr\bigl("
+            rf"\operatorname{{pad}}(\operatorname{{dil}}_s {g}_{{o}}),\ "
+            rf"\operatorname{{flip}}\, {w}_{{o,c}}\bigr)")
+
+
 for _layer_type, _what in ((Conv1d, "a 1-D convolution"), (Conv3d, "a 3-D convolution")):
     CHAIN_RULES.register(_layer_type, chain_rule)
     LATEX.register(_layer_type, LatexParts(
         title=f"Backpropagation through {_what}",
-        general=general,
+        general=general, chain_rule=chain_step,
         chain_words=f"{_what}: a full correlation with the flipped kernel, channels swapped",
         notes=notes, size_rows=size_rows, shows_padding=True, sections=sections))
