@@ -282,3 +282,31 @@ def test_property_generated_code_matches_the_loops(axes, data):
     np.testing.assert_allclose(module.forward(x, *params), z, atol=1e-11)
     for mine, want in zip(module.backward(x, *params, g), grads, strict=False):
         np.testing.assert_allclose(mine, want, atol=1e-11)
+
+
+def _catalog_files():
+    from symbackprop.catalog import CATALOG
+
+    return [(entry.layer, name) for entry in CATALOG if isinstance(entry.layer, (Conv1d, Conv3d))
+            for _, name in entry.files()]
+
+
+@pytest.mark.parametrize("layer, name", _catalog_files(), ids=lambda value: str(value)[:40])
+def test_committed_catalog_modules_match_the_loops(layer, name):
+    """The files in generated/ themselves, imported, against the loop references."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "generated" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # the smallest input that fits (the loops are slow for wide layers), one more if narrow
+    more = 1 if layer.in_channels * layer.out_channels <= 1024 else 0
+    sizes = tuple(max(1, d * (k - 1) + 1 - before - after) + more for k, d, (before, after)
+                  in zip(layer.kernel_size, layer.dilation, layer.padding_pairs, strict=True))
+    x, w, b, g = numbers(layer, sizes, 1, seed=6)
+    z, grads = loops(layer, x, w, b, g)
+    np.testing.assert_allclose(module.forward(x, w, b), z, atol=1e-10)
+    for got, want in zip(module.backward(x, w, b, g), grads, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-10)
