@@ -46,8 +46,6 @@ def test_check_impl_on_the_command_line(tmp_path):
     path = tmp_path / "mine.py"
     path.write_text("import sys\nsys.path.insert(0, %r)\nfrom student_convnd import *\n"
                     % str(__import__("pathlib").Path(__file__).parent))
-    good = run("check-impl", f"{path}:backward", "conv3d", "--kernel", "2", "--padding", "1")
-    assert good.returncode == 0, good.stdout + good.stderr
     bad = run("check-impl", f"{path}:backward_kernel_not_flipped", "conv1d", "--kernel", "3",
               "--stride", "2")
     assert bad.returncode == 1 and "likely mistake: kernel not flipped" in bad.stdout

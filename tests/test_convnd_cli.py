@@ -82,11 +82,11 @@ def test_command_line_arguments_build_the_layer_again(layer):
 
 def test_generate_writes_both_styles(tmp_path):
     for style in ("fast", "reference"):
-        result = run("generate", "conv3d", "--in-channels", "3", "--out-channels", "8",
-                     "--kernel", "3", "--padding", "1", "--style", style, "-o", str(tmp_path))
+        result = run("generate", "conv3d", "--out-channels", "2", "--kernel", "2",
+                     "--padding", "1", "--style", style, "-o", str(tmp_path))
         assert result.returncode == 0, result.stderr
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == ["conv3d_in3_out8_k3_s1_p1.py", "conv3d_in3_out8_k3_s1_p1_reference.py"]
+    assert names == ["conv3d_in1_out2_k2_s1_p1.py", "conv3d_in1_out2_k2_s1_p1_reference.py"]
 
 
 def test_latex_and_html_of_a_small_1d_instance(tmp_path):
