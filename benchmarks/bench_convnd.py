@@ -45,6 +45,7 @@ SHAPES = {
     "audio": (sbp.Conv1d, 16, 32, (2048,), 32, 5, 1, 2),
     "audio-s2": (sbp.Conv1d, 16, 64, (1024,), 64, 3, 2, 1),
     "video": (sbp.Conv3d, 4, 8, (16, 32, 32), 16, 3, 1, 1),
+    "tiny": (sbp.Conv3d, 2, 2, (4, 5, 6), 2, 2, 1, 1),  # the smoke test's
 }
 DEFAULT_SHAPES = ("audio", "video")
 

@@ -124,3 +124,20 @@ def test_a_chain_of_1d_convolutions(style):
         np.testing.assert_allclose(got, want, atol=1e-12)
     with pytest.raises(ValueError, match=r"takes inputs shaped \(N, C, L\)"):
         load(Sequential(Conv2d(1, 1, 2), Conv1d(1, 1, 2)))
+
+
+def test_the_benchmark_runs_and_records_its_ratios(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_convnd.py"
+    spec = importlib.util.spec_from_file_location("bench_convnd", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    target = tmp_path / "convnd.json"
+    assert bench.main(["--shapes", "tiny", "--dtypes", "float64", "--rounds", "1",
+                       "--blas-settings", "machine", "--json", str(target)]) == 0
+    (row,) = json.loads(target.read_text())["rows"]
+    assert row["shape"] == "tiny" and row["backward_vs_gemm"] > 0
+    assert "bwd/GEMM" in capsys.readouterr().out
