@@ -1,9 +1,10 @@
 """The 1-D and 3-D convolutions in the LaTeX document: their general formulas, output
-sizes, the closed forms proven on the instance and, for small 1-D instances, the
-matrix view ``z = C x`` with ``dL/dx = C^T g`` checked element by element."""
+sizes, the closed forms proven on the instance and, for small one-channel instances,
+the matrix view ``z = C x`` with ``dL/dx = C^T g`` checked element by element."""
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 from symbackprop.core.naming import flat
@@ -13,7 +14,7 @@ from symbackprop.kinds.convnd.rules import grad_padding
 from symbackprop.kinds.convnd.spec import Conv1d, Conv3d
 from symbackprop.render.latex import LATEX, LatexParts, size_formula_latex
 
-#: Largest 1-D instance (outputs and inputs) whose matrix C the document prints.
+#: Largest instance (outputs and inputs) whose matrix C the document prints.
 MATRIX_SIZE = 12
 _AXIS_LETTERS = {1: "l", 3: "dhw"}
 
@@ -115,9 +116,9 @@ def _closed_forms(derivation, printer) -> dict:
 
 
 def _matrix_view(derivation, printer) -> dict | None:
-    """``z = C x`` for a small 1-D, one-channel instance, and ``dL/dx = C^T g`` checked."""
-    if derivation.layer.spatial_axes != 1 or derivation.input_shape[:2] != (1, 1) or \
-            derivation.output_shape[:2] != (1, 1):
+    """``z = C x`` for a small one-channel instance (3-D: flattened row-major), and
+    ``dL/dx = C^T g`` checked."""
+    if derivation.input_shape[:2] != (1, 1) or derivation.output_shape[:2] != (1, 1):
         return None
     outputs, inputs = flat(derivation.z), flat(derivation.x)
     if max(len(outputs), len(inputs)) > MATRIX_SIZE:
@@ -134,7 +135,8 @@ def _matrix_view(derivation, printer) -> dict | None:
 
     cells = r" \\ ".join(" & ".join("0" if value == 0 else printer.doprint(value)
                                     for value in matrix.row(r)) for r in range(matrix.rows))
-    z_symbols = [sympy.Symbol(f"z[0,0,{i}]", real=True) for i in range(len(outputs))]
+    z_symbols = [sympy.Symbol(f"z[{','.join(map(str, index))}]", real=True)
+                 for index in np.ndindex(*derivation.output_shape)]
     bias = f" + {printer.name('b')}" if derivation.layer.bias else ""
     name = printer.name
     verdict = (rf"\textbf{{Verified:}} $C^{{\top}} {name('g')}$ equals the element-wise "
@@ -145,7 +147,8 @@ def _matrix_view(derivation, printer) -> dict | None:
         rf"The convolution is a matrix product: row $i$ of $C = \partial {name('z')}/\partial "
         rf"{name('x')}$ holds the kernel where window $i$ reads the input (padding and stride "
         r"decide where), so the backward pass multiplies by the same matrix transposed---the "
-        r"transposed convolution.",
+        r"transposed convolution." + ("" if derivation.layer.spatial_axes == 1 else
+                                       r" Here $z$ and $x$ are flattened in row-major order."),
         r"\[", f"{column(z_symbols)} = \\begin{{bmatrix}}{cells}\\end{{bmatrix}} "
         f"{column(inputs)}{bias}", r"\]",
         r"\[", rf"\frac{{\partial {name('L')}}}{{\partial \mathbf{{{name('x')}}}}} = "
