@@ -19,7 +19,9 @@ from pathlib import Path
 from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
     AvgPool2d,
+    Conv1d,
     Conv2d,
+    Conv3d,
     Flatten,
     LeakyReLU,
     Linear,
@@ -103,6 +105,18 @@ CATALOG = (
                  "rectangular 1x7 kernel of a factorised 7x7 (Inception)"),
     CatalogEntry(Conv2d(3, 96, kernel_size=4, stride=4),
                  "4x4 stride-4 'patchify' stem, non-overlapping windows (ConvNeXt)"),
+    # 1-D and 3-D convolutions (conv1d, conv3d).
+    CatalogEntry(Conv1d(16, 32, kernel_size=5, padding=2),
+                 "1-D 5-tap 'same' convolution over a sequence (audio frames, text embeddings)",
+                 BOTH_STYLES),
+    CatalogEntry(Conv1d(64, 64, kernel_size=3, stride=2, padding=1),
+                 "1-D 3-tap stride-2 downsampling of a sequence"),
+    CatalogEntry(Conv1d(32, 32, kernel_size=3, padding="same", dilation=2),
+                 "1-D dilated convolution, dilation 2, padding 'same' (WaveNet, TCN)"),
+    CatalogEntry(Conv3d(3, 8, kernel_size=3, padding=1),
+                 "3x3x3 'same' convolution over video clips or volumes (C3D)", BOTH_STYLES),
+    CatalogEntry(Conv3d(64, 128, kernel_size=3, stride=2, padding=1),
+                 "3x3x3 stride-2 downsampling of a video or volume"),
     # Pooling, activations, fully connected layers and chains of them.
     CatalogEntry(MaxPool2d(2),
                  "2x2 max pooling, windows side by side (VGG, the notes' examples)"),

@@ -93,5 +93,5 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_unknown_layer_is_usage_error():
-    result = run("derive", "conv3d")
+    result = run("derive", "conv9d")
     assert result.returncode == 2 and "invalid choice" in result.stderr

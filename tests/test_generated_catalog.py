@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 from ruff_check import ruff_problems_in_files
 
-from symbackprop import Conv2d, MaxPool2d
+from symbackprop import Conv1d, Conv2d, Conv3d, MaxPool2d
 from symbackprop.catalog import CATALOG, INDEX_NAME, REGENERATE_COMMAND, catalog_files, main
 from symbackprop.core.layers import Sequential
 
@@ -129,7 +129,7 @@ def test_committed_modules_are_ruff_clean():
 
 
 OTHER_REFERENCE_FILES = [(entry.layer, name) for entry in CATALOG
-                         if not isinstance(entry.layer, Conv2d)
+                         if not isinstance(entry.layer, (Conv1d, Conv2d, Conv3d))
                          for style, name in entry.files() if style == "reference"]
 
 

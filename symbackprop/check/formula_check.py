@@ -189,7 +189,7 @@ class FormulaCheck:
         """Plain text: ``correct`` with the count, or the first ``show`` wrong elements."""
         printer = self.printer
         shape = self.derivation.input_shape
-        size = shape[2:] if len(shape) == 4 else shape[1:]  # (N, C, H, W) or (N, F)
+        size = shape[2:] if len(shape) >= 3 else shape[1:]  # (N, C, *spatial) or (N, F)
         layer = f"{self.derivation.layer.describe()}; input {'x'.join(map(str, size))}" \
             + (" features" if len(shape) == 2 else "")
         if self.derivation.input_shape[0] > 1:

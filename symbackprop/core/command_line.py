@@ -22,14 +22,17 @@ from symbackprop.core.registry import Registry
 
 __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argument",
            "padding_argument", "no_options", "INPUT_FORMS", "NUMBER_LIMIT", "parse_numbers",
-           "parse_size", "parse_whole_number", "whole_number"]
+           "parse_size", "parse_whole_number", "whole_number", "parse_padding"]
 
 #: The ``--input`` forms a kind takes (its :attr:`CommandLineKind.input_form`), as the
 #: help of ``--input`` explains them.
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
-               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
+               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
+               "L|CxL": "L (a sequence of length L), the channels are --in-channels, or CxL",
+               "DxHxW|CxDxHxW": "DxHxW (or S for SxSxS), the channels are --in-channels, "
+                                "or CxDxHxW"}
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,18 @@ def parse_numbers(text: str, name: str, counts=(1, 2)) -> tuple[int, ...] | int:
         raise ValueError(f"--{name} takes {' or '.join(map(str, counts))} numbers, got "
                          f"{_shown(text)}")
     return values[0] if len(values) == 1 else values
+
+
+def parse_padding(text: str, counts=(1, 2, 4)):
+    """``--padding``: ``"same"`` or ``"valid"`` as they are, else :func:`parse_numbers`
+    (``"1"``, ``"1,2"``, ``"0,1,0,1"``); the layer checks its own rules."""
+    word = str(text).strip().lower()
+    if word in ("same", "valid"):
+        return word
+    try:
+        return parse_numbers(text, "padding", counts=counts)
+    except ValueError as error:
+        raise ValueError(f"{error}, or 'same' or 'valid'") from None
 
 
 def parse_size(text: str | None, name: str = "input") -> tuple[int, int]:

@@ -12,6 +12,9 @@ import numbers
 __all__ = [
     "pair",
     "padding4",
+    "padding_pairs",
+    "axis_tuple",
+    "PADDING_WORDS",
     "output_length",
     "dilated_length",
     "unread_length",
@@ -56,6 +59,75 @@ def padding4(value, name: str = "padding") -> tuple[int, int, int, int]:
     )
 
 
+def axis_tuple(value, axes: int, name: str) -> tuple[int, ...]:
+    """Return ``value`` as one int per spatial axis; an int means every axis.
+
+    Raises ``ValueError`` naming ``name`` unless ``value`` is an int or ``axes`` ints.
+    """
+    if is_int(value):
+        return (int(value),) * axes
+    if isinstance(value, (tuple, list)) and len(value) == axes and all(map(is_int, value)):
+        return tuple(int(v) for v in value)
+    per_axis = "an int" if axes == 1 else f"an int or {axes} ints (one per spatial axis)"
+    raise ValueError(f"{name} must be {per_axis}, got {value!r}")
+
+
+#: The padding forms given by name, as PyTorch spells them.
+PADDING_WORDS = ("valid", "same")
+
+
+def padding_pairs(value, axes: int, kernel_size, dilation, stride,
+                  name: str = "padding") -> tuple[tuple[int, int], ...]:
+    """Zero padding as one ``(begin, end)`` pair per spatial axis.
+
+    ``value`` is an int (every side), one int per axis (both ends of that axis), a
+    ``(begin, end)`` pair per axis flattened in axis order (``(top, bottom, left,
+    right)`` in 2-D; nested pairs are read too), or a word of :data:`PADDING_WORDS`:
+    ``"valid"`` is no padding, ``"same"`` (as PyTorch: only with stride 1 along every
+    axis) pads each axis by ``d*(K-1)`` in all, half at the beginning and the odd
+    extra one at the end, so the output has the input's size.
+
+    Raises ``ValueError`` naming ``name`` and the rule for any other value, a
+    negative amount, or ``"same"`` with a stride other than 1.
+    """
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word == "valid":
+            return ((0, 0),) * axes
+        if word == "same":
+            if any(step != 1 for step in stride):
+                raise ValueError(
+                    f"{name}='same' needs stride 1 along every axis (as in PyTorch: with a "
+                    f"larger stride no padding keeps the output the input's size), got "
+                    f"stride {tuple(stride)}; give the padding as numbers instead")
+            pairs = []
+            for kernel, spread in zip(kernel_size, dilation):
+                total = spread * (kernel - 1)
+                pairs.append((total // 2, total - total // 2))
+            return tuple(pairs)
+        raise ValueError(f"{name} must be a number of zeros or one of "
+                         f"{' or '.join(map(repr, PADDING_WORDS))}, got {value!r}")
+    if isinstance(value, (tuple, list)) and value and \
+            all(isinstance(v, (tuple, list)) for v in value):  # ((1, 2), (0, 1))
+        value = tuple(v for pair_ in value for v in pair_)
+    pairs = None
+    if is_int(value):
+        pairs = ((int(value), int(value)),) * axes
+    elif isinstance(value, (tuple, list)) and all(map(is_int, value)):
+        if len(value) == axes:
+            pairs = tuple((int(v), int(v)) for v in value)
+        elif len(value) == 2 * axes:
+            pairs = tuple((int(value[2 * a]), int(value[2 * a + 1])) for a in range(axes))
+    if pairs is None:
+        forms = "an int" + (f", {axes} ints (one per axis)" if axes > 1 else "") + \
+            f", {2 * axes} ints (begin, end per axis" + \
+            (", as top, bottom, left, right" if axes == 2 else "") + ")"
+        raise ValueError(f"{name} must be {forms}, 'valid' or 'same', got {value!r}")
+    if min(v for pair_ in pairs for v in pair_) < 0:
+        raise ValueError(f"{name} must be >= 0 on every side, got {value!r}")
+    return pairs
+
+
 def dilated_length(kernel: int, dilation: int) -> int:
     """Extent of a dilated kernel along one axis: ``d*(K-1) + 1``."""
     return dilation * (kernel - 1) + 1
@@ -75,6 +147,8 @@ def output_length(size: int, kernel: int, stride: int, pad_before: int, pad_afte
 _SIZE_SYMBOLS = {
     "h": ("Ho", "H", "top", "bottom", "KH", "sh", "dh"),
     "w": ("Wo", "W", "left", "right", "KW", "sw", "dw"),
+    "l": ("Lo", "L", "begin", "end", "K", "s", "d"),  # a sequence's one axis
+    "d": ("Do", "D", "front", "back", "KD", "sd", "dd"),  # a volume's depth
 }
 #: The same symbols as the LaTeX printout names them.
 SIZE_LATEX_NAMES = {
@@ -82,6 +156,10 @@ SIZE_LATEX_NAMES = {
     "KH": "K_H", "sh": "s_h", "dh": "d_h",
     "Wo": "W_o", "W": "W", "left": r"p_{\mathrm{left}}", "right": r"p_{\mathrm{right}}",
     "KW": "K_W", "sw": "s_w", "dw": "d_w",
+    "Lo": "L_o", "L": "L", "begin": r"p_{\mathrm{begin}}", "end": r"p_{\mathrm{end}}",
+    "K": "K", "s": "s", "d": "d",
+    "Do": "D_o", "D": "D", "front": r"p_{\mathrm{front}}", "back": r"p_{\mathrm{back}}",
+    "KD": "K_D", "sd": "s_d", "dd": "d_d",
 }
 
 
@@ -93,7 +171,8 @@ def output_size_formula(axis: str, values=None, dilated: bool = True):
 
     Parameters
     ----------
-    axis : ``"h"`` (rows: ``Ho``) or ``"w"`` (columns: ``Wo``).
+    axis : ``"h"`` (rows: ``Ho``), ``"w"`` (columns: ``Wo``), ``"d"`` (a volume's depth:
+        ``Do``) or ``"l"`` (a sequence: ``Lo``).
     values : tuple, optional
         ``(size, pad_before, pad_after, kernel, stride, dilation)`` put in place of
         the symbols, still unevaluated (``floor((3 + 1 + 1 - 1*(2-1) - 1) / 1) + 1``).

@@ -148,10 +148,10 @@ class Notation:
         shape = self.shapes.get(array)
         shown = list(index)
         if shape is not None:
-            # Spatial dimensions (the last two of 4-d arrays) and features (the last
-            # of 2-d arrays) are always shown; the leading batch/channel dimensions
-            # only when they have more than one value.
-            keep_from = len(shape) - 2 if len(shape) >= 3 else max(len(shape) - 1, 1)
+            # Spatial dimensions (all after the batch and channel axes of 3-d, 4-d and
+            # 5-d arrays) and features (the last of 2-d arrays) are always shown; the
+            # leading batch/channel dimensions only when they have more than one value.
+            keep_from = 2 if len(shape) >= 3 else max(len(shape) - 1, 1)
             shown = [i for axis, i in enumerate(index) if axis >= keep_from or shape[axis] != 1]
         return tuple(i + self.index_base for i in shown)
 

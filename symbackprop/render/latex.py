@@ -225,7 +225,9 @@ class LatexPrinter(SympyLatexPrinter):
         """
         shown = self.notation.indices(array, index)
         if len(index) >= 2:
-            leading, spatial = list(shown[:-2]), shown[-2:]
+            # every axis after the batch and channel axes of a 3-d to 5-d array is spatial
+            count = len(index) - 2 if len(index) >= 3 else 2
+            leading, spatial = list(shown[:-count]), shown[-count:]
         else:
             leading, spatial = list(shown), ()
         if free:
@@ -662,6 +664,9 @@ class LatexParts:
         by default the layer document of ``templates/layers.tex.j2``.
     repr_latex : ``(derivation, index_base, names) -> str``, optional
         The notebook summary, by default the first output and input gradient.
+    sections : ``(derivation, printer) -> [{"title": str, "body": str}]``, optional
+        Sections of LaTeX the layer document places after the backward pass (the
+        N-dimensional convolutions' proven closed forms and matrix view).
     """
 
     title: object
@@ -677,6 +682,7 @@ class LatexParts:
     upsamples: bool = False
     document: Callable | None = None
     repr_latex: Callable | None = None
+    sections: Callable | None = None
 
 
 #: layer type -> :class:`LatexParts`.
@@ -824,6 +830,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "forward": forward,
         "backward": backward,
         "kron": parts.closed_form(derivation, printer) if parts.closed_form else None,
+        "sections": parts.sections(derivation, printer) if parts.sections else [],
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
         "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},

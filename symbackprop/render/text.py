@@ -303,9 +303,8 @@ def _names(notation, chain_names=None) -> dict:
 
 
 def _axes(shape) -> str:
-    if len(shape) == 4:
-        return " (N x C x H x W)"
-    return " (N x F)" if len(shape) == 2 else ""
+    return {2: " (N x F)", 3: " (N x C x L)", 4: " (N x C x H x W)",
+            5: " (N x C x D x H x W)"}.get(len(shape), "")
 
 
 def shape_text(shape) -> str:
@@ -351,7 +350,8 @@ def format_layer(derivation, index_base: int = 1, names: dict | None = None,
     shapes = [f"{name('x')}: {_shape(derivation.input_shape)}{_axes(derivation.input_shape)}"]
     shapes += [f"{name(p)}: {_shape(a.shape)}" for p, a in derivation.params.items()]
     output_axes = f" ({parts.output_axes})" if parts.output_axes and \
-        len(derivation.output_shape) == 4 else _axes(derivation.output_shape)
+        len(derivation.output_shape) == len(parts.output_axes.split(" x ")) \
+        else _axes(derivation.output_shape)
     shapes.append(f"{name('z')}, {name('g')} = d{loss}/d{name('z')}: "
                   f"{_shape(derivation.output_shape)}{output_axes}")
     lines += ["  " + "   ".join(shapes)]

@@ -8,6 +8,7 @@ from symbackprop.core.command_line import (
     numbers_argument,
     padding_argument,
     parse_numbers,
+    parse_padding,
 )
 from symbackprop.kinds.conv2d.spec import Conv2d
 
@@ -18,8 +19,9 @@ def add_conv2d_options(parser) -> None:
     parser.add_argument("--stride", default="1", metavar="S|SHxSW",
                         help="step of the kernel over the input: S or SHxSW (default %(default)s)")
     parser.add_argument("--padding", default="0", metavar="P",
-                        help="zeros around the input: P (all sides), PH,PW, or "
-                             "TOP,BOTTOM,LEFT,RIGHT (default %(default)s)")
+                        help="zeros around the input: P (all sides), PH,PW, "
+                             "TOP,BOTTOM,LEFT,RIGHT, valid (none) or same (stride 1: the "
+                             "input's size, an odd extra at the end) (default %(default)s)")
     parser.add_argument("--dilation", default="1", metavar="D|DHxDW",
                         help="spacing between kernel elements, 1 = adjacent: D or DHxDW "
                              "(default %(default)s)")
@@ -39,7 +41,7 @@ def conv2d_from_args(args) -> Conv2d:
     return Conv2d(in_channels=args.in_channels, out_channels=args.out_channels,
                   kernel_size=parse_numbers(args.kernel, "kernel"),
                   stride=parse_numbers(args.stride, "stride"),
-                  padding=parse_numbers(args.padding, "padding", counts=(1, 2, 4)),
+                  padding=parse_padding(args.padding, counts=(1, 2, 4)),
                   dilation=parse_numbers(args.dilation, "dilation"),
                   groups=args.groups, bias=not args.no_bias)
 

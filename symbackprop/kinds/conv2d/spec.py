@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symbackprop.core.indexing import is_int, padding4, pair, sliding_output_size
+from symbackprop.core.indexing import is_int, padding_pairs, pair, sliding_output_size
 from symbackprop.core.layers import SpecMixin, feature_maps, short_numbers
 from symbackprop.core.naming import MODULE_NAMES, padding_token, pair_token
 from symbackprop.core.registry import register_kind
@@ -25,8 +25,10 @@ class Conv2d(SpecMixin):
         ``C`` and ``O``.
     kernel_size, stride, dilation : int or (int, int)
         ``(KH, KW)``, ``(sh, sw)``, ``(dh, dw)``; an int means both axes.
-    padding : int, (int, int) or (int, int, int, int)
-        Zero padding: all sides, ``(h, w)``, or ``(top, bottom, left, right)``.
+    padding : int, (int, int), (int, int, int, int), "valid" or "same"
+        Zero padding: all sides, ``(h, w)``, or ``(top, bottom, left, right)``;
+        ``"valid"`` is none, ``"same"`` (stride 1 only) keeps the input's size, an odd
+        extra row or column at the end.  Stored as ``(top, bottom, left, right)``.
     groups : int
         Channels are split into ``groups`` independent convolutions.
     bias : bool
@@ -51,7 +53,6 @@ class Conv2d(SpecMixin):
         set_("kernel_size", pair(self.kernel_size, "kernel_size"))
         set_("stride", pair(self.stride, "stride"))
         set_("dilation", pair(self.dilation, "dilation"))
-        set_("padding", padding4(self.padding, "padding"))
         for name in ("in_channels", "out_channels", "groups"):
             value = getattr(self, name)
             if not is_int(value) or value < 1:
@@ -59,8 +60,9 @@ class Conv2d(SpecMixin):
         for name in ("kernel_size", "stride", "dilation"):
             if min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1 along both axes, got {getattr(self, name)}")
-        if min(self.padding) < 0:
-            raise ValueError(f"padding must be >= 0 on every side, got {self.padding}")
+        # "same" and "valid" become numbers here: the layer holds (top, bottom, left, right)
+        pairs = padding_pairs(self.padding, 2, self.kernel_size, self.dilation, self.stride)
+        set_("padding", tuple(side for pair_ in pairs for side in pair_))
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be True or False, got {self.bias!r}")
         for name in ("in_channels", "out_channels"):
