@@ -108,11 +108,11 @@ class ChainStep:
 
     @property
     def input_shape(self) -> tuple:
-        return tuple(self.input.shape)
+        return tuple(int(size) for size in self.input.shape)
 
     @property
     def output_shape(self) -> tuple:
-        return tuple(self.output.shape)
+        return tuple(int(size) for size in self.output.shape)
 
     @property
     def is_sum(self) -> bool:
