@@ -14,6 +14,7 @@ from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplu
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 # isort: on
+from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
 from symbackprop.core.layers import Residual, Sequential
 from symbackprop.core.registry import register_kind
 from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module asks each kind)
