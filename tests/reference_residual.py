@@ -2,8 +2,8 @@
 
 A network here is a list of plain tuples, not symbackprop's specs:
 
-- ``("conv", stride, padding)`` with parameters ``{"w", "b"}`` (the loops of
-  ``tests/reference.py``),
+- ``("conv", stride, padding)`` with parameters ``{"w", "b"}`` (``tests/reference.py``:
+  its im2col forward, its plain loops backward),
 - ``("linear",)`` with ``{"w", "b"}``, samples as rows,
 - ``("relu",)``, ``("tanh",)``, ``("sigmoid",)``,
 - ``("residual", [network])``: ``y = x + block(x)``.
@@ -17,7 +17,7 @@ its block hands back.
 from __future__ import annotations
 
 import numpy as np
-from reference import conv2d_backward_loops, conv2d_forward_loops
+from reference import conv2d_backward_loops, conv2d_forward
 
 _ACTIVATIONS = {
     "relu": (lambda x: np.where(x > 0, x, 0.0), lambda x: (x > 0).astype(float)),
@@ -38,7 +38,7 @@ def forward(network, params, x):
 def _forward_one(layer, p, x):
     kind = layer[0]
     if kind == "conv":
-        return conv2d_forward_loops(x, p["w"], p["b"], stride=layer[1], padding=layer[2])
+        return conv2d_forward(x, p["w"], p["b"], stride=layer[1], padding=layer[2])
     if kind == "linear":
         return x @ p["w"].T + p["b"]
     if kind == "residual":

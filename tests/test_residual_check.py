@@ -13,8 +13,8 @@ from symbackprop.core.layers import Residual, Sequential
 from symbackprop.kinds import Conv2d, Linear, ReLU, Tanh
 
 BLOCK = [("conv", 1, 1), ("relu",), ("conv", 1, 1)]
-LAYER = Residual([Conv2d(2, 2, kernel_size=3, padding=1), ReLU(),
-                  Conv2d(2, 2, kernel_size=3, padding=1)])
+LAYER = Residual([Conv2d(1, 1, kernel_size=3, padding=1), ReLU(),
+                  Conv2d(1, 1, kernel_size=3, padding=1)])
 
 
 def _params(w1, b1, w3, b3):
