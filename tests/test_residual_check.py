@@ -95,6 +95,9 @@ def test_check_a_formula_names_the_missing_identity_path():
     result = run("check", "sequential", "--spec", spec, "--input", "3", formula)
     assert result.returncode == 1
     assert r"missing:  \delta^{[3]}_1" in result.stdout
+    assert r"note: the identity path is missing: a^{[0]} is a residual block's input" \
+        in result.stdout
+    assert r"its error term is the block's path plus \delta^{[3]}" in result.stdout
     result = run("check", "sequential", "--spec", spec, "--input", "3",
                  formula + r" + \delta^{[3]}_1")
     assert result.returncode == 0, result.stdout
