@@ -541,6 +541,9 @@ def general_formulas(view, printer, loss) -> tuple:
             reader[name] = printer.name(names[name])
         formulas = LATEX[view.layer].general(view.layer, reader, printer.notation.index_base)
         forward, backward = formulas["forward"], formulas["backward"]
+    identity = [printer.name(name) for name, _, _, side in view.extras if side == "backward"]
+    if identity:  # a residual block's first layer: its input's error term adds the paths
+        backward += rf",\quad \text{{plus the identity path }} {' + '.join(identity)}"
     return (mathml(forward, display=True), mathml(backward, display=True))
 
 
