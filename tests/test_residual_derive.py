@@ -214,7 +214,7 @@ _MENU = {"linear": None, "tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid}
 def blocks(draw, features, depth=0):
     """``(layers, network)``: a random block that keeps ``features`` features."""
     layers, network = [], []
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 2))):
         choice = draw(st.sampled_from(["linear", "tanh", "relu", "sigmoid", "residual"]
                                       if depth < 1 else ["linear", "tanh", "sigmoid"]))
         if choice == "residual":
