@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from symbackprop.core.layers import Sequential
+from symbackprop.core.layers import Residual, Sequential
 from symbackprop.kinds import (
     AvgPool2d,
     Conv1d,
@@ -71,6 +71,14 @@ DIGITS_NETWORK = Sequential(
     Conv2d(1, 8, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
     Conv2d(8, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
     Flatten(), Linear(64, 10),
+)
+
+#: ResNet's basic block (without batch norm): 3x3 'same' convolution, ReLU, 3x3 'same'
+#: convolution, the block's input added back, ReLU.
+RESNET_BASIC_BLOCK = Sequential(
+    Residual(Sequential(Conv2d(8, 8, kernel_size=3, padding=1), ReLU(),
+                        Conv2d(8, 8, kernel_size=3, padding=1))),
+    ReLU(),
 )
 
 CATALOG = (
@@ -141,6 +149,11 @@ CATALOG = (
                  "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
     CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
                  "the textbook two-layer network of sigmoid units"),
+    # Residual blocks.
+    CatalogEntry(RESNET_BASIC_BLOCK,
+                 "ResNet's basic block, relu(x + conv(relu(conv(x)))): the gradient reaches x "
+                 "along the identity path and through the block, and the two add",
+                 BOTH_STYLES),
 )
 
 

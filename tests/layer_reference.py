@@ -94,7 +94,10 @@ def chain_forward(layers, x, params_per_layer):
     """Outputs ``[a0, a1, ..., aL]`` of a chain."""
     outputs = [np.asarray(x, dtype=float)]
     for layer, params in zip(layers, params_per_layer):
-        outputs.append(forward(layer, outputs[-1], params))
+        if getattr(layer, "span", None):  # a residual sum: the block's input added back
+            outputs.append(outputs[-1] + outputs[-1 - layer.span])
+        else:
+            outputs.append(forward(layer, outputs[-1], params))
     return outputs
 
 
@@ -103,9 +106,15 @@ def chain_backward(layers, x, params_per_layer, grad_out):
     outputs = chain_forward(layers, x, params_per_layer)
     deltas = [np.asarray(grad_out, dtype=float)]
     grads = []
-    for layer, a, params in reversed(list(zip(layers, outputs, params_per_layer))):
-        delta, param_grads = backward(layer, a, params, deltas[0])
-        deltas.insert(0, delta)
+    identity = {}  # a residual sum's delta, added to its block's input's (the identity path)
+    for number in reversed(range(len(layers))):
+        layer, a, params = layers[number], outputs[number], params_per_layer[number]
+        if getattr(layer, "span", None):
+            identity[number - layer.span] = identity.get(number - layer.span, 0) + deltas[0]
+            delta, param_grads = deltas[0], {}
+        else:
+            delta, param_grads = backward(layer, a, params, deltas[0])
+        deltas.insert(0, delta + identity.pop(number, 0))
         grads.insert(0, param_grads)
     return deltas, grads
 

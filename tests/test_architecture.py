@@ -45,8 +45,9 @@ ALLOWED = {
 #: Modules on top of every layer: they may import anything and name any kind.
 TOP = {"symbackprop", "symbackprop.__main__", "symbackprop._version", "symbackprop.catalog"}
 
-#: A chain composes kinds without naming one: it is core, and its name is allowed anywhere.
-CORE_KIND_NAMES = {"sequential", "Sequential"}
+#: A chain composes kinds without naming one: it is core, and its name is allowed anywhere;
+#: so is a residual block, a chain's part (``y = x + block(x)``, the block any kinds).
+CORE_KIND_NAMES = {"sequential", "Sequential", "residual", "Residual"}
 
 
 def module_name(path: Path) -> str:

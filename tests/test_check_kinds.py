@@ -23,8 +23,10 @@ from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationRule, acti
 from symbackprop.kinds.activation.spec import _Activation
 
 CHECK = Path(symbackprop.__file__).parent / "check"
-KIND_NAMES = {name for name in KINDS if name != "sequential"}
-KIND_CLASSES = {layer_type.__name__ for layer_type in KINDS.values()} - {"Sequential"}
+# a chain and a residual block are core: they compose kinds without naming one
+KIND_NAMES = {name for name in KINDS if name not in ("sequential", "residual")}
+KIND_CLASSES = {layer_type.__name__ for layer_type in KINDS.values()} - {"Sequential",
+                                                                         "Residual"}
 
 
 # -- a throwaway activation: a spec class and a row, nothing in check/ changed ----------------

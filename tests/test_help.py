@@ -23,12 +23,13 @@ KINDS = tuple(LAYER_OPTIONS)
 # What each kind has, written out here from the layers' definitions (not read from the CLI):
 # the arrays it learns, and whether its sums show padding positions (a convolution's "0 w",
 # average pooling's padded zeros; max pooling leaves padding out of every window).
-LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d"}
-SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d"}
+LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residual"}
+SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "residual"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
-                        "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d"}}
+                        "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
+                        "residual"}}
 
 
 def help_text(*argv) -> str:

@@ -75,7 +75,14 @@ from symbackprop.core.derivation import (
     term_count,
 )
 from symbackprop.core.layers import Sequential, input_shape_of, output_shape_of
-from symbackprop.core.naming import Notation, factor_sort_key, parse_element, symbol_grid, to_grid
+from symbackprop.core.naming import (
+    Notation,
+    factor_sort_key,
+    flat,
+    parse_element,
+    symbol_grid,
+    to_grid,
+)
 from symbackprop.core.registry import Registry
 from symbackprop.render.text import TextPrinter
 
@@ -972,7 +979,8 @@ class _Instance:
                                        extra=sympy.Add(*extra)))
         notes = tuple(self.notes.values())
         if wrong:
-            notes = self.placement_notes(spellings) + notes
+            notes = self.placement_notes(spellings) + self.identity_notes(
+                derivation, wrong, spellings) + notes
         return FormulaCheck(formula=self.formula, derivation=derivation,
                             index_base=self.base, checked=len(elements),
                             label=labels[0] if len(labels) == 1 else spelling.format(()),
@@ -1035,6 +1043,27 @@ class _Instance:
                              f"the upstream gradient that belongs here is {belongs}, at layer "
                              f"{self.layout.label(_OUTPUT)}")
         return tuple(dict.fromkeys(notes))
+
+    def identity_notes(self, derivation, wrong, spellings: dict) -> tuple:
+        """In a chain, at a residual block's input: the note when exactly the identity
+        path is missing from every wrong element (only the block's path written)."""
+        m = self.layout.chain_layer
+        steps = getattr(derivation, "steps", ())
+        if not m or m > len(steps) or not steps[m - 1].identity_paths:
+            return ()
+        step = steps[m - 1]
+        identity = {symbol for path in step.identity_paths for symbol in flat(path)}
+        if not all(item.extra == 0 and item.missing != 0
+                   and set(sympy.Add.make_args(item.missing)) <= identity for item in wrong):
+            return ()
+        def shown(name):
+            return spellings[name].format(()) if name in spellings else name
+        paths = " + ".join(shown(parse_element(flat(path)[0])[0])
+                           for path in step.identity_paths)
+        source = shown(step.names["x"])
+        return (f"the identity path is missing: {source} is a residual block's input and "
+                f"also goes straight to the residual sum, so its error term is the block's "
+                f"path plus {paths} (y = x + block(x): dL/dx = dL/dy + the block's dL/dx)",)
 
     def chain_notes(self, spellings: dict) -> tuple:
         """In a chain: names of another layer than the one whose gradient is checked."""

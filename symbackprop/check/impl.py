@@ -48,8 +48,9 @@ from symbackprop.core.derivation import derive
 from symbackprop.core.naming import flat
 from symbackprop.core.registry import Registry
 
-__all__ = ["ImplCheck", "ImplCase", "GradientResult", "Mistake", "Implementation",
-           "IMPLEMENTATIONS", "ImplementationError", "NumericGradients", "TermValues",
+__all__ = ["ChainNumericGradients", "ImplCheck", "ImplCase", "GradientResult", "Mistake",
+           "Implementation", "IMPLEMENTATIONS", "ImplementationError", "NumericGradients",
+           "TermValues",
            "check_impl", "load_function", "input_sizes", "first_maximum", "mistakes_for",
            "conventions", "fit_to", "bias_not_summed",
            "leaves_unread"]
@@ -205,6 +206,63 @@ class NumericGradients:
     def __call__(self, values: dict, indicator: Callable = first_maximum) -> dict:
         """``{"x": dL/dx, ...}`` as arrays for ``values`` (arrays named x, g, w, b)."""
         return {name: self.terms(values, name, indicator).total() for name in self.programs}
+
+
+class ChainNumericGradients:
+    """A chain's derivation (:class:`~symbackprop.core.chain.ChainDerivation`) evaluated at
+    numbers, as :class:`NumericGradients` does for one layer: the forward pass step by
+    step (each ``a_l`` from its step's expansion), then the error terms back, each step's
+    own backward compiled as one layer's, a residual sum's ``delta`` handed on unchanged
+    and added, along the identity path, to its block's input.
+
+    Called with ``{"x": ..., "w1": ..., "g": ...}`` (the chain's parameter names), it
+    returns ``{"x": dL/dx, "w1": dL/dw1, ...}``.
+    """
+
+    def __init__(self, derivation):
+        self.derivation = derivation
+        self.steps = []
+        for step in derivation.steps:
+            if step.is_sum:
+                self.steps.append((step, None))
+                continue
+            own = step.block_path if step.block_path is not None else step.delta_in
+            view = _StepArrays(x=step.input, g=step.delta_out, params=step.params,
+                               grads={"a": step.z, "x": own, **step.param_grads})
+            self.steps.append((step, NumericGradients(view)))
+
+    def __call__(self, values: dict, indicator: Callable = first_maximum) -> dict:
+        params = {name: values[name] for name in self.derivation.params}
+        activations = [np.asarray(values["x"], dtype=float)]
+        for step, numeric in self.steps:
+            if numeric is None:
+                activations.append(activations[-1] + activations[step.fork])
+                continue
+            forward = numeric.terms({"x": activations[-1], "g": np.zeros(step.output_shape),
+                                     **params}, "a", indicator).total()
+            activations.append(forward)
+        delta = np.asarray(values["g"], dtype=float)
+        identity, grads = {}, {}
+        for step, numeric in reversed(self.steps):
+            number = step.number
+            if numeric is None:
+                identity[step.fork] = identity.get(step.fork, 0) + delta
+                continue
+            arrays = {"x": activations[number - 1], "g": delta, **params}
+            for name in step.param_grads:
+                grads[name] = numeric.terms(arrays, name, indicator).total()
+            delta = numeric.terms(arrays, "x", indicator).total() + identity.pop(number - 1, 0)
+        return {"x": delta, **{name: grads[name] for name in self.derivation.params}}
+
+
+@dataclass(frozen=True)
+class _StepArrays:
+    """A chain step's arrays as :class:`NumericGradients` reads a derivation's."""
+
+    x: sympy.Array
+    g: sympy.Array
+    params: dict
+    grads: dict
 
 
 # -- loading and calling the person's function ------------------------------------------------
@@ -500,6 +558,10 @@ class Implementation:
     #: description (:func:`course_convention`), ``ValueError`` for a layer that
     #: convention cannot express; the class convention needs no entry
     conventions: dict = dataclasses.field(default_factory=dict)
+    #: layer -> ``(arguments, gradients)`` when they depend on the layer (a residual
+    #: block's parameters, numbered by their layer); None: :attr:`arguments` and
+    #: :attr:`gradients`
+    signature: Callable | None = None
 
 
 #: The calling conventions check-impl takes (``--convention``), in words.
@@ -572,6 +634,9 @@ def convention_for(layer, convention: str) -> dict | None:
     if convention == "plain":
         return None
     entry = IMPLEMENTATIONS[layer]
+    if entry.signature is not None:  # its arguments depend on the layer (a residual block)
+        raise ValueError(f"convention (--convention): a {layer.kind} layer is checked in the "
+                         f"plain convention only, {entry.convention}")
     if convention == "class":
         description = class_convention(layer, entry)
     elif convention in entry.conventions:
@@ -982,7 +1047,10 @@ def numeric_truth(layer, input_size: tuple, batch: int) -> NumericGradients:
     Cached: the input sizes, the tie input and the known-mistake variants ask for
     the same instances again.
     """
-    return NumericGradients(derive(layer, input_size, batch))
+    derivation = derive(layer, input_size, batch)
+    if hasattr(derivation, "steps"):  # a chain (a residual block): step by step
+        return ChainNumericGradients(derivation)
+    return NumericGradients(derivation)
 
 
 @dataclass(frozen=True)
@@ -1017,8 +1085,10 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
     if inputs["x"] is None:
         return None
     # a parameter of the convention the instance lacks (b without bias) is passed as None
-    arguments = [inputs[name].copy() if name in inputs else None for name in entry.arguments]
-    names = list(entry.gradients)
+    takes, gives = entry.signature(layer) if entry.signature is not None \
+        else (entry.arguments, entry.gradients)
+    arguments = [inputs[name].copy() if name in inputs else None for name in takes]
+    names = list(gives)
     where = f"on input {_size_text(size)}, batch {batch}"
     if ties:
         where += " with ties (equal maxima in a window)"

@@ -19,7 +19,7 @@ from symbackprop.core.command_line import (
     CommandLineKind,
     parse_numbers,
 )
-from symbackprop.core.layers import Sequential
+from symbackprop.core.layers import Residual, Sequential
 from symbackprop.core.registry import KINDS
 
 __all__ = ["command", "COMMANDS", "LAYER_OPTIONS", "LayerKind", "layer_kind",
@@ -84,12 +84,17 @@ class LayerKind:
     input: str
 
 
+#: The layer types made of other layers (core, read from a JSON --spec).
+_COMPOSITES = (Sequential, Residual)
+
+
 @functools.cache
 def layer_kind(name: str) -> LayerKind:
     """The :class:`LayerKind` of ``name``: its entry, and the layer its default options build."""
     entry = LAYER_OPTIONS[name]
-    if KINDS[name] is Sequential:  # a chain may hold a layer of any other kind
-        kinds = [layer_kind(other) for other in LAYER_OPTIONS if KINDS[other] is not Sequential]
+    if KINDS[name] in _COMPOSITES:  # a chain or block may hold a layer of any other kind
+        kinds = [layer_kind(other) for other in LAYER_OPTIONS
+                 if KINDS[other] not in _COMPOSITES]
         return LayerKind(name, tuple(dict.fromkeys(p for k in kinds for p in k.parameter_names)),
                          any(k.padding_products for k in kinds), entry.input_form)
     layer = default_layer(name)
@@ -171,7 +176,7 @@ def input_size_from_args(args, layer):
     if text is None:
         # A kind without a default input decides it (a linear layer's in_features); a
         # chain's first layer must be such a kind when neither --input nor the spec says.
-        if isinstance(layer, Sequential) and COMMAND_LINE[layer.layers[0]].default_input \
+        if isinstance(layer, _COMPOSITES) and COMMAND_LINE[layer.layers[0]].default_input \
                 is not None:
             raise ValueError('--input: give the input size (HxW or CxHxW), or an "input" entry '
                              'in the spec: {"input": [C, H, W], "layers": [...]}')

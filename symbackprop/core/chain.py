@@ -16,11 +16,19 @@ Layer ``l`` then reads ``a_l = f(a_{l-1}, w_l, b_l)`` forward and
 chain rule applied one boundary at a time, exactly as the course notes do it
 (``delta^{l-1} = upsample(delta^l) * f'(net^{l-1})`` is two such steps, a pooling
 layer's and an activation's).
+
+A residual block ``y = x + block(x)`` is the block's layers followed by a
+:class:`~symbackprop.core.layers.ResidualSum` step ``a_l = a_{l-1} + a_f`` (``a_f`` the
+block's input, the fork).  Backward the sum hands ``delta_l`` on unchanged, to the block
+(``delta_{l-1} = delta_l``) and along the identity path to the fork, so the fork's error
+term is the sum of two paths: ``delta_f = (the block's first layer's backward of
+delta_{f+1}) + delta_l``.  The first layer's step keeps both (``block_path`` and
+``identity_paths``) and their sum (``delta_in``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
@@ -35,8 +43,9 @@ from symbackprop.core.derivation import (
     check_size,
     derive_instance,
 )
-from symbackprop.core.layers import Sequential, input_shape_of
+from symbackprop.core.layers import Residual, ResidualSum, Sequential, input_shape_of
 from symbackprop.core.naming import Notation, element_symbol, flat, symbol_array, to_array
+from symbackprop.core.operators import CHAIN_RULES
 
 __all__ = ["ChainStep", "ChainDerivation", "derive_chain", "chain_array_names"]
 
@@ -71,6 +80,14 @@ class ChainStep:
     delta_in : ``delta_{l-1}`` element by element, in terms of ``delta_l``,
         ``a_{l-1}`` and the parameters.
     param_grads : ``{"w3": dL/dw3, ...}`` in terms of ``delta_l`` and ``a_{l-1}``.
+    skip : for a residual sum ``a_l = a_{l-1} + a_f``, the symbols of ``a_f`` (the
+        block's input); ``None`` for a layer.  Its ``derivation`` is ``None``: the sum
+        is written here, ``z = input + skip`` and ``delta_in = delta_out``.
+    block_path : for the first layer of a residual block, ``delta_{l-1}`` through this
+        layer alone (its own backward); ``None`` elsewhere.
+    identity_paths : for the first layer of a residual block, the error terms of the
+        residual sums whose block starts here (the identity paths, as symbols);
+        ``delta_in`` is then ``block_path`` plus all of them.
     """
 
     number: int
@@ -85,14 +102,27 @@ class ChainStep:
     delta_out: sympy.Array
     delta_in: sympy.Array
     param_grads: dict
+    skip: sympy.Array | None = None
+    block_path: sympy.Array | None = None
+    identity_paths: tuple = ()
 
     @property
     def input_shape(self) -> tuple:
-        return self.derivation.input_shape
+        return tuple(int(size) for size in self.input.shape)
 
     @property
     def output_shape(self) -> tuple:
-        return self.derivation.output_shape
+        return tuple(int(size) for size in self.output.shape)
+
+    @property
+    def is_sum(self) -> bool:
+        """Whether this step is a residual sum (no layer of a kind)."""
+        return self.skip is not None
+
+    @property
+    def fork(self) -> int | None:
+        """For a residual sum, the number ``f`` of the block's input ``a_f``."""
+        return self.number - 1 - self.layer.span if self.is_sum else None
 
 
 @dataclass(frozen=True)
@@ -185,7 +215,12 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
     for number, (layer, shape, out_shape) in enumerate(progress.track(
             zip(chain.layers, shapes, shapes[1:]), "deriving the layers", len(chain.layers),
             unit="layers", delay=0), 1):
-        steps.append(_renamed_step(number, derive_instance(layer, shape, out_shape, method)))
+        if isinstance(layer, ResidualSum):
+            steps.append(_sum_step(number, layer, shape))
+        else:
+            steps.append(_renamed_step(number, derive_instance(layer, shape, out_shape,
+                                                               method)))
+    steps = _add_identity_paths(steps)
     return ChainDerivation(layer=chain, input_shape=shapes[0], output_shape=shapes[-1],
                            activation_shapes=shapes, steps=tuple(steps), method=method)
 
@@ -194,7 +229,10 @@ def derive_chain(chain, input_size=None, batch: int = 1, *, method: str = "colle
 def _derive_sequential(chain, input_size=None, batch: int = 1, *, method: str = "collect",
                        max_terms: int = DEFAULT_MAX_TERMS) -> ChainDerivation:
     """:func:`~symbackprop.core.derivation.derive` of a chain: with ``method="diff"``, the
-    whole chain's size is checked first, then :func:`derive_chain`."""
+    whole chain's size is checked first, then :func:`derive_chain`.  A residual block on
+    its own is derived as the chain of that one block."""
+    if isinstance(chain, Residual):
+        chain = Sequential(chain)
     if method == "diff":
         check_diff_size(chain, chain.shapes(input_shape_of(chain, input_size, batch))[0],
                         max_terms)
@@ -234,3 +272,44 @@ def _rename_written(expression, mapping):
     if isinstance(expression, (sympy.Add, sympy.Mul)):
         return expression.func(*args, evaluate=False)
     return expression.func(*args)
+
+
+def _sum_step(number: int, layer: ResidualSum, shape) -> ChainStep:
+    """Layer ``number``, a residual sum: ``a_l = a_{l-1} + a_f`` and ``delta_{l-1} =
+    delta_l`` (the derivative of the sum by the block's output is 1)."""
+    fork = number - 1 - layer.span
+    names = chain_array_names(number, layer)
+    names.update(skip=f"a{fork}", grad_skip=f"delta{fork}")
+    block_output = symbol_array(names["x"], shape)
+    skip = symbol_array(names["skip"], shape)
+    delta = symbol_array(names["g"], shape)
+    total = block_output + skip
+    return ChainStep(number=number, layer=layer, derivation=None, names=names,
+                     input=block_output, output=symbol_array(names["z"], shape), params={},
+                     z=total, z_written=total, delta_out=delta, delta_in=delta,
+                     param_grads={}, skip=skip)
+
+
+def _add_identity_paths(steps: list) -> tuple:
+    """Each residual sum's ``delta_l`` added to the error term of its block's input: the
+    block's first layer's ``delta_in`` becomes its own backward plus the identity paths."""
+    steps = list(steps)
+    for step in steps:
+        if not step.is_sum:
+            continue
+        first = steps[step.fork]  # layer fork + 1 reads a_fork: the block's first layer
+        block_path = first.block_path if first.block_path is not None else first.delta_in
+        paths = (*first.identity_paths, step.delta_out)
+        total = block_path
+        for path in paths:
+            total = total + path
+        steps[step.fork] = replace(first, block_path=block_path, identity_paths=paths,
+                                   delta_in=total)
+    return tuple(steps)
+
+
+DERIVE_WHOLE.register(Residual, _derive_sequential)
+
+# A residual sum hands its error term on unchanged: delta_{l-1} = delta_l (the identity
+# path's share is added where the block starts, see _add_identity_paths).
+CHAIN_RULES.register(ResidualSum, lambda layer, names: names["g"])

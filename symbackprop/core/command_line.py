@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from symbackprop.core.layers import NUMBER_LIMIT, Sequential, load_spec
+from symbackprop.core.layers import NUMBER_LIMIT, Residual, Sequential, load_spec
 from symbackprop.core.registry import Registry
 
 __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argument",
@@ -209,4 +209,37 @@ COMMAND_LINE.register(Sequential, CommandLineKind(
     help="a chain of layers from a JSON spec (--spec)",
     add_options=_add_sequential_options, build=_sequential_from_args,
     arguments=_sequential_arguments, default_input=None,
+    default_input_help='default: the spec\'s "input"', input_form="HxW|CxHxW|F"))
+
+
+# -- a residual block: core too, its block read from a JSON --spec -------------------
+
+
+def _add_residual_options(parser) -> None:
+    parser.add_argument("--spec", required=True, metavar="FILE|JSON",
+                        help='the block of y = x + block(x) as JSON, a file or the text itself: '
+                             '[{"layer": "conv2d", "in_channels": 2, "out_channels": 2, '
+                             '"kernel_size": 3, "padding": 1}, {"layer": "relu"}, ...] (its '
+                             'output shaped like its input), or {"layer": "residual", "block": '
+                             '[...], "input": [C, H, W]} (required, no default)')
+
+
+def _residual_from_args(args) -> Residual:
+    layer, input_size = load_spec(args.spec)
+    if not isinstance(layer, Residual):
+        layer = Residual(layer)
+    if getattr(args, "input", 1) is None and input_size is not None:  # the spec's input: default
+        args.input = "x".join(map(str, input_size)) if isinstance(input_size, tuple) \
+            else str(input_size)
+    return layer
+
+
+def _residual_arguments(residual: Residual) -> list[str]:
+    return ["--spec", json.dumps(residual.spec()["block"], separators=(", ", ": "))]
+
+
+COMMAND_LINE.register(Residual, CommandLineKind(
+    help="a residual block y = x + block(x), the block from a JSON spec (--spec)",
+    add_options=_add_residual_options, build=_residual_from_args,
+    arguments=_residual_arguments, default_input=None,
     default_input_help='default: the spec\'s "input"', input_form="HxW|CxHxW|F"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import stat
@@ -38,6 +39,8 @@ from symbackprop.core.registry import KINDS
 __all__ = [
     "SpecMixin",
     "Sequential",
+    "Residual",
+    "ResidualSum",
     "input_shape_of",
     "output_shape_of",
     "layer_from_spec",
@@ -136,7 +139,10 @@ class Sequential(SpecMixin):
     Layer ``l`` (1-based) maps ``a^{l-1}`` to ``a^l`` (``a^0`` is the input).  Its
     parameters are named with its number (``w1``, ``b1``, ``w4``, ...) and a
     generated module takes them in that order.  A nested ``Sequential`` is
-    spliced in.
+    spliced in, and so is a :class:`Residual`: its block's layers, then a
+    :class:`ResidualSum` that adds the block's input back (``layers`` is the chain as it
+    is computed, one array ``a_l`` per entry; :meth:`spec` and :meth:`describe` give the
+    residual blocks back).
     """
 
     layers: tuple
@@ -152,14 +158,17 @@ class Sequential(SpecMixin):
             layers = tuple(layers[0])
         flat = []
         for position, layer in enumerate(layers, 1):
-            if isinstance(layer, Sequential):
+            if isinstance(layer, (Sequential, Residual)):
                 flat.extend(layer.layers)
+            elif isinstance(layer, ResidualSum):
+                flat.append(layer)
             elif type(layer) in KINDS.values():
                 flat.append(layer)
             else:
                 raise ValueError(f"layers: item {position} is not a layer, got {layer!r}")
         if not flat:
             raise ValueError("layers: a Sequential needs at least one layer")
+        _check_nesting(flat)
         object.__setattr__(self, "layers", tuple(flat))
 
     def __len__(self) -> int:
@@ -184,6 +193,14 @@ class Sequential(SpecMixin):
         """``(shape of a^0, shape of a^1, ..., shape of a^L)``; errors name the layer."""
         shapes = [tuple(input_shape)]
         for number, layer in enumerate(self.layers, 1):
+            if isinstance(layer, ResidualSum):
+                first = number - layer.span
+                try:
+                    layer.check_shapes(shapes[first - 1], shapes[-1])
+                except ValueError as error:
+                    where = f"layer {first}" if layer.span == 1 else \
+                        f"layers {first}-{number - 1}"
+                    raise ValueError(f"residual block ({where}): {error}") from None
             try:
                 shapes.append(tuple(layer.output_shape_for(shapes[-1])))
             except ValueError as error:
@@ -203,10 +220,15 @@ class Sequential(SpecMixin):
         return sum(layer.term_count(shape) for layer, shape in zip(self.layers, shapes))
 
     def describe(self) -> str:
-        return " -> ".join(layer.describe() for layer in self.layers)
+        return " -> ".join(layer.describe() for layer in self.grouped())
 
     def spec(self) -> dict:
-        return {"layer": self.kind, "layers": [layer.spec() for layer in self.layers]}
+        return {"layer": self.kind, "layers": [layer.spec() for layer in self.grouped()]}
+
+    def grouped(self) -> tuple:
+        """The layers as a person wrote them: each residual block (its layers and the
+        :class:`ResidualSum` that closes it) as one :class:`Residual`."""
+        return tuple(item for item, _ in _grouped(self.layers))
 
     @classmethod
     def from_spec(cls, spec) -> "Sequential":
@@ -229,6 +251,187 @@ class Sequential(SpecMixin):
         return cls(*layers)
 
 
+
+# ---------------------------------------------------------------------------
+# Residual blocks: y = x + block(x)
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResidualSum(SpecMixin):
+    """The end of a residual block inside a chain: ``a_l = a_{l-1} + a_{l-1-span}``.
+
+    ``a_{l-1}`` is the block's output ``block(x)`` and ``a_{l-1-span}`` its input
+    ``x``, ``span`` layers back; the sum has no parameters.  Backward, its error term
+    ``delta_l`` goes unchanged both ways: to the block's output (``delta_{l-1} =
+    delta_l``) and, along the identity path, to the block's input, where it is added to
+    what the block hands back.  A :class:`Sequential` makes one when it splices a
+    :class:`Residual` in; it is not a kind of its own (no spec, no command line).
+    """
+
+    span: int
+
+    kind = "residual"
+    short_name = "add"  # in a chain's module name
+    parameter_names = ()
+
+    def __post_init__(self):
+        if not is_int(self.span) or self.span < 1:
+            raise ValueError(f"span: a residual sum adds the input of a block of >= 1 "
+                             f"layers, got {self.span!r}")
+
+    @property
+    def parameter_shapes(self) -> dict:
+        return {}
+
+    def input_shape(self, input_size, batch: int = 1):
+        raise ValueError("a residual sum closes a block: it cannot be a chain's first layer")
+
+    def output_shape_for(self, input_shape) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+    def check_shapes(self, block_input, block_output) -> None:
+        """``ValueError`` unless the block keeps the shape of its input (``x + block(x)``
+        adds them element by element)."""
+        if tuple(block_input) != tuple(block_output):
+            raise ValueError(f"y = x + block(x) adds block(x) to x element by "
+                             f"element, so the block's output shape must equal its input "
+                             f"shape; the block maps x of shape {tuple(block_input)} to "
+                             f"block(x) of shape {tuple(block_output)}")
+
+    def term_count(self, input_shape) -> int:
+        return math.prod(input_shape)
+
+    def describe(self) -> str:
+        return f"residual sum (+ the block's input, {self.span} layers back)"
+
+
+@dataclass(frozen=True)
+class Residual(SpecMixin):
+    """``y = x + block(x)``: a residual (skip) connection around ``block``.
+
+    ``block`` is one layer or a :class:`Sequential` (a list is made one) whose output
+    has the shape of its input.  Backward, the gradient reaches ``x`` along two paths
+    that add: the identity path brings ``dL/dy`` itself, the block's path what the
+    block hands back, ``dL/dx = dL/dy + (block's backward of dL/dy)``.
+
+    Inside a :class:`Sequential` the block's layers are numbered as the chain's own,
+    followed by one :class:`ResidualSum` (``Sequential(Residual(conv, relu, conv),
+    relu)`` computes ``a1, a2, a3`` in the block, ``a4 = a3 + a0`` and ``a5``); on its
+    own a residual block is derived, generated and printed as that one-block chain.
+    """
+
+    block: object
+
+    kind = "residual"
+    short_name = "res"
+
+    def __post_init__(self):
+        block = self.block
+        if isinstance(block, (list, tuple)):
+            if not block:
+                raise ValueError("block: a residual block needs at least one layer, got []")
+            block = Sequential(*block)
+        if isinstance(block, ResidualSum) or not (
+                isinstance(block, (Sequential, Residual)) or type(block) in KINDS.values()):
+            raise ValueError(f"block: a residual's block is a layer or a Sequential of "
+                             f"layers, got {block!r}")
+        if isinstance(block, Sequential):
+            grouped = block.grouped()
+            if len(grouped) == 1:  # Residual(Sequential(conv)) is Residual(conv)
+                block = grouped[0]
+        object.__setattr__(self, "block", block)
+
+    @property
+    def layers(self) -> tuple:
+        """The block's layers, then the :class:`ResidualSum` that closes it."""
+        inner = self.block.layers if isinstance(self.block, (Sequential, Residual)) \
+            else (self.block,)
+        return (*inner, ResidualSum(len(inner)))
+
+    def _chain(self) -> "Sequential":
+        return Sequential(self)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """The block's parameters, numbered by their layer as in a chain (``w1, b1, w3``)."""
+        return self._chain().parameter_names
+
+    @property
+    def parameter_shapes(self) -> dict:
+        return self._chain().parameter_shapes
+
+    def input_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        return self._chain().input_shape(input_size, batch)
+
+    def output_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
+        return self.output_shape_for(self.input_shape(input_size, batch))
+
+    def output_shape_for(self, input_shape) -> tuple[int, ...]:
+        return self._chain().output_shape_for(input_shape)
+
+    def term_count(self, input_shape) -> int:
+        return self._chain().term_count(input_shape)
+
+    def describe(self) -> str:
+        return f"Residual(x + {self.block.describe()})"
+
+    def spec(self) -> dict:
+        block = self.block.spec()
+        if isinstance(self.block, Sequential):
+            block = block["layers"]
+        return {"layer": self.kind, "block": block}
+
+    @classmethod
+    def from_spec(cls, spec) -> "Residual":
+        """``{"layer": "residual", "block": [layer, ...]}`` (or ``"block": {layer}``)."""
+        unknown = set(spec) - {"layer", "block", "input"}
+        if unknown or "block" not in spec:
+            raise ValueError('a residual spec is {"layer": "residual", "block": [...]} (the '
+                             f'block a list of layers or one layer), got keys {sorted(spec)}')
+        block = spec["block"]
+        if isinstance(block, list):
+            if not block:
+                raise ValueError("block: a residual block needs at least one layer, got []")
+            layers = []
+            for number, item in enumerate(block, 1):
+                try:
+                    layers.append(layer_from_spec(item))
+                except ValueError as error:
+                    raise ValueError(f"block layer {number}: {error}") from None
+            return cls(Sequential(*layers))
+        try:
+            return cls(layer_from_spec(block))
+        except ValueError as error:
+            raise ValueError(f"block: {error}") from None
+
+
+def _check_nesting(layers) -> None:
+    """``ValueError`` unless every :class:`ResidualSum` closes a block of whole layers
+    and blocks: one that starts before the chain or cuts another block in two."""
+    _grouped(layers)
+
+
+def _grouped(layers) -> list:
+    """``[(item, flat length), ...]``: ``layers`` with each residual block regrouped."""
+    items = []
+    for number, layer in enumerate(layers, 1):
+        if not isinstance(layer, ResidualSum):
+            items.append((layer, 1))
+            continue
+        block, size = [], 0
+        while items and size < layer.span:
+            item, length = items.pop()
+            block.insert(0, item)
+            size += length
+        if size != layer.span:
+            raise ValueError(f"layers: item {number}, a residual sum over the last "
+                             f"{layer.span} layers, does not close a block of whole layers "
+                             f"(it starts before the chain or inside another block)")
+        inner = block[0] if len(block) == 1 else Sequential(*block)
+        items.append((Residual(inner), size + 1))
+    return items
+
+
 def spec_dict(layer) -> dict:
     """Kind and every parameter that differs from its default, JSON-ready."""
     spec = {"layer": layer.kind}
@@ -248,7 +451,8 @@ def layer_from_spec(spec: dict):
 
     Keys are the constructor's keyword names (``kernel`` is accepted for
     ``kernel_size``); lists stand for tuples.  A list (or a ``"sequential"`` dict)
-    builds a :class:`Sequential`.
+    builds a :class:`Sequential`; ``{"layer": "residual", "block": [...]}`` a
+    :class:`Residual`.
     """
     if isinstance(spec, list) or (isinstance(spec, dict) and "layers" in spec):
         return Sequential.from_spec(spec)
@@ -265,6 +469,8 @@ def layer_from_spec(spec: dict):
     cls = KINDS[kind]
     if cls is Sequential:
         return Sequential.from_spec(spec)
+    if cls is Residual:
+        return Residual.from_spec(spec)
     fields = {field.name: field for field in dataclasses.fields(cls)}
     keywords = {}
     for key, value in spec.items():
@@ -406,7 +612,7 @@ def load_spec(text: str):
                          f"{SPEC_MAX_LAYERS:,} a spec may have "
                          f"(symbackprop.core.layers.SPEC_MAX_LAYERS)")
     input_size = None
-    if isinstance(spec, dict) and "layers" in spec:
+    if isinstance(spec, dict) and ("layers" in spec or "block" in spec):
         input_size = spec.get("input")
         if isinstance(input_size, list):
             input_size = tuple(input_size)
@@ -425,3 +631,4 @@ def output_shape_of(layer, input_shape):
 
 
 MODULE_NAMES.register(Sequential, sequential_module_name)
+MODULE_NAMES.register(Residual, lambda layer: sequential_module_name(Sequential(layer)))

@@ -15,11 +15,13 @@ from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 from symbackprop.kinds.convnd import Conv1d, Conv3d
 # isort: on
-from symbackprop.core.layers import Sequential
+from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
+from symbackprop.core.layers import Residual, Sequential
 from symbackprop.core.registry import register_kind
 from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module asks each kind)
 
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
+register_kind(Residual)  # y = x + block(x), a block of any of them (a chain's part)
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d"]

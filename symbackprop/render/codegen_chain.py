@@ -8,7 +8,10 @@ returns them, with the layer's formulas as its docstring.  The module then
 chains them: ``forward`` runs ``a_l = layer_l(a_{l-1})``; ``backward`` runs the
 forward pass once, keeping every ``a_l``, and goes back one boundary at a time,
 ``delta_{l-1} = backward_l(a_{l-1}, delta_l)``, collecting each layer's
-parameter gradients on the way.
+parameter gradients on the way.  A residual block's sum is one line each way:
+``a_l = a_f + a_{l-1}`` forward; backward ``delta_{l-1} = delta_l`` to the block, and
+``delta_l`` added to the error term of the block's input ``a_f`` once the block's
+first layer has handed its own back (the identity path).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 
 import jinja2
 
-from symbackprop.core.layers import Sequential
+from symbackprop.core.layers import Residual, ResidualSum, Sequential
 from symbackprop.core.operators import chain_names, chain_rule
 from symbackprop.render.codegen import NUMPY, GeneratedCodePrinter, NumpyKind, layer_context
 from symbackprop.render.templating import python_environment
@@ -91,24 +94,32 @@ def regenerate_lines(chain: Sequential) -> list[str]:
     lines = ["symbackprop generate sequential --spec '["]
     specs = chain.spec()["layers"]
     for position, spec in enumerate(specs):
-        comma = "," if position < len(specs) - 1 else ""
-        text = json.dumps(spec)
-        if len(text) <= 80:
-            lines.append(f"    {text}{comma}")
-            continue
-        items = list(spec.items())
-        lines.append("    {")
-        for index, (key, value) in enumerate(items):
-            lines.append(f"        {json.dumps(key)}: {json.dumps(value)}"
-                         + ("," if index < len(items) - 1 else ""))
-        lines.append("    }" + comma)
+        lines += _spec_lines(spec, "    ", "," if position < len(specs) - 1 else "")
     lines.append("]'")
+    return lines
+
+
+def _spec_lines(value, indent: str, comma: str, key: str = "") -> list[str]:
+    """``value`` as JSON lines: on one line when it fits in 80 characters, else one item
+    (of a dict or a list, such as a residual block's layers) per line."""
+    text = key + json.dumps(value)
+    if len(indent) + len(text) <= 84 or not isinstance(value, (dict, list)) or not value:
+        return [f"{indent}{text}{comma}"]
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+    lines = [f"{indent}{key}{opening}"]
+    for index, (name, item) in enumerate(items):
+        lines += _spec_lines(item, indent + "    ", "," if index < len(items) - 1 else "",
+                             "" if name is None else f"{json.dumps(name)}: ")
+    lines.append(f"{indent}{closing}{comma}")
     return lines
 
 
 def _input_shape_spec(chain: Sequential) -> tuple:
     """The shape ``x`` must have: letters for free sizes, ints for fixed ones."""
     for layer in chain.layers:
+        if isinstance(layer, ResidualSum):
+            continue
         entry = NUMPY[layer]
         if entry.input_shape is not None:
             return entry.input_shape(layer)
@@ -121,6 +132,9 @@ def _shape_lines(number: int, layer, rank: int, channels) -> tuple[list[str], in
     Also returns the rank and channel count after the layer (``None``: not fixed);
     a layer that cannot follow the one before is refused here, at generation.
     """
+    if isinstance(layer, ResidualSum):
+        return [f"_expect_same(shapes[{number - 1 - layer.span}], shape, {number})"], rank, \
+            channels
     chain_shape = NUMPY[layer].chain_shape
     if chain_shape is None:
         return [], rank, channels  # the layer keeps the shape
@@ -150,6 +164,25 @@ def _step(number: int, layer, style: str) -> dict:
         forward_line=f"a{number} = _forward_{number}({arguments})",
         backward_line=f"{backward_target} = _backward_{number}({arguments}, delta{number})",
         rule=backward_rule(number, layer),
+        is_sum=False,
+        identity_lines=[],
+    )
+
+
+def _sum_step(number: int, layer: ResidualSum) -> dict:
+    """A residual sum's lines: ``a_l = a_f + a_{l-1}``, ``delta_{l-1} = delta_l``."""
+    fork = number - 1 - layer.span
+    first = fork + 1
+    block = f"layer {first}" if first == number - 1 else f"layers {first}-{number - 1}"
+    return dict(
+        number=number, is_sum=True, entry=None, params=[],
+        title=f"residual sum a{number} = a{fork} + a{number - 1} (the block: {block})",
+        chain_names=f"a{fork}, a{number - 1}",
+        forward_line=f"a{number} = a{fork} + a{number - 1}",
+        backward_line=f"delta{number - 1} = delta{number}",
+        rule=f"delta{number - 1} = delta{number}   (to the block's output; delta{number} also "
+             f"goes to delta{fork}: the identity path)",
+        identity_lines=[],
     )
 
 
@@ -157,15 +190,30 @@ def chain_context(chain: Sequential, style: str = "fast", strategy=None) -> dict
     """The values ``templates/sequential.py.j2`` places; each layer's code in ``style``."""
     from symbackprop.core.naming import module_name
 
+    if isinstance(chain, Residual):  # a residual block on its own: the chain of it
+        chain = Sequential(chain)
     input_spec = _input_shape_spec(chain)
     rank, channels = len(input_spec), input_spec[1] if isinstance(input_spec[1], int) else None
     steps = []
     for number, layer in enumerate(chain.layers, 1):
-        step = _step(number, layer, style)
+        if isinstance(layer, ResidualSum):
+            step = _sum_step(number, layer)
+        else:
+            step = _step(number, layer, style)
         step["shape_lines"], rank, channels = _shape_lines(number, layer, rank, channels)
         steps.append(step)
+    for step in steps:
+        if step.get("is_sum"):
+            # the identity path: delta_l joins the error term of the block's input once
+            # the block's first layer has handed back its own
+            first = steps[step["number"] - 1 - chain.layers[step["number"] - 1].span]
+            fork = first["number"] - 1
+            first["identity_lines"].append(
+                f"delta{fork} = delta{fork} + delta{step['number']}")
     combined = []
     for step, following in zip(steps, steps[1:]):
+        if step.get("is_sum") or following.get("is_sum"):
+            continue
         if step["entry"].elementwise and following["entry"].upsamples:
             # the activation's rule applied to what the layer after it hands back
             number = step["number"]
@@ -194,7 +242,9 @@ def chain_context(chain: Sequential, style: str = "fast", strategy=None) -> dict
         checks_used=sorted({line.split("(")[0] for step in steps for line in step["shape_lines"]
                             if line.startswith("_expect_")}),
         last=last,
+        has_residual=any(step["is_sum"] for step in steps),
     )
 
 
 NUMPY.register(Sequential, NumpyKind(context=chain_context))
+NUMPY.register(Residual, NumpyKind(context=chain_context))

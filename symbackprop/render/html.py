@@ -55,6 +55,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
+from symbackprop.core.layers import ResidualSum
 from symbackprop.core.naming import element_symbol, parse_element
 from symbackprop.core.registry import Registry
 from symbackprop.render.latex import (
@@ -65,7 +66,9 @@ from symbackprop.render.latex import (
     _abbreviate,
     _subscript,
     latex_name,
+    walk_formula,
 )
+from symbackprop.render.text import step_title
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
            "check_page_size", "HTML", "HtmlParts", "Step", "StepGrid", "general_formulas",
@@ -217,6 +220,10 @@ class LayerView:
     z: sympy.Array
     z_written: sympy.Array
     grads: dict  # own name ("x", "w", "b") -> derived expressions
+    #: more given arrays the section's formulas read, as ``(name, symbols, caption,
+    #: "forward" or "backward")``: a residual sum's skip input, the identity paths' error
+    #: terms a residual block's first layer adds
+    extras: tuple = ()
 
 
 def _single_view(derivation) -> LayerView:
@@ -234,14 +241,22 @@ def _chain_view(step) -> LayerView:
     names = dict(step.names)
     params = {}
     grads = {"x": step.delta_in}
-    for own in step.derivation.params:
+    for own in (step.derivation.params if step.derivation is not None else ()):
         chain_name = names[own]
         params[own] = step.params[chain_name]
         names[f"grad_{own}"] = f"grad_{chain_name}"
         grads[own] = step.param_grads[chain_name]
+    extras = []
+    if step.is_sum:
+        extras.append((step.names["skip"], step.skip, "the block's input (the skip path)",
+                       "forward"))
+    for path in step.identity_paths:
+        name = parse_element(path[(0,) * path.rank()])[0]
+        extras.append((name, path, "the identity path's error term (given)", "backward"))
     return LayerView(number=step.number, layer=step.layer, input_shape=step.input_shape,
                      output_shape=step.output_shape, names=names, x=step.input, params=params,
-                     g=step.delta_out, z=step.z, z_written=step.z_written, grads=grads)
+                     g=step.delta_out, z=step.z, z_written=step.z_written, grads=grads,
+                     extras=tuple(extras))
 
 
 class _Builder:
@@ -418,12 +433,18 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     for own, symbols in view.params.items():
         forward.append(_panel(builder, printer, names[own], names[own], symbols.shape,
                               title_of(own), param_words.get(own, own), "param", cells))
+    extras = {side: [_panel(builder, printer, name, name, symbols.shape, printer.name(name),
+                            caption, "input" if side == "forward" else "upstream", cells)
+                     for name, symbols, caption, extra_side in view.extras
+                     if extra_side == side] for side in ("forward", "backward")}
+    forward += extras["forward"]
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,
                        title_of("g"), f"upstream gradient d{printer.notation.name('L')}/"
                                       f"d{printer.notation.name(names['z'])} (given)",
                        "upstream", cells)]
+    backward += extras["backward"]
     backward.append(_panel(builder, printer, names["grad_x"], names["x"], view.input_shape,
                            grad_title("x"), "gradient of the input", "grad", cells))
     for own, symbols in view.params.items():
@@ -520,6 +541,9 @@ def general_formulas(view, printer, loss) -> tuple:
             reader[name] = printer.name(names[name])
         formulas = LATEX[view.layer].general(view.layer, reader, printer.notation.index_base)
         forward, backward = formulas["forward"], formulas["backward"]
+    identity = [printer.name(name) for name, _, _, side in view.extras if side == "backward"]
+    if identity:  # a residual block's first layer: its input's error term adds the paths
+        backward += rf",\quad \text{{plus the identity path }} {' + '.join(identity)}"
     return (mathml(forward, display=True), mathml(backward, display=True))
 
 
@@ -619,8 +643,8 @@ def to_html(derivation, index_base: int = 1, names: dict | None = None,
             view = _chain_view(step)
             printer = _printer(notation, view, show_padding)
             sections.append(_section(builder, view, printer, loss,
-                                     f"Layer {step.number}: {step.layer.describe()}"))
-        walk = [mathml(LATEX[step.layer].chain_rule(step, plain), display=True)
+                                     f"Layer {step.number}: {step_title(step)}"))
+        walk = [mathml(walk_formula(step, plain), display=True)
                 for step in reversed(derivation.steps)]
     else:
         view = _single_view(derivation)
@@ -656,3 +680,31 @@ def write_page(text: str, path):
     from symbackprop.render.latex import write_document
 
     return write_document(text, path)
+
+
+# -- a residual sum (core: a chain's part, not a kind) ------------------------------
+
+
+def _sum_general(view, printer, loss):
+    names = view.names
+    name = printer.name
+    return (rf"{name(names['z'])} = {name(names['skip'])} + {name(names['x'])}",
+            rf"{name(names['grad_x'])} = {name(names['g'])},\qquad "
+            rf"{name(names['grad_skip'])} \mathrel{{+}}= {name(names['g'])}")
+
+
+def _sum_steps(view, printer, loss, cells):
+    forward, backward = (mathml(text, display=True) for text in _sum_general(view, printer,
+                                                                             loss))
+    names = view.names
+    first = (0,) * len(view.input_shape)
+    return [Step(title="Forward: the block's input is added to its output, element by "
+                       "element (x + block(x)).", math=forward,
+                 cell=cells[(names["z"], first, False)].id),
+            Step(title="Backward: the error term goes on unchanged to the block's output, "
+                       "and along the identity path to the block's input, where the block's "
+                       "first layer adds it to what the block hands back.", math=backward,
+                 cell=cells[(names["grad_x"], first, False)].id)], []
+
+
+HTML.register(ResidualSum, HtmlParts(steps=_sum_steps, general=_sum_general))

@@ -54,6 +54,7 @@ from symbackprop.core import progress
 from symbackprop.core.chain import ChainDerivation
 from symbackprop.core.derivation import NOTEBOOK_LATEX, Derivation
 from symbackprop.core.indexing import SIZE_LATEX_NAMES, output_size_formula
+from symbackprop.core.layers import ResidualSum
 from symbackprop.core.naming import (
     factor_sort_key,
     parse_element,
@@ -689,6 +690,45 @@ class LatexParts:
 LATEX = Registry("write a LaTeX document of")
 
 
+def _sum_words(step, printer) -> str:
+    """What a residual sum does, for the walk."""
+    first = step.fork + 1
+    block = f"layer {first}" if first == step.number - 1 else \
+        f"layers {first}--{step.number - 1}"
+    return (f"the residual sum ${printer.name(step.names['z'])} = "
+            f"{printer.name(step.names['skip'])} + {printer.name(step.names['x'])}$ "
+            f"($x + \\mathrm{{block}}(x)$, the block: {block}): its error term goes on "
+            f"unchanged to the block's output, and along the identity path to the block's "
+            f"input ${printer.name(step.names['skip'])}$, where it is added to what the block "
+            f"hands back")
+
+
+def walk_formula(step, printer) -> str:
+    """A chain step's line of the walk: its kind's rule; for a residual block's first
+    layer, the block's path and the identity path, braced, and their sum."""
+    parts = LATEX[step.layer]
+    formula = parts.chain_rule(step, printer)
+    if not step.identity_paths:
+        return formula
+    left, rule = formula.split(" = ", 1)
+    # a rule stated for one slice (a convolution's channel c) adds that slice of each path
+    index = getattr(step_rule(step), "result_index", None)
+    paths = " + ".join(printer.name(f"delta{number}") + (f"_{{{index}}}" if index else "")
+                       for number in _identity_numbers(step))
+    return (rf"{left} = \underbrace{{{rule}}}_{{\text{{through the block (layer "
+            rf"{step.number})}}}} + \underbrace{{{paths}}}_{{\text{{the identity path}}}}")
+
+
+def _identity_numbers(step) -> list[int]:
+    """The numbers ``l`` of the residual sums whose ``delta^{[l]}`` reach this step's input."""
+    return [int(parse_element(path[(0,) * path.rank()])[0][len("delta"):])
+            for path in step.identity_paths]
+
+
+# A residual sum (core: a chain's part, not a kind) in a chain's document.
+LATEX.register(ResidualSum, LatexParts(title="a residual sum", general=None))
+
+
 def _value(entry, *args):
     return entry(*args) if callable(entry) else entry
 
@@ -851,15 +891,20 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
     for step in steps:
         parameters = ", ".join(f"${plain.name(name)}$: ${_shape(array.shape)}$"
                                for name, array in step.params.items())
-        table.append((str(step.number), latex_escape(step.layer.describe()).replace(
-            "->", r"$\to$"), plain.name(step.names["z"]), _shape(step.output_shape),
-            parameters))
+        table.append((str(step.number), _step_description(step, plain),
+                      plain.name(step.names["z"]), _shape(step.output_shape), parameters))
     for step in reversed(steps):
         parts = LATEX[step.layer]
-        row = {"formula": parts.chain_rule(step, plain), "layer": step.number,
-               "words": _value(parts.chain_words, step.layer, plain), "combined": None}
+        words = _sum_words(step, plain) if step.is_sum else \
+            _value(parts.chain_words, step.layer, plain)
+        if step.identity_paths:
+            words += (f"; its input ${plain.name(step.names['x'])}$ also feeds the residual "
+                      f"sum, so its error term adds the two paths")
+        row = {"formula": walk_formula(step, plain), "layer": step.number,
+               "words": words, "combined": None}
         following = steps[step.number] if step.number < len(steps) else None
-        if parts.elementwise and following is not None and LATEX[following.layer].upsamples:
+        if parts.elementwise and following is not None and not following.is_sum \
+                and LATEX[following.layer].upsamples:
             # the notes' delta^{l-1} = upsample(delta^l) * f'(net^{l-1}): the
             # activation's rule applied to what the layer after it hands back
             row["combined"] = print_chain_rule(step, plain, step_rule(
@@ -888,9 +933,21 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
             if own in step.names:
                 reader[own] = plain.name(step.names[own])
         general = parts.general(step.layer, reader, index_base) if parts.general else None
+        if general and step.identity_paths:
+            paths = " + ".join(plain.name(f"delta{number}")
+                               for number in _identity_numbers(step))
+            general = {**general, "backward": general["backward"] + (
+                rf"\\ {plain.name(step.names['grad_x'])} = (\text{{the above}}) + {paths}"
+                rf"\quad\text{{(the identity path: "
+                rf"${plain.name(step.names['x'])}$ also feeds the residual sum)}}")}
+        if step.is_sum:
+            general = {"forward": rf"{reader['z']} = {plain.name(step.names['skip'])} + "
+                                  rf"{reader['x']}",
+                       "backward": rf"{plain.name(step.names['grad_x'])} = {reader['g']}, "
+                                   rf"\qquad {plain.name(step.names['grad_skip'])} "
+                                   rf"\mathrel{{+}}= {reader['g']}"}
         sections.append({"number": step.number,
-                         "description": latex_escape(step.layer.describe()).replace(
-                             "->", r"$\to$"),
+                         "description": _step_description(step, plain),
                          "general": general, "forward": forward, "backward": backward})
     context = {
         "title": "Backpropagation through a chain of layers",
@@ -904,6 +961,17 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
     }
     return "layers.tex.j2", context
+
+
+def _step_description(step, printer) -> str:
+    """A chain step in the document's words: the layer, or the residual sum."""
+    if step.is_sum:
+        first = step.fork + 1
+        block = f"layer {first}" if first == step.number - 1 else \
+            f"layers {first}--{step.number - 1}"
+        return (f"residual sum ${printer.name(step.names['skip'])} + "
+                f"{printer.name(step.names['x'])}$ (the block: {block})")
+    return latex_escape(step.layer.describe()).replace("->", r"$\to$")
 
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
@@ -946,7 +1014,7 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
     if hasattr(derivation, "steps"):
         rows = [rf"&\text{{{latex_escape(derivation.layer.describe())}}}".replace(
             "->", r"}\to\text{")]
-        rows += [LATEX[step.layer].chain_rule(step, printer).replace(" = ", " &= ", 1)
+        rows += [walk_formula(step, printer).replace(" = ", " &= ", 1)
                  for step in reversed(derivation.steps)]
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
     own = LATEX[derivation.layer].repr_latex

@@ -24,9 +24,12 @@ from sympy.printing.str import StrPrinter
 
 from symbackprop.core import progress
 from symbackprop.core.indexing import output_size_formula
+from symbackprop.core.layers import ResidualSum
 from symbackprop.core.naming import (
     Notation,
     factor_sort_key,
+    flat,
+    parse_element,
     symbol_array,
     term_sort_key,
 )
@@ -397,7 +400,7 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
     for step in steps:
         arrays = [f"{step.names['z']}: {_shape(step.output_shape)}"]
         arrays += [f"{p}: {_shape(a.shape)}" for p, a in step.params.items()]
-        rows.append((str(step.number), step.layer.describe(), "   ".join(arrays)))
+        rows.append((str(step.number), step_title(step), "   ".join(arrays)))
     width = max(len(row[1]) for row in rows)
     lines += [f"  {number:>2}  {what.ljust(width)}   {arrays}" for number, what, arrays in rows]
 
@@ -407,11 +410,16 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
     for step in reversed(steps):
         own = step_names[step.number]
         rules = backward_rules(step.layer, own, step.input_shape, step.output_shape)
-        lines.append(f"  layer {step.number}, {step.layer.describe()}:")
-        lines += [f"    {rule}" for rule in rules]
+        lines.append(f"  layer {step.number}, {step_title(step)}:")
+        if step.identity_paths:
+            lines.append(f"    the block's path, through layer {step.number}:")
+            lines += [f"      {rule}" for rule in rules]
+            lines += [f"    {line}" for line in _two_paths_lines(step, own)]
+        else:
+            lines += [f"    {rule}" for rule in rules]
         following = steps[step.number] if step.number < len(steps) else None
         if following is not None and TEXT[step.layer].elementwise \
-                and not TEXT[following.layer].elementwise:
+                and not following.is_sum and not TEXT[following.layer].elementwise:
             # the activation's rule applied to what the layer after it hands back
             later = chain_rule(following.layer, rule_names(step_names[following.number]))
             notes = chain_rule(following.layer, rule_names(
@@ -425,7 +433,7 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
         own = step_names[step.number]
         printer = TextPrinter(notation, window_output=step.names["z"])
         parts = TEXT[step.layer]
-        lines += ["", f"  layer {step.number}, {step.layer.describe()}: "
+        lines += ["", f"  layer {step.number}, {step_title(step)}: "
                   f"{parts.forward_header(step.layer, own, step.input_shape)}"]
         shown = step.z_written if show_padding and parts.shows_padding else step.z
         lines += ["  " + line for line in _equations(printer, step.output, shown, printer.doprint)]
@@ -435,9 +443,16 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
               f"({chain.method}):"]
     for step in reversed(steps):
         printer = TextPrinter(notation, window_output=step.names["z"])
-        lines += ["", f"  layer {step.number}, {step.layer.describe()}:"]
-        lines += ["  " + line for line in _equations(printer, symbol_array(
-            step.names["grad_x"], step.input_shape), step.delta_in, printer.doprint)]
+        lines += ["", f"  layer {step.number}, {step_title(step)}:"]
+        if step.identity_paths:
+            # the two paths side by side: the block's (this layer's backward) + identity
+            paths = ", ".join(notation.name(path_name(path)) for path in step.identity_paths)
+            lines.append(f"    {notation.name(step.names['grad_x'])} = (through layer "
+                         f"{step.number}, the block's path) + {paths} (the identity path):")
+            lines += ["  " + line for line in _two_paths_equations(printer, step)]
+        else:
+            lines += ["  " + line for line in _equations(printer, symbol_array(
+                step.names["grad_x"], step.input_shape), step.delta_in, printer.doprint)]
         for parameter, gradient in step.param_grads.items():
             lines.append("")
             lines += ["  " + line for line in _equations(
@@ -447,8 +462,60 @@ def format_chain(chain, index_base: int = 1, names: dict | None = None,
     return "\n".join(lines)
 
 
+# A residual sum (core: a chain's part, not a kind) in the chain's walk.
+TEXT.register(ResidualSum, TextParts(
+    forward_header=lambda layer, names, input_shape:
+        "element by element, the block's input plus its output",
+    backward_rules=lambda layer, names, input_shape, output_shape: [
+        f"{names['dx']} = {names['g']}   (to the block's output: d{names['z']}/d{names['x']} "
+        f"= 1)",
+        f"and {names['g']} goes on unchanged to the block's input {names['skip']} (the "
+        f"identity path: d{names['z']}/d{names['skip']} = 1), added there to the block's path"],
+))
+
+
 def _step_names(step, notation) -> dict:
     return _names(notation, dict(step.names))
+
+
+def step_title(step) -> str:
+    """A chain step in words: the layer, or ``residual sum a4 = a3 + a0``."""
+    if step.is_sum:
+        first = step.fork + 1
+        block = f"layer {first}" if first == step.number - 1 else \
+            f"layers {first}-{step.number - 1}"
+        return (f"residual sum {step.names['z']} = {step.names['skip']} + {step.names['x']} "
+                f"(x + block(x), the block: {block})")
+    return step.layer.describe()
+
+
+def path_name(path) -> str:
+    """The array name of an identity path's error term (``delta4``)."""
+    return parse_element(flat(path)[0])[0]
+
+
+def _two_paths_equations(printer, step) -> list[str]:
+    """A residual block's first layer's ``delta_in``, element by element, as
+    ``<the block's path> + delta4_11``: the identity path last, a term of its own, so
+    that the reader sees where each term comes from."""
+    lefts = [printer.doprint(symbol) for symbol in flat(symbol_array(step.names["grad_x"],
+                                                                     step.input_shape))]
+    rights = [" + ".join([printer.doprint(block), *(printer.doprint(flat(path)[position])
+                                                    for path in step.identity_paths)])
+              for position, block in enumerate(flat(step.block_path))]
+    width = max(map(len, lefts), default=0)
+    return [f"  {label.ljust(width)} = {right}" for label, right in zip(lefts, rights)]
+
+
+def _two_paths_lines(step, names) -> list[str]:
+    """The walk's lines for a residual block's first layer: its input is also the block's
+    skip, so its error term adds the two paths."""
+    sums = [path_name(path) for path in step.identity_paths]
+    rule = TextPrinter(None).doprint(chain_rule(step.layer, rule_names(names)))
+    outputs = " and ".join(f"a{name[len('delta'):]}" for name in sums)
+    return [f"the identity path: {names['x']} also goes straight to the residual sum "
+            f"{outputs} (d(x + block(x))/dx = 1 + d block(x)/dx), so the two paths add:",
+            f"{names['dx']} = {rule} + {' + '.join(sums)}"]
 
 
 def _index_line(index_base: int) -> str:
