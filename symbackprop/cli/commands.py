@@ -196,8 +196,11 @@ def _check_impl_arguments(parser):
 def _check_impl_options(parser, kind):
     sizes = []
     if KINDS[kind.name] in IMPLEMENTATIONS.table:  # the sizes of its default layer
-        layer = default_layer(kind.name)
-        sizes = IMPLEMENTATIONS[layer].sizes(layer)
+        try:
+            layer = default_layer(kind.name)
+            sizes = IMPLEMENTATIONS[layer].sizes(layer)
+        except ValueError:  # a block has no default: it comes from --spec
+            sizes = []
     form = {1: "F", 2: "HxW", 3: "CxHxW"}.get(_size_axes(sizes), "SIZE")
     parser.add_argument("--input", action="append", default=None, metavar=form,
                         help=f"an input size to run the function on, in the form of the "

@@ -106,9 +106,17 @@ def layer_kind(name: str) -> LayerKind:
 def default_layer(name: str):
     """The layer of kind ``name`` its options build when none is given."""
     entry = LAYER_OPTIONS[name]
-    probe = argparse.ArgumentParser(add_help=False)
+    probe = _QuietParser(add_help=False)
     entry.add_options(probe)
     return entry.build(probe.parse_args([]))
+
+
+class _QuietParser(argparse.ArgumentParser):
+    """A parser that raises ``ValueError`` instead of printing and exiting (a kind with a
+    required option, such as a chain's ``--spec``, has no default layer)."""
+
+    def error(self, message):
+        raise ValueError(message)
 
 
 def add_instance_options(parser, kind: LayerKind | None = None):
