@@ -277,10 +277,13 @@ def _output_padding_relation(derivation) -> RuleProof:
     z = _grid(derivation.z)
     mismatches = []
     checked = 0
-    if any(layer.output_padding):
-        plain = layer.replace(output_padding=0)
-        plain_derivation = derive_instance(plain, derivation.input_shape,
-                                           plain.output_shape_for(derivation.input_shape))
+    plain = layer.replace(output_padding=0)
+    try:
+        plain_shape = plain.output_shape_for(derivation.input_shape)
+    except ValueError:  # without output_padding the padding would crop everything
+        plain_shape = None
+    if any(layer.output_padding) and plain_shape is not None:
+        plain_derivation = derive_instance(plain, derivation.input_shape, plain_shape)
         plain_z = _grid(plain_derivation.z)
         for index in np.ndindex(*plain_z.shape):  # the positions both layers have
             checked += 1

@@ -60,8 +60,9 @@ def size_lines(layer, input_shape, output_shape) -> list[str]:
 
 
 def _verdict(proof) -> str:
-    if proof.checked == 0 and not proof.holds:
-        return "not proven"
+    if proof.checked == 0:
+        return "not proven" if not proof.holds else \
+            "nothing to check here (no output_padding, no unread position)"
     plural = "s" if proof.checked != 1 else ""
     return (f"verified on {proof.checked} element{plural}" if proof.holds else
             f"FAILS on {len(proof.mismatches)} of {proof.checked} elements")
