@@ -3,7 +3,7 @@ scatter expansion, the closed forms, the relations to the convolution they are t
 transpose of, and the part they plug into each stage."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.conv_transpose import cli, expand, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.conv_transpose import cli, expand, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.conv_transpose.spec import (
     ConvTranspose1d,
     ConvTranspose2d,
