@@ -3,7 +3,16 @@ scatter expansion, the closed forms, the relations to the convolution they are t
 transpose of, and the part they plug into each stage."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.conv_transpose import cli, expand, latex, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.conv_transpose import (  # noqa: F401
+    check,
+    cli,
+    expand,
+    html,
+    latex,
+    numpy,
+    rules,
+    text,
+)
 from symbackprop.kinds.conv_transpose.spec import (
     ConvTranspose1d,
     ConvTranspose2d,

@@ -29,7 +29,7 @@ def general(layer, names, base: int = 1) -> dict:
     x, z, g, loss, w = names["x"], names["z"], names["g"], names["L"], names["w"]
     b = names.get("b")
     j = r"i s - p + k d"
-    bias = rf",\qquad {z}_{{o,j}} \mathrel{{+}}= {b}_{{o}}" if b else ""
+    bias = f"{b}_{{o}} + " if b else ""
     backward = (rf"\frac{{\partial {loss}}}{{\partial {x}_{{c,i}}}} = \sum_{{o,k}} "
                 rf"{g}_{{o,{j}}}\, {w}_{{c,o,k}},\qquad "
                 rf"\frac{{\partial {loss}}}{{\partial {w}_{{c,o,k}}}} = \sum_{{n,i}} "
@@ -37,7 +37,9 @@ def general(layer, names, base: int = 1) -> dict:
     if b:
         backward += (rf",\qquad \frac{{\partial {loss}}}{{\partial {b}_{{o}}}} = "
                      rf"\sum_{{n,j}} {g}_{{o,j}}")
-    return {"forward": rf"{z}_{{o,\,{j}}} \mathrel{{+}}= {x}_{{c,i}}\, {w}_{{c,o,k}}" + bias,
+    forward = (rf"{z}_{{o,j}} = {bias}\sum_{{c,\,i,\,k\,:\ {j} = j}} "
+               rf"{x}_{{c,i}}\, {w}_{{c,o,k}}")
+    return {"forward": forward,
             "backward": backward}
 
 
