@@ -20,6 +20,9 @@ from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
     Flatten,
     LeakyReLU,
     Linear,
@@ -103,6 +106,17 @@ CATALOG = (
                  "rectangular 1x7 kernel of a factorised 7x7 (Inception)"),
     CatalogEntry(Conv2d(3, 96, kernel_size=4, stride=4),
                  "4x4 stride-4 'patchify' stem, non-overlapping windows (ConvNeXt)"),
+    # Transposed convolutions: convtranspose1d, convtranspose2d, convtranspose3d.
+    CatalogEntry(ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1),
+                 "4x4 stride-2 upsampling that exactly doubles the size (DCGAN generator, "
+                 "U-Net decoder)", BOTH_STYLES),
+    CatalogEntry(ConvTranspose2d(32, 16, kernel_size=3, stride=2, padding=1, output_padding=1),
+                 "3x3 stride-2 upsampling with output_padding 1: the transpose of a 3x3 "
+                 "stride-2 padding-1 convolution on an even input, exactly doubling it"),
+    CatalogEntry(ConvTranspose1d(16, 8, kernel_size=4, stride=2, padding=1),
+                 "1-D stride-2 upsampling of a sequence (audio decoders)"),
+    CatalogEntry(ConvTranspose3d(8, 4, kernel_size=2, stride=2),
+                 "2x2x2 stride-2 upsampling of a volume (3-D U-Net decoder)"),
     # Pooling, activations, fully connected layers and chains of them.
     CatalogEntry(MaxPool2d(2),
                  "2x2 max pooling, windows side by side (VGG, the notes' examples)"),

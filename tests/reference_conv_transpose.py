@@ -120,3 +120,43 @@ def conv_forward_loops(x, w, stride=1, padding=0, dilation=1, groups=1):
                             z[(n, c, *i)] += w[(c, o_local, *k)] * \
                                 x[(n, group * in_group + o_local, *r)]
     return z
+
+
+def conv_transpose_vectorised(x, w, b, grad_out=None, stride=1, padding=0, output_padding=0,
+                              dilation=1, groups=1):
+    """The same scatter with the channels and the batch vectorised: a loop over every input
+    position i and kernel offset k (one np.einsum over n, c, o each).
+
+    Returns z, or (dL/dx, dL/dw, dL/db) when ``grad_out`` is given; for layers too wide
+    for the plain loops (the catalog's 64 -> 32 channels).
+    """
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    dims, stride, dilation, pads, kernel, out = _setup(x, w, stride, padding, output_padding,
+                                                       dilation)
+    c_group, o_group = x.shape[1] // groups, w.shape[1]
+    z = np.zeros((x.shape[0], o_group * groups, *out))
+    if grad_out is not None:
+        g = np.asarray(grad_out, dtype=float)
+        grad_x, grad_w = np.zeros_like(x), np.zeros_like(w)
+    for group in range(groups):
+        ins = slice(group * c_group, (group + 1) * c_group)
+        outs = slice(group * o_group, (group + 1) * o_group)
+        for i in itertools.product(*(range(size) for size in x.shape[2:])):
+            for k in itertools.product(*(range(size) for size in kernel)):
+                j = tuple(i[a] * stride[a] - pads[a][0] + k[a] * dilation[a]
+                          for a in range(dims))
+                if not all(0 <= j[a] < out[a] for a in range(dims)):
+                    continue
+                x_i, w_k = x[(slice(None), ins, *i)], w[(ins, slice(None), *k)]
+                if grad_out is None:
+                    z[(slice(None), outs, *j)] += x_i @ w_k
+                else:
+                    g_j = g[(slice(None), outs, *j)]
+                    grad_x[(slice(None), ins, *i)] += g_j @ w_k.T
+                    grad_w[(ins, slice(None), *k)] += x_i.T @ g_j
+    if grad_out is None:
+        if b is not None:
+            z += np.asarray(b, dtype=float).reshape(-1, *(1,) * dims)
+        return z
+    grad_b = None if b is None else g.sum(axis=(0, *range(2, g.ndim)))
+    return grad_x, grad_w, grad_b

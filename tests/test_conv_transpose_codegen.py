@@ -202,3 +202,17 @@ def test_property_generated_equals_loops(drawn, style):
     np.testing.assert_allclose(z, want_z, rtol=1e-10, atol=1e-10)
     for got, want in zip(grads, want_grads):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_the_vectorised_reference_agrees_with_the_plain_loops(case):
+    from reference_conv_transpose import conv_transpose_vectorised
+
+    _, layer, size, batch = case
+    x, w, b, g = arrays(layer, size, batch, seed=11)
+    want_z, want_grads = truth(layer, x, w, b, g)
+    np.testing.assert_allclose(conv_transpose_vectorised(x, w, b, **options(layer)), want_z,
+                               atol=1e-12)
+    got = conv_transpose_vectorised(x, w, b, g, **options(layer))
+    for got_grad, want in zip(got, want_grads):
+        np.testing.assert_allclose(got_grad, want, atol=1e-12)
