@@ -65,7 +65,7 @@ DIMS = 2  # spatial axes
 
 
 def output_size(height, width):
-    """The output size per axis, (L - 1)*s - p_begin - p_end + d*(K - 1) + output_padding + 1."""
+    """The output size per axis: (L-1)*s - p_begin - p_end + d*(K-1) + output_padding + 1."""
     sizes = (height, width)
     return tuple(
         (sizes[a] - 1) * STRIDE[a]
@@ -76,6 +76,25 @@ def output_size(height, width):
         + 1
         for a in range(DIMS)
     )
+
+
+def _landing(sizes, out_sizes, offset):
+    """``(input slices, output slices)`` of kernel offset ``k``, or None if nothing lands.
+
+    Input position i sends to output position j = i*s - p + k*d; the slices hold the i
+    (step 1) whose j lies inside z, and those j (step s), per axis.
+    """
+    inputs, outputs = [], []
+    for a in range(DIMS):
+        size, out, k = sizes[a], out_sizes[a], offset[a]
+        s, p, d = STRIDE[a], PAD_BEGIN[a], DILATION[a]
+        first = max(0, -((k * d - p) // s))  # the least i with i*s - p + k*d >= 0
+        last = min(size - 1, (out - 1 + p - k * d) // s)  # the largest with j <= out - 1
+        if last < first:
+            return None
+        inputs.append(slice(first, last + 1))
+        outputs.append(slice(first * s - p + k * d, last * s - p + k * d + 1, s))
+    return tuple(inputs), tuple(outputs)
 
 
 def forward(x, w, b):
@@ -102,24 +121,6 @@ def backward(x, w, b, grad_out):
     return _backward(x, w, b, grad_out)
 
 
-def _landing(sizes, out_sizes, offset):
-    """``(input slices, output slices)`` of kernel offset ``k``, or None if nothing lands.
-
-    Input position i sends to output position j = i*s - p + k*d; the slices hold the i
-    (step 1) whose j lies inside z, and those j (step s), per axis.
-    """
-    inputs, outputs = [], []
-    for a in range(DIMS):
-        size, out, k = sizes[a], out_sizes[a], offset[a]
-        s, p, d = STRIDE[a], PAD_BEGIN[a], DILATION[a]
-        first = max(0, -((k * d - p) // s))  # the least i with i*s - p + k*d >= 0
-        last = min(size - 1, (out - 1 + p - k * d) // s)  # the largest with j <= out - 1
-        if last < first:
-            return None
-        inputs.append(slice(first, last + 1))
-        outputs.append(slice(first * s - p + k * d, last * s - p + k * d + 1, s))
-    return tuple(inputs), tuple(outputs)
-
 
 def _forward(x, w, b):
     """:func:`forward` without the checks: one matrix product per group gives every
@@ -129,7 +130,7 @@ def _forward(x, w, b):
     out_sizes = output_size(*sizes)
     z = np.empty((n, OUT_CHANNELS, *out_sizes), dtype=x.dtype)
     z[...] = b.reshape(OUT_CHANNELS, *(1,) * DIMS)
-    rows = np.moveaxis(x, 1, -1).reshape(-1, IN_CHANNELS)  # one row per (n, i)
+    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])  # one row per (n, i)
     for group in range(GROUPS):
         ins = slice(group * C_GROUP, (group + 1) * C_GROUP)
         outs = slice(group * O_GROUP, (group + 1) * O_GROUP)
@@ -154,7 +155,7 @@ def _backward(x, w, b, grad_out):
     out_sizes = grad_out.shape[2:]
     grad_x = np.empty_like(x)
     grad_w = np.empty_like(w)
-    rows = np.moveaxis(x, 1, -1).reshape(-1, IN_CHANNELS)
+    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
     for group in range(GROUPS):
         ins = slice(group * C_GROUP, (group + 1) * C_GROUP)
         outs = slice(group * O_GROUP, (group + 1) * O_GROUP)

@@ -216,3 +216,37 @@ def test_the_vectorised_reference_agrees_with_the_plain_loops(case):
     got = conv_transpose_vectorised(x, w, b, g, **options(layer))
     for got_grad, want in zip(got, want_grads):
         np.testing.assert_allclose(got_grad, want, atol=1e-12)
+
+
+CHAINS = [
+    ("2d-relu-conv", "[{\"layer\": \"convtranspose2d\", \"out_channels\": 2, \"kernel_size\": 2, "
+                     "\"stride\": 2}, {\"layer\": \"relu\"}, {\"layer\": \"conv2d\", "
+                     "\"in_channels\": 2, \"kernel_size\": 3}]", (3, 3)),
+    # (a longer describe(), output_padding added, overflows the chain module's 100 columns)
+    ("1d-tanh", "[{\"layer\": \"convtranspose1d\", \"in_channels\": 2, \"kernel_size\": 3, "
+                "\"stride\": 2, \"padding\": 1}, {\"layer\": \"tanh\"}]", 4),
+]
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("chain", CHAINS, ids=[chain[0] for chain in CHAINS])
+def test_a_chain_with_a_transposed_convolution(chain, style):
+    import layer_reference
+    from ruff_check import ruff_problems
+
+    from symbackprop.core.layers import load_spec
+
+    layer, _ = load_spec(chain[1])
+    module = load(layer, style=style)
+    rng = np.random.default_rng(4)
+    params = [layer_reference.random_parameters(part, rng) for part in layer.layers]
+    flat = [value for part in params for value in part.values()]
+    x = rng.standard_normal(layer.input_shape(chain[2], 2))
+    outputs = layer_reference.chain_forward(layer.layers, x, params)
+    np.testing.assert_allclose(module.forward(x, *flat), outputs[-1], atol=1e-12)
+    grad_out = rng.standard_normal(outputs[-1].shape)
+    deltas, grads = layer_reference.chain_backward(layer.layers, x, params, grad_out)
+    want = [deltas[0], *(value for part in grads for value in part.values())]
+    for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert ruff_problems(generate(layer, style=style)) == ""

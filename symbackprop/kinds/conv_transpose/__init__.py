@@ -4,6 +4,7 @@ transpose of, and the part they plug into each stage."""
 
 # Importing each part registers it with its stage.
 from symbackprop.kinds.conv_transpose import (  # noqa: F401
+    chain,
     check,
     cli,
     expand,

@@ -139,8 +139,26 @@ def conv_transpose_context(layer, style: str, strategy: str | None) -> dict:
     )
 
 
+def _chain_shape(number: int, layer, rank: int, channels) -> tuple:
+    where = f"layer {number} ({layer.describe()})"
+    if rank != layer.dims + 2:
+        raise ValueError(f"{where} takes inputs with {layer.dims} spatial axes, rank "
+                         f"{layer.dims + 2}, but the layer before it gives rank {rank}")
+    if channels is not None and channels != layer.in_channels:
+        raise ValueError(f"{where} takes in_channels = {layer.in_channels} channels, "
+                         f"but the layer before it gives {channels}")
+    lines = [] if channels is not None else [
+        f"_expect_channels(shape, {layer.in_channels}, {number})"]
+    lines.append(f"shape = (shape[0], {layer.out_channels}, "
+                 f"*_output_size_{number}(*shape[2:]))")
+    if layer.dims == 2:  # the chain's emptiness check reads (N, C, H, W)
+        lines.append(f"_expect_nonempty(input_shape, shape, {number})")
+    return lines, layer.dims + 2, layer.out_channels
+
+
 for _layer_type in LAYER_TYPES:
     NUMPY.register(_layer_type, NumpyKind(
+        chain_shape=_chain_shape,
         context=conv_transpose_context,
         instance=_instance,
         backward_rule=("; dL/dw{number}{bias}", ", dL/db{number}"),
