@@ -25,11 +25,10 @@ def scatter_rule(layer, names) -> str:
 
 
 def forward_header(layer, names, input_shape) -> str:
-    bias = f" + {names['b']}[o]" if "b" in names else ""
-    return (f"each input element scatters into the output, {scatter_rule(layer, names)}"
-            f"{bias} (i, k: positions per axis; stride {numbers(layer.stride)}, padding "
-            f"{numbers(layer.padding)}, dilation {numbers(layer.dilation)}); each "
-            f"{names['z']} is the sum of what lands on it")
+    bias = f"{names['b']}[o] + " if "b" in names else ""
+    return (f"{names['z']}[n,o,j] = {bias}the contributions that land on j; each input element "
+            f"scatters, {scatter_rule(layer, names)} (stride {numbers(layer.stride)}, padding "
+            f"{numbers(layer.padding)}, dilation {numbers(layer.dilation)})")
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
@@ -75,7 +74,7 @@ def rule_lines(proofs, loss: str = "L") -> list[str]:
     if "forward" in by_name:
         proof = by_name["forward"]
         pads = ", ".join(f"{b},{e}" for b, e in proof.grad_padding)
-        lines += [f"  z: insert stride-1 = {numbers(tuple(s - 1 for s in proof.stride))} zero(s) "
+        lines += [f"  z: insert {numbers(tuple(s - 1 for s in proof.stride))} zero(s) (stride - 1) "
                   f"between the elements of x, pad by ({pads}) (begin,end per axis; negative "
                   f"crops),",
                   f"     correlate with w flipped (dilation {numbers(proof.dilation)}), summed "
@@ -96,7 +95,8 @@ def rule_lines(proofs, loss: str = "L") -> list[str]:
     if relations:
         lines += ["", "The convolution it is the transpose of, proven on this instance:"]
         for proof in relations:
-            lines.append(f"  {proof.statement}: {_verdict(proof)}")
+            unproven = proof.checked == 0 and not proof.holds  # the statement says why
+            lines.append(f"  {proof.statement}" + ("" if unproven else f": {_verdict(proof)}"))
             if proof.name == "output_padding":
                 lines.append(f"     (the convolution leaves the last {numbers(proof.unread)} "
                              f"position(s) of its padded input unread = output_padding mod "
