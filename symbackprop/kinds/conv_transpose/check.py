@@ -169,7 +169,7 @@ for _layer_type in LAYER_TYPES:
     IMPLEMENTATIONS.register(_layer_type, Implementation(
         convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
         arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=MISTAKES,
-        sizes=sizes))
+        sizes=sizes, leading_axes={"w": ("input channel", "output channel")}))
     positions = tuple(AXIS_NAMES[_layer_type.dims]) if _layer_type.dims > 1 else ("position",)
     FORMULAS.register(_layer_type, FormulaParts(
         words="the transposed convolution",
