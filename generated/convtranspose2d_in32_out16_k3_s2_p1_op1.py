@@ -34,11 +34,12 @@ SymPy derived ConvTranspose2d 2->2, kernel 3x3, stride 2, padding 1, output_padd
 an input of 3x3 (the index rule does not depend on the channel counts or the input
 size), and every term of its z, dL/dx and dL/dw was checked to follow the index rule
 above, with as many terms as the rule gives. How the code computes: the forward pass is
-one matrix product per group (every contribution x[n, c, i] w[c, o, k], summed over c)
-followed by a scatter-add of each kernel offset's contributions onto its strided slice
-of z (col2im); the backward pass gathers grad_out once per group (im2col) and does two
-matrix products, one for dL/dx and one for dL/dw. The result has the dtype of x: float32
-stays float32.
+one matrix product per group, the weight times x laid out (channel, sample and
+position), which gives every contribution x[n, c, i] w[c, o, k] summed over c, each
+kernel offset's as contiguous rows; each kernel offset's contributions are then added
+onto their strided slice of z (col2im). The backward pass gathers grad_out once per
+group into the same layout (im2col) and does two matrix products, one for dL/dx and one
+for dL/dw. The result has the dtype of x: float32 stays float32.
 
 inf and NaN spread exactly as in the sums above. The forward pass multiplies only real
 products. The backward pass's gathered grad_out holds zeros where a position falls
@@ -122,62 +123,67 @@ def backward(x, w, b, grad_out):
     return _backward(x, w, b, grad_out)
 
 
-
 def _forward(x, w, b):
     """:func:`forward` without the checks: one matrix product per group gives every
-    contribution x[n, c, i] w[c, o, k] summed over c, then each kernel offset's
-    contributions are added onto their strided slice of z (col2im)."""
+    contribution x[n, c, i] w[c, o, k] summed over c, laid out (o, k, n, i), then each
+    kernel offset's contributions are added onto their strided slice of z (col2im)."""
     n, sizes = x.shape[0], x.shape[2:]
     out_sizes = output_size(*sizes)
     z = np.empty((n, OUT_CHANNELS, *out_sizes), dtype=x.dtype)
     z[...] = b.reshape(OUT_CHANNELS, *(1,) * DIMS)
-    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])  # one row per (n, i)
+    columns_of_x = _channels_first(x)  # (C, N * positions)
     for group in range(GROUPS):
         ins = slice(group * C_GROUP, (group + 1) * C_GROUP)
         outs = slice(group * O_GROUP, (group + 1) * O_GROUP)
-        columns = rows[:, ins] @ w[ins].reshape(C_GROUP, -1)
-        columns = columns.reshape(n, *sizes, O_GROUP, *KERNEL_SIZE)
+        kernel = w[ins].reshape(C_GROUP, -1).T  # (O_GROUP * prod(K), C_GROUP)
+        columns = kernel @ columns_of_x[ins]
+        columns = columns.reshape(O_GROUP, *KERNEL_SIZE, n, *sizes)
         for offset in np.ndindex(*KERNEL_SIZE):
             landing = _landing(sizes, out_sizes, offset)
             if landing is None:
                 continue
             inputs, outputs = landing
-            part = columns[(slice(None), *inputs, slice(None), *offset)]
-            z[(slice(None), outs, *outputs)] += np.moveaxis(part, -1, 1)
+            part = columns[(slice(None), *offset, slice(None), *inputs)]  # (o, n, i)
+            z[(slice(None), outs, *outputs)] += part.swapaxes(0, 1)
     return z
 
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks: grad_out is gathered once per group (im2col,
-    zeros where a position lands outside z) and serves both matrix products."""
+    laid out (o, k, n, i), zeros where a position lands outside z) and serves both matrix
+    products."""
     if not _finite(x, w, grad_out):
         return _backward_exact(x, w, b, grad_out)
     n, sizes = x.shape[0], x.shape[2:]
     out_sizes = grad_out.shape[2:]
     grad_x = np.empty_like(x)
     grad_w = np.empty_like(w)
-    rows = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+    columns_of_x = _channels_first(x)
     for group in range(GROUPS):
         ins = slice(group * C_GROUP, (group + 1) * C_GROUP)
         outs = slice(group * O_GROUP, (group + 1) * O_GROUP)
-        gathered = np.zeros((n, *sizes, O_GROUP, *KERNEL_SIZE), dtype=x.dtype)
+        gathered = np.zeros((O_GROUP, *KERNEL_SIZE, n, *sizes), dtype=x.dtype)
         for offset in np.ndindex(*KERNEL_SIZE):
             landing = _landing(sizes, out_sizes, offset)
             if landing is None:
                 continue
             inputs, outputs = landing
-            # gathered[n, i, o, k] = g[n, o, i*s - p + k*d]
-            gathered[(slice(None), *inputs, slice(None), *offset)] = np.moveaxis(
-                grad_out[(slice(None), outs, *outputs)], 1, -1
-            )
-        gathered = gathered.reshape(rows.shape[0], -1)
+            # gathered[o, k, n, i] = g[n, o, i*s - p + k*d]
+            part = grad_out[(slice(None), outs, *outputs)]
+            gathered[(slice(None), *offset, slice(None), *inputs)] = part.swapaxes(0, 1)
+        gathered = gathered.reshape(-1, columns_of_x.shape[1])  # (O_GROUP * prod(K), N * P)
         kernel = w[ins].reshape(C_GROUP, -1)
-        # dL/dx[n, c, i] = sum_(o,k) g[n, o, i*s - p + k*d] w[c, o, k]
-        grad_x[:, ins] = np.moveaxis((gathered @ kernel.T).reshape(n, *sizes, C_GROUP), -1, 1)
+        # dL/dx[n, c, i] = sum_(o,k) w[c, o, k] g[n, o, i*s - p + k*d]
+        grad_x[:, ins] = (kernel @ gathered).reshape(C_GROUP, n, *sizes).swapaxes(0, 1)
         # dL/dw[c, o, k] = sum_(n,i) x[n, c, i] g[n, o, i*s - p + k*d]
-        grad_w[ins] = (rows[:, ins].T @ gathered).reshape(C_GROUP, O_GROUP, *KERNEL_SIZE)
+        grad_w[ins] = (columns_of_x[ins] @ gathered.T).reshape(C_GROUP, O_GROUP, *KERNEL_SIZE)
     grad_b = grad_out.sum(axis=(0, *range(2, 2 + DIMS)))  # dL/db[o] = sum_(n,j) g[n, o, j]
     return grad_x, grad_w, grad_b
+
+
+def _channels_first(x):
+    """x as the matrix (C, N * positions): one row per channel, the columns of a GEMM."""
+    return np.ascontiguousarray(x.swapaxes(0, 1)).reshape(x.shape[1], -1)
 
 
 def _backward_exact(x, w, b, grad_out):

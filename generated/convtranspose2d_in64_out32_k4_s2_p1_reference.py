@@ -119,7 +119,6 @@ def backward(x, w, b, grad_out):
     return _backward(x, w, b, grad_out)
 
 
-
 def _forward(x, w, b):
     """:func:`forward` without the checks, as the rule reads: for every kernel offset k,
     z[n, o, i*s - p + k*d] += x[n, c, i] w[c, o, k] for the i that land inside z."""

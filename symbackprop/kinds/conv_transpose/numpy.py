@@ -27,11 +27,12 @@ __all__ = ["representative_instance", "check_index_rule", "conv_transpose_contex
 
 #: How each style computes, said in the module's docstring.
 HOW = {
-    "fast": "the forward pass is one matrix product per group (every contribution x[n, c, i] "
-            "w[c, o, k], summed over c) followed by a scatter-add of each kernel offset's "
-            "contributions onto its strided slice of z (col2im); the backward pass gathers "
-            "grad_out once per group (im2col) and does two matrix products, one for dL/dx "
-            "and one for dL/dw.",
+    "fast": "the forward pass is one matrix product per group, the weight times x laid out "
+            "(channel, sample and position), which gives every contribution x[n, c, i] "
+            "w[c, o, k] summed over c, each kernel offset's as contiguous rows; each kernel "
+            "offset's contributions are then added onto their strided slice of z (col2im). "
+            "The backward pass gathers grad_out once per group into the same layout (im2col) "
+            "and does two matrix products, one for dL/dx and one for dL/dw.",
     "reference": "one kernel offset at a time, each line the printed rule on the slices of "
                  "positions that land inside z (np.einsum over the channels).",
 }
