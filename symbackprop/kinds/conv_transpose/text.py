@@ -115,4 +115,4 @@ def proof_lines(rules, proofs, loss) -> tuple[list[str], list[str]]:
 for _layer_type in LAYER_TYPES:
     TEXT.register(_layer_type, TextParts(
         forward_header=forward_header, backward_rules=backward_rules, size_lines=size_lines,
-        output_axes=None, proof_lines=proof_lines))
+        output_axes="N x O x Ho x Wo", proof_lines=proof_lines))
