@@ -224,8 +224,11 @@ class LatexPrinter(SympyLatexPrinter):
         number (``{1: "o"}`` gives ``z^{(1,o)}_{11}``).
         """
         shown = self.notation.indices(array, index)
+        # positions are subscripts: the last two axes, or as many as the layer has (1-D, 3-D)
+        positions = 2 if len(index) < 3 or self.notation.spatial_axes is None \
+            else self.notation.spatial_axes
         if len(index) >= 2:
-            leading, spatial = list(shown[:-2]), shown[-2:]
+            leading, spatial = list(shown[:-positions]), shown[-positions:]
         else:
             leading, spatial = list(shown), ()
         if free:

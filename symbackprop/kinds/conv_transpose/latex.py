@@ -9,7 +9,7 @@ import sympy
 
 from symbackprop.core.derivation import derive_instance
 from symbackprop.core.naming import flat
-from symbackprop.core.rules import proofs_for
+from symbackprop.core.rules import _grid, proofs_for
 from symbackprop.kinds.conv_transpose.rules import convolution_of
 from symbackprop.kinds.conv_transpose.spec import AXIS_NAMES, LAYER_TYPES
 from symbackprop.render.latex import (
@@ -104,8 +104,9 @@ def matrix_view(derivation, printer) -> dict:
         return view
     conv_input = derivation.output_shape
     conv_derivation = derive_instance(conv, conv_input, tuple(conv.output_shape_for(conv_input)))
-    conv_z, conv_x = flat(conv_derivation.z), flat(conv_derivation.x)
-    conv_matrix = _unrolled(conv_z[:rows] if len(conv_z) >= rows else conv_z, conv_x)
+    conv_z = _grid(conv_derivation.z)  # longer than x when output_padding >= stride: crop
+    conv_z = conv_z[tuple(slice(0, size) for size in derivation.input_shape)]
+    conv_matrix = _unrolled(list(conv_z.reshape(-1)), flat(conv_derivation.x))
     same = conv_matrix.shape == matrix.shape and \
         all(sympy.expand(a - b) == 0 for a, b in zip(conv_matrix, matrix))
     view.update(same=same, conv=latex_escape(conv.describe()).replace("->", r"$\to$"))
