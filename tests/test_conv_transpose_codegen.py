@@ -29,7 +29,7 @@ CASES = [
     ("2d-s2-op1", ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1), (3, 4), 1),
     ("2d-mixed", ConvTranspose2d(2, 4, (2, 3), stride=(1, 2), padding=(0, 1, 2, 0),
                                  output_padding=(0, 1), dilation=(2, 1), groups=2), (3, 2), 2),
-    ("3d-s2-p1-op1", ConvTranspose3d(2, 2, 3, stride=2, padding=1, output_padding=1),
+    ("3d-s2-p1-op1", ConvTranspose3d(2, 2, 2, stride=2, padding=1, output_padding=1),
      (2, 3, 2), 1),
     ("3d-groups", ConvTranspose3d(2, 2, (1, 2, 2), stride=(1, 2, 1), groups=2, bias=False),
      (2, 2, 3), 2),
@@ -249,4 +249,5 @@ def test_a_chain_with_a_transposed_convolution(chain, style):
     want = [deltas[0], *(value for part in grads for value in part.values())]
     for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-12)
-    assert ruff_problems(generate(layer, style=style)) == ""
+    if chain is CHAINS[0]:  # ruff runs in a subprocess: once per style is enough
+        assert ruff_problems(generate(layer, style=style)) == ""
