@@ -135,9 +135,10 @@ def _forward(x, w, b):
     for group in range(GROUPS):
         ins = slice(group * C_GROUP, (group + 1) * C_GROUP)
         outs = slice(group * O_GROUP, (group + 1) * O_GROUP)
-        kernel = w[ins].reshape(C_GROUP, -1).T  # (O_GROUP * prod(K), C_GROUP)
-        columns = kernel @ columns_of_x[ins]
-        columns = columns.reshape(O_GROUP, *KERNEL_SIZE, n, *sizes)
+        # the product with the N * positions rows (measured faster than the other way
+        # round), then transposed once, so that each offset's contributions are rows
+        columns = columns_of_x[ins].T @ w[ins].reshape(C_GROUP, -1)
+        columns = np.ascontiguousarray(columns.T).reshape(O_GROUP, *KERNEL_SIZE, n, *sizes)
         for offset in np.ndindex(*KERNEL_SIZE):
             landing = _landing(sizes, out_sizes, offset)
             if landing is None:
@@ -173,10 +174,12 @@ def _backward(x, w, b, grad_out):
             gathered[(slice(None), *offset, slice(None), *inputs)] = part.swapaxes(0, 1)
         gathered = gathered.reshape(-1, columns_of_x.shape[1])  # (O_GROUP * prod(K), N * P)
         kernel = w[ins].reshape(C_GROUP, -1)
-        # dL/dx[n, c, i] = sum_(o,k) w[c, o, k] g[n, o, i*s - p + k*d]
-        grad_x[:, ins] = (kernel @ gathered).reshape(C_GROUP, n, *sizes).swapaxes(0, 1)
+        # both products with the N * positions axis as their long side (measured faster)
+        # dL/dx[n, c, i] = sum_(o,k) g[n, o, i*s - p + k*d] w[c, o, k]
+        rows = (gathered.T @ kernel.T).reshape(n, -1, C_GROUP)  # (n, i, c)
+        grad_x[:, ins] = rows.transpose(0, 2, 1).reshape(n, C_GROUP, *sizes)
         # dL/dw[c, o, k] = sum_(n,i) x[n, c, i] g[n, o, i*s - p + k*d]
-        grad_w[ins] = (columns_of_x[ins] @ gathered.T).reshape(C_GROUP, O_GROUP, *KERNEL_SIZE)
+        grad_w[ins] = (gathered @ columns_of_x[ins].T).T.reshape(C_GROUP, O_GROUP, *KERNEL_SIZE)
     grad_b = grad_out.sum(axis=(0, *range(2, 2 + DIMS)))  # dL/db[o] = sum_(n,j) g[n, o, j]
     return grad_x, grad_w, grad_b
 
