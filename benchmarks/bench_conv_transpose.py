@@ -10,8 +10,8 @@ padding=1) on a batch of 8 inputs of 16x16 (output 32x32), modelled on
 - ``generated``: the module ``symbackprop.load(layer)`` emits, forward and backward;
 - ``GEMM limit``: only the matrix products the pass must do, with ``np.matmul`` into
   preallocated outputs (forward: ``(N*H*W, C) @ (C, O*K*K)``, every contribution;
-  backward: ``(N*H*W, O*K*K) @ (O*K*K, C)`` for ``dL/dx`` and ``(C, N*H*W) @ (N*H*W,
-  O*K*K)`` for ``dL/dw``);
+  backward: ``(N*H*W, O*K*K) @ (O*K*K, C)`` for ``dL/dx`` and ``(O*K*K, N*H*W) @ (N*H*W,
+  C)`` for ``dL/dw`` transposed; each in the orientation that measured fastest);
 - ``torch``: ``torch.nn.functional.conv_transpose2d`` autograd, when PyTorch is installed.
 
 Contenders are timed round-robin and a ratio is the median over rounds of the ratio
@@ -77,8 +77,9 @@ def gemm_limits(layer, shape, dtype, rng):
     rows, weights, gathered = operand(positions, cg), operand(cg, columns), \
         operand(positions, columns)
     z_out, gx_out, gw_out = (np.empty((positions, columns), dtype),
-                             np.empty((positions, cg), dtype), np.empty((cg, columns), dtype))
+                             np.empty((positions, cg), dtype), np.empty((columns, cg), dtype))
 
+    # each product in the orientation that measured fastest here: the N*H*W axis long
     def forward():
         for _ in range(layer.groups):
             np.matmul(rows, weights, out=z_out)
@@ -86,7 +87,7 @@ def gemm_limits(layer, shape, dtype, rng):
     def backward():
         for _ in range(layer.groups):
             np.matmul(gathered, weights.T, out=gx_out)
-            np.matmul(rows.T, gathered, out=gw_out)
+            np.matmul(gathered.T, rows, out=gw_out)  # dL/dw^T
 
     return forward, backward
 
