@@ -251,3 +251,10 @@ def test_a_chain_with_a_transposed_convolution(chain, style):
         np.testing.assert_allclose(got, expected, atol=1e-12)
     if chain is CHAINS[0]:  # ruff runs in a subprocess: once per style is enough
         assert ruff_problems(generate(layer, style=style)) == ""
+
+
+def test_generation_refuses_a_layer_whose_smallest_instance_is_too_large():
+    from symbackprop.core.derivation import SizeLimitError
+
+    with pytest.raises(SizeLimitError, match="padding = 1000: the smallest instance"):
+        generate(ConvTranspose2d(1, 1, 3, padding=1000))

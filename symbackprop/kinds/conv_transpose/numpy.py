@@ -41,7 +41,9 @@ HOW = {
 def _minimal_length(kernel, stride, begin, dilation, extra, end) -> int:
     """Least input length on which every kernel offset lands inside the output from two
     input positions (tried upwards: a handful of lengths at most)."""
-    for length in range(2, 2 + 2 * (begin + end) // stride + kernel * dilation + 4):
+    # the least length whose output is not empty; a handful of lengths above it suffice
+    first = max(2, -(-(begin + end - dilation * (kernel - 1) - extra) // stride) + 1)
+    for length in range(first, first + 2 * (begin + end) // stride + kernel * dilation + 4):
         out = (length - 1) * stride - begin - end + dilation * (kernel - 1) + extra + 1
         if out >= 1 and all(
                 sum(0 <= i * stride - begin + k * dilation < out for i in range(length)) >= 2
