@@ -53,17 +53,17 @@ def notes(layer) -> list[str]:
 
 
 def size_rows(layer, input_shape, output_shape) -> list[str]:
-    rows = []
+    """The rule once, then each axis with this layer's numbers."""
+    rows = [r"L_o &= (L-1)\,s - p_{\mathrm{begin}} - p_{\mathrm{end}} + d\,(K-1) + "
+            r"\mathit{output\_padding} + 1 \quad\text{per axis:}"]
     for axis, name in enumerate(AXIS_NAMES[layer.dims]):
         letter = "L" if layer.dims == 1 else name[0].upper()
-        values = (input_shape[2 + axis], layer.stride[axis], layer.pad_begin[axis],
-                  layer.pad_end[axis], layer.dilation[axis], layer.kernel_size[axis],
-                  layer.output_padding[axis])
-        size, s, begin, end, d, k, extra = values
-        rows.append(rf"{letter}_o &= ({letter}-1)\,s - p_{{\mathrm{{begin}}}} - "
-                    rf"p_{{\mathrm{{end}}}} + d\,(K-1) + \mathit{{output\_padding}} + 1 = "
-                    rf"({size}-1)\cdot{s} - {begin} - {end} + {d}\cdot({k}-1) + {extra} + 1 = "
-                    rf"{output_shape[2 + axis]}")
+        size, s, begin, end, d, k, extra = (
+            input_shape[2 + axis], layer.stride[axis], layer.pad_begin[axis],
+            layer.pad_end[axis], layer.dilation[axis], layer.kernel_size[axis],
+            layer.output_padding[axis])
+        rows.append(rf"{letter}_o &= ({size}-1)\cdot{s} - {begin} - {end} + {d}\cdot({k}-1) + "
+                    rf"{extra} + 1 = {output_shape[2 + axis]}")
     return rows
 
 
