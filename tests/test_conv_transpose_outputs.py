@@ -3,11 +3,13 @@ and check-impl (a backward function, its classic mistakes named), run in-process
 
 from __future__ import annotations
 
+import re
+import shutil
 import textwrap
 
 import pytest
 
-from symbackprop import ConvTranspose2d, derive
+from symbackprop import ConvTranspose2d, ConvTranspose3d, derive
 from symbackprop.cli import main
 from symbackprop.render.latex import to_latex
 
@@ -92,7 +94,7 @@ def test_latex_states_the_relations_and_the_matrix():
                            (2, 2)))
     assert r"\section{The convolution it is the transpose of}" in text
     assert r"\section{The matrix view}" in text
-    assert r"C = {\small \begin{bmatrix}" in text
+    assert r"C = {\scriptsize \begin{bmatrix}" in text
     assert "Verified:} the unrolled matrix of Conv2d" in text
     assert "NOT verified" not in text
     assert text.count(r"\textbf{Verified} on all") == 7
@@ -106,3 +108,19 @@ def test_latex_and_html_from_the_command_line(tmp_path, capsys):
         assert main(["html", *base, "--output", str(page)]) == 0
         assert "Backpropagation through a" in tex.read_text()
         assert "transposed convolution" in page.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@pytest.mark.parametrize("layer, size", [
+    (ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1), (2, 2)),
+    (ConvTranspose3d(2, 1, 2, stride=2, groups=1), (1, 1, 2)),
+], ids=["2d-matrix", "3d-channels"])
+def test_documents_compile_without_errors_or_overfull_lines(layer, size, tmp_path):
+    from symbackprop.render.latex import compile_pdf, write_document
+
+    tex = write_document(to_latex(derive(layer, size)), tmp_path / "doc.tex")
+    compile_pdf(tex, log=tex.with_suffix(".log"))
+    log = tex.with_suffix(".log").read_text(errors="replace")
+    assert not re.search(r"^! ", log, flags=re.M)
+    assert "Overfull \\hbox" not in log

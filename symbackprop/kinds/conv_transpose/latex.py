@@ -94,6 +94,8 @@ def matrix_view(derivation, printer) -> dict:
     matrix = transposed.T
     cells = np.array(matrix.tolist(), dtype=object)
     view["matrix"] = _matrix(printer, cells)
+    wide = cols > 10  # sixteen columns of w_{..} fit the line only small and tight
+    view["size"], view["colsep"] = (r"\scriptsize", "2pt") if wide else (r"\small", "5pt")
     view["z"] = _column(printer, [sympy.Symbol(f"z[{','.join(map(str, i))}]", real=True)
                                   for i in np.ndindex(*derivation.output_shape)])
     view["x"] = _column(printer, x)
