@@ -52,7 +52,6 @@ def contributions(layer, input_shape) -> dict:
 
 
 def _expand_transposed(layer, input_shape) -> Forward:
-    batch = input_shape[0]
     out_shape = layer.output_shape_for(input_shape)
     x = symbol_grid("x", input_shape)
     w = symbol_grid("w", layer.weight_shape)
@@ -70,7 +69,6 @@ def _expand_transposed(layer, input_shape) -> Forward:
             products.append((b[index[1]],))
         evaluated[index] = sympy.Add(*terms)
         products_grid[index] = tuple(products)
-    del batch
     params = {"w": to_array(w), "b": to_array(b)} if b is not None else {"w": to_array(w)}
     return Forward(x=to_array(x), params=params, g=to_array(g), z=to_array(evaluated),
                    z_products=products_grid)

@@ -11,7 +11,6 @@ as many terms as that rule gives: the rule both templates compute with.
 from __future__ import annotations
 
 import functools
-import math
 from collections import Counter
 
 import numpy as np
@@ -138,7 +137,6 @@ def conv_transpose_context(layer, style: str, strategy: str | None) -> dict:
         size_rule="Lo = (L - 1)*s - p_begin - p_end + d*(K - 1) + output_padding + 1",
         derived_layer=derived,
         how=HOW[style],
-        products=math.prod(layer.kernel_size),
     )
 
 
