@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_conv_transpose import conv_transpose_backward_loops, conv_transpose_forward_loops
 
@@ -192,6 +192,9 @@ def layers(draw):
     return layer, size, draw(st.integers(1, 2))
 
 
+# fewer examples than the profile's quick default: each loads a module (thorough: all)
+@settings(max_examples=min(10, settings.default.max_examples) if
+          settings.default.max_examples < 100 else settings.default.max_examples)
 @given(layers(), st.sampled_from(STYLES))
 def test_property_generated_equals_loops(drawn, style):
     layer, size, batch = drawn

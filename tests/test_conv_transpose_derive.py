@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_conv_transpose import (
     conv_transpose_backward_loops,
@@ -138,6 +138,9 @@ def small_layers(draw):
     return layer, size
 
 
+# each example derives and proves an instance; the thorough profile runs them all
+@settings(max_examples=min(10, settings.default.max_examples) if
+          settings.default.max_examples < 100 else settings.default.max_examples)
 @given(small_layers())
 def test_property_every_proof_holds(drawn):
     layer, size = drawn

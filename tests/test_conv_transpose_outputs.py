@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from symbackprop import ConvTranspose2d, ConvTranspose3d, derive
+from symbackprop import ConvTranspose2d, derive
 from symbackprop.cli import main
 from symbackprop.render.latex import to_latex
 
@@ -112,11 +112,8 @@ def test_latex_and_html_from_the_command_line(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-@pytest.mark.parametrize("layer, size", [
-    (ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1), (2, 2)),
-    (ConvTranspose3d(2, 1, 2, stride=2, groups=1), (1, 1, 2)),
-], ids=["2d-matrix", "3d-channels"])
-def test_documents_compile_without_errors_or_overfull_lines(layer, size, tmp_path):
+def test_a_document_compiles_without_errors_or_overfull_lines(tmp_path):
+    layer, size = ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1), (2, 2)
     from symbackprop.render.latex import compile_pdf, write_document
 
     tex = write_document(to_latex(derive(layer, size)), tmp_path / "doc.tex")
