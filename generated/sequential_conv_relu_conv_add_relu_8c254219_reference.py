@@ -519,7 +519,7 @@ def _check_arguments(x, w1, b1, w3, b3):
 
 
 def _expect_nonempty(input_shape, shape, number):
-    if shape[2] < 1 or shape[3] < 1:
+    if min(shape[2:]) < 1:
         raise ValueError(
             f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
             f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"

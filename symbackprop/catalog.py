@@ -22,6 +22,9 @@ from symbackprop.kinds import (
     Conv1d,
     Conv2d,
     Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
     Flatten,
     LeakyReLU,
     Linear,
@@ -125,6 +128,17 @@ CATALOG = (
                  "3x3x3 'same' convolution over video clips or volumes (C3D)", BOTH_STYLES),
     CatalogEntry(Conv3d(64, 128, kernel_size=3, stride=2, padding=1),
                  "3x3x3 stride-2 downsampling of a video or volume"),
+    # Transposed convolutions: convtranspose1d, convtranspose2d, convtranspose3d.
+    CatalogEntry(ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1),
+                 "4x4 stride-2 upsampling that exactly doubles the size (DCGAN generator, "
+                 "U-Net decoder)", BOTH_STYLES),
+    CatalogEntry(ConvTranspose2d(32, 16, kernel_size=3, stride=2, padding=1, output_padding=1),
+                 "3x3 stride-2 upsampling with output_padding 1: the transpose of a 3x3 "
+                 "stride-2 padding-1 convolution on an even input, exactly doubling it"),
+    CatalogEntry(ConvTranspose1d(16, 8, kernel_size=4, stride=2, padding=1),
+                 "1-D stride-2 upsampling of a sequence (audio decoders)"),
+    CatalogEntry(ConvTranspose3d(8, 4, kernel_size=2, stride=2),
+                 "2x2x2 stride-2 upsampling of a volume (3-D U-Net decoder)"),
     # Pooling, activations, fully connected layers and chains of them.
     CatalogEntry(MaxPool2d(2),
                  "2x2 max pooling, windows side by side (VGG, the notes' examples)"),

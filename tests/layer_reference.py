@@ -28,6 +28,7 @@ from reference import (
     tanh,
     tanh_grad,
 )
+from reference_conv_transpose import conv_transpose_vectorised
 
 ACTIVATIONS = {
     "relu": (lambda net, layer: relu(net), lambda net, layer: relu_grad(net)),
@@ -51,9 +52,18 @@ def _conv_args(layer):
                 groups=layer.groups)
 
 
+def _transposed_args(layer):
+    return dict(stride=layer.stride, padding=layer.padding,
+                output_padding=layer.output_padding, dilation=layer.dilation,
+                groups=layer.groups)
+
+
 def forward(layer, x, params):
     """The layer's output for input ``x`` and its parameters."""
     kind = layer.kind
+    if kind.startswith("convtranspose"):
+        return conv_transpose_vectorised(x, params["w"], params.get("b"),
+                                         **_transposed_args(layer))
     if kind == "conv2d":
         return conv2d_forward(x, params["w"], params.get("b"), **_conv_args(layer))
     if kind == "maxpool2d":
@@ -72,6 +82,10 @@ def forward(layer, x, params):
 def backward(layer, x, params, grad_out):
     """``(grad_x, {"w": grad_w, "b": grad_b})`` of the layer."""
     kind = layer.kind
+    if kind.startswith("convtranspose"):
+        grad_x, grad_w, grad_b = conv_transpose_vectorised(
+            x, params["w"], params.get("b"), grad_out, **_transposed_args(layer))
+        return grad_x, {"w": grad_w, **({"b": grad_b} if "b" in params else {})}
     if kind == "conv2d":
         grad_x, grad_w, grad_b = conv2d_backward(x, params["w"], params.get("b"), grad_out,
                                                  **_conv_args(layer))

@@ -458,6 +458,8 @@ def _sample_input(layer, rng):
             return rng.standard_normal(layer.input_shape((size, size), 3)).astype(np.float32)
     if isinstance(layer, Linear):
         return rng.standard_normal((3, layer.in_features)).astype(np.float32)
+    if hasattr(layer, "in_channels"):  # a layer that fixes its channels (any number of axes)
+        return rng.standard_normal(layer.input_shape(4, 3)).astype(np.float32)
     return rng.standard_normal((3, 2, 7, 6)).astype(np.float32)
 
 

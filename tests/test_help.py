@@ -23,13 +23,14 @@ KINDS = tuple(LAYER_OPTIONS)
 # What each kind has, written out here from the layers' definitions (not read from the CLI):
 # the arrays it learns, and whether its sums show padding positions (a convolution's "0 w",
 # average pooling's padded zeros; max pooling leaves padding out of every window).
-LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residual"}
+LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residual",
+                  "convtranspose1d", "convtranspose2d", "convtranspose3d"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "residual"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
-                        "residual"}}
+                        "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d"}}
 
 
 def help_text(*argv) -> str:
@@ -119,7 +120,8 @@ def test_each_kind_offers_only_the_options_that_mean_something_for_it(kind):
         # Names every layer has stay offered.
     for option in ("--input-name", "--output-name", "--grad-name", "--loss-name"):
         assert option in latex
-    assert ("--in-channels" in derive) == (kind in {"conv1d", "conv2d", "conv3d"})
+    assert ("--in-channels" in derive) == (kind in {"conv1d", "conv2d", "conv3d"}
+                                           or kind.startswith("convtranspose"))
     assert ("--count-include-pad" in derive) == (kind == "avgpool2d")
 
 

@@ -562,6 +562,9 @@ class Implementation:
     #: block's parameters, numbered by their layer); None: :attr:`arguments` and
     #: :attr:`gradients`
     signature: Callable | None = None
+    #: array -> the names of its leading axes in the report's maps, where they differ from
+    #: the convolution's (``{"w": ("input channel", "output channel")}``)
+    leading_axes: dict = dataclasses.field(default_factory=dict)
 
 
 #: The calling conventions check-impl takes (``--convention``), in words.
@@ -828,11 +831,13 @@ class ImplCheck:
             lines.append(f"  on input {size} it has shape {result.given.shape}, expected "
                          f"{result.expected.shape}")
             return lines
-        lines += ["  " + line for line in _element_map(name, result, size)]
+        axes = IMPLEMENTATIONS[case.derivation.layer].leading_axes
+        lines += ["  " + line for line in _element_map(name, result, size, axes)]
         return lines
 
 
-def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
+def _element_map(name: str, result: GradientResult, size: str,
+                 axes: dict | None = None) -> list[str]:
     """Where the wrong elements are: a map of each wrong 2-D slice (small cases), the worst one."""
     wrong, given, expected = result.wrong, result.given, result.expected
     lines = [f"on input {size}: {int(wrong.sum())} of {wrong.size} "
@@ -847,7 +852,7 @@ def _element_map(name: str, result: GradientResult, size: str) -> list[str]:
                 break
             shown += 1
             where = ", ".join(f"{axis} {i}" for axis, i in zip(
-                _LEADING_AXES.get(name, ()), lead, strict=False))
+                {**_LEADING_AXES, **(axes or {})}.get(name, ()), lead, strict=False))
             lines.append(f"grad_{name}[{', '.join(map(str, lead))}{', ' if lead else ''}:, :]"
                          f"{' (' + where + ')' if where else ''}: X wrong, . right")
             header = "".join(f"{j:>2}" for j in range(wrong.shape[-1]))

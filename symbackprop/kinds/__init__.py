@@ -14,6 +14,7 @@ from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplu
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 from symbackprop.kinds.convnd import Conv1d, Conv3d
+from symbackprop.kinds.conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 # isort: on
 from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
 from symbackprop.core.layers import Residual, Sequential
@@ -24,4 +25,5 @@ register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON 
 register_kind(Residual)  # y = x + block(x), a block of any of them (a chain's part)
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d"]
+           "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d", "ConvTranspose1d",
+           "ConvTranspose2d", "ConvTranspose3d"]

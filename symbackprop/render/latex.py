@@ -225,10 +225,12 @@ class LatexPrinter(SympyLatexPrinter):
         number (``{1: "o"}`` gives ``z^{(1,o)}_{11}``).
         """
         shown = self.notation.indices(array, index)
+        # positions are subscripts: every axis after the batch and channel axes of a 3-d to
+        # 5-d array, or as many as the layer says it has (1-D, 3-D); the last two otherwise
+        positions = 2 if len(index) < 3 else len(index) - 2 \
+            if self.notation.spatial_axes is None else self.notation.spatial_axes
         if len(index) >= 2:
-            # every axis after the batch and channel axes of a 3-d to 5-d array is spatial
-            count = len(index) - 2 if len(index) >= 3 else 2
-            leading, spatial = list(shown[:-count]), shown[-count:]
+            leading, spatial = list(shown[:-positions]), shown[-positions:]
         else:
             leading, spatial = list(shown), ()
         if free:
