@@ -84,8 +84,11 @@ def test_check_impl_names_the_classic_mistakes(student, capsys, function, verdic
 def test_check_accepts_the_right_formula_and_rejects_a_flipped_kernel(capsys):
     layer = ["convtranspose1d", "--input", "3", "--stride", "2", "--kernel", "3",
              "--padding", "1"]
-    assert main(["check", *layer, "dL/dx[c,i] = sum_{o,k} g[o, 2*i + k - 3] * w[c,o,k]"]) == 0
-    assert main(["check", *layer, "dL/dx[c,i] = sum_{o,k} g[o, 2*i + k - 3] * w[c,o,4-k]"]) == 1
+    # one channel in and out: the indices derive shows (the position alone), or all of them
+    assert main(["check", *layer, "dL/dx[i] = sum_{k} g[2*i + k - 3] * w[k]"]) == 0
+    assert main(["check", *layer, "dL/dx[n,c,i] = sum_{o,k} g[n, o, 2*i + k - 3] * w[c,o,k]"]) \
+        == 0
+    assert main(["check", *layer, "dL/dx[i] = sum_{k} g[2*i + k - 3] * w[4-k]"]) == 1
     assert "correct: all 3 elements of dL/dx agree" in capsys.readouterr().out
 
 

@@ -63,7 +63,7 @@ def test_chain_document_walks_back_through_the_error_terms():
                  r"\delta^{[1]} = \delta^{[2]} \odot f'\bigl(a^{[1]}\bigr)",
                  r"\delta^{[1]} = \operatorname{upsample}\bigl(\delta^{[3]}\bigr) \odot "
                  r"f'\bigl(a^{[1]}\bigr)",
-                 r"\delta^{[0]}_{c} = \sum_o \corr",
+                 r"\delta^{[0]}_{c} = \sum_o \operatorname{corr}",
                  r"\delta^{[2](1)}_{12} &= \delta^{[3](1)}_{11} [a^{[2](1)}_{12} = \arg\max "
                  r"a^{[3](1)}_{11}]"]:
         assert line in text, line

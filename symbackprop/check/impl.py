@@ -831,7 +831,7 @@ class ImplCheck:
             lines.append(f"  on input {size} it has shape {result.given.shape}, expected "
                          f"{result.expected.shape}")
             return lines
-        axes = IMPLEMENTATIONS[case.derivation.layer].leading_axes
+        axes = IMPLEMENTATIONS[self.layer].leading_axes
         lines += ["  " + line for line in _element_map(name, result, size, axes)]
         return lines
 
