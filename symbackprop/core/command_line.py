@@ -29,7 +29,8 @@ __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argume
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
-               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
+               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
+               "C|CxL|CxHxW": "C classes, CxL or CxHxW (the classes first, dim 1)"}
 
 
 @dataclass(frozen=True)
