@@ -33,7 +33,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 
 __all__ = ["SoftmaxFunction", "SoftmaxOutput", "Probability", "LogSoftmaxOutput",
-           "WrittenSoftmax", "WrittenLogSoftmax", "explicit", "softmax_numbers",
+           "WrittenSoftmax", "WrittenLogSoftmax", "WrittenNegativeLogSoftmax", "explicit",
+           "softmax_numbers",
            "log_softmax_numbers"]
 
 
@@ -167,3 +168,10 @@ def explicit(expression):
     replacements = {function: function.explicit() for function in
                     expression.atoms(_SoftmaxValue, LogSoftmaxOutput)}
     return expression.xreplace(replacements)
+
+
+class WrittenNegativeLogSoftmax(SoftmaxFunction):
+    """Printed only: ``log(exp(x11) + exp(x12) + exp(x13)) - x12``, ``-log softmax(x)_j``
+    (a cross-entropy term; bracketed in a product)."""
+
+    precedence = PRECEDENCE["Add"]

@@ -1,0 +1,8 @@
+"""The losses, cross-entropy and mean squared error: spec, expansion and their parts in
+each stage."""
+
+# Importing each part registers it with its stage.
+from symbackprop.kinds.loss import cli, expand, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.loss.spec import CrossEntropyLoss, MSELoss
+
+__all__ = ["CrossEntropyLoss", "MSELoss"]
