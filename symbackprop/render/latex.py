@@ -646,7 +646,8 @@ class LatexParts:
         ``alignat`` rows of the output size (:func:`size_formula_latex`).
     closed_form : ``(derivation, printer) -> dict``, optional
         A proven closed form the document states with its verdict (average pooling's
-        Kronecker form): ``formula``, ``holds``, ``checked``, ``tail``.
+        Kronecker form): ``formula``, ``holds``, ``checked``, ``tail``, and optionally
+        ``intro``, the sentence before it (by default the Kronecker form's).
     shows_padding : bool
         The forward pass lists padding products (``0 w_{11}``) unless switched off.
     vector_bias : bool

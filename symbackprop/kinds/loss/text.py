@@ -47,7 +47,8 @@ def forward_header(layer, names, input_shape) -> str:
         if layer.label_smoothing else ""
     weights = ", class weights c" if layer.weighted else ""
     return (f"{z} = -log p[y] per sample with p = softmax({x}) over the classes (dim 1), "
-            f"{REDUCTIONS[layer.reduction]}{smoothing}{weights}; {targets_text(layer, input_shape)}")
+            f"{REDUCTIONS[layer.reduction]}{smoothing}{weights}; "
+            f"{targets_text(layer, input_shape)}")
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:

@@ -1,7 +1,16 @@
 """Softmax and log-softmax along one axis: spec, expansion and their parts in each stage."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.softmax import cli, expand, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.softmax import (  # noqa: F401
+    cli,
+    expand,
+    html,
+    latex,
+    numpy,
+    operators,
+    rules,
+    text,
+)
 from symbackprop.kinds.softmax.spec import LogSoftmax, Softmax
 
 __all__ = ["Softmax", "LogSoftmax"]
