@@ -20,12 +20,16 @@ from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
     AvgPool2d,
     Conv2d,
+    CrossEntropyLoss,
     Flatten,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     MaxPool2d,
+    MSELoss,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
 from symbackprop.render.codegen import (
@@ -127,6 +131,16 @@ CATALOG = (
                  "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
     CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
                  "the textbook two-layer network of sigmoid units"),
+    # Softmax, LogSoftmax, CrossEntropyLoss, MSELoss.
+    CatalogEntry(Softmax(dim=1), "softmax over the classes; dL/dx = z * (g - sum(g * z))",
+                 BOTH_STYLES),
+    CatalogEntry(LogSoftmax(dim=1), "log-softmax over the classes (log-sum-exp); "
+                                    "dL/dx = g - softmax(x) * sum(g)"),
+    CatalogEntry(CrossEntropyLoss(), "cross-entropy of logits and class targets, mean; "
+                                     "dL/dx = (softmax(x) - onehot(y)) / count"),
+    CatalogEntry(CrossEntropyLoss(label_smoothing=0.1),
+                 "cross-entropy with label smoothing 0.1 (the target (1 - 0.1) onehot + 0.1 / C)"),
+    CatalogEntry(MSELoss(), "mean squared error; dL/dx = 2 (x - y) / n"),
 )
 
 
