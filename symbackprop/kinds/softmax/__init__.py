@@ -2,6 +2,7 @@
 
 # Importing each part registers it with its stage.
 from symbackprop.kinds.softmax import (  # noqa: F401
+    check,
     cli,
     expand,
     html,
