@@ -2,7 +2,16 @@
 each stage."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.loss import cli, expand, html, latex, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.loss import (  # noqa: F401
+    check,
+    cli,
+    expand,
+    html,
+    latex,
+    numpy,
+    rules,
+    text,
+)
 from symbackprop.kinds.loss.spec import CrossEntropyLoss, MSELoss
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
