@@ -9,6 +9,7 @@ from symbackprop.kinds.loss import (  # noqa: F401
     html,
     latex,
     numpy,
+    operators,
     rules,
     text,
 )

@@ -28,26 +28,27 @@ __all__ = ["cross_entropy_statement", "mse_statement", "closed_form_cross_entrop
            "closed_form_mse"]
 
 
-def cross_entropy_statement(layer) -> str:
-    """The closed form of ``layer``'s input gradient, in words."""
+def cross_entropy_statement(layer, dx: str = "dL/dx", g: str = "g", x: str = "x") -> str:
+    """The closed form of ``layer``'s input gradient, in words (in the reader's names)."""
     divided = {"mean": " / count" if not layer.weighted else " / sum w_y",
                "sum": "", "none": ""}[layer.reduction]
-    g = "g_i" if layer.reduction == "none" else "g"
+    g = f"{g}_i" if layer.reduction == "none" else g
     ignored = ", 0 for an ignored sample" if layer.ignore_index in (layer.target or ()) else ""
     if layer.weighted and layer.label_smoothing:
-        return (f"dL/dx = {g} (softmax(x) sum_c a_c - a){divided}, a = (1 - eps) w_y onehot(y) "
-                f"+ eps w / C{ignored}")
+        return (f"{dx} = {g} (softmax({x}) sum_c a_c - a){divided}, a = (1 - eps) w_y "
+                f"onehot(y) + eps w / C{ignored}")
     if layer.weighted:
-        return f"dL/dx = {g} w_y (softmax(x) - onehot(y)){divided}{ignored}"
+        return f"{dx} = {g} w_y (softmax({x}) - onehot(y)){divided}{ignored}"
     if layer.label_smoothing:
-        return (f"dL/dx = {g} (softmax(x) - q){divided}, q = (1 - eps) onehot(y) + eps / C"
+        return (f"{dx} = {g} (softmax({x}) - q){divided}, q = (1 - eps) onehot(y) + eps / C"
                 f"{ignored}")
-    return f"dL/dx = {g} (softmax(x) - onehot(y)){divided}{ignored}"
+    return f"{dx} = {g} (softmax({x}) - onehot(y)){divided}{ignored}"
 
 
-def mse_statement(layer) -> str:
-    return {"mean": "dL/dx = 2 g (x - y) / n, n the number of elements",
-            "sum": "dL/dx = 2 g (x - y)", "none": "dL/dx = 2 g_i (x - y)"}[layer.reduction]
+def mse_statement(layer, dx: str = "dL/dx", g: str = "g", x: str = "x") -> str:
+    return {"mean": f"{dx} = 2 {g} ({x} - y) / n, n the number of elements",
+            "sum": f"{dx} = 2 {g} ({x} - y)",
+            "none": f"{dx} = 2 {g}_i ({x} - y)"}[layer.reduction]
 
 
 def closed_form_cross_entropy(layer, x, g, weights=None) -> np.ndarray:

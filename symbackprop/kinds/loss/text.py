@@ -52,9 +52,10 @@ def forward_header(layer, names, input_shape) -> str:
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
+    own = dict(dx=names["dx"], g=names["g"], x=names["x"])
     if isinstance(layer, MSELoss):
-        return [mse_statement(layer)]
-    lines = [cross_entropy_statement(layer).replace(" w", " c")]
+        return [mse_statement(layer, **own)]
+    lines = [cross_entropy_statement(layer, **own).replace(" w", " c")]
     if layer.reduction == "mean":
         counted = sum(1 for t in layer.targets(input_shape) if t != layer.ignore_index)
         lines.append(f"(count = {counted}: the samples whose target is not ignore_index = "
