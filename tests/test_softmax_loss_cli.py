@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import reference_softmax_loss as ref
+
 import symbackprop as sbp
 from symbackprop.cli import main
 
