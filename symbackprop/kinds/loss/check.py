@@ -101,7 +101,8 @@ CROSS_ENTROPY_MISTAKES = (
     Mistake("the mean not divided by the number of counted samples", "x",
             "reduction mean divides by the samples whose target is not ignore_index (weighted: "
             "the sum of their class weights); this one did not divide, divided by every "
-            "sample including the ignored ones, or (weighted) by their count", _not_divided,
+            "sample (the batch, or every position) including the ignored ones, or "
+            "(weighted) by their count", _not_divided,
             fit=False),
     Mistake("the one-hot subtracted without the softmax", "x",
             "dL/dx = (softmax(x) - onehot(y)) / count; this one is -onehot(y) / count: the "
