@@ -21,7 +21,11 @@ from symbackprop.core.expand import EXPAND, Forward
 from symbackprop.core.naming import symbol_grid, to_array
 from symbackprop.kinds.loss.spec import CrossEntropyLoss, MSELoss
 from symbackprop.kinds.softmax.expand import softmax_rows
-from symbackprop.kinds.softmax.functions import LogSoftmaxOutput, WrittenNegativeLogSoftmax
+from symbackprop.kinds.softmax.functions import (
+    LogSoftmaxOutput,
+    WrittenLogSumExp,
+    WrittenNegativeLogSoftmax,
+)
 
 __all__ = ["WrittenQuotient", "smoothing_fraction", "class_coefficients"]
 
@@ -42,6 +46,22 @@ def class_coefficients(layer, target: int, classes: int, weights) -> list:
     eps = smoothing_fraction(layer)
     return [(1 - eps) * weights[target] * (1 if c == target else 0) + eps * weights[c] / classes
             for c in range(classes)]
+
+
+def _written_sample(read, total):
+    """One sample's loss as a person writes it: ``log(sum exp(x)) - x_y``; smoothed,
+    ``A log(sum exp(x)) - sum_c a_c x_c`` (one log per sample, ``A = sum_c a_c``)."""
+    if len(read) == 1:
+        coefficient, arguments = read[0]
+        term = WrittenNegativeLogSoftmax(*arguments)
+        return term if coefficient == 1 else sympy.Mul(coefficient, term, evaluate=False)
+    log_sum = WrittenLogSumExp(*read[0][1])
+    row = read[0][1][0]
+    parts = [log_sum if total == 1 else sympy.Mul(total, log_sum, evaluate=False)]
+    for coefficient, arguments in read:
+        value = row[int(arguments[1][1])]
+        parts.append(sympy.Mul(*sympy.Mul.make_args(-coefficient), value, evaluate=False))
+    return sympy.Add(*parts, evaluate=False)
 
 
 def _reduce(layer, per_sample: np.ndarray, written: np.ndarray, counted_weight):
@@ -86,18 +106,17 @@ def _cross_entropy(layer, input_shape) -> Forward:
             continue
         counted.append(weights[target])
         onehot[(position[0], target, *position[1:])] = sympy.Integer(1)
-        terms, shown = [], []
-        for c, coefficient in enumerate(class_coefficients(layer, target, classes, weights)):
+        terms, read = [], []
+        coefficients = class_coefficients(layer, target, classes, weights)
+        for c, coefficient in enumerate(coefficients):
             if coefficient == 0:
                 continue
             arguments = (rows[(position[0], c, *position[1:])],
                          sympy.Tuple(position[0], c, *position[1:]), sympy.Integer(1))
             terms.append(-coefficient * LogSoftmaxOutput(*arguments))
-            term = WrittenNegativeLogSoftmax(*arguments)
-            shown.append(term if coefficient == 1 else sympy.Mul(coefficient, term,
-                                                                 evaluate=False))
+            read.append((coefficient, arguments))
         per_sample[position] = sympy.Add(*terms)
-        written[position] = shown[0] if len(shown) == 1 else sympy.Add(*shown, evaluate=False)
+        written[position] = _written_sample(read, sympy.Add(*coefficients))
     counted_weight = sympy.Add(*counted) if counted else sympy.Integer(0)
     z, shown = _reduce(layer, per_sample, written, counted_weight)
     constants = {"y": to_array(onehot)}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.loss.expand import WrittenQuotient
 from symbackprop.kinds.loss.spec import CrossEntropyLoss, MSELoss
-from symbackprop.kinds.softmax.latex import proof_latex
+from symbackprop.kinds.softmax.functions import WrittenLogSumExp
+from symbackprop.kinds.softmax.latex import exp_sum_latex, proof_latex
 from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter
 
 
@@ -15,7 +16,12 @@ def _quotient_latex(printer, expr, exp=None) -> str:
     return rf"\frac{{{numerator}}}{{{denominator}}}"
 
 
+def _log_sum_exp_latex(printer, expr, exp=None) -> str:
+    return rf"\log\bigl({exp_sum_latex(printer, expr)}\bigr)"
+
+
 LayerLatexPrinter.print_function(WrittenQuotient, _quotient_latex)
+LayerLatexPrinter.print_function(WrittenLogSumExp, _log_sum_exp_latex)
 
 
 def _divisor(layer) -> str:

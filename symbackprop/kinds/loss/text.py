@@ -5,7 +5,7 @@ from __future__ import annotations
 from symbackprop.kinds.loss.expand import WrittenQuotient
 from symbackprop.kinds.loss.rules import cross_entropy_statement, mse_statement
 from symbackprop.kinds.loss.spec import REDUCTIONS, CrossEntropyLoss, MSELoss
-from symbackprop.kinds.softmax.functions import WrittenNegativeLogSoftmax
+from symbackprop.kinds.softmax.functions import WrittenLogSumExp, WrittenNegativeLogSoftmax
 from symbackprop.kinds.softmax.text import proof_lines
 from symbackprop.render.text import TEXT, TextParts, TextPrinter
 
@@ -25,7 +25,12 @@ def _negative_log_softmax_text(printer, expr) -> str:
     return f"log({total}) - {printer._print(expr.row[expr.position])}"
 
 
+def _log_sum_exp_text(printer, expr) -> str:
+    return "log(" + " + ".join(f"exp({printer._print(value)})" for value in expr.row) + ")"
+
+
 TextPrinter.print_function(WrittenQuotient, _quotient_text)
+TextPrinter.print_function(WrittenLogSumExp, _log_sum_exp_text)
 TextPrinter.print_function(WrittenNegativeLogSoftmax, _negative_log_softmax_text)
 
 

@@ -33,7 +33,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 
 __all__ = ["SoftmaxFunction", "SoftmaxOutput", "Probability", "LogSoftmaxOutput",
-           "WrittenSoftmax", "WrittenLogSoftmax", "WrittenNegativeLogSoftmax", "explicit",
+           "WrittenSoftmax", "WrittenLogSoftmax", "WrittenNegativeLogSoftmax", "WrittenLogSumExp",
+           "explicit",
            "softmax_numbers",
            "log_softmax_numbers"]
 
@@ -175,3 +176,7 @@ class WrittenNegativeLogSoftmax(SoftmaxFunction):
     (a cross-entropy term; bracketed in a product)."""
 
     precedence = PRECEDENCE["Add"]
+
+
+class WrittenLogSumExp(SoftmaxFunction):
+    """Printed only: ``log(exp(x11) + exp(x12) + exp(x13))``, a smoothed loss's one log."""
