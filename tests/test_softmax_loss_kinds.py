@@ -374,3 +374,32 @@ def test_cross_entropy_against_pytorch(kwargs):  # pragma: no cover - needs torc
                                rtol=1e-10)
     np.testing.assert_allclose(module.backward(x, target, *extra, upstream.numpy())[0],
                                xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# -- the committed catalog files of the losses -------------------------------------------
+@pytest.mark.parametrize("name", ["crossentropyloss_mean.py", "crossentropyloss_mean_ls0p1.py",
+                                  "mseloss_mean.py"])
+def test_committed_loss_modules_match_the_loops(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "generated" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 3, 2))
+    if name.startswith("mse"):
+        y = rng.standard_normal(x.shape)
+        np.testing.assert_allclose(module.forward(x, y), ref.mse(x, y), rtol=1e-12)
+        np.testing.assert_allclose(module.backward(x, y, 0.5)[0],
+                                   ref.mse_backward(x, y, grad_out=0.5), rtol=1e-12)
+        return
+    target = rng.integers(0, 3, size=(4, 2))
+    target[1, 0] = -100
+    smoothing = 0.1 if "ls0p1" in name else 0.0
+    np.testing.assert_allclose(module.forward(x, target),
+                               ref.cross_entropy(x, target, label_smoothing=smoothing),
+                               rtol=1e-12)
+    np.testing.assert_allclose(module.backward(x, target, 0.5)[0],
+                               ref.cross_entropy_backward(x, target, label_smoothing=smoothing,
+                                                          grad_out=0.5), rtol=1e-10)
