@@ -66,22 +66,21 @@ def _log_softmax(x):
 
 
 def _coefficients(x, target):
-    """``(counted, safe, w_y, onehot, w)``: which samples count, their targets (0 where
-    ignored), w[y] (0 where ignored), onehot(y) and w shaped to broadcast over x."""
+    """``(counted, safe, w_y, w)``: which samples count, their targets (0 where ignored),
+    w[y] (0 where ignored) and w shaped to broadcast over x."""
     classes = x.shape[1]
     counted = target != IGNORE_INDEX
     safe = np.where(counted, target, 0)
     along = (1, classes) + (1,) * (x.ndim - 2)  # a per-class array broadcast over x
     w = np.ones(classes, dtype=x.dtype)
     w_y = np.where(counted, w[safe], 0).astype(x.dtype)
-    onehot = np.arange(classes).reshape(along) == np.expand_dims(safe, 1)
-    return counted, safe, w_y, onehot, w.reshape(along)
+    return counted, safe, w_y, w.reshape(along)
 
 
 def _forward(x, target):
     """:func:`forward` without the checks."""
     log_p = _log_softmax(x)
-    counted, safe, w_y, _, w = _coefficients(x, target)
+    counted, safe, w_y, w = _coefficients(x, target)
     # -log p[i, y_i]: only the target's log p is read, as PyTorch's nll_loss does
     picked = np.take_along_axis(log_p, np.expand_dims(safe, 1), axis=1)[:, 0]
     losses = -(1 - LABEL_SMOOTHING) * w_y * picked
@@ -95,15 +94,15 @@ def _forward(x, target):
 def _backward(x, target, grad_out):
     """:func:`backward` without the checks: g * (p * sum_c a_c - a) / count."""
     p = np.exp(_log_softmax(x))  # softmax(x)
-    counted, _, w_y, onehot, w = _coefficients(x, target)
+    counted, safe, w_y, w = _coefficients(x, target)
     # a[i, c] = (1 - eps) w[y_i] [c = y_i] + eps w[c] / C, the smoothed, weighted target
+    onehot = np.arange(x.shape[1]).reshape(w.shape) == np.expand_dims(safe, 1)
     a = (1 - LABEL_SMOOTHING) * np.expand_dims(w_y, 1) * onehot
-    if LABEL_SMOOTHING:
-        a = a + (LABEL_SMOOTHING / x.shape[1]) * w * np.expand_dims(counted, 1)
+    a = a + (LABEL_SMOOTHING / x.shape[1]) * w * np.expand_dims(counted, 1)
     grad = p * np.sum(a, axis=1, keepdims=True) - a
     grad = np.where(np.expand_dims(counted, 1), grad, 0)  # an ignored sample reads nothing
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ((grad * (grad_out / np.sum(w_y))).astype(x.dtype),)
+        return ((grad * (grad_out / np.sum(w_y))).astype(x.dtype, copy=False),)
 
 
 def _check_inputs(x, target):

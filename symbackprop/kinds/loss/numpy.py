@@ -32,6 +32,7 @@ def _cross_entropy_context(layer, style: str, strategy: str | None) -> dict:
         exports=["forward", "backward"],
         reduction=layer.reduction, ignore_index=layer.ignore_index,
         label_smoothing=repr(layer.label_smoothing), weighted=layer.weighted,
+        smoothed=bool(layer.label_smoothing),
         derived_words=_proven(layer, instance, 3, 3),
     )
 
