@@ -662,6 +662,8 @@ class LatexParts:
         by default the layer document of ``templates/layers.tex.j2``.
     repr_latex : ``(derivation, index_base, names) -> str``, optional
         The notebook summary, by default the first output and input gradient.
+    constant_meanings : dict
+        What each of the derivation's constants (inputs nobody differentiates by) is.
     """
 
     title: object
@@ -677,6 +679,9 @@ class LatexParts:
     upsamples: bool = False
     document: Callable | None = None
     repr_latex: Callable | None = None
+    #: what each of the derivation's constants is, for the table of arrays (a loss's
+    #: ``{"y": "the one-hot targets"}``); by default "given"
+    constant_meanings: dict = field(default_factory=dict)
 
 
 #: layer type -> :class:`LatexParts`.
@@ -799,6 +804,9 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
     arrays += [(printer.name(name), _shape(array.shape),
                 "the weight" if name == "w" else "the bias")
                for name, array in derivation.params.items()]
+    arrays += [(printer.name(name), _shape(array.shape),
+                parts.constant_meanings.get(name, "given") + ", not differentiated")
+               for name, array in getattr(derivation, "constants", {}).items()]
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))

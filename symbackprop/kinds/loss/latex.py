@@ -99,7 +99,9 @@ def _cross_entropy_notes(layer) -> list[str]:
 LATEX.register(CrossEntropyLoss, LatexParts(
     title="Backpropagation through the cross-entropy loss", general=_cross_entropy_general,
     chain_words="the cross-entropy loss", notes=_cross_entropy_notes,
-    closed_form=_closed_form, shows_padding=True))
+    closed_form=_closed_form, shows_padding=True,
+    constant_meanings={"y": "the one-hot targets", "c": "the class weights"}))
 LATEX.register(MSELoss, LatexParts(
     title="Backpropagation through the mean squared error", general=_mse_general,
-    chain_words="the mean squared error", closed_form=_closed_form, shows_padding=True))
+    chain_words="the mean squared error", closed_form=_closed_form, shows_padding=True,
+    constant_meanings={"y": "the targets"}))
