@@ -22,9 +22,9 @@ symbackprop derived this layer on a 2x3 input (along the classes) and proved the
 for dL/dx equal to every derived element before writing the code. Numerically careful:
 the largest element along the axis is subtracted before exp, so logits of 1000 or -1000
 neither overflow nor lose the others, and log-softmax is x - max - log(sum(exp(x -
-max))) (log-sum-exp), never log of a rounded 0. An infinite or NaN element gives NaN
-along its axis, as the plain formula does. The result has the dtype of x: float32 stays
-float32.
+max))) (log-sum-exp), never log of a rounded 0. A NaN or +inf element (or a row of -inf
+only) gives NaN along its axis, as PyTorch's log-softmax does (it also subtracts the
+maximum); -inf elements get -inf. The result has the dtype of x: float32 stays float32.
 """
 
 import numpy as np

@@ -21,8 +21,9 @@ Formulas, with the sums along axis 1:
 symbackprop derived this layer on a 2x3 input (along the classes) and proved the rule
 for dL/dx equal to every derived element before writing the code. Numerically careful:
 the largest element along the axis is subtracted before exp, so logits of 1000 or -1000
-neither overflow nor lose the others. An infinite or NaN element gives NaN along its
-axis, as the plain formula does. The result has the dtype of x: float32 stays float32.
+neither overflow nor lose the others. A NaN or +inf element (or a row of -inf only)
+gives NaN along its axis, as PyTorch's softmax does (it also subtracts the maximum);
+-inf elements get 0. The result has the dtype of x: float32 stays float32.
 """
 
 import numpy as np

@@ -263,6 +263,11 @@ def test_nonfinite_and_all_ignored():
     with np.errstate(invalid="ignore"):  # inf - inf: NaN, as exp(inf) / (exp(inf) + 1) is
         z = softmax.forward(np.array([[np.nan, 0.0], [np.inf, 0.0], [1.0, 2.0]]))
     assert np.isnan(z[0]).all() and np.isnan(z[1]).all() and np.isfinite(z[2]).all()
+    # -inf logits: probability 0 (log-probability -inf), the others as without them
+    x = np.array([[-np.inf, 0.0, 1.0]])
+    np.testing.assert_allclose(softmax.forward(x)[0], [0.0, *ref.softmax(x[:, 1:], 1)[0]])
+    assert sbp.load(sbp.LogSoftmax(1)).forward(x)[0, 0] == -np.inf
+    assert np.isfinite(softmax.backward(x, np.ones_like(x))[0]).all()
     module = sbp.load(sbp.CrossEntropyLoss())
     x = np.array([[np.nan, 1.0], [1.0, 2.0]])
     # an ignored sample reads nothing, as PyTorch's nll_loss
