@@ -25,12 +25,16 @@ from symbackprop.kinds import (
     ConvTranspose1d,
     ConvTranspose2d,
     ConvTranspose3d,
+    CrossEntropyLoss,
     Flatten,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     MaxPool2d,
+    MSELoss,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
 from symbackprop.render.codegen import (
@@ -168,6 +172,16 @@ CATALOG = (
                  "ResNet's basic block, relu(x + conv(relu(conv(x)))): the gradient reaches x "
                  "along the identity path and through the block, and the two add",
                  BOTH_STYLES),
+    # Softmax, LogSoftmax, CrossEntropyLoss, MSELoss.
+    CatalogEntry(Softmax(dim=1), "softmax over the classes; dL/dx = z * (g - sum(g * z))",
+                 BOTH_STYLES),
+    CatalogEntry(LogSoftmax(dim=1), "log-softmax over the classes (log-sum-exp); "
+                                    "dL/dx = g - softmax(x) * sum(g)"),
+    CatalogEntry(CrossEntropyLoss(), "cross-entropy of logits and class targets, mean; "
+                                     "dL/dx = (softmax(x) - onehot(y)) / count"),
+    CatalogEntry(CrossEntropyLoss(label_smoothing=0.1),
+                 "cross-entropy with label smoothing 0.1 (the target (1 - 0.1) onehot + 0.1 / C)"),
+    CatalogEntry(MSELoss(), "mean squared error; dL/dx = 2 (x - y) / n"),
 )
 
 

@@ -8,6 +8,7 @@ modules with it.  Parameters are dicts ``{"w": ..., "b": ...}`` per layer.
 from __future__ import annotations
 
 import numpy as np
+import reference_softmax_loss as softmax_loss
 from reference import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -76,6 +77,9 @@ def forward(layer, x, params):
     if kind == "linear":
         return linear_forward(np.asarray(x).reshape(x.shape[0], -1), params["w"],
                               params.get("b"))
+    if kind in ("softmax", "logsoftmax"):  # the loops of tests/reference_softmax_loss.py
+        function = softmax_loss.softmax if kind == "softmax" else softmax_loss.log_softmax
+        return function(x, layer.dim)
     return ACTIVATIONS[kind][0](x, layer)
 
 
@@ -101,6 +105,10 @@ def backward(layer, x, params, grad_out):
         grad_a, grad_w, grad_b = linear_backward(np.asarray(x).reshape(x.shape[0], -1),
                                                  params["w"], params.get("b"), grad_out)
         return grad_a.reshape(x.shape), {"w": grad_w, **({"b": grad_b} if "b" in params else {})}
+    if kind in ("softmax", "logsoftmax"):
+        function = softmax_loss.softmax_backward if kind == "softmax" \
+            else softmax_loss.log_softmax_backward
+        return function(x, grad_out, layer.dim), {}
     return grad_out * ACTIVATIONS[kind][1](x, layer), {}
 
 

@@ -30,7 +30,8 @@ SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "resid
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
-                        "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d"}}
+                        "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
+                        "softmax", "logsoftmax", "crossentropyloss", "mseloss"}}
 
 
 def help_text(*argv) -> str:

@@ -116,7 +116,8 @@ def test_spec_is_compact_and_readable():
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
     assert set(KINDS) >= {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                           "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
-                          "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d"}
+                          "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
+                          "softmax", "logsoftmax", "crossentropyloss", "mseloss"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -117,7 +117,11 @@ class NumericGradients:
 
     def __init__(self, derivation):
         self.derivation = derivation
-        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        # a symbolic constant (a loss's class weights) is read like a parameter; numbers
+        # (a loss's one-hot targets) are already in the expressions
+        constants = {name: array for name, array in getattr(derivation, "constants", {}).items()
+                     if all(isinstance(element, sympy.Symbol) for element in flat(array))}
+        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params, **constants}
         self.position = {}
         for array in self.arrays.values():
             for symbol in flat(array):
@@ -505,6 +509,14 @@ def _no_notes(layer) -> tuple:
     return ()
 
 
+def _itself(layer, size, batch):
+    return layer
+
+
+def _no_constants(derivation, rng) -> dict:
+    return {}
+
+
 def layer_keywords(layer) -> dict:
     """Every field of the layer as a person passes it (``stride=2``, ``padding=1``): the
     keywords a function taking arguments of those names receives."""
@@ -565,6 +577,13 @@ class Implementation:
     #: array -> the names of its leading axes in the report's maps, where they differ from
     #: the convolution's (``{"w": ("input channel", "output channel")}``)
     leading_axes: dict = dataclasses.field(default_factory=dict)
+    #: (layer, size, batch) -> the layer whose derivation is the truth: by default the
+    #: layer itself; a loss chooses its concrete targets (an ignored one among them)
+    truth_layer: Callable = _itself
+    #: (derivation, rng) -> {name: array}: inputs the layer reads but nobody
+    #: differentiates by (a loss's targets and class weights), passed by the names in
+    #: ``arguments``; a symbolic constant of the derivation takes its value from here
+    constants: Callable = _no_constants
 
 
 #: The calling conventions check-impl takes (``--convention``), in words.
@@ -1079,12 +1098,14 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
     maxima in windows (the kind's :attr:`Implementation.tied_input`; ``None`` if the
     windows cannot hold ties)."""
     entry = IMPLEMENTATIONS[layer]
-    truth = numeric_truth(layer, entry.input_size(layer, size), batch)
+    truth = numeric_truth(entry.truth_layer(layer, size, batch), entry.input_size(layer, size),
+                          batch)
     derivation = truth.derivation
     inputs = {"x": rng.standard_normal(derivation.input_shape),
               **{name: rng.standard_normal(array.shape)
                  for name, array in derivation.params.items()},
-              "g": rng.standard_normal(derivation.output_shape)}
+              "g": rng.standard_normal(derivation.output_shape),
+              **entry.constants(derivation, rng)}
     inputs["x"] = entry.tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
         else entry.make_input(rng, derivation.input_shape)
     if inputs["x"] is None:

@@ -34,7 +34,8 @@ INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
                "L|CxL": "L (a sequence of length L), the channels are --in-channels, or CxL",
                "DxHxW|CxDxHxW": "DxHxW (or S for SxSxS), the channels are --in-channels, "
-                                "or CxDxHxW"}
+                                "or CxDxHxW",
+               "C|CxL|CxHxW": "C classes, CxL or CxHxW (the classes first, dim 1)"}
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,9 @@ class LayerView:
     #: "forward" or "backward")``: a residual sum's skip input, the identity paths' error
     #: terms a residual block's first layer adds
     extras: tuple = ()
+    #: inputs the layer reads but nobody differentiates by (a loss's targets), own name ->
+    #: symbols; drawn as given arrays
+    constants: dict = field(default_factory=dict)
 
 
 def _single_view(derivation) -> LayerView:
@@ -234,7 +237,8 @@ def _single_view(derivation) -> LayerView:
     return LayerView(number=1, layer=derivation.layer, input_shape=derivation.input_shape,
                      output_shape=derivation.output_shape, names=own, x=derivation.x,
                      params=dict(derivation.params), g=derivation.g, z=derivation.z,
-                     z_written=derivation.z_written, grads=dict(derivation.grads))
+                     z_written=derivation.z_written, grads=dict(derivation.grads),
+                     constants=dict(derivation.constants))
 
 
 def _chain_view(step) -> LayerView:
@@ -438,6 +442,9 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
                      for name, symbols, caption, extra_side in view.extras
                      if extra_side == side] for side in ("forward", "backward")}
     forward += extras["forward"]
+    for own, symbols in view.constants.items():
+        forward.append(_panel(builder, printer, own, own, symbols.shape, printer.name(own),
+                              "given, not differentiated", "param", cells))
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,

@@ -652,7 +652,8 @@ class LatexParts:
         ``alignat`` rows of the output size (:func:`size_formula_latex`).
     closed_form : ``(derivation, printer) -> dict``, optional
         A proven closed form the document states with its verdict (average pooling's
-        Kronecker form): ``formula``, ``holds``, ``checked``, ``tail``.
+        Kronecker form): ``formula``, ``holds``, ``checked``, ``tail``, and optionally
+        ``intro``, the sentence before it (by default the Kronecker form's).
     shows_padding : bool
         The forward pass lists padding products (``0 w_{11}``) unless switched off.
     vector_bias : bool
@@ -670,6 +671,8 @@ class LatexParts:
     sections : ``(derivation, printer) -> [{"title": str, "body": str}]``, optional
         Sections of LaTeX the layer document places after the backward pass (the
         N-dimensional convolutions' proven closed forms and matrix view).
+    constant_meanings : dict
+        What each of the derivation's constants (inputs nobody differentiates by) is.
     """
 
     title: object
@@ -686,6 +689,9 @@ class LatexParts:
     document: Callable | None = None
     repr_latex: Callable | None = None
     sections: Callable | None = None
+    #: what each of the derivation's constants is, for the table of arrays (a loss's
+    #: ``{"y": "the one-hot targets"}``); by default "given"
+    constant_meanings: dict = field(default_factory=dict)
 
 
 #: layer type -> :class:`LatexParts`.
@@ -847,6 +853,9 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
     arrays += [(printer.name(name), _shape(array.shape),
                 "the weight" if name == "w" else "the bias")
                for name, array in derivation.params.items()]
+    arrays += [(printer.name(name), _shape(array.shape),
+                parts.constant_meanings.get(name, "given") + ", not differentiated")
+               for name, array in getattr(derivation, "constants", {}).items()]
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))

@@ -141,6 +141,8 @@ class TextPrinter(StrPrinter):
         sign = ""
         if factors and factors[0] == -1 and expr.is_commutative:
             sign, factors = "-", factors[1:]
+        elif factors and factors[0].is_Number and factors[0] < 0 and expr.is_commutative:
+            sign, factors = "-", [-factors[0], *factors[1:]]  # -2 y11, not (-2) y11
         if not factors:
             return sign + "1"
         divisor = None
