@@ -18,6 +18,8 @@ from pathlib import Path
 
 from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
+    ELU,
+    GELU,
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -26,6 +28,7 @@ from symbackprop.kinds import (
     MaxPool2d,
     ReLU,
     Sigmoid,
+    SiLU,
     Tanh,
 )
 from symbackprop.render.codegen import (
@@ -127,6 +130,12 @@ CATALOG = (
                  "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
     CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
                  "the textbook two-layer network of sigmoid units"),
+    # ELU, GELU, SiLU (activation rows), Dropout and PReLU.
+    CatalogEntry(ELU(), "ELU with PyTorch's default alpha 1, f' = alpha exp(x) for x <= 0"),
+    CatalogEntry(GELU(), "GELU x Phi(x) with the exact erf (BERT, ViT), f' = Phi + x phi",
+                 BOTH_STYLES),
+    CatalogEntry(GELU(approximate="tanh"), "GELU's tanh approximation (GPT-2)"),
+    CatalogEntry(SiLU(), "SiLU / swish x s(x) (EfficientNet), f' = s (1 + x (1 - s))"),
 )
 
 

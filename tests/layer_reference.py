@@ -8,6 +8,7 @@ modules with it.  Parameters are dicts ``{"w": ..., "b": ...}`` per layer.
 from __future__ import annotations
 
 import numpy as np
+import reference_activations_more as more
 from reference import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -37,6 +38,13 @@ ACTIVATIONS = {
     "tanh": (lambda net, layer: tanh(net), lambda net, layer: tanh_grad(net)),
     "softplus": (lambda net, layer: softplus(net, layer.beta, layer.threshold),
                  lambda net, layer: softplus_grad(net, layer.beta, layer.threshold)),
+    # ELU, GELU, SiLU: tests/reference_activations_more.py
+    "elu": (lambda net, layer: more.elu(net, layer.alpha),
+            lambda net, layer: more.elu_grad(net, layer.alpha)),
+    "gelu": (lambda net, layer: (more.gelu if layer.approximate == "none" else more.gelu_tanh)(net),
+             lambda net, layer: (more.gelu_grad if layer.approximate == "none"
+                                 else more.gelu_tanh_grad)(net)),
+    "silu": (lambda net, layer: more.silu(net), lambda net, layer: more.silu_grad(net)),
 }
 
 

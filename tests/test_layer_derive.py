@@ -82,7 +82,10 @@ def test_activation_rule_is_sympy_derivative(kind):
         assert sympy.simplify(plain.subs(net, point) - truth.subs(net, point)) == 0
     # docs/notation.md: ReLU's derivative at 0 is 0, leaky ReLU's is the slope.
     at_zero = {"relu": 0, "leakyrelu": sympy.Rational(1, 5), "sigmoid": sympy.Rational(1, 4),
-               "tanh": 1, "softplus": sympy.Rational(1, 2)}  # softplus: s(beta * 0)
+               "tanh": 1, "softplus": sympy.Rational(1, 2),  # softplus: s(beta * 0)
+               "elu": sympy.Rational(1, 5), "gelu": sympy.Rational(1, 2),  # alpha; Phi(0)
+               "gelu_tanh": sympy.Rational(1, 2), "gelu_u": sympy.sqrt(2 / sympy.pi),
+               "silu": sympy.Rational(1, 2)}  # silu: s(0)
     assert by_rule.subs(net, 0) == at_zero[kind]
     # and the SymPy function differentiates itself by the rule
     assert sympy.diff(function(net, *constants), net) == by_rule

@@ -11,6 +11,7 @@ and one line here.
 from symbackprop.kinds.conv2d import Conv2d
 from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
+from symbackprop.kinds.activation import ELU, GELU, SiLU
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 # isort: on
@@ -21,4 +22,5 @@ from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module as
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear"]
+           "Softplus", "Flatten", "Linear",
+           "ELU", "GELU", "SiLU"]
