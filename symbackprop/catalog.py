@@ -22,6 +22,7 @@ from symbackprop.kinds import (
     GELU,
     AvgPool2d,
     Conv2d,
+    Dropout,
     Flatten,
     LeakyReLU,
     Linear,
@@ -136,6 +137,7 @@ CATALOG = (
                  BOTH_STYLES),
     CatalogEntry(GELU(approximate="tanh"), "GELU's tanh approximation (GPT-2)"),
     CatalogEntry(SiLU(), "SiLU / swish x s(x) (EfficientNet), f' = s (1 + x (1 - s))"),
+    CatalogEntry(Dropout(0.5), "inverted dropout, keep-mask given: z = x * mask / (1 - p)"),
 )
 
 

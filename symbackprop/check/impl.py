@@ -116,7 +116,8 @@ class NumericGradients:
 
     def __init__(self, derivation):
         self.derivation = derivation
-        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params,
+                       **derivation.constants}
         self.position = {}
         for array in self.arrays.values():
             for symbol in flat(array):
@@ -494,6 +495,10 @@ class Implementation:
     #: (layer, size) -> whether the forward pass leaves rows/columns of this input unread
     #: (their gradient is 0; the report says so)
     unread: Callable = _reads_all
+    #: (rng, layer, shapes) -> the inputs the layer reads but nobody differentiates by
+    #: (the derivation's ``constants``, a dropout mask), by name; ``shapes`` their shapes.
+    #: By default normal random numbers.
+    make_constants: Callable | None = None
 
 
 #: layer type -> :class:`Implementation`: the kinds check-impl takes, in registration order.
@@ -858,6 +863,10 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
               "g": rng.standard_normal(derivation.output_shape)}
     inputs["x"] = entry.tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
         else entry.make_input(rng, derivation.input_shape)
+    shapes = {name: array.shape for name, array in derivation.constants.items()}
+    if shapes:  # inputs read, not differentiated: the kind draws them (a 0/1 mask)
+        inputs.update(entry.make_constants(rng, layer, shapes) if entry.make_constants
+                      else {name: rng.standard_normal(shape) for name, shape in shapes.items()})
     if inputs["x"] is None:
         return None
     # a parameter of the convention the instance lacks (b without bias) is passed as None

@@ -14,6 +14,7 @@ from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplu
 from symbackprop.kinds.activation import ELU, GELU, SiLU
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
+from symbackprop.kinds.dropout import Dropout
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
@@ -23,4 +24,4 @@ register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON 
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Linear",
-           "ELU", "GELU", "SiLU"]
+           "ELU", "GELU", "SiLU", "Dropout"]

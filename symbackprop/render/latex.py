@@ -798,6 +798,8 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
     arrays += [(printer.name(name), _shape(array.shape),
                 "the weight" if name == "w" else "the bias")
                for name, array in derivation.params.items()]
+    arrays += [(printer.name(name), _shape(array.shape), "given, not differentiated")
+               for name, array in derivation.constants.items()]
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
