@@ -27,6 +27,7 @@ from symbackprop.kinds import (
     LeakyReLU,
     Linear,
     MaxPool2d,
+    PReLU,
     ReLU,
     Sigmoid,
     SiLU,
@@ -138,6 +139,8 @@ CATALOG = (
     CatalogEntry(GELU(approximate="tanh"), "GELU's tanh approximation (GPT-2)"),
     CatalogEntry(SiLU(), "SiLU / swish x s(x) (EfficientNet), f' = s (1 + x (1 - s))"),
     CatalogEntry(Dropout(0.5), "inverted dropout, keep-mask given: z = x * mask / (1 - p)"),
+    CatalogEntry(PReLU(), "PReLU with one learned slope, PyTorch's default (init 0.25)"),
+    CatalogEntry(PReLU(64), "PReLU with one slope per channel, 64 channels"),
 )
 
 

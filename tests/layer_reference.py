@@ -74,6 +74,8 @@ def forward(layer, x, params):
     if kind == "linear":
         return linear_forward(np.asarray(x).reshape(x.shape[0], -1), params["w"],
                               params.get("b"))
+    if kind == "prelu":
+        return more.prelu(x, params["w"])
     return ACTIVATIONS[kind][0](x, layer)
 
 
@@ -95,6 +97,9 @@ def backward(layer, x, params, grad_out):
         grad_a, grad_w, grad_b = linear_backward(np.asarray(x).reshape(x.shape[0], -1),
                                                  params["w"], params.get("b"), grad_out)
         return grad_a.reshape(x.shape), {"w": grad_w, **({"b": grad_b} if "b" in params else {})}
+    if kind == "prelu":
+        grad_x, grad_w = more.prelu_backward(x, params["w"], grad_out)
+        return grad_x, {"w": grad_w}
     return grad_out * ACTIVATIONS[kind][1](x, layer), {}
 
 

@@ -29,7 +29,7 @@ SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear"}
-                       | {"elu", "gelu", "silu", "dropout"}}
+                       | {"elu", "gelu", "silu", "dropout", "prelu"}}
 
 
 def help_text(*argv) -> str:

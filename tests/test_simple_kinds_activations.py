@@ -13,12 +13,13 @@ import sympy
 from conftest import evaluate
 from hypothesis import given
 from hypothesis import strategies as st
-from ruff_check import ruff_problems
+from ruff_check import ruff_problems_in_files
 
 import symbackprop as sbp
-from symbackprop import ELU, GELU, Linear, Sequential, SiLU, check_impl
+from symbackprop import ELU, GELU, Dropout, Linear, PReLU, Sequential, SiLU, check_impl
 from symbackprop.cli import main
 from symbackprop.core.naming import module_name
+from symbackprop.render.codegen import write_module
 
 #: (layer, reference f, reference f') for every new activation.
 CASES = [
@@ -56,7 +57,7 @@ def test_derivation_equals_the_reference(layer, f, df):
 def test_collect_equals_sympy_diff(layer):
     fast, truth = sbp.derive(layer, (2, 2)), sbp.derive(layer, (2, 2), method="diff")
     for a, b in zip(sympy.flatten(fast.grad_x.tolist()), sympy.flatten(truth.grad_x.tolist())):
-        assert sympy.simplify(a - b) == 0
+        assert a == b or sympy.simplify(a - b) == 0
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -136,10 +137,12 @@ def test_bad_constants_name_the_parameter_and_the_rule():
         ELU(alpha=math.inf)
 
 
-@pytest.mark.parametrize("layer", [case[0] for case in CASES], ids=IDS)
-def test_generated_source_is_ruff_clean(layer):
-    for style in STYLES:
-        assert ruff_problems(sbp.generate(layer, style=style)) == ""
+def test_generated_sources_are_ruff_clean(tmp_path):
+    """Every new kind (ELU, GELU, SiLU, Dropout, PReLU), both styles, in one ruff run."""
+    layers = [case[0] for case in CASES] + [Dropout(0.1), PReLU(), PReLU(3)]
+    paths = [write_module(layer, tmp_path, style=style) for layer in layers
+             for style in STYLES]
+    assert ruff_problems_in_files(paths) == ""
 
 
 def test_printouts_show_whole_numbers_as_whole_numbers():
@@ -220,10 +223,11 @@ def _silu_at_output(x, grad_out):
 
 
 def test_check_impl():
-    assert check_impl(ELU(0.5), _elu_right).ok
-    result = check_impl(ELU(0.5), _elu_from_the_right)
+    sizes = [(2, 3, 4)]
+    assert check_impl(ELU(0.5), _elu_right, sizes=sizes).ok
+    result = check_impl(ELU(0.5), _elu_from_the_right, sizes=sizes)
     assert not result.ok and "from the right" in result.mistakes["x"].name
-    result = check_impl(SiLU(), _silu_at_output)
+    result = check_impl(SiLU(), _silu_at_output, sizes=sizes)
     assert not result.ok and "at the output" in result.mistakes["x"].name
 
 

@@ -15,6 +15,7 @@ from symbackprop.kinds.activation import ELU, GELU, SiLU
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 from symbackprop.kinds.dropout import Dropout
+from symbackprop.kinds.prelu import PReLU
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
@@ -24,4 +25,4 @@ register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON 
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Linear",
-           "ELU", "GELU", "SiLU", "Dropout"]
+           "ELU", "GELU", "SiLU", "Dropout", "PReLU"]
