@@ -150,3 +150,12 @@ def test_check_impl_names_the_mistakes():
         "1/(1 - p) scale forgotten in backward"
     assert check_impl(Dropout(), _fresh_mask, sizes=sizes).mistakes["x"].name == \
         "a fresh mask drawn in backward"
+
+
+def test_check_formula_reads_the_mask():
+    layer = Dropout(0.3)
+    assert sbp.check_formula(layer, (2, 2), "dL/dx[i,j] = 10/7 g[i,j] m[i,j]").ok
+    assert sbp.check_formula(layer, (1, 2), r"\frac{\partial L}{\partial x_{1,2}} = "
+                                            r"\frac{10}{7} \delta_{1,2} mask_{1,2}").ok
+    result = sbp.check_formula(layer, (2, 2), "dL/dx[i,j] = g[i,j] m[i,j]")
+    assert not result.ok and result.wrong

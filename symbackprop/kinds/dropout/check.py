@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
 from symbackprop.kinds.dropout.spec import Dropout
 
@@ -47,7 +48,7 @@ def _fresh_mask(case):
 DROPOUT_MISTAKES = (
     Mistake("1/(1 - p) scale forgotten in backward", "x",
             "inverted dropout scales the kept elements by 1/(1 - p) in the forward pass, so "
-            "dL/dx = g * m / (1 - p); this one returned g * m", _no_scale),
+            "dL/dx = g m / (1 - p) with the same scale; this one returned g m", _no_scale),
     Mistake("a fresh mask drawn in backward", "x",
             "the backward pass must use the mask the forward pass drew (an input of the layer); "
             "this one kept and dropped other elements, as a newly drawn mask does", _fresh_mask),
@@ -59,3 +60,8 @@ IMPLEMENTATIONS.register(Dropout, Implementation(
     arguments=("x", "m", "g"), mistakes=DROPOUT_MISTAKES, sizes=lambda layer: list(SIZES),
     make_constants=lambda rng, layer, shapes: {"m": keep_mask(rng, layer, shapes["m"])},
     input_words=" with a random keep-mask"))
+
+
+# -- what the formula checker needs: the keep-mask's names ------------------------------------
+FORMULAS.register(Dropout, FormulaParts(
+    words="dropout", names={"m": "m", "mask": "m"}, meanings={"m": "the keep-mask"}))
