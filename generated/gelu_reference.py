@@ -15,7 +15,7 @@ example (N, C, H, W) after a convolution or (N, F) after a fully connected layer
 Formulas, elementwise, with net = x:
 
     z     = f(net),  f(net) = net Phi(net), Phi(net) = (1 + erf(net / sqrt(2))) / 2
-    dL/dx = g * f'(net),  f'(net) = Phi(net) + net phi(net), phi the normal density
+    dL/dx = g * f'(net),  f'(net) = Phi(net) + net phi(net), phi = exp(-net^2/2) / sqrt(2 pi)
 
 How the code computes them: z = Phi * x and dL/dx = grad_out * (Phi + phi * x); these
 NumPy expressions are printed from the SymPy expressions of f and f' in the activation's
@@ -55,7 +55,7 @@ def _forward(x):
 
 def _backward(x, grad_out):
     """:func:`backward` without the checks."""
-    # dL/dx = g * f'(x), f'(net) = Phi(net) + net phi(net), phi the normal density
+    # dL/dx = g * f'(x), f'(net) = Phi(net) + net phi(net), phi = exp(-net^2/2) / sqrt(2 pi)
     Phi = _erf(x * 2**0.5 / 2) / 2 + 1 / 2
     phi = 2**0.5 / (2 * np.pi**0.5 * np.exp(x**2 / 2))
     return (grad_out * (Phi + phi * x),)

@@ -25,7 +25,8 @@ Page contract (stable; tests and other tools may rely on it)
   and highlights belong to their section.
 - Every element of an array is one ``<button class="cell">`` carrying
   ``data-array`` -- ``x``, the parameters (``w``, ``b``, a kind's own parameter
-  names), ``z``, ``g``, ``grad_x``, ``grad_w``, ``grad_b`` (``grad_`` + the
+  names), an input read but not differentiated (a dropout's keep-mask ``m``),
+  ``z``, ``g``, ``grad_x``, ``grad_w``, ``grad_b`` (``grad_`` + the
   parameter's name) for a single layer; in a chain the chain's names: ``a0``,
   ``w1``, ``b1``, ``a1``, ``delta1`` and the derived ``delta0``, ``grad_w1``,
   ``grad_b1`` -- and ``data-index``, the element's full 0-based index,

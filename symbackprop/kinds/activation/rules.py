@@ -163,7 +163,7 @@ ACTIVATIONS = {rule.kind: rule for rule in (
         value=lambda net: net * _normal_cdf(net),
         derivative=lambda f, net: _normal_cdf(net) + net * _normal_pdf(net),
         formula="f(net) = net Phi(net), Phi(net) = (1 + erf(net / sqrt(2))) / 2",
-        derivative_formula="f'(net) = Phi(net) + net phi(net), phi the normal density",
+        derivative_formula="f'(net) = Phi(net) + net phi(net), phi = exp(-net^2/2) / sqrt(2 pi)",
         latex_name=r"\operatorname{gelu}"),
     ActivationRule(
         "gelu_tanh", "gelu",
