@@ -115,7 +115,8 @@ def test_spec_is_compact_and_readable():
                                                   "kernel_size": 3}
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
     assert set(KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
-                          "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential"}
+                          "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
+                          "elu", "gelu", "silu", "dropout", "prelu"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -117,7 +117,7 @@ class NumericGradients:
     def __init__(self, derivation):
         self.derivation = derivation
         self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params,
-                       **derivation.constants}
+                       **getattr(derivation, "constants", {})}
         self.position = {}
         for array in self.arrays.values():
             for symbol in flat(array):

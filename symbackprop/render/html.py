@@ -25,7 +25,7 @@ Page contract (stable; tests and other tools may rely on it)
   and highlights belong to their section.
 - Every element of an array is one ``<button class="cell">`` carrying
   ``data-array`` -- ``x``, the parameters (``w``, ``b``, a kind's own parameter
-  names), an input read but not differentiated (a dropout's keep-mask ``m``),
+  names), an input read but not differentiated (a keep-mask ``m``),
   ``z``, ``g``, ``grad_x``, ``grad_w``, ``grad_b`` (``grad_`` + the
   parameter's name) for a single layer; in a chain the chain's names: ``a0``,
   ``w1``, ``b1``, ``a1``, ``delta1`` and the derived ``delta0``, ``grad_w1``,
@@ -218,7 +218,7 @@ class LayerView:
     z: sympy.Array
     z_written: sympy.Array
     grads: dict  # own name ("x", "w", "b") -> derived expressions
-    #: inputs read but not differentiated (a dropout mask): own name -> symbols
+    #: inputs read but not differentiated (a keep-mask): own name -> symbols
     constants: dict = field(default_factory=dict)
 
 
