@@ -159,3 +159,18 @@ def test_check_formula_reads_the_mask():
                                             r"\frac{10}{7} \delta_{1,2} mask_{1,2}").ok
     result = sbp.check_formula(layer, (2, 2), "dL/dx[i,j] = g[i,j] m[i,j]")
     assert not result.ok and result.wrong
+
+
+def test_committed_catalog_module():
+    """generated/dropout_p0p5.py itself, against the loops (float32, a boolean mask)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "generated" / "dropout_p0p5.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x, m, g = (a.astype(np.float32) for a in arrays((3, 2, 4), 0.5, seed=4))
+    np.testing.assert_allclose(module.forward(x, m > 0), ref.dropout(x, m, 0.5), rtol=1e-6)
+    np.testing.assert_allclose(module.backward(x, m, g)[0], ref.dropout_backward(x, m, 0.5, g),
+                               rtol=1e-6)
