@@ -28,8 +28,12 @@ def _function_latex(printer, expr, exp=None) -> str:
 LayerLatexPrinter.print_function(ActivationBase, _function_latex)
 
 
-def formulas(layer) -> tuple[str, str]:
-    """``f(net)`` and ``f'(net)`` in LaTeX, printed from the layer's row."""
+def formulas(layer, standalone_derivative: bool = False) -> tuple[str, str]:
+    """``f(net)`` and ``f'(net)`` in LaTeX, printed from the layer's row.
+
+    A row function a formula calls (SiLU's ``sigma``) is defined after the first formula
+    that calls it; with ``standalone_derivative`` ``f'`` defines every one it calls (a
+    chain's walk states ``f'`` alone)."""
     rule = ACTIVATIONS[layer.row]
     constants = [sympy.Symbol(name, real=True) for name in rule.constants]
     function = activation_function(layer.row)
@@ -46,6 +50,8 @@ def formulas(layer) -> tuple[str, str]:
     shown_derivative = printer.doprint(derivative)
     formulas = []
     for expression, text in ((value, shown), (derivative, shown_derivative)):
+        if standalone_derivative and expression is derivative:
+            defined = {function}
         for called in sorted({part.func for part in sympy.sympify(expression).atoms(
                 ActivationBase)} - defined, key=lambda called: called.__name__):
             defined.add(called)
@@ -82,7 +88,7 @@ PARTS = LatexParts(
     title=lambda layer: f"Backpropagation through {layer.title}",
     general=general,
     chain_words=lambda layer, printer:
-        f"an activation, $f'(\\mathit{{net}}) = {formulas(layer)[1]}$",
+        f"an activation, $f'(\\mathit{{net}}) = {formulas(layer, True)[1]}$",
     elementwise=True)
 
 for _layer_type in ACTIVATION_TYPES:
