@@ -174,3 +174,15 @@ def test_committed_catalog_module():
     np.testing.assert_allclose(module.forward(x, m > 0), ref.dropout(x, m, 0.5), rtol=1e-6)
     np.testing.assert_allclose(module.backward(x, m, g)[0], ref.dropout_backward(x, m, 0.5, g),
                                rtol=1e-6)
+
+
+@given(p=st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999]),
+       width=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_random_derivations_equal_the_reference(p, width, seed):
+    """SymPy's derivation itself (not generated code): exact scale 1/(1 - p) for any p."""
+    d = sbp.derive(Dropout(p), (1, width), 2)
+    x, m, g = arrays(d.input_shape, p, seed)
+    np.testing.assert_allclose(evaluate(d.z, {"x": x, "m": m}), ref.dropout(x, m, p),
+                               rtol=1e-13)
+    np.testing.assert_allclose(evaluate(d.grad_x, {"g": g, "m": m}),
+                               ref.dropout_backward(x, m, p, g), rtol=1e-13)

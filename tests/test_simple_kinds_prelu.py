@@ -194,3 +194,16 @@ def test_pytorch_agrees_when_installed():
     ours = sbp.load(PReLU(3)).backward(x, w, g)
     np.testing.assert_allclose(ours[0], grad_x.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours[1], grad_w.numpy(), rtol=1e-12)
+
+
+@given(channels=st.integers(1, 3), width=st.integers(1, 3), shared=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_random_derivations_equal_the_reference(channels, width, shared, seed):
+    """SymPy's derivation itself (not generated code) on random shapes and slopes."""
+    layer = PReLU(1 if shared else channels)
+    d = sbp.derive(layer, (channels, 1, width), 2)
+    x, w, g = arrays(d.input_shape, layer.num_parameters, seed)
+    values = {"x": x, "w": w, "g": g}
+    grad_x, grad_w = ref.prelu_backward(x, w, g)
+    np.testing.assert_allclose(evaluate(d.grad_x, values), grad_x, rtol=1e-13)
+    np.testing.assert_allclose(evaluate(d.grads["w"], values), grad_w, rtol=1e-12, atol=1e-14)
