@@ -18,6 +18,8 @@ from pathlib import Path
 
 from symbackprop.core.layers import Residual, Sequential
 from symbackprop.kinds import (
+    ELU,
+    GELU,
     AvgPool2d,
     Conv1d,
     Conv2d,
@@ -26,14 +28,17 @@ from symbackprop.kinds import (
     ConvTranspose2d,
     ConvTranspose3d,
     CrossEntropyLoss,
+    Dropout,
     Flatten,
     LeakyReLU,
     Linear,
     LogSoftmax,
     MaxPool2d,
     MSELoss,
+    PReLU,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
     Tanh,
 )
@@ -182,6 +187,15 @@ CATALOG = (
     CatalogEntry(CrossEntropyLoss(label_smoothing=0.1),
                  "cross-entropy with label smoothing 0.1 (the target (1 - 0.1) onehot + 0.1 / C)"),
     CatalogEntry(MSELoss(), "mean squared error; dL/dx = 2 (x - y) / n"),
+    # ELU, GELU, SiLU (activation rows), Dropout and PReLU.
+    CatalogEntry(ELU(), "ELU with PyTorch's default alpha 1, f' = alpha exp(x) for x <= 0"),
+    CatalogEntry(GELU(), "GELU x Phi(x) with the exact erf (BERT, ViT), f' = Phi + x phi",
+                 BOTH_STYLES),
+    CatalogEntry(GELU(approximate="tanh"), "GELU's tanh approximation (GPT-2)"),
+    CatalogEntry(SiLU(), "SiLU / swish x s(x) (EfficientNet), f' = s (1 + x (1 - s))"),
+    CatalogEntry(Dropout(0.5), "inverted dropout, keep-mask given: z = x * mask / (1 - p)"),
+    CatalogEntry(PReLU(), "PReLU with one learned slope, PyTorch's default (init 0.25)"),
+    CatalogEntry(PReLU(64), "PReLU with one slope per channel, 64 channels"),
 )
 
 

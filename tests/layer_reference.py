@@ -8,6 +8,7 @@ modules with it.  Parameters are dicts ``{"w": ..., "b": ...}`` per layer.
 from __future__ import annotations
 
 import numpy as np
+import reference_activations_more as more
 import reference_softmax_loss as softmax_loss
 from reference import (
     avgpool2d_backward,
@@ -39,6 +40,13 @@ ACTIVATIONS = {
     "tanh": (lambda net, layer: tanh(net), lambda net, layer: tanh_grad(net)),
     "softplus": (lambda net, layer: softplus(net, layer.beta, layer.threshold),
                  lambda net, layer: softplus_grad(net, layer.beta, layer.threshold)),
+    # ELU, GELU, SiLU: tests/reference_activations_more.py
+    "elu": (lambda net, layer: more.elu(net, layer.alpha),
+            lambda net, layer: more.elu_grad(net, layer.alpha)),
+    "gelu": (lambda net, layer: (more.gelu if layer.approximate == "none" else more.gelu_tanh)(net),
+             lambda net, layer: (more.gelu_grad if layer.approximate == "none"
+                                 else more.gelu_tanh_grad)(net)),
+    "silu": (lambda net, layer: more.silu(net), lambda net, layer: more.silu_grad(net)),
 }
 
 
@@ -80,6 +88,8 @@ def forward(layer, x, params):
     if kind in ("softmax", "logsoftmax"):  # the loops of tests/reference_softmax_loss.py
         function = softmax_loss.softmax if kind == "softmax" else softmax_loss.log_softmax
         return function(x, layer.dim)
+    if kind == "prelu":
+        return more.prelu(x, params["w"])
     return ACTIVATIONS[kind][0](x, layer)
 
 
@@ -109,6 +119,9 @@ def backward(layer, x, params, grad_out):
         function = softmax_loss.softmax_backward if kind == "softmax" \
             else softmax_loss.log_softmax_backward
         return function(x, grad_out, layer.dim), {}
+    if kind == "prelu":
+        grad_x, grad_w = more.prelu_backward(x, params["w"], grad_out)
+        return grad_x, {"w": grad_w}
     return grad_out * ACTIVATIONS[kind][1](x, layer), {}
 
 

@@ -24,14 +24,15 @@ KINDS = tuple(LAYER_OPTIONS)
 # the arrays it learns, and whether its sums show padding positions (a convolution's "0 w",
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residual",
-                  "convtranspose1d", "convtranspose2d", "convtranspose3d"}
+                  "convtranspose1d", "convtranspose2d", "convtranspose3d", "prelu"}
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "residual"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
                         "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
-                        "softmax", "logsoftmax", "crossentropyloss", "mseloss"}}
+                        "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
+                        "silu", "dropout", "prelu"}}
 
 
 def help_text(*argv) -> str:
@@ -114,8 +115,9 @@ def test_every_option_says_what_it_does_and_its_default(command, kind):
 def test_each_kind_offers_only_the_options_that_mean_something_for_it(kind):
     latex = options_in_help(help_text("latex", kind))
     derive = options_in_help(help_text("derive", kind))
-    for option in ("--weight-name", "--bias-name"):
-        assert (option in latex) == (kind in LEARNS_WEIGHTS), (kind, option)
+    for option, learners in (("--weight-name", LEARNS_WEIGHTS),
+                             ("--bias-name", LEARNS_WEIGHTS - {"prelu"})):  # a slope, no bias
+        assert (option in latex) == (kind in learners), (kind, option)
     for options in (latex, derive):
         assert ("--no-padding-terms" in options) == (kind in SHOWS_PADDING), kind
         # Names every layer has stay offered.

@@ -14,7 +14,7 @@ from reference import maxpool2d_backward, numerical_gradient
 import symbackprop as sbp
 from symbackprop.core.rules import kron_upsample
 from symbackprop.kinds import AvgPool2d, Linear, MaxPool2d
-from symbackprop.kinds.activation.rules import ACTIVATIONS, activation_function
+from symbackprop.kinds.activation.rules import ACTIVATIONS, ActivationBase, activation_function
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, prove_kron
 from symbackprop.render.text import TextPrinter, format_derivation
 
@@ -74,15 +74,27 @@ def test_activation_rule_is_sympy_derivative(kind):
     function = activation_function(kind)
     by_rule = rule.derivative(lambda v: function(v, *constants), net, *constants)
     truth = sympy.diff(rule.value(net, *constants), net)
-    # Both sides as plain functions of net, compared away from the kink and at it.
-    plain = by_rule.replace(lambda e: isinstance(e, function),
-                            lambda e: rule.value(e.args[0], *constants))
+    # Both sides as plain functions of net, compared away from the kink and at it; a row
+    # calling another row (SiLU's sigmoid, GELU's Phi) is written out too.
+    def written_out(expression):
+        while expression.has(ActivationBase):
+            expression = expression.replace(lambda e: isinstance(e, ActivationBase),
+                                            lambda e: e.rule.value(*e.args))
+        return expression
+
+    plain = written_out(by_rule.replace(lambda e: isinstance(e, function),
+                                        lambda e: rule.value(e.args[0], *constants)))
+    truth = written_out(truth)
     assert sympy.simplify(sympy.piecewise_fold(plain - truth)) == 0
     for point in (-2, -sympy.Rational(1, 3), sympy.Rational(1, 2), 3):
         assert sympy.simplify(plain.subs(net, point) - truth.subs(net, point)) == 0
     # docs/notation.md: ReLU's derivative at 0 is 0, leaky ReLU's is the slope.
     at_zero = {"relu": 0, "leakyrelu": sympy.Rational(1, 5), "sigmoid": sympy.Rational(1, 4),
-               "tanh": 1, "softplus": sympy.Rational(1, 2)}  # softplus: s(beta * 0)
+               "tanh": 1, "softplus": sympy.Rational(1, 2),  # softplus: s(beta * 0)
+               "elu": sympy.Rational(1, 5), "gelu": sympy.Rational(1, 2),  # alpha; Phi(0)
+               "gelu_tanh": sympy.Rational(1, 2), "gelu_u": sympy.sqrt(2 / sympy.pi),
+               "gelu_du": 0, "normal_cdf": 1 / sympy.sqrt(2 * sympy.pi), "normal_pdf": 0,
+               "silu": sympy.Rational(1, 2)}  # silu: s(0)
     assert by_rule.subs(net, 0) == at_zero[kind]
     # and the SymPy function differentiates itself by the rule
     assert sympy.diff(function(net, *constants), net) == by_rule

@@ -117,7 +117,8 @@ def test_spec_is_compact_and_readable():
     assert set(KINDS) >= {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                           "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
                           "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
-                          "softmax", "logsoftmax", "crossentropyloss", "mseloss"}
+                          "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
+                          "silu", "prelu", "dropout"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -450,7 +450,7 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 # -- parser ----------------------------------------------------------------------------
-def parse_formula(text: str) -> Formula:
+def parse_formula(text: str, names: dict | None = None) -> Formula:
     r"""Parse one gradient formula ``LHS = RHS``.
 
     The left side is a derivative of the loss (``L`` or ``E``) by one element of
@@ -478,6 +478,9 @@ def parse_formula(text: str) -> Formula:
       ``x_ab`` is the first maximum of ``z_ij``'s window, 0 otherwise (also when
       ``x_ab`` is not in that window).
 
+    ``names`` adds a layer's own array names to :data:`ARRAY_NAMES` (a dropout's
+    keep-mask ``m``: ``{"m": "m", "mask": "m"}``).
+
     Raises
     ------
     FormulaError
@@ -486,11 +489,12 @@ def parse_formula(text: str) -> Formula:
         :data:`MAX_FORMULA_LENGTH` characters, or one whose products multiply out to
         more than :data:`MAX_PRODUCTS` terms, is refused too.
     """
-    return _Parser(text).formula()
+    return _Parser(text, names).formula()
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, names: dict | None = None):
+        self.array_names = {**ARRAY_NAMES, **(names or {})}
         if len(text) > MAX_FORMULA_LENGTH:
             raise FormulaError(
                 f"the formula is {len(text):,} characters long, over the limit of "
@@ -665,9 +669,9 @@ class _Parser:
         name_end = self.tokens[self.index - 1].end
         alias = name[strip:]
         if array is None:
-            if alias not in ARRAY_NAMES:
+            if alias not in self.array_names:
                 raise self.unknown_name(token, alias)
-            array = ARRAY_NAMES[alias]
+            array = self.array_names[alias]
         position = token.start + strip
         superscript, subscript, style = None, None, None
         while True:
@@ -710,7 +714,8 @@ class _Parser:
 
     def unknown_name(self, token: _Token, name: str) -> FormulaError:
         known = ("input x or a; upstream gradient g, delta, dz or dL/dz; kernel w; "
-                 "bias b or w_b")
+                 "bias b or w_b") + "".join(f"; {alias}" for alias in self.array_names
+                                            if alias not in ARRAY_NAMES)
         if name in GRADIENT_NAMES or name in LOSS_NAMES:
             return self.error(f"{name} cannot appear on the right side; it uses {known}",
                               token.start)

@@ -112,6 +112,9 @@ class FormulaParts:
     #: array -> the names of its axes, used when the array has that many axes
     #: (``{"w": ("output feature", "input feature")}``)
     axes: dict = dataclasses.field(default_factory=dict)
+    #: names a formula may use for the kind's own arrays besides x, g, w, b (its
+    #: derivation's ``constants``: a dropout mask, ``{"m": "m", "mask": "m"}``)
+    names: dict = dataclasses.field(default_factory=dict)
 
 
 #: layer type -> :class:`FormulaParts`.
@@ -314,7 +317,7 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         at a layer the instance does not have, or would run over more than
         :data:`MAX_ENUMERATION` index combinations (refused before any work).
     """
-    formula = parse_formula(text)
+    formula = parse_formula(text, FORMULAS.get(layer, _NO_PARTS).names)
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
     if isinstance(layer, Sequential):
@@ -681,7 +684,8 @@ class _Arrays:
 
     @classmethod
     def from_derivation(cls, derivation: Derivation) -> "_Arrays":
-        arrays = {"x": derivation.x, "g": derivation.g, **derivation.params}
+        arrays = {"x": derivation.x, "g": derivation.g, **derivation.params,
+                  **derivation.constants}
         grids = {name: to_grid(array) for name, array in arrays.items() if array is not None}
         grids["z"] = to_grid(derivation.z)
         grids[INPUT_ERROR] = symbol_grid(INPUT_ERROR, derivation.input_shape)
@@ -727,7 +731,9 @@ class _Arrays:
     def from_shapes(cls, layer, input_shape) -> "_Arrays":
         output_shape = output_shape_of(layer, input_shape)
         shapes = {"x": input_shape, "z": output_shape, "g": output_shape,
-                  **layer.parameter_shapes}
+                  **layer.parameter_shapes,
+                  **(layer.constant_shapes(input_shape) if hasattr(layer, "constant_shapes")
+                     else {})}
         grids = {name: np.empty(shape, dtype=object) for name, shape in shapes.items()}
         grids[INPUT_ERROR] = grids["x"]
         grads = {name: grids[name] for name in ("x", *layer.parameter_shapes)}

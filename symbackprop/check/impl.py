@@ -584,6 +584,10 @@ class Implementation:
     #: differentiates by (a loss's targets and class weights), passed by the names in
     #: ``arguments``; a symbolic constant of the derivation takes its value from here
     constants: Callable = _no_constants
+    #: (rng, layer, shapes) -> the inputs the layer reads but nobody differentiates by
+    #: (the derivation's ``constants``, a dropout mask), by name; ``shapes`` their shapes.
+    #: By default normal random numbers.
+    make_constants: Callable | None = None
 
 
 #: The calling conventions check-impl takes (``--convention``), in words.
@@ -1108,6 +1112,10 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
               **entry.constants(derivation, rng)}
     inputs["x"] = entry.tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
         else entry.make_input(rng, derivation.input_shape)
+    shapes = {name: array.shape for name, array in derivation.constants.items()}
+    if shapes:  # inputs read, not differentiated: the kind draws them (a 0/1 mask)
+        inputs.update(entry.make_constants(rng, layer, shapes) if entry.make_constants
+                      else {name: rng.standard_normal(shape) for name, shape in shapes.items()})
     if inputs["x"] is None:
         return None
     # a parameter of the convention the instance lacks (b without bias) is passed as None

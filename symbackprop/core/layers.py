@@ -163,6 +163,13 @@ class Sequential(SpecMixin):
             elif isinstance(layer, ResidualSum):
                 flat.append(layer)
             elif type(layer) in KINDS.values():
+                if getattr(layer, "constant_names", ()):
+                    # a chain passes x and the parameters only; inputs that are read but
+                    # not differentiated (a dropout mask) have no place in its modules yet
+                    raise ValueError(
+                        f"layers: item {position}, {layer.describe()}, reads an input that is "
+                        f"not differentiated ({', '.join(layer.constant_names)}), which a "
+                        f"Sequential does not pass; derive and generate it on its own")
                 flat.append(layer)
             else:
                 raise ValueError(f"layers: item {position} is not a layer, got {layer!r}")

@@ -11,12 +11,15 @@ and one line here.
 from symbackprop.kinds.conv2d import Conv2d
 from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
+from symbackprop.kinds.activation import ELU, GELU, SiLU
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
 from symbackprop.kinds.convnd import Conv1d, Conv3d
 from symbackprop.kinds.conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from symbackprop.kinds.softmax import Softmax, LogSoftmax
 from symbackprop.kinds.loss import CrossEntropyLoss, MSELoss
+from symbackprop.kinds.dropout import Dropout
+from symbackprop.kinds.prelu import PReLU
 # isort: on
 from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
 from symbackprop.core.layers import Residual, Sequential
@@ -29,4 +32,4 @@ register_kind(Residual)  # y = x + block(x), a block of any of them (a chain's p
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d", "ConvTranspose1d",
            "ConvTranspose2d", "ConvTranspose3d", "Softmax", "LogSoftmax", "CrossEntropyLoss",
-           "MSELoss"]
+           "MSELoss", "ELU", "GELU", "SiLU", "Dropout", "PReLU"]

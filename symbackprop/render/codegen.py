@@ -61,6 +61,8 @@ __all__ = [
     "DEFAULT_OUTPUT_FOLDER",
     "GeneratedCodePrinter",
     "numpy_code",
+    "HELPERS",
+    "helpers_used",
     "layer_context",
 ]
 
@@ -199,6 +201,14 @@ class GeneratedCodePrinter(NumPyPrinter):
                           for symbol in sympy.sympify(value).free_symbols)
         return code if reads_array else f"{code}.astype({self.arrays[0]}.dtype)"
 
+    def _print_Rational(self, expr):
+        """``1 / 2``, spaced as ``ruff format`` writes a division."""
+        return f"{expr.p} / {expr.q}"
+
+    def _print_erf(self, expr):
+        """``_erf(u)``: NumPy has no erf; the module defines the helper (see :data:`HELPERS`)."""
+        return f"_erf({self._print(expr.args[0])})"
+
     def _print_Mul(self, expr):
         """Factors joined by `` * `` and one `` / ``, as ``ruff format`` lays them out."""
         if expr.could_extract_minus_sign():
@@ -217,6 +227,12 @@ class GeneratedCodePrinter(NumPyPrinter):
         """``1/(1 + exp(-u))`` as ``exp(-logaddexp(0, -u))``: the same number, without the
         overflow of ``exp(-u)`` for a large negative ``u``."""
         base, exponent = expr.args
+        if base.is_number and exponent in (sympy.S.Half, -sympy.S.Half):
+            # a constant's square root as a Python float, which NumPy treats as weak:
+            # np.sqrt(2) is a float64 scalar and would make a float32 result float64
+            # (written as ruff format writes a power of simple operands: 2**0.5)
+            return f"{self.parenthesize(base, PRECEDENCE['Pow'], strict=True)}**" \
+                   f"{'0.5' if exponent > 0 else '-0.5'}"
         if exponent == -1 and isinstance(base, sympy.Add) and len(base.args) == 2 and \
                 sympy.S.One in base.args:
             (term,) = [arg for arg in base.args if arg != 1]
@@ -224,7 +240,21 @@ class GeneratedCodePrinter(NumPyPrinter):
                 return f"np.exp(-np.logaddexp(0, {self._print(term.args[0])}))"
         if exponent == -1:
             return f"1 / {self.parenthesize(base, 50)}"
+        if exponent.is_Integer and exponent > 0 and not base.is_Atom:
+            # spaced as ruff format writes a power of a call: np.tanh(u) ** 2 (x**2 stays)
+            return f"{self.parenthesize(base, PRECEDENCE['Pow'], strict=True)} ** {exponent}"
         return super()._print_Pow(expr, rational)
+
+
+#: SymPy functions NumPy lacks -> the helper a generated module defines for them, a
+#: template under ``templates/helpers/`` (``_erf``: ``erf.py.j2``).
+HELPERS = {sympy.erf: "erf"}
+
+
+def helpers_used(*expressions) -> list[str]:
+    """The names of the :data:`HELPERS` that the NumPy code of ``expressions`` calls."""
+    return sorted({name for function, name in HELPERS.items()
+                   for expression in expressions if sympy.sympify(expression).has(function)})
 
 
 def numpy_code(expression, arrays=("x",), names=None, as_written=False) -> str:

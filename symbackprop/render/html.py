@@ -25,7 +25,8 @@ Page contract (stable; tests and other tools may rely on it)
   and highlights belong to their section.
 - Every element of an array is one ``<button class="cell">`` carrying
   ``data-array`` -- ``x``, the parameters (``w``, ``b``, a kind's own parameter
-  names), ``z``, ``g``, ``grad_x``, ``grad_w``, ``grad_b`` (``grad_`` + the
+  names), an input read but not differentiated (a keep-mask ``m``),
+  ``z``, ``g``, ``grad_x``, ``grad_w``, ``grad_b`` (``grad_`` + the
   parameter's name) for a single layer; in a chain the chain's names: ``a0``,
   ``w1``, ``b1``, ``a1``, ``delta1`` and the derived ``delta0``, ``grad_w1``,
   ``grad_b1`` -- and ``data-index``, the element's full 0-based index,
@@ -234,6 +235,7 @@ def _single_view(derivation) -> LayerView:
     for name in derivation.params:
         own[name] = name
         own[f"grad_{name}"] = f"grad_{name}"
+    own.update({name: name for name in derivation.constants})
     return LayerView(number=1, layer=derivation.layer, input_shape=derivation.input_shape,
                      output_shape=derivation.output_shape, names=own, x=derivation.x,
                      params=dict(derivation.params), g=derivation.g, z=derivation.z,
@@ -442,9 +444,10 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
                      for name, symbols, caption, extra_side in view.extras
                      if extra_side == side] for side in ("forward", "backward")}
     forward += extras["forward"]
-    for own, symbols in view.constants.items():
-        forward.append(_panel(builder, printer, own, own, symbols.shape, printer.name(own),
-                              "given, not differentiated", "param", cells))
+    for own, symbols in view.constants.items():  # a keep-mask, a loss's targets
+        shown = names.get(own, own)
+        forward.append(_panel(builder, printer, shown, shown, symbols.shape,
+                              printer.name(shown), "given, not differentiated", "input", cells))
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,

@@ -354,6 +354,7 @@ def format_layer(derivation, index_base: int = 1, names: dict | None = None,
     lines = [layer.describe()]
     shapes = [f"{name('x')}: {_shape(derivation.input_shape)}{_axes(derivation.input_shape)}"]
     shapes += [f"{name(p)}: {_shape(a.shape)}" for p, a in derivation.params.items()]
+    shapes += [f"{name(c)}: {_shape(a.shape)}" for c, a in derivation.constants.items()]
     output_axes = f" ({parts.output_axes})" if parts.output_axes and \
         len(derivation.output_shape) == len(parts.output_axes.split(" x ")) \
         else _axes(derivation.output_shape)

@@ -4,6 +4,15 @@ stage (each read off the row)."""
 
 # Importing each part registers it with its stage.
 from symbackprop.kinds.activation import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
-from symbackprop.kinds.activation.spec import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from symbackprop.kinds.activation.spec import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "ELU", "GELU", "SiLU"]

@@ -37,7 +37,7 @@ def input_with_zeros(rng: np.random.Generator, shape) -> np.ndarray:
 
 def _forward(layer, x: np.ndarray) -> np.ndarray:
     """``f(x)`` elementwise, from the row (the function's numeric ``_imp_``)."""
-    return np.asarray(activation_function(layer.kind)._imp_(x, *layer.constants), dtype=float)
+    return np.asarray(activation_function(layer.row)._imp_(x, *layer.constants), dtype=float)
 
 
 def _at_output(case):
@@ -50,7 +50,7 @@ def _output_formula_on_input(case):
     by the identity (the sigmoid's ``a (1 - a)`` applied to ``x``)."""
     layer = case.derivation.layer
     net = sympy.Dummy("net", real=True)
-    written = ACTIVATIONS[layer.kind].derivative(lambda value: value, net, *layer.constants)
+    written = ACTIVATIONS[layer.row].derivative(lambda value: value, net, *layer.constants)
     if written.has(sympy.Function):  # not written with the output: nothing to confuse
         return
     derivative = sympy.lambdify([net], written, modules="numpy")

@@ -25,19 +25,30 @@ def activation_options(layer_type):
     """``add_options(parser)`` of ``layer_type``: ``--FIELD VALUE`` for each of its fields
     (the constants of its row, in order)."""
     rule = ACTIVATIONS[layer_type.kind]
-    fields = dataclasses.fields(layer_type)
+    choices = layer_type.choices
+    fields = [field for field in dataclasses.fields(layer_type) if field.name not in choices]
     if len(fields) != len(rule.constants):
-        raise ValueError(f"{layer_type.__name__} has {len(fields)} fields but its row "
+        raise ValueError(f"{layer_type.__name__} has {len(fields)} number fields but its row "
                          f"{rule.kind!r} {len(rule.constants)} constants")
     aliases = getattr(layer_type, "spec_aliases", {})
 
+    def names_of(field) -> list:
+        return [option_name(field.name), *(option_name(alias) for alias, target
+                                           in aliases.items() if target == field.name)]
+
     def add_options(parser) -> None:
         for field, constant in zip(fields, rule.constants):
-            names = [option_name(field.name), *(option_name(alias) for alias, target
-                                                in aliases.items() if target == field.name)]
-            parser.add_argument(*names, type=float, default=field.default, dest=field.name,
-                                metavar=constant.upper(),
+            parser.add_argument(*names_of(field), type=float, default=field.default,
+                                dest=field.name, metavar=constant.upper(),
                                 help=f"{constant} in {rule.formula} (default %(default)s)")
+        for field in dataclasses.fields(layer_type):
+            if field.name in choices:  # each value is a row: say what each computes
+                rows = "; ".join(
+                    f"{value}: {ACTIVATIONS[layer_type(**{field.name: value}).row].formula}"
+                    for value in choices[field.name])
+                parser.add_argument(*names_of(field), choices=choices[field.name],
+                                    default=field.default, dest=field.name,
+                                    help=f"{rows} (default %(default)s)")
     return add_options
 
 
@@ -50,10 +61,16 @@ def activation_from_args(layer_type):
 
 
 def activation_arguments(layer) -> list[str]:
-    """``[]`` for ReLU, ``["--negative-slope", "0.01"]`` for leaky ReLU: every field."""
+    """``[]`` for ReLU, ``["--negative-slope", "0.01"]`` for leaky ReLU: every number field,
+    and each choice not at its default (``["--approximate", "tanh"]``)."""
     arguments = []
     for field in dataclasses.fields(layer):
-        arguments += [option_name(field.name), repr(float(getattr(layer, field.name)))]
+        value = getattr(layer, field.name)
+        if field.name in layer.choices:
+            if value != layer.choices[field.name][0]:
+                arguments += [option_name(field.name), value]
+        else:
+            arguments += [option_name(field.name), repr(float(value))]
     return arguments
 
 

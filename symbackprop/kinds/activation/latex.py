@@ -28,23 +28,41 @@ def _function_latex(printer, expr, exp=None) -> str:
 LayerLatexPrinter.print_function(ActivationBase, _function_latex)
 
 
-def formulas(layer) -> tuple[str, str]:
-    """``f(net)`` and ``f'(net)`` in LaTeX, printed from the layer's row."""
-    rule = ACTIVATIONS[layer.kind]
+def formulas(layer, standalone_derivative: bool = False) -> tuple[str, str]:
+    """``f(net)`` and ``f'(net)`` in LaTeX, printed from the layer's row.
+
+    A row function a formula calls (SiLU's ``sigma``) is defined after the first formula
+    that calls it; with ``standalone_derivative`` ``f'`` defines every one it calls (a
+    chain's walk states ``f'`` alone)."""
+    rule = ACTIVATIONS[layer.row]
     constants = [sympy.Symbol(name, real=True) for name in rule.constants]
-    function = activation_function(layer.kind)
+    function = activation_function(layer.row)
     value = rule.value(NET, *constants)
     derivative = rule.derivative(lambda argument: function(argument, *constants), NET,
                                  *constants)
     printer = LayerLatexPrinter(None, settings={"symbol_names": {NET: r"\mathit{net}"}})
     # The function's own name first where it is not the formula itself:
     # \sigma(net) = \frac{1}{1 + e^{-net}} says what the \sigma of the equations is.
-    named, value = printer.doprint(function(NET, *constants)), printer.doprint(value)
-    return (value if named == value else f"{named} = {value}"), printer.doprint(derivative)
+    named, shown = printer.doprint(function(NET, *constants)), printer.doprint(value)
+    shown = shown if named == shown else f"{named} = {shown}"
+    # The row functions each formula calls (SiLU's \sigma, GELU's \Phi), each defined once.
+    defined = {function}
+    shown_derivative = printer.doprint(derivative)
+    formulas = []
+    for expression, text in ((value, shown), (derivative, shown_derivative)):
+        if standalone_derivative and expression is derivative:
+            defined = {function}
+        for called in sorted({part.func for part in sympy.sympify(expression).atoms(
+                ActivationBase)} - defined, key=lambda called: called.__name__):
+            defined.add(called)
+            text += rf",\quad {printer.doprint(called(NET))} = " \
+                    rf"{printer.doprint(called.rule.value(NET))}"
+        formulas.append(text)
+    return formulas[0], formulas[1]
 
 
 def _constants(layer) -> str:
-    rule = ACTIVATIONS[layer.kind]
+    rule = ACTIVATIONS[layer.row]
     return "".join(rf",\quad {sympy.latex(sympy.Symbol(name))} = {value:g}"
                    for name, value in zip(rule.constants, layer.constants))
 
@@ -70,7 +88,7 @@ PARTS = LatexParts(
     title=lambda layer: f"Backpropagation through {layer.title}",
     general=general,
     chain_words=lambda layer, printer:
-        f"an activation, $f'(\\mathit{{net}}) = {formulas(layer)[1]}$",
+        f"an activation, $f'(\\mathit{{net}}) = {formulas(layer, True)[1]}$",
     elementwise=True)
 
 for _layer_type in ACTIVATION_TYPES:

@@ -6,7 +6,9 @@ the course notes write it, so that differentiating ``L = sum(g*z)`` gives
 ``g s (1 - s)`` for a sigmoid rather than an equivalent tangle of exponentials.
 
 :data:`ACTIVATIONS` holds one :class:`ActivationRule` per activation: ``f`` and
-``f'`` as SymPy expressions and as words.  Adding an activation is one row.
+``f'`` as SymPy expressions and as words.  Adding an activation is one row.  A formula
+may call another row by its SymPy function (SiLU's ``sigmoid``, GELU's ``Phi``); the
+rows in :data:`PARTS` are such named parts and no layer.
 :func:`activation_function` makes the SymPy function of a row.
 
 Each function evaluates itself when its arguments are numbers, and has a
@@ -45,6 +47,7 @@ class ActivationRule:
     constants : names of the numbers the function takes besides ``net``.
     latex_name : how the function prints in LaTeX (``\\sigma``); by default SymPy's
         spelling of ``function_name`` (``\\tanh``, ``\\operatorname{relu}``).
+    text_name : how it prints in the terminal when not as ``function_name`` (``u'``).
     """
 
     kind: str
@@ -55,10 +58,56 @@ class ActivationRule:
     derivative_formula: str
     constants: tuple = field(default=())
     latex_name: str = ""
+    text_name: str = ""
 
 
 def _step(net):
     return sympy.Piecewise((1, net > 0), (0, True))
+
+
+def _called(kind: str):
+    """``net -> f(net)`` with the SymPy function of row ``kind``: a formula that calls
+    another row (SiLU's sigmoid, GELU's Phi) prints it by name, ``x11 sigmoid(x11)``.
+    The function is made when first called, after the table below exists."""
+    return lambda net: activation_function(kind)(net)
+
+
+_sigmoid, _normal_cdf, _normal_pdf = _called("sigmoid"), _called("normal_cdf"), \
+    _called("normal_pdf")
+_gelu_u, _gelu_du = _called("gelu_u"), _called("gelu_du")
+
+#: The cubic coefficient of GELU's tanh approximation (PyTorch's and the GELU paper's).
+GELU_TANH_COEFFICIENT = sympy.Float("0.044715")
+
+#: Rows that are no layer: named parts of the layers' formulas, so that the sums stay
+#: short (``Phi(x11) + x11 phi(x11)``) and the generated code computes each part once.
+PARTS = (
+    ActivationRule(
+        "normal_cdf", "Phi",
+        value=lambda net: (1 + sympy.erf(net / sympy.sqrt(2))) / 2,
+        derivative=lambda f, net: _normal_pdf(net),
+        formula="Phi(net) = (1 + erf(net / sqrt(2))) / 2, the standard normal distribution",
+        derivative_formula="Phi'(net) = phi(net)", latex_name=r"\Phi"),
+    ActivationRule(
+        "normal_pdf", "phi",
+        value=lambda net: sympy.exp(-net ** 2 / 2) / sympy.sqrt(2 * sympy.pi),
+        derivative=lambda f, net: -net * f(net),
+        formula="phi(net) = exp(-net^2 / 2) / sqrt(2 pi), the standard normal density",
+        derivative_formula="phi'(net) = -net phi(net)", latex_name=r"\varphi"),
+    ActivationRule(
+        "gelu_u", "u",
+        value=lambda net: sympy.sqrt(2 / sympy.pi) * (net + GELU_TANH_COEFFICIENT * net ** 3),
+        derivative=lambda f, net: _gelu_du(net),
+        formula="u(net) = sqrt(2 / pi) (net + 0.044715 net^3)",
+        derivative_formula="u'(net) = sqrt(2 / pi) (1 + 3 * 0.044715 net^2)", latex_name="u"),
+    ActivationRule(
+        "gelu_du", "du",
+        value=lambda net: sympy.sqrt(2 / sympy.pi) * (1 + 3 * GELU_TANH_COEFFICIENT * net ** 2),
+        derivative=lambda f, net: sympy.sqrt(2 / sympy.pi) * 6 * GELU_TANH_COEFFICIENT * net,
+        formula="u'(net) = sqrt(2 / pi) (1 + 3 * 0.044715 net^2)",
+        derivative_formula="u''(net) = sqrt(2 / pi) 6 * 0.044715 net",
+        latex_name="u'", text_name="u'"),
+)
 
 
 #: The activations, by layer kind.  ``f'`` at 0 follows the notes: ReLU's is 0,
@@ -98,6 +147,40 @@ ACTIVATIONS = {rule.kind: rule for rule in (
         formula="f(net) = log(1 + exp(beta net)) / beta, or net where beta net > threshold",
         derivative_formula="f'(net) = 1 / (1 + exp(-beta net)), or 1 where beta net > threshold",
         constants=("beta", "threshold")),
+    ActivationRule(
+        "elu", "elu",
+        value=lambda net, alpha: sympy.Piecewise((net, net > 0),
+                                                 (alpha * (sympy.exp(net) - 1), True)),
+        derivative=lambda f, net, alpha: sympy.Piecewise((1, net > 0),
+                                                         (alpha * sympy.exp(net), True)),
+        formula="f(net) = net if net > 0 else alpha (exp(net) - 1)",
+        derivative_formula="f'(net) = 1 if net > 0 else alpha exp(net) (alpha at 0)",
+        constants=("alpha",), latex_name=r"\operatorname{elu}"),
+    # GELU is x times the standard normal distribution function Phi; its approximate="tanh"
+    # variant is a row of its own (the spec class picks the row by its choice field).
+    ActivationRule(
+        "gelu", "gelu",
+        value=lambda net: net * _normal_cdf(net),
+        derivative=lambda f, net: _normal_cdf(net) + net * _normal_pdf(net),
+        formula="f(net) = net Phi(net), Phi(net) = (1 + erf(net / sqrt(2))) / 2",
+        derivative_formula="f'(net) = Phi(net) + net phi(net), phi = exp(-net^2/2) / sqrt(2 pi)",
+        latex_name=r"\operatorname{gelu}"),
+    ActivationRule(
+        "gelu_tanh", "gelu",
+        value=lambda net: net * (1 + sympy.tanh(_gelu_u(net))) / 2,
+        derivative=lambda f, net: (1 + sympy.tanh(_gelu_u(net))) / 2
+        + net * (1 - sympy.tanh(_gelu_u(net)) ** 2) * _gelu_du(net) / 2,
+        formula="f(net) = net (1 + tanh(u)) / 2, u = sqrt(2/pi) (net + 0.044715 net^3)",
+        derivative_formula="f'(net) = (1 + tanh(u)) / 2 + net (1 - tanh(u)^2) u'(net) / 2",
+        latex_name=r"\operatorname{gelu}"),
+    ActivationRule(
+        "silu", "silu",
+        value=lambda net: net * _sigmoid(net),
+        derivative=lambda f, net: _sigmoid(net) * (1 + net * (1 - _sigmoid(net))),
+        formula="f(net) = net s(net), s(net) = 1 / (1 + exp(-net))",
+        derivative_formula="f'(net) = s(net) (1 + net (1 - s(net)))",
+        latex_name=r"\operatorname{silu}"),
+    *PARTS,
 )}
 
 

@@ -28,10 +28,20 @@ class _Activation(SpecMixin):
     parameter_names = ()
     title = ""
     positive = ()  # fields that must be > 0
+    #: Fields that choose a variant rather than hold a number, field -> its values, the
+    #: default first (GELU's ``approximate``: ``("none", "tanh")``).  A value other than
+    #: the default selects the row ``<kind>_<value>`` (see :attr:`row`).
+    choices = {}
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name in self.choices:
+                allowed = self.choices[field.name]
+                if not isinstance(value, str) or value not in allowed:
+                    raise ValueError(f"{field.name} must be one of "
+                                     f"{', '.join(map(repr, allowed))}, got {value!r}")
+                continue
             if not isinstance(value, numbers.Real) or isinstance(value, bool) \
                     or not math.isfinite(value):
                 raise ValueError(f"{field.name} must be a finite number, got {value!r}")
@@ -43,9 +53,23 @@ class _Activation(SpecMixin):
         return {}
 
     @property
+    def number_fields(self) -> tuple:
+        """The dataclass fields that hold the row's constants (not the :attr:`choices`)."""
+        return tuple(field for field in dataclasses.fields(self)
+                     if field.name not in self.choices)
+
+    @property
     def constants(self) -> tuple:
         """Numbers the function takes besides ``net`` (the leaky slope), as the row names them."""
-        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
+        return tuple(getattr(self, field.name) for field in self.number_fields)
+
+    @property
+    def row(self) -> str:
+        """The key of this layer's row of ``rules.ACTIVATIONS``: ``kind``, or
+        ``kind_value`` for each choice field not at its default (``gelu_tanh``)."""
+        return "_".join([self.kind, *(getattr(self, name) for name, allowed
+                                      in self.choices.items()
+                                      if getattr(self, name) != allowed[0])])
 
     def input_shape(self, input_size, batch: int = 1) -> tuple[int, ...]:
         """``(N, C, H, W)`` from an int, ``(H, W)`` or ``(C, H, W)``; ``(N, F)`` from ``(F,)``."""
@@ -62,10 +86,17 @@ class _Activation(SpecMixin):
         return math.prod(batched(input_shape, self))
 
     def describe(self) -> str:
-        """``ReLU``; ``LeakyReLU, negative slope 0.01``: the title and every constant."""
-        return ", ".join([self.title, *(f"{field.name.replace('_', ' ')} {value:g}"
-                                        for field, value in zip(dataclasses.fields(self),
-                                                                self.constants))])
+        """``ReLU``; ``LeakyReLU, negative slope 0.01``; ``GELU, approximate tanh``: the
+        title, every constant and every choice not at its default."""
+        words = [self.title]
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in self.choices:
+                if value != self.choices[field.name][0]:
+                    words.append(f"{field.name.replace('_', ' ')} {value}")
+            else:
+                words.append(f"{field.name.replace('_', ' ')} {value:g}")
+        return ", ".join(words)
 
 
 @register_kind
@@ -122,16 +153,51 @@ class Softplus(_Activation):
     positive = ("beta",)
 
 
+@register_kind
+@dataclass(frozen=True)
+class ELU(_Activation):
+    """``net`` where ``net > 0``, else ``alpha (exp(net) - 1)``; derivative ``alpha exp(net)``
+    there (``alpha`` at 0, as PyTorch's ``ELU(alpha)``)."""
+
+    alpha: float = 1.0
+
+    kind = "elu"
+    title = "ELU"
+
+
+@register_kind
+@dataclass(frozen=True)
+class GELU(_Activation):
+    """``net Phi(net)`` with the standard normal distribution function ``Phi`` (erf), or
+    with ``approximate="tanh"`` PyTorch's tanh approximation of it (a row of its own)."""
+
+    approximate: str = "none"
+
+    kind = "gelu"
+    title = "GELU"
+    choices = {"approximate": ("none", "tanh")}
+
+
+@register_kind
+@dataclass(frozen=True)
+class SiLU(_Activation):
+    """``net s(net)`` with the logistic sigmoid ``s`` (swish); derivative
+    ``s (1 + net (1 - s))``."""
+
+    kind = "silu"
+    title = "SiLU"
+
+
 #: Every activation layer type, in the order the stages register them.
-ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh, Softplus)
+ACTIVATION_TYPES = (ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, GELU, SiLU)
 
 
 def activation_module_name(layer) -> str:
-    """``relu``, ``leakyrelu_a0p01``: the kind and each constant by the first letter of
-    the name its row gives it (``alpha``)."""
-    names = ACTIVATIONS[layer.kind].constants
-    return "".join([layer.kind, *(f"_{name[0]}{number_token(value)}"
-                                  for name, value in zip(names, layer.constants))])
+    """``relu``, ``leakyrelu_a0p01``, ``gelu_tanh``: the row and each constant by the first
+    letter of the name its row gives it (``alpha``)."""
+    names = ACTIVATIONS[layer.row].constants
+    return "".join([layer.row, *(f"_{name[0]}{number_token(value)}"
+                                 for name, value in zip(names, layer.constants))])
 
 
 for _layer_type in ACTIVATION_TYPES:

@@ -11,7 +11,7 @@ from symbackprop.render.text import TEXT, TextParts, TextPrinter, rule_text
 
 def _function_text(printer, expr) -> str:
     """``relu(x11)``; constants such as the leaky slope are stated in the header."""
-    return f"{expr.func.__name__}({printer._print(expr.args[0])})"
+    return f"{expr.rule.text_name or expr.func.__name__}({printer._print(expr.args[0])})"
 
 
 # Every activation's function derives from ActivationBase: SymPy's dispatch finds this
@@ -20,18 +20,18 @@ TextPrinter.print_function(ActivationBase, _function_text)
 
 
 def _constants_text(layer) -> str:
-    rule = ACTIVATIONS[layer.kind]
+    rule = ACTIVATIONS[layer.row]
     return "".join(f", {name} = {value:g}" for name, value in zip(rule.constants, layer.constants))
 
 
 def forward_header(layer, names, input_shape) -> str:
-    return f"{names['z']} = f({names['x']}) elementwise, {ACTIVATIONS[layer.kind].formula}" \
+    return f"{names['z']} = f({names['x']}) elementwise, {ACTIVATIONS[layer.row].formula}" \
            f"{_constants_text(layer)}"
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
     return [f"{names['dx']} = {rule_text(layer, names)} elementwise, "
-            f"{ACTIVATIONS[layer.kind].derivative_formula}{_constants_text(layer)}"]
+            f"{ACTIVATIONS[layer.row].derivative_formula}{_constants_text(layer)}"]
 
 
 #: One entry for every activation: everything it says comes from the layer's row.
