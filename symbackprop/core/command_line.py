@@ -29,7 +29,9 @@ __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argume
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
-               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
+               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
+               "L": "L, a length per channel: (N, C, L)",
+               "shape": "D, D1xD2 or D1xD2xD3, the shape of one sample"}
 
 
 @dataclass(frozen=True)

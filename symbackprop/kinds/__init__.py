@@ -13,6 +13,7 @@ from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
+from symbackprop.kinds.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
@@ -21,4 +22,5 @@ from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module as
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear"]
+           "Softplus", "Flatten", "Linear", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+           "GroupNorm", "InstanceNorm2d"]

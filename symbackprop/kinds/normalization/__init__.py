@@ -1,0 +1,14 @@
+"""Normalisations: batch (1-d and 2-d), layer, group and instance norm, one computation
+("normalise over a set of axes, then scale and shift") with a layout per kind."""
+
+# Importing each part registers it with its stage.
+from symbackprop.kinds.normalization import cli, expand, rules, text  # noqa: F401
+from symbackprop.kinds.normalization.spec import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+)
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d"]
