@@ -13,7 +13,8 @@ from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
-from symbackprop.kinds.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d
+from symbackprop.kinds.normalization import (BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
+                                             InstanceNorm2d)
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
