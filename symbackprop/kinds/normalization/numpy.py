@@ -3,6 +3,8 @@ the closed forms proven on a small derivation before any code is written."""
 
 from __future__ import annotations
 
+import functools
+
 from symbackprop.core.derivation import derive
 from symbackprop.kinds.normalization.rules import prove_rules, statements
 from symbackprop.kinds.normalization.spec import (
@@ -52,13 +54,15 @@ def small_instance(layer):
                               num_channels=min(layer.num_groups, 2) * min(per, 2))
         return small, None, 2
     if isinstance(layer, LayerNorm):
-        small = layer.replace(normalized_shape=tuple(min(size, 3) for size in
+        small = layer.replace(normalized_shape=tuple(min(size, 2) for size in
                                                      layer.normalized_shape[-2:]))
         return small, None, 2
+    if isinstance(layer, InstanceNorm2d):
+        return layer.replace(num_features=1), (2, 2), 1
     small = layer.replace(num_features=min(layer.num_features, 2))
     if isinstance(layer, BatchNorm1d):
         return small, None, 3
-    return small, (1, 2) if isinstance(layer, BatchNorm2d) else (2, 2), 2
+    return small, (1, 2), 2
 
 
 def _constants(layer) -> list:
@@ -73,14 +77,22 @@ def _constants(layer) -> list:
     return sizes + [("EPS", repr(float(layer.eps)), "added to the variance")]
 
 
-def _context(layer, style: str, strategy) -> dict:
-    instance, input_size, batch = small_instance(layer)
+@functools.lru_cache(maxsize=64)
+def proven_instance(instance, input_size, batch):
+    """``(derivation, proofs)`` of the small instance; PlanError if a closed form fails
+    (both styles of a layer share one derivation)."""
     derivation = derive(instance, input_size, batch)
     proofs = prove_rules(derivation)
     failed = [proof.name for proof in proofs if not proof.holds]
     if failed:
         raise PlanError(f"the closed forms {failed} differ from the derivation of "
                         f"{instance.describe()}")
+    return derivation, proofs
+
+
+def _context(layer, style: str, strategy) -> dict:
+    instance, input_size, batch = small_instance(layer)
+    derivation, proofs = proven_instance(instance, input_size, batch)
     layout, input_check, input_words = _LAYOUTS[type(layer)]
     channels = getattr(layer, "num_features", getattr(layer, "num_channels", None))
     shape_words = ", ".join(map(str, getattr(layer, "normalized_shape", ())))
@@ -95,6 +107,7 @@ def _context(layer, style: str, strategy) -> dict:
         "normalization/normalization_reference.py.j2",
         exports=["forward", "backward"],
         signature=", ".join(["x", *arguments]),
+        parameters_signature=", ".join(arguments),
         checked_tuple="(x,)" if not arguments else ", ".join(["x", *arguments]),
         parameter_arguments=arguments,
         parameter_shape=repr(layer.parameter_shape),
