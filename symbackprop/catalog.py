@@ -19,8 +19,12 @@ from pathlib import Path
 from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
     AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv2d,
     Flatten,
+    GroupNorm,
+    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2d,
@@ -127,6 +131,13 @@ CATALOG = (
                  "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
     CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
                  "the textbook two-layer network of sigmoid units"),
+    # Normalisations: batch norm (1-d and 2-d), layer norm, group norm.
+    CatalogEntry(BatchNorm2d(64),
+                 "spatial batch norm after a 64-channel convolution (ResNet); dL/dx = "
+                 "(gamma / (m sigma)) (m g - sum g - xhat sum(g xhat))", BOTH_STYLES),
+    CatalogEntry(BatchNorm1d(128), "batch norm of 128 features after a fully connected layer"),
+    CatalogEntry(LayerNorm(512), "layer norm over 512 features (a Transformer block)"),
+    CatalogEntry(GroupNorm(32, 64), "group norm, 32 groups of 2 channels (detection backbones)"),
 )
 
 

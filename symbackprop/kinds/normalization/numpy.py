@@ -25,24 +25,26 @@ _CHANNEL_PARAMETERS = "parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
 _LAYOUTS = {
     BatchNorm1d: (["view = shape", "axes = (0,) + tuple(range(2, len(shape)))  # all but C",
                    _CHANNEL_PARAMETERS],
-                  '("N", NUM_FEATURES) if np.ndim(x) == 2 else ("N", NUM_FEATURES, "L")',
+                  ['shape = ("N", NUM_FEATURES) if np.ndim(x) == 2 else ("N", NUM_FEATURES, "L")'],
                   "(N, C) or (N, C, L), C = {C}"),
     BatchNorm2d: (["view = shape", "axes = (0, 2, 3)  # the batch and both spatial axes",
                    _CHANNEL_PARAMETERS],
-                  '("N", NUM_FEATURES, "H", "W")', "(N, C, H, W), C = {C}"),
+                  ['shape = ("N", NUM_FEATURES, "H", "W")'], "(N, C, H, W), C = {C}"),
     InstanceNorm2d: (["view = shape", "axes = (2, 3)  # both spatial axes", _CHANNEL_PARAMETERS],
-                     '("N", NUM_FEATURES, "H", "W")', "(N, C, H, W), C = {C}"),
+                     ['shape = ("N", NUM_FEATURES, "H", "W")'], "(N, C, H, W), C = {C}"),
     GroupNorm: (["view = (shape[0], NUM_GROUPS, shape[1] // NUM_GROUPS) + tuple(shape[2:])",
                  "axes = tuple(range(2, len(view)))  # a group's channels and space",
                  _CHANNEL_PARAMETERS],
-                '("N", NUM_CHANNELS) if np.ndim(x) == 2 else ("N", NUM_CHANNELS, "H", "W")',
+                ['shape = ("N", NUM_CHANNELS) if np.ndim(x) == 2 else '
+                 '("N", NUM_CHANNELS, "H", "W")'],
                 "(N, C) or (N, C, H, W), C = {C}"),
     LayerNorm: (["view = shape",
                  "axes = tuple(range(len(shape) - len(NORMALIZED_SHAPE), len(shape)))",
                  "parameter_shape = (1,) * (len(shape) - len(NORMALIZED_SHAPE)) + "
                  "NORMALIZED_SHAPE"],
-                'tuple(f"d{axis}" for axis in range(max(np.ndim(x) - len(NORMALIZED_SHAPE), 1)))'
-                ' + NORMALIZED_SHAPE', "(N, ..., {C}), the last axes normalized_shape"),
+                ["lead = max(np.ndim(x) - len(NORMALIZED_SHAPE), 1)  # the free axes",
+                 'shape = tuple(f"d{axis}" for axis in range(lead)) + NORMALIZED_SHAPE'],
+                "(N, ..., {C}), the last axes normalized_shape"),
 }
 
 
@@ -115,7 +117,7 @@ def _context(layer, style: str, strategy) -> dict:
         training=layer.uses_batch_statistics,
         constants=_constants(layer),
         layout_lines=layout,
-        input_check=input_check,
+        input_check_lines=input_check,
         input_words=input_words.format(C=channels if channels is not None else shape_words),
         over_words=layer.over_words(probe if len(probe) > 2 or isinstance(layer, BatchNorm1d)
                                     else probe),
