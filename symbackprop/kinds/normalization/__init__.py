@@ -2,7 +2,7 @@
 ("normalise over a set of axes, then scale and shift") with a layout per kind."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.normalization import cli, expand, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.normalization import cli, expand, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.normalization.spec import (
     BatchNorm1d,
     BatchNorm2d,

@@ -44,8 +44,15 @@ __all__ = ["GroupMean", "GroupVariance", "EPS", "variance_derivative", "closed_f
            "NormProof", "prove_rules", "STATEMENTS", "statements", "one_gamma_per_group",
            "SYMBOLIC_LIMIT"]
 
+class _Epsilon(sympy.Symbol):
+    """The epsilon of the formulas: ``eps`` in text, ``\\epsilon`` in LaTeX."""
+
+    def _latex(self, printer):
+        return r"\epsilon"
+
+
 #: The epsilon of the printed formulas (its value is the layer's ``eps``).
-EPS = sympy.Symbol("eps", positive=True)
+EPS = _Epsilon("eps", positive=True)
 
 
 def _mean_value(elements):
