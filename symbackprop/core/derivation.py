@@ -190,7 +190,10 @@ class Derivation:
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
+        # a layer may name its arrays for people (a normalisation's weight is gamma);
+        # the reader's own names win
+        shown = {**getattr(self.layer, "display_names", {}), **dict(names or {})}
+        return Notation(shapes=self.shapes, index_base=index_base, names=shown)
 
     def _repr_latex_(self) -> str:
         """Notebook display: the layer and a few of its equations, typeset."""

@@ -2,7 +2,15 @@
 ("normalise over a set of axes, then scale and shift") with a layout per kind."""
 
 # Importing each part registers it with its stage.
-from symbackprop.kinds.normalization import cli, expand, latex, numpy, rules, text  # noqa: F401
+from symbackprop.kinds.normalization import (  # noqa: F401
+    cli,
+    expand,
+    html,
+    latex,
+    numpy,
+    rules,
+    text,
+)
 from symbackprop.kinds.normalization.spec import (
     BatchNorm1d,
     BatchNorm2d,

@@ -38,8 +38,8 @@ def _normalization(layer, input_shape) -> Forward:
     mean, variance = broadcast_statistics(layer, x, constants)
     pview = layer.parameter_view(input_shape)
     if layer.has_affine:
-        gamma = symbol_grid("gamma", layer.parameter_shape)
-        beta = symbol_grid("beta", layer.parameter_shape)
+        gamma = symbol_grid("weight", layer.parameter_shape)  # printed gamma
+        beta = symbol_grid("bias", layer.parameter_shape)  # printed beta
         params = {"weight": to_array(gamma), "bias": to_array(beta)}
         gamma = np.broadcast_to(gamma.reshape(pview), input_shape)
         beta = np.broadcast_to(beta.reshape(pview), input_shape)

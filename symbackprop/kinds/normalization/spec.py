@@ -60,6 +60,8 @@ class Normalization(SpecMixin):
 
     #: What a printout calls the set of elements that share statistics.
     group_words = "group"
+    #: PyTorch's weight and bias are the notes' gamma and beta (core.derivation reads this).
+    display_names = {"weight": "gamma", "bias": "beta"}
 
     @property
     def uses_batch_statistics(self) -> bool:

@@ -73,7 +73,7 @@ def definition_lines(derivation, printer) -> list[str]:
         rows.append((printer.doprint(variance),
                      f"({' + '.join(f'({e} - {mu})^2' for e in elements)})/{m}"))
     width = max(len(left) for left, _ in rows)
-    return [f"{left.ljust(width)} = {right}" for left, right in rows] + [""]
+    return [f"{left.ljust(width)} = {right}" for left, right in rows]
 
 
 def backward_rules(layer, names, input_shape, output_shape) -> list[str]:
