@@ -38,21 +38,19 @@ import numpy as np
 import sympy
 
 from symbackprop.core.rules import PROOFS, axis_sum
-from symbackprop.kinds.normalization.spec import NORMALIZATION_TYPES
+from symbackprop.kinds.normalization.spec import EPS, NORMALIZATION_TYPES
 
 __all__ = ["GroupMean", "GroupVariance", "EPS", "variance_derivative", "closed_form_gradients",
            "NormProof", "prove_rules", "STATEMENTS", "statements", "one_gamma_per_group",
            "SYMBOLIC_LIMIT"]
 
-class _Epsilon(sympy.Symbol):
-    """The epsilon of the formulas: ``eps`` in text, ``\\epsilon`` in LaTeX."""
-
-    def _latex(self, printer):
-        return r"\epsilon"
 
 
-#: The epsilon of the printed formulas (its value is the layer's ``eps``).
-EPS = _Epsilon("eps", positive=True)
+
+def _numeric_variance(elements):
+    """The biased variance of numbers (or NumPy arrays), two-pass."""
+    mean = sum(elements) / len(elements)
+    return sum((element - mean) ** 2 for element in elements) / len(elements)
 
 
 def _mean_value(elements):
@@ -81,6 +79,8 @@ class GroupMean(sympy.Function):
 
     def _eval_is_real(self):
         return all(element.is_real for element in self.args[0]) or None
+
+    _imp_ = staticmethod(lambda elements, label: sum(elements) / len(elements))
 
     @property
     def definition(self):
@@ -139,6 +139,8 @@ class GroupVariance(sympy.Function):
 
     def _eval_is_real(self):
         return self._eval_is_nonnegative()
+
+    _imp_ = staticmethod(lambda elements, label: _numeric_variance(elements))
 
     @property
     def definition(self):

@@ -23,13 +23,27 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import sympy
+
 from symbackprop.core.indexing import is_int
 from symbackprop.core.layers import SpecMixin, check_batch, sample_shape
 from symbackprop.core.naming import MODULE_NAMES, number_token
 from symbackprop.core.registry import register_kind
 
-__all__ = ["Normalization", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
+__all__ = ["EPS", "Normalization", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
            "InstanceNorm2d", "NORMALIZATION_TYPES"]
+
+
+class _Epsilon(sympy.Symbol):
+    """The epsilon of the formulas: ``eps`` in text, ``\\epsilon`` in LaTeX."""
+
+    def _latex(self, printer):
+        return r"\epsilon"
+
+
+#: The epsilon of the printed formulas (its value is the layer's ``eps``:
+#: :attr:`Normalization.symbol_values`).
+EPS = _Epsilon("eps", positive=True)
 
 
 def _check_positive_int(name: str, value) -> None:
@@ -62,6 +76,12 @@ class Normalization(SpecMixin):
     group_words = "group"
     #: PyTorch's weight and bias are the notes' gamma and beta (core.derivation reads this).
     display_names = {"weight": "gamma", "bias": "beta"}
+
+    @property
+    def symbol_values(self) -> dict:
+        """``{EPS: eps}``: the numbers the formulas' own symbols stand for (read where
+        the derivation is evaluated at numbers)."""
+        return {EPS: sympy.Float(self.eps)}
 
     @property
     def uses_batch_statistics(self) -> bool:
