@@ -3,6 +3,7 @@
 
 # Importing each part registers it with its stage.
 from symbackprop.kinds.normalization import (  # noqa: F401
+    check,
     cli,
     expand,
     html,
