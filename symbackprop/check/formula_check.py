@@ -105,6 +105,9 @@ class FormulaParts:
     #: array -> the names of its axes, used when the array has that many axes
     #: (``{"w": ("output feature", "input feature")}``)
     axes: dict = dataclasses.field(default_factory=dict)
+    #: False for a kind whose formulas need names the checker does not read yet (the
+    #: ``check`` command then does not offer it)
+    takes_formulas: bool = True
 
 
 #: layer type -> :class:`FormulaParts`.

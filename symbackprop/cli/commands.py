@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from symbackprop.check.formula_check import FORMULAS
 from symbackprop.check.impl import IMPLEMENTATIONS, conventions
 from symbackprop.cli.options import (
     add_derivation_options,
@@ -12,6 +13,7 @@ from symbackprop.cli.options import (
     input_size_from_args,
     layer_from_args,
 )
+from symbackprop.core.registry import KINDS
 from symbackprop.core.rules import proofs_for
 from symbackprop.render.latex import NAME_OPTIONS
 from symbackprop.render.text import to_text
@@ -176,6 +178,8 @@ def check_command(args) -> int:
 
 
 check_command.options = _check_options
+check_command.kinds = [kind for kind, layer_type in KINDS.items()
+                       if getattr(FORMULAS.table.get(layer_type), "takes_formulas", True)]
 # check_derivation compares with one layer's gradients and refuses a chain's.
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
 from symbackprop.kinds.normalization.spec import (
     NORMALIZATION_TYPES,
@@ -145,5 +146,10 @@ _ENTRY = Implementation(
     gradients=("x", "weight", "bias"), mistakes=NORMALIZATION_MISTAKES, sizes=_sizes,
     input_size=_input_size, show_channels=True)
 
+# The formula checker reads x, g, w, b and sums of their products; a normalisation's
+# formulas need mu, sigma, gamma and square roots, so `check` does not offer it (yet).
+_FORMULAS = FormulaParts(words="a normalisation", takes_formulas=False)
+
 for _layer_type in NORMALIZATION_TYPES:
     IMPLEMENTATIONS.register(_layer_type, _ENTRY)
+    FORMULAS.register(_layer_type, _FORMULAS)
