@@ -31,8 +31,8 @@ eps = 1e-05
 
 How the code computes them: the computational graph node by node (mean, centred input,
 variance, inverse deviation, normalised input, scale and shift), then back through it,
-as the printouts draw it, in the dtype of x. SymPy derived BatchNorm2d(2) on a batch of
-2 (input (2, 2, 1, 2)), and the closed forms above were proven to equal its gradient
+as the printouts draw it, in the dtype of x. SymPy derived BatchNorm2d(1) on a batch of
+2 (input (2, 1, 1, 2)), and the closed forms above were proven to equal its gradient
 elements symbolically. The result has the dtype of x: float32 stays float32; dL/dx has
 the shape of x.
 """

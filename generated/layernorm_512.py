@@ -30,7 +30,7 @@ Formulas, with sums over the m values of one group:
 eps = 1e-05
 
 How the code computes them: the fast closed forms, vectorised, statistics in float64.
-SymPy derived LayerNorm(2) on a batch of 2 (input (2, 2)), and the closed forms above
+SymPy derived LayerNorm(3) on a batch of 2 (input (2, 3)), and the closed forms above
 were proven to equal its gradient elements symbolically. The result has the dtype of x:
 float32 stays float32; dL/dx has the shape of x.
 """

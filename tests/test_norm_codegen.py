@@ -27,11 +27,9 @@ GRID = [
     ("bn1d", BatchNorm1d(3), (4, 3), batch_norm_layout),
     ("bn1d-length", BatchNorm1d(2, eps=1e-3), (3, 2, 5), batch_norm_layout),
     ("bn2d", BatchNorm2d(2), (3, 2, 3, 4), batch_norm_layout),
-    ("bn2d-no-affine", BatchNorm2d(2, affine=False), (2, 2, 2, 3), batch_norm_layout),
     ("bn2d-eval", BatchNorm2d(2, training=False), (3, 2, 2, 2), batch_norm_layout),
     ("bn1d-eval-no-affine", BatchNorm1d(3, affine=False, training=False), (2, 3),
      batch_norm_layout),
-    ("layernorm", LayerNorm(5), (3, 5), lambda s: layer_norm_layout(s, (5,))),
     ("layernorm-2d", LayerNorm((3, 4)), (2, 5, 3, 4), lambda s: layer_norm_layout(s, (3, 4))),
     ("groupnorm", GroupNorm(2, 4), (2, 4, 2, 3), lambda s: group_norm_layout(s, 2)),
     ("groupnorm-flat", GroupNorm(3, 6, affine=False), (2, 6), lambda s: group_norm_layout(s, 3)),
@@ -78,7 +76,9 @@ def test_both_styles_are_the_loop_reference(name, layer, shape, layout, style):
         np.testing.assert_allclose(have, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name, layer, shape, layout", [GRID[2], GRID[4], GRID[7], GRID[8]],
+@pytest.mark.parametrize("name, layer, shape, layout",
+                         [entry for entry in GRID if entry[0] in ("bn2d", "bn2d-eval",
+                                                                  "layernorm-2d", "groupnorm")],
                          ids=["bn2d", "bn2d-eval", "layernorm-2d", "groupnorm"])
 def test_finite_differences(name, layer, shape, layout):
     """dL/dx and the parameter gradients of L = sum(g z) by central differences."""
@@ -108,14 +108,14 @@ def test_finite_differences(name, layer, shape, layout):
 
 @given(offset=st.sampled_from([0.0, 1e3, -4e4, 1e6]),
        scale=st.sampled_from([1e-3, 1e-1, 1.0, 50.0]), eps=st.sampled_from([1e-5, 1e-3, 0.5]),
-       batch=st.integers(2, 4), length=st.integers(1, 3), case=st.sampled_from([0, 2, 6, 8]),
+       batch=st.integers(2, 4), length=st.integers(1, 3), case=st.sampled_from(["bn1d", "bn2d", "layernorm-2d", "groupnorm"]),
        seed=st.integers(0, 2**16))
 def test_hard_inputs_in_float32_and_float64(offset, scale, eps, batch, length, case, seed):
     """Large offsets and tiny spreads: the fast module in float64 agrees with the loops
     (float64 on the same values) and in float32 (statistics accumulated in float64) to a
     few rounding units of the result's dtype plus the problem's conditioning; nothing is
     NaN or infinite."""
-    name, layer, shape, layout = GRID[case]
+    name, layer, shape, layout = next(entry for entry in GRID if entry[0] == case)
     layer = layer.replace(eps=eps)
     shape = (batch, *shape[1:])
     if name == "bn1d":

@@ -128,7 +128,7 @@ def test_the_forward_is_written_with_the_group_statistics():
     assert variance.mean == mean
 
 
-@pytest.mark.parametrize("m", [1, 2, 5, 9])
+@pytest.mark.parametrize("m", [1, 2, 5])
 def test_the_variance_derivative_is_proven_from_the_definition(m):
     assert rules.variance_derivative(m) == sympy.Rational(2, m)
 

@@ -159,8 +159,13 @@ class NumericGradients:
                     len(o), length), np.array(upstream, dtype=int))
         if fallback:  # every other term in one function: one lambdify, not one per term
             symbols = sorted(set().union(*[term.free_symbols for _, term in fallback]), key=str)
+            # plain names first, in one pass: lambdify would rename each symbol whose name
+            # is not an identifier (x[0,1]) in a walk of every term of its own
+            plain = {symbol: sympy.Symbol(f"v{number}") for number, symbol in enumerate(symbols)}
+            terms = [term.xreplace(plain) for _, term in fallback]
             fallback = (np.array([out for out, _ in fallback], dtype=int),
-                        sympy.lambdify(symbols, [term for _, term in fallback], "numpy"),
+                        sympy.lambdify([plain[s] for s in symbols], terms, "numpy",
+                                       dummify=False),
                         [self.position[s] for s in symbols])
         return array.shape, compiled, fallback
 

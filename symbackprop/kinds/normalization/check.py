@@ -124,12 +124,15 @@ def _usable(layer) -> None:
 def _sizes(layer) -> list:
     """The sample shapes tried (channels included): two of each rank the layer takes."""
     _usable(layer)
+    # small: every gradient element of a group reads all m values of it (m^2 terms)
     if isinstance(layer, BatchNorm1d):
-        return [(layer.num_features,), (layer.num_features, 3)]
-    if isinstance(layer, (BatchNorm2d, InstanceNorm2d)):
-        return [(layer.num_features, 2, 3), (layer.num_features, 3, 2)]
+        return [(layer.num_features,), (layer.num_features, 2)]
+    if isinstance(layer, BatchNorm2d):
+        return [(layer.num_features, 1, 2), (layer.num_features, 2, 2)]
+    if isinstance(layer, InstanceNorm2d):
+        return [(layer.num_features, 1, 3), (layer.num_features, 2, 2)]
     if isinstance(layer, GroupNorm):
-        return [(layer.num_channels,), (layer.num_channels, 2, 2)]
+        return [(layer.num_channels,), (layer.num_channels, 1, 2)]
     return [layer.normalized_shape, (2, *layer.normalized_shape)]
 
 

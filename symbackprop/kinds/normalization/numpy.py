@@ -56,15 +56,14 @@ def small_instance(layer):
                               num_channels=min(layer.num_groups, 2) * min(per, 2))
         return small, None, 2
     if isinstance(layer, LayerNorm):
-        small = layer.replace(normalized_shape=tuple(min(size, 2) for size in
-                                                     layer.normalized_shape[-2:]))
+        small = layer.replace(normalized_shape=(1,) * (len(layer.normalized_shape) > 1) +
+                              (min(layer.normalized_shape[-1], 3),))
         return small, None, 2
     if isinstance(layer, InstanceNorm2d):
         return layer.replace(num_features=1), (2, 2), 1
-    small = layer.replace(num_features=min(layer.num_features, 2))
     if isinstance(layer, BatchNorm1d):
-        return small, None, 3
-    return small, (1, 2), 2
+        return layer.replace(num_features=min(layer.num_features, 2)), None, 3
+    return layer.replace(num_features=1), (1, 2), 2
 
 
 def _constants(layer) -> list:
