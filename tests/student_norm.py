@@ -5,48 +5,58 @@ for each classic mistake.  Independent of symbackprop.  Each takes
 import numpy as np
 
 
-def _stats(x, axes):
-    mu = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    return mu, var
+def _layout(x):
+    """The axes batch norm reduces over, and the shape gamma is broadcast in."""
+    return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
 
-def right(x, weight, bias, grad_out, eps=1e-5):
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    m = x.size // x.shape[1]
-    mu, var = _stats(x, axes)
-    sigma = np.sqrt(var + eps)
+
+def _closed_form(x, weight, grad_out, axes, shape, eps, ddof=0):
+    m = int(np.prod([x.shape[axis] for axis in axes]))
+    mu = x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt(x.var(axis=axes, keepdims=True, ddof=ddof) + eps)
     xhat = (x - mu) / sigma
     g = grad_out
-    dx = weight.reshape(shape) / (m * sigma) * (m * g - g.sum(axis=axes, keepdims=True) - xhat * (g * xhat).sum(axis=axes, keepdims=True))
-    return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
+    dx = weight.reshape(shape) / (m * sigma) * (
+        m * g - g.sum(axis=axes, keepdims=True) - xhat * (g * xhat).sum(axis=axes, keepdims=True))
+    return dx, xhat
+
+
+def right(x, weight, bias, grad_out, eps=1e-5):
+    axes, shape = _layout(x)
+    dx, xhat = _closed_form(x, weight, grad_out, axes, shape, eps)
+    return dx, (grad_out * xhat).sum(axis=axes), grad_out.sum(axis=axes)
+
 
 def no_gamma(x, weight, bias, grad_out, eps=1e-5):
-    dx, _, db = right(x, np.ones_like(weight), bias, grad_out, eps)
-    return dx, right(x, weight, bias, grad_out)[1], db
+    """gamma left out of dL/dx."""
+    dx = right(x, np.ones_like(weight), bias, grad_out, eps)[0]
+    return (dx, *right(x, weight, bias, grad_out, eps)[1:])
+
 
 def constants(x, weight, bias, grad_out, eps=1e-5):
-    axes = (0,) + tuple(range(2, x.ndim)); shape = (1, -1) + (1,) * (x.ndim - 2)
-    mu, var = _stats(x, axes)
-    _, dw, db = right(x, weight, bias, grad_out, eps)
-    return grad_out * weight.reshape(shape) / np.sqrt(var + eps), dw, db
+    """mu and sigma^2 treated as constants: the evaluation-mode gradient."""
+    axes, shape = _layout(x)
+    dx = grad_out * weight.reshape(shape) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return (dx, *right(x, weight, bias, grad_out, eps)[1:])
+
 
 def unbiased(x, weight, bias, grad_out, eps=1e-5):
-    axes = (0,) + tuple(range(2, x.ndim)); shape = (1, -1) + (1,) * (x.ndim - 2)
-    m = x.size // x.shape[1]
-    mu = x.mean(axis=axes, keepdims=True); var = x.var(axis=axes, keepdims=True, ddof=1)
-    istd = 1 / np.sqrt(var + eps); xc = x - mu; xhat = xc * istd
-    g = grad_out; dxhat = g * weight.reshape(shape)
+    """Normalised with the unbiased variance (divided by m - 1), by the graph."""
+    axes, shape = _layout(x)
+    m = int(np.prod([x.shape[axis] for axis in axes]))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    istd = 1 / np.sqrt(x.var(axis=axes, keepdims=True, ddof=1) + eps)
+    xhat = xc * istd
+    dxhat = grad_out * weight.reshape(shape)
     dvar = -0.5 * istd**3 * (dxhat * xc).sum(axis=axes, keepdims=True)
     dxc = dxhat * istd + 2 / (m - 1) * xc * dvar
     dx = dxc - dxc.sum(axis=axes, keepdims=True) / m
-    return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
+    return dx, (grad_out * xhat).sum(axis=axes), grad_out.sum(axis=axes)
+
 
 def per_sample(x, weight, bias, grad_out, eps=1e-5):
-    axes = tuple(range(2, x.ndim)); shape = (1, -1) + (1,) * (x.ndim - 2)
-    m = int(np.prod(x.shape[2:]))
-    mu, var = _stats(x, axes)
-    sigma = np.sqrt(var + eps); xhat = (x - mu) / sigma; g = grad_out
-    dx = weight.reshape(shape) / (m * sigma) * (m * g - g.sum(axis=axes, keepdims=True) - xhat * (g * xhat).sum(axis=axes, keepdims=True))
-    ax = (0,) + axes
-    return dx, (g * xhat).sum(axis=ax), g.sum(axis=ax)
+    """Spatial batch norm reduced per (sample, channel): instance norm's axes."""
+    axes, shape = tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+    dx, xhat = _closed_form(x, weight, grad_out, axes, shape, eps)
+    over = (0, *axes)
+    return dx, (grad_out * xhat).sum(axis=over), grad_out.sum(axis=over)

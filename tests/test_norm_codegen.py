@@ -108,7 +108,8 @@ def test_finite_differences(name, layer, shape, layout):
 
 @given(offset=st.sampled_from([0.0, 1e3, -4e4, 1e6]),
        scale=st.sampled_from([1e-3, 1e-1, 1.0, 50.0]), eps=st.sampled_from([1e-5, 1e-3, 0.5]),
-       batch=st.integers(2, 4), length=st.integers(1, 3), case=st.sampled_from(["bn1d", "bn2d", "layernorm-2d", "groupnorm"]),
+       batch=st.integers(2, 4), length=st.integers(1, 3),
+       case=st.sampled_from(["bn1d", "bn2d", "layernorm-2d", "groupnorm"]),
        seed=st.integers(0, 2**16))
 def test_hard_inputs_in_float32_and_float64(offset, scale, eps, batch, length, case, seed):
     """Large offsets and tiny spreads: the fast module in float64 agrees with the loops
