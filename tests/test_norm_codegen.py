@@ -211,3 +211,25 @@ def test_against_pytorch(name, layer, shape, layout):
     wanted = [tx.grad] + ([params[0].grad, params[1].grad] if layer.has_affine else [])
     for have, want in zip(module.backward(x, *args, g), wanted):
         np.testing.assert_allclose(have, want.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_a_chain_with_batch_norm_is_the_loop_reference():
+    """Linear -> BatchNorm1d -> ReLU as one generated module, against tests/layer_reference.py."""
+    import layer_reference
+
+    from symbackprop import Linear, ReLU, Sequential
+
+    chain = Sequential(Linear(3, 2), BatchNorm1d(2), ReLU())
+    module = load(chain)
+    rng = np.random.default_rng(0)
+    params = [layer_reference.random_parameters(layer, rng) for layer in chain.layers]
+    flat = [value for part in params for value in part.values()]
+    x = rng.standard_normal((4, 3))
+    outputs = layer_reference.chain_forward(chain.layers, x, params)
+    np.testing.assert_allclose(module.forward(x, *flat), outputs[-1], rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(outputs[-1].shape)
+    deltas, grads = layer_reference.chain_backward(chain.layers, x, params, g)
+    want = [deltas[0], *(value for part in grads for value in part.values())]
+    for have, expected in zip(module.backward(x, *flat, g), want, strict=True):
+        np.testing.assert_allclose(have, expected, rtol=1e-10, atol=1e-12)
+    assert "delta1 = (gamma / (m sigma)) (m delta2 - sum delta2" in generate(chain)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from symbackprop.core.operators import CHAIN_RULES
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.normalization.rules import (
     GroupMean,
     GroupVariance,
+    NormalizationBackward,
     group_statistics,
     one_gamma_per_group,
 )
@@ -50,6 +52,24 @@ def _variance_latex(printer, expr, exp=None) -> str:
 
 LayerLatexPrinter.print_function(GroupMean, _mean_latex)
 LayerLatexPrinter.print_function(GroupVariance, _variance_latex)
+
+
+def _backward_latex(printer, expr, exp=None) -> str:
+    g, x = (printer._print(arg) for arg in expr.args)
+    return (rf"\frac{{\gamma}}{{m\sigma}}\Bigl(m\, {g} - \textstyle\sum {g} - \hat{{x}} "
+            rf"\sum {g}\, \hat{{x}}\Bigr),\ \hat{{x}} = \frac{{{x} - \mu}}{{\sigma}}")
+
+
+LayerLatexPrinter.print_function(NormalizationBackward, _backward_latex)
+
+
+def chain_rule(layer, names):
+    """The error term through the normalisation: the closed form with ``g`` and ``x``."""
+    return NormalizationBackward(names["g"], names["x"])
+
+
+for _layer_type in NORMALIZATION_TYPES:
+    CHAIN_RULES.register(_layer_type, chain_rule)
 
 #: The forward graph of one group of m values: node, its formula, what it is.
 GRAPH_FORWARD = (

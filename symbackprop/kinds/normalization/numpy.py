@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 
 from symbackprop.core.derivation import derive
-from symbackprop.kinds.normalization.rules import prove_rules, statements
+from symbackprop.kinds.normalization.rules import (
+    prove_rules,
+    statements,
+)
 from symbackprop.kinds.normalization.spec import (
     NORMALIZATION_TYPES,
     BatchNorm1d,
@@ -15,7 +18,13 @@ from symbackprop.kinds.normalization.spec import (
     InstanceNorm2d,
     LayerNorm,
 )
-from symbackprop.render.codegen import NUMPY, NumpyKind, PlanError, common_context
+from symbackprop.render.codegen import (
+    NUMPY,
+    GeneratedCodePrinter,
+    NumpyKind,
+    PlanError,
+    common_context,
+)
 
 _CHANNEL_PARAMETERS = "parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)"
 
@@ -133,11 +142,20 @@ def _context(layer, style: str, strategy) -> dict:
     )
 
 
+def _backward_code_comment(printer, expr) -> str:
+    """A chain module's comment: the closed form in the chain's names."""
+    g, x = (printer._print(arg) for arg in expr.args)
+    return f"(gamma / (m sigma)) (m {g} - sum {g} - xhat sum({g} xhat)), xhat of {x}"
+
+
+# the generated code's printer learns the operator here, as the text and LaTeX ones do
+GeneratedCodePrinter._print_NormalizationBackward = _backward_code_comment
+
 #: The one entry every normalisation shares.
 NORMALIZATION_NUMPY = NumpyKind(
     context=_context,
-    backward_rule=("; dL/dgamma{number} = sum delta{number} xhat{bias}",
-                   ", dL/dbeta{number} = sum delta{number}"),
+    backward_rule=("; dL/dgamma{number} = sum delta{number} xhat, "
+                   "dL/dbeta{number} = sum delta{number}", ""),
 )
 
 for _layer_type in NORMALIZATION_TYPES:

@@ -37,11 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from symbackprop.core.operators import ChainOperator
 from symbackprop.core.rules import PROOFS, axis_sum
 from symbackprop.kinds.normalization.spec import EPS, NORMALIZATION_TYPES
 
-__all__ = ["GroupMean", "GroupVariance", "EPS", "variance_derivative", "closed_form_gradients",
-           "NormProof", "prove_rules", "STATEMENTS", "statements", "one_gamma_per_group",
+__all__ = ["NormalizationBackward", "GroupMean", "GroupVariance", "EPS", "variance_derivative",
+           "closed_form_gradients", "group_statistics", "NormProof", "prove_rules", "STATEMENTS",
+           "statements", "one_gamma_per_group",
            "SYMBOLIC_LIMIT"]
 
 
@@ -173,6 +175,14 @@ def group_statistics(layer, x: np.ndarray):
 def _label(layer, index) -> tuple:
     """A group's printed index: batch norm's channel (the batch axis reduced away)."""
     return tuple(index)
+
+
+class NormalizationBackward(ChainOperator):
+    """``norm-backward(g, x)``: a chain's error term sent back through a normalisation,
+    ``(gamma / (m sigma)) (m g - sum g - xhat sum(g xhat))`` with ``xhat`` of the input
+    ``x`` (the printers spell it out)."""
+
+    nargs = 2
 
 
 # -- the closed forms -----------------------------------------------------------------

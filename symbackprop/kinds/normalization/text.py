@@ -12,6 +12,7 @@ from symbackprop.core.naming import plain_subscript
 from symbackprop.kinds.normalization.rules import (
     GroupMean,
     GroupVariance,
+    NormalizationBackward,
     group_statistics,
     one_gamma_per_group,
     statements,
@@ -35,6 +36,13 @@ def _variance_text(printer, expr) -> str:
     return "sigma" + _label(printer, expr) + "^2"
 
 
+def _backward_text(printer, expr) -> str:
+    """The closed form with the chain's names: ``delta1 = (gamma / (m sigma)) (...)``."""
+    g, x = (printer._print(arg) for arg in expr.args)
+    return f"(gamma / (m sigma)) (m {g} - sum {g} - xhat sum({g} xhat)), xhat of {x}"
+
+
+TextPrinter.print_function(NormalizationBackward, _backward_text)
 TextPrinter.print_function(GroupMean, _mean_text)
 TextPrinter.print_function(GroupVariance, _variance_text)
 
