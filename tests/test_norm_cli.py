@@ -30,6 +30,12 @@ def test_derive_prints_the_statistics_the_elements_and_the_proven_rule(capsys):
     assert "dx     = dxc + dmu / m" in out  # the backward walk, node by node
 
 
+def test_a_normalisation_without_gamma_brackets_the_centred_input(capsys):
+    code, out, _ = run(capsys, "derive", "instancenorm2d", "--num-features", "1", "--input",
+                       "1x3")
+    assert code == 0 and "z11 = (x11 - mu11) / sqrt(sigma11^2 + eps)" in out
+
+
 def test_derive_in_evaluation_mode_reads_the_running_statistics(capsys):
     code, out, _ = run(capsys, "derive", "batchnorm2d", "--eval", "--input", "1x2")
     assert code == 0

@@ -153,7 +153,9 @@ class TextPrinter(StrPrinter):
             if numerator and numerator[0] == -1 and len(numerator) > 1:
                 sign, numerator = "-", numerator[1:]
             text = self._print_Mul(sympy.Mul(*numerator, evaluate=False)) \
-                if len(numerator) > 1 else self._print(numerator[0]) if numerator else "1"
+                if len(numerator) > 1 else self.parenthesize(
+                    numerator[0], sympy.printing.precedence.PRECEDENCE["Mul"]) \
+                if numerator else "1"
             return sign + text + " / " + (below[0] if len(below) == 1 else
                                           "(" + " ".join(below) + ")")
         factors = sorted(factors, key=factor_sort_key)

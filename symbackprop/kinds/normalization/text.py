@@ -116,7 +116,7 @@ GRAPH_FORWARD = (
     ("z", "gamma xhat + beta", "scale and shift"),
 )
 GRAPH_BACKWARD = (
-    ("dbeta", "sum g", "beta is added to every z of its channel"),
+    ("dbeta", "sum g", "beta is added to every z it shifts"),
     ("dgamma", "sum g xhat", "gamma multiplies xhat"),
     ("dxhat", "g gamma", "z = gamma xhat + beta"),
     ("distd", "sum dxhat xc", "xhat = xc istd, istd shared by the group"),
@@ -131,7 +131,8 @@ def proof_lines(rules, proofs, loss):
     """Each closed form says how it was proven; the graph's walk follows the elements."""
     verdicts = {}
     for proof in proofs:
-        verdict = f"proven {proof.how} on {proof.checked} elements" if proof.holds else \
+        elements = f"{proof.checked} element{'s' if proof.checked != 1 else ''}"
+        verdict = f"proven {proof.how} on {elements}" if proof.holds else \
             f"FAILS on {len(proof.mismatches)} of {proof.checked} elements"
         verdicts[proof.name] = verdict
     marked = []
