@@ -217,6 +217,8 @@ class LayerView:
     z: sympy.Array
     z_written: sympy.Array
     grads: dict  # own name ("x", "w", "b") -> derived expressions
+    #: inputs read but not differentiated (running statistics), own name -> symbols
+    constants: dict = field(default_factory=dict)
 
 
 def _single_view(derivation) -> LayerView:
@@ -224,10 +226,13 @@ def _single_view(derivation) -> LayerView:
     for name in derivation.params:
         own[name] = name
         own[f"grad_{name}"] = f"grad_{name}"
+    constants = dict(getattr(derivation, "constants", {}))
+    own.update({name: name for name in constants})
     return LayerView(number=1, layer=derivation.layer, input_shape=derivation.input_shape,
                      output_shape=derivation.output_shape, names=own, x=derivation.x,
                      params=dict(derivation.params), g=derivation.g, z=derivation.z,
-                     z_written=derivation.z_written, grads=dict(derivation.grads))
+                     z_written=derivation.z_written, grads=dict(derivation.grads),
+                     constants=constants)
 
 
 def _chain_view(step) -> LayerView:
@@ -418,6 +423,10 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     for own, symbols in view.params.items():
         forward.append(_panel(builder, printer, names[own], names[own], symbols.shape,
                               title_of(own), param_words.get(own, own), "param", cells))
+    for own, symbols in view.constants.items():  # read, not differentiated
+        forward.append(_panel(builder, printer, names[own], names[own], symbols.shape,
+                              title_of(own), f"{own.replace('_', ' ')} (given, a constant)",
+                              "param", cells))
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,

@@ -492,10 +492,13 @@ def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | No
     """The ``symbackprop latex`` command line that writes this document again."""
     from symbackprop.core.command_line import layer_arguments
 
-    # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F).
+    # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F);
+    # a layer may spell it itself (input_argument: None when its default is the shape)
     sample = input_shape[2:] if hasattr(layer, "in_channels") else input_shape[1:]
+    own = getattr(layer, "input_argument", None)
+    text = own(input_shape) if own is not None else "x".join(map(str, sample))
     words = ["symbackprop", "latex", *layer_arguments(layer),
-             "--input", "x".join(map(str, sample))]
+             *(["--input", text] if text is not None else [])]
     if input_shape[0] != 1:
         words += ["--batch", str(input_shape[0])]
     if index_base != 1:

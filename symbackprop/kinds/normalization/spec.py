@@ -117,6 +117,16 @@ class Normalization(SpecMixin):
         self._check_shape(shape)
         return shape
 
+    def input_argument(self, input_shape) -> str | None:
+        """The command line's ``--input`` for ``input_shape`` (printouts quote the command
+        that writes them again): one sample's shape, or None for ``(N, C)``."""
+        sample = tuple(input_shape[1:])
+        if len(sample) == 1 and not isinstance(self, LayerNorm):
+            return None
+        if isinstance(self, BatchNorm1d):
+            return str(sample[1])
+        return "x".join(map(str, sample))
+
     def group_size(self, input_shape) -> int:
         """``m``: how many elements share one mean and one variance."""
         view, axes = self.statistics_view(tuple(input_shape))
