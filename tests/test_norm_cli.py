@@ -71,6 +71,16 @@ def test_generate_latex_and_html(capsys, tmp_path):
     assert code == 0 and "inverse deviation" in page.read_text()
 
 
+def test_printouts_of_evaluation_mode_and_their_regenerate_commands(capsys, tmp_path):
+    page = tmp_path / "eval.html"
+    assert run(capsys, "html", "batchnorm2d", "--eval", "--input", "1x2", "-o", str(page))[0] == 0
+    assert "running mean (given, a constant)" in page.read_text()
+    tex = tmp_path / "bn.tex"
+    assert run(capsys, "latex", "batchnorm1d", "--batch", "2", "-o", str(tex))[0] == 0
+    # (N, C): no --input, which would add a length axis
+    assert "%%   symbackprop latex batchnorm1d --num-features 2 --batch 2\n" in tex.read_text()
+
+
 @pytest.mark.parametrize("function, mistake", [
     ("right", None),
     ("per_sample", "spatial batch norm reduced over the wrong axes"),
