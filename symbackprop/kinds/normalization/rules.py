@@ -190,9 +190,7 @@ class NormalizationBackward(ChainOperator):
 def one_gamma_per_group(layer) -> bool:
     """Whether gamma is one number across each group (batch and instance norm), so that
     it factors out of ``dL/dx``."""
-    view_rank = len(layer.statistics_view((2,) * 4)[0])
-    return view_rank == 4 and not hasattr(layer, "num_groups") and \
-        not hasattr(layer, "normalized_shape")
+    return layer.gamma_shared_by_group
 
 
 #: The closed forms as the printouts state them.

@@ -76,6 +76,9 @@ class Normalization(SpecMixin):
     group_words = "group"
     #: PyTorch's weight and bias are the notes' gamma and beta (core.derivation reads this).
     display_names = {"weight": "gamma", "bias": "beta"}
+    #: whether every element of a group has the same gamma (per channel, statistics per
+    #: channel); group and layer norm vary gamma inside a group
+    gamma_shared_by_group = False
 
     @property
     def symbol_values(self) -> dict:
@@ -147,6 +150,9 @@ def _channel_view(input_shape, channels: int, layer) -> tuple:
 
 class _ChannelNorm(Normalization):
     """Batch and instance norm: one gamma and beta per channel (axis 1)."""
+
+    #: every element of a group has the same gamma (it factors out of dL/dx)
+    gamma_shared_by_group = True
 
     rank_words = "(N, C, H, W)"
     ranks = (4,)
