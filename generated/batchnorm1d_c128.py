@@ -29,10 +29,10 @@ Formulas, with sums over the m values of one group:
 
 eps = 1e-05
 
-How the code computes them: the fast closed forms, vectorised, statistics in float64.
-SymPy derived BatchNorm1d(2) on a batch of 3 (input (3, 2)), and the closed forms above
-were proven to equal its gradient elements symbolically. The result has the dtype of x:
-float32 stays float32; dL/dx has the shape of x.
+How the code computes them: the closed forms, vectorised, every sum accumulated in
+float64. SymPy derived BatchNorm1d(2) on a batch of 3 (input (3, 2)), and the closed
+forms above were proven to equal its gradient elements symbolically. The result has the
+dtype of x: float32 stays float32; dL/dx has the shape of x.
 """
 
 import numpy as np
@@ -73,16 +73,16 @@ def _layout(shape):
 def _statistics(xv, axes):
     """``(centred, istd)``: ``x - mu`` and ``1 / sqrt(sigma^2 + eps)`` of every group.
 
-    Accumulated in float64 (a float32 x is cast back at the end), two-pass: the mean
-    first, then the mean of the squared deviations from it, with the mean corrected by
-    the mean deviation it leaves (never E[x^2] - E[x]^2, which cancels catastrophically
-    when the values sit far from 0 with a small spread).
+    Every sum is accumulated in float64 (the elementwise work stays in the dtype of x),
+    two-pass: the mean first, then the mean of the squared deviations from it, the mean
+    corrected by the mean deviation its rounding leaves (never E[x^2] - E[x]^2, which
+    cancels catastrophically when the values sit far from 0 with a small spread).
     """
     mean = xv.mean(axis=axes, keepdims=True, dtype=np.float64)
-    centred = xv - mean
-    centred -= centred.mean(axis=axes, keepdims=True)
-    variance = np.mean(centred * centred, axis=axes, keepdims=True)
-    return centred, 1.0 / np.sqrt(variance + EPS)
+    centred = xv - mean.astype(xv.dtype)
+    centred -= centred.mean(axis=axes, keepdims=True, dtype=np.float64).astype(xv.dtype)
+    variance = np.square(centred).mean(axis=axes, keepdims=True, dtype=np.float64)
+    return centred, (1.0 / np.sqrt(variance + EPS)).astype(xv.dtype)
 
 
 def _forward(x, weight, bias):
@@ -90,28 +90,28 @@ def _forward(x, weight, bias):
     view, axes, parameter_shape = _layout(x.shape)
     centred, istd = _statistics(x.reshape(view), axes)
     xhat = (centred * istd).reshape(x.shape)
-    z = xhat * weight.reshape(parameter_shape) + bias.reshape(parameter_shape)
-    return z.astype(x.dtype, copy=False)
+    return xhat * weight.reshape(parameter_shape) + bias.reshape(parameter_shape)
 
 
 def _backward(x, weight, bias, grad_out):
-    """:func:`backward` without the checks: the proven closed forms."""
+    """:func:`backward` without the checks: the proven closed forms (sums in float64)."""
     view, axes, parameter_shape = _layout(x.shape)
-    g = grad_out.astype(np.float64)
+    g = grad_out
     dxhat = g * weight.reshape(parameter_shape)  # dL/dxhat = gamma g
     centred, istd = _statistics(x.reshape(view), axes)
     xhat = centred * istd
     dxhat = dxhat.reshape(view)
     # dL/dx = (1 / (m sigma)) (m dxhat - sum dxhat - xhat sum(dxhat xhat)), written with
     # means: istd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
-    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
-    mean_projection = (dxhat * xhat).mean(axis=axes, keepdims=True)
-    grad_x = (istd * (dxhat - mean_dxhat - xhat * mean_projection)).reshape(x.shape)
+    mean_dxhat = dxhat.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
+    mean_projection = (dxhat * xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
+    projection = xhat * mean_projection.astype(x.dtype)
+    grad_x = (istd * (dxhat - mean_dxhat - projection)).reshape(x.shape)
     xhat = xhat.reshape(x.shape)
     over = tuple(axis for axis, size in enumerate(parameter_shape) if size == 1)
-    grad_weight = (g * xhat).sum(axis=over).reshape(weight.shape)  # sum g xhat
-    grad_bias = g.sum(axis=over).reshape(bias.shape)  # sum g
-    return (grad_x.astype(x.dtype), grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
+    grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)  # sum g xhat
+    grad_bias = g.sum(axis=over, dtype=np.float64).reshape(bias.shape)  # sum g
+    return (grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
 
 
 def _check_arguments(x, weight, bias):

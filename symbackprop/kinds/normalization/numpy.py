@@ -132,8 +132,8 @@ def _context(layer, style: str, strategy) -> dict:
         m_words=m_words[type(layer)],
         grad_x_statement=statements(layer)["x"].split(" = ", 1)[1],
         eps=repr(float(layer.eps)),
-        how="How the code computes them: the fast closed forms, vectorised, statistics in "
-            "float64." if style == "fast" else
+        how="How the code computes them: the closed forms, vectorised, every sum accumulated "
+            "in float64." if style == "fast" else
             "How the code computes them: the computational graph node by node (mean, centred "
             "input, variance, inverse deviation, normalised input, scale and shift), then "
             "back through it, as the printouts draw it, in the dtype of x.",
