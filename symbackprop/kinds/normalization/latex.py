@@ -145,6 +145,16 @@ def _statistics_rows(derivation, printer) -> tuple[list, int]:
     return rows, means.size
 
 
+def _number_latex(value: float) -> str:
+    """``1e-05 -> 10^{-5}``, ``0.001 -> 10^{-3}``, ``2.5e-06 -> 2.5\\cdot 10^{-6}``, ``0.5``."""
+    text = f"{value:.6g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else rf"{mantissa}\cdot {power}"
+
+
 def document(derivation, index_base: int = 1, names: dict | None = None,
              show_padding: bool = True):
     layer = derivation.layer
@@ -157,9 +167,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
              "running_mean": r"the running mean, given (not differentiated)",
              "running_var": r"the running variance, given (not differentiated)"}
     for name, array in {**derivation.params, **derivation.constants}.items():
-        symbol = array[(0,) * array.rank()]
-        label = printer.doprint(symbol).split("^")[0].split("_")[0]
-        arrays.append((label, _shape(array.shape), words[name]))
+        arrays.append((printer.name(name), _shape(array.shape), words[name]))
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
@@ -189,7 +197,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "affine": layer.has_affine,
         "over": latex_escape(layer.over_words(derivation.input_shape)),
         "m": layer.group_size(derivation.input_shape),
-        "eps": f"{layer.eps:g}",
+        "eps": _number_latex(layer.eps),
         "graph_forward": GRAPH_FORWARD,
         "graph_backward": GRAPH_BACKWARD,
         "statistics": statistics,
