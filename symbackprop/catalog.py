@@ -21,6 +21,8 @@ from symbackprop.kinds import (
     ELU,
     GELU,
     AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv1d,
     Conv2d,
     Conv3d,
@@ -30,6 +32,8 @@ from symbackprop.kinds import (
     CrossEntropyLoss,
     Dropout,
     Flatten,
+    GroupNorm,
+    LayerNorm,
     LeakyReLU,
     Linear,
     LogSoftmax,
@@ -196,6 +200,13 @@ CATALOG = (
     CatalogEntry(Dropout(0.5), "inverted dropout, keep-mask given: z = x * mask / (1 - p)"),
     CatalogEntry(PReLU(), "PReLU with one learned slope, PyTorch's default (init 0.25)"),
     CatalogEntry(PReLU(64), "PReLU with one slope per channel, 64 channels"),
+    # Normalisations: batch norm (1-d and 2-d), layer norm, group norm.
+    CatalogEntry(BatchNorm2d(64),
+                 "spatial batch norm after a 64-channel convolution (ResNet); dL/dx = "
+                 "(gamma / (m sigma)) (m g - sum g - xhat sum(g xhat))", BOTH_STYLES),
+    CatalogEntry(BatchNorm1d(128), "batch norm of 128 features after a fully connected layer"),
+    CatalogEntry(LayerNorm(512), "layer norm over 512 features (a Transformer block)"),
+    CatalogEntry(GroupNorm(32, 64), "group norm, 32 groups of 2 channels (detection backbones)"),
 )
 
 

@@ -31,6 +31,14 @@ from reference import (
     tanh_grad,
 )
 from reference_conv_transpose import conv_transpose_vectorised
+from reference_norm import (
+    batch_norm_layout,
+    group_norm_layout,
+    instance_norm_layout,
+    layer_norm_layout,
+    norm_backward_loops,
+    norm_forward_loops,
+)
 
 ACTIVATIONS = {
     "relu": (lambda net, layer: relu(net), lambda net, layer: relu_grad(net)),
@@ -54,6 +62,16 @@ def _pool_args(layer):
     top, bottom, left, right = layer.padding
     assert top == bottom and left == right, "the reference pools pad symmetrically"
     return dict(kernel_size=layer.kernel_size, stride=layer.stride, padding=(top, left))
+
+
+#: The normalisations (training mode) by kind: the groups of tests/reference_norm.py.
+NORMALIZATIONS = {
+    "batchnorm1d": lambda layer, shape: batch_norm_layout(shape),
+    "batchnorm2d": lambda layer, shape: batch_norm_layout(shape),
+    "instancenorm2d": lambda layer, shape: instance_norm_layout(shape),
+    "groupnorm": lambda layer, shape: group_norm_layout(shape, layer.num_groups),
+    "layernorm": lambda layer, shape: layer_norm_layout(shape, layer.normalized_shape),
+}
 
 
 def _conv_args(layer):
@@ -90,6 +108,9 @@ def forward(layer, x, params):
         return function(x, layer.dim)
     if kind == "prelu":
         return more.prelu(x, params["w"])
+    if kind in NORMALIZATIONS:
+        return norm_forward_loops(x, NORMALIZATIONS[kind](layer, x.shape), params.get("weight"),
+                                  params.get("bias"), layer.eps)
     return ACTIVATIONS[kind][0](x, layer)
 
 
@@ -122,6 +143,10 @@ def backward(layer, x, params, grad_out):
     if kind == "prelu":
         grad_x, grad_w = more.prelu_backward(x, params["w"], grad_out)
         return grad_x, {"w": grad_w}
+    if kind in NORMALIZATIONS:
+        grad_x, grad_weight, grad_bias = norm_backward_loops(
+            x, NORMALIZATIONS[kind](layer, x.shape), grad_out, params.get("weight"), layer.eps)
+        return grad_x, ({"weight": grad_weight, "bias": grad_bias} if "weight" in params else {})
     return grad_out * ACTIVATIONS[kind][1](x, layer), {}
 
 

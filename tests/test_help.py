@@ -28,11 +28,14 @@ LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residua
 SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "residual"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
+NORMALIZATIONS = {"batchnorm1d", "batchnorm2d", "layernorm", "groupnorm", "instancenorm2d"}
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
                         "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
                         "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
-                        "silu", "dropout", "prelu"}}
+                        "silu", "dropout", "prelu", *NORMALIZATIONS},
+         # the formula checker does not read a normalisation's mu, sigma and gamma (yet)
+         "check": set(KINDS) - NORMALIZATIONS}
 
 
 def help_text(*argv) -> str:

@@ -118,7 +118,8 @@ def test_spec_is_compact_and_readable():
                           "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
                           "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
                           "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
-                          "silu", "prelu", "dropout"}
+                          "silu", "prelu", "dropout", "batchnorm1d", "batchnorm2d", "layernorm",
+                          "groupnorm", "instancenorm2d"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -115,6 +115,9 @@ class FormulaParts:
     #: names a formula may use for the kind's own arrays besides x, g, w, b (its
     #: derivation's ``constants``: a dropout mask, ``{"m": "m", "mask": "m"}``)
     names: dict = dataclasses.field(default_factory=dict)
+    #: False for a kind whose formulas need names the checker does not read yet (the
+    #: ``check`` command then does not offer it)
+    takes_formulas: bool = True
 
 
 #: layer type -> :class:`FormulaParts`.

@@ -122,6 +122,9 @@ class NumericGradients:
         constants = {name: array for name, array in getattr(derivation, "constants", {}).items()
                      if all(isinstance(element, sympy.Symbol) for element in flat(array))}
         self.arrays = {"x": derivation.x, "g": derivation.g, **derivation.params, **constants}
+        #: symbols of the layer's own numbers in the formulas (a normalisation's eps) and
+        #: their values: replaced before compiling
+        self.symbol_values = dict(getattr(getattr(derivation, "layer", None), "symbol_values", {}))
         self.position = {}
         for array in self.arrays.values():
             for symbol in flat(array):
@@ -134,7 +137,10 @@ class NumericGradients:
         groups, fallback = {}, []
         indicator_types = _indicator_types()
         for out, expr in enumerate(flat(array)):
-            for term in sympy.Add.make_args(sympy.sympify(expr)):
+            expr = sympy.sympify(expr)
+            if self.symbol_values:
+                expr = expr.xreplace(self.symbol_values)
+            for term in sympy.Add.make_args(expr):
                 if term == 0:
                     continue
                 coefficient, factors = term.as_coeff_mul()
@@ -143,9 +149,7 @@ class NumericGradients:
                 positions = self._positions([f for f in factors if f not in indicators])
                 if positions is None or not coefficient.is_Number or (
                         indicators and indicator is None):
-                    symbols = sorted(term.free_symbols, key=str)
-                    fallback.append((out, sympy.lambdify(symbols, term, "numpy"),
-                                     [self.position[s] for s in symbols]))
+                    fallback.append((out, term))
                     continue
                 candidate, window = indicator or (0, ())
                 group = groups.setdefault((len(positions), len(window)), ([], [], [], [], [], []))
@@ -158,6 +162,16 @@ class NumericGradients:
                 np.array(o), np.array(c), np.array(i, dtype=int).reshape(len(o), count),
                 np.array(candidates, dtype=int), np.array(windows, dtype=int).reshape(
                     len(o), length), np.array(upstream, dtype=int))
+        if fallback:  # every other term in one function: one lambdify, not one per term
+            symbols = sorted(set().union(*[term.free_symbols for _, term in fallback]), key=str)
+            # plain names first, in one pass: lambdify would rename each symbol whose name
+            # is not an identifier (x[0,1]) in a walk of every term of its own
+            plain = {symbol: sympy.Symbol(f"v{number}") for number, symbol in enumerate(symbols)}
+            terms = [term.xreplace(plain) for _, term in fallback]
+            fallback = (np.array([out for out, _ in fallback], dtype=int),
+                        sympy.lambdify([plain[s] for s in symbols], terms, "numpy",
+                                       dummify=False),
+                        [self.position[s] for s in symbols])
         return array.shape, compiled, fallback
 
     def _positions(self, factors):
@@ -199,9 +213,13 @@ class NumericGradients:
                 else np.ones(len(outs))
             for column, part in zip(columns, (outs, coefficients, products, weights, upstream)):
                 column.append(part)
-        for out, function, positions in fallback:
-            for column, part in zip(columns, (out, 1.0, function(*vector[positions]), 1.0, -1)):
-                column.append(np.atleast_1d(part))
+        if fallback:
+            outs, function, positions = fallback
+            values = np.array([np.broadcast_to(value, ()) for value in
+                               function(*vector[positions])], dtype=float)
+            for column, part in zip(columns, (outs, np.ones(len(outs)), values,
+                                              np.ones(len(outs)), np.full(len(outs), -1))):
+                column.append(part)
         outs, coefficients, products, weights, upstream = (
             np.concatenate(column) if column else np.zeros(0) for column in columns)
         return TermValues(shape=shape, outs=outs.astype(int), coefficients=coefficients,

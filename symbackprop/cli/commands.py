@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from symbackprop.check.formula_check import FORMULAS
 from symbackprop.check.impl import CONVENTIONS, IMPLEMENTATIONS, conventions
 from symbackprop.cli.options import (
     add_derivation_options,
@@ -179,6 +180,8 @@ def check_command(args) -> int:
 
 
 check_command.options = _check_options
+check_command.kinds = [kind for kind, layer_type in KINDS.items()
+                       if getattr(FORMULAS.table.get(layer_type), "takes_formulas", True)]
 # check_derivation compares with one layer's gradients and refuses a chain's.
 
 

@@ -27,7 +27,7 @@ __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argume
 #: The ``--input`` forms a kind takes (its :attr:`CommandLineKind.input_form`), as the
 #: help of ``--input`` explains them.
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
-               "L": "L, the length; the channels are --in-channels",
+               "L": "L, the length of each channel (the channels come from the layer's options)",
                "DxHxW": "DxHxW (or D for a cube); the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
@@ -35,7 +35,8 @@ INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "L|CxL": "L (a sequence of length L), the channels are --in-channels, or CxL",
                "DxHxW|CxDxHxW": "DxHxW (or S for SxSxS), the channels are --in-channels, "
                                 "or CxDxHxW",
-               "C|CxL|CxHxW": "C classes, CxL or CxHxW (the classes first, dim 1)"}
+               "C|CxL|CxHxW": "C classes, CxL or CxHxW (the classes first, dim 1)",
+               "shape": "D, D1xD2 or D1xD2xD3, the shape of one sample"}
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,10 @@ class Derivation:
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        # a layer may say how many trailing axes are positions (a 1-D layer: one)
-        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}),
+        # a layer may say how many trailing axes are positions (a 1-D layer: one), and name
+        # its arrays for people (a normalisation's weight is gamma); the reader's names win
+        shown = {**getattr(self.layer, "display_names", {}), **dict(names or {})}
+        return Notation(shapes=self.shapes, index_base=index_base, names=shown,
                         spatial_axes=getattr(self.layer, "spatial_axes", None))
 
     def _repr_latex_(self) -> str:

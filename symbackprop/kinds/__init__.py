@@ -20,6 +20,8 @@ from symbackprop.kinds.softmax import Softmax, LogSoftmax
 from symbackprop.kinds.loss import CrossEntropyLoss, MSELoss
 from symbackprop.kinds.dropout import Dropout
 from symbackprop.kinds.prelu import PReLU
+from symbackprop.kinds.normalization import (BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
+                                             InstanceNorm2d)
 # isort: on
 from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
 from symbackprop.core.layers import Residual, Sequential
@@ -32,4 +34,5 @@ register_kind(Residual)  # y = x + block(x), a block of any of them (a chain's p
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d", "ConvTranspose1d",
            "ConvTranspose2d", "ConvTranspose3d", "Softmax", "LogSoftmax", "CrossEntropyLoss",
-           "MSELoss", "ELU", "GELU", "SiLU", "Dropout", "PReLU"]
+           "MSELoss", "ELU", "GELU", "SiLU", "Dropout", "PReLU", "BatchNorm1d", "BatchNorm2d",
+           "LayerNorm", "GroupNorm", "InstanceNorm2d"]

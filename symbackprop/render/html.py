@@ -235,12 +235,13 @@ def _single_view(derivation) -> LayerView:
     for name in derivation.params:
         own[name] = name
         own[f"grad_{name}"] = f"grad_{name}"
-    own.update({name: name for name in derivation.constants})
+    constants = dict(getattr(derivation, "constants", {}))
+    own.update({name: name for name in constants})
     return LayerView(number=1, layer=derivation.layer, input_shape=derivation.input_shape,
                      output_shape=derivation.output_shape, names=own, x=derivation.x,
                      params=dict(derivation.params), g=derivation.g, z=derivation.z,
                      z_written=derivation.z_written, grads=dict(derivation.grads),
-                     constants=dict(derivation.constants))
+                     constants=constants)
 
 
 def _chain_view(step) -> LayerView:
@@ -444,10 +445,11 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
                      for name, symbols, caption, extra_side in view.extras
                      if extra_side == side] for side in ("forward", "backward")}
     forward += extras["forward"]
-    for own, symbols in view.constants.items():  # a keep-mask, a loss's targets
+    for own, symbols in view.constants.items():  # a keep-mask, a loss's targets, statistics
         shown = names.get(own, own)
         forward.append(_panel(builder, printer, shown, shown, symbols.shape,
-                              printer.name(shown), "given, not differentiated", "input", cells))
+                              printer.name(shown), f"{own.replace('_', ' ')} (given, not "
+                              f"differentiated)", "input", cells))
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,

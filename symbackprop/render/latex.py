@@ -266,6 +266,9 @@ class LatexPrinter(SympyLatexPrinter):
         return self.label(*parsed)
 
     def _print_Mul(self, expr):
+        if any(f.is_Pow and f.exp.is_Rational and not f.exp.is_Integer and f.exp < 0
+               for f in expr.args):
+            return self._print_fraction(expr)
         factors = sorted(expr.args, key=factor_sort_key)
         sign = ""
         if factors and factors[0].is_Number and factors[0].is_negative:
@@ -279,6 +282,37 @@ class LatexPrinter(SympyLatexPrinter):
         if self.padding_command and any(f.is_zero for f in factors):
             return rf"{self.padding_command}{{{text}}}"
         return text
+
+    def _print_fraction(self, expr):
+        """``\\frac{2 g \\gamma (x - \\mu)}{3 \\sqrt{\\sigma^2 + \\epsilon}}``: a product with a
+        root in its denominator, the sums' common rational coefficients pulled out."""
+        coefficient, numerator, denominator = sympy.Integer(1), [], []
+        for factor in expr.args:
+            if factor.is_Pow and factor.exp.is_Rational and factor.exp < 0:
+                denominator.append(sympy.Pow(factor.base, -factor.exp))
+                continue
+            if factor.is_Add:
+                content, primitive = factor.as_content_primitive()
+                if content.is_Rational and content != 1:
+                    if primitive.could_extract_minus_sign():
+                        content, primitive = -content, -primitive
+                    coefficient, factor = coefficient * content, primitive
+            if factor.is_Rational:
+                coefficient *= factor
+            else:
+                numerator.append(factor)
+        if numerator:
+            numerator = list(sympy.Mul.make_args(sympy.Mul(*numerator)))
+        sign = "-" if coefficient < 0 else ""
+        coefficient = abs(coefficient)
+        top = [self.parenthesize(f, sympy.printing.precedence.PRECEDENCE["Mul"])
+               for f in sorted(numerator, key=factor_sort_key)]
+        if coefficient.p != 1 or not top:
+            top.insert(0, str(coefficient.p))
+        bottom = [self._print(f) for f in denominator]
+        if coefficient.q != 1:
+            bottom.insert(0, str(coefficient.q))
+        return rf"{sign}\frac{{{' '.join(top)}}}{{{' '.join(bottom)}}}"
 
     def _print_Add(self, expr, order=None):
         text = ""
@@ -298,8 +332,11 @@ class LatexPrinter(SympyLatexPrinter):
             return []
         else:
             args = [expr]
-        return [("-", self._print(-term)) if term.could_extract_minus_sign()
-                else ("+", self._print(term)) for term in args]
+        pairs = [("-", self._print(-term)) if term.could_extract_minus_sign()
+                 else ("+", self._print(term)) for term in args]
+        # a fraction whose sign came out of a sum inside it: "+ -\frac" is "- \frac"
+        return [("-" if sign == "+" else "+", body[1:]) if body.startswith(r"-\frac")
+                else (sign, body) for sign, body in pairs]
 
 
 # ---------------------------------------------------------------------------
@@ -460,10 +497,13 @@ def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | No
     """The ``symbackprop latex`` command line that writes this document again."""
     from symbackprop.core.command_line import layer_arguments
 
-    # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F).
+    # A layer that fixes its channel count takes --input HxW; the others C x H x W (or F);
+    # a layer may spell it itself (input_argument: None when its default is the shape)
     sample = input_shape[2:] if hasattr(layer, "in_channels") else input_shape[1:]
+    own = getattr(layer, "input_argument", None)
+    text = own(input_shape) if own is not None else "x".join(map(str, sample))
     words = ["symbackprop", "latex", *layer_arguments(layer),
-             "--input", "x".join(map(str, sample))]
+             *(["--input", text] if text is not None else [])]
     if input_shape[0] != 1:
         words += ["--batch", str(input_shape[0])]
     if index_base != 1:

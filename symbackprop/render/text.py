@@ -64,6 +64,10 @@ class TextParts:
         a section after the gradient elements.  By default the rules stay as they are.
     elementwise : bool
         An activation: in a chain, it joins the backward of the layer after it.
+    definition_lines : ``(derivation, printer) -> [str]``, optional
+        Lines between the forward header and the ``z`` elements of a single layer:
+        the quantities ``z`` is written in, defined (a normalisation's mean and
+        variance, written out).
     """
 
     forward_header: Callable
@@ -74,6 +78,7 @@ class TextParts:
     output_axes: str | None = None
     proof_lines: Callable | None = None
     elementwise: bool = False
+    definition_lines: Callable | None = None
 
 
 #: layer type -> :class:`TextParts`.
@@ -137,7 +142,26 @@ class TextPrinter(StrPrinter):
         return "transposed-conv(" + ", ".join(self._print(arg) for arg in expr.args) + ")"
 
     def _print_Mul(self, expr):
-        factors = sorted(expr.args, key=factor_sort_key)
+        factors = self._pulled_contents(expr.args)
+        denominators = [f for f in factors if f.is_Pow and f.exp.is_Rational and f.exp < 0]
+        if denominators:  # x / sqrt(v + eps): the negative powers after one slash
+            numerator = [f for f in factors if f not in denominators]
+            below = [self._print(sympy.Pow(f.base, -f.exp)) for f in denominators]
+            if numerator and numerator[0].is_Rational:  # g/3 / s is written g / (3 s)
+                below.insert(0, str(numerator[0].q))
+                numerator[0] = sympy.Integer(numerator[0].p)
+                if numerator[0] == 1 and len(numerator) > 1:
+                    numerator = numerator[1:]
+            sign = ""
+            if numerator and numerator[0] == -1 and len(numerator) > 1:
+                sign, numerator = "-", numerator[1:]
+            text = self._print_Mul(sympy.Mul(*numerator, evaluate=False)) \
+                if len(numerator) > 1 else self.parenthesize(
+                    numerator[0], sympy.printing.precedence.PRECEDENCE["Mul"]) \
+                if numerator else "1"
+            return sign + text + " / " + (below[0] if len(below) == 1 else
+                                          "(" + " ".join(below) + ")")
+        factors = sorted(factors, key=factor_sort_key)
         sign = ""
         if factors and factors[0] == -1 and expr.is_commutative:
             sign, factors = "-", factors[1:]
@@ -154,8 +178,34 @@ class TextPrinter(StrPrinter):
                  for f in factors]
         return sign + " ".join(parts) + ("" if divisor is None else f"/{divisor}")
 
+    @staticmethod
+    def _pulled_contents(factors) -> list:
+        """A sum factor's common rational coefficient joins the product's:
+        ``(mu1/3 - x11/3)`` is written ``(mu1 - x11)/3``."""
+        coefficient, out = sympy.Integer(1), []
+        for factor in factors:
+            if factor.is_Add:
+                content, primitive = factor.as_content_primitive()
+                if content.is_Rational and content != 1 and \
+                        primitive.could_extract_minus_sign():
+                    content, primitive = -content, -primitive
+                if content != 1 and content.is_Rational:
+                    coefficient, factor = coefficient * content, primitive
+            if factor.is_Rational:
+                coefficient *= factor
+            else:
+                out.append(factor)
+        if len(out) > 1 and coefficient != 1:  # repeated factors meet again: (x - mu)^2
+            out = list(sympy.Mul.make_args(sympy.Mul(*out)))
+        return ([coefficient] if coefficient != 1 else []) + out
+
     def _print_Pow(self, expr, rational=False):
         exponent = expr.exp
+        if exponent == sympy.Rational(1, 2):
+            return f"sqrt({self._print(expr.base)})"
+        if exponent.is_Rational and not exponent.is_Integer and exponent > 0:
+            base = self.parenthesize(expr.base, sympy.printing.precedence.PRECEDENCE["Pow"])
+            return f"{base}^({exponent})"
         if exponent.is_Integer and exponent > 1:
             base = self.parenthesize(expr.base, sympy.printing.precedence.PRECEDENCE["Pow"])
             return f"{base}^{exponent}"
@@ -368,6 +418,8 @@ def format_layer(derivation, index_base: int = 1, names: dict | None = None,
     shows_zeros = show_padding and parts.shows_padding
     lines += ["", f"Forward, {parts.forward_header(layer, own, derivation.input_shape)}"
               + (parts.padding_note if shows_zeros else "") + ":"]
+    if parts.definition_lines is not None:
+        lines += ["  " + line for line in parts.definition_lines(derivation, printer)]
     shown = derivation.z_written if shows_zeros else derivation.z
     lines += _equations(printer, symbol_array("z", derivation.output_shape), shown,
                         printer.doprint)

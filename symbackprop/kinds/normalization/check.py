@@ -1,0 +1,158 @@
+"""check-impl for the normalisations in training mode with gamma and beta.
+
+``backward(x, weight, bias, grad_out) -> (grad_x, grad_weight, grad_bias)``, the arrays as
+PyTorch lays them out.  The known mistakes, each computed from the truth's own
+quantities by walking the computational graph with one piece changed
+(:func:`graph_backward`): gamma left out of the input gradient, the mean and variance
+treated as constants, the gradient through the mean dropped, the gradient through the
+variance dropped, the unbiased variance (divided by ``m - 1``) used to normalise, and
+spatial batch norm's statistics taken per sample and channel instead of per channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
+from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.kinds.normalization.spec import (
+    NORMALIZATION_TYPES,
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+)
+
+__all__ = ["graph_backward", "NORMALIZATION_MISTAKES"]
+
+
+def graph_backward(layer, x, g, gamma, *, variance_divisor=None, through_mean=True,
+                   through_variance=True, scale=True, statistics_layer=None):
+    """``(dx, dgamma, dbeta)`` by the graph (mean, centred, variance, inverse deviation,
+    normalised, scale and shift), with the pieces a mistake changes switchable:
+
+    ``variance_divisor(m)`` the variance's divisor (``m - 1``: unbiased), ``through_mean``
+    and ``through_variance`` whether the gradient flows back through them, ``scale``
+    whether gamma multiplies the input gradient, ``statistics_layer`` a layer whose groups
+    replace this one's.
+    """
+    grouping = statistics_layer or layer
+    view, axes = grouping.statistics_view(x.shape)
+    m = int(np.prod([view[axis] for axis in axes]))
+    divisor = m if variance_divisor is None else variance_divisor(m)
+    pshape = layer.parameter_view(x.shape)
+    gamma_b = gamma.reshape(pshape)
+    xv = x.reshape(view)
+    mu = xv.mean(axis=axes, keepdims=True)
+    xc = xv - mu
+    var = (xc * xc).sum(axis=axes, keepdims=True) / divisor
+    istd = 1 / np.sqrt(var + layer.eps)
+    xhat = xc * istd
+    over = tuple(axis for axis, size in enumerate(pshape) if size == 1)
+    dbeta = g.sum(axis=over).reshape(gamma.shape)
+    dgamma = (g * xhat.reshape(x.shape)).sum(axis=over).reshape(gamma.shape)
+    dxhat = (g * gamma_b if scale else g).reshape(view)
+    dxc = dxhat * istd
+    if through_variance:
+        distd = (dxhat * xc).sum(axis=axes, keepdims=True)
+        dvar = -0.5 * istd ** 3 * distd
+        dxc = dxc + (2 / divisor) * xc * dvar
+    dx = dxc
+    if through_mean:
+        dx = dxc - dxc.sum(axis=axes, keepdims=True) / m
+    return dx.reshape(x.shape), dgamma, dbeta
+
+
+def _mistake(name, gradient, explanation, **changes):
+    def candidates(case):
+        layer = case.derivation.layer
+        options = dict(changes)
+        if options.pop("per_sample", False):
+            if not hasattr(layer, "training") or len(case.inputs["x"].shape) < 3:
+                return
+            options["statistics_layer"] = InstanceNorm2d(layer.num_features, eps=layer.eps)
+        inputs = case.inputs
+        dx, dgamma, _ = graph_backward(layer, inputs["x"], inputs["g"], inputs["weight"],
+                                       **options)
+        yield {"x": dx, "weight": dgamma}[gradient]
+    return Mistake(name, gradient, explanation, candidates, fit=False)
+
+
+#: Known mistakes of hand-written normalisation backward passes.
+NORMALIZATION_MISTAKES = (
+    _mistake("gamma missing from the input gradient", "x",
+             "dL/dxhat = gamma g: the scale multiplies the input gradient, "
+             "dL/dx = (gamma / (m sigma)) (m g - sum g - xhat sum(g xhat)); this one left "
+             "gamma out", scale=False),
+    _mistake("mean and variance treated as constants", "x",
+             "mu and sigma^2 are computed from x, so the gradient flows through both; this "
+             "one is gamma g / sigma, the evaluation-mode gradient", through_mean=False,
+             through_variance=False),
+    _mistake("the gradient through the mean dropped", "x",
+             "x feeds the centred input and the mean: dL/dx = dL/dxc + (1/m) dL/dmu; this one "
+             "left out the path through mu (the '- sum g' term)", through_mean=False),
+    _mistake("the gradient through the variance dropped", "x",
+             "x_c feeds xhat and sigma^2: dL/dxc = dL/dxhat / sigma + (2/m) x_c dL/dsigma^2; "
+             "this one left out the path through the variance (the '- xhat sum(g xhat)' term)",
+             through_variance=False),
+    _mistake("the unbiased variance used to normalise", "x",
+             "batch norm normalises with the biased variance, (1/m) sum (x - mu)^2; this one "
+             "divided by m - 1 (the unbiased estimate PyTorch keeps only for running_var)",
+             variance_divisor=lambda m: m - 1),
+    _mistake("the unbiased variance used to normalise", "weight",
+             "xhat uses the biased variance (divided by m), so dL/dgamma = sum g xhat with "
+             "that xhat; this one divided by m - 1", variance_divisor=lambda m: m - 1),
+    _mistake("spatial batch norm reduced over the wrong axes", "x",
+             "batch norm takes one mean and variance per channel, over the batch and every "
+             "spatial position (axes 0, 2, 3); this one took them per sample and channel "
+             "(axes 2, 3: instance norm)", per_sample=True),
+    _mistake("spatial batch norm reduced over the wrong axes", "weight",
+             "xhat of batch norm uses per-channel statistics over (N, H, W); this dL/dgamma "
+             "used per-(sample, channel) statistics", per_sample=True),
+)
+
+_CONVENTION = "backward(x, weight, bias, grad_out) -> (grad_x, grad_weight, grad_bias)"
+
+
+def _usable(layer) -> None:
+    if not layer.has_affine or not layer.uses_batch_statistics:
+        raise ValueError(f"check-impl checks normalisations in training mode with gamma and "
+                         f"beta (backward(x, weight, bias, grad_out)); {layer.describe()} "
+                         f"is not one: drop --no-affine/--eval")
+
+
+def _sizes(layer) -> list:
+    """The sample shapes tried (channels included): two of each rank the layer takes."""
+    _usable(layer)
+    # small: every gradient element of a group reads all m values of it (m^2 terms)
+    if isinstance(layer, BatchNorm1d):
+        return [(layer.num_features,), (layer.num_features, 2)]
+    if isinstance(layer, BatchNorm2d):
+        return [(layer.num_features, 1, 2), (layer.num_features, 2, 2)]
+    if isinstance(layer, InstanceNorm2d):
+        return [(layer.num_features, 1, 3), (layer.num_features, 2, 2)]
+    if isinstance(layer, GroupNorm):
+        return [(layer.num_channels,), (layer.num_channels, 1, 2)]
+    return [layer.normalized_shape, (2, *layer.normalized_shape)]
+
+
+def _input_size(layer, size):
+    if isinstance(layer, BatchNorm1d):
+        return None if len(size) == 1 else size[1]
+    if isinstance(layer, GroupNorm) and len(size) == 1:
+        return None
+    return tuple(size)
+
+
+_ENTRY = Implementation(
+    convention=_CONVENTION, arguments=("x", "weight", "bias", "g"),
+    gradients=("x", "weight", "bias"), mistakes=NORMALIZATION_MISTAKES, sizes=_sizes,
+    input_size=_input_size, show_channels=True)
+
+# The formula checker reads x, g, w, b and sums of their products; a normalisation's
+# formulas need mu, sigma, gamma and square roots, so `check` does not offer it (yet).
+_FORMULAS = FormulaParts(words="a normalisation", takes_formulas=False)
+
+for _layer_type in NORMALIZATION_TYPES:
+    IMPLEMENTATIONS.register(_layer_type, _ENTRY)
+    FORMULAS.register(_layer_type, _FORMULAS)
