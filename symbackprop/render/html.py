@@ -448,8 +448,8 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
     for own, symbols in view.constants.items():  # a keep-mask, a loss's targets, statistics
         shown = names.get(own, own)
         forward.append(_panel(builder, printer, shown, shown, symbols.shape,
-                              printer.name(shown), f"{own.replace('_', ' ')} (given, not "
-                              f"differentiated)", "input", cells))
+                              printer.name(shown), f"{own.replace('_', ' ')} (given, a "
+                              f"constant)", "input", cells))
     forward.append(_panel(builder, printer, names["z"], names["z"], view.output_shape,
                           title_of("z"), "output", "output", cells))
     backward = [_panel(builder, printer, names["g"], names["g"], view.output_shape,
