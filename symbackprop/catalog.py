@@ -55,7 +55,8 @@ from symbackprop.render.codegen import (
 )
 from symbackprop.render.templating import python_environment
 
-__all__ = ["CatalogEntry", "CATALOG", "BOTH_STYLES", "DIGITS_NETWORK", "REGENERATE_COMMAND",
+__all__ = ["CatalogEntry", "CATALOG", "BOTH_STYLES", "DIGITS_NETWORK", "RESIDUAL_NETWORK",
+           "RESIDUAL_LOSS", "REGENERATE_COMMAND",
            "catalog_files", "regenerate", "stale_files", "main"]
 
 #: The command that rewrites the catalog (quoted by its README and the tests).
@@ -96,6 +97,16 @@ RESNET_BASIC_BLOCK = Sequential(
                         Conv2d(8, 8, kernel_size=3, padding=1))),
     ReLU(),
 )
+
+#: The residual CNN examples/train_residual.py trains on 8x8 digits, with batch norm, and
+#: its loss (the script draws no number of its own but the data and SGD).
+RESIDUAL_NETWORK = Sequential(
+    Conv2d(1, 8, kernel_size=3, padding=1), BatchNorm2d(8), ReLU(),
+    Residual(Sequential(Conv2d(8, 8, kernel_size=3, padding=1), BatchNorm2d(8), ReLU(),
+                        Conv2d(8, 8, kernel_size=3, padding=1), BatchNorm2d(8))),
+    ReLU(), MaxPool2d(2), Flatten(), Linear(128, 10),
+)
+RESIDUAL_LOSS = CrossEntropyLoss()
 
 CATALOG = (
     CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
@@ -168,6 +179,9 @@ CATALOG = (
     CatalogEntry(Tanh(), "tanh, f' = 1 - tanh^2"),
     CatalogEntry(Flatten(), "feature maps to vectors, row-major (before a fully connected layer)"),
     CatalogEntry(Linear(120, 84), "fully connected 120 -> 84 (LeNet-5's F6)"),
+    CatalogEntry(RESIDUAL_NETWORK,
+                 "the residual CNN with batch norm examples/train_residual.py trains on 8x8 "
+                 "digits (its loss: crossentropyloss_mean.py)"),
     CatalogEntry(DIGITS_NETWORK,
                  "the small CNN examples/train_digits.py trains on 8x8 digits", BOTH_STYLES),
     CatalogEntry(Sequential(Conv2d(1, 6, kernel_size=5), Tanh(), AvgPool2d(2),
