@@ -68,7 +68,7 @@ def _layout(shape):
     per index of the axes not in ``axes``; gamma and beta broadcast as ``parameter_shape``."""
     view = shape
     axes = (0, 2, 3)  # the batch and both spatial axes
-    parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    parameter_shape = (1, NUM_FEATURES) + (1,) * (len(shape) - 2)
     return view, axes, parameter_shape
 
 

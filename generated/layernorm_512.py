@@ -109,7 +109,8 @@ def _backward(x, weight, bias, grad_out):
     grad_x = (istd * (dxhat - mean_dxhat - projection)).reshape(x.shape)
     xhat = xhat.reshape(x.shape)
     over = tuple(axis for axis, size in enumerate(parameter_shape) if size == 1)
-    grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)  # sum g xhat
+    # dL/dgamma = sum g xhat
+    grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)
     grad_bias = g.sum(axis=over, dtype=np.float64).reshape(bias.shape)  # sum g
     return (grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
 

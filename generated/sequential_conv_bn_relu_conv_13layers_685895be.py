@@ -76,14 +76,17 @@ Backward, one layer boundary at a time, from delta13 = grad_out back to delta0 =
     delta10 = upsample(delta11): each window's delta to its first maximum
     delta9 = delta10 * f'(a9)
     delta8 = delta9   (to the block's output; delta9 also goes to delta3: the identity path)
-    delta7 = (gamma / (m sigma)) (m delta8 - sum delta8 - xhat sum(delta8 xhat)), xhat of a7; dL/dgamma8 = sum delta8 xhat, dL/dbeta8 = sum delta8
+    delta7 = (gamma / (m sigma)) (m delta8 - sum delta8 - xhat sum(delta8 xhat)), xhat of a7;
+        dL/dgamma8 = sum delta8 xhat, dL/dbeta8 = sum delta8
     delta6 = delta7 sent back through w7 (a transposed convolution); dL/dw7, dL/db7
     delta5 = delta6 * f'(a5)
-    delta4 = (gamma / (m sigma)) (m delta5 - sum delta5 - xhat sum(delta5 xhat)), xhat of a4; dL/dgamma5 = sum delta5 xhat, dL/dbeta5 = sum delta5
+    delta4 = (gamma / (m sigma)) (m delta5 - sum delta5 - xhat sum(delta5 xhat)), xhat of a4;
+        dL/dgamma5 = sum delta5 xhat, dL/dbeta5 = sum delta5
     delta3 = delta4 sent back through w4 (a transposed convolution); dL/dw4, dL/db4
     delta3 = delta3 + delta9   (the identity path)
     delta2 = delta3 * f'(a2)
-    delta1 = (gamma / (m sigma)) (m delta2 - sum delta2 - xhat sum(delta2 xhat)), xhat of a1; dL/dgamma2 = sum delta2 xhat, dL/dbeta2 = sum delta2
+    delta1 = (gamma / (m sigma)) (m delta2 - sum delta2 - xhat sum(delta2 xhat)), xhat of a1;
+        dL/dgamma2 = sum delta2 xhat, dL/dbeta2 = sum delta2
     delta0 = delta1 sent back through w1 (a transposed convolution); dL/dw1, dL/db1
 
 An activation followed by pooling gives the notes' delta^(l-1) = upsample(delta^l) *
@@ -616,7 +619,7 @@ def _layer_2():
         per index of the axes not in ``axes``; gamma and beta broadcast as ``parameter_shape``."""
         view = shape
         axes = (0, 2, 3)  # the batch and both spatial axes
-        parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+        parameter_shape = (1, NUM_FEATURES) + (1,) * (len(shape) - 2)
         return view, axes, parameter_shape
 
     def _statistics(xv, axes):
@@ -656,7 +659,8 @@ def _layer_2():
         grad_x = (istd * (dxhat - mean_dxhat - projection)).reshape(x.shape)
         xhat = xhat.reshape(x.shape)
         over = tuple(axis for axis, size in enumerate(parameter_shape) if size == 1)
-        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)  # sum g xhat
+        # dL/dgamma = sum g xhat
+        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)
         grad_bias = g.sum(axis=over, dtype=np.float64).reshape(bias.shape)  # sum g
         return (grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
 
@@ -1182,7 +1186,7 @@ def _layer_5():
         per index of the axes not in ``axes``; gamma and beta broadcast as ``parameter_shape``."""
         view = shape
         axes = (0, 2, 3)  # the batch and both spatial axes
-        parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+        parameter_shape = (1, NUM_FEATURES) + (1,) * (len(shape) - 2)
         return view, axes, parameter_shape
 
     def _statistics(xv, axes):
@@ -1222,7 +1226,8 @@ def _layer_5():
         grad_x = (istd * (dxhat - mean_dxhat - projection)).reshape(x.shape)
         xhat = xhat.reshape(x.shape)
         over = tuple(axis for axis, size in enumerate(parameter_shape) if size == 1)
-        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)  # sum g xhat
+        # dL/dgamma = sum g xhat
+        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)
         grad_bias = g.sum(axis=over, dtype=np.float64).reshape(bias.shape)  # sum g
         return (grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
 
@@ -1748,7 +1753,7 @@ def _layer_8():
         per index of the axes not in ``axes``; gamma and beta broadcast as ``parameter_shape``."""
         view = shape
         axes = (0, 2, 3)  # the batch and both spatial axes
-        parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+        parameter_shape = (1, NUM_FEATURES) + (1,) * (len(shape) - 2)
         return view, axes, parameter_shape
 
     def _statistics(xv, axes):
@@ -1788,7 +1793,8 @@ def _layer_8():
         grad_x = (istd * (dxhat - mean_dxhat - projection)).reshape(x.shape)
         xhat = xhat.reshape(x.shape)
         over = tuple(axis for axis, size in enumerate(parameter_shape) if size == 1)
-        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)  # sum g xhat
+        # dL/dgamma = sum g xhat
+        grad_weight = (g * xhat).sum(axis=over, dtype=np.float64).reshape(weight.shape)
         grad_bias = g.sum(axis=over, dtype=np.float64).reshape(bias.shape)  # sum g
         return (grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype))
 
@@ -2093,17 +2099,20 @@ def output_shapes(input_shape):
     return shapes
 
 
-def forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13):
+def forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13):
     """The chain's output ``a13``, dtype of ``x``.
 
     ``x`` has shape ``(N, 1, H, W)`` and dtype float32 or float64; the parameters have the
     shapes listed in the module docstring and the dtype of ``x``.
     """
-    x, parameters, _ = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13)
+    x, parameters, _ = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13)
     return _forward(x, *parameters)
 
 
-def backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13, grad_out):
+def backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13, grad_out):
     """The gradients of the loss, given ``grad_out`` = dL/da13.
 
     Returns ``(grad_x, grad_w1, grad_b1, grad_weight2, grad_bias2, grad_w4, grad_b4,
@@ -2111,13 +2120,15 @@ def backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8,
     grad_b13)``. Arguments as for :func:`forward`; ``grad_out`` has the shape and dtype of
     the output.
     """
-    x, parameters, shapes = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13)
+    x, parameters, shapes = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13)
     note = f", the shape of forward(x, ...) for x of shape {x.shape}"
     grad_out = _check_array("grad_out", grad_out, shapes[-1], x.dtype, note)
     return _backward(x, *parameters, grad_out)
 
 
-def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13):
+def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13):
     """:func:`forward` without the checks: a0 = x, a1, ..., a13."""
     a0 = x
     # layer 1, Conv2d 1->8, kernel 3x3, stride 1, padding 1
@@ -2149,7 +2160,8 @@ def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8,
     return a13
 
 
-def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13, grad_out):
+def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13, grad_out):
     """:func:`backward` without the checks: from delta13 = grad_out back to delta0 = dL/dx."""
     # forward, keeping the input of every layer
     a0 = x
@@ -2183,7 +2195,8 @@ def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8
     # delta8 = delta9   (to the block's output; delta9 also goes to delta3: the identity path)
     delta8 = delta9
     # layer 8, BatchNorm2d(8):
-    # delta7 = (gamma / (m sigma)) (m delta8 - sum delta8 - xhat sum(delta8 xhat)), xhat of a7; dL/dgamma8 = sum delta8 xhat, dL/dbeta8 = sum delta8
+    # delta7 = (gamma / (m sigma)) (m delta8 - sum delta8 - xhat sum(delta8 xhat)), xhat of a7;
+    #   dL/dgamma8 = sum delta8 xhat, dL/dbeta8 = sum delta8
     delta7, grad_weight8, grad_bias8 = _backward_8(a7, weight8, bias8, delta8)
     # layer 7, Conv2d 8->8, kernel 3x3, stride 1, padding 1:
     # delta6 = delta7 sent back through w7 (a transposed convolution); dL/dw7, dL/db7
@@ -2192,7 +2205,8 @@ def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8
     # delta5 = delta6 * f'(a5)
     (delta5,) = _backward_6(a5, delta6)
     # layer 5, BatchNorm2d(8):
-    # delta4 = (gamma / (m sigma)) (m delta5 - sum delta5 - xhat sum(delta5 xhat)), xhat of a4; dL/dgamma5 = sum delta5 xhat, dL/dbeta5 = sum delta5
+    # delta4 = (gamma / (m sigma)) (m delta5 - sum delta5 - xhat sum(delta5 xhat)), xhat of a4;
+    #   dL/dgamma5 = sum delta5 xhat, dL/dbeta5 = sum delta5
     delta4, grad_weight5, grad_bias5 = _backward_5(a4, weight5, bias5, delta5)
     # layer 4, Conv2d 8->8, kernel 3x3, stride 1, padding 1:
     # delta3 = delta4 sent back through w4 (a transposed convolution); dL/dw4, dL/db4
@@ -2202,7 +2216,8 @@ def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8
     # delta2 = delta3 * f'(a2)
     (delta2,) = _backward_3(a2, delta3)
     # layer 2, BatchNorm2d(8):
-    # delta1 = (gamma / (m sigma)) (m delta2 - sum delta2 - xhat sum(delta2 xhat)), xhat of a1; dL/dgamma2 = sum delta2 xhat, dL/dbeta2 = sum delta2
+    # delta1 = (gamma / (m sigma)) (m delta2 - sum delta2 - xhat sum(delta2 xhat)), xhat of a1;
+    #   dL/dgamma2 = sum delta2 xhat, dL/dbeta2 = sum delta2
     delta1, grad_weight2, grad_bias2 = _backward_2(a1, weight2, bias2, delta2)
     # layer 1, Conv2d 1->8, kernel 3x3, stride 1, padding 1:
     # delta0 = delta1 sent back through w1 (a transposed convolution); dL/dw1, dL/db1
@@ -2226,7 +2241,8 @@ def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8
     )
 
 
-def _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13):
+def _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
+        w7, b7, weight8, bias8, w13, b13):
     """``(x, parameters, shapes of a0..a13)``, each argument checked."""
     x = _check_array("x", x, INPUT_SHAPE)
     shapes = output_shapes(x.shape)
@@ -2244,7 +2260,8 @@ def _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, 
     bias8 = _check_array("bias8", bias8, (8,), x.dtype)
     w13 = _check_array("w13", w13, (10, 128), x.dtype)
     b13 = _check_array("b13", b13, (10,), x.dtype)
-    return x, (w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13), shapes
+    return x, (w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7,
+        b7, weight8, bias8, w13, b13), shapes
 
 
 def _expect_nonempty(input_shape, shape, number):

@@ -26,24 +26,27 @@ from symbackprop.render.codegen import (
     common_context,
 )
 
-_CHANNEL_PARAMETERS = "parameter_shape = (1, shape[1]) + (1,) * (len(shape) - 2)"
+# gamma and beta, one per channel (the constant that names the channels: a chain's module
+# holds no argument checks, where it is read otherwise)
+_CHANNEL_PARAMETERS = "parameter_shape = (1, {channels}) + (1,) * (len(shape) - 2)"
+_FEATURES = _CHANNEL_PARAMETERS.format(channels="NUM_FEATURES")
 
 #: Per kind: the lines of ``_layout(shape)``, the shape ``_check_array`` checks x against,
 #: the input in words, and the small instance (layer, input_size, batch) the code is
 #: proven on.
 _LAYOUTS = {
     BatchNorm1d: (["view = shape", "axes = (0,) + tuple(range(2, len(shape)))  # all but C",
-                   _CHANNEL_PARAMETERS],
+                   _FEATURES],
                   ['shape = ("N", NUM_FEATURES) if np.ndim(x) == 2 else ("N", NUM_FEATURES, "L")'],
                   "(N, C) or (N, C, L), C = {C}"),
     BatchNorm2d: (["view = shape", "axes = (0, 2, 3)  # the batch and both spatial axes",
-                   _CHANNEL_PARAMETERS],
+                   _FEATURES],
                   ['shape = ("N", NUM_FEATURES, "H", "W")'], "(N, C, H, W), C = {C}"),
-    InstanceNorm2d: (["view = shape", "axes = (2, 3)  # both spatial axes", _CHANNEL_PARAMETERS],
+    InstanceNorm2d: (["view = shape", "axes = (2, 3)  # both spatial axes", _FEATURES],
                      ['shape = ("N", NUM_FEATURES, "H", "W")'], "(N, C, H, W), C = {C}"),
     GroupNorm: (["view = (shape[0], NUM_GROUPS, shape[1] // NUM_GROUPS) + tuple(shape[2:])",
                  "axes = tuple(range(2, len(view)))  # a group's channels and space",
-                 _CHANNEL_PARAMETERS],
+                 _CHANNEL_PARAMETERS.format(channels="NUM_CHANNELS")],
                 ['shape = ("N", NUM_CHANNELS) if np.ndim(x) == 2 else '
                  '("N", NUM_CHANNELS, "H", "W")'],
                 "(N, C) or (N, C, H, W), C = {C}"),
