@@ -2099,20 +2099,21 @@ def output_shapes(input_shape):
     return shapes
 
 
-def forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13):
+def forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13):
     """The chain's output ``a13``, dtype of ``x``.
 
     ``x`` has shape ``(N, 1, H, W)`` and dtype float32 or float64; the parameters have the
     shapes listed in the module docstring and the dtype of ``x``.
     """
-    x, parameters, _ = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13)
+    x, parameters, _ = _check_arguments(
+        x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13
+    )
     return _forward(x, *parameters)
 
 
-def backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13, grad_out):
+def backward(
+    x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13, grad_out
+):
     """The gradients of the loss, given ``grad_out`` = dL/da13.
 
     Returns ``(grad_x, grad_w1, grad_b1, grad_weight2, grad_bias2, grad_w4, grad_b4,
@@ -2120,15 +2121,15 @@ def backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
     grad_b13)``. Arguments as for :func:`forward`; ``grad_out`` has the shape and dtype of
     the output.
     """
-    x, parameters, shapes = _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13)
+    x, parameters, shapes = _check_arguments(
+        x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13
+    )
     note = f", the shape of forward(x, ...) for x of shape {x.shape}"
     grad_out = _check_array("grad_out", grad_out, shapes[-1], x.dtype, note)
     return _backward(x, *parameters, grad_out)
 
 
-def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13):
+def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13):
     """:func:`forward` without the checks: a0 = x, a1, ..., a13."""
     a0 = x
     # layer 1, Conv2d 1->8, kernel 3x3, stride 1, padding 1
@@ -2160,8 +2161,9 @@ def _forward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
     return a13
 
 
-def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13, grad_out):
+def _backward(
+    x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13, grad_out
+):
     """:func:`backward` without the checks: from delta13 = grad_out back to delta0 = dL/dx."""
     # forward, keeping the input of every layer
     a0 = x
@@ -2241,8 +2243,9 @@ def _backward(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
     )
 
 
-def _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
-        w7, b7, weight8, bias8, w13, b13):
+def _check_arguments(
+    x, w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13
+):
     """``(x, parameters, shapes of a0..a13)``, each argument checked."""
     x = _check_array("x", x, INPUT_SHAPE)
     shapes = output_shapes(x.shape)
@@ -2260,8 +2263,8 @@ def _check_arguments(x, w1, b1, weight2, bias2, w4, b4, weight5, bias5,
     bias8 = _check_array("bias8", bias8, (8,), x.dtype)
     w13 = _check_array("w13", w13, (10, 128), x.dtype)
     b13 = _check_array("b13", b13, (10,), x.dtype)
-    return x, (w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7,
-        b7, weight8, bias8, w13, b13), shapes
+    parameters = (w1, b1, weight2, bias2, w4, b4, weight5, bias5, w7, b7, weight8, bias8, w13, b13)
+    return x, parameters, shapes
 
 
 def _expect_nonempty(input_shape, shape, number):

@@ -1151,7 +1151,8 @@ def _check_arguments(x, w1, b1, w3, b3):
     b1 = _check_array("b1", b1, (8,), x.dtype)
     w3 = _check_array("w3", w3, (8, 8, 3, 3), x.dtype)
     b3 = _check_array("b3", b3, (8,), x.dtype)
-    return x, (w1, b1, w3, b3), shapes
+    parameters = (w1, b1, w3, b3)
+    return x, parameters, shapes
 
 
 def _expect_nonempty(input_shape, shape, number):

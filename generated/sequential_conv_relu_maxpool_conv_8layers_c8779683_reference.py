@@ -782,7 +782,8 @@ def _check_arguments(x, w1, b1, w4, b4, w8, b8):
     b4 = _check_array("b4", b4, (16,), x.dtype)
     w8 = _check_array("w8", w8, (10, 64), x.dtype)
     b8 = _check_array("b8", b8, (10,), x.dtype)
-    return x, (w1, b1, w4, b4, w8, b8), shapes
+    parameters = (w1, b1, w4, b4, w8, b8)
+    return x, parameters, shapes
 
 
 def _expect_nonempty(input_shape, shape, number):

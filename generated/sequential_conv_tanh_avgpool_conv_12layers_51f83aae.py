@@ -1590,8 +1590,7 @@ def forward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12):
     return _forward(x, *parameters)
 
 
-def backward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12,
-        grad_out):
+def backward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12, grad_out):
     """The gradients of the loss, given ``grad_out`` = dL/da12.
 
     Returns ``(grad_x, grad_w1, grad_b1, grad_w4, grad_b4, grad_w8, grad_b8, grad_w10,
@@ -1634,8 +1633,7 @@ def _forward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12):
     return a12
 
 
-def _backward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12,
-        grad_out):
+def _backward(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12, grad_out):
     """:func:`backward` without the checks: from delta12 = grad_out back to delta0 = dL/dx."""
     # forward, keeping the input of every layer
     a0 = x
@@ -1717,7 +1715,8 @@ def _check_arguments(x, w1, b1, w4, b4, w8, b8, w10, b10, w12, b12):
     b10 = _check_array("b10", b10, (84,), x.dtype)
     w12 = _check_array("w12", w12, (10, 84), x.dtype)
     b12 = _check_array("b12", b12, (10,), x.dtype)
-    return x, (w1, b1, w4, b4, w8, b8, w10, b10, w12, b12), shapes
+    parameters = (w1, b1, w4, b4, w8, b8, w10, b10, w12, b12)
+    return x, parameters, shapes
 
 
 def _expect_nonempty(input_shape, shape, number):

@@ -44,10 +44,31 @@ def _environment(**delimiters) -> jinja2.Environment:
 
 @functools.lru_cache(maxsize=None)
 def python_environment() -> jinja2.Environment:
-    """Environment for ``*.py.j2`` templates (with the :func:`nested_code` filter)."""
+    """Environment for ``*.py.j2`` templates (with the :func:`nested_code` and
+    :func:`bracketed` filters)."""
     environment = _environment()
     environment.filters["nested"] = nested_code
+    environment.filters["bracketed"] = bracketed
     return environment
+
+
+#: Longest line of generated code (the project's ruff line length).
+LINE_LENGTH = 100
+
+
+def bracketed(inner: str, head: str, tail: str = "", indent: str = "") -> str:
+    """``head(inner)tail`` laid out as ruff format lays it out: on one line when it fits,
+    else the bracket's contents on a line of their own, else one item a line with a
+    trailing comma (a long argument list of a chain's module)."""
+    line = f"{indent}{head}({inner}){tail}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    inside = indent + "    "
+    if len(inside + inner) <= LINE_LENGTH:
+        return f"{indent}{head}(\n{inside}{inner}\n{indent}){tail}"
+    items = [item.strip() for item in inner.split(",") if item.strip()]
+    return f"{indent}{head}(\n" + "".join(f"{inside}{item},\n" for item in items) + \
+        f"{indent}){tail}"
 
 
 def nested_code(code: str, width: int = 4) -> str:
