@@ -492,9 +492,13 @@ def test_committed_catalog_module_matches_reference(entry):
     grad_out = rng.standard_normal(z.shape).astype(np.float32)
     deltas, param_grads = chain_backward(layers, x, params, grad_out)
     want = [deltas[0], *(value for grads in param_grads for value in grads.values())]
+    # float32 rounding grows with the values of deep chains; a gradient that is 0 in exact
+    # arithmetic (a bias before batch norm) is float32 noise on the scale of the others
+    scale = max(float(np.abs(expected).max()) for expected in want)
     for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
-        assert got.dtype == np.float32  # float32 rounding grows with the values of deep chains
-        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-3,
+                                   atol=1e-5 * max(np.abs(expected).max(), 1e-2 * scale))
 
 
 # -- random pooling layers (HYPOTHESIS_PROFILE=thorough runs many more) ----------------------
