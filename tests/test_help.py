@@ -24,7 +24,7 @@ KINDS = tuple(LAYER_OPTIONS)
 # the arrays it learns, and whether its sums show padding positions (a convolution's "0 w",
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential"}
-SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential"}
+SHOWS_PADDING = {"conv2d", "avgpool2d", "avgpool1d", "avgpool3d", "sequential"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
@@ -119,7 +119,7 @@ def test_each_kind_offers_only_the_options_that_mean_something_for_it(kind):
     for option in ("--input-name", "--output-name", "--grad-name", "--loss-name"):
         assert option in latex
     assert ("--in-channels" in derive) == (kind == "conv2d")
-    assert ("--count-include-pad" in derive) == (kind == "avgpool2d")
+    assert ("--count-include-pad" in derive) == (kind in ("avgpool1d", "avgpool2d", "avgpool3d"))
 
 
 @pytest.mark.parametrize("argv, option", [

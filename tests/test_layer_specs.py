@@ -39,8 +39,8 @@ def test_pool_defaults_and_normalisation():
     (lambda: MaxPool2d(0), "kernel_size"),
     (lambda: MaxPool2d(2, stride=0), "stride"),
     (lambda: MaxPool2d(2, padding=-1), "padding"),
-    (lambda: MaxPool2d(2, padding=2), "padding must be smaller than kernel_size"),
-    (lambda: AvgPool2d((3, 2), padding=(1, 2)), "padding must be smaller"),
+    (lambda: MaxPool2d(2, padding=2), "padding must be at most half the window"),
+    (lambda: AvgPool2d((3, 2), padding=(1, 2)), "padding must be at most half the window"),
     (lambda: AvgPool2d(2, count_include_pad="no"), "count_include_pad"),
     (lambda: LeakyReLU(float("nan")), "negative_slope"),
     (lambda: LeakyReLU(True), "negative_slope"),
@@ -115,7 +115,8 @@ def test_spec_is_compact_and_readable():
                                                   "kernel_size": 3}
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
     assert set(KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
-                          "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential"}
+                          "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
+                          "maxpool1d", "maxpool3d", "avgpool1d", "avgpool3d"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -182,7 +182,8 @@ class FormulaCheck:
     def printer(self) -> "FormulaPrinter":
         notation = Notation(shapes={**self.derivation.shapes,
                                     INPUT_ERROR: self.derivation.input_shape, **self.shapes},
-                            index_base=self.index_base)
+                            index_base=self.index_base,
+                            spatial_axes=getattr(self.derivation.layer, "spatial_dims", 2))
         return FormulaPrinter(self.formula, notation, spellings=self.spellings)
 
     def report(self, show: int = 3) -> str:
@@ -767,7 +768,8 @@ class _Instance:
         self.grids = arrays.grids
         shapes = dict(arrays.shapes)
         shapes.setdefault(INPUT_ERROR, shapes.get("x", shapes.get("a0")))
-        self.notation = Notation(shapes=shapes, index_base=index_base)
+        self.notation = Notation(shapes=shapes, index_base=index_base,
+                                 spatial_axes=getattr(arrays.checked, "spatial_dims", 2))
         self.notes: dict = {}
         self.terms = products(formula.rhs, formula.text)
         self.layout = layout

@@ -169,6 +169,6 @@ def input_size_from_args(args, layer):
             raise ValueError('--input: give the input size (HxW or CxHxW), or an "input" entry '
                              'in the spec: {"input": [C, H, W], "layers": [...]}')
         return None
-    return parse_numbers(text, "input", counts=(1, 2, 3))
+    return parse_numbers(text, "input", counts=(1, 2, 3, 4))
 
 

@@ -29,7 +29,9 @@ __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argume
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
-               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
+               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
+               "L|CxL": "L (one channel) or CxL",
+               "DxHxW|CxDxHxW": "DxHxW (one channel) or CxDxHxW"}
 
 
 @dataclass(frozen=True)

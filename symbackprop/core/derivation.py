@@ -190,7 +190,8 @@ class Derivation:
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
+        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}),
+                        spatial_axes=getattr(self.layer, "spatial_dims", 2))
 
     def _repr_latex_(self) -> str:
         """Notebook display: the layer and a few of its equations, typeset."""

@@ -130,11 +130,15 @@ class Notation:
         0 for Python's indexing, 1 (default) for the textbook's.
     names : dict
         Display names, e.g. ``{"x": "a", "g": "delta"}``.
+    spatial_axes : int
+        How many trailing axes of an ``(N, C, ...)`` feature map are spatial, always
+        shown: 2 (H, W) by default; 1 for a 1-D layer's ``(N, C, L)``, 3 for a 3-D one's.
     """
 
     shapes: dict = field(default_factory=dict)
     index_base: int = 1
     names: dict = field(default_factory=dict)
+    spatial_axes: int = 2
 
     def __post_init__(self):
         if self.index_base not in (0, 1):
@@ -151,7 +155,8 @@ class Notation:
             # Spatial dimensions (the last two of 4-d arrays) and features (the last
             # of 2-d arrays) are always shown; the leading batch/channel dimensions
             # only when they have more than one value.
-            keep_from = len(shape) - 2 if len(shape) >= 3 else max(len(shape) - 1, 1)
+            spatial = self.spatial_axes if len(shape) >= self.spatial_axes + 2 else 2
+            keep_from = len(shape) - spatial if len(shape) >= 3 else max(len(shape) - 1, 1)
             shown = [i for axis, i in enumerate(index) if axis >= keep_from or shape[axis] != 1]
         return tuple(i + self.index_base for i in shown)
 

@@ -10,6 +10,7 @@ and one line here.
 # The order of registration is the order people see the kinds in (help, messages).
 from symbackprop.kinds.conv2d import Conv2d
 from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
+from symbackprop.kinds.pool2d import MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
@@ -21,4 +22,4 @@ from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module as
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear"]
+           "Softplus", "Flatten", "Linear", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d"]
