@@ -299,8 +299,8 @@ def size_text(layer, axis: int) -> str:
     inner = f"({size} + {before} + {after} - {dilation}*({kernel} - 1) - 1) / {stride}"
     if not layer.ceil_mode:
         return f"floor({inner}) + 1"
-    return f"ceil({inner}) + 1, less 1 when that last window starts at or past {size} + " \
-           f"{before} (in the right padding)"
+    return f"ceil({inner}) + 1,\n         less 1 when that last window would start at or past " \
+           f"{size} + {before}, in the right padding"
 
 
 def _nd_context(layer, style: str) -> dict:
@@ -320,7 +320,8 @@ def _nd_context(layer, style: str) -> dict:
         kernel_size=layer.kernel_size,
         stride=layer.stride,
         dilation=layer.dilation,
-        padding=[tuple(layer.padding[2 * a:2 * a + 2]) for a in range(dims)],
+        padding=tuple(tuple(layer.padding[2 * a:2 * a + 2]) for a in range(dims)),
+        window_words="x".join(map(str, layer.kernel_size)) + ("-wide" if dims == 1 else ""),
         ceil_mode=layer.ceil_mode,
         count_include_pad=getattr(layer, "count_include_pad", True),
         overlapping=layer.overlapping,
