@@ -112,7 +112,7 @@ def avg_backward_whole_divisor(x, grad_out, kernel_size=2, stride=None, padding=
     grad = np.zeros_like(x)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
-            for out, inside, starts, k, p in _windows(x, kernel_size, stride, padding, 1,
+            for out, inside, _starts, k, _p in _windows(x, kernel_size, stride, padding, 1,
                                                       ceil_mode):
                 share = grad_out[(n, c, *out)] / math.prod(k)  # MISTAKE
                 for pos in inside:

@@ -128,7 +128,8 @@ class PoolNd(SpecMixin):
             if max(self.padding[2 * axis:2 * axis + 2]) > kernel // 2:
                 raise ValueError(
                     f"padding must be at most half the window on every side (PyTorch's rule, "
-                    f"padding <= kernel_size // 2 = {kernel // 2} here, dilation not counted): "
+                    f"padding <= kernel_size // 2 = {kernel} // 2 = {kernel // 2} here, dilation "
+                    f"not counted): "
                     f"got padding {self.padding} ({self._padding_order()}) for the "
                     f"{AXIS_NAMES[dims][axis]} axis' {kernel}-wide window")
 
