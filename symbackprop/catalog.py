@@ -18,12 +18,16 @@ from pathlib import Path
 
 from symbackprop.core.layers import Sequential
 from symbackprop.kinds import (
+    AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     Conv2d,
     Flatten,
     LeakyReLU,
     Linear,
+    MaxPool1d,
     MaxPool2d,
+    MaxPool3d,
     ReLU,
     Sigmoid,
     Tanh,
@@ -127,6 +131,22 @@ CATALOG = (
                  "LeNet-5 on 32x32 inputs (tanh, average pooling)"),
     CatalogEntry(Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()),
                  "the textbook two-layer network of sigmoid units"),
+    # Pooling in 1, 2 and 3 dimensions with dilation and ceil_mode: maxpool1d, maxpool2d,
+    # maxpool3d, avgpool1d, avgpool2d, avgpool3d.
+    CatalogEntry(MaxPool2d(3, stride=2, ceil_mode=True),
+                 "3x3 stride-2 max pooling with ceil_mode: a last window may run past the "
+                 "input (GoogLeNet)", BOTH_STYLES),
+    CatalogEntry(MaxPool1d(3, stride=2, padding=1),
+                 "1-D max pooling over a sequence, overlapping windows (audio, text)"),
+    CatalogEntry(MaxPool1d(2, stride=1, dilation=2),
+                 "1-D dilated max pooling: each window reads every 2nd element"),
+    CatalogEntry(AvgPool1d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=True),
+                 "1-D average pooling with ceil_mode: the last window divides by its "
+                 "positions inside the padded input"),
+    CatalogEntry(AvgPool3d(2), "2x2x2 average pooling of a volume (video, 3-D scans)",
+                 BOTH_STYLES),
+    CatalogEntry(MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+                 "1x3x3 max pooling of video frames, time kept (C3D, I3D)"),
 )
 
 

@@ -28,6 +28,7 @@ from reference import (
     tanh,
     tanh_grad,
 )
+from reference_pool_nd import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 
 ACTIVATIONS = {
     "relu": (lambda net, layer: relu(net), lambda net, layer: relu_grad(net)),
@@ -46,6 +47,23 @@ def _pool_args(layer):
     return dict(kernel_size=layer.kernel_size, stride=layer.stride, padding=(top, left))
 
 
+def _pool_nd(layer) -> str | None:
+    """``"max"`` or ``"avg"`` for pooling that tests/reference.py's 2-D loops do not cover
+    (1-D, 3-D, dilation, ceil_mode): tests/reference_pool_nd.py runs it."""
+    if layer.kind[:-2] not in ("maxpool", "avgpool") or (
+            layer.kind.endswith("2d") and not layer.ceil_mode
+            and set(getattr(layer, "dilation", (1,))) == {1}):
+        return None
+    return layer.kind[:3]
+
+
+def _pool_nd_args(layer):
+    if layer.kind.startswith("max"):
+        return (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+    return (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
+            layer.count_include_pad)
+
+
 def _conv_args(layer):
     return dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
                 groups=layer.groups)
@@ -54,6 +72,9 @@ def _conv_args(layer):
 def forward(layer, x, params):
     """The layer's output for input ``x`` and its parameters."""
     kind = layer.kind
+    if _pool_nd(layer):
+        pool = maxpool_forward if _pool_nd(layer) == "max" else avgpool_forward
+        return pool(x, *_pool_nd_args(layer))
     if kind == "conv2d":
         return conv2d_forward(x, params["w"], params.get("b"), **_conv_args(layer))
     if kind == "maxpool2d":
@@ -72,6 +93,9 @@ def forward(layer, x, params):
 def backward(layer, x, params, grad_out):
     """``(grad_x, {"w": grad_w, "b": grad_b})`` of the layer."""
     kind = layer.kind
+    if _pool_nd(layer):
+        pool = maxpool_backward if _pool_nd(layer) == "max" else avgpool_backward
+        return pool(x, grad_out, *_pool_nd_args(layer)), {}
     if kind == "conv2d":
         grad_x, grad_w, grad_b = conv2d_backward(x, params["w"], params.get("b"), grad_out,
                                                  **_conv_args(layer))
