@@ -335,3 +335,31 @@ def test_command_line_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# -- chains --------------------------------------------------------------------------------
+@pytest.mark.parametrize("style", ["fast", "reference"])
+@pytest.mark.parametrize("chain, size", [
+    ([{"layer": "maxpool1d", "kernel_size": 3, "stride": 2, "ceil_mode": True},
+      {"layer": "relu"}, {"layer": "avgpool1d", "kernel_size": 2, "ceil_mode": True}], (2, 9)),
+    ([{"layer": "conv2d", "out_channels": 2, "kernel_size": 3},
+      {"layer": "maxpool2d", "kernel_size": 3, "stride": 2, "ceil_mode": True},
+      {"layer": "flatten"}, {"layer": "linear", "in_features": 18, "out_features": 2}],
+     (1, 8, 8)),
+])
+def test_chains_with_new_pooling_match_the_loops(chain, size, style):
+    import layer_reference
+
+    chain = sbp.layer_from_spec(chain)
+    module = load(chain, style=style)
+    rng = np.random.default_rng(6)
+    params = [layer_reference.random_parameters(part, rng) for part in chain.layers]
+    flat = [value for part in params for value in part.values()]
+    x = rng.standard_normal((2, *size))
+    outputs = layer_reference.chain_forward(chain.layers, x, params)
+    np.testing.assert_allclose(module.forward(x, *flat), outputs[-1], atol=1e-12)
+    grad_out = rng.standard_normal(outputs[-1].shape)
+    deltas, grads = layer_reference.chain_backward(chain.layers, x, params, grad_out)
+    want = [deltas[0], *(value for part in grads for value in part.values())]
+    for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-12)
