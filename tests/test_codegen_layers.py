@@ -456,7 +456,8 @@ def _sample_input(layer, rng):
             return rng.standard_normal(layer.input_shape((size, size), 3)).astype(np.float32)
     if isinstance(layer, Linear):
         return rng.standard_normal((3, layer.in_features)).astype(np.float32)
-    return rng.standard_normal((3, 2, 7, 6)).astype(np.float32)
+    spatial = {1: (7,), 3: (5, 7, 6)}.get(getattr(layer, "spatial_dims", 2), (7, 6))
+    return rng.standard_normal((3, 2, *spatial)).astype(np.float32)
 
 
 @pytest.mark.parametrize("entry", _catalog_entries(),
