@@ -363,3 +363,37 @@ def test_chains_with_new_pooling_match_the_loops(chain, size, style):
     want = [deltas[0], *(value for part in grads for value in part.values())]
     for got, expected in zip(module.backward(x, *flat, grad_out), want, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+# -- LaTeX and the interactive page ----------------------------------------------------
+def test_latex_states_the_ceil_mode_size_and_divisor(tmp_path, capsys):
+    path = tmp_path / "avg.tex"
+    assert main(["latex", "avgpool2d", "--kernel", "3", "--stride", "2", "--padding", "1",
+                 "--ceil-mode", "--input", "4x4", "-o", str(path)]) == 0
+    tex = path.read_text()
+    assert r"\left\lceil \frac{H + p_{\mathrm{top}} + p_{\mathrm{bottom}} - d_h (K_H - 1) - 1}" \
+           in tex
+    assert r"\frac{1}{D_{ij}}" in tex and "ceil\\_mode window that runs past" in tex
+
+
+def test_latex_of_1d_dilated_max_pooling(tmp_path):
+    path = tmp_path / "max.tex"
+    assert main(["latex", "maxpool1d", "--kernel", "3", "--stride", "2", "--padding", "1",
+                 "--dilation", "2", "--input", "6", "-o", str(path)]) == 0
+    tex = path.read_text()
+    assert "Backpropagation through 1-D max pooling" in tex
+    assert r"\tilde{x}_{2 i + 2 m - 3}" in tex and "Dilation 2" in tex
+
+
+@pytest.mark.parametrize("argv", [
+    ["maxpool1d", "--kernel", "3", "--stride", "2", "--padding", "1", "--input", "6"],
+    ["avgpool3d", "--input", "2x2x4"],
+    ["avgpool2d", "--kernel", "3", "--stride", "2", "--padding", "1", "--ceil-mode",
+     "--input", "4x4"],
+    ["maxpool2d", "--kernel", "2", "--stride", "1", "--padding", "1", "--dilation", "2",
+     "--input", "4x4"],
+])
+def test_html_pages_are_written(argv, tmp_path):
+    path = tmp_path / "page.html"
+    assert main(["html", *argv, "-o", str(path)]) == 0
+    assert "<math" in path.read_text()
