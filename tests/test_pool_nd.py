@@ -397,3 +397,19 @@ def test_html_pages_are_written(argv, tmp_path):
     path = tmp_path / "page.html"
     assert main(["html", *argv, "-o", str(path)]) == 0
     assert "<math" in path.read_text()
+
+
+# -- check (a hand-derived formula) -----------------------------------------------------
+@pytest.mark.parametrize("argv, status, text", [
+    (["avgpool1d", "--kernel", "3", "--stride", "2", "--ceil-mode", "--input", "6",
+      "dL/dx5 = g2/3 + g3/2"], 0, "correct"),
+    # the ceil_mode window (positions 5 and 6) divides by 2, not by the whole window
+    (["avgpool1d", "--kernel", "3", "--stride", "2", "--ceil-mode", "--input", "6",
+      "dL/dx5 = g2/3 + g3/3"], 1, "missing:  1/6 g3"),
+    (["maxpool1d", "--kernel", "2", "--stride", "1", "--input", "4",
+      "dL/dx_a = sum_i g_i [x_a = argmax z_i]"], 0, "correct"),
+    (["avgpool3d", "--input", "2x2x2", "dL/dx111 = g111/8"], 0, "correct"),
+])
+def test_check_formulas_of_new_pooling(argv, status, text, capsys):
+    assert main(["check", *argv]) == status
+    assert text in capsys.readouterr().out

@@ -798,8 +798,8 @@ class _Instance:
     def shown_axes(self, array: str, rank: int) -> tuple:
         # Notation drops size-1 batch/channel axes; with base 0 the indices it keeps
         # from (0, 1, ..., rank-1) are the axis numbers themselves.
-        return Notation(shapes=self.notation.shapes, index_base=0).indices(
-            array, tuple(range(rank)))
+        return Notation(shapes=self.notation.shapes, index_base=0,
+                        spatial_axes=self.notation.spatial_axes).indices(array, tuple(range(rank)))
 
     def resolve(self, element: Element, grid: np.ndarray | None = None) -> _Resolved:
         name = element.spelling.name

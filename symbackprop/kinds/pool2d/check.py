@@ -438,5 +438,18 @@ def _argmax(element, output) -> sympy.Expr:
     return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
 
 
+#: What each index of a pooling array means, per number of spatial axes (for messages).
+_SPATIAL_WORDS = {1: ("position",), 2: ("row", "column"), 3: ("depth", "row", "column")}
+
+
+def _axes(dims: int) -> dict:
+    return {array: ("sample", "channel", *_SPATIAL_WORDS[dims]) for array in ("x", "g", "z")}
+
+
 for _kind in MAX_POOLS:
-    FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax))
+    FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
+                                          axes=_axes(_kind.spatial_dims)))
+for _kind in AVG_POOLS:
+    if _kind.spatial_dims != 2:  # the 2-D kind's messages use the default axis names
+        FORMULAS.register(_kind, FormulaParts(words="average pooling",
+                                              axes=_axes(_kind.spatial_dims)))
