@@ -47,8 +47,8 @@ from symbackprop.check.impl import (
 )
 from symbackprop.kinds.pool2d.rules import IsWindowMax, clipped_divisor
 from symbackprop.kinds.pool2d.spec import (
-    AVG_POOLS,
     MAX_POOLS,
+    POOLS,
     MaxPoolNd,
     pooled_length,
 )
@@ -415,17 +415,18 @@ def pool_input_sizes(layer) -> list[tuple]:
     return list(dict.fromkeys(sizes))
 
 
-for _kind in MAX_POOLS:
-    IMPLEMENTATIONS.register(_kind, Implementation(
-        convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
-        sizes=pool_input_sizes, make_input=distinct_input, input_words=" (distinct values)",
-        ties=_windows_hold_ties, tied_input=tied_input, indicator=IsWindowMax,
-        show_channels=True, notes=_overlap_note, unread=leaves_unread))
-for _kind in AVG_POOLS:
-    IMPLEMENTATIONS.register(_kind, Implementation(
-        convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
-        sizes=pool_input_sizes, show_channels=True, notes=_overlap_note,
-        unread=leaves_unread))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        IMPLEMENTATIONS.register(_kind, Implementation(
+            convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
+            sizes=pool_input_sizes, make_input=distinct_input, input_words=" (distinct values)",
+            ties=_windows_hold_ties, tied_input=tied_input, indicator=IsWindowMax,
+            show_channels=True, notes=_overlap_note, unread=leaves_unread))
+    else:
+        IMPLEMENTATIONS.register(_kind, Implementation(
+            convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
+            sizes=pool_input_sizes, show_channels=True, notes=_overlap_note,
+            unread=leaves_unread))
 
 
 # -- what the formula checker needs of max pooling ---------------------------------------
@@ -446,10 +447,11 @@ def _axes(dims: int) -> dict:
     return {array: ("sample", "channel", *_SPATIAL_WORDS[dims]) for array in ("x", "g", "z")}
 
 
-for _kind in MAX_POOLS:
-    FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
-                                          axes=_axes(_kind.spatial_dims)))
-for _kind in AVG_POOLS:
-    if _kind.spatial_dims != 2:  # the 2-D kind's messages use the default axis names
-        FORMULAS.register(_kind, FormulaParts(words="average pooling",
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
                                               axes=_axes(_kind.spatial_dims)))
+    else:
+        if _kind.spatial_dims != 2:  # the 2-D kind's messages use the default axis names
+            FORMULAS.register(_kind, FormulaParts(words="average pooling",
+                                                  axes=_axes(_kind.spatial_dims)))

@@ -12,7 +12,7 @@ from symbackprop.core.command_line import (
     padding_argument,
     parse_numbers,
 )
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, AXIS_LETTERS, MAX_POOLS, AvgPoolNd
+from symbackprop.kinds.pool2d.spec import AXIS_LETTERS, MAX_POOLS, POOLS, AvgPoolNd
 
 #: The ``--input`` form of each number of spatial axes.
 INPUT_FORM = {1: "L|CxL", 2: "HxW|CxHxW", 3: "DxHxW|CxDxHxW"}
@@ -107,20 +107,21 @@ def pool_arguments(layer) -> list[str]:
 
 _DIMENSIONS = {1: "1-D ", 2: "", 3: "3-D "}
 
-for _kind in MAX_POOLS:
-    COMMAND_LINE.register(_kind, CommandLineKind(
-        help=f"{_DIMENSIONS[_kind.spatial_dims]}max pooling: each window's gradient goes to "
-             f"its maximum",
-        add_options=lambda parser, dims=_kind.spatial_dims: add_pool_options(parser, dims=dims),
-        build=pool_from_args(_kind), arguments=pool_arguments,
-        default_input=DEFAULT_INPUT[_kind.spatial_dims],
-        input_form=INPUT_FORM[_kind.spatial_dims]))
-for _kind in AVG_POOLS:
-    COMMAND_LINE.register(_kind, CommandLineKind(
-        help=f"{_DIMENSIONS[_kind.spatial_dims]}average pooling: each window's gradient is "
-             f"shared equally",
-        add_options=lambda parser, dims=_kind.spatial_dims: add_pool_options(
-            parser, average=True, dims=dims),
-        build=pool_from_args(_kind), arguments=pool_arguments,
-        default_input=DEFAULT_INPUT[_kind.spatial_dims],
-        input_form=INPUT_FORM[_kind.spatial_dims], padding_products=True))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        COMMAND_LINE.register(_kind, CommandLineKind(
+            help=f"{_DIMENSIONS[_kind.spatial_dims]}max pooling: each window's gradient goes to "
+                 f"its maximum",
+            add_options=lambda parser, dims=_kind.spatial_dims: add_pool_options(parser, dims=dims),
+            build=pool_from_args(_kind), arguments=pool_arguments,
+            default_input=DEFAULT_INPUT[_kind.spatial_dims],
+            input_form=INPUT_FORM[_kind.spatial_dims]))
+    else:
+        COMMAND_LINE.register(_kind, CommandLineKind(
+            help=f"{_DIMENSIONS[_kind.spatial_dims]}average pooling: each window's gradient is "
+                 f"shared equally",
+            add_options=lambda parser, dims=_kind.spatial_dims: add_pool_options(
+                parser, average=True, dims=dims),
+            build=pool_from_args(_kind), arguments=pool_arguments,
+            default_input=DEFAULT_INPUT[_kind.spatial_dims],
+            input_form=INPUT_FORM[_kind.spatial_dims], padding_products=True))

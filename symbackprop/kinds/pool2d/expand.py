@@ -12,7 +12,7 @@ from symbackprop.core.algebra import product
 from symbackprop.core.expand import EXPAND, Forward, elementwise_forward
 from symbackprop.core.naming import symbol_grid
 from symbackprop.kinds.pool2d.rules import OUTSIDE, PADDING, WindowMax, divisor, window
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, MAX_POOLS
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 
 
 def _is_element(entry) -> bool:
@@ -54,7 +54,8 @@ def _avgpool(layer, input_shape) -> Forward:
     return elementwise_forward(x, {}, g, z, written)
 
 
-for _kind in MAX_POOLS:
-    EXPAND.register(_kind)(_maxpool)
-for _kind in AVG_POOLS:
-    EXPAND.register(_kind)(_avgpool)
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        EXPAND.register(_kind)(_maxpool)
+    else:
+        EXPAND.register(_kind)(_avgpool)

@@ -10,7 +10,7 @@ import numpy as np
 from symbackprop.core import rules
 from symbackprop.core.naming import to_grid
 from symbackprop.kinds.pool2d.rules import clipped_divisor, tiles_input
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, MAX_POOLS
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.html import (
     HTML,
     STEP_GRID_LIMIT,
@@ -105,10 +105,11 @@ def no_steps(view, printer, loss, cells):
     return [], []
 
 
-for _kind in MAX_POOLS:
-    HTML.register(_kind, HtmlParts(steps=max_steps if _kind.spatial_dims == 2 else no_steps,
-                                   reads=reads if _kind.spatial_dims == 2 else None,
-                                   pad_value=r"-\infty"))
-for _kind in AVG_POOLS:
-    HTML.register(_kind, HtmlParts(steps=average_steps if _kind.spatial_dims == 2 else no_steps,
-                                   reads=reads if _kind.spatial_dims == 2 else None))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        HTML.register(_kind, HtmlParts(steps=max_steps if _kind.spatial_dims == 2 else no_steps,
+                                       reads=reads if _kind.spatial_dims == 2 else None,
+                                       pad_value=r"-\infty"))
+    else:
+        HTML.register(_kind, HtmlParts(steps=average_steps if _kind.spatial_dims == 2 else no_steps,
+                                       reads=reads if _kind.spatial_dims == 2 else None))

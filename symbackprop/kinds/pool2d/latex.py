@@ -13,7 +13,7 @@ import sympy
 from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.pool2d.rules import KRON_STATEMENT, IsWindowMax, WindowMax, tiles_input
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, MAX_POOLS, POOLS
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter, size_formula_latex
 
 
@@ -189,16 +189,17 @@ for _kind in POOLS:
 
 _DIMENSIONS = {1: "1-D ", 2: "", 3: "3-D "}
 
-for _kind in MAX_POOLS:
-    LATEX.register(_kind, LatexParts(
-        title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
-        general=max_general,
-        chain_words="max pooling: each window's error goes whole to its first maximum",
-        notes=max_notes, size_rows=size_rows, upsamples=True))
-for _kind in AVG_POOLS:
-    LATEX.register(_kind, LatexParts(
-        title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}average pooling",
-        general=average_general,
-        chain_words="average pooling: each element of a window gets an equal share",
-        notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
-        upsamples=True))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        LATEX.register(_kind, LatexParts(
+            title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
+            general=max_general,
+            chain_words="max pooling: each window's error goes whole to its first maximum",
+            notes=max_notes, size_rows=size_rows, upsamples=True))
+    else:
+        LATEX.register(_kind, LatexParts(
+            title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}average pooling",
+            general=average_general,
+            chain_words="average pooling: each element of a window gets an equal share",
+            notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
+            upsamples=True))

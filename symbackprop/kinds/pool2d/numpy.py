@@ -28,10 +28,10 @@ from symbackprop.core.indexing import output_size_in
 from symbackprop.core.naming import element_symbol, parse_element
 from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
 from symbackprop.kinds.pool2d.spec import (
-    AVG_POOLS,
     AXIS_LETTERS,
     AXIS_NAMES,
     MAX_POOLS,
+    POOLS,
     pooled_length,
 )
 from symbackprop.render.codegen import (
@@ -352,7 +352,8 @@ def _pool_kind(words: str) -> NumpyKind:
                      upsamples=True)
 
 
-for _kind in MAX_POOLS:
-    NUMPY.register(_kind, _pool_kind(": each window's delta to its first maximum"))
-for _kind in AVG_POOLS:
-    NUMPY.register(_kind, _pool_kind(": an equal share to every element of a window"))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        NUMPY.register(_kind, _pool_kind(": each window's delta to its first maximum"))
+    else:
+        NUMPY.register(_kind, _pool_kind(": an equal share to every element of a window"))

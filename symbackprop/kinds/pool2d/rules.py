@@ -32,7 +32,7 @@ from symbackprop.core.rules import (
     mismatched_elements,
     polynomial_grid,
 )
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, MAX_POOLS, window_positions
+from symbackprop.kinds.pool2d.spec import AVG_POOLS, POOLS, window_positions
 
 __all__ = ["WindowMax", "IsWindowMax", "first_argmax", "KRON_STATEMENT", "tiles_input",
            "prove_kron", "PADDING", "OUTSIDE", "window", "divisor", "clipped_divisor",
@@ -256,7 +256,8 @@ def _max_pooling_proofs(derivation) -> tuple:
     return (prove_routing(derivation),)
 
 
-for _kind in AVG_POOLS:
-    PROOFS.register(_kind, _average_pooling_proofs)
-for _kind in MAX_POOLS:
-    PROOFS.register(_kind, _max_pooling_proofs)
+for _kind in POOLS:
+    if _kind in AVG_POOLS:
+        PROOFS.register(_kind, _average_pooling_proofs)
+    else:
+        PROOFS.register(_kind, _max_pooling_proofs)

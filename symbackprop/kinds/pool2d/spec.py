@@ -392,9 +392,10 @@ class AvgPool3d(AvgPoolNd):
     spatial_dims = 3
 
 
-MAX_POOLS = (MaxPool1d, MaxPool2d, MaxPool3d)
-AVG_POOLS = (AvgPool1d, AvgPool2d, AvgPool3d)
-POOLS = MAX_POOLS + AVG_POOLS
+MAX_POOLS = (MaxPool2d, MaxPool1d, MaxPool3d)
+AVG_POOLS = (AvgPool2d, AvgPool1d, AvgPool3d)
+#: Every pooling kind, the 2-D ones first (the order stages list them in).
+POOLS = (MaxPool2d, AvgPool2d, MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d)
 
 
 def _axes_token(values) -> str:

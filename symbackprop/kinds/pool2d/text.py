@@ -14,7 +14,7 @@ from symbackprop.kinds.pool2d.rules import (
     WindowMax,
     tiles_input,
 )
-from symbackprop.kinds.pool2d.spec import AVG_POOLS, MAX_POOLS, pooled_length
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS, pooled_length
 from symbackprop.render.text import (
     TEXT,
     TextParts,
@@ -218,12 +218,13 @@ def pooling_proofs(rules, proofs, loss):
 
 _OUTPUT_AXES = {1: "N x C x Lo", 2: "N x C x Ho x Wo", 3: "N x C x Do x Ho x Wo"}
 
-for _kind in MAX_POOLS:
-    TEXT.register(_kind, TextParts(
-        forward_header=max_forward, backward_rules=max_backward, size_lines=size_lines,
-        output_axes=_OUTPUT_AXES[_kind.spatial_dims], proof_lines=pooling_proofs))
-for _kind in AVG_POOLS:
-    TEXT.register(_kind, TextParts(
-        forward_header=average_forward, backward_rules=average_backward, size_lines=size_lines,
-        shows_padding=True, output_axes=_OUTPUT_AXES[_kind.spatial_dims],
-        proof_lines=pooling_proofs))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        TEXT.register(_kind, TextParts(
+            forward_header=max_forward, backward_rules=max_backward, size_lines=size_lines,
+            output_axes=_OUTPUT_AXES[_kind.spatial_dims], proof_lines=pooling_proofs))
+    else:
+        TEXT.register(_kind, TextParts(
+            forward_header=average_forward, backward_rules=average_backward, size_lines=size_lines,
+            shows_padding=True, output_axes=_OUTPUT_AXES[_kind.spatial_dims],
+            proof_lines=pooling_proofs))
