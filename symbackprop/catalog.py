@@ -31,6 +31,7 @@ from symbackprop.kinds import (
     ReLU,
     Sigmoid,
     Tanh,
+    Upsample,
 )
 from symbackprop.render.codegen import (
     DEFAULT_OUTPUT_FOLDER,
@@ -147,6 +148,9 @@ CATALOG = (
                  BOTH_STYLES),
     CatalogEntry(MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
                  "1x3x3 max pooling of video frames, time kept (C3D, I3D)"),
+    # Nearest-neighbour upsampling: upsample.
+    CatalogEntry(Upsample(2), "2x nearest-neighbour upsampling; backward sums g over each "
+                 "2x2 block (U-Net, FPN decoders)", BOTH_STYLES),
 )
 
 

@@ -28,7 +28,14 @@ from reference import (
     tanh,
     tanh_grad,
 )
-from reference_pool_nd import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from reference_pool_nd import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+    upsample_nearest_backward,
+    upsample_nearest_forward,
+)
 
 ACTIVATIONS = {
     "relu": (lambda net, layer: relu(net), lambda net, layer: relu_grad(net)),
@@ -82,6 +89,8 @@ def forward(layer, x, params):
     if kind == "avgpool2d":
         return avgpool2d_forward(x, count_include_pad=layer.count_include_pad,
                                  **_pool_args(layer))
+    if kind == "upsample":
+        return upsample_nearest_forward(x, layer.scale_factor)
     if kind == "flatten":
         return np.asarray(x, dtype=float).reshape(x.shape[0], -1)
     if kind == "linear":
@@ -105,6 +114,8 @@ def backward(layer, x, params, grad_out):
     if kind == "avgpool2d":
         return avgpool2d_backward(x, grad_out, count_include_pad=layer.count_include_pad,
                                   **_pool_args(layer)), {}
+    if kind == "upsample":
+        return upsample_nearest_backward(x, grad_out, layer.scale_factor), {}
     if kind == "flatten":
         return np.asarray(grad_out, dtype=float).reshape(x.shape), {}
     if kind == "linear":

@@ -28,7 +28,8 @@ SHOWS_PADDING = {"conv2d", "avgpool2d", "avgpool1d", "avgpool3d", "sequential"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
-                        "tanh", "softplus", "flatten", "linear"}}
+                        "tanh", "softplus", "flatten", "linear", "maxpool1d", "maxpool3d",
+                        "avgpool1d", "avgpool3d", "upsample"}}
 
 
 def help_text(*argv) -> str:

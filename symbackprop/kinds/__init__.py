@@ -14,6 +14,7 @@ from symbackprop.kinds.pool2d import MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
 from symbackprop.kinds.flatten import Flatten
 from symbackprop.kinds.linear import Linear
+from symbackprop.kinds.upsample import Upsample
 # isort: on
 from symbackprop.core.layers import Sequential
 from symbackprop.core.registry import register_kind
@@ -22,4 +23,5 @@ from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module as
 register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON specs
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d"]
+           "Softplus", "Flatten", "Linear", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
+           "Upsample"]
