@@ -148,12 +148,15 @@ def _kernel_product(layer) -> str:
 
 
 def average_forward(layer, names, input_shape) -> str:
-    clipped = " (a ceil_mode window past the padded input: by its positions inside it)" \
-        if layer.ceil_mode else ""
-    divisor = (f"divided by {_kernel_product(layer)}" +
-               (" (padded zeros count, shown as 0)" if any(layer.padding) else "") + clipped
-               if layer.count_include_pad else
-               "divided by the number of input elements in the window (padding left out)")
+    if layer.count_include_pad and layer.ceil_mode:
+        divisor = (f"divided by its positions inside the padded input: {_kernel_product(layer)}"
+                   + (", padded zeros included (shown as 0)" if any(layer.padding) else "")
+                   + ", fewer for a ceil_mode window past it")
+    elif layer.count_include_pad:
+        divisor = f"divided by {_kernel_product(layer)}" + \
+            (" (padded zeros count, shown as 0)" if any(layer.padding) else "")
+    else:
+        divisor = "divided by the number of input elements in the window (padding left out)"
     return f"{names['z']} = the mean of each {_window_words(layer)} of {names['x']}, " \
            f"{divisor}"
 
