@@ -72,7 +72,7 @@ def _instance_length(layer, axis: int) -> int:
     kernel, stride, before, after, dilation = layer.axis_values(axis)
     length = _minimal_pool_length(layer.extent[axis], stride, before, after)
     if layer.ceil_mode:
-        for candidate in range(length, length + stride):
+        for candidate in range(length, length + min(stride, 64)):  # a few: stride may be huge
             if pooled_length(candidate, kernel, stride, before, after, dilation, True) > \
                     pooled_length(candidate, kernel, stride, before, after, dilation, False):
                 return candidate

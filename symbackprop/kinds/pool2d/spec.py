@@ -181,9 +181,14 @@ class PoolNd(SpecMixin):
                                                if dilation > 1 else "")
                     + "; use a larger input or a smaller kernel_size")
             count = pooled_length(size, kernel, stride, before, after, dilation, self.ceil_mode)
-            for index in range(count):
-                if not any(0 <= p < size for p in
-                           window_positions(index, kernel, stride, before, dilation)):
+            # Every window starts before the input's end (PyTorch's rule), and one that
+            # starts at 0 or later holds its start.  A window starting in the left padding
+            # first reaches 0 or more at start % dilation (padding <= kernel_size // 2
+            # keeps that within the window), which a dilated window can step past an input
+            # shorter than the dilation: only then is it all padding.
+            starting_in_padding = min(count, -(-before // stride)) if size < dilation else 0
+            for index in range(starting_in_padding):
+                if (index * stride - before) % dilation >= size:
                     raise ValueError(
                         f"input_size: window {index + 1} along the "
                         f"{AXIS_NAMES[self.spatial_dims][axis]} reads only padding (a "
