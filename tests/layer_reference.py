@@ -89,7 +89,7 @@ def forward(layer, x, params):
     if kind == "avgpool2d":
         return avgpool2d_forward(x, count_include_pad=layer.count_include_pad,
                                  **_pool_args(layer))
-    if kind == "upsample":
+    if kind == "upsample2d":
         return upsample_nearest_forward(x, layer.scale_factor)
     if kind == "flatten":
         return np.asarray(x, dtype=float).reshape(x.shape[0], -1)
@@ -114,7 +114,7 @@ def backward(layer, x, params, grad_out):
     if kind == "avgpool2d":
         return avgpool2d_backward(x, grad_out, count_include_pad=layer.count_include_pad,
                                   **_pool_args(layer)), {}
-    if kind == "upsample":
+    if kind == "upsample2d":
         return upsample_nearest_backward(x, grad_out, layer.scale_factor), {}
     if kind == "flatten":
         return np.asarray(grad_out, dtype=float).reshape(x.shape), {}

@@ -29,7 +29,7 @@ SHOWS_PADDING = {"conv2d", "avgpool2d", "avgpool1d", "avgpool3d", "sequential"}
 # (every kind; a chain is checked one layer at a time)
 TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu", "sigmoid",
                         "tanh", "softplus", "flatten", "linear", "maxpool1d", "maxpool3d",
-                        "avgpool1d", "avgpool3d", "upsample"}}
+                        "avgpool1d", "avgpool3d", "upsample2d"}}
 
 
 def help_text(*argv) -> str:

@@ -116,7 +116,7 @@ def test_spec_is_compact_and_readable():
     assert layer_from_spec({"layer": "maxpool2d", "kernel": [2, 3]}).kernel_size == (2, 3)
     assert set(KINDS) == {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                           "sigmoid", "tanh", "softplus", "flatten", "linear", "sequential",
-                          "maxpool1d", "maxpool3d", "avgpool1d", "avgpool3d", "upsample"}
+                          "maxpool1d", "maxpool3d", "avgpool1d", "avgpool3d", "upsample2d"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -25,7 +25,7 @@ def test_spec():
     assert layer.describe() == "Upsample 2x3 (nearest)"
     assert Upsample(2).describe() == "Upsample x2 (nearest)"
     assert sbp.layer_from_spec(layer.spec()) == layer
-    assert Upsample().spec() == {"layer": "upsample"}
+    assert Upsample().spec() == {"layer": "upsample2d"}
 
 
 @pytest.mark.parametrize("build, message", [
@@ -86,7 +86,7 @@ def test_finite_differences():
 @pytest.mark.parametrize("style", ["fast", "reference"])
 def test_in_a_chain(style):
     chain = sbp.layer_from_spec([{"layer": "maxpool2d", "kernel_size": 2},
-                                 {"layer": "upsample", "scale_factor": 2}, {"layer": "relu"}])
+                                 {"layer": "upsample2d", "scale_factor": 2}, {"layer": "relu"}])
     module = load(chain, style=style)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 1, 4, 6))
@@ -113,15 +113,15 @@ def test_check_impl(function, mistake):
 
 
 def test_command_line(tmp_path, capsys):
-    assert main(["derive", "upsample", "--scale-factor", "2x3", "--input", "1x2"]) == 0
+    assert main(["derive", "upsample2d", "--scale-factor", "2x3", "--input", "1x2"]) == 0
     out = capsys.readouterr().out
     assert "dL/dx11 = g11 + g12 + g13 + g21 + g22 + g23" in out
     assert "closed form dL/dx_ab = sum of g over the sh x sw block of x_ab: verified" in out
     for style in ("fast", "reference"):
-        assert main(["generate", "upsample", "--style", style, "-o", str(tmp_path)]) == 0
-    assert main(["latex", "upsample", "-o", str(tmp_path / "up.tex")]) == 0
+        assert main(["generate", "upsample2d", "--style", style, "-o", str(tmp_path)]) == 0
+    assert main(["latex", "upsample2d", "-o", str(tmp_path / "up.tex")]) == 0
     tex = (tmp_path / "up.tex").read_text()
     assert r"z_{ij} = x_{\lceil i/2 \rceil,\, \lceil j/2 \rceil}" in tex
-    assert main(["html", "upsample", "-o", str(tmp_path / "up.html")]) == 0
-    assert main(["derive", "upsample", "--scale-factor", "1.5"]) == 2
+    assert main(["html", "upsample2d", "-o", str(tmp_path / "up.html")]) == 0
+    assert main(["derive", "upsample2d", "--scale-factor", "1.5"]) == 2
     assert "--scale-factor" in capsys.readouterr().err

@@ -39,7 +39,7 @@ class Upsample(SpecMixin):
     scale_factor: tuple[int, int] = 2
     mode: str = "nearest"
 
-    kind = "upsample"
+    kind = "upsample2d"
     short_name = "up"  # in a chain's module name
     parameter_names = ()
 
@@ -87,4 +87,4 @@ class Upsample(SpecMixin):
         return f"Upsample x{sh} (nearest)" if sh == sw else f"Upsample {sh}x{sw} (nearest)"
 
 
-MODULE_NAMES.register(Upsample, lambda layer: f"upsample_s{pair_token(layer.scale_factor)}")
+MODULE_NAMES.register(Upsample, lambda layer: f"upsample2d_s{pair_token(layer.scale_factor)}")
