@@ -43,7 +43,7 @@ LAYERS = [
     (MaxPool2d(2, 1, (1, 0), dilation=(2, 1)), (4, 3)),
     (AvgPool2d(3, 2, 1, ceil_mode=True), (4, 4)),
     (AvgPool2d((2, 3), (2, 1), (0, 1, 1, 0), ceil_mode=True, count_include_pad=False), (5, 4)),
-    (MaxPool3d((2, 3, 2), (1, 2, 2), (1, 1, 0), dilation=(2, 1, 2)), (3, 5, 5)),
+    (MaxPool3d((2, 3, 2), (1, 2, 2), (1, 1, 0), dilation=(2, 1, 2)), (3, 3, 4)),
     (AvgPool3d(2, 2, 1, ceil_mode=True), (3, 2, 4)),
     (AvgPool3d(2), (2, 4, 2)),
 ]
@@ -225,7 +225,7 @@ def pooling_layers(draw):
     else:
         layer = [AvgPool1d, AvgPool2d, AvgPool3d][dims - 1](
             kernel, stride, padding, ceil_mode, draw(st.booleans()))
-    size = tuple(draw(st.integers(max(2 * e, 1), 2 * e + 3)) for e in layer.extent)
+    size = tuple(draw(st.integers(e, e + 3)) for e in layer.extent)
     return layer, size
 
 
@@ -247,7 +247,7 @@ def test_pytorch_agrees_when_installed():
     torch = pytest.importorskip("torch")
     functional = torch.nn.functional
     rng = np.random.default_rng(5)
-    for layer, size in LAYERS:
+    for layer, size in LAYERS[::2]:  # one of each axis count, max and average, ceil_mode
         dims = layer.spatial_dims
         if len(set(layer.padding[0::2])) != len(set(layer.padding)) or \
                 layer.padding[0::2] != layer.padding[1::2]:
