@@ -786,7 +786,7 @@ def _check_arguments(x, w1, b1, w4, b4, w8, b8):
 
 
 def _expect_nonempty(input_shape, shape, number):
-    if min(shape[2:]) < 1:  # a spatial size (1-D, 2-D or 3-D feature maps)
+    if min(shape[2:]) < 1:
         raise ValueError(
             f"x of shape {tuple(input_shape)} is too small for this chain: layer {number} "
             f"({LAYERS[number - 1]}) would give an empty output, shape {shape}"

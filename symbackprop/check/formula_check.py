@@ -182,8 +182,7 @@ class FormulaCheck:
     def printer(self) -> "FormulaPrinter":
         notation = Notation(shapes={**self.derivation.shapes,
                                     INPUT_ERROR: self.derivation.input_shape, **self.shapes},
-                            index_base=self.index_base,
-                            spatial_axes=getattr(self.derivation.layer, "spatial_dims", 2))
+                            index_base=self.index_base)
         return FormulaPrinter(self.formula, notation, spellings=self.spellings)
 
     def report(self, show: int = 3) -> str:
@@ -768,8 +767,7 @@ class _Instance:
         self.grids = arrays.grids
         shapes = dict(arrays.shapes)
         shapes.setdefault(INPUT_ERROR, shapes.get("x", shapes.get("a0")))
-        self.notation = Notation(shapes=shapes, index_base=index_base,
-                                 spatial_axes=getattr(arrays.checked, "spatial_dims", 2))
+        self.notation = Notation(shapes=shapes, index_base=index_base)
         self.notes: dict = {}
         self.terms = products(formula.rhs, formula.text)
         self.layout = layout
@@ -798,8 +796,8 @@ class _Instance:
     def shown_axes(self, array: str, rank: int) -> tuple:
         # Notation drops size-1 batch/channel axes; with base 0 the indices it keeps
         # from (0, 1, ..., rank-1) are the axis numbers themselves.
-        return Notation(shapes=self.notation.shapes, index_base=0,
-                        spatial_axes=self.notation.spatial_axes).indices(array, tuple(range(rank)))
+        return Notation(shapes=self.notation.shapes, index_base=0).indices(
+            array, tuple(range(rank)))
 
     def resolve(self, element: Element, grid: np.ndarray | None = None) -> _Resolved:
         name = element.spelling.name

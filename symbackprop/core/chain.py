@@ -161,9 +161,7 @@ class ChainDerivation:
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        spatial = [part.spatial_dims for part in self.layer.layers if hasattr(part, "spatial_dims")]
-        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}),
-                        spatial_axes=spatial[0] if spatial else 2)
+        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
 
     def _repr_latex_(self) -> str:
         """Jupyter shows a chain as its error terms, last to first."""

@@ -130,15 +130,16 @@ class Notation:
         0 for Python's indexing, 1 (default) for the textbook's.
     names : dict
         Display names, e.g. ``{"x": "a", "g": "delta"}``.
-    spatial_axes : int
-        How many trailing axes of an ``(N, C, ...)`` feature map are spatial, always
-        shown: 2 (H, W) by default; 1 for a 1-D layer's ``(N, C, L)``, 3 for a 3-D one's.
+    spatial_axes : int, optional
+        How many trailing axes of an array of rank 3 or more are positions, always
+        shown: 2 unless the layer says otherwise (a 1-D layer's ``x[c, i]`` reads
+        ``x3`` for one channel, not ``x13``).
     """
 
     shapes: dict = field(default_factory=dict)
     index_base: int = 1
     names: dict = field(default_factory=dict)
-    spatial_axes: int = 2
+    spatial_axes: int | None = None
 
     def __post_init__(self):
         if self.index_base not in (0, 1):
@@ -152,11 +153,15 @@ class Notation:
         shape = self.shapes.get(array)
         shown = list(index)
         if shape is not None:
-            # Spatial dimensions (the last two of 4-d arrays) and features (the last
-            # of 2-d arrays) are always shown; the leading batch/channel dimensions
-            # only when they have more than one value.
-            spatial = self.spatial_axes if len(shape) >= self.spatial_axes + 2 else 2
-            keep_from = len(shape) - spatial if len(shape) >= 3 else max(len(shape) - 1, 1)
+            # Spatial dimensions (all after the batch and channel axes of 3-d to 5-d arrays,
+            # or as many as the layer says it has) and features (the last of 2-d arrays)
+            # are always shown; the leading batch/channel dimensions only when they have
+            # more than one value.
+            if len(shape) >= 3:
+                spatial = len(shape) - 2 if self.spatial_axes is None else self.spatial_axes
+                keep_from = len(shape) - spatial
+            else:
+                keep_from = max(len(shape) - 1, 1)
             shown = [i for axis, i in enumerate(index) if axis >= keep_from or shape[axis] != 1]
         return tuple(i + self.index_base for i in shown)
 

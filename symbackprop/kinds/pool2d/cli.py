@@ -15,7 +15,7 @@ from symbackprop.core.command_line import (
 from symbackprop.kinds.pool2d.spec import AXIS_LETTERS, MAX_POOLS, POOLS, AvgPoolNd
 
 #: The ``--input`` form of each number of spatial axes.
-INPUT_FORM = {1: "L|CxL", 2: "HxW|CxHxW", 3: "DxHxW|CxDxHxW"}
+INPUT_FORM = {1: "CxL|L", 2: "HxW|CxHxW", 3: "CxDxHxW|DxHxW"}
 #: The default ``--input`` of each number of spatial axes.
 DEFAULT_INPUT = {1: "6", 2: "4x4", 3: "4x4x4"}
 
