@@ -27,15 +27,9 @@ __all__ = ["COMMAND_LINE", "CommandLineKind", "layer_arguments", "numbers_argume
 #: The ``--input`` forms a kind takes (its :attr:`CommandLineKind.input_form`), as the
 #: help of ``--input`` explains them.
 INPUT_FORMS = {"HxW": "HxW, the channels are --in-channels",
-               "L": "L, the length; the channels are --in-channels",
-               "DxHxW": "DxHxW (or D for a cube); the channels are --in-channels",
                "HxW|CxHxW": "HxW (one channel) or CxHxW",
                "F": "F features",
-               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it",
-               "L|CxL": "L (a sequence of length L), the channels are --in-channels, or CxL",
-               "DxHxW|CxDxHxW": "DxHxW (or S for SxSxS), the channels are --in-channels, "
-                                "or CxDxHxW",
-               "C|CxL|CxHxW": "C classes, CxL or CxHxW (the classes first, dim 1)"}
+               "HxW|CxHxW|F": "HxW, CxHxW or F features, as the first layer takes it"}
 
 
 @dataclass(frozen=True)

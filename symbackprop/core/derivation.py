@@ -190,9 +190,7 @@ class Derivation:
         return shapes
 
     def notation(self, index_base: int = 1, names: dict | None = None) -> Notation:
-        # a layer may say how many trailing axes are positions (a 1-D layer: one)
-        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}),
-                        spatial_axes=getattr(self.layer, "spatial_axes", None))
+        return Notation(shapes=self.shapes, index_base=index_base, names=dict(names or {}))
 
     def _repr_latex_(self) -> str:
         """Notebook display: the layer and a few of its equations, typeset."""
