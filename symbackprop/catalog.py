@@ -20,7 +20,9 @@ from symbackprop.core.layers import Residual, Sequential
 from symbackprop.kinds import (
     ELU,
     GELU,
+    AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     BatchNorm1d,
     BatchNorm2d,
     Conv1d,
@@ -37,7 +39,9 @@ from symbackprop.kinds import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool1d,
     MaxPool2d,
+    MaxPool3d,
     MSELoss,
     PReLU,
     ReLU,
@@ -45,6 +49,7 @@ from symbackprop.kinds import (
     SiLU,
     Softmax,
     Tanh,
+    Upsample,
 )
 from symbackprop.render.codegen import (
     DEFAULT_OUTPUT_FOLDER,
@@ -221,6 +226,25 @@ CATALOG = (
     CatalogEntry(BatchNorm1d(128), "batch norm of 128 features after a fully connected layer"),
     CatalogEntry(LayerNorm(512), "layer norm over 512 features (a Transformer block)"),
     CatalogEntry(GroupNorm(32, 64), "group norm, 32 groups of 2 channels (detection backbones)"),
+    # Pooling in 1, 2 and 3 dimensions with dilation and ceil_mode: maxpool1d, maxpool2d,
+    # maxpool3d, avgpool1d, avgpool2d, avgpool3d.
+    CatalogEntry(MaxPool2d(3, stride=2, ceil_mode=True),
+                 "3x3 stride-2 max pooling with ceil_mode: a last window may run past the "
+                 "input (GoogLeNet)", BOTH_STYLES),
+    CatalogEntry(MaxPool1d(3, stride=2, padding=1),
+                 "1-D max pooling over a sequence, overlapping windows (audio, text)"),
+    CatalogEntry(MaxPool1d(2, stride=1, dilation=2),
+                 "1-D dilated max pooling: each window reads every 2nd element"),
+    CatalogEntry(AvgPool1d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=True),
+                 "1-D average pooling with ceil_mode: the last window divides by its "
+                 "positions inside the padded input"),
+    CatalogEntry(AvgPool3d(2), "2x2x2 average pooling of a volume (video, 3-D scans)",
+                 BOTH_STYLES),
+    CatalogEntry(MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+                 "1x3x3 max pooling of video frames, time kept (C3D, I3D)"),
+    # Nearest-neighbour upsampling: upsample.
+    CatalogEntry(Upsample(2), "2x nearest-neighbour upsampling; backward sums g over each "
+                 "2x2 block (U-Net, FPN decoders)", BOTH_STYLES),
 )
 
 

@@ -39,6 +39,14 @@ from reference_norm import (
     norm_backward_loops,
     norm_forward_loops,
 )
+from reference_pool_nd import (
+    avgpool_backward,
+    avgpool_forward,
+    maxpool_backward,
+    maxpool_forward,
+    upsample_nearest_backward,
+    upsample_nearest_forward,
+)
 
 ACTIVATIONS = {
     "relu": (lambda net, layer: relu(net), lambda net, layer: relu_grad(net)),
@@ -72,6 +80,21 @@ NORMALIZATIONS = {
     "groupnorm": lambda layer, shape: group_norm_layout(shape, layer.num_groups),
     "layernorm": lambda layer, shape: layer_norm_layout(shape, layer.normalized_shape),
 }
+def _pool_nd(layer) -> str | None:
+    """``"max"`` or ``"avg"`` for pooling that tests/reference.py's 2-D loops do not cover
+    (1-D, 3-D, dilation, ceil_mode): tests/reference_pool_nd.py runs it."""
+    if layer.kind[:-2] not in ("maxpool", "avgpool") or (
+            layer.kind.endswith("2d") and not layer.ceil_mode
+            and set(getattr(layer, "dilation", (1,))) == {1}):
+        return None
+    return layer.kind[:3]
+
+
+def _pool_nd_args(layer):
+    if layer.kind.startswith("max"):
+        return (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+    return (layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode,
+            layer.count_include_pad)
 
 
 def _conv_args(layer):
@@ -91,6 +114,9 @@ def forward(layer, x, params):
     if kind.startswith("convtranspose"):
         return conv_transpose_vectorised(x, params["w"], params.get("b"),
                                          **_transposed_args(layer))
+    if _pool_nd(layer):
+        pool = maxpool_forward if _pool_nd(layer) == "max" else avgpool_forward
+        return pool(x, *_pool_nd_args(layer))
     if kind == "conv2d":
         return conv2d_forward(x, params["w"], params.get("b"), **_conv_args(layer))
     if kind == "maxpool2d":
@@ -98,6 +124,8 @@ def forward(layer, x, params):
     if kind == "avgpool2d":
         return avgpool2d_forward(x, count_include_pad=layer.count_include_pad,
                                  **_pool_args(layer))
+    if kind == "upsample2d":
+        return upsample_nearest_forward(x, layer.scale_factor)
     if kind == "flatten":
         return np.asarray(x, dtype=float).reshape(x.shape[0], -1)
     if kind == "linear":
@@ -121,6 +149,9 @@ def backward(layer, x, params, grad_out):
         grad_x, grad_w, grad_b = conv_transpose_vectorised(
             x, params["w"], params.get("b"), grad_out, **_transposed_args(layer))
         return grad_x, {"w": grad_w, **({"b": grad_b} if "b" in params else {})}
+    if _pool_nd(layer):
+        pool = maxpool_backward if _pool_nd(layer) == "max" else avgpool_backward
+        return pool(x, grad_out, *_pool_nd_args(layer)), {}
     if kind == "conv2d":
         grad_x, grad_w, grad_b = conv2d_backward(x, params["w"], params.get("b"), grad_out,
                                                  **_conv_args(layer))
@@ -130,6 +161,8 @@ def backward(layer, x, params, grad_out):
     if kind == "avgpool2d":
         return avgpool2d_backward(x, grad_out, count_include_pad=layer.count_include_pad,
                                   **_pool_args(layer)), {}
+    if kind == "upsample2d":
+        return upsample_nearest_backward(x, grad_out, layer.scale_factor), {}
     if kind == "flatten":
         return np.asarray(grad_out, dtype=float).reshape(x.shape), {}
     if kind == "linear":

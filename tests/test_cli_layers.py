@@ -50,7 +50,7 @@ def test_derive_sequential_from_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["maxpool2d", "--padding", "2"], "padding must be smaller than kernel_size"),
+    (["maxpool2d", "--padding", "2"], "padding must be at most half the window"),
     (["sequential", "--spec", '[{"layer": "relu"},]'], "the spec is not valid JSON"),
     (["sequential", "--spec", '[{"layer": "conv2d"}]'], "--input: give the input size"),
     (["sequential", "--spec", "missing.json"], "No such file"),

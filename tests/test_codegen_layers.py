@@ -205,7 +205,8 @@ def test_pool_plan_check_fails_for_a_wrong_slice():
     import dataclasses
 
     plan = pool_plan(MaxPool2d(2, stride=1))
-    wrong = dataclasses.replace(plan.offsets[1], first_col=plan.offsets[1].first_col + 1)
+    first_row, first_col = plan.offsets[1].first
+    wrong = dataclasses.replace(plan.offsets[1], first=(first_row, first_col + 1))
     with pytest.raises(PlanError, match="do not reproduce"):
         check_pool_plan(dataclasses.replace(plan, offsets=(plan.offsets[0], wrong,
                                                            *plan.offsets[2:])))
@@ -462,6 +463,9 @@ def _sample_input(layer, rng):
             return rng.standard_normal(layer.input_shape((size, size), 3)).astype(np.float32)
     if isinstance(layer, Linear):
         return rng.standard_normal((3, layer.in_features)).astype(np.float32)
+    if getattr(layer, "spatial_dims", 2) != 2:  # 1-D and 3-D pooling
+        spatial = {1: (7,), 3: (5, 7, 6)}[layer.spatial_dims]
+        return rng.standard_normal((3, 2, *spatial)).astype(np.float32)
     if hasattr(layer, "in_channels"):  # a layer that fixes its channels (any number of axes)
         return rng.standard_normal(layer.input_shape(4, 3)).astype(np.float32)
     for size in (None, (2, 7, 6), (7, 6)):  # the layer's own default first (normalisations)
@@ -507,7 +511,8 @@ def test_committed_catalog_module_matches_reference(entry):
 def pooling_cases(draw):
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    padding = (draw(st.integers(0, kernel[0] - 1)), draw(st.integers(0, kernel[1] - 1)))
+    # PyTorch's rule: padding at most half the window
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
     average = draw(st.booleans())
     layer = AvgPool2d(kernel, stride, padding, count_include_pad=draw(st.booleans())) \
         if average else MaxPool2d(kernel, stride, padding)

@@ -144,8 +144,11 @@ def test_committed_reference_modules_match_the_loops(layer, name):
     layers = layer.layers if isinstance(layer, Sequential) else (layer,)
     params = [layer_reference.random_parameters(part, rng) for part in layers]
     flat = [value for part in params for value in part.values()]
+    size = (7, 6)[:getattr(layer, "spatial_dims", 2)]
+    if getattr(layer, "spatial_dims", 2) == 3:  # a volume: depth, height, width
+        size = (5, 7, 6)
     x = rng.standard_normal(layer.input_shape(8, 3) if isinstance(layer, Sequential)
-                            else layer.input_shape((7, 6), 2))
+                            else layer.input_shape(size, 2))
     outputs = layer_reference.chain_forward(layers, x, params)
     np.testing.assert_allclose(module.forward(x, *flat), outputs[-1], rtol=1e-10, atol=1e-12)
     grad_out = rng.standard_normal(outputs[-1].shape)

@@ -25,7 +25,8 @@ KINDS = tuple(LAYER_OPTIONS)
 # average pooling's padded zeros; max pooling leaves padding out of every window).
 LEARNS_WEIGHTS = {"conv2d", "linear", "sequential", "conv1d", "conv3d", "residual",
                   "convtranspose1d", "convtranspose2d", "convtranspose3d", "prelu"}
-SHOWS_PADDING = {"conv2d", "avgpool2d", "sequential", "conv1d", "conv3d", "residual"}
+SHOWS_PADDING = {"conv2d", "avgpool2d", "avgpool1d", "avgpool3d", "sequential", "conv1d",
+                 "conv3d", "residual"}
 # The kinds symbackprop.check.impl takes (its IMPLEMENTATIONS); the other commands take all.
 # (every kind; a chain is checked one layer at a time)
 NORMALIZATIONS = {"batchnorm1d", "batchnorm2d", "layernorm", "groupnorm", "instancenorm2d"}
@@ -33,7 +34,8 @@ TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                         "tanh", "softplus", "flatten", "linear", "conv1d", "conv3d",
                         "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
                         "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
-                        "silu", "dropout", "prelu", *NORMALIZATIONS},
+                        "silu", "dropout", "prelu", "maxpool1d", "maxpool3d", "avgpool1d",
+                        "avgpool3d", "upsample2d", *NORMALIZATIONS},
          # the formula checker does not read a normalisation's mu, sigma and gamma (yet)
          "check": set(KINDS) - NORMALIZATIONS}
 
@@ -128,7 +130,7 @@ def test_each_kind_offers_only_the_options_that_mean_something_for_it(kind):
         assert option in latex
     assert ("--in-channels" in derive) == (kind in {"conv1d", "conv2d", "conv3d"}
                                            or kind.startswith("convtranspose"))
-    assert ("--count-include-pad" in derive) == (kind == "avgpool2d")
+    assert ("--count-include-pad" in derive) == (kind in ("avgpool1d", "avgpool2d", "avgpool3d"))
 
 
 @pytest.mark.parametrize("argv, option", [

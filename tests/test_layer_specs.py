@@ -39,8 +39,8 @@ def test_pool_defaults_and_normalisation():
     (lambda: MaxPool2d(0), "kernel_size"),
     (lambda: MaxPool2d(2, stride=0), "stride"),
     (lambda: MaxPool2d(2, padding=-1), "padding"),
-    (lambda: MaxPool2d(2, padding=2), "padding must be smaller than kernel_size"),
-    (lambda: AvgPool2d((3, 2), padding=(1, 2)), "padding must be smaller"),
+    (lambda: MaxPool2d(2, padding=2), "padding must be at most half the window"),
+    (lambda: AvgPool2d((3, 2), padding=(1, 2)), "padding must be at most half the window"),
     (lambda: AvgPool2d(2, count_include_pad="no"), "count_include_pad"),
     (lambda: LeakyReLU(float("nan")), "negative_slope"),
     (lambda: LeakyReLU(True), "negative_slope"),
@@ -119,7 +119,8 @@ def test_spec_is_compact_and_readable():
                           "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
                           "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
                           "silu", "prelu", "dropout", "batchnorm1d", "batchnorm2d", "layernorm",
-                          "groupnorm", "instancenorm2d"}
+                          "groupnorm", "instancenorm2d", "maxpool1d", "maxpool3d", "avgpool1d",
+                          "avgpool3d", "upsample2d"}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -81,6 +81,11 @@ class CommandLineKind:
 #: layer type -> its :class:`CommandLineKind`, filled by ``kinds/<kind>/cli.py``.
 COMMAND_LINE = Registry("spell on the command line")
 
+# The forms of layers without a channel count of their own (pooling: one channel unless
+# the input names them).
+INPUT_FORMS.update({"CxL|L": "CxL, or L (one channel)",
+                    "CxDxHxW|DxHxW": "CxDxHxW, or DxHxW (one channel)"})
+
 
 def layer_arguments(layer) -> list[str]:
     """``[kind, options...]`` that make ``symbackprop COMMAND`` build ``layer`` again."""

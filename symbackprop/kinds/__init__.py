@@ -10,6 +10,7 @@ and one line here.
 # The order of registration is the order people see the kinds in (help, messages).
 from symbackprop.kinds.conv2d import Conv2d
 from symbackprop.kinds.pool2d import MaxPool2d, AvgPool2d
+from symbackprop.kinds.pool2d import MaxPool1d, MaxPool3d, AvgPool1d, AvgPool3d
 from symbackprop.kinds.activation import ReLU, LeakyReLU, Sigmoid, Tanh, Softplus
 from symbackprop.kinds.activation import ELU, GELU, SiLU
 from symbackprop.kinds.flatten import Flatten
@@ -22,6 +23,7 @@ from symbackprop.kinds.dropout import Dropout
 from symbackprop.kinds.prelu import PReLU
 from symbackprop.kinds.normalization import (BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
                                              InstanceNorm2d)
+from symbackprop.kinds.upsample import Upsample
 # isort: on
 from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
 from symbackprop.core.layers import Residual, Sequential
@@ -32,7 +34,8 @@ register_kind(Sequential)  # a chain of any of the kinds above, by name in JSON 
 register_kind(Residual)  # y = x + block(x), a block of any of them (a chain's part)
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softplus", "Flatten", "Linear", "Conv1d", "Conv3d", "ConvTranspose1d",
-           "ConvTranspose2d", "ConvTranspose3d", "Softmax", "LogSoftmax", "CrossEntropyLoss",
-           "MSELoss", "ELU", "GELU", "SiLU", "Dropout", "PReLU", "BatchNorm1d", "BatchNorm2d",
-           "LayerNorm", "GroupNorm", "InstanceNorm2d"]
+           "Softplus", "Flatten", "Linear", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d",
+           "Upsample", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d", "Softmax", "LogSoftmax", "CrossEntropyLoss", "MSELoss", "ELU",
+           "GELU", "SiLU", "Dropout", "PReLU", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+           "GroupNorm", "InstanceNorm2d"]

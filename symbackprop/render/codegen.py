@@ -132,6 +132,12 @@ class GeneratedCodePrinter(NumPyPrinter):
         self.arrays = tuple(arrays)
         self.names = dict(names or {})  # symbol name -> the text printed for it
 
+    @classmethod
+    def print_function(cls, function_class, method) -> None:
+        """Teach the printer a kind's own SymPy function (a chain operator of its backward
+        rule): ``method(printer, expr)`` becomes ``_print_<function_class name>``."""
+        setattr(cls, f"_print_{function_class.__name__}", method)
+
     def _print_Symbol(self, expr):
         return self.names.get(expr.name, super()._print_Symbol(expr))
 

@@ -501,8 +501,11 @@ def _section(builder, view: LayerView, printer, loss: str, title: str) -> Sectio
             padread = []
             for position, weight in reads(layer, index):
                 r, c = position[2] - top, position[3] - left
+                padded_cell = cells.get((names["x"], position, True))
+                if padded_cell is None:
+                    continue  # past the padded input: a window that runs past it reads nothing
                 if not (0 <= r < height and 0 <= c < width):
-                    padread.append(cells[(names["x"], position, True)].id)
+                    padread.append(padded_cell.id)
                     if weight is not None:
                         padread.append(cells[(names["w"], weight, False)].id)
             builder.info[cell.id][3] = sorted(set(padread))

@@ -1,5 +1,5 @@
-"""check-impl for max and average pooling: the call convention, the inputs and the known
-mistakes of pooling backward passes.
+"""check-impl for max and average pooling (1-D, 2-D, 3-D): the call convention, the inputs
+and the known mistakes of pooling backward passes.
 
 Input: an :class:`~symbackprop.check.impl.ImplCase` of a max or average pooling
 layer (the person's output and the truth, the derivation evaluated numerically).
@@ -15,7 +15,12 @@ each computed from the truth:
   written;
 - a wrong divisor or a padding taken as zeros is the truth of a changed layer
   (``count_include_pad`` the other way; no padding, on the zero-padded input),
-  derived and evaluated at the same numbers.
+  derived and evaluated at the same numbers;
+- a dropped ``ceil_mode`` window is the truth with the ``g`` of the windows only
+  ``ceil_mode`` adds set to 0; a ``ceil_mode`` window divided by the whole window is
+  the truth with each ``g`` scaled by ``D / (k1*k2*...)``; dilation ignored in max
+  pooling is the truth of the same layer with dilation 1 (contiguous windows starting
+  where the dilated ones start), its extra windows given ``g = 0``.
 
 It also makes the inputs: distinct values for max pooling, so that every window
 has one maximum, and an input with deliberate ties (:func:`tied_input`) on which
@@ -38,12 +43,18 @@ from symbackprop.check.impl import (
     TermValues,
     course_convention,
     first_maximum,
-    leaves_unread,
+    input_sizes,
     numeric_truth,
 )
-from symbackprop.core.rules import pad2d
-from symbackprop.kinds.pool2d.rules import IsWindowMax
-from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
+from symbackprop.kinds.pool2d.rules import IsWindowMax, clipped_divisor
+from symbackprop.kinds.pool2d.spec import (
+    MAX_POOLS,
+    POOLS,
+    AvgPool2d,
+    MaxPool2d,
+    MaxPoolNd,
+    pooled_length,
+)
 
 __all__ = ["MAX_POOL_MISTAKES", "AVG_POOL_MISTAKES", "distinct_input", "tied_input",
            "last_maximum", "tied_maxima_share", "every_tied_maximum", "every_element",
@@ -155,11 +166,80 @@ def _overwritten(case):
             yield overwritten(terms, last=last, routed_only=routed_only)
 
 
-def _changed_layer_truth(case, layer, x, size):
-    """The true ``dL/dx`` of ``layer`` on an input of ``size`` (H, W) at ``x`` and ``g``."""
+def _changed_layer_truth(case, layer, x, size, g=None):
+    """The true ``dL/dx`` of ``layer`` on an input of ``size`` (spatial) at ``x`` and ``g``."""
     batch, channels = case.derivation.input_shape[:2]
     truth = numeric_truth(layer, (channels, *tuple(size)), batch)
-    return truth({"x": x, "g": case.inputs["g"]})["x"]
+    return truth({"x": x, "g": case.inputs["g"] if g is None else g})["x"]
+
+
+def _floor_windows(layer, size) -> tuple:
+    """The number of windows along each axis without ``ceil_mode``."""
+    return tuple(pooled_length(length, *_axis(layer, axis), False)
+                 for axis, length in enumerate(size))
+
+
+def _axis(layer, axis) -> tuple:
+    kernel, stride, before, after, dilation = layer.axis_values(axis)
+    return kernel, stride, before, after, dilation
+
+
+def _ceil_window_dropped(case):
+    """The gradient without the windows only ``ceil_mode`` adds: their ``g`` set to 0."""
+    layer = case.derivation.layer
+    if not layer.ceil_mode:
+        return
+    kept = _floor_windows(layer, case.input_size)
+    g = case.inputs["g"]
+    if kept == g.shape[2:]:
+        return
+    dropped = np.zeros_like(g)
+    index = (Ellipsis, *(slice(0, count) for count in kept))
+    dropped[index] = g[index]
+    yield case.truth_with(g=dropped)["x"]
+
+
+def _ceil_window_whole_divisor(case):
+    """Average pooling whose clipped ``ceil_mode`` windows divide by the whole window:
+    the truth with each ``g`` scaled by ``D / (k1*k2*...)``."""
+    layer = case.derivation.layer
+    if not (layer.ceil_mode and layer.count_include_pad):
+        return
+    g = case.inputs["g"]
+    whole = int(np.prod(layer.kernel_size))
+    scale = np.ones(g.shape[2:])
+    for index in np.ndindex(*g.shape[2:]):
+        scale[index] = clipped_divisor(layer, case.input_size, index) / whole
+    if np.all(scale == 1):
+        return
+    yield case.truth_with(g=g * scale)["x"]
+
+
+def _dilation_ignored(case):
+    """Max pooling reading contiguous windows that start where the dilated ones start:
+    the same layer with dilation 1, its extra windows given ``g = 0``."""
+    layer = case.derivation.layer
+    if all(d == 1 for d in layer.dilation):
+        return
+    plain = dataclasses.replace(layer, dilation=1)
+    try:
+        counts = plain.output_size(case.input_size)
+    except ValueError:
+        return
+    g = case.inputs["g"]
+    if any(count < have for count, have in zip(counts, g.shape[2:])):
+        return
+    wider = np.zeros((*g.shape[:2], *counts))
+    wider[(Ellipsis, *(slice(0, have) for have in g.shape[2:]))] = g
+    yield _changed_layer_truth(case, plain, case.inputs["x"], case.input_size, wider)
+
+
+def pad_spatial(array: np.ndarray, padding) -> np.ndarray:
+    """Zero-pad the spatial (last) axes by ``(before, after)`` per axis, flattened."""
+    dims = len(padding) // 2
+    widths = [(0, 0)] * (array.ndim - dims) + \
+        [(padding[2 * axis], padding[2 * axis + 1]) for axis in range(dims)]
+    return np.pad(array, widths, mode="constant", constant_values=0)
 
 
 def _padded(case):
@@ -167,13 +247,16 @@ def _padded(case):
     layer = case.derivation.layer
     if not any(layer.padding):
         return None
-    xp = pad2d(case.inputs["x"], layer.padding)
-    return xp, layer.padding, dataclasses.replace(layer, padding=0)
+    xp = pad_spatial(case.inputs["x"], layer.padding)
+    try:
+        return xp, layer.padding, dataclasses.replace(layer, padding=0)
+    except ValueError:
+        return None
 
 
 def _interior(array, padding, size):
-    top, _, left, _ = padding
-    return array[..., top:top + size[0], left:left + size[1]]
+    return array[(Ellipsis, *(slice(padding[2 * axis], padding[2 * axis] + length)
+                              for axis, length in enumerate(size)))]
 
 
 def _zero_padding(case):
@@ -189,8 +272,8 @@ def _padding_not_removed(case):
     if padded is None:
         return
     xp, padding, unpadded = padded
-    yield pad2d(case.results["x"].expected, padding)
-    if unpadded.kind == "maxpool2d" or unpadded.count_include_pad:
+    yield pad_spatial(case.results["x"].expected, padding)
+    if isinstance(unpadded, MaxPoolNd) or unpadded.count_include_pad:
         yield _changed_layer_truth(case, unpadded, xp, xp.shape[2:])  # the padding's share kept
 
 
@@ -206,6 +289,13 @@ _OVERWRITTEN = Mistake(
     "where windows overlap an element receives a share from each window holding it, and "
     "the shares add up (grad_x[...] += ...); this one assigned (grad_x[...] = ...), so the "
     "last window written replaced the others", _overwritten)
+
+_CEIL_DROPPED = Mistake(
+    "ceil_mode window dropped", "x",
+    "with ceil_mode=True the number of windows is rounded up (PyTorch): a last window runs "
+    "past the input and its g goes to the input elements it holds; this one left the windows "
+    "ceil_mode adds out (it pooled as with ceil_mode=False), so their elements got nothing "
+    "from them", _ceil_window_dropped)
 
 _NOT_REMOVED = Mistake(
     "padding not removed", "x",
@@ -230,6 +320,11 @@ MAX_POOL_MISTAKES = (
             "returns the first); this one sent g to the last (a comparison >= instead of >)",
             _with_rule(last_maximum)),
     _OVERWRITTEN,
+    Mistake("dilation ignored in max pooling", "x",
+            "a dilated window reads every d-th element (positions s*i - p + d*m); this one "
+            "searched the maximum among contiguous elements from the same start, as with "
+            "dilation=1", _dilation_ignored),
+    _CEIL_DROPPED,
     Mistake("padding taken as zeros", "x",
             "padding never wins the maximum (max pooling pads with -inf); this one padded "
             "with zeros, so a window whose input elements are all negative sent its gradient "
@@ -247,6 +342,12 @@ AVG_POOL_MISTAKES = (
             "padded zeros included; with False only by the input elements it holds; this "
             "one used the other divisor for the windows that overlap the padding",
             _divisor_confused),
+    Mistake("ceil_mode window divided by the whole window", "x",
+            "with count_include_pad=True a window divides by its positions inside the padded "
+            "input (PyTorch): a last ceil_mode window that runs past it divides by fewer than "
+            "k1*k2*...; this one divided every window by the whole window size",
+            _ceil_window_whole_divisor),
+    _CEIL_DROPPED,
     _OVERWRITTEN,
     _NOT_REMOVED,
 )
@@ -277,7 +378,9 @@ def _plain_windows(layer, course: str, square: bool) -> None:
         (any(layer.padding), f"no padding (this layer has {layer.padding})"),
         (square and layer.kernel_size[0] != layer.kernel_size[1],
          f"a square f x f window (this layer has {layer.kernel_size})"),
-        (layer.stride[0] != layer.stride[1], f"one stride (this layer has {layer.stride})"))
+        (layer.stride[0] != layer.stride[1], f"one stride (this layer has {layer.stride})"),
+        (layer.ceil_mode, "no ceil_mode"),
+        (set(getattr(layer, "dilation", (1,))) != {1}, "no dilation"))
         if broken]
     if reasons:
         raise ValueError(f"convention (--convention): {course} pooling has "
@@ -309,15 +412,68 @@ def _dlai(mode: str):
     return convention
 
 
-IMPLEMENTATIONS.register(MaxPool2d, Implementation(
-    convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
-    make_input=distinct_input, input_words=" (distinct values)", ties=_windows_hold_ties,
-    tied_input=tied_input, indicator=IsWindowMax, show_channels=True, notes=_overlap_note,
-    unread=leaves_unread, conventions={"cs231n": _cs231n_max, "dlai": _dlai("max")}))
-IMPLEMENTATIONS.register(AvgPool2d, Implementation(
-    convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
-    show_channels=True, notes=_overlap_note, unread=leaves_unread,
-    conventions={"dlai": _dlai("average")}))
+def leaves_unread(layer, input_size) -> bool:
+    """Whether the forward pass never reads the last positions of this input along some
+    axis: one less gives the same number of windows."""
+    own = tuple(layer.output_size(tuple(input_size)))
+    for axis in range(len(input_size)):
+        smaller = list(input_size)
+        smaller[axis] -= 1
+        try:
+            if tuple(layer.output_size(tuple(smaller))) == own:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _axis_sizes(layer, axis: int, largest: int = 48) -> tuple:
+    """(smallest length with 2 windows, the next length with one more window, a length in
+    between (unread positions, or a window only ceil_mode adds) or None) along ``axis``."""
+    kernel, stride, before, after, dilation = _axis(layer, axis)
+    outputs = {}
+    for length in range(1, largest + 1):
+        if length + before + after >= dilation * (kernel - 1) + 1:
+            outputs[length] = pooled_length(length, kernel, stride, before, after, dilation,
+                                            layer.ceil_mode)
+    steps = [n for n, out in outputs.items() if out >= 2 and outputs.get(n - 1) != out]
+    if len(steps) < 2:
+        raise ValueError(f"no input of up to {largest} gives this layer an output of 2 or more")
+    between = [n for n in range(steps[0] + 1, steps[1]) if outputs.get(n) == outputs[steps[0]]]
+    return steps[0], steps[1], (between[-1] if between else None)
+
+
+def pool_input_sizes(layer) -> list[tuple]:
+    """Input sizes to run a backward function on: the 2-D kinds' rule for a plain 2-D
+    layer; otherwise, per axis, the smallest sizes with two windows, and one in between."""
+    if not layer.new_options:
+        return input_sizes(layer)
+    axes = [_axis_sizes(layer, axis) for axis in range(layer.spatial_dims)]
+    sizes = [tuple(first if axis % 2 == 0 else second
+                   for axis, (first, second, _) in enumerate(axes)),
+             tuple(second if axis % 2 == 0 else first
+                   for axis, (first, second, _) in enumerate(axes))]
+    if any(between for _, _, between in axes):
+        sizes.append(tuple(between or second for _, second, between in axes))
+    return list(dict.fromkeys(sizes))
+
+
+#: the courses teach 2-D pooling only
+_COURSES = {MaxPool2d: {"cs231n": _cs231n_max, "dlai": _dlai("max")},
+            AvgPool2d: {"dlai": _dlai("average")}}
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        IMPLEMENTATIONS.register(_kind, Implementation(
+            convention=_CONVENTION, mistakes=MAX_POOL_MISTAKES, input_size=_with_channels,
+            sizes=pool_input_sizes, make_input=distinct_input, input_words=" (distinct values)",
+            ties=_windows_hold_ties, tied_input=tied_input, indicator=IsWindowMax,
+            show_channels=True, notes=_overlap_note, unread=leaves_unread,
+            conventions=_COURSES.get(_kind, {})))
+    else:
+        IMPLEMENTATIONS.register(_kind, Implementation(
+            convention=_CONVENTION, mistakes=AVG_POOL_MISTAKES, input_size=_with_channels,
+            sizes=pool_input_sizes, show_channels=True, notes=_overlap_note,
+            unread=leaves_unread, conventions=_COURSES.get(_kind, {})))
 
 
 # -- what the formula checker needs of max pooling ---------------------------------------
@@ -330,4 +486,19 @@ def _argmax(element, output) -> sympy.Expr:
     return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
 
 
-FORMULAS.register(MaxPool2d, FormulaParts(words="max pooling", argmax=_argmax))
+#: What each index of a pooling array means, per number of spatial axes (for messages).
+_SPATIAL_WORDS = {1: ("position",), 2: ("row", "column"), 3: ("depth", "row", "column")}
+
+
+def _axes(dims: int) -> dict:
+    return {array: ("sample", "channel", *_SPATIAL_WORDS[dims]) for array in ("x", "g", "z")}
+
+
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
+                                              axes=_axes(_kind.spatial_dims)))
+    else:
+        if _kind.spatial_dims != 2:  # the 2-D kind's messages use the default axis names
+            FORMULAS.register(_kind, FormulaParts(words="average pooling",
+                                                  axes=_axes(_kind.spatial_dims)))

@@ -1,5 +1,7 @@
 """Max and average pooling on the interactive page: the positions each window reads and
-the step-through of the upsample, window by window."""
+the step-through of the upsample, window by window (2-D; dilation and ceil_mode
+included).  A 1-D or 3-D layer's page shows its arrays and formulas without the
+step-through, whose grids are 2-D maps."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import numpy as np
 
 from symbackprop.core import rules
 from symbackprop.core.naming import to_grid
-from symbackprop.kinds.pool2d.rules import tiles_input
-from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
+from symbackprop.kinds.pool2d.rules import clipped_divisor, tiles_input
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.html import (
     HTML,
     STEP_GRID_LIMIT,
@@ -24,10 +26,10 @@ from symbackprop.render.html import (
 
 def reads(layer, output_index):
     n, c, i, j = output_index
-    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
     for m in range(kh):
         for k in range(kw):
-            yield (n, c, i * sh + m, j * sw + k), None
+            yield (n, c, i * sh + dh * m, j * sw + dw * k), None
 
 
 def _steps(view, printer, loss, cells, maximum: bool):
@@ -56,13 +58,14 @@ def _steps(view, printer, loss, cells, maximum: bool):
                   grids=(f"{prefix}-g", f"{prefix}-x"))]
     for i in range(out_h):
         for j in range(out_w):
-            window = [(i * sh + m, j * sw + k) for m in range(kh) for k in range(kw)]
+            (dh, dw) = layer.dilation
+            window = [(i * sh + dh * m, j * sw + dw * k) for m in range(kh) for k in range(kw)
+                      if i * sh + dh * m < xp.shape[0] and j * sw + dw * k < xp.shape[1]]
             g_label = printer.label(names["g"], (0, 0, i, j))
             if maximum:
                 math = rf"{g_label}\ \to\ \arg\max {printer.label(names['z'], (0, 0, i, j))}"
             else:
-                divisor = kh * kw if layer.count_include_pad else sum(
-                    1 for r, c in window if not mask[r, c])
+                divisor = clipped_divisor(layer, view.input_shape[2:], (i, j))
                 math = rf"\frac{{{g_label}}}{{{divisor}}}\ \to\ \text{{each element}}"
             steps.append(Step(title=f"Window {i * out_w + j + 1} of {out_h * out_w}.",
                               math=mathml(math, display=True),
@@ -97,5 +100,16 @@ def average_steps(view, printer, loss, cells):
     return _steps(view, printer, loss, cells, maximum=False)
 
 
-HTML.register(MaxPool2d, HtmlParts(steps=max_steps, reads=reads, pad_value=r"-\infty"))
-HTML.register(AvgPool2d, HtmlParts(steps=average_steps, reads=reads))
+def no_steps(view, printer, loss, cells):
+    """A 1-D or 3-D layer: no step-through (its grids would be 2-D maps of the last axes)."""
+    return [], []
+
+
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        HTML.register(_kind, HtmlParts(steps=max_steps if _kind.spatial_dims == 2 else no_steps,
+                                       reads=reads if _kind.spatial_dims == 2 else None,
+                                       pad_value=r"-\infty"))
+    else:
+        HTML.register(_kind, HtmlParts(steps=average_steps if _kind.spatial_dims == 2 else no_steps,
+                                       reads=reads if _kind.spatial_dims == 2 else None))

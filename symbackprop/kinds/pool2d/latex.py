@@ -1,16 +1,19 @@
-"""Max and average pooling in the LaTeX document: the window's formulas, the notes on
-ties, overlaps and divisors, the output size, average pooling's proven Kronecker form,
+"""Max and average pooling (1-D, 2-D, 3-D) in the LaTeX document: the window's
+formulas, the notes on ties, overlaps, dilation, ceil_mode and divisors, the output
+size, average pooling's proven Kronecker form,
 and how :class:`~symbackprop.kinds.pool2d.rules.WindowMax` and
 :class:`~symbackprop.kinds.pool2d.rules.IsWindowMax` print themselves."""
 
 from __future__ import annotations
 
+import math
+
 import sympy
 
 from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
-from symbackprop.kinds.pool2d.rules import IsWindowMax, WindowMax, tiles_input
-from symbackprop.kinds.pool2d.spec import AvgPool2d, MaxPool2d
+from symbackprop.kinds.pool2d.rules import KRON_STATEMENT, IsWindowMax, WindowMax, tiles_input
+from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter, size_formula_latex
 
 
@@ -32,36 +35,86 @@ LayerLatexPrinter.print_function(WindowMax, _window_max_latex)
 LayerLatexPrinter.print_function(IsWindowMax, _is_window_max_latex)
 
 
+#: Per number of axes: the window's index letters, its offsets' and an input element's.
+_LETTERS = {1: ("i", "m", "a"), 2: ("ij", "mk", "ab"), 3: ("lij", "qmk", "abc")}
+#: Per number of axes: the size symbols of each axis (output, input, padding before and
+#: after, window, stride, dilation), as the LaTeX printout names them.
+_SIZE_NAMES = {
+    1: (("L_o", "L", r"p_{\mathrm{left}}", r"p_{\mathrm{right}}", "K", "s", "d"),),
+    2: (("H_o", "H", r"p_{\mathrm{top}}", r"p_{\mathrm{bottom}}", "K_H", "s_h", "d_h"),
+        ("W_o", "W", r"p_{\mathrm{left}}", r"p_{\mathrm{right}}", "K_W", "s_w", "d_w")),
+    3: (("D_o", "D", r"p_{\mathrm{front}}", r"p_{\mathrm{back}}", "K_D", "s_d", "d_d"),
+        ("H_o", "H", r"p_{\mathrm{top}}", r"p_{\mathrm{bottom}}", "K_H", "s_h", "d_h"),
+        ("W_o", "W", r"p_{\mathrm{left}}", r"p_{\mathrm{right}}", "K_W", "s_w", "d_w")),
+}
+
+
 def _window(layer, names, base):
-    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
-    i, j, m, k = sympy.symbols("i j m k", integer=True)
-    row = sympy.latex(sympy.expand((i - base) * sh + m), order="lex")
-    col = sympy.latex(sympy.expand((j - base) * sw + k), order="lex")
-    window = rf"\tilde{{{names['x']}}}_{{{row},\, {col}}}"
-    offsets = rf"{base} \le m \le {kh - 1 + base},\, {base} \le k \le {kw - 1 + base}"
-    return window, offsets
+    outs, offs, _ = _LETTERS[layer.spatial_dims]
+    positions, ranges = [], []
+    for axis, (out, off) in enumerate(zip(outs, offs)):
+        kernel, stride, _, _, dilation = layer.axis_values(axis)
+        i, m = sympy.symbols(f"{out} {off}", integer=True)
+        position = (i - base) * stride + m if dilation == 1 else \
+            (i - base) * stride + dilation * (m - base) + base
+        positions.append(sympy.latex(sympy.expand(position), order="lex"))
+        ranges.append(rf"{base} \le {off} \le {kernel - 1 + base}")
+    separator = r",\, "
+    window = rf"\tilde{{{names['x']}}}_{{{separator.join(positions)}}}"
+    return window, separator.join(ranges)
 
 
 def max_general(layer, names, base: int = 1) -> dict:
     x, z, g, loss = names["x"], names["z"], names["g"], names["L"]
     window, offsets = _window(layer, names, base)
-    return {"forward": rf"{z}_{{ij}} = \max_{{{offsets}}} {window}",
-            "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{ab}}}} = "
-                        rf"\sum_{{i,j}} {g}_{{ij}}\, [{x}_{{ab}} = \arg\max {z}_{{ij}}]"}
+    outs, _, element = _LETTERS[layer.spatial_dims]
+    summed = ",".join(outs)
+    return {"forward": rf"{z}_{{{outs}}} = \max_{{{offsets}}} {window}",
+            "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
+                        rf"\sum_{{{summed}}} {g}_{{{outs}}}\, [{x}_{{{element}}} = "
+                        rf"\arg\max {z}_{{{outs}}}]"}
+
+
+def _whole_window(layer) -> bool:
+    """Whether every window divides by the window size: count_include_pad, no ceil_mode."""
+    return layer.count_include_pad and not layer.ceil_mode
 
 
 def average_general(layer, names, base: int = 1) -> dict:
     x, z, g, loss = names["x"], names["z"], names["g"], names["L"]
     window, offsets = _window(layer, names, base)
-    kh, kw = layer.kernel_size
-    divisor = str(kh * kw) if layer.count_include_pad else "D_{ij}"
-    return {"forward": rf"{z}_{{ij}} = \frac{{1}}{{{divisor}}} \sum_{{{offsets}}} {window}",
-            "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{ab}}}} = "
-                        rf"\sum_{{(i,j):\, {x}_{{ab}} \in \text{{window }} ij}} "
-                        rf"\frac{{{g}_{{ij}}}}{{{divisor}}}"}
+    outs, _, element = _LETTERS[layer.spatial_dims]
+    divisor = str(math.prod(layer.kernel_size)) if _whole_window(layer) else f"D_{{{outs}}}"
+    return {"forward": rf"{z}_{{{outs}}} = \frac{{1}}{{{divisor}}} \sum_{{{offsets}}} {window}",
+            "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
+                        rf"\sum_{{({','.join(outs)}):\, {x}_{{{element}}} \in \text{{window }} "
+                        rf"{outs}}} \frac{{{g}_{{{outs}}}}}{{{divisor}}}"}
+
+
+def _size_row(layer, axis, size, result) -> str:
+    """PyTorch's output size with dilation and ceil_mode, as an ``alignat`` row."""
+    out, name, before_name, after_name, kernel_name, stride_name, dilation_name = \
+        _SIZE_NAMES[layer.spatial_dims][axis]
+    kernel, stride, before, after, dilation = layer.axis_values(axis)
+    left, right = (r"\left\lceil", r"\right\rceil") if layer.ceil_mode else \
+        (r"\left\lfloor", r"\right\rfloor")
+    general = rf"{left} \frac{{{name} + {before_name} + {after_name} - {dilation_name} " \
+              rf"({kernel_name} - 1) - 1}}{{{stride_name}}} {right} + 1"
+    numbers = rf"{left} \frac{{{size} + {before} + {after} - {dilation} \cdot ({kernel} - 1) " \
+              rf"- 1}}{{{stride}}} {right} + 1"
+    span = size + before + after - dilation * (kernel - 1) - 1
+    rounded = (-(-span // stride) if layer.ceil_mode else span // stride) + 1
+    row = rf"{out} &= {general} = {numbers} = {rounded}"
+    if rounded != result:
+        row += rf" - 1 = {result} \quad \text{{(the last window would start in the right " \
+               rf"padding)}}"
+    return row
 
 
 def size_rows(layer, input_shape, output_shape) -> list[str]:
+    if layer.new_options:
+        return [_size_row(layer, axis, input_shape[2 + axis], output_shape[2 + axis])
+                for axis in range(layer.spatial_dims)]
     top, bottom, left, right = layer.padding
     return [size_formula_latex("hw"[axis], (input_shape[2 + axis], *pads,
                                             layer.kernel_size[axis], layer.stride[axis], 1),
@@ -74,26 +127,41 @@ def _window_notes(layer) -> list[str]:
     if layer.overlapping:
         notes.append("Windows overlap (the stride is smaller than the window): an element in "
                      "several windows adds what it receives from each.")
-    if layer.stride[0] > layer.kernel_size[0] or layer.stride[1] > layer.kernel_size[1]:
+    if any(s > e for s, e in zip(layer.stride, layer.extent)):
         notes.append("The stride is larger than the window: rows or columns between windows "
                      "are never read, and their gradient is $0$.")
+    if any(d != 1 for d in layer.dilation):
+        notes.append(f"Dilation {'x'.join(map(str, layer.dilation))}: a window reads every "
+                     f"$d$-th element, and only those receive its gradient.")
+    if layer.ceil_mode:
+        notes.append("ceil\\_mode (PyTorch): the number of windows is rounded up, so a last "
+                     "window may run past the padded input, whose positions it does not read; "
+                     "a window that would start in the right padding is dropped.")
     return notes
 
 
 def max_notes(layer) -> list[str]:
-    return [r"$[x_{ab} = \arg\max z_{ij}]$ is $1$ when $x_{ab}$ is the first maximum of "
-            r"window $ij$ in row-major order---ties go to the first---and $0$ otherwise; "
-            r"padding never wins. The whole $g_{ij}$ of a window goes to the element "
-            r"that won it.", *_window_notes(layer)]
+    outs, _, element = _LETTERS[layer.spatial_dims]
+    return [rf"$[x_{{{element}}} = \arg\max z_{{{outs}}}]$ is $1$ when $x_{{{element}}}$ is "
+            rf"the first maximum of window ${outs}$ in row-major order---ties go to the "
+            rf"first---and $0$ otherwise; padding never wins. The whole $g_{{{outs}}}$ of a "
+            rf"window goes to the element that won it.", *_window_notes(layer)]
 
 
 def average_notes(layer) -> list[str]:
+    outs = _LETTERS[layer.spatial_dims][0]
+    if _whole_window(layer):
+        divisor = "The divisor is the window size, padded zeros included."
+    elif layer.count_include_pad:
+        divisor = (f"$D_{{{outs}}}$ is the number of positions of window ${outs}$ inside the "
+                   f"padded input, padded zeros included (PyTorch's divisor): the window size, "
+                   f"except for a ceil\\_mode window that runs past the padded input.")
+    else:
+        divisor = (f"$D_{{{outs}}}$ is the number of input elements window ${outs}$ holds: "
+                   f"padding is left out of the divisor.")
     return [*_window_notes(layer),
-            "Every element of a window receives the same share of its $g_{ij}$. "
-            + ("The divisor is the window size, padded zeros included."
-               if layer.count_include_pad else
-               "$D_{ij}$ is the number of input elements window $ij$ holds: padding is "
-               "left out of the divisor.")]
+            f"Every element of a window receives the same share of its $g_{{{outs}}}$. "
+            + divisor]
 
 
 def kron(derivation, printer) -> dict | None:
@@ -101,7 +169,7 @@ def kron(derivation, printer) -> dict | None:
     layer = derivation.layer
     if not tiles_input(layer):
         return None
-    (proof,) = proofs_for(derivation)
+    (proof,) = [proof for proof in proofs_for(derivation) if proof.statement == KRON_STATEMENT]
     kh, kw = layer.kernel_size
     return {"formula": rf"\frac{{\partial {printer.name('L')}}}{{\partial {printer.name('x')}}} = "
                        rf"\frac{{1}}{{{kh * kw}}}\, {printer.name('g')} \otimes "
@@ -116,16 +184,22 @@ def chain_rule(layer, names):
     return Upsample(names["g"])
 
 
-CHAIN_RULES.register(MaxPool2d, chain_rule)
-CHAIN_RULES.register(AvgPool2d, chain_rule)
+for _kind in POOLS:
+    CHAIN_RULES.register(_kind, chain_rule)
 
+_DIMENSIONS = {1: "1-D ", 2: "", 3: "3-D "}
 
-LATEX.register(MaxPool2d, LatexParts(
-    title="Backpropagation through max pooling", general=max_general,
-    chain_words="max pooling: each window's error goes whole to its first maximum",
-    notes=max_notes, size_rows=size_rows, upsamples=True))
-LATEX.register(AvgPool2d, LatexParts(
-    title="Backpropagation through average pooling", general=average_general,
-    chain_words="average pooling: each element of a window gets an equal share",
-    notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
-    upsamples=True))
+for _kind in POOLS:
+    if _kind in MAX_POOLS:
+        LATEX.register(_kind, LatexParts(
+            title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
+            general=max_general,
+            chain_words="max pooling: each window's error goes whole to its first maximum",
+            notes=max_notes, size_rows=size_rows, upsamples=True))
+    else:
+        LATEX.register(_kind, LatexParts(
+            title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}average pooling",
+            general=average_general,
+            chain_words="average pooling: each element of a window gets an equal share",
+            notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
+            upsamples=True))
