@@ -281,7 +281,8 @@ _GRADIENT_WORDS = {"dx": "x", "da": "x", "dX": "x", "dA": "x", "dw": "w", "dW": 
 _FUNCTIONS = {
     "exp": "exp", "log": "log", "ln": "log", "max": "max", "rot180": "rot180",
     "rot": "rot180", "flip": "rot180", "rot90": "rot90", "pad": "pad", "dilate": "dilate",
-    "dil": "dilate", "upsample": "dilate", "conv": "conv", "conv2": "conv", "convolve": "conv",
+    "dil": "dilate", "upsample": "upsample", "up": "upsample", "reshape": "reshape",
+    "vec": "reshape", "unflatten": "reshape", "conv": "conv", "conv2": "conv", "convolve": "conv",
     "convolve2d": "conv", "corr": "corr", "corr2": "corr",
     "corr2d": "corr", "xcorr": "corr", "xcorr2": "corr", "correlate": "corr",
     "correlate2d": "corr", "filter2": "corr", "kron": "kron", "ones": "ones",
@@ -1069,6 +1070,10 @@ def _map(function, *values: _Value) -> _Value:
                   source=next((v.source for v in values if v.source), ""))
 
 
+class _ShapeMismatch(FormulaError):
+    """Arrays whose shapes do not fit an operation: a wrong rule, judged as such."""
+
+
 class _Outside(Exception):
     """An element with indices outside its array (a sum without limits skips it)."""
 
@@ -1329,7 +1334,7 @@ class _Evaluator:
             hint = ""
             if left.array.shape[0] == right.array.shape[0]:
                 hint = ": the left one transposed would fit (W instead of W^T?)"
-            raise FormulaError(
+            raise _ShapeMismatch(
                 f"a {_shape_text(left.array.shape)} and a {_shape_text(right.array.shape)} "
                 f"matrix cannot be multiplied{hint}", "", node.position)
         self.same_shape(left, right, node)
@@ -1351,7 +1356,7 @@ class _Evaluator:
         a, b = left.array.shape, right.array.shape
         if a == b or np.squeeze(left.array).shape == np.squeeze(right.array).shape:
             return
-        raise FormulaError(f"the two sides of this operation have different shapes, "
+        raise _ShapeMismatch(f"the two sides of this operation have different shapes, "
                            f"{_shape_text(a)} and {_shape_text(b)}", "", node.position)
 
     def kron(self, left: _Value, right: _Value) -> _Value:
@@ -1445,6 +1450,8 @@ class _Evaluator:
         if not args:
             raise FormulaError(f"{node.written} needs an array", "", node.position)
         first = self.value(args[0], env)
+        if function == "reshape":
+            return _Value(first.array.reshape(-1, 1), first.kernel, first.source)
         if first.array.ndim < 2:
             raise FormulaError(f"{node.written} works on maps (2-D arrays)", "", node.position)
         self.context.used.add(function)
@@ -1462,6 +1469,11 @@ class _Evaluator:
         if function == "dilate":
             stride = _pair(self.parameter(node, args[1:], "s", env))
             return _Value(dilate(first.array, stride), first.kernel, first.source)
+        if function == "upsample":  # up(x) = x kron ones(s, s), as mean pooling's notes
+            rows, cols = _pair(self.parameter(node, args[1:], "s", env))
+            ones = np.empty((rows, cols), dtype=object)
+            ones[...] = sympy.Integer(1)
+            return self.kron(first, _Value(ones))
         if function == "kron":
             if len(args) != 2:
                 raise FormulaError("kron takes two arrays", "", node.position)
@@ -1984,7 +1996,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         isinstance(equation.left, Derivative) else written.written
     if name_text == "delta":
         name_text = "\\delta" if latex else "delta"
-    loss = re.search(r"(?:\\partial|\bd|∂)\s*\{?\s*([ELJC])\b", equation.text)
+    loss = re.search(r"(?:\\partial|\bd|∂|\\mathrm\{d\})\s*\{?\s*([ELJC])(?![A-Za-z])",
+                     equation.text)
     loss = loss.group(1) if loss else "L"
     label_name = (f"\\frac{{\\partial {loss}}}{{\\partial " + name_text if latex
                   else f"d{loss}/d" + name_text) \
@@ -2026,14 +2039,27 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         shape_problem = ""
         given_grid = None
     else:
-        value = evaluator.value(right, {})
-        given_grid = value.array
         checked = truth.size
         whole_label = label((), True)
         shape_problem = ""
-        if value.scalar:
+        try:
+            value = evaluator.value(right, {})
+        except _ShapeMismatch as mismatch:
+            value = None
+            shape_problem = mismatch.message
+        given_grid = None if value is None else value.array
+        if value is not None and value.scalar:
             given_grid = np.full(truth.shape, value.array[()], dtype=object)
-        if np.squeeze(given_grid).shape != np.squeeze(truth).shape:
+        if given_grid is not None and np.squeeze(given_grid).shape != np.squeeze(truth).shape \
+                and given_grid.size == truth.size and np.squeeze(given_grid).ndim <= 1:
+            # a vector for a map (flatten's gradient): read row-major into its shape
+            context.notes.append(f"the right side, a vector of {given_grid.size}, was read "
+                                 f"row-major into the shape of {whole_label}, "
+                                 f"{_shape_text(truth.shape)}")
+            given_grid = given_grid.reshape(truth.shape)
+        if given_grid is None:
+            pass
+        elif np.squeeze(given_grid).shape != np.squeeze(truth).shape:
             shape_problem = (f"the right side is {_shape_text(np.squeeze(given_grid).shape)}, "
                              f"but {whole_label} is {_shape_text(np.squeeze(truth).shape)}")
         else:
@@ -2051,6 +2077,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     if wrong or shape_problem:
         mistake = _name_mistake(derivation, right, context, truth, elementwise, written, role,
                                 equation.text)
+        if not mistake and given_grid is not None:
+            mistake = _layout_mistake(np.squeeze(given_grid), np.squeeze(truth), whole_label)
         if mistake.startswith("kernel not rotated") and "infix" in context.used and \
                 "conv" in context.used:
             mistake += (" (if your notes write the forward pass as z = a * w with * the "
@@ -2131,6 +2159,32 @@ _MISTAKES = (
 )
 
 
+def _layout_mistake(given: np.ndarray, truth: np.ndarray, label: str) -> str:
+    """A wrong result that is the truth transposed, or the truth times a number."""
+    if given.ndim == 2 and given.T.shape == truth.shape and \
+            all(sympy.expand(e - g) == 0 for e, g in zip(truth.flat, given.T.flat,
+                                                         strict=True)):
+        return (f"the gradient transposed: {label} is laid out like the array it is the "
+                f"gradient of ({_shape_text(truth.shape)}; for a fully connected layer "
+                f"delta a^T, not a delta^T)")
+    if given.shape != truth.shape:
+        return ""
+    ratio = None
+    for expected, value in zip(truth.flat, given.flat, strict=True):
+        if expected == 0 and value == 0:
+            continue
+        if expected == 0:
+            return ""
+        quotient = sympy.cancel(value / expected)
+        if not quotient.is_Number or (ratio is not None and quotient != ratio):
+            return ""
+        ratio = quotient
+    if ratio is None or ratio == 1:
+        return ""
+    return (f"off by a factor: every element is {ratio} times the right one (for mean "
+            f"pooling: each input gets 1/(K_H K_W) of its window's gradient)")
+
+
 def _name_mistake(derivation, right, context: _Context, truth, elementwise: bool,
                   written: Name, role: str, text: str) -> str:
     """The classic mistake whose undoing makes the rule right, as ``name: why``."""
@@ -2147,7 +2201,7 @@ def _name_mistake(derivation, right, context: _Context, truth, elementwise: bool
         trial = replace(context, variant=variant, notes=[], used=set())
         try:
             value = _Evaluator(trial).value(right, {}).array
-        except (FormulaError, _Outside, ValueError, TypeError, IndexError):
+        except (FormulaError, _Outside, ValueError, TypeError, IndexError, RecursionError):
             continue
         if np.squeeze(value).shape != np.squeeze(truth).shape:
             continue

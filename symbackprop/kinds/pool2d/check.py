@@ -290,4 +290,13 @@ def _argmax(element, output) -> sympy.Expr:
     return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
 
 
-FORMULAS.register(MaxPool2d, FormulaParts(words="max pooling", argmax=_argmax))
+def _rule_parameters(layer, input_shape) -> dict:
+    """``s`` the stride (``up_s``, ``dil_s``), ``p`` the padding, ``K`` the window: the
+    letters a matrix-level pooling rule leaves implicit."""
+    return {"s": layer.stride, "p": layer.padding, "K": layer.kernel_size}
+
+
+FORMULAS.register(MaxPool2d, FormulaParts(words="max pooling", argmax=_argmax,
+                                          parameters=_rule_parameters))
+FORMULAS.register(AvgPool2d, FormulaParts(words="average pooling",
+                                          parameters=_rule_parameters))
