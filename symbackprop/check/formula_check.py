@@ -326,8 +326,9 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         return FormulaChecks(tuple(equations), tuple(
             check_formula(layer, input_size, line, batch=batch, index_base=index_base)
             for line in equations))
-    if equations:
-        text = equations[0]
+    if not equations:
+        raise FormulaError("the formula is empty; write LHS = RHS, e.g. dL/dw[1,1] = ...")
+    text = equations[0]
     try:
         formula = parse_formula(text)
     except FormulaError as error:  # not a sum of products: read it as a rule

@@ -632,7 +632,7 @@ class _Parser:
             token = self.peek()
             if token.kind == "name" and token.value == "T":
                 self.advance()
-                found = replace(found, transposed=True)
+                found = replace(found, transposed=not found.transposed)
             elif token.kind == "name" and token.value in ("l", "L"):
                 found = replace(found, layer=self.layer_label())
             elif self.at_op("[") or self.at_op("(") or self.at_op("{"):
@@ -954,9 +954,15 @@ class _Parser:
             if self.at_op("'"):
                 self.advance()
                 prime += 1
-            elif self.at_op("^") and self.at("name", "prime", 1):
+            elif self.at_op("^") and self.at_op("'", 1):  # f^\prime
                 self.index += 2
                 prime += 1
+            elif self.at_op("^") and self.at_op("{", 1) and self.at_op("'", 2):  # f^{\prime}
+                self.index += 2
+                while self.at_op("'"):
+                    self.advance()
+                    prime += 1
+                self.expect("}")
             elif self.at_op("^") and power is None:
                 self.advance()
                 power = self.script_value()
@@ -1087,6 +1093,8 @@ class _Variant:
     mode: str | None = None
     dilate_g: bool = False
     flip_g: bool = False
+    input_as_output: bool = False   # x where the output f(x) belongs
+    output_as_input: bool = False   # the output f(x) where x belongs
 
 
 @dataclass
@@ -1179,6 +1187,11 @@ class _Evaluator:
 
     def element(self, name: Name, env: dict) -> _Value:
         role = self.role(name)
+        variant = self.context.variant
+        if variant.input_as_output and role == "x":
+            role = "o"
+        elif variant.output_as_input and role == "o":
+            role = "x"
         grid = self.grid(role, name)
         if role == "w" and self.context.variant.flip_kernel:
             grid = rot180(grid)
@@ -1257,8 +1270,7 @@ class _Evaluator:
         if isinstance(node, Sum):
             return self.summation(node, env)
         if isinstance(node, Ones):
-            if node.rows * node.cols > MAX_RULE_ELEMENTS:
-                raise FormulaError("this matrix of ones is too large", "", node.position)
+            _bounded_shape((node.rows, node.cols), node)
             array = np.empty((node.rows, node.cols), dtype=object)
             array[...] = sympy.Integer(1)
             return _Value(array)
@@ -1289,12 +1301,9 @@ class _Evaluator:
                 raise FormulaError("an exponent is a number", "", node.position)
             exponent = right.array[()]
             if not exponent.is_Number:
-                if isinstance(node.left, Name) and node.left.written == "e":
-                    return _map(sympy.exp, right)
                 raise FormulaError("an exponent is a number (e^{x} for the exponential)", "",
                                    node.position)
-            if left.array.ndim == 2 and left.array.shape[0] == left.array.shape[1] and False:
-                pass  # pragma: no cover
+            _check_exponent(exponent, all(v.is_Number for v in left.array.flat), node)
             return _map(lambda a: a ** exponent, left)
         if op == "odot":
             self.same_shape(left, right, node)
@@ -1362,6 +1371,7 @@ class _Evaluator:
     def kron(self, left: _Value, right: _Value) -> _Value:
         self.context.used.add("kron")
         a, b = left.array, right.array
+        _bounded_shape((a.size, b.size))
         if b.ndim != 2:
             raise FormulaError("kron(A, B): B is a matrix, such as \\mathbf{1}_{2\\times 2}",
                                "", 0)
@@ -1406,6 +1416,7 @@ class _Evaluator:
             raise FormulaError("the power of a function is a number: \\tanh^2(x)", "",
                                node.position)
         power = exponent.array[()]
+        _check_exponent(power, False, node)
         return _map(lambda a: a ** power, value)
 
     def elementwise_call(self, node: Call, env: dict) -> _Value:
@@ -1465,12 +1476,20 @@ class _Evaluator:
         if function == "pad":
             amount = self.parameter(node, args[1:], "P" if first.source == "g" else "p", env)
             padding = _padding(amount)
+            _bounded_shape(first.array.shape[:-2] + (
+                first.array.shape[-2] + padding[0] + padding[1],
+                first.array.shape[-1] + padding[2] + padding[3]), node)
             return _Value(pad2d(first.array, padding), first.kernel, first.source)
         if function == "dilate":
             stride = _pair(self.parameter(node, args[1:], "s", env))
+            if min(stride) < 1:
+                raise FormulaError("a dilation is 1 or more", "", node.position)
+            _bounded_shape(first.array.shape[:-2] + tuple(
+                (n - 1) * s + 1 for n, s in zip(first.array.shape[-2:], stride)), node)
             return _Value(dilate(first.array, stride), first.kernel, first.source)
         if function == "upsample":  # up(x) = x kron ones(s, s), as mean pooling's notes
             rows, cols = _pair(self.parameter(node, args[1:], "s", env))
+            _bounded_shape((rows, cols, first.array.size), node)
             ones = np.empty((rows, cols), dtype=object)
             ones[...] = sympy.Integer(1)
             return self.kron(first, _Value(ones))
@@ -1597,6 +1616,27 @@ class _Evaluator:
                 continue
             total = term if total is None else _map(lambda a, b: a + b, total, term)
         return total if total is not None else _scalar(0)
+
+
+#: Largest exponent of an expression (``\tanh^2``, ``x^{-1}``); of a number.
+MAX_EXPONENT, MAX_NUMBER_EXPONENT = 4, 64
+
+
+def _check_exponent(exponent, of_number: bool, node):
+    """Refuse an exponent whose power would take long to multiply out (``(a+b)^{99}``,
+    ``2^{2^{99}}``)."""
+    limit = MAX_NUMBER_EXPONENT if of_number else MAX_EXPONENT
+    if not exponent.is_Rational or abs(exponent.p) > limit or exponent.q > 4:
+        raise FormulaError(f"exponents here are whole numbers (or simple fractions) up to "
+                           f"{limit}", "", node.position)
+
+
+def _bounded_shape(shape, node=None):
+    """Refuse an array (padded, dilated, repeated) of more than :data:`MAX_RULE_ELEMENTS`."""
+    size = int(np.prod([max(int(n), 0) for n in shape], dtype=float))
+    if size > MAX_RULE_ELEMENTS:
+        raise FormulaError(f"this array would have {size:,} elements, over the limit of "
+                           f"{MAX_RULE_ELEMENTS:,}", "", getattr(node, "position", 0))
 
 
 def _step_at_zero(expression):
@@ -1752,7 +1792,8 @@ def _numeric_points(symbols, count: int, seed: int) -> list[dict]:
 def _number(expression, point):
     try:
         value = complex(sympy.sympify(expression).xreplace(point).evalf(15))
-    except (TypeError, ValueError, ZeroDivisionError, AttributeError):
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError,
+            RecursionError):
         return None
     if value != value or abs(value) == float("inf"):
         return None
@@ -1766,10 +1807,13 @@ class _Comparison:
     point: dict | None = None   # where they differ (numerically)
     expected_value: complex | None = None
     given_value: complex | None = None
+    corner: bool = False        # only at the point where the conditions have their corner
 
 
 def _compare(expected, given, seed: int = 0) -> _Comparison:
     expected, given = sympy.sympify(expected), sympy.sympify(given)
+    if _expanded_terms(expected) + _expanded_terms(given) > MAX_EXPANDED:
+        return _numeric(expected, given, seed)
     difference = sympy.expand(expected - given)
     if difference == 0:
         return _Comparison(True, "symbolically")
@@ -1780,6 +1824,29 @@ def _compare(expected, given, seed: int = 0) -> _Comparison:
     simplified = _bounded_simplify(_explicit(expected) - given)
     if simplified is not None and simplified == 0:
         return _Comparison(True, "symbolically")
+    return _numeric(expected, given, seed)
+
+
+#: Most terms two expressions may multiply out to before they are compared numerically.
+MAX_EXPANDED = 20_000
+
+
+def _expanded_terms(expression) -> float:
+    """About how many terms ``expand`` makes of ``expression`` (an upper bound)."""
+    if expression.is_Add:
+        return sum(_expanded_terms(arg) for arg in expression.args)
+    if expression.is_Mul:
+        total = 1.0
+        for arg in expression.args:
+            total *= _expanded_terms(arg)
+        return total
+    if expression.is_Pow and expression.exp.is_Integer and expression.exp > 0:
+        return _expanded_terms(expression.base) ** min(int(expression.exp), 64)
+    return 1.0
+
+
+def _numeric(expected, given, seed: int) -> _Comparison:
+    """``expected`` and ``given`` compared at random points (and at a corner)."""
     symbols = expected.free_symbols | given.free_symbols
     points = _numeric_points(symbols, NUMERIC_POINTS, seed)
     # where a condition ([x > 0], max) has its corner: its symbols 0, the others random
@@ -1791,10 +1858,11 @@ def _compare(expected, given, seed: int = 0) -> _Comparison:
         points.append({**points[0], **{symbol: sympy.Float(0) for symbol in cornered
                                        if parse_element(symbol) is None
                                        or parse_element(symbol)[0] != "g"}})
-    for point in points:
+    for number, point in enumerate(points):
         a, b = _number(expected, point), _number(given, point)
         if a is None or b is None or abs(a - b) > 1e-9 * (1 + abs(a)):
-            return _Comparison(False, "numerically", point, a, b)
+            return _Comparison(False, "numerically", point, a, b,
+                               corner=number >= NUMERIC_POINTS)
     return _Comparison(True, "numerically")
 
 
@@ -1979,6 +2047,10 @@ def _target(evaluator: _Evaluator, equation: Equation):
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
                 seed: int) -> RuleCheck:
     offsets = _layer_offsets(equation)
+    if offsets and (max(offsets) - min(offsets) > 1 or max(offsets) > 1 or min(offsets) < -1):
+        raise FormulaError("this formula names layers this instance does not have: one layer "
+                           "has its input at l-1 and its output, error term and parameters at "
+                           "l (or the input at l and the rest at l+1)", equation.text, 0)
     input_at = 0 if offsets and max(offsets) >= 1 else -1
     context = _Context(derivation=derivation, parameters=parameters, index_base=index_base,
                        input_at=input_at)
@@ -2075,8 +2147,12 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         else "symbolically"
     mistake = ""
     if wrong or shape_problem:
-        mistake = _name_mistake(derivation, right, context, truth, elementwise, written, role,
+        mistake = _name_mistake(derivation, right, context, truth,
+                                elements if elementwise else None, written, role,
                                 equation.text)
+        if not mistake and wrong and all(r.comparison.corner for r in wrong):
+            mistake = ("the derivative at the corner: the rule differs only where the input "
+                       "is exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
         if not mistake and given_grid is not None:
             mistake = _layout_mistake(np.squeeze(given_grid), np.squeeze(truth), whole_label)
         if mistake.startswith("kernel not rotated") and "infix" in context.used and \
@@ -2134,6 +2210,12 @@ def _left_elements(evaluator: _Evaluator, written: Name, role: str, truth: np.nd
 
 #: The classic mistakes, each a change that undoes it when the formula is re-evaluated.
 _MISTAKES = (
+    ("f' written with the output but applied to the input",
+     "f' written with the output a = f(x) (the sigmoid's a (1 - a), tanh's 1 - a^2) needs "
+     "a; this rule put the input x in its place", _Variant(input_as_output=True)),
+    ("f' evaluated at the output instead of the input",
+     "dL/dx = g f'(x), the derivative at the layer's input; this rule evaluated it at the "
+     "output a = f(x)", _Variant(output_as_input=True)),
     ("kernel not rotated (conv vs corr confusion)",
      "the input's gradient correlates the upstream gradient with the kernel rotated by 180 "
      "degrees (equivalently: convolves it with the kernel as it is); this rule has the "
@@ -2185,11 +2267,12 @@ def _layout_mistake(given: np.ndarray, truth: np.ndarray, label: str) -> str:
             f"pooling: each input gets 1/(K_H K_W) of its window's gradient)")
 
 
-def _name_mistake(derivation, right, context: _Context, truth, elementwise: bool,
-                  written: Name, role: str, text: str) -> str:
-    """The classic mistake whose undoing makes the rule right, as ``name: why``."""
-    if elementwise:
-        return ""
+def _name_mistake(derivation, right, context: _Context, truth, elements, written: Name,
+                  role: str, text: str) -> str:
+    """The classic mistake whose undoing makes the rule right, as ``name: why``.
+
+    ``elements``: ``(index, env)`` of the elements a rule with indices names, or None
+    for a whole-array rule."""
     for name, why, variant in _MISTAKES:
         if variant.mode is not None and not any(use in context.used for use in
                                                 ("mode:same", "mode:valid")):
@@ -2198,15 +2281,22 @@ def _name_mistake(derivation, right, context: _Context, truth, elementwise: bool
             continue
         if variant.dilate_g and _pair(context.parameters["s"]) == (1, 1):
             continue
+        if (variant.input_as_output or variant.output_as_input) and \
+                not _Evaluator(context).elementwise:
+            continue
         trial = replace(context, variant=variant, notes=[], used=set())
         try:
-            value = _Evaluator(trial).value(right, {}).array
+            evaluator = _Evaluator(trial)
+            if elements is None:
+                value = evaluator.value(right, {}).array
+                if np.squeeze(value).shape != np.squeeze(truth).shape:
+                    continue
+                pairs = zip(truth.reshape(-1), np.squeeze(value).reshape(-1), strict=True)
+            else:
+                pairs = [(truth[index], evaluator.value(right, env).array.flat[0])
+                         for index, env in elements]
+            if all(_compare(e, g).equal for e, g in pairs):
+                return f"{name}: {why}"
         except (FormulaError, _Outside, ValueError, TypeError, IndexError, RecursionError):
             continue
-        if np.squeeze(value).shape != np.squeeze(truth).shape:
-            continue
-        given = np.squeeze(value).reshape(-1)
-        if all(sympy.expand(e - g) == 0 for e, g in zip(truth.reshape(-1), given,
-                                                          strict=True)):
-            return f"{name}: {why}"
     return ""
