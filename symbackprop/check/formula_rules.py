@@ -35,6 +35,7 @@ import random
 import re
 import signal
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -54,6 +55,7 @@ __all__ = ["RuleCheck", "RuleResult", "parse_rule", "check_rule", "split_equatio
 NUMERIC_POINTS = 8
 #: Longest time one ``sympy.simplify`` may take before the numeric comparison is used.
 SIMPLIFY_SECONDS = 1.0
+#: (the whole check shares this budget; what it leaves undecided is compared numerically)
 #: Most elements a rule's arrays (and sums) may have: bounded work on any input.
 MAX_RULE_ELEMENTS = 20_000
 #: Largest count of operations of an expression handed to ``simplify``.
@@ -1730,7 +1732,7 @@ class _Timeout(Exception):
     pass
 
 
-def _bounded_simplify(expression) -> sympy.Expr | None:
+def _bounded_simplify(expression, seconds: float = SIMPLIFY_SECONDS) -> sympy.Expr | None:
     """``sympy.simplify(expression)`` within :data:`SIMPLIFY_SECONDS`, else None.
 
     A timer interrupts it (in the main thread; elsewhere it is not tried at all)."""
@@ -1743,7 +1745,7 @@ def _bounded_simplify(expression) -> sympy.Expr | None:
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, SIMPLIFY_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, SIMPLIFY_SECONDS))
     try:
         return sympy.simplify(expression)
     except _Timeout:
@@ -1810,7 +1812,9 @@ class _Comparison:
     corner: bool = False        # only at the point where the conditions have their corner
 
 
-def _compare(expected, given, seed: int = 0) -> _Comparison:
+def _compare(expected, given, seed: int = 0, budget: list | None = None) -> _Comparison:
+    """Whether ``expected`` equals ``given``: ``expand``, then ``simplify`` while the
+    ``budget`` (``[seconds]``, shared by one check; None: none) lasts, then numbers."""
     expected, given = sympy.sympify(expected), sympy.sympify(given)
     if _expanded_terms(expected) + _expanded_terms(given) > MAX_EXPANDED:
         return _numeric(expected, given, seed)
@@ -1821,9 +1825,12 @@ def _compare(expected, given, seed: int = 0) -> _Comparison:
         difference.is_polynomial(*difference.free_symbols)
     if polynomial and not difference.atoms(sympy.Function, sympy.Piecewise):
         return _Comparison(False, "symbolically")
-    simplified = _bounded_simplify(_explicit(expected) - given)
-    if simplified is not None and simplified == 0:
-        return _Comparison(True, "symbolically")
+    if budget is not None and budget[0] > 0:
+        started = time.monotonic()
+        simplified = _bounded_simplify(_explicit(expected) - given, budget[0])
+        budget[0] -= time.monotonic() - started
+        if simplified is not None and simplified == 0:
+            return _Comparison(True, "symbolically")
     return _numeric(expected, given, seed)
 
 
@@ -2089,6 +2096,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
 
     elementwise = written.parts is not None or written.pieces is not None
     wrong, hows = [], set()
+    budget = [SIMPLIFY_SECONDS]  # seconds of simplify for the whole check
     if elementwise:
         elements = _left_elements(evaluator, written, role, truth, equation.text)
         if len(elements) * max(1, truth.size) > MAX_RULE_ELEMENTS * 10:
@@ -2102,7 +2110,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                                    f"names indices", equation.text,
                                    getattr(right, "position", 0))
             given = value.array.flat[0]
-            comparison = _compare(truth[index], given, seed)
+            comparison = _compare(truth[index], given, seed, budget)
             hows.add(comparison.how)
             if not comparison.equal:
                 wrong.append(RuleResult(label(index, False), truth[index], given, comparison))
@@ -2138,7 +2146,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
             given_flat = np.squeeze(given_grid).reshape(-1)
             for flat_index, (expected, given) in enumerate(zip(truth.reshape(-1), given_flat,
                                                                strict=True)):
-                comparison = _compare(expected, given, seed)
+                comparison = _compare(expected, given, seed, budget)
                 hows.add(comparison.how)
                 if not comparison.equal:
                     index = np.unravel_index(flat_index, truth.shape)
