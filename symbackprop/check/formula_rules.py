@@ -306,14 +306,25 @@ _MODES = ("full", "valid", "same")
 def split_equations(text: str) -> list[str]:
     r"""The equations of ``text``, one per line of an ``align`` (or of the text).
 
-    ``\begin{align*} ... \end{align*}`` (and ``aligned``, ``eqnarray``, ``gather``) are
-    dropped, lines split at ``\\`` (with an optional ``[2pt]``) and at line breaks; an
-    empty line is skipped.
+    ``\begin{align*} ... \end{align*}`` (and ``aligned``, ``eqnarray``, ``gather``),
+    ``\tag{...}`` and ``\label{...}`` are dropped, lines split at ``\\`` (with an optional
+    ``[2pt]``), at line breaks and at ``,\quad`` (the printouts' statements side by side);
+    an empty line, and a line of parameters (``\text{with} s = ...``), are skipped.
     """
     body = re.sub(r"\\(?:begin|end)\s*\{\s*(?:align|aligned|alignat|eqnarray|gather|"
                   r"gathered|split|equation|multline)\*?\s*\}(?:\{\d+\})?", "\n", text)
+    body = re.sub(r"\\(?:tag\*?|label)\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}", " ", body)
     lines = re.split(r"\\\\(?:\s*\[[^\]]*\])?|\n", body)
-    return [line.strip() for line in lines if line.strip().strip("$").strip()]
+    found = []
+    for line in lines:
+        if re.match(r"\s*\\text\s*\{\s*(?:with|where)\b", line):
+            continue  # the printout's "with s = (2, 2), P = ...": parameters, not a rule
+        # "dL/dx = W^T g,\quad dL/dw = g x^T": one statement after the other
+        for part in re.split(r",\s*\\q?quad\b", line):
+            part = part.strip().rstrip(".,;").strip()
+            if part.strip("$").strip():
+                found.append(part)
+    return found
 
 
 def parse_rule(text: str) -> Equation:
@@ -406,6 +417,9 @@ class _Parser:
                 raise self.error("expected the loss after \\nabla_{...}")
             self.advance()
             return Derivative(None, name, token.start)
+        if token.kind == "name" and (token.value in ("f", "g") and self.at_op("'", 1)
+                                     or _FUNCTIONS.get(token.value) == "f"):
+            return self.name_or_call()  # f'(net) = [net > 0]: the layer's derivative
         if token.kind == "name":
             word = self.compound(token.value)
             if word in _GRADIENT_WORDS:
@@ -759,6 +773,15 @@ class _Parser:
 
     def power(self):
         node = self.nested(self.primary)
+        while self.at_op("^") and self.transpose_follows():
+            self.advance()
+            braced = self.at_op("{")
+            if braced:
+                self.advance()
+            self.advance()  # T
+            if braced:
+                self.expect("}")
+            node = Call("transpose", (node,), self.peek(-1).start, written="^T")
         while self.at_op("^"):
             caret = self.advance()
             exponent = self.script_value()
@@ -766,6 +789,11 @@ class _Parser:
         while self.at_op("'"):
             raise self.error("a prime belongs to a function name: f'(net), \\sigma'(x)")
         return node
+
+    def transpose_follows(self) -> bool:
+        """``^T``, ``^{T}``, ``^\\top`` after a group: a transpose, not a power."""
+        return self.at("name", "T", 1) or (self.at_op("{", 1) and self.at("name", "T", 2)
+                                           and self.at_op("}", 3))
 
     def script_value(self):
         """The exponent after ``^``: ``2``, ``{2}``, ``{-x}``, ``x``."""
@@ -1463,6 +1491,11 @@ class _Evaluator:
         if not args:
             raise FormulaError(f"{node.written} needs an array", "", node.position)
         first = self.value(args[0], env)
+        if function == "transpose":
+            if first.array.ndim != 2:
+                raise FormulaError("only a matrix or a vector has a transpose here", "",
+                                   node.position)
+            return _Value(first.array.T, first.kernel, first.source)
         if function == "reshape":
             return _Value(first.array.reshape(-1, 1), first.kernel, first.source)
         if first.array.ndim < 2:
@@ -2051,8 +2084,48 @@ def _target(evaluator: _Evaluator, equation: Equation):
     return role, to_grid(grads[role]), name
 
 
+def _check_definition(derivation, equation: Equation, right, index_base: int,
+                      seed: int) -> RuleCheck:
+    """``f'(net) = [net > 0]``: the layer's own function (or derivative) as written,
+    compared on every element of its input."""
+    context = _Context(derivation=derivation, parameters={}, index_base=index_base)
+    evaluator = _Evaluator(context)
+    left = equation.left
+    if not evaluator.elementwise:
+        raise FormulaError(f"{left.written}{chr(39) * left.prime}(...) is an activation's; "
+                           f"{derivation.layer.describe()} has none", equation.text,
+                           left.position)
+    truth = evaluator.value(left, {}).array
+    given = evaluator.value(right, {}).array
+    if given.shape != truth.shape:
+        given = np.broadcast_to(given, truth.shape)
+    printer = TextPrinter(Notation(shapes=dict(derivation.shapes), index_base=index_base))
+    label = equation.text.split("=")[0].strip()
+    wrong, hows = [], set()
+    budget = [SIMPLIFY_SECONDS]
+    for index in np.ndindex(*truth.shape):
+        comparison = _compare(truth[index], given[index], seed, budget)
+        hows.add(comparison.how)
+        if not comparison.equal:
+            shown = Notation(shapes=dict(derivation.shapes), index_base=index_base).indices(
+                "x", index)
+            wrong.append(RuleResult(f"{label} at x{''.join(map(str, shown))}", truth[index],
+                                    given[index], comparison))
+    how = f"numerically, at {NUMERIC_POINTS} random points" if "numerically" in hows \
+        else "symbolically"
+    mistake = ""
+    if wrong and all(r.comparison.corner for r in wrong):
+        mistake = ("the derivative at the corner: the rule differs only where the input is "
+                   "exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
+    return RuleCheck(text=equation.text, layer=derivation.layer.describe(), label=label,
+                     checked=truth.size, wrong=tuple(wrong), how=how, mistake=mistake,
+                     index_base=index_base, printer=printer, derivation=derivation)
+
+
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
                 seed: int) -> RuleCheck:
+    if isinstance(equation.left, Call):
+        return _check_definition(derivation, equation, right, index_base, seed)
     offsets = _layer_offsets(equation)
     if offsets and (max(offsets) - min(offsets) > 1 or max(offsets) > 1 or min(offsets) < -1):
         raise FormulaError("this formula names layers this instance does not have: one layer "

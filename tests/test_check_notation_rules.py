@@ -1,0 +1,165 @@
+r"""``check`` on matrix-level rules (issue 14, part 2): convolution, pooling, linear.
+
+What is right follows from the layer's forward pass, a cross-correlation
+``z = corr(x, w) + b``: ``dL/dx = corr_full(g, rot180(w)) = conv_full(g, w)`` (after the
+stride zeros, with the padding cropped), ``dL/dw = corr(x, g)``.  A mathematical
+convolution (``*``, ``conv2``) flips its kernel, so ``conv2(delta, rot180(W), 'full')``
+is the classic conv-vs-corr slip.  The tool's own printed rules must be checkable.
+"""
+
+import re
+
+import pytest
+
+from symbackprop import AvgPool2d, Conv2d, Flatten, Linear, check_formula
+from symbackprop.cli import main
+
+K2 = Conv2d(kernel_size=2)
+
+
+def _run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# -- the tool's own printout ----------------------------------------------------------------
+@pytest.mark.parametrize("options", [
+    ("--input", "3", "--kernel", "2"),
+    ("--input", "4", "--kernel", "2", "--stride", "2", "--padding", "1"),
+    ("--input", "5", "--kernel", "3", "--stride", "2", "--padding", "1", "--dilation", "2"),
+], ids=["plain", "stride and padding", "dilation"])
+def test_every_rule_latex_prints_is_checkable(capsys, options):
+    main(["latex", "conv2d", *options])
+    tex, _ = capsys.readouterr()
+    rules = re.findall(r"\\frac\{\\partial L\}\{\\partial [xwb]\} = \\operatorname\{corr\}.*?"
+                       r"(?=\\\\\n)", tex)
+    assert len(rules) == 2, rules  # dL/dx and dL/dw
+    rules.append(r"\frac{\partial L}{\partial b} = \sum_{i,j} g_{ij}")
+    for rule in rules:
+        status, out, err = _run(capsys, "check", "conv2d", *options, rule)
+        assert status == 0 and out.startswith("correct: "), (rule, out, err)
+        assert "(symbolically)" in out or "agrees" in out
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("relu", ("--input", "2")), ("sigmoid", ("--input", "2")), ("tanh", ("--input", "2")),
+    ("linear", ("--in-features", "3", "--out-features", "2")),
+    ("avgpool2d", ("--input", "4", "--kernel", "2")),
+])
+def test_the_rule_lines_latex_prints_for_other_kinds_are_checkable(capsys, kind, options):
+    main(["latex", kind, *options])
+    tex, _ = capsys.readouterr()
+    lines = [line for line in tex.splitlines()
+             if line.startswith(r"\frac{\partial L}{\partial x} =")]
+    assert lines, tex[:400]
+    for line in lines:
+        status, out, err = _run(capsys, "check", kind, *options, line)
+        assert status == 0 and out.startswith("correct: "), (line, out, err)
+
+
+def test_a_printed_element_line_with_its_tag_is_checkable(capsys):
+    line = (r"\frac{\partial L}{\partial x^{(1)}_{11}} &= g_{11} w^{(1)}_{11} "
+            r"\tag*{\small never read} \\[6pt]")
+    status, out, _ = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2",
+                          "--in-channels", "2", line)
+    assert status == 0 and out.startswith("correct: ")
+
+
+@pytest.mark.parametrize("right", [
+    r"\delta^{l-1} = \mathrm{conv2}(\delta^{l}, W^{l}, \text{'full'})",
+    r"\delta^{l-1} = \operatorname{corr}(\operatorname{pad}(\delta^{l}, 1), "
+    r"\operatorname{rot}_{180}(W^{l}))",
+    r"\delta^{l-1} = corr(\delta^{l}, rot180(W^{l}), 'full')",
+    r"\delta^{l-1} = \delta^{l} \star \mathrm{rot180}(W^{l})",
+    r"\delta^{l-1} = \delta^{l} * W^{l}",
+    r"\frac{\partial E}{\partial a^{l-1}} = \delta^{l} \ast W^{l} \odot f'(z^{l-1})",
+    r"\frac{\partial E}{\partial W} = a \star \delta",
+    r"\frac{\partial E}{\partial W} = \mathrm{conv2}(a, \mathrm{rot180}(\delta), 'valid')",
+    r"dL/db = \mathrm{sum}(\delta)",
+])
+def test_convolution_rules_that_are_right(right):
+    result = check_formula(K2, (3, 3), right)
+    assert result.ok, result.report()
+    assert result.checked in (9, 4, 1)
+
+
+def test_f_prime_of_a_layer_without_activation_is_noted():
+    result = check_formula(K2, (3, 3), r"\delta^{l-1} = \delta^{l} * W^{l} \odot f'(z^{l-1})")
+    assert result.ok
+    assert any("f'(...) was taken as 1" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("layer, size, wrong, mistake", [
+    (K2, (3, 3), r"\delta^{l-1} = \mathrm{conv2}(\delta^{l}, \mathrm{rot180}(W^{l}), "
+                 r"\text{'full'})", "kernel not rotated (conv vs corr confusion)"),
+    (K2, (3, 3), r"\delta^{l-1} = \delta^{l} * \mathrm{rot180}(W^{l}) \odot f'(z^{l-1})",
+     "kernel not rotated (conv vs corr confusion)"),
+    (K2, (3, 3), r"\delta^{l-1} = corr(\delta^{l}, W^{l}, 'full')",
+     "kernel not rotated (conv vs corr confusion)"),
+    (K2, (3, 3), r"\delta^{l-1} = \mathrm{conv2}(\delta^{l}, W^{l}, \text{'same'})",
+     "padding wrong ('same' or 'valid' instead of 'full')"),
+    (K2, (3, 3), r"\delta^{l-1} = corr(\delta^{l}, rot180(W^{l}))",
+     "padding wrong ('same' or 'valid' instead of 'full')"),
+    (Conv2d(kernel_size=3, stride=2), (5, 5), "dL/dx = conv2(delta, W, 'full')",
+     "stride zeros not inserted"),
+    (K2, (3, 3), "dL/dW = conv2(x, delta, 'valid')",
+     "upstream gradient flipped (conv vs corr confusion)"),
+    (K2, (3, 3), r"dL/dW = x * \delta", "upstream gradient flipped (conv vs corr confusion)"),
+    (Linear(3, 2), None, r"\frac{\partial E}{\partial a} = W \delta", "W instead of W^T"),
+    (Linear(2, 2), None, r"\frac{\partial E}{\partial a} = W \delta", "W instead of W^T"),
+    (Linear(3, 2), None, r"\frac{\partial E}{\partial W} = a \delta^T",
+     "the gradient transposed"),
+    (AvgPool2d(2), (4, 4), r"\frac{\partial L}{\partial x} = \delta \otimes "
+                           r"\mathbf{1}_{2\times 2}", "off by a factor"),
+])
+def test_wrong_rules_name_the_mistake(capsys, layer, size, wrong, mistake):
+    result = check_formula(layer, size, wrong)
+    assert not result.ok
+    assert result.mistake.startswith(mistake), result.report()
+    assert f"mistake: {mistake}" in result.report()
+
+
+def test_wrong_rule_lists_the_elements_that_differ(capsys):
+    text = r"\delta^{l-1} = \mathrm{conv2}(\delta^{l}, \mathrm{rot180}(W^{l}), \text{'full'})"
+    status, out, _ = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2", text)
+    assert status == 1
+    assert out.startswith("wrong: 9 of 9 elements of \\delta^{l-1} differ")
+    assert "\\delta^{l-1}_{1,1}\n  expected: g11 w11\n  given:    g11 w22" in out
+    assert "the kernel as it is" in out  # the mistake explained
+
+
+@pytest.mark.parametrize("layer, size, right", [
+    (Linear(3, 2), None, r"\frac{\partial E}{\partial a} = W^T \delta"),
+    (Linear(3, 2), None, r"\frac{\partial E}{\partial W} = \delta a^T"),
+    (Linear(3, 2), None, r"\frac{\partial E}{\partial b} = \delta"),
+    (AvgPool2d(2), (4, 4), r"\frac{\partial L}{\partial x} = \mathrm{kron}(\delta, "
+                           r"\mathbf{1}_{2\times 2}) / 4"),
+    (AvgPool2d(2), (4, 4), r"\frac{\partial L}{\partial x} = \frac{1}{4} "
+                           r"\mathrm{upsample}(\delta)"),
+    (AvgPool2d(2), (4, 4), "dL/dx = kron(delta, ones(2,2))/4"),
+    (Flatten(), (2, 2, 2), r"dL/dx = \mathrm{reshape}(\delta)"),
+])
+def test_linear_pooling_and_flatten_rules(layer, size, right):
+    result = check_formula(layer, size, right)
+    assert result.ok, result.report()
+
+
+def test_linear_rule_for_a_batch_of_rows():
+    assert check_formula(Linear(3, 2), None, r"dL/dx = \delta W", batch=2).ok
+    assert check_formula(Linear(3, 2), None, r"dL/dW = \delta^T x", batch=2).ok
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dL/dx = pad(g, 100000)", "over the limit"),
+    ("dL/dx = dilate(g, 0)", "a dilation is 1 or more"),
+    ("dL/dx = kron(g, ones(1000,1000))", "over the limit"),
+    ("dL/dx = corr_{q}(g, w)", "'q' is not a number nor a parameter of this layer"),
+    (r"\delta^{l-1} = \delta^{l} * W^{l-1}", "its parameters belong to the layer of its output"),
+    (r"\delta^{l+5} = g", "names layers this instance does not have"),
+    (r"\frac{\partial L}{\partial x} = \frac{\partial z}{\partial x} g",
+     "a local derivative takes elements"),
+])
+def test_rules_that_cannot_be_instantiated_are_refused(capsys, text, message):
+    status, out, err = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2", text)
+    assert status == 2 and not out and message in err and "Traceback" not in err
