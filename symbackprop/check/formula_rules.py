@@ -197,6 +197,7 @@ class Name:
     layer: int | None = None      # offset of a layer label (l-1 -> -1), None if none
     channels: tuple = ()          # ^{(1)}: channel indices written as a superscript
     transposed: bool = False
+    script: str = ""              # the layer superscript as written, "^{l-1}"
 
 
 @dataclass(frozen=True)
@@ -422,9 +423,10 @@ class _Parser:
             return self.name_or_call()  # f'(net) = [net > 0]: the layer's derivative
         if token.kind == "name":
             word = self.compound(token.value)
-            if word in _GRADIENT_WORDS:
-                name = self.name()
-                return replace(name, name="d" + _GRADIENT_WORDS[word])
+            if word in _GRADIENT_WORDS:  # dW, dx, grad_b, dA_prev
+                self.index += 1 if word == token.value else 3
+                found = Name("d" + _GRADIENT_WORDS[word], word, token.start)
+                return self.name_scripts(found)
             if _ROLES.get(token.value) == "g":  # delta^{l-1}: the input's error term
                 return self.name()
         raise self.error("the left side must be a gradient such as \\frac{\\partial L}"
@@ -511,12 +513,13 @@ class _Parser:
 
     # -- names ----------------------------------------------------------------------
     def name(self, strip: int = 0) -> Name:
-        token = self.advance()
+        token = self.peek()
         word = token.value[strip:]
         if not strip:
             word = self.compound(word)
-            if word != token.value:
-                self.index += 2
+        self.advance()
+        if word != token.value[strip:]:
+            self.index += 2
         if word not in _ROLES:
             known = ("input x or a; pre-activation net or z; output o or y; upstream "
                      "gradient delta, g, dz or dL/dz; weights W, w or K; bias b or w_b; "
@@ -650,13 +653,16 @@ class _Parser:
                 self.advance()
                 found = replace(found, transposed=not found.transposed)
             elif token.kind == "name" and token.value in ("l", "L"):
-                found = replace(found, layer=self.layer_label())
+                found = replace(found, layer=self.layer_label(),
+                                script=f"^{{{self.text[token.start:self.peek().start].strip()}}}")
             elif self.at_op("[") or self.at_op("(") or self.at_op("{"):
                 opening = self.advance().value
                 closing = {"[": "]", "(": ")", "{": "}"}[opening]
                 if self.at("name") and self.peek().value in ("l", "L"):
                     found = replace(found, layer=self.layer_label())
                     self.expect(closing)
+                    found = replace(found, script="^{" + self.text[
+                        token.start:self.peek(-1).end] + "}")
                 elif self.at("name", "T"):
                     self.advance()
                     found = replace(found, transposed=True)
@@ -2148,6 +2154,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         isinstance(equation.left, Derivative) else written.written
     if name_text == "delta":
         name_text = "\\delta" if latex else "delta"
+    if isinstance(equation.left, Derivative) and written.script:
+        name_text += written.script
     loss = re.search(r"(?:\\partial|\bd|∂|\\mathrm\{d\})\s*\{?\s*([ELJC])(?![A-Za-z])",
                      equation.text)
     loss = loss.group(1) if loss else "L"
