@@ -94,3 +94,45 @@ def test_a_whole_align_of_right_lines_is_correct(capsys):
             r"\operatorname{corr}(x, g) \\ \frac{\partial L}{\partial b} = \sum_{i,j} g_{ij}")
     status, out, _ = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2", text)
     assert status == 0 and out.startswith("correct: 3 of 3 equations agree")
+
+
+# -- a rule about one layer of a chain ----------------------------------------------------------
+CHAIN_SPEC = ('[{"layer": "linear", "in_features": 2, "out_features": 2}, {"layer": "sigmoid"}, '
+              '{"layer": "linear", "in_features": 2, "out_features": 1}]')
+CONV_SPEC = ('[{"layer": "conv2d", "in_channels": 1, "out_channels": 1, "kernel_size": 2}, '
+             '{"layer": "relu"}, {"layer": "avgpool2d", "kernel_size": 2}]')
+
+
+@pytest.mark.parametrize("spec, size, text", [
+    (CHAIN_SPEC, (), r"\delta^{[2]} = W^{[3]T} \delta^{[3]}"),
+    (CHAIN_SPEC, (), r"\delta^{[1]} = \delta^{[2]} \odot f'(a^{[1]})"),
+    (CHAIN_SPEC, (), r"\delta^{[1]} = \delta^{[2]} \odot a^{[2]} \odot (1 - a^{[2]})"),
+    (CHAIN_SPEC, (), r"\frac{\partial L}{\partial W^{[3]}} = \delta^{[3]} a^{[2]T}"),
+    (CONV_SPEC, ("--input", "5"), r"\delta^{[0]} = \mathrm{conv2}(\delta^{[1]}, W^{[1]}, "
+                                  r"'full')"),
+    (CONV_SPEC, ("--input", "5"), r"\delta^{[1]} = \delta^{[2]} \odot [a^{[1]} > 0]"),
+    (CONV_SPEC, ("--input", "5"), r"\delta^{[2]} = \mathrm{kron}(\delta^{[3]}, "
+                                  r"\mathbf{1}_{2\times 2}) / 4"),
+], ids=["linear", "sigmoid f'", "sigmoid output", "weights", "conv", "relu", "mean pooling"])
+def test_chain_rules_about_one_layer_are_right(capsys, spec, size, text):
+    status, out, err = _run(capsys, "check", "sequential", "--spec", spec, *size, text)
+    assert status == 0 and out.startswith("correct: "), (out, err)
+    assert "note: checked on layer " in out
+
+
+@pytest.mark.parametrize("text, mistake", [
+    (r"\delta^{[1]} = \delta^{[2]} \odot a^{[1]} \odot (1 - a^{[1]})",
+     "f' written with the output but applied to the input"),
+    (r"\delta^{[2]} = W^{[3]} \delta^{[3]}", "W instead of W^T"),
+    (r"\frac{\partial L}{\partial W^{[1]}} = a^{[0]} \delta^{[1]T}", "the gradient transposed"),
+])
+def test_chain_rules_about_one_layer_that_are_wrong(capsys, text, mistake):
+    status, out, _ = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
+    assert status == 1 and f"mistake: {mistake}" in out
+
+
+def test_a_chain_rule_spanning_two_layers_is_refused(capsys):
+    text = r"\delta^{[1]} = W^{[3]T} \delta^{[3]} \odot f'(a^{[1]})"
+    status, out, err = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
+    assert status == 2 and not out
+    assert "a rule is checked one layer at a time" in err

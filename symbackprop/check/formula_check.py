@@ -66,7 +66,12 @@ from symbackprop.check.formula import (
     parse_formula,
     products,
 )
-from symbackprop.check.formula_rules import check_rule, parse_rule, split_equations
+from symbackprop.check.formula_rules import (
+    check_chain_rule,
+    check_rule,
+    parse_rule,
+    split_equations,
+)
 from symbackprop.core import progress
 from symbackprop.core.algebra import product
 from symbackprop.core.derivation import (
@@ -335,7 +340,7 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         return _check_as_rule(layer, input_size, text, batch, index_base, error)
     if isinstance(layer, Sequential):
         formula = _chain_formula(formula)
-    elif _whole_arrays(formula):  # dL/dW = x * delta: a matrix-level rule
+    if _whole_arrays(formula):  # dL/dW = x * delta: a matrix-level rule
         try:
             return _check_elements(layer, input_size, formula, batch, index_base)
         except FormulaError as error:
@@ -368,13 +373,14 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
 
     A text that reader cannot parse either gets ``refusal``; one it parses but cannot
     instantiate gets its own reason, with ``refusal`` after it."""
-    if isinstance(layer, Sequential) or len(text) > MAX_FORMULA_LENGTH:
+    if len(text) > MAX_FORMULA_LENGTH:
         raise refusal
     try:
-        equation = parse_rule(text)
+        parse_rule(text)
     except FormulaError:
         raise refusal from None
-    del equation
+    if isinstance(layer, Sequential):
+        return _check_chain_as_rule(layer, input_size, text, batch, index_base, refusal)
     input_shape = input_shape_of(layer, input_size, batch)
     check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
     parts = FORMULAS.get(layer, _NO_PARTS)
@@ -390,6 +396,31 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     sides = text.split("=")
     left = sides[0].strip()
     return FormulaChecks(tuple(f"{left} = {side.strip()}" for side in sides[1:]),
+                         tuple(checks))
+
+
+def _check_chain_as_rule(chain, input_size, text: str, batch: int, index_base: int,
+                         refusal: FormulaError):
+    """A rule about one layer of a chain (see
+    :func:`~symbackprop.check.formula_rules.check_chain_rule`)."""
+    input_shape = input_shape_of(chain, input_size, batch)
+    check_size(term_count(chain, input_shape), DEFAULT_MAX_TERMS)
+    derivation = derive(chain, input_size, batch)
+
+    def parameters(step) -> dict:
+        parts = FORMULAS.get(step.layer, _NO_PARTS)
+        return parts.parameters(step.layer, step.input_shape) if parts.parameters else {}
+
+    try:
+        checks = check_chain_rule(derivation, text, index_base=index_base,
+                                  parameters=parameters)
+    except FormulaError as error:
+        raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
+                           error.text or text, error.position) from None
+    if len(checks) == 1:
+        return checks[0]
+    sides = text.split("=")
+    return FormulaChecks(tuple(f"{sides[0].strip()} = {side.strip()}" for side in sides[1:]),
                          tuple(checks))
 
 

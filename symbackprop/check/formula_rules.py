@@ -30,6 +30,7 @@ the kind's :attr:`~symbackprop.check.formula_check.FormulaParts.parameters`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
@@ -48,7 +49,7 @@ from symbackprop.core.rules import correlate2d, dilate, pad2d, rot180
 from symbackprop.render.text import TextPrinter
 
 __all__ = ["RuleCheck", "RuleResult", "parse_rule", "check_rule", "split_equations",
-           "NAMED_FUNCTIONS",
+           "NAMED_FUNCTIONS", "check_chain_rule",
            "NUMERIC_POINTS", "SIMPLIFY_SECONDS", "MAX_RULE_ELEMENTS"]
 
 #: Random points at which two expressions SymPy cannot compare symbolically are compared.
@@ -198,6 +199,7 @@ class Name:
     channels: tuple = ()          # ^{(1)}: channel indices written as a superscript
     transposed: bool = False
     script: str = ""              # the layer superscript as written, "^{l-1}"
+    number: int | None = None     # a chain's layer number, a^{[2]}
 
 
 @dataclass(frozen=True)
@@ -674,10 +676,13 @@ class _Parser:
                         group.append(self.index_expression())
                     self.expect(closing)
                     if opening == "[":
-                        raise self.error("a layer number (a^{[2]}) belongs to a chain: check "
-                                         "it with the sum-of-products notation of symbackprop "
-                                         "check sequential", token.start)
-                    found = replace(found, channels=tuple(group))
+                        if len(group) != 1 or group[0].coefficients or group[0].constant < 0:
+                            raise self.error("a layer label is l, l-1, l+1 or a layer "
+                                             "number of a chain, [2]", token.start)
+                        found = replace(found, number=group[0].constant,
+                                        script=f"^{{[{group[0].constant}]}}")
+                    else:
+                        found = replace(found, channels=tuple(group))
             elif token.kind == "op" and token.value == ",":
                 self.advance()
             else:
@@ -2128,8 +2133,94 @@ def _check_definition(derivation, equation: Equation, right, index_base: int,
                      index_base=index_base, printer=printer, derivation=derivation)
 
 
+def _names(node) -> list:
+    """Every :class:`Name` of an expression tree."""
+    if isinstance(node, Name):
+        return [node]
+    if isinstance(node, tuple):
+        return [name for item in node for name in _names(item)]
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return [name for item in dataclasses.fields(node)
+                for name in _names(getattr(node, item.name))]
+    return []
+
+
+def _renamed(node, change):
+    """The tree with ``change`` applied to every :class:`Name`."""
+    if isinstance(node, Name):
+        return change(node)
+    if isinstance(node, tuple):
+        return tuple(_renamed(item, change) for item in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type) \
+            and not isinstance(node, (Num, Str, Ones)):
+        return replace(node, **{item.name: _renamed(getattr(node, item.name), change)
+                                for item in dataclasses.fields(node)
+                                if item.name not in ("position", "text")})
+    return node
+
+
+def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
+                     parameters=None, seed: int = 0) -> list[RuleCheck]:
+    """A rule about one layer of a chain, its names numbered as the chain's
+    (``\\delta^{[1]} = W^{[2]T} \\delta^{[2]}``): checked on that layer's own derivation.
+
+    ``parameters``: ``step -> {letter: value}`` (see :func:`check_rule`).
+    """
+    equation = parse_rule(text)
+    steps = chain_derivation.steps
+    names = _names(equation.left) + _names(equation.rights)
+    unnumbered = [name for name in names if name.number is None and name.name != "loss"]
+    if unnumbered:
+        raise FormulaError(f"{unnumbered[0].written}: in a chain every name says its layer, "
+                           f"0 to {len(steps)}: a^{{[1]}}, \\delta^{{[2]}}, W^{{[2]}}", text,
+                           unnumbered[0].position)
+    left = equation.left.bottom if isinstance(equation.left, Derivative) else equation.left
+    if not isinstance(left, Name) or left.number is None:
+        raise FormulaError("the left side of a chain's rule names its layer: "
+                           "\\delta^{[1]}, dL/dW^{[2]}", text, 0)
+    on_input = left.name in ("x", "g") or left.name == "dx"
+    layer = left.number + 1 if on_input else left.number
+    if not 1 <= layer <= len(steps):
+        raise FormulaError(f"the chain has layers 1 to {len(steps)}; this rule's left side is "
+                           f"about layer {layer}", text, left.position)
+    for name in names:
+        if name.number not in (layer - 1, layer):
+            raise FormulaError(
+                f"{name.written}^{{[{name.number}]}}: a rule is checked one layer at a time, "
+                f"as symbackprop derive gives the chain; this one is about layer {layer} "
+                f"({steps[layer - 1].layer.describe()}), from a^{{[{layer - 1}]}} to "
+                f"a^{{[{layer}]}}", text, name.position)
+    def placed(name: Name) -> Name:
+        return replace(name, layer=name.number - layer, number=None)
+
+    equation = replace(equation, left=_renamed(equation.left, placed),
+                       rights=_renamed(equation.rights, placed))
+    step = steps[layer - 1]
+    found = parameters(step) if parameters else {}
+    try:
+        checks = [_check_side(step.derivation, equation, right, index_base, dict(found), seed)
+                  for right in equation.rights]
+    except RecursionError:
+        raise FormulaError("this formula has too many terms in a row to check", text,
+                           0) from None
+    except FormulaError as error:
+        if error.text:
+            raise
+        raise FormulaError(error.message, text, error.position) from None
+    note = (f"checked on layer {layer} of the chain, {step.layer.describe()}: its input "
+            f"a^{{[{layer - 1}]}} prints as x, its output's error term \\delta^{{[{layer}]}} "
+            f"as g")
+    return [replace(check, notes=check.notes + (note,)) for check in checks]
+
+
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
                 seed: int) -> RuleCheck:
+    numbered = [name for name in _names(equation.left) + _names(right)
+                if name.number is not None]
+    if numbered:
+        raise FormulaError(f"{numbered[0].written}{numbered[0].script}: a layer number belongs "
+                           f"to a chain (symbackprop check sequential); for one layer write "
+                           f"l-1 and l", equation.text, numbered[0].position)
     if isinstance(equation.left, Call):
         return _check_definition(derivation, equation, right, index_base, seed)
     offsets = _layer_offsets(equation)
@@ -2162,7 +2253,9 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     label_name = (f"\\frac{{\\partial {loss}}}{{\\partial " + name_text if latex
                   else f"d{loss}/d" + name_text) \
         if isinstance(equation.left, Derivative) else name_text
-    if isinstance(equation.left, Name) and written.layer is not None:
+    if isinstance(equation.left, Name) and written.script:
+        label_name += written.script
+    elif isinstance(equation.left, Name) and written.layer is not None:
         label_name += "^{l-1}" if written.layer == -1 else f"^{{l{written.layer - 1:+d}}}" \
             if written.layer - 1 else "^{l}"
 
