@@ -324,7 +324,7 @@ def split_equations(text: str) -> list[str]:
             continue  # the printout's "with s = (2, 2), P = ...": parameters, not a rule
         # "dL/dx = W^T g,\quad dL/dw = g x^T": one statement after the other
         for part in re.split(r",\s*\\q?quad\b", line):
-            part = part.strip().rstrip(".,;").strip()
+            part = re.sub(r"\s*&\s*", " ", part).strip().rstrip(".,;").strip()
             if part.strip("$").strip():
                 found.append(part)
     return found
