@@ -90,7 +90,8 @@ _COMMANDS = {
     "\\lvert": ("op", "|"), "\\rvert": ("op", "|"),
     "\\delta": ("name", "delta"), "\\sigma": ("name", "sigma"),
     "\\exp": ("name", "exp"), "\\log": ("name", "log"), "\\ln": ("name", "log"),
-    "\\max": ("name", "max"), "\\nabla": ("name", "nabla"), "\\mathbb": ("name", "mathbb"),
+    "\\max": ("name", "max"), "\\phi": ("name", "phi"), "\\varphi": ("name", "varphi"),
+    "\\nabla": ("name", "nabla"), "\\mathbb": ("name", "mathbb"),
     "\\mathbf": ("name", "mathbf"),
 }
 _IGNORED = {
