@@ -125,7 +125,9 @@ def test_wrong_rule_lists_the_elements_that_differ(capsys):
     status, out, _ = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2", text)
     assert status == 1
     assert out.startswith("wrong: 9 of 9 elements of \\delta^{l-1} differ")
-    assert "\\delta^{l-1}_{1,1}\n  expected: g11 w11\n  given:    g11 w22" in out
+    # printed back in the person's names
+    assert ("\\delta^{l-1}_{1,1}\n  expected: \\delta^{l}_{1,1} W^{l}_{1,1}\n"
+            "  given:    \\delta^{l}_{1,1} W^{l}_{2,2}") in out
     assert "the kernel as it is" in out  # the mistake explained
 
 

@@ -44,7 +44,7 @@ import numpy as np
 import sympy
 
 from symbackprop.check.formula import Affine, FormulaError
-from symbackprop.core.naming import Notation, parse_element, to_grid
+from symbackprop.core.naming import Notation, parse_element, plain_subscript, to_grid
 from symbackprop.core.rules import correlate2d, dilate, pad2d, rot180
 from symbackprop.render.text import TextPrinter
 
@@ -2096,6 +2096,48 @@ def _target(evaluator: _Evaluator, equation: Equation):
     return role, to_grid(grads[role]), name
 
 
+class _RulePrinter(TextPrinter):
+    """Expressions in the person's names (``\\delta_{1,1} W_{2,2}`` where they wrote
+    ``\\delta`` and ``W`` in LaTeX; ``delta[1,1]`` in plain text)."""
+
+    def __init__(self, notation: Notation, names: dict, latex: bool, **settings):
+        super().__init__(notation, **settings)
+        self.names, self.latex = names, latex
+
+    def _print_Symbol(self, expr):
+        parsed = parse_element(expr)
+        if parsed is None or parsed[0] not in self.names:
+            return super()._print_Symbol(expr)
+        array, index = parsed
+        shown = ",".join(map(str, self.notation.indices(array, index)))
+        name = self.names[array]
+        if not shown:
+            return name
+        if self.latex:
+            return f"{name}_{{{shown}}}"
+        indices = self.notation.indices(array, index)
+        return name + plain_subscript(indices) if len(name) == 1 else f"{name}[{shown}]"
+
+
+def _written_names(evaluator: _Evaluator, equation: Equation) -> dict:
+    """Array -> the name the person first gave it (``g`` -> ``\\delta``)."""
+    found = {}
+    latex = "\\" in equation.text
+    for name in _names(equation.left) + _names(equation.rights):
+        try:
+            role = evaluator.role(name)
+        except FormulaError:
+            continue
+        role = {"o": "z", "dx": "x"}.get(role, role)
+        if role not in ("x", "g", "w", "b") or name.name == "loss":
+            continue
+        written = name.written
+        if written in ("delta", "sigma") and latex:
+            written = "\\" + written
+        found.setdefault(role, written + (name.script if latex else ""))
+    return found
+
+
 def _check_definition(derivation, equation: Equation, right, index_base: int,
                       seed: int) -> RuleCheck:
     """``f'(net) = [net > 0]``: the layer's own function (or derivative) as written,
@@ -2240,8 +2282,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                            equation.text, getattr(right, "position", 0))
     layer_text = derivation.layer.describe()
     notation = Notation(shapes=dict(derivation.shapes), index_base=index_base)
-    printer = TextPrinter(notation)
     latex = "\\" in equation.text
+    printer = _RulePrinter(notation, _written_names(evaluator, equation), latex)
     name_text = written.written if not written.written.startswith("d") or \
         isinstance(equation.left, Derivative) else written.written
     if name_text == "delta":
