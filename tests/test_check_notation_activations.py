@@ -27,7 +27,7 @@ def test_relu_accepts_the_lines_derive_prints(capsys):
         in lines
     element_lines = [line for line in lines if "elementwise" not in line]
     assert element_lines[0] == "dL/dx11 = g11 [x11 > 0]"
-    for line in element_lines + ["dL/dx = g * f'(x)", "dL/dx = g [x > 0]"]:
+    for line in element_lines + lines[:1] + ["dL/dx = g * f'(x)", "dL/dx = g [x > 0]"]:
         status, out, err = _run(capsys, "check", "relu", "--input", "2", line)
         assert status == 0 and out.startswith("correct: "), (line, out, err)
 
@@ -108,3 +108,17 @@ def test_hostile_activation_formulas_are_refused_cleanly(capsys, text, message):
     assert message in caught.value.message
     status, out, err = _run(capsys, "check", "relu", "--input", "2", text)
     assert status == 2 and not out and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["sigmoid", "tanh", "leakyrelu", "softplus"])
+def test_the_lines_derive_prints_for_other_activations_are_checkable(capsys, kind):
+    main(["derive", kind, "--input", "2"])
+    printed, _ = capsys.readouterr()
+    lines = [line.strip() for line in printed.splitlines() if line.strip().startswith("dL/dx")]
+    general, first = lines[0], lines[1]
+    # the general line with its definition of f' (prose around a number like alpha is not
+    # read), and an element line, conditionals "1 if x11 > 0 else 0.01" included
+    checked = [general, first] if kind in ("sigmoid", "tanh") else [first]
+    for line in checked:
+        status, out, err = _run(capsys, "check", kind, "--input", "2", line)
+        assert status == 0 and out.startswith("correct: "), (line, out, err)

@@ -299,6 +299,7 @@ _FUNCTIONS = {
 #: (an activation its function, by the name it prints) from its ``check.py``.
 NAMED_FUNCTIONS = {
     "sigma": lambda t: 1 / (1 + sympy.exp(-t)), "logistic": lambda t: 1 / (1 + sympy.exp(-t)),
+    "s": lambda t: 1 / (1 + sympy.exp(-t)),  # as derive writes the sigmoid's f'
     "step": lambda t: sympy.Piecewise((1, t > 0), (0, True)),
     "Heaviside": lambda t: sympy.Piecewise((1, t > 0), (0, True)),
 }
@@ -323,6 +324,13 @@ def split_equations(text: str) -> list[str]:
     for line in lines:
         if re.match(r"\s*\\text\s*\{\s*(?:with|where)\b", line):
             continue  # the printout's "with s = (2, 2), P = ...": parameters, not a rule
+        # derive's "dL/dx = g * f'(x) elementwise, f'(net) = [net > 0]: 1 if ...": the rule
+        # and the definition of f', without the words around them
+        line = re.sub(r"\s+element-?wise\b", "", line)
+        statements = re.split(r",\s*(?=f'+\s*\()", line)
+        line = ",\\quad ".join(
+            re.sub(r":\s.*$", "", part) if part.startswith("f'") else part
+            for part in statements)
         # "dL/dx = W^T g,\quad dL/dw = g x^T": one statement after the other
         for part in re.split(r",\s*\\q?quad\b", line):
             part = re.sub(r"\s*&\s*", " ", part).strip().rstrip(".,;").strip()
@@ -762,10 +770,20 @@ class _Parser:
         while self.at_op("+") or self.at_op("-"):
             operator = self.advance()
             node = Binary(operator.value, node, self.term(), operator.start)
+        if self.at("name", "if"):  # derive's "(1 if x11 > 0 else 0.01)"
+            token = self.advance()
+            condition = self.comparison()
+            if not self.at("name", "else"):
+                raise self.error("expected 'else' after 'A if condition'")
+            self.advance()
+            otherwise = self.expression()
+            node = Call("where", (condition, node, otherwise), token.start, written="if")
         return node
 
     def starts_factor(self) -> bool:
         token = self.peek()
+        if token.kind == "name" and token.value in ("if", "else"):
+            return False
         return token.kind in ("name", "number", "frac", "partial", "sum", "string") or (
             token.kind == "op" and token.value in "([{|")
 
@@ -1448,6 +1466,15 @@ class _Evaluator:
         if function == "sum":
             inner = self.value(node.args[0], env)
             return _scalar(sympy.Add(*inner.array.flat))
+        if function == "where":
+            comparison, chosen, otherwise = node.args
+            left = self.value(comparison.left, env)
+            right = self.value(comparison.right, env)
+            test = {">": lambda a, b: a > b, "<": lambda a, b: a < b,
+                    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
+                    "!=": lambda a, b: sympy.Ne(a, b)}[comparison.op]
+            return _map(lambda a, b, c, d: sympy.Piecewise((c, test(a, b)), (d, True)),
+                        left, right, self.value(chosen, env), self.value(otherwise, env))
         return self.array_call(node, env)
 
     def powered(self, node: Call, value: _Value, env: dict) -> _Value:
