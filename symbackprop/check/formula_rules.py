@@ -1182,6 +1182,7 @@ class _Evaluator:
         self.shapes = dict(derivation.shapes)
         self.elementwise = self._elementwise()
         self.notation = Notation(shapes=self.shapes, index_base=0)
+        self.sum_depth = 0  # sums open around what is being evaluated
 
     def _elementwise(self) -> bool:
         """Whether the layer applies one function to each element (an activation)."""
@@ -1304,7 +1305,11 @@ class _Evaluator:
                     return _Value(np.array(grid[tuple(index)], dtype=object), source=role)
                 break
         if outside:
-            raise _Outside(name)
+            if self.sum_depth:
+                raise _Outside(name)  # a sum skips it (zero padding with limits)
+            raise FormulaError(f"{name.written}: this element does not exist (the shape is "
+                               f"{_shape_text(grid.shape)}, indices start at "
+                               f"{self.context.index_base})", "", name.position)
         written = len(readings[0])
         raise FormulaError(f"{name.written} takes {len(shown)} indices here (its shape is "
                            f"{' x '.join(map(str, grid.shape))}), but is written with "
@@ -1677,17 +1682,17 @@ class _Evaluator:
         if count > MAX_RULE_ELEMENTS:
             raise FormulaError(f"this sum runs over {count:,} index values, over the limit of "
                                f"{MAX_RULE_ELEMENTS:,}: give it limits", "", node.position)
-        limited = all(lower is not None for _, lower, _ in node.variables)
         total = None
         for combination in itertools.product(*ranges):
             inner = dict(env)
             inner.update(zip(names, combination, strict=True))
+            self.sum_depth += 1
             try:
                 term = self.value(node.body, inner)
             except _Outside:
-                if limited:
-                    continue  # zero padding
-                continue
+                continue  # outside its array: 0 (zero padding) or not in the sum
+            finally:
+                self.sum_depth -= 1
             total = term if total is None else _map(lambda a, b: a + b, total, term)
         return total if total is not None else _scalar(0)
 
