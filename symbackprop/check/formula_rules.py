@@ -1128,7 +1128,12 @@ def _scalar(value) -> _Value:
 
 
 def _map(function, *values: _Value) -> _Value:
-    arrays = np.broadcast_arrays(*[v.array for v in values])
+    try:
+        arrays = np.broadcast_arrays(*[v.array for v in values])
+    except ValueError:
+        shapes = " and ".join(_shape_text(v.array.shape) for v in values)
+        raise _ShapeMismatch(f"arrays of shapes {shapes} do not fit together here", "",
+                             0) from None
     out = np.empty(arrays[0].shape, dtype=object)
     for index in np.ndindex(*out.shape):
         out[index] = function(*[a[index] for a in arrays])
@@ -1368,7 +1373,8 @@ class _Evaluator:
             if not exponent.is_Number:
                 raise FormulaError("an exponent is a number (e^{x} for the exponential)", "",
                                    node.position)
-            _check_exponent(exponent, all(v.is_Number for v in left.array.flat), node)
+            _check_exponent(exponent, all(getattr(sympy.sympify(v), "is_Number", False)
+                                          for v in left.array.flat), node)
             return _map(lambda a: a ** exponent, left)
         if op == "odot":
             self.same_shape(left, right, node)
@@ -1437,6 +1443,8 @@ class _Evaluator:
         self.context.used.add("kron")
         a, b = left.array, right.array
         _bounded_shape((a.size, b.size))
+        if a.ndim < 2:
+            raise _ShapeMismatch("kron(A, B): A is a map (a matrix or more)", "", 0)
         if b.ndim != 2:
             raise FormulaError("kron(A, B): B is a matrix, such as \\mathbf{1}_{2\\times 2}",
                                "", 0)
@@ -1622,6 +1630,9 @@ class _Evaluator:
                                getattr(node, "position", 0))
         self.context.used.add(f"mode:{mode}")
         a, k = array.array, kernel.array
+        if a.ndim < 2 or k.ndim < 2:
+            raise _ShapeMismatch("a convolution or correlation takes two maps (matrices or "
+                                 "more), not a number", "", getattr(node, "position", 0))
         kh, kw = k.shape[-2:]
         span_h, span_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
         if mode == "full":
@@ -1661,6 +1672,13 @@ class _Evaluator:
 
     def summation(self, node: Sum, env: dict) -> _Value:
         names = [name for name, _, _ in node.variables]
+        used = {variable for found in _names(node.body)
+                for group in (found.parts or (), found.pieces or ())
+                for index in group for variable in index.variables}
+        for name, lower, _ in node.variables:
+            if lower is None and name not in used:
+                raise FormulaError(f"the sum over {name} has no limits and no index uses {name}: "
+                                   f"give limits or write the indices", "", node.position)
         limit = max(max(self.shapes[key]) for key in self.shapes) + 2
         ranges = []
         for name, lower, upper in node.variables:
@@ -2075,6 +2093,19 @@ def _mentions_gradient(node) -> bool:
     return False
 
 
+#: What NumPy or SymPy raise on arrays that do not fit an operation of a rule (a safety
+#: net: the operations check their shapes first and say which one does not fit).
+_EVALUATION_ERRORS = (ValueError, IndexError, TypeError, AttributeError, ArithmeticError)
+
+
+def _unfit(error: Exception, text: str) -> FormulaError:
+    if isinstance(error, FormulaError):
+        return error if error.text else FormulaError(error.message, text, error.position)
+    return FormulaError("the arrays of this rule do not fit together (an operation got a "
+                        "number where it needs a map, or maps of shapes that do not match)",
+                        text, 0)
+
+
 def check_rule(derivation, text: str, *, index_base: int = 1, parameters: dict | None = None,
                seed: int = 0) -> list[RuleCheck]:
     """Judge every right side of the equation ``text`` against ``derivation``.
@@ -2087,6 +2118,8 @@ def check_rule(derivation, text: str, *, index_base: int = 1, parameters: dict |
     try:
         return [_check_side(derivation, equation, right, index_base, dict(parameters or {}),
                             seed) for right in equation.rights]
+    except _EVALUATION_ERRORS as error:
+        raise _unfit(error, text) from None
     except RecursionError:
         raise FormulaError("this formula has too many terms in a row to check: write it with "
                            "sums or fewer terms", text, 0) from None
@@ -2275,6 +2308,8 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
     try:
         checks = [_check_side(step.derivation, equation, right, index_base, dict(found), seed)
                   for right in equation.rights]
+    except _EVALUATION_ERRORS as error:
+        raise _unfit(error, text) from None
     except RecursionError:
         raise FormulaError("this formula has too many terms in a row to check", text,
                            0) from None
