@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from symbackprop import AvgPool2d, Conv2d, Flatten, Linear, check_formula
+from symbackprop import AvgPool2d, Conv2d, Flatten, FormulaError, Linear, check_formula
 from symbackprop.cli import main
 
 K2 = Conv2d(kernel_size=2)
@@ -165,3 +165,52 @@ def test_linear_rule_for_a_batch_of_rows():
 def test_rules_that_cannot_be_instantiated_are_refused(capsys, text, message):
     status, out, err = _run(capsys, "check", "conv2d", "--input", "3", "--kernel", "2", text)
     assert status == 2 and not out and message in err and "Traceback" not in err
+
+
+# -- whatever is typed: a verdict or a FormulaError, never another exception ---------------------
+_ATOMS = ["g", "x", "w", "W^T", "b", r"\delta^{l}", "a^{l-1}", "net", "o", "g_{ij}", "x_{ij}",
+          "w_{11}", "2", r"\mathbf{1}_{2\times 2}"]
+_UNARY = ["f'({})", r"\sigma({})", r"\tanh^2({})", r"\exp({})", r"\log({})", r"\max(0, {})",
+          "[{} > 0]", "rot180({})", "pad({}, 1)", "dilate({}, 2)", "({})^2", "({})^T",
+          r"\sum_{{i,j}} {}", "upsample({})", "reshape({})"]
+_BINARY = ["{} + {}", "{} {}", "{} * {}", r"{} \odot {}", r"{} \star {}", r"{} \otimes {}",
+           "conv2({}, {}, 'full')", "corr({}, {})", "kron({}, {})", "{} / {}",
+           "({} if {} > 0 else 0)"]
+
+
+def _random_rule(rng, depth):
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(_ATOMS)
+    if rng.random() < 0.5:
+        return rng.choice(_UNARY).format(_random_rule(rng, depth - 1))
+    return rng.choice(_BINARY).format(_random_rule(rng, depth - 1), _random_rule(rng, depth - 1))
+
+
+@pytest.mark.parametrize("text", [
+    r"\delta^{l-1} = 2 \otimes [\mathbf{1}_{2\times 2} > 0] \mathbb{1}(\delta^{l} > 0)",
+    r"\frac{\partial E}{\partial x_{ij}} = conv2(upsample(reshape(\delta^{l})), 1, 'full')",
+    "dL/dW = conv2((pad(g, 1))^2, 1, 'full')",
+    r"dL/dx = reshape(\operatorname{pad}_P((x if \delta^{l} > 0 else 0)))",
+    r"\delta^{l-1} = \sum_{i,j} \log(\max(0, \delta^{l}))",
+    r"dx = \delta0",
+])
+def test_formulas_found_by_fuzzing_are_judged_or_refused_cleanly(text):
+    for layer, size in ((K2, (3, 3)), (AvgPool2d(2), (4, 4)), (Linear(3, 2), None)):
+        try:
+            check_formula(layer, size, text).report()
+        except FormulaError:
+            pass
+
+
+def test_random_rules_give_a_verdict_or_a_formula_error():
+    import random
+
+    rng = random.Random(14)
+    layers = [(K2, (3, 3)), (AvgPool2d(2), (4, 4)), (Linear(3, 2), None)]
+    for _ in range(40):
+        layer, size = rng.choice(layers)
+        text = rng.choice(["dL/dx = ", "dL/dW = ", r"\delta^{l-1} = "]) + _random_rule(rng, 2)
+        try:
+            check_formula(layer, size, text).report()
+        except FormulaError:
+            pass
