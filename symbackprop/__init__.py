@@ -8,7 +8,7 @@ per kind; this module only gathers the public names.
 from symbackprop import kinds
 from symbackprop._version import __version__
 from symbackprop.check.formula import FormulaError
-from symbackprop.check.formula_check import FormulaCheck, check_formula
+from symbackprop.check.formula_check import FormulaCheck, FormulaChecks, check_formula
 from symbackprop.check.impl import ImplCheck, ImplementationError, check_impl
 from symbackprop.core.chain import ChainDerivation
 from symbackprop.core.derivation import DEFAULT_MAX_TERMS, Derivation, SizeLimitError, derive
@@ -23,5 +23,5 @@ from symbackprop.render.latex import to_latex
 __all__ = [*kinds.__all__, "Sequential", "Residual", "layer_from_spec",
            "derive", "Derivation", "ChainDerivation", "SizeLimitError", "DEFAULT_MAX_TERMS",
            "prove_rules", "RuleProof", "closed_form_gradients", "generate", "load",
-           "to_latex", "to_html", "check_formula", "check_impl", "FormulaCheck", "ImplCheck",
-           "FormulaError", "ImplementationError", "__version__"]
+           "to_latex", "to_html", "check_formula", "check_impl", "FormulaCheck",
+           "FormulaChecks", "ImplCheck", "FormulaError", "ImplementationError", "__version__"]

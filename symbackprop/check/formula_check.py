@@ -52,6 +52,7 @@ import numpy as np
 import sympy
 
 from symbackprop.check.formula import (
+    MAX_FORMULA_LENGTH,
     Add,
     Affine,
     Element,
@@ -64,6 +65,12 @@ from symbackprop.check.formula import (
     Summation,
     parse_formula,
     products,
+)
+from symbackprop.check.formula_rules import (
+    check_chain_rule,
+    check_rule,
+    parse_rule,
+    split_equations,
 )
 from symbackprop.core import progress
 from symbackprop.core.algebra import product
@@ -86,7 +93,7 @@ from symbackprop.core.naming import (
 from symbackprop.core.registry import Registry
 from symbackprop.render.text import TextPrinter
 
-__all__ = ["FormulaCheck", "ElementResult", "FormulaPrinter", "check_formula",
+__all__ = ["FormulaCheck", "FormulaChecks", "ElementResult", "FormulaPrinter", "check_formula",
            "check_derivation", "AXIS_NAMES", "FormulaParts", "FORMULAS"]
 
 
@@ -118,6 +125,11 @@ class FormulaParts:
     #: False for a kind whose formulas need names the checker does not read yet (the
     #: ``check`` command then does not offer it)
     takes_formulas: bool = True
+    #: ``(layer, input_shape) -> {letter: value}``: what the letters a matrix-level rule
+    #: leaves implicit stand for in this layer (``s`` the stride, ``p`` the padding, ``P``
+    #: the upstream gradient's padding for the input's gradient, ``d`` the dilation), as in
+    #: ``\operatorname{pad}_P``, ``\operatorname{dil}_s``; None: no such letters.
+    parameters: Callable | None = None
 
 
 #: layer type -> :class:`FormulaParts`.
@@ -320,17 +332,146 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         at a layer the instance does not have, or would run over more than
         :data:`MAX_ENUMERATION` index combinations (refused before any work).
     """
-    formula = parse_formula(text, FORMULAS.get(layer, _NO_PARTS).names)
     if index_base not in (0, 1):
         raise ValueError(f"index_base must be 0 or 1, got {index_base!r}")
+    if not isinstance(text, str):
+        raise FormulaError("the formula is text: LHS = RHS")
+    equations = split_equations(text) if len(text) <= MAX_FORMULA_LENGTH else [text]
+    if len(equations) > 1:  # an align environment, or several lines: each one judged
+        if len(equations) > MAX_EQUATIONS:
+            raise FormulaError(f"{len(equations)} equations at once, over the limit of "
+                               f"{MAX_EQUATIONS}: check fewer at a time")
+        return FormulaChecks(tuple(equations), tuple(
+            check_formula(layer, input_size, line, batch=batch, index_base=index_base)
+            for line in equations))
+    if not equations:
+        raise FormulaError("the formula is empty; write LHS = RHS, e.g. dL/dw[1,1] = ...")
+    text = equations[0]
+    try:
+        formula = parse_formula(text, FORMULAS.get(layer, _NO_PARTS).names)
+    except FormulaError as error:  # not a sum of products: read it as a rule
+        return _check_as_rule(layer, input_size, text, batch, index_base, error)
     if isinstance(layer, Sequential):
         formula = _chain_formula(formula)
+    if _whole_arrays(formula):  # dL/dW = x * delta: a matrix-level rule
+        try:
+            return _check_elements(layer, input_size, formula, batch, index_base)
+        except FormulaError as error:
+            return _check_as_rule(layer, input_size, text, batch, index_base, error)
+    return _check_elements(layer, input_size, formula, batch, index_base)
+
+
+def _whole_arrays(formula: Formula) -> bool:
+    """Whether a name of the formula has no indices (a whole array, not an element)."""
+    elements = [formula.gradient] + [element for term in products(formula.rhs, formula.text)
+                                     for element in term.elements
+                                     if isinstance(element, Element)]
+    return any(element.subscript is None for element in elements)
+
+
+def _check_elements(layer, input_size, formula: Formula, batch: int, index_base: int):
+    """``formula``, a sum of products of elements, checked on every element it names."""
     input_shape = input_shape_of(layer, input_size, batch)
     check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
     # The size of the whole check is known from the shapes: refuse it before deriving.
     arrays, layout = _setting(formula, layer, input_shape=input_shape)
     _Instance(arrays, formula, index_base, layout).refuse_if_too_big()
     return check_derivation(derive(layer, input_size, batch), formula, index_base=index_base)
+
+
+def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
+                   refusal: FormulaError):
+    """``text`` read by :mod:`~symbackprop.check.formula_rules` (functions, matrix-level
+    rules, chain-rule steps); ``refusal`` is why the sum-of-products reading failed.
+
+    A text that reader cannot parse either gets ``refusal``; one it parses but cannot
+    instantiate gets its own reason, with ``refusal`` after it."""
+    if len(text) > MAX_FORMULA_LENGTH:
+        raise refusal
+    try:
+        parse_rule(text)
+    except FormulaError:
+        raise refusal from None
+    if isinstance(layer, Sequential):
+        return _check_chain_as_rule(layer, input_size, text, batch, index_base, refusal)
+    input_shape = input_shape_of(layer, input_size, batch)
+    check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
+    parts = FORMULAS.get(layer, _NO_PARTS)
+    parameters = parts.parameters(layer, input_shape) if parts.parameters else {}
+    derivation = derive(layer, input_size, batch)
+    try:
+        checks = check_rule(derivation, text, index_base=index_base, parameters=parameters)
+    except FormulaError as error:
+        raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
+                           error.text or text, error.position) from None
+    if len(checks) == 1:
+        return checks[0]
+    sides = text.split("=")
+    left = sides[0].strip()
+    return FormulaChecks(tuple(f"{left} = {side.strip()}" for side in sides[1:]),
+                         tuple(checks))
+
+
+def _check_chain_as_rule(chain, input_size, text: str, batch: int, index_base: int,
+                         refusal: FormulaError):
+    """A rule about one layer of a chain (see
+    :func:`~symbackprop.check.formula_rules.check_chain_rule`)."""
+    input_shape = input_shape_of(chain, input_size, batch)
+    check_size(term_count(chain, input_shape), DEFAULT_MAX_TERMS)
+    derivation = derive(chain, input_size, batch)
+
+    def parameters(step) -> dict:
+        parts = FORMULAS.get(step.layer, _NO_PARTS)
+        return parts.parameters(step.layer, step.input_shape) if parts.parameters else {}
+
+    try:
+        checks = check_chain_rule(derivation, text, index_base=index_base,
+                                  parameters=parameters)
+    except FormulaError as error:
+        raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
+                           error.text or text, error.position) from None
+    if len(checks) == 1:
+        return checks[0]
+    sides = text.split("=")
+    return FormulaChecks(tuple(f"{sides[0].strip()} = {side.strip()}" for side in sides[1:]),
+                         tuple(checks))
+
+
+#: Most equations one check takes (lines of an align, or ``=`` in a row).
+MAX_EQUATIONS = 50
+
+
+@dataclass(frozen=True)
+class FormulaChecks:
+    """Several equations judged one by one (an ``align``, or ``A = B = C``)."""
+
+    texts: tuple
+    checks: tuple
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def checked(self) -> int:
+        return sum(check.checked for check in self.checks)
+
+    @property
+    def wrong(self) -> tuple:
+        return tuple(result for check in self.checks for result in check.wrong)
+
+    @property
+    def notes(self) -> tuple:
+        return tuple(note for check in self.checks for note in check.notes)
+
+    def report(self, show: int = 3) -> str:
+        right = sum(check.ok for check in self.checks)
+        lines = [f"{'correct' if self.ok else 'wrong'}: {right} of {len(self.checks)} "
+                 f"equations agree with SymPy's derivation"]
+        for number, (text, check) in enumerate(zip(self.texts, self.checks, strict=True), 1):
+            lines += ["", f"equation {number}: {text}"]
+            lines += ["  " + line if line else "" for line in check.report(show).splitlines()]
+        return "\n".join(lines)
 
 
 def check_derivation(derivation: Derivation, formula: Formula, index_base: int = 1) \

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from symbackprop.check.formula_rules import NAMED_FUNCTIONS
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, course_convention
 from symbackprop.kinds.activation.rules import ACTIVATIONS, activation_function
 from symbackprop.kinds.activation.spec import ACTIVATION_TYPES
@@ -101,3 +102,10 @@ _ENTRY = Implementation(
     conventions={"cs231n": _cs231n, "dlai": _dlai})
 for _layer_type in ACTIVATION_TYPES:
     IMPLEMENTATIONS.register(_layer_type, _ENTRY)
+
+
+# -- what the formula checker needs: each activation's function by the name it prints -----
+# (relu(x), sigmoid(x), tanh(x)); rows with constants (the slope, beta) need them written
+for _rule in ACTIVATIONS.values():
+    if not _rule.constants:
+        NAMED_FUNCTIONS.setdefault(_rule.function_name, _rule.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import (
     IMPLEMENTATIONS,
     Implementation,
@@ -179,3 +180,17 @@ IMPLEMENTATIONS.register(Conv2d, Implementation(
     convention="backward(x, w, b, grad_z) -> (grad_x, grad_w, grad_b)",
     arguments=("x", "w", "b", "g"), gradients=("x", "w", "b"), mistakes=MISTAKES,
     unread=leaves_unread, conventions={"cs231n": _cs231n, "dlai": _dlai}))
+
+
+
+# -- what the formula checker needs: the letters of the printed rules ----------------------
+def _rule_parameters(layer, input_shape) -> dict:
+    """``s`` stride, ``p`` padding, ``P`` the padding of the stride-dilated upstream gradient
+    for dL/dx, ``d`` dilation: as ``symbackprop latex`` prints the closed forms."""
+    from symbackprop.kinds.conv2d.rules import grad_padding
+
+    return {"s": layer.stride, "p": layer.padding, "d": layer.dilation,
+            "P": grad_padding(layer, tuple(input_shape[2:]))}
+
+
+FORMULAS.register(Conv2d, FormulaParts(words="the convolution", parameters=_rule_parameters))

@@ -486,6 +486,12 @@ def _argmax(element, output) -> sympy.Expr:
     return IsWindowMax(sympy.Integer(list(window).index(element)), window, output_index)
 
 
+def _rule_parameters(layer, input_shape) -> dict:
+    """``s`` the stride (``up_s``, ``dil_s``), ``p`` the padding, ``K`` the window: the
+    letters a matrix-level pooling rule leaves implicit."""
+    return {"s": layer.stride, "p": layer.padding, "K": layer.kernel_size}
+
+
 #: What each index of a pooling array means, per number of spatial axes (for messages).
 _SPATIAL_WORDS = {1: ("position",), 2: ("row", "column"), 3: ("depth", "row", "column")}
 
@@ -497,8 +503,10 @@ def _axes(dims: int) -> dict:
 for _kind in POOLS:
     if _kind in MAX_POOLS:
         FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
-                                              axes=_axes(_kind.spatial_dims)))
+                                              axes=_axes(_kind.spatial_dims),
+                                              parameters=_rule_parameters))
     else:
-        if _kind.spatial_dims != 2:  # the 2-D kind's messages use the default axis names
-            FORMULAS.register(_kind, FormulaParts(words="average pooling",
-                                                  axes=_axes(_kind.spatial_dims)))
+        # the 2-D kind's messages use the default axis names
+        FORMULAS.register(_kind, FormulaParts(
+            words="average pooling", parameters=_rule_parameters,
+            axes=_axes(_kind.spatial_dims) if _kind.spatial_dims != 2 else {}))
