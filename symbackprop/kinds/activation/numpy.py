@@ -33,8 +33,12 @@ class ActivationCode:
     derivative_uses_value: bool
 
 
-def activation_code(layer) -> ActivationCode:
-    """Print ``f`` and ``f'`` of ``layer``'s row with its constants as module names."""
+def activation_code(layer, code=numpy_code) -> ActivationCode:
+    """Print ``f`` and ``f'`` of ``layer``'s row with its constants as module names.
+
+    ``code(expression, arrays)`` prints (the NumPy printer by default; the array-API
+    target passes its own).
+    """
     rule = ACTIVATIONS[layer.kind]
     x, a = sympy.Symbol("x", real=True), sympy.Symbol("a", real=True)
     names = [name.upper() for name in rule.constants]
@@ -46,8 +50,8 @@ def activation_code(layer) -> ActivationCode:
 
     derivative = rule.derivative(f, x, *constants)
     return ActivationCode(
-        value=numpy_code(value, ("x", "a")),
-        derivative=numpy_code(derivative, ("x", "a")),
+        value=code(value, ("x", "a")),
+        derivative=code(derivative, ("x", "a")),
         constants=tuple((name, repr(float(number)), rule_name) for name, number, rule_name in
                         zip(names, layer.constants, rule.constants)),
         derivative_uses_value=a in sympy.sympify(derivative).free_symbols,
