@@ -235,6 +235,8 @@ def chain_context(chain: Sequential) -> dict:
                             f"(layers {number} and {number + 1})")
     parameters = list(chain.parameter_names)
     lines = regenerate_lines(chain)
+    checks_used = {line.split("(")[0] for step in steps for line in step["shape_lines"]
+                   if line.startswith("_expect_")}
     return dict(
         template="sequential_array_api.py.j2",
         title=f"Sequential: {chain.describe()}",
@@ -250,8 +252,10 @@ def chain_context(chain: Sequential) -> dict:
         steps=steps,
         combined=combined,
         gradients_returned=["delta0", *(f"grad_{name}" for name in parameters)],
-        checks_used=sorted({line.split("(")[0] for step in steps for line in step["shape_lines"]
-                            if line.startswith("_expect_")}),
+        checks_used=sorted(checks_used),
+        # math.prod counts features (flatten, the check of a linear layer's input)
+        uses_math="_expect_features" in checks_used or any(
+            "math." in text for step in steps for text in [step["code"], *step["shape_lines"]]),
         last=len(chain.layers),
     )
 
