@@ -414,3 +414,43 @@ def test_jax_arrays_and_jit(layer, input_size):
     for value, expected in zip(got, want, strict=True):
         assert isinstance(value, jax.Array)
         np.testing.assert_allclose(np.asarray(value), expected, rtol=2e-4, atol=2e-4)
+
+
+def test_modules_are_ruff_clean():
+    """The project's lint and format rules, as for the NumPy modules (softplus's long f'
+    line aside, as in its NumPy module)."""
+    from ruff_check import ruff_problems
+
+    for layer in SOURCE_LAYERS:
+        if layer.kind != "softplus":
+            assert ruff_problems(generate(layer, target=TARGET)) == "", module_filename(layer)
+
+
+def test_committed_catalog_modules_run_on_strict_arrays():
+    """generated/*_array_api.py themselves, imported, on array_api_strict arrays against
+    the committed NumPy module of the same layer."""
+    import importlib.util
+
+    from conftest import REPO
+
+    from symbackprop.catalog import CATALOG
+
+    entries = [entry for entry in CATALOG if TARGET in entry.targets]
+    assert len(entries) >= 3
+    for entry in entries:
+        modules = {}
+        for choice, name in entry.files():
+            if choice in ("fast", TARGET):
+                spec = importlib.util.spec_from_file_location(name[:-3], REPO / "generated" / name)
+                modules[choice] = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(modules[choice])
+        layer, rng = entry.layer, np.random.default_rng(2)
+        x = rng.standard_normal(layer.input_shape((8, 8), 2)).astype(np.float32)
+        params = [rng.standard_normal(shape).astype(np.float32)
+                  for shape in layer.parameter_shapes.values()]
+        z = modules["fast"].forward(x, *params)
+        grad_out = rng.standard_normal(z.shape).astype(np.float32)
+        want = modules["fast"].backward(x, *params, grad_out)
+        got = modules[TARGET].backward(*map(array_api_strict.asarray, (x, *params, grad_out)))
+        for value, expected in zip(got, want, strict=True):
+            np.testing.assert_allclose(to_numpy(value), expected, rtol=2e-4, atol=2e-4)
