@@ -416,14 +416,17 @@ def test_jax_arrays_and_jit(layer, input_size):
         np.testing.assert_allclose(np.asarray(value), expected, rtol=2e-4, atol=2e-4)
 
 
-def test_modules_are_ruff_clean():
+def test_modules_are_ruff_clean(tmp_path):
     """The project's lint and format rules, as for the NumPy modules (softplus's long f'
     line aside, as in its NumPy module)."""
-    from ruff_check import ruff_problems
+    from ruff_check import ruff_problems_in_files
 
+    paths = []
     for layer in SOURCE_LAYERS:
         if layer.kind != "softplus":
-            assert ruff_problems(generate(layer, target=TARGET)) == "", module_filename(layer)
+            paths.append(tmp_path / module_filename(layer, target=TARGET))
+            paths[-1].write_text(generate(layer, target=TARGET), encoding="utf-8")
+    assert ruff_problems_in_files(paths) == ""
 
 
 def test_committed_catalog_modules_run_on_strict_arrays():
@@ -454,3 +457,20 @@ def test_committed_catalog_modules_run_on_strict_arrays():
         got = modules[TARGET].backward(*map(array_api_strict.asarray, (x, *params, grad_out)))
         for value, expected in zip(got, want, strict=True):
             np.testing.assert_allclose(to_numpy(value), expected, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (sbp.Conv2d(2, 4, kernel_size=3, stride=2, padding=1, groups=2), (0, 2, 5, 5)),
+    (sbp.MaxPool2d(3, stride=2, padding=1), (0, 2, 5, 5)),
+    (sbp.Linear(4, 3), (0, 4)),
+], ids=["conv2d", "maxpool2d", "linear"])
+def test_an_empty_batch(layer, shape):
+    module, xp = load(layer, target=TARGET), array_api_strict
+    x = xp.zeros(shape, dtype=xp.float64)
+    params = [xp.ones(size, dtype=xp.float64) for size in layer.parameter_shapes.values()]
+    z = module.forward(x, *params)
+    assert z.shape[0] == 0
+    grads = module.backward(x, *params, xp.zeros(z.shape, dtype=xp.float64))
+    assert grads[0].shape == shape
+    for grad, size in zip(grads[1:], layer.parameter_shapes.values()):
+        np.testing.assert_array_equal(to_numpy(grad), np.zeros(size))
