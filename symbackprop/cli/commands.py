@@ -146,7 +146,8 @@ def _generate_options(parser, kind):
                              "name ending _array_api.py (default %(default)s)")
 
 
-@command("generate", help="write a standalone NumPy module with forward and backward for a layer")
+@command("generate", help="write a standalone NumPy module with forward and backward for a layer "
+                          "(--target array-api: one for any array library)")
 def generate_command(args) -> int:
     from symbackprop.render.codegen import generate, write_module
 
