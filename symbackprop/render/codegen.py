@@ -45,6 +45,8 @@ __all__ = [
     "STYLES",
     "TARGETS",
     "Target",
+    "NUMPY_TARGET",
+    "target_names",
     "generate",
     "load",
     "write_module",
