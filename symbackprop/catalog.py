@@ -54,6 +54,7 @@ from symbackprop.kinds import (
 from symbackprop.render.codegen import (
     DEFAULT_OUTPUT_FOLDER,
     STYLES,
+    TARGETS,
     generate,
     module_filename,
     write_text_atomically,
@@ -72,20 +73,28 @@ INDEX_NAME = "README.md"
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One layer of the catalog, what it is typically used for, and the styles of code
-    (:data:`symbackprop.render.codegen.STYLES`) the catalog holds for it."""
+    """One layer of the catalog, what it is typically used for, the styles of NumPy code
+    (:data:`symbackprop.render.codegen.STYLES`) and the other targets
+    (:data:`symbackprop.render.codegen.TARGETS`, e.g. ``"array-api"``) the catalog holds
+    for it."""
 
     layer: object
     use: str
     styles: tuple = ("fast",)
+    targets: tuple = ()
 
     def files(self) -> list[tuple[str, str]]:
-        """``(style, module file name)`` for each of :attr:`styles`."""
-        return [(style, module_filename(self.layer, style)) for style in self.styles]
+        """``(style or target, module file name)`` for each of :attr:`styles`, then for
+        each of :attr:`targets`."""
+        return [(style, module_filename(self.layer, style)) for style in self.styles] + [
+            (target, module_filename(self.layer, target=target)) for target in self.targets]
 
 
 #: The styles of the entries that hold both: the fast code and the printed rules as code.
 BOTH_STYLES = ("fast", "reference")
+
+#: The targets of the entries the catalog also holds for any array library.
+ARRAY_API = ("array-api",)
 
 
 #: The CNN examples/train_digits.py trains on 8x8 images of digits (input 1 x 8 x 8).
@@ -116,7 +125,7 @@ RESIDUAL_LOSS = CrossEntropyLoss()
 CATALOG = (
     CatalogEntry(Conv2d(1, 1, kernel_size=2, padding=1),
                  "the worked example: 3x3 input, 2x2 kernel, padding 1 (z is 4x4)",
-                 BOTH_STYLES),
+                 BOTH_STYLES, ARRAY_API),
     CatalogEntry(Conv2d(1, 1, kernel_size=3, stride=2),
                  "the output-size example of docs/notation.md: width 5, filter 3, stride 2 gives 2",
                  BOTH_STYLES),
@@ -173,7 +182,7 @@ CATALOG = (
                  "2x2 max pooling, windows side by side (VGG, the notes' examples)"),
     CatalogEntry(MaxPool2d(3, stride=2, padding=1),
                  "3x3 stride-2 max pooling, overlapping windows, padding 1 (ResNet stem)",
-                 BOTH_STYLES),
+                 BOTH_STYLES, ARRAY_API),
     CatalogEntry(AvgPool2d(2),
                  "2x2 average pooling; backward is kron(g, ones(2, 2)) / 4 (LeNet-5)"),
     CatalogEntry(AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
@@ -188,7 +197,8 @@ CATALOG = (
                  "the residual CNN with batch norm examples/train_residual.py trains on 8x8 "
                  "digits (its loss: crossentropyloss_mean.py)"),
     CatalogEntry(DIGITS_NETWORK,
-                 "the small CNN examples/train_digits.py trains on 8x8 digits", BOTH_STYLES),
+                 "the small CNN examples/train_digits.py trains on 8x8 digits", BOTH_STYLES,
+                 ARRAY_API),
     CatalogEntry(Sequential(Conv2d(1, 6, kernel_size=5), Tanh(), AvgPool2d(2),
                             Conv2d(6, 16, kernel_size=5), Tanh(), AvgPool2d(2), Flatten(),
                             Linear(400, 120), Tanh(), Linear(120, 84), Tanh(), Linear(84, 10)),
@@ -250,11 +260,14 @@ CATALOG = (
 
 def catalog_files(entries=CATALOG) -> dict[str, str]:
     """``{file name: text}`` of every module of the catalog and of its index."""
-    files = {name: generate(entry.layer, style=style)
-             for entry in entries for style, name in entry.files()}
+    files = {name: generate(entry.layer, target=choice) if choice in TARGETS else
+             generate(entry.layer, style=choice)
+             for entry in entries for choice, name in entry.files()}
     rows = [dict(file=name, layer=entry.layer.describe(),
-                 use=entry.use if style == "fast" else f"{style} style: {STYLES[style]}")
-            for entry in entries for style, name in entry.files()]
+                 use=entry.use if choice == "fast" else
+                 f"{choice} target: {TARGETS[choice].description}" if choice in TARGETS else
+                 f"{choice} style: {STYLES[choice]}")
+            for entry in entries for choice, name in entry.files()]
     index = python_environment().get_template("catalog_README.md.j2").render(
         rows=rows, regenerate_command=REGENERATE_COMMAND)
     if INDEX_NAME in files:  # pragma: no cover - a module is never called README.md

@@ -74,7 +74,8 @@ def test_index_lists_every_module():
     assert REGENERATE_COMMAND in index
     for entry in CATALOG:
         for style, name in entry.files():
-            use = entry.use if style == "fast" else "reference style"
+            use = entry.use if style == "fast" else \
+                "array-api target" if style == "array-api" else "reference style"
             assert f"| [`{name}`]({name}) | {entry.layer.describe()} | {use}" in index
 
 

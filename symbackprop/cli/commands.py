@@ -125,7 +125,7 @@ latex_command.options = _latex_options
 
 
 def _generate_options(parser, kind):
-    from symbackprop.render.codegen import DEFAULT_OUTPUT_FOLDER
+    from symbackprop.render.codegen import DEFAULT_OUTPUT_FOLDER, target_names
 
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT_FOLDER, metavar="DIR",
                         help="folder to write the module into, created if missing "
@@ -140,15 +140,22 @@ def _generate_options(parser, kind):
                         help="fast: the measured strategies; reference: vectorised NumPy that "
                              "reads line by line like the printed rules, file name ending "
                              "_reference.py (default %(default)s)")
+    parser.add_argument("--target", choices=target_names(), default="numpy",
+                        help="numpy: a module for NumPy arrays; array-api: a module written "
+                             "against the array API standard that runs on the library of its "
+                             "inputs (NumPy, PyTorch, CuPy, ...; needs array-api-compat), file "
+                             "name ending _array_api.py (default %(default)s)")
 
 
-@command("generate", help="write a standalone NumPy module with forward and backward for a layer")
+@command("generate", help="write a standalone NumPy module with forward and backward for a layer "
+                          "(--target array-api: one for any array library)")
 def generate_command(args) -> int:
     from symbackprop.render.codegen import generate, write_module
 
     layer = layer_from_args(args)
     limits = {} if args.max_terms is None else {"max_terms": args.max_terms}
     limits["style"] = args.style
+    limits["target"] = args.target
     if args.print:
         print(generate(layer, **limits), end="")
         return 0

@@ -43,6 +43,10 @@ __all__ = [
     "NUMPY",
     "NumpyKind",
     "STYLES",
+    "TARGETS",
+    "Target",
+    "NUMPY_TARGET",
+    "target_names",
     "generate",
     "load",
     "write_module",
@@ -113,6 +117,30 @@ class NumpyKind:
 
 #: Layer type -> :class:`NumpyKind`, filled by each kind's ``numpy`` module.
 NUMPY = Registry("generate code for")
+
+
+@dataclass(frozen=True)
+class Target:
+    """An array library generated modules can be written for besides NumPy (``--target``).
+
+    Attributes
+    ----------
+    description : what the target is, for help.
+    generate : ``generate(layer, max_terms) -> str``, the module's source (deterministic).
+    suffix : what the module's file name ends with before ``.py``.
+    """
+
+    description: str
+    generate: Callable
+    suffix: str
+
+
+#: The default target: NumPy modules, this module's code.
+NUMPY_TARGET = "numpy"
+
+#: Target name -> :class:`Target`, filled by the render module of each other target
+#: (``symbackprop.render.codegen_array_api``); ``numpy`` is this module's own.
+TARGETS: dict = {}
 
 
 class GeneratedCodePrinter(NumPyPrinter):
@@ -452,8 +480,27 @@ def _generate_cached(layer, style, strategy) -> str:
     return python_environment().get_template(context["template"]).render(**context)
 
 
+def _other_target(target: str, style: str, strategy: str | None):
+    """The :class:`Target` ``target`` names (None for NumPy); ``ValueError`` for an unknown
+    target or a NumPy-only choice (style, strategy) made for another."""
+    if target == NUMPY_TARGET:
+        return None
+    if target not in TARGETS:
+        raise ValueError(f"target (--target) must be one of {', '.join(target_names())}, "
+                         f"got {target!r}")
+    if style != "fast" or strategy is not None:
+        raise ValueError(f"style and strategy choose among NumPy modules; the {target} "
+                         f"target writes one kind of module (leave --style at fast)")
+    return TARGETS[target]
+
+
+def target_names() -> tuple[str, ...]:
+    """``("numpy", ...)``: every ``--target`` generate knows."""
+    return (NUMPY_TARGET, *TARGETS)
+
+
 def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
-             style: str = "fast") -> str:
+             style: str = "fast", target: str = NUMPY_TARGET) -> str:
     """The source of a standalone NumPy module with ``forward`` and ``backward`` for ``layer``.
 
     The module needs only NumPy, has the layer's constants baked in, accepts any
@@ -463,7 +510,9 @@ def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
     ``strategy`` (one of the kind's ``strategies``, fast style) overrides the one the
     kind picks; the tests use it to run every strategy.  ``max_terms`` bounds the
     instance the code is read off, as for :func:`~symbackprop.core.derivation.derive`
-    (see :func:`check_generation_size`).
+    (see :func:`check_generation_size`).  ``target`` is ``"numpy"`` (the default) or a
+    key of :data:`TARGETS`: ``"array-api"`` writes the module against the array API
+    standard, to run on the library of its inputs (NumPy, PyTorch, ...).
 
     Raises
     ------
@@ -475,19 +524,24 @@ def generate(layer, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
         When the smallest instance that shows the layer's index rules is larger than
         ``max_terms`` (a huge kernel, stride, padding or dilation).
     """
+    other = _other_target(target, style, strategy)
+    if other is not None:
+        return other.generate(layer, max_terms)
     NUMPY[layer]  # noqa: B018 - the TypeError of a kind without code comes first
     _check_choices(layer, style, strategy)
     check_generation_size(layer, max_terms)
     return _generate_cached(layer, style, strategy)
 
 
-def module_filename(layer, style: str = "fast") -> str:
-    """``module_name(layer) + ".py"``; a reference-style module ends ``_reference.py``."""
-    return module_name(layer) + ("" if style == "fast" else f"_{style}") + ".py"
+def module_filename(layer, style: str = "fast", target: str = NUMPY_TARGET) -> str:
+    """``module_name(layer) + ".py"``; a reference-style module ends ``_reference.py``, a
+    module of another target with that target's suffix (``_array_api.py``)."""
+    suffix = "" if target == NUMPY_TARGET else TARGETS[target].suffix
+    return module_name(layer) + ("" if style == "fast" else f"_{style}") + suffix + ".py"
 
 
 def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERMS,
-                 style: str = "fast") -> Path:
+                 style: str = "fast", target: str = NUMPY_TARGET) -> Path:
     """Write :func:`generate`'s source to ``folder/<module_filename>``; return the path.
 
     The folder is created if missing.  The file is written to a temporary file in
@@ -499,11 +553,10 @@ def write_module(layer, folder=DEFAULT_OUTPUT_FOLDER, max_terms=DEFAULT_MAX_TERM
     OSError
         With the folder in the message, when it cannot be created or written to.
     """
-    source = generate(layer, max_terms=max_terms, style=style)
-    folder = Path(folder)
-    target = folder / module_filename(layer, style)
-    write_text_atomically(target, source)
-    return target
+    source = generate(layer, max_terms=max_terms, style=style, target=target)
+    path = Path(folder) / module_filename(layer, style, target)
+    write_text_atomically(path, source)
+    return path
 
 
 def write_text_atomically(target: Path, text: str) -> None:
@@ -535,7 +588,7 @@ def write_text_atomically(target: Path, text: str) -> None:
 
 
 def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_TERMS,
-         style: str = "fast"):
+         style: str = "fast", target: str = NUMPY_TARGET):
     """Import the module :func:`generate` writes for ``layer``.
 
     Parameters
@@ -552,6 +605,9 @@ def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_
         As for :func:`generate`.
     style : str, optional
         As for :func:`generate`.
+    target : str, optional
+        As for :func:`generate`: ``"array-api"`` loads the module that runs on the
+        library of its inputs.
 
     Returns
     -------
@@ -559,24 +615,28 @@ def load(layer, folder=None, strategy: str | None = None, max_terms=DEFAULT_MAX_
         With ``forward``, ``backward``, ``output_size`` and the layer's constants.
         The same layer gives the same module object (for ``folder=None``).
     """
-    NUMPY[layer]  # noqa: B018 - the TypeError of a kind without code comes first
-    _check_choices(layer, style, strategy)
-    check_generation_size(layer, max_terms)
+    if _other_target(target, style, strategy) is not None:
+        generate(layer, max_terms=max_terms, target=target)  # its errors, before any file
+    else:
+        NUMPY[layer]  # noqa: B018 - the TypeError of a kind without code comes first
+        _check_choices(layer, style, strategy)
+        check_generation_size(layer, max_terms)
     if folder is not None:
         if strategy is not None:
             raise ValueError("strategy can only be chosen for a module loaded in memory")
-        path = write_module(layer, folder, max_terms, style)
+        path = write_module(layer, folder, max_terms, style, target)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    return _load_in_memory(layer, strategy, style)
+    return _load_in_memory(layer, strategy, style, target)
 
 
 @functools.lru_cache(maxsize=128)
-def _load_in_memory(layer, strategy=None, style="fast"):
-    source = generate(layer, strategy, max_terms=math.inf, style=style)  # checked by load
-    name = module_filename(layer, style)[:-len(".py")]
+def _load_in_memory(layer, strategy=None, style="fast", target=NUMPY_TARGET):
+    # checked by load
+    source = generate(layer, strategy, max_terms=math.inf, style=style, target=target)
+    name = module_filename(layer, style, target)[:-len(".py")]
     if strategy is not None:
         name = f"{name}_{strategy}"
     filename = f"<symbackprop generated {name}>"

@@ -3,6 +3,7 @@ expansion ``a = f(net)``, ``f'`` as the course notes write it, and their parts i
 stage (each read off the row)."""
 
 # Importing each part registers it with its stage.
+import symbackprop.kinds.activation.array_api  # noqa: F401  (--target array-api)
 from symbackprop.kinds.activation import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.activation.spec import (
     ELU,

@@ -52,8 +52,10 @@ def _called_functions(*expressions) -> list:
     return sorted(found, key=lambda function: function.__name__)
 
 
-def activation_code(layer) -> ActivationCode:
-    """Print ``f`` and ``f'`` of ``layer``'s row with its constants as module names.
+def activation_code(layer, printer=numpy_code) -> ActivationCode:
+    """Print ``f`` and ``f'`` of ``layer``'s row with its constants as module names;
+    ``printer(expression, arrays)`` prints (NumPy's by default, the array-API target
+    passes its own).
 
     A row function the formulas call (SiLU's ``sigmoid``) is computed once into a local
     variable of its name (``sigmoid = ...``), which the formulas then read.
@@ -73,7 +75,7 @@ def activation_code(layer) -> ActivationCode:
     arrays = ("x", "a", *(symbol.name for symbol in local.values()))
 
     def code(expression) -> str:
-        return numpy_code(sympy.sympify(expression).replace(
+        return printer(sympy.sympify(expression).replace(
             lambda part: part.func in local and part.args == (x,),
             lambda part: local[part.func]), arrays)
 

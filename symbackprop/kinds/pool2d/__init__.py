@@ -4,6 +4,7 @@ routing indicator of max pooling, the divisor and Kronecker form of average pool
 their parts in each stage."""
 
 # Importing each part registers it with its stage.
+import symbackprop.kinds.pool2d.array_api  # noqa: F401  (--target array-api)
 from symbackprop.kinds.pool2d import check, cli, expand, html, latex, numpy, rules, text  # noqa: F401
 from symbackprop.kinds.pool2d.spec import (
     AvgPool1d,
