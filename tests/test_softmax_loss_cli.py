@@ -39,7 +39,7 @@ def test_derive_log_softmax(capsys):
 
 def test_derive_cross_entropy_with_an_ignored_sample(capsys):
     status, out, _ = run(capsys, "derive", "crossentropyloss", "--batch", "3",
-                         "--target", "1,-100,2")
+                         "--classes", "1,-100,2")
     assert status == 0
     assert "z = (log(exp(x11) + exp(x12) + exp(x13)) - x12 + " \
            "log(exp(x31) + exp(x32) + exp(x33)) - x33) / 2" in out
@@ -58,8 +58,8 @@ def test_derive_mse(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["derive", "softmax", "--dim", "3"], "dim = 3 is not an axis of a 2-axis input"),
     (["derive", "softmax", "--dim", "x"], "--dim"),
-    (["derive", "crossentropyloss", "--target", "0,1"], "target: 2 classes given for 1"),
-    (["derive", "crossentropyloss", "--target", "5"], "target: class 5 is not in [0, 2]"),
+    (["derive", "crossentropyloss", "--classes", "0,1"], "target: 2 classes given for 1"),
+    (["derive", "crossentropyloss", "--classes", "5"], "target: class 5 is not in [0, 2]"),
     (["derive", "crossentropyloss", "--label-smoothing", "1.5"], "label_smoothing must be"),
     (["derive", "crossentropyloss", "--input", "1x2x3x4"], "input"),
     (["generate", "sequential", "--spec", '[{"layer": "linear", "in_features": 3, '

@@ -1,6 +1,6 @@
 """The losses on the command line: ``--reduction``, and for cross-entropy
 ``--ignore-index``, ``--label-smoothing``, ``--weighted`` and the derivation's
-``--target``."""
+``--classes``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def add_cross_entropy_options(parser) -> None:
     parser.add_argument("--weighted", action="store_true",
                         help="per-class weights c (PyTorch's weight), an argument of the "
                              "generated module (default: unweighted)")
-    parser.add_argument("--target", default=None, metavar="Y1,Y2,...",
+    parser.add_argument("--classes", default=None, metavar="Y1,Y2,...",
                         help="the classes (0-based, one per sample and position, row-major; "
                              "the ignore index allowed) the derivation uses; the generated "
                              "module takes targets as an argument (default: sample n has "
@@ -34,9 +34,9 @@ def add_cross_entropy_options(parser) -> None:
 
 def cross_entropy_from_args(args) -> CrossEntropyLoss:
     target = None
-    if args.target is not None:
+    if args.classes is not None:
         target = tuple(parse_whole_number(part, "target")
-                       for part in args.target.replace("x", ",").split(","))
+                       for part in args.classes.replace("x", ",").split(","))
     return CrossEntropyLoss(reduction=args.reduction,
                             ignore_index=parse_whole_number(args.ignore_index, "ignore-index"),
                             label_smoothing=args.label_smoothing, weighted=args.weighted,

@@ -83,7 +83,7 @@ def _closed_form(derivation, printer) -> dict | None:
 def _cross_entropy_notes(layer) -> list[str]:
     targets = ("$y = (" + ", ".join("\\text{ignored}" if t == layer.ignore_index else str(t)
                                     for t in layer.target) + ")$") if layer.target else \
-        "sample $n$ has class $n \\bmod C$ (\\texttt{--target} chooses others)"
+        "sample $n$ has class $n \\bmod C$ (\\texttt{--classes} chooses others)"
     notes = ["$p = \\operatorname{softmax}(x)$ over the classes; every backward pass of a "
              "classifier starts from $p - \\operatorname{onehot}(y)$. The class targets "
              f"(PyTorch's 0-based classes): {targets}."]

@@ -38,7 +38,7 @@ def targets_text(layer, input_shape) -> str:
     """``y = (0, 1, 2)`` and which are ignored, in PyTorch's 0-based classes."""
     targets = layer.targets(input_shape)
     shown = ", ".join("ignored" if t == layer.ignore_index else str(t) for t in targets)
-    chosen = "" if layer.target is not None else " (n mod C; --target chooses others)"
+    chosen = "" if layer.target is not None else " (n mod C; --classes chooses others)"
     return f"class targets y = ({shown}){chosen}, PyTorch's 0-based classes"
 
 
