@@ -1130,7 +1130,7 @@ def _prepare_case(layer, size, batch, rng, ties=False) -> _Prepared | None:
               **entry.constants(derivation, rng)}
     inputs["x"] = entry.tied_input(rng, derivation.input_shape, truth, inputs["g"]) if ties \
         else entry.make_input(rng, derivation.input_shape)
-    shapes = {name: array.shape for name, array in derivation.constants.items()}
+    shapes = {name: array.shape for name, array in getattr(derivation, "constants", {}).items()}
     if shapes:  # inputs read, not differentiated: the kind draws them (a 0/1 mask)
         inputs.update(entry.make_constants(rng, layer, shapes) if entry.make_constants
                       else {name: rng.standard_normal(shape) for name, shape in shapes.items()})

@@ -467,8 +467,9 @@ def layer_from_spec(spec: dict):
         shown = repr(spec)
         if len(shown) > 80:  # a spec may be a megabyte long: show its start
             shown = f"{shown[:70]}... ({len(shown):,} characters)"
-        raise ValueError(f'a layer spec is a dict with a "layer" key naming one of '
-                         f'{", ".join(KINDS)}, got {shown}')
+        examples = ", ".join(list(KINDS)[:3])
+        raise ValueError(f'a layer spec is a dict with a "layer" key naming a kind ({examples}, '
+                         f'...: `symbackprop derive --help` lists all {len(KINDS)}), got {shown}')
     kind = spec["layer"]
     if not isinstance(kind, str) or kind not in KINDS:
         shown = repr(kind) if len(repr(kind)) <= 40 else f"{repr(kind)[:36]}..."
