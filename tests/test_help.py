@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.metadata
 import io
 import re
@@ -73,8 +74,14 @@ def listed_kinds(command: str) -> list[str]:
     return re.findall(r"^    (\w+)", listing, flags=re.MULTILINE)
 
 
-def layer_parsers():
-    """``(command, kind, parser)`` for every command and every kind it lists."""
+@functools.cache
+def layer_parsers() -> tuple:
+    """``(command, kind, parser)`` for every command and every kind it lists (built once:
+    the parametrized tests read it about 300 times)."""
+    return tuple(_layer_parsers())
+
+
+def _layer_parsers():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command, command_parser in commands.choices.items():
