@@ -117,3 +117,62 @@ def test_convolution_frames_mark_exactly_the_terms(layer, size):
         for grid, marks in frame["marks"].items():
             cells = {(r, c) for r, c, _ in page.step_cells[grid]}
             assert set(map(tuple, marks)) <= cells, (frame["title"], grid)
+
+
+def pool_contents(derivation) -> dict:
+    """What each step grid of a pooling page holds at ``(row, col)``."""
+    layer = derivation.layer
+    sizes, out = derivation.input_shape[2:], derivation.output_shape[2:]
+    pads = list(zip(layer.padding[::2], layer.padding[1::2]))
+    padded = tuple(n + p + e for n, (p, e) in zip(sizes, pads))
+
+    def x_at(r, c):
+        position = [a - p for a, (p, _) in zip(spatial(r, c, padded), pads)]
+        inside = all(0 <= a < n for a, n in zip(position, sizes))
+        return derivation.x[(0, 0, *position)] if inside else None
+
+    return {"s1-x": x_at, "s1-g": lambda r, c: derivation.g[(0, 0, *spatial(r, c, out))]}
+
+
+POOLS = [
+    (sbp.MaxPool1d(3, stride=2, padding=1), (1, 6)),
+    (sbp.MaxPool1d(2, stride=2, dilation=2, ceil_mode=True), (1, 6)),
+    (sbp.AvgPool1d(3, stride=2, padding=1, count_include_pad=False), (1, 5)),
+    (sbp.AvgPool1d(2, ceil_mode=True), (1, 5)),
+    (sbp.MaxPool3d(2, stride=1, padding=(1, 0, 0)), (1, 2, 2, 3)),
+    (sbp.AvgPool3d(2, stride=(1, 1, 2)), (1, 3, 2, 4)),
+]
+
+
+@pytest.mark.parametrize("layer, size", POOLS,
+                         ids=["max1d", "max1d-dilated-ceil", "avg1d", "avg1d-ceil", "max3d",
+                              "avg3d"])
+def test_pooling_frames_mark_exactly_the_terms(layer, size):
+    derivation = sbp.derive(layer, size)
+    page = parse(sbp.to_html(derivation))
+    contents = pool_contents(derivation)
+    by_id = {int(cell["data-cell"]): cell for cell in page.cells}
+    frames = page.data["steps"]["1"]
+    shown = [frame for frame in frames if frame["cell"] is not None]
+    arrays = [by_id[frame["cell"]]["data-array"] for frame in shown]
+    assert arrays == ["z"] * int(np.prod(derivation.output_shape)) + \
+        ["grad_x"] * int(np.prod(derivation.input_shape))
+    windows = [frame for frame in frames if frame["title"].startswith("Window ")]
+    assert len(windows) == int(np.prod(derivation.output_shape))
+    for frame in shown:
+        cell = by_id[frame["cell"]]
+        array, index = cell["data-array"], index_of(cell["data-index"])
+        expected = expected_terms(derived(derivation, array, index))
+        if array == "grad_x" and "Avg" in type(layer).__name__:
+            # the equal share: the marked x element is the one that receives, not a term
+            assert [contents["s1-x"](r, c) for r, c in frame["marks"]["s1-x"]] == \
+                [derivation.x[index]]
+            frame = dict(frame, marks={"s1-g": frame["marks"]["s1-g"]})
+        assert marked_terms(frame, contents) == expected, (array, index)
+    # a window frame routes one g to exactly the elements z reads
+    z_frames = {index_of(by_id[frame["cell"]]["data-index"]): frame for frame in shown
+                if by_id[frame["cell"]]["data-array"] == "z"}
+    for frame, index in zip(windows, np.ndindex(*derivation.output_shape)):
+        assert frame["marks"]["s1-x"] == z_frames[index]["marks"]["s1-x"]
+        assert [contents["s1-g"](r, c) for r, c in frame["marks"]["s1-g"]] == \
+            [derivation.g[index]]
