@@ -176,3 +176,76 @@ def test_pooling_frames_mark_exactly_the_terms(layer, size):
         assert frame["marks"]["s1-x"] == z_frames[index]["marks"]["s1-x"]
         assert [contents["s1-g"](r, c) for r, c in frame["marks"]["s1-g"]] == \
             [derivation.g[index]]
+
+
+def test_conv1d_steps_in_chromium(tmp_path):
+    """Click through a conv1d page's steps in Debian's Chromium: every frame marks its
+    grids' positions, and a frame that shows a cell selects it and lights exactly the
+    terms of its derived expression."""
+    import os
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs Debian's chromium (bash dev.sh test installs it)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.test_html_browser import CHROMIUM, CHROMIUM_ARGS, Page
+
+    derivation = sbp.derive(sbp.Conv1d(kernel_size=3, stride=2, padding=1), (5,))
+    frames = parse(sbp.to_html(derivation)).data["steps"]["1"]
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = Page(browser, tmp_path, "conv1d-steps", sbp.to_html(derivation))
+            next_step = page.page.locator(".stepper .step-next")
+            seen = page.page.evaluate(CLICK_THROUGH, len(frames))
+            assert len(seen) == len(frames)
+            for number, (frame, (title, marks, selected, lit)) in enumerate(
+                    zip(frames, seen), 1):
+                assert title == frame["title"]
+                assert {grid: sorted(map(tuple, positions)) for grid, positions
+                        in marks.items() if positions} == \
+                    {grid: sorted(map(tuple, positions)) for grid, positions
+                     in frame["marks"].items() if positions}, title
+                if frame["cell"] is not None and number > 1:
+                    array, index = selected[0]
+                    index = index_of(index)
+                    assert [int(selected[1])] == [frame["cell"]]
+                    assert {(name, index_of(at)) for name, at in lit} == \
+                        expected_terms(derived(derivation, array, index)), title
+            assert next_step.is_disabled()
+            # back to the slide that gives dL/dx[0,0,2] and look at it
+            slide = [number for number, frame in enumerate(frames)
+                     if "s1-rot" in frame["marks"] and frame["cell"] is not None][2]
+            back = len(frames) - 1 - slide
+            for _ in range(back):
+                page.page.locator(".stepper .step-prev").click()
+            page.page.locator(".stepper").scroll_into_view_if_needed()
+            shot = Path(os.environ.get("SBP_SHOT_DIR", tmp_path)) / "conv1d-steps.png"
+            page.page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
+            page.close()
+        finally:
+            browser.close()
+
+
+#: Clicks Next through every frame and records each one's title, marked grid positions,
+#: the selected cell and the lit terms (the first frame as shown on load).
+CLICK_THROUGH = """count => {
+    const stepper = document.querySelector(".stepper");
+    const seen = [];
+    for (let k = 0; k < count; k++) {
+        if (k) { stepper.querySelector(".step-next").click(); }
+        const marks = {};
+        stepper.querySelectorAll(".step-grid").forEach(grid => {
+            marks[grid.id] = grid.hidden ? [] : [...grid.querySelectorAll(".mark")].map(
+                el => [+el.dataset.r, +el.dataset.c]);
+        });
+        const selected = document.querySelector("main .selected");
+        seen.push([stepper.querySelector(".step-title").textContent, marks,
+                   selected ? [[selected.dataset.array, selected.dataset.index],
+                               selected.dataset.cell] : null,
+                   [...document.querySelectorAll("main .term")].map(
+                       el => [el.dataset.array, el.dataset.index])]);
+    }
+    return seen;
+}"""
