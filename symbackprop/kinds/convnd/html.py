@@ -4,8 +4,8 @@ backward pass written once for any number of spatial axes (the forward window of
 output; zero insertion, padding, the flip and the sliding correlation for dL/dx; the
 padded input against the dilated g for dL/dw; the sum for dL/db).
 
-The step grids are 2-D: a 1-D map is one row, a 3-D volume its depth slices stacked
-top to bottom (row ``d * H + h``, column ``w``).  The padding is written into the
+The step grids are 2-D (:func:`~symbackprop.render.html.flat_map`): a 1-D map is one row,
+a 3-D volume its depth slices stacked top to bottom, drawn apart.  The padding is written into the
 formulas (``0 w``) rather than drawn around the page's input panels, which the page
 draws in 2-D only; the step grids show it.
 """
@@ -24,22 +24,14 @@ from symbackprop.render.html import (
     STEP_GRID_LIMIT,
     HtmlParts,
     Step,
+    flat_map,
+    flat_position,
     map_label,
     mathml,
     plain_label,
+    slice_rows,
     step_grid,
 )
-
-
-def flat(volume: np.ndarray) -> np.ndarray:
-    """An N-D spatial map as a 2-D grid: every axis but the last stacked into rows."""
-    return volume.reshape(-1, volume.shape[-1]) if volume.ndim > 1 else volume.reshape(1, -1)
-
-
-def grid_position(position, shape) -> tuple[int, int]:
-    """``(row, column)`` in :func:`flat`'s grid of the spatial ``position`` in ``shape``."""
-    row = int(np.ravel_multi_index(tuple(position[:-1]), shape[:-1])) if len(shape) > 1 else 0
-    return row, int(position[-1])
 
 
 def positions(shape):
@@ -71,24 +63,26 @@ def steps(view, printer, loss, cells):
     stacked = " (depth slices stacked top to bottom)" if axes > 1 else ""
 
     def at(shape, places):
-        return [grid_position(place, shape) for place in places]
+        return [flat_position(place, shape) for place in places]
 
     inserted = np.ones(dilated.shape, dtype=int) * 2  # 0 pad, 1 value, 2 inserted
     inserted[tuple(slice(None, None, s) for s in stride)] = 1
     padded_kinds = pad_nd(inserted, pairs)
     x_kinds = pad_nd(np.ones(sizes, dtype=int), layer.padding_pairs)
     grids = [
-        step_grid(printer, f"{prefix}-xp", rf"\operatorname{{pad}}_p({x_map})", flat(xp),
-                  pad_mask=flat(x_kinds == 0)),
-        step_grid(printer, f"{prefix}-w", w_map, flat(w)),
-        step_grid(printer, f"{prefix}-g", g_map, flat(g)),
-        step_grid(printer, f"{prefix}-dil", rf"\operatorname{{dil}}_s({g_map})", flat(dilated),
-                  marks_zero="inserted"),
+        step_grid(printer, f"{prefix}-xp", rf"\operatorname{{pad}}_p({x_map})", flat_map(xp),
+                  pad_mask=flat_map(x_kinds == 0), slice_rows=slice_rows(xp.shape)),
+        step_grid(printer, f"{prefix}-w", w_map, flat_map(w), slice_rows=slice_rows(kernel)),
+        step_grid(printer, f"{prefix}-g", g_map, flat_map(g), slice_rows=slice_rows(out_sizes)),
+        step_grid(printer, f"{prefix}-dil", rf"\operatorname{{dil}}_s({g_map})",
+                  flat_map(dilated), marks_zero="inserted",
+                  slice_rows=slice_rows(dilated.shape)),
         step_grid(printer, f"{prefix}-pad",
                   rf"\operatorname{{pad}}_P\bigl(\operatorname{{dil}}_s({g_map})\bigr)",
-                  flat(padded), marks_zero="inserted", pad_mask=flat(padded_kinds == 0)),
+                  flat_map(padded), marks_zero="inserted", pad_mask=flat_map(padded_kinds == 0),
+                  slice_rows=slice_rows(padded.shape)),
         step_grid(printer, f"{prefix}-rot", rf"\operatorname{{flip}}({w_map})",
-                  flat(flip_nd(w, axes))),
+                  flat_map(flip_nd(w, axes)), slice_rows=slice_rows(kernel)),
     ]
     bias = "b" in view.params
     if bias:  # the first output channel's bias, added to every output of its map

@@ -2,8 +2,8 @@
 the step-through of the upsample, window by window, written once for 1, 2 and 3 spatial
 axes (dilation and ceil_mode included).
 
-The step grids are 2-D: a 1-D map is one row, a 3-D volume its depth slices stacked top
-to bottom (row ``d * H + h``, column ``w``); a 2-D map is drawn as it is.  A 1-D or 3-D
+The step grids are 2-D (:func:`~symbackprop.render.html.flat_map`): a 1-D map is one row,
+a 3-D volume its depth slices stacked top to bottom, drawn apart; a 2-D map as it is.  A 1-D or 3-D
 page also walks through the forward windows (each output's cell and the elements it
 reads) and, element by element, the windows each input element's gradient collects
 from; a 2-D page keeps its frames (the upsample, window by window).
@@ -23,10 +23,13 @@ from symbackprop.render.html import (
     STEP_GRID_LIMIT,
     HtmlParts,
     Step,
+    flat_map,
+    flat_position,
     general_formulas,
     map_label,
     mathml,
     plain_label,
+    slice_rows,
     step_grid,
 )
 
@@ -37,17 +40,6 @@ def reads(layer, output_index):
     for m in range(kh):
         for k in range(kw):
             yield (n, c, i * sh + dh * m, j * sw + dw * k), None
-
-
-def flat(volume: np.ndarray) -> np.ndarray:
-    """An N-D spatial map as a 2-D grid: every axis but the last stacked into rows."""
-    return volume.reshape(-1, volume.shape[-1]) if volume.ndim > 1 else volume.reshape(1, -1)
-
-
-def grid_position(position, shape) -> tuple[int, int]:
-    """``(row, column)`` in :func:`flat`'s grid of the spatial ``position`` in ``shape``."""
-    row = int(np.ravel_multi_index(tuple(position[:-1]), shape[:-1])) if len(shape) > 1 else 0
-    return row, int(position[-1])
 
 
 def _window(layer, place, padded_shape) -> list:
@@ -76,18 +68,19 @@ def _steps(view, printer, loss, cells, maximum: bool):
     several = view.input_shape[:2] != (1, 1)
     x_map = map_label(printer, names["x"], (0, 0)) if several else printer.name(names["x"])
     g_map = map_label(printer, names["g"], (0, 0)) if several else printer.name(names["g"])
-    grids = [step_grid(printer, f"{prefix}-g", g_map, flat(g)),
-             step_grid(printer, f"{prefix}-x", x_map, flat(xp), pad_mask=flat(~inside),
-                       pad_value=HTML[layer].pad_value)]
+    grids = [step_grid(printer, f"{prefix}-g", g_map, flat_map(g),
+                       slice_rows=slice_rows(out_sizes)),
+             step_grid(printer, f"{prefix}-x", x_map, flat_map(xp), pad_mask=flat_map(~inside),
+                       pad_value=HTML[layer].pad_value, slice_rows=slice_rows(xp.shape))]
     stacked = " (depth slices stacked top to bottom)" if axes == 3 else ""
     out_places = list(np.ndindex(*out_sizes))
     windows = {place: _window(layer, place, xp.shape) for place in out_places}
 
     def x_marks(spots):
-        return [grid_position(spot, xp.shape) for spot in spots]
+        return [flat_position(spot, xp.shape) for spot in spots]
 
     def g_marks(places):
-        return [grid_position(place, out_sizes) for place in places]
+        return [flat_position(place, out_sizes) for place in places]
 
     steps = []
     if axes != 2:
