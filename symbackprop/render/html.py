@@ -585,7 +585,7 @@ def step_grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=Non
             else:
                 row.append((mathml(printer.doprint(value)), ""))
         if slice_rows and r and r % slice_rows == 0:
-            row = [(text, f"{kind} slice".strip()) for text, kind in row]
+            row = [(text, f"{style} slice".strip()) for text, style in row]
         rows.append(tuple(row))
     return StepGrid(id=grid_id, heading=mathml(heading), rows=tuple(rows))
 
