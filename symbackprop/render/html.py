@@ -73,7 +73,8 @@ from symbackprop.render.text import step_title
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
            "check_page_size", "HTML", "HtmlParts", "Step", "StepGrid", "general_formulas",
-           "step_grid", "first_map", "map_label", "plain_label", "STEP_GRID_LIMIT"]
+           "step_grid", "first_map", "flat_map", "flat_position", "slice_rows", "map_label",
+           "plain_label", "STEP_GRID_LIMIT"]
 
 #: ``data-array`` values of a single layer's page (besides a kind's own parameters).
 PAGE_CONTRACT_ARRAYS = ("x", "w", "b", "z", "g", "grad_x", "grad_w", "grad_b")
@@ -567,9 +568,11 @@ def general_formulas(view, printer, loss) -> tuple:
 # ---------------------------------------------------------------------------
 
 def step_grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=None,
-          pad_value="0") -> StepGrid:
+          pad_value="0", slice_rows: int = 0) -> StepGrid:
     """A step grid from a 2-D array of symbols and numbers; ``pad_mask`` marks padding
-    positions (shown as ``pad_value``), zeros elsewhere get the class ``marks_zero``."""
+    positions (shown as ``pad_value``), zeros elsewhere get the class ``marks_zero``.
+    ``slice_rows`` > 0: every ``slice_rows`` rows begin a new slice of a volume (class
+    ``slice``, drawn apart; see :func:`flat_map`)."""
     rows = []
     for r in range(values.shape[0]):
         row = []
@@ -581,8 +584,30 @@ def step_grid(printer, grid_id, heading, values, marks_zero="zero", pad_mask=Non
                 row.append((mathml("0"), marks_zero))
             else:
                 row.append((mathml(printer.doprint(value)), ""))
+        if slice_rows and r and r % slice_rows == 0:
+            row = [(text, f"{style} slice".strip()) for text, style in row]
         rows.append(tuple(row))
     return StepGrid(id=grid_id, heading=mathml(heading), rows=tuple(rows))
+
+
+def flat_map(volume: np.ndarray) -> np.ndarray:
+    """A spatial map of any number of axes as a step grid's 2-D array: a 1-D map is one
+    row; every axis but the last is stacked into rows (a 3-D volume's depth slices top
+    to bottom, row ``d * H + h``); a 2-D map stays as it is."""
+    return volume.reshape(-1, volume.shape[-1]) if volume.ndim > 1 else volume.reshape(1, -1)
+
+
+def flat_position(position, shape) -> tuple[int, int]:
+    """``(row, column)`` in :func:`flat_map`'s grid of the spatial ``position`` of a map
+    shaped ``shape``."""
+    row = int(np.ravel_multi_index(tuple(position[:-1]), shape[:-1])) if len(shape) > 1 else 0
+    return row, int(position[-1])
+
+
+def slice_rows(shape) -> int:
+    """Rows of one slice in :func:`flat_map`'s grid of a map shaped ``shape`` (0: one
+    slice, nothing to draw apart)."""
+    return shape[-2] if len(shape) > 2 else 0
 
 
 def first_map(array):
