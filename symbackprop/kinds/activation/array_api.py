@@ -21,6 +21,10 @@ from symbackprop.render.codegen_array_api import (
 
 def _activation_context(layer) -> dict:
     rule, code = ACTIVATIONS[layer.row], activation_code(layer, array_api_code)
+    if code.helpers:  # a function the standard lacks (erf): the NumPy module brings its own
+        raise ValueError(f"--target array-api: {layer.describe()} computes "
+                         f"{', '.join(code.helpers)}, which the array API standard does not "
+                         f"have; generate it with --target numpy")
     return dict(
         array_api_common_context(layer),
         template="activation/activation_array_api.py.j2",
@@ -31,6 +35,8 @@ def _activation_context(layer) -> dict:
         value=code.value,
         derivative=code.derivative,
         uses_value=code.derivative_uses_value,
+        value_locals=code.value_locals,
+        derivative_locals=code.derivative_locals,
     )
 
 
