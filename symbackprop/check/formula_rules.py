@@ -2243,10 +2243,12 @@ def _written_names(evaluator: _Evaluator, equation: Equation) -> dict:
         except FormulaError:
             continue
         role = {"o": "z", "dx": "x"}.get(role, role)
-        if role not in ("x", "g", "w", "b") or name.name == "loss":
+        kind_arrays = [source for source in evaluator.context.quantities.values()
+                       if isinstance(source, str)]  # gamma for the weight
+        if role not in ("x", "g", "w", "b", *kind_arrays) or name.name == "loss":
             continue
         written = name.written
-        if written in ("delta", "sigma") and latex:
+        if written in ("delta", "sigma", "gamma", "beta") and latex:
             written = "\\" + written
         found.setdefault(role, written + (name.script if latex else ""))
     return found
