@@ -5,11 +5,26 @@ judged wrong with the classic mistake named."""
 import pytest
 
 from symbackprop import check_formula
+from symbackprop.check import formula_rules
 from symbackprop.cli import main
-from symbackprop.kinds import BatchNorm1d, BatchNorm2d, CrossEntropyLoss, LayerNorm, MSELoss
+from symbackprop.kinds import (
+    BatchNorm1d,
+    BatchNorm2d,
+    CrossEntropyLoss,
+    InstanceNorm2d,
+    LayerNorm,
+    MSELoss,
+)
 
 BN_DX = (r"\frac{\partial L}{\partial x_{ij}} = \frac{\gamma_j}{m \sqrt{\sigma_j^2+\epsilon}}"
          r" \left(m g_{ij} - \sum_k g_{kj} - \hat{x}_{ij} \sum_k g_{kj} \hat{x}_{kj}\right)")
+
+
+@pytest.fixture
+def short_simplify(monkeypatch):
+    """A wrong formula spends the whole simplify budget before the numbers decide; the
+    verdict does not depend on it, so the tests of wrong formulas keep it short."""
+    monkeypatch.setattr(formula_rules, "SIMPLIFY_SECONDS", 0.1)
 
 
 def run(capsys, *argv):
@@ -49,13 +64,13 @@ def test_batchnorm1d_other_right_formulas(formula):
      r" - \frac{\gamma_j (x_{ij} - \mu_j)}{(m-1) s_j \sqrt{s_j}} \sum_k g_{kj} (x_{kj} - \mu_j)"
      .replace("s_j", r"(\frac{m}{m-1} \sigma_j^2 + \epsilon)"), "the unbiased variance"),
 ])
-def test_batchnorm1d_wrong_formulas_name_the_mistake(formula, mistake):
+def test_batchnorm1d_wrong_formulas_name_the_mistake(formula, mistake, short_simplify):
     result = check_formula(BatchNorm1d(2), None, formula, batch=3)
     assert not result.ok
     assert f"mistake: {mistake}" in result.report()
 
 
-def test_batchnorm1d_wrong_from_the_command_line(capsys):
+def test_batchnorm1d_wrong_from_the_command_line(capsys, short_simplify):
     status, out = run(capsys, "check", "batchnorm1d", "--batch", "3",
                       BN_DX.replace(r"\gamma_j", "1"))
     assert status == 1
@@ -66,7 +81,7 @@ BN2D_DX = (r"dL/dx_{nchw} = \frac{\gamma_c}{m \sqrt{\sigma_c^2 + \epsilon}} (m g
            r" - \sum_{k,p,q} g_{kcpq} - \hat{x}_{nchw} \sum_{k,p,q} g_{kcpq} \hat{x}_{kcpq})")
 
 
-def test_batchnorm2d_right_and_wrong(capsys):
+def test_batchnorm2d_right_and_wrong(short_simplify):
     layer = BatchNorm2d(1)
     assert check_formula(layer, (2, 2), BN2D_DX, batch=2).ok
     assert check_formula(layer, (2, 2), r"dL/d\beta_c = \sum_{n,h,w} g_{nchw}", batch=2).ok
@@ -79,7 +94,7 @@ LN_DX = (r"dL/dx_{nj} = \frac{1}{m \sqrt{\sigma_n^2 + \epsilon}} (m \gamma_j g_{
          r" - \sum_k \gamma_k g_{nk} - \hat{x}_{nj} \sum_k \gamma_k g_{nk} \hat{x}_{nk})")
 
 
-def test_layernorm_right_and_wrong():
+def test_layernorm_right_and_wrong(short_simplify):
     layer = LayerNorm((3,))
     assert check_formula(layer, None, LN_DX, batch=2).ok
     assert check_formula(layer, None, r"dL/d\gamma_j = \sum_n g_{nj} \hat{x}_{nj}",
@@ -112,13 +127,13 @@ def test_cross_entropy_other_right_formulas(formula):
     (r"dL/dx_{nc} = -y_{nc} / p_{nc}", "the softmax left out"),
     (r"dL/dx_{nc} = -y_{nc}", "the softmax left out"),
 ])
-def test_cross_entropy_wrong_formulas_name_the_mistake(formula, mistake):
+def test_cross_entropy_wrong_formulas_name_the_mistake(formula, mistake, short_simplify):
     result = check_formula(CrossEntropyLoss(), 3, formula, batch=2)
     assert not result.ok
     assert f"mistake: {mistake}" in result.report()
 
 
-def test_mse_right_and_wrong(capsys):
+def test_mse_right_and_wrong(capsys, short_simplify):
     status, out = run(capsys, "check", "mseloss", "--input", "3", "--batch", "2",
                       "dL/dx = 2 (x - y)/n")
     assert status == 0, out
@@ -127,3 +142,18 @@ def test_mse_right_and_wrong(capsys):
     assert status == 1 and "mistake: not divided by n" in out
     wrong = check_formula(MSELoss(), 3, r"dL/dx_{ij} = (x_{ij} - y_{ij}) / n", batch=2)
     assert not wrong.ok and "mistake: the factor 2 missing" in wrong.report()
+
+
+def test_the_other_normalisations_and_eval_mode():
+    instance = (r"dL/dx_{nchw} = \frac{1}{m \sqrt{\sigma_{nc}^2+\epsilon}} (m g_{nchw}"
+                r" - \sum_{p,q} g_{ncpq} - \hat{x}_{nchw} \sum_{p,q} g_{ncpq} \hat{x}_{ncpq})")
+    assert check_formula(InstanceNorm2d(1), (2, 2), instance).ok
+    running = r"dL/dx_{ij} = \frac{\gamma_j}{\sqrt{\sigma_j^2+\epsilon}} g_{ij}"
+    assert check_formula(BatchNorm1d(2, training=False), None, running, batch=2).ok
+
+
+def test_cross_entropy_ignored_targets_are_not_counted():
+    layer = CrossEntropyLoss(target=(1, -100, 2))
+    counted = r"dL/dx_{nc} = \sum_k y_{nk} (p_{nc} - y_{nc}) / N"
+    assert check_formula(layer, 3, counted, batch=3).ok
+    assert not check_formula(layer, 3, r"dL/dx_{nc} = (p_{nc} - y_{nc}) / 3", batch=3).ok
