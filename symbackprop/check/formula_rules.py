@@ -25,7 +25,11 @@ matches.
 Nothing here names a layer kind: the layer's own ``f`` is read off the derivation
 (an element-wise layer's output as a function of its input), and the parameters that
 ``\operatorname{pad}_P``, ``\operatorname{dil}_s`` and the like leave implicit come from
-the kind's :attr:`~symbackprop.check.formula_check.FormulaParts.parameters`.
+the kind's :attr:`~symbackprop.check.formula_check.FormulaParts.parameters`.  A kind's own
+names (batch norm's ``\mu``, ``\sigma``, ``\hat{x}``, ``\gamma``, ``m``; a loss's ``p``,
+``y``, ``N``) come from its
+:attr:`~symbackprop.check.formula_check.FormulaParts.quantities`, its classic mistakes
+from :attr:`~symbackprop.check.formula_check.FormulaParts.mistakes`.
 """
 
 from __future__ import annotations
