@@ -44,6 +44,12 @@ def test_batchnorm1d_input_gradient_right_from_the_command_line(capsys):
     r"\frac{\partial L}{\partial \gamma_j} = \sum_i g_{ij} \frac{x_{ij} - \mu_j}"
     r"{\sqrt{\sigma_j^2 + eps}}",
     r"dL/d\beta_j = \sum_i g_{ij}",
+    # derive's own closed form: sigma = sqrt(sigma^2 + eps), as its printout defines it
+    r"dL/dx_{ij} = \frac{\gamma_j}{m \sigma_j} (m g_{ij} - \sum_k g_{kj}"
+    r" - \hat{x}_{ij} \sum_k g_{kj} \hat{x}_{kj})",
+    # its computational graph's names; sigma^2 with the power before the index
+    r"dL/dx_{ij} = \gamma_j istd_j (g_{ij} - \frac{1}{m} \sum_k g_{kj})"
+    r" - \frac{\gamma_j xc_{ij}}{m (\sigma^2_j + \epsilon)^{3/2}} \sum_k g_{kj} xc_{kj}",
     # the plain-text spelling, the variance under its own name
     r"dL/dx_{ij} = gamma_j / (m sqrt(var_j + eps)) (m g_{ij} - \sum_k g_{kj}"
     r" - xhat_{ij} \sum_k g_{kj} xhat_{kj})",

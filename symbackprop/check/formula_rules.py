@@ -552,7 +552,8 @@ class _Parser:
         if word != token.value[strip:]:
             self.index += 2
         if word in self.names:  # the kind's own name (mu, xhat, gamma, p, y, N)
-            return self.name_scripts(Name(word, word, token.start + strip))
+            found = self.squared(Name(word, word, token.start + strip))
+            return self.squared(self.name_scripts(found))
         if word not in _ROLES:
             known = ("input x or a; pre-activation net or z; output o or y; upstream "
                      "gradient delta, g, dz or dL/dz; weights W, w or K; bias b or w_b; "
@@ -562,6 +563,21 @@ class _Parser:
                              token.start + strip)
         found = Name(_ROLES[word], word, token.start + strip)
         return self.name_scripts(found)
+
+    def squared(self, found: Name) -> Name:
+        """``\\sigma^2`` (before or after its indices) as a name of its own where the kind
+        gives ``sigma^2`` a meaning (the variance, while ``\\sigma`` alone is
+        ``sqrt(sigma^2 + eps)``, as ``derive`` prints it)."""
+        if found.name + "^2" not in self.names or found.name.endswith("^2") or \
+                not self.at_op("^"):
+            return found
+        if self.at("number", "2", 1):
+            self.index += 2
+        elif self.at_op("{", 1) and self.at("number", "2", 2) and self.at_op("}", 3):
+            self.index += 4
+        else:
+            return found
+        return replace(found, name=found.name + "^2", written=found.written + "^2")
 
     def name_scripts(self, found: Name) -> Name:
         while True:

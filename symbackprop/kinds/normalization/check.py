@@ -233,13 +233,24 @@ _FORMULA_MISTAKES = (
                    _candidates(unbiased=True)),
 )
 
-#: A student's names: mu and sigma per group, xhat per element, gamma and beta the affine
-#: parameters, epsilon and m numbers.
+def _per_group(function):
+    """``derivation -> function(sigma^2)`` for each group's variance."""
+    return lambda derivation: np.vectorize(function, otypes=[object])(
+        _statistics(derivation)[1])
+
+
+#: A student's names, as ``derive`` prints them: mu, sigma^2 (var) per group and sigma =
+#: sqrt(sigma^2 + eps) (istd its inverse), xhat and xc = x - mu per element, gamma and
+#: beta the affine parameters, epsilon and m numbers.
 _QUANTITIES = {
     "mu": lambda derivation: _statistics(derivation)[0],
-    "sigma": lambda derivation: np.vectorize(sympy.sqrt, otypes=[object])(
-        _statistics(derivation)[1]),
+    "sigma^2": lambda derivation: _statistics(derivation)[1],
     "var": lambda derivation: _statistics(derivation)[1],
+    "sigma": _per_group(lambda variance: sympy.sqrt(variance + EPS)),
+    "istd": _per_group(lambda variance: 1 / sympy.sqrt(variance + EPS)),
+    "xc": lambda derivation: to_grid(derivation.x) - broadcast_statistics(
+        derivation.layer, to_grid(derivation.x),
+        {k: to_grid(v) for k, v in derivation.constants.items()})[0],
     "xhat": _normalized, "gamma": "weight", "beta": "bias",
     "epsilon": lambda derivation: EPS, "eps": lambda derivation: EPS,
     "m": _group_size,
