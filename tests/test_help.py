@@ -37,8 +37,7 @@ TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                         "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
                         "silu", "dropout", "prelu", "maxpool1d", "maxpool3d", "avgpool1d",
                         "avgpool3d", "upsample2d", *NORMALIZATIONS},
-         # the formula checker does not read a normalisation's mu, sigma and gamma (yet)
-         "check": set(KINDS) - NORMALIZATIONS}
+         "check": set(KINDS)}
 
 
 def help_text(*argv) -> str:

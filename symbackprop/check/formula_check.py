@@ -94,7 +94,8 @@ from symbackprop.core.registry import Registry
 from symbackprop.render.text import TextPrinter
 
 __all__ = ["FormulaCheck", "FormulaChecks", "ElementResult", "FormulaPrinter", "check_formula",
-           "check_derivation", "AXIS_NAMES", "FormulaParts", "FORMULAS"]
+           "check_derivation", "AXIS_NAMES", "FormulaParts", "FORMULAS",
+           "FormulaMistake"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,33 @@ class FormulaParts:
     #: the upstream gradient's padding for the input's gradient, ``d`` the dilation), as in
     #: ``\operatorname{pad}_P``, ``\operatorname{dil}_s``; None: no such letters.
     parameters: Callable | None = None
+    #: the kind's own names in a formula, as students write them (batch norm's ``mu``,
+    #: ``sigma``, ``xhat``, ``gamma``, ``m``; a loss's ``p``, ``y``, ``N``): name -> the
+    #: name of one of the derivation's ``params`` or ``constants`` (``{"gamma":
+    #: "weight"}``), or ``derivation -> value``, a NumPy object array of SymPy
+    #: expressions (an array the formula indexes) or one SymPy number (``m``).
+    quantities: dict = dataclasses.field(default_factory=dict)
+    #: the kind's classic mistakes a wrong formula is matched against, each a
+    #: :class:`FormulaMistake` (after the generic ones, which know no kind)
+    mistakes: tuple = ()
+    #: True for a loss: its upstream gradient is the number 1 unless the formula writes
+    #: it (``dL/dx = (p - y) / N``)
+    implicit_upstream: bool = False
+
+
+@dataclass(frozen=True)
+class FormulaMistake:
+    """A classic mistake of one kind's formula: the gradient it gives, to name it by."""
+
+    #: its short name ("gamma missing")
+    name: str
+    #: what the right formula has that this one lacks
+    why: str
+    #: the array whose gradient it is wrong for: "x", or a parameter's name
+    gradient: str
+    #: ``derivation -> iterable of grids``: the wrong gradient(s), in the derivation's
+    #: SymPy terms, of the shape of ``derivation.grads[gradient]``
+    candidates: Callable
 
 
 #: layer type -> :class:`FormulaParts`.
@@ -388,8 +416,9 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     instantiate gets its own reason, with ``refusal`` after it."""
     if len(text) > MAX_FORMULA_LENGTH:
         raise refusal
+    kind = FORMULAS.get(layer, _NO_PARTS) if not isinstance(layer, Sequential) else _NO_PARTS
     try:
-        parse_rule(text)
+        parse_rule(text, kind.quantities)
     except FormulaError:
         raise refusal from None
     if isinstance(layer, Sequential):
@@ -400,7 +429,8 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     parameters = parts.parameters(layer, input_shape) if parts.parameters else {}
     derivation = derive(layer, input_size, batch)
     try:
-        checks = check_rule(derivation, text, index_base=index_base, parameters=parameters)
+        checks = check_rule(derivation, text, index_base=index_base, parameters=parameters,
+                            kind=parts)
     except FormulaError as error:
         raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
                            error.text or text, error.position) from None

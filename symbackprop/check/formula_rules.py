@@ -25,7 +25,11 @@ matches.
 Nothing here names a layer kind: the layer's own ``f`` is read off the derivation
 (an element-wise layer's output as a function of its input), and the parameters that
 ``\operatorname{pad}_P``, ``\operatorname{dil}_s`` and the like leave implicit come from
-the kind's :attr:`~symbackprop.check.formula_check.FormulaParts.parameters`.
+the kind's :attr:`~symbackprop.check.formula_check.FormulaParts.parameters`.  A kind's own
+names (batch norm's ``\mu``, ``\sigma``, ``\hat{x}``, ``\gamma``, ``m``; a loss's ``p``,
+``y``, ``N``) come from its
+:attr:`~symbackprop.check.formula_check.FormulaParts.quantities`, its classic mistakes
+from :attr:`~symbackprop.check.formula_check.FormulaParts.mistakes`.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+|\$|~|&)
   | (?P<font>\\(?P<font_cmd>mathrm|mathit|mathcal|mathbf|mathsf|mathbb|operatorname\*?|text|
         textrm|textit|texttt|textnormal|boldsymbol|bm|mathtt)\s*\{(?P<font_body>[^{}]*)\})
+  | (?P<hat>\\(?:hat|widehat)\s*(?:\{\s*(?P<hat_braced>[A-Za-z])\s*\}|(?P<hat_plain>[A-Za-z])))
   | (?P<command>\\(?:[A-Za-z]+|.))
   | (?P<string>'(?:full|valid|same)'|"(?:full|valid|same)")
   | (?P<word>rot180|rot90|convolve2d|conv2|corr2|xcorr2|correlate2d|filter2)
@@ -93,6 +98,10 @@ _COMMANDS = {
     "\\max": ("name", "max"), "\\phi": ("name", "phi"), "\\varphi": ("name", "varphi"),
     "\\nabla": ("name", "nabla"), "\\mathbb": ("name", "mathbb"),
     "\\mathbf": ("name", "mathbf"),
+    # letters a layer kind may give a meaning (FormulaParts.quantities): batch norm's
+    # gamma, beta, mu, epsilon
+    "\\gamma": ("name", "gamma"), "\\beta": ("name", "beta"), "\\mu": ("name", "mu"),
+    "\\epsilon": ("name", "epsilon"), "\\varepsilon": ("name", "epsilon"),
 }
 _IGNORED = {
     "\\left", "\\right", "\\big", "\\Big", "\\bigg", "\\Bigg", "\\bigl", "\\bigr", "\\Bigl",
@@ -134,6 +143,11 @@ def _tokenize(text: str) -> list[_Token]:
         kind, value = match.lastgroup, match.group()
         if kind in ("font_cmd", "font_body"):
             kind = "font"
+        if kind in ("hat", "hat_braced", "hat_plain"):  # \hat{x}: the name xhat
+            letter = match.group("hat_braced") or match.group("hat_plain")
+            tokens.append(_Token("name", letter + "hat", position, match.end(), spaced))
+            position, spaced = match.end(), False
+            continue
         if kind == "space" or (kind == "command" and value in _IGNORED):
             spaced = True
         elif kind == "command" and value not in _COMMANDS and value[1:] in NAMED_FUNCTIONS:
@@ -302,6 +316,7 @@ NAMED_FUNCTIONS = {
     "s": lambda t: 1 / (1 + sympy.exp(-t)),  # as derive writes the sigmoid's f'
     "step": lambda t: sympy.Piecewise((1, t > 0), (0, True)),
     "Heaviside": lambda t: sympy.Piecewise((1, t > 0), (0, True)),
+    "sqrt": sympy.sqrt,
 }
 #: functions applied element by element, whose prime is their derivative.
 _ELEMENTWISE = ("exp", "log", "f", "named")
@@ -339,20 +354,25 @@ def split_equations(text: str) -> list[str]:
     return found
 
 
-def parse_rule(text: str) -> Equation:
+def parse_rule(text: str, names=()) -> Equation:
     """Parse one equation (possibly ``A = B = C``) into an :class:`Equation`.
+
+    ``names``: the words a layer kind gives a meaning of its own
+    (:attr:`~symbackprop.check.formula_check.FormulaParts.quantities`); they are read as
+    arrays, before any function or generic name of that spelling.
 
     Raises :class:`FormulaError` with the position of what is not understood.
     """
     try:
-        return _Parser(text).equation()
+        return _Parser(text, names).equation()
     except RecursionError:
         raise FormulaError("this formula is nested too deeply to read", text, 0) from None
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, names=()):
         self.text = text
+        self.names = frozenset(names)
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
@@ -531,6 +551,9 @@ class _Parser:
         self.advance()
         if word != token.value[strip:]:
             self.index += 2
+        if word in self.names:  # the kind's own name (mu, xhat, gamma, p, y, N)
+            found = self.squared(Name(word, word, token.start + strip))
+            return self.squared(self.name_scripts(found))
         if word not in _ROLES:
             known = ("input x or a; pre-activation net or z; output o or y; upstream "
                      "gradient delta, g, dz or dL/dz; weights W, w or K; bias b or w_b; "
@@ -540,6 +563,21 @@ class _Parser:
                              token.start + strip)
         found = Name(_ROLES[word], word, token.start + strip)
         return self.name_scripts(found)
+
+    def squared(self, found: Name) -> Name:
+        """``\\sigma^2`` (before or after its indices) as a name of its own where the kind
+        gives ``sigma^2`` a meaning (the variance, while ``\\sigma`` alone is
+        ``sqrt(sigma^2 + eps)``, as ``derive`` prints it)."""
+        if found.name + "^2" not in self.names or found.name.endswith("^2") or \
+                not self.at_op("^"):
+            return found
+        if self.at("number", "2", 1):
+            self.index += 2
+        elif self.at_op("{", 1) and self.at("number", "2", 2) and self.at_op("}", 3):
+            self.index += 4
+        else:
+            return found
+        return replace(found, name=found.name + "^2", written=found.written + "^2")
 
     def name_scripts(self, found: Name) -> Name:
         while True:
@@ -999,6 +1037,8 @@ class _Parser:
                 raise self.error("write a matrix of ones as \\mathbf{1}_{2\\times 2}",
                                  rows.start)
             return Ones(int(rows.value), int(cols.value), token.start)
+        if word in self.names and not self.at_op("(", 1):  # sigma_j^2: the kind's name
+            return self.name()
         known = word in _FUNCTIONS or word in NAMED_FUNCTIONS
         is_function = known and (
             word not in _ROLES or self.at_op("'", 1) or self.at_op("(", 1)
@@ -1171,6 +1211,9 @@ class _Context:
     input_at: int = -1
     variant: _Variant = field(default_factory=_Variant)
     used: set = field(default_factory=set)   # what the formula used: "dilate", "pad", ...
+    #: the kind's own names (FormulaParts.quantities): name -> the name of one of the
+    #: derivation's arrays, or ``derivation -> SymPy array or number``
+    quantities: dict = field(default_factory=dict)
 
 
 class _Evaluator:
@@ -1185,6 +1228,21 @@ class _Evaluator:
         for name, array in derivation.params.items():
             self.grids[name] = to_grid(array)
         self.shapes = dict(derivation.shapes)
+        self.numbers = {}  # the kind's scalar names (m, N, epsilon)
+        for name, source in context.quantities.items():
+            if isinstance(source, str):
+                arrays = {**derivation.params, **derivation.constants}
+                if source not in arrays:  # gamma of a layer without affine parameters
+                    continue
+                self.grids[source] = to_grid(arrays[source])
+                self.shapes.setdefault(source, self.grids[source].shape)
+                continue
+            value = source(derivation)
+            if isinstance(value, np.ndarray):
+                self.grids[name] = value
+                self.shapes[name] = value.shape
+            else:
+                self.numbers[name] = sympy.sympify(value)
         self.elementwise = self._elementwise()
         self.notation = Notation(shapes=self.shapes, index_base=0)
         self.sum_depth = 0  # sums open around what is being evaluated
@@ -1213,6 +1271,9 @@ class _Evaluator:
     def role(self, name: Name) -> str:
         """The array ``name`` stands for: x, o, g, w, b, dx, or an error."""
         canonical = name.name
+        source = self.context.quantities.get(canonical)
+        if source is not None:
+            return source if isinstance(source, str) else canonical
         side = None
         if name.layer is not None:
             side = "input" if name.layer == self.context.input_at else "output"
@@ -1253,6 +1314,11 @@ class _Evaluator:
 
     def element(self, name: Name, env: dict) -> _Value:
         role = self.role(name)
+        if role in self.numbers:
+            if name.parts is not None or name.pieces is not None:
+                raise FormulaError(f"{name.written} is a number here: it takes no indices",
+                                   "", name.position)
+            return _scalar(self.numbers[role])
         variant = self.context.variant
         if variant.input_as_output and role == "x":
             role = "o"
@@ -2107,17 +2173,20 @@ def _unfit(error: Exception, text: str) -> FormulaError:
 
 
 def check_rule(derivation, text: str, *, index_base: int = 1, parameters: dict | None = None,
-               seed: int = 0) -> list[RuleCheck]:
+               seed: int = 0, kind=None) -> list[RuleCheck]:
     """Judge every right side of the equation ``text`` against ``derivation``.
 
     ``parameters``: the layer's letters (``s``, ``p``, ``P``, ``d``, ``K``) for
-    ``\\operatorname{pad}_P``, ``\\operatorname{dil}_s`` and the like.  One
+    ``\\operatorname{pad}_P``, ``\\operatorname{dil}_s`` and the like.  ``kind``: the
+    layer kind's :class:`~symbackprop.check.formula_check.FormulaParts` (its own names,
+    named mistakes, whether the upstream gradient may be left out), or None.  One
     :class:`RuleCheck` per right side (``A = B = C`` gives two).
     """
-    equation = parse_rule(text)
+    quantities = dict(getattr(kind, "quantities", {}) or {})
+    equation = parse_rule(text, quantities)
     try:
         return [_check_side(derivation, equation, right, index_base, dict(parameters or {}),
-                            seed) for right in equation.rights]
+                            seed, kind) for right in equation.rights]
     except _EVALUATION_ERRORS as error:
         raise _unfit(error, text) from None
     except RecursionError:
@@ -2194,10 +2263,12 @@ def _written_names(evaluator: _Evaluator, equation: Equation) -> dict:
         except FormulaError:
             continue
         role = {"o": "z", "dx": "x"}.get(role, role)
-        if role not in ("x", "g", "w", "b") or name.name == "loss":
+        kind_arrays = [source for source in evaluator.context.quantities.values()
+                       if isinstance(source, str)]  # gamma for the weight
+        if role not in ("x", "g", "w", "b", *kind_arrays) or name.name == "loss":
             continue
         written = name.written
-        if written in ("delta", "sigma") and latex:
+        if written in ("delta", "sigma", "gamma", "beta") and latex:
             written = "\\" + written
         found.setdefault(role, written + (name.script if latex else ""))
     return found
@@ -2324,7 +2395,7 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
 
 
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
-                seed: int) -> RuleCheck:
+                seed: int, kind=None) -> RuleCheck:
     numbered = [name for name in _names(equation.left) + _names(right)
                 if name.number is not None]
     if numbered:
@@ -2340,10 +2411,18 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                            "l (or the input at l and the rest at l+1)", equation.text, 0)
     input_at = 0 if offsets and max(offsets) >= 1 else -1
     context = _Context(derivation=derivation, parameters=parameters, index_base=index_base,
-                       input_at=input_at)
+                       input_at=input_at,
+                       quantities=dict(getattr(kind, "quantities", {}) or {}))
     evaluator = _Evaluator(context)
     role, truth, written = _target(evaluator, equation)
-    if not _mentions_gradient(right):
+    upstream_left_out = not _mentions_gradient(right) and \
+        getattr(kind, "implicit_upstream", False)
+    if upstream_left_out:  # a loss: its upstream gradient is 1 unless written
+        ones = {symbol: sympy.Integer(1) for symbol in to_grid(derivation.g).flat}
+        truth = np.vectorize(lambda e: sympy.sympify(e).xreplace(ones), otypes=[object])(truth)
+        context.notes.append("the upstream gradient dL/dz, not written, is taken as 1 (the "
+                             "loss is the last layer)")
+    elif not _mentions_gradient(right):
         raise FormulaError("the right side never uses the upstream gradient (\\delta, g, "
                            "dL/dz): a gradient of the loss is always a multiple of it",
                            equation.text, getattr(right, "position", 0))
@@ -2379,7 +2458,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         return text + closing
 
     elementwise = written.parts is not None or written.pieces is not None
-    wrong, hows = [], set()
+    wrong, hows, givens = [], set(), []
     budget = [SIMPLIFY_SECONDS]  # seconds of simplify for the whole check
     if elementwise:
         elements = _left_elements(evaluator, written, role, truth, equation.text)
@@ -2394,6 +2473,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                                    f"names indices", equation.text,
                                    getattr(right, "position", 0))
             given = value.array.flat[0]
+            givens.append((index, given))
             comparison = _compare(truth[index], given, seed, budget)
             hows.add(comparison.how)
             if not comparison.equal:
@@ -2428,6 +2508,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                              f"but {whole_label} is {_shape_text(np.squeeze(truth).shape)}")
         else:
             given_flat = np.squeeze(given_grid).reshape(-1)
+            givens = [(np.unravel_index(flat, truth.shape), given)
+                      for flat, given in enumerate(given_flat)]
             for flat_index, (expected, given) in enumerate(zip(truth.reshape(-1), given_flat,
                                                                strict=True)):
                 comparison = _compare(expected, given, seed, budget)
@@ -2442,6 +2524,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         mistake = _name_mistake(derivation, right, context, truth,
                                 elements if elementwise else None, written, role,
                                 equation.text)
+        if not mistake and givens:
+            mistake = _kind_mistake(derivation, kind, role, givens, upstream_left_out)
         if not mistake and wrong and all(r.comparison.corner for r in wrong):
             mistake = ("the derivative at the corner: the rule differs only where the input "
                        "is exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
@@ -2531,6 +2615,26 @@ _MISTAKES = (
      "the input's gradient is the 'full' correlation with the kernel rotated by 180 degrees",
      _Variant(flip_kernel=True, mode="full")),
 )
+
+
+def _kind_mistake(derivation, kind, role: str, givens: list, upstream_left_out: bool) -> str:
+    """The layer kind's own classic mistake (FormulaParts.mistakes) the rule's values
+    match on every element it names, as ``name: why``; "" when none does."""
+    ones = {symbol: sympy.Integer(1) for symbol in to_grid(derivation.g).flat}
+    for mistake in getattr(kind, "mistakes", ()) or ():
+        if mistake.gradient != role:
+            continue
+        for candidate in mistake.candidates(derivation):
+            grid = to_grid(candidate) if not isinstance(candidate, np.ndarray) else candidate
+            if upstream_left_out:
+                grid = np.vectorize(lambda e: sympy.sympify(e).xreplace(ones),
+                                    otypes=[object])(grid)
+            try:
+                if all(_compare(grid[index], given).equal for index, given in givens):
+                    return f"{mistake.name}: {mistake.why}"
+            except _EVALUATION_ERRORS:
+                continue
+    return ""
 
 
 def _layout_mistake(given: np.ndarray, truth: np.ndarray, label: str) -> str:

@@ -20,11 +20,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sympy
 
-from symbackprop.check.formula_check import FORMULAS, FormulaParts
+from symbackprop.check.formula_check import FORMULAS, FormulaMistake, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.core.naming import to_grid
 from symbackprop.kinds.loss.spec import CrossEntropyLoss, MSELoss
 from symbackprop.kinds.softmax.check import softmax_along
+from symbackprop.kinds.softmax.expand import softmax_rows
+from symbackprop.kinds.softmax.functions import Probability
 
 __all__ = ["CROSS_ENTROPY_MISTAKES", "MSE_MISTAKES"]
 
@@ -149,5 +153,77 @@ IMPLEMENTATIONS.register(MSELoss, Implementation(
     arguments=("x", "y", "g"), mistakes=MSE_MISTAKES, sizes=_sizes,
     constants=lambda derivation, rng: {"y": rng.standard_normal(derivation.input_shape)},
     keywords=lambda layer: {"reduction": layer.reduction}))
-for _layer_type in (CrossEntropyLoss, MSELoss):
-    FORMULAS.register(_layer_type, FormulaParts(words=_layer_type.__name__))
+def _probabilities(derivation):
+    """``p = softmax(x)`` over the classes (axis 1), as the derivation writes it."""
+    x = to_grid(derivation.x)
+    rows = softmax_rows(x, 1)
+    p = np.empty(x.shape, dtype=object)
+    for index in np.ndindex(*x.shape):
+        p[index] = Probability(rows[index], sympy.Tuple(*index), sympy.Integer(1))
+    return p
+
+
+def _counted(derivation):
+    """``N``: the samples the mean divides by (the weights of their classes if weighted;
+    an ignored target is not counted)."""
+    onehot = to_grid(derivation.constants["y"])
+    if "c" in derivation.constants:
+        shape = [1] * onehot.ndim
+        shape[1] = -1
+        onehot = onehot * to_grid(derivation.constants["c"]).reshape(shape)
+    return sympy.Add(*onehot.flat)
+
+
+def _upstream(derivation):
+    """The upstream gradient as it multiplies every element (the reduced loss's one)."""
+    g = to_grid(derivation.g)
+    return g.flat[0] if g.size == 1 else 1
+
+
+def _scaled(factor):
+    def candidates(derivation):
+        yield to_grid(derivation.grads["x"]) * factor(derivation)
+    return candidates
+
+
+def _softmax_left_out(derivation):
+    p, y = _probabilities(derivation), to_grid(derivation.constants["y"])
+    count, upstream = _counted(derivation), _upstream(derivation)
+    for divisor in (count, 1):
+        yield -y / p / divisor * upstream
+        yield -y / divisor * upstream
+
+
+_CROSS_ENTROPY_FORMULAS = FormulaParts(
+    words="cross-entropy", implicit_upstream=True,
+    quantities={"p": _probabilities, "y": "y", "N": _counted, "c": "c"},
+    meanings={"y": "the one-hot targets"},
+    mistakes=(
+        FormulaMistake("not divided by N", "the mean reduction divides the loss, and so its "
+                       "gradient, by the number N of counted samples", "x",
+                       _scaled(_counted)),
+        FormulaMistake("the softmax left out", "the loss is taken of p = softmax(x): the "
+                       "gradient by the logits x goes through the softmax, -y/p times its "
+                       "Jacobian, which gives p - y (divided by N)", "x",
+                       _softmax_left_out),
+    ))
+
+
+def _elements(derivation):
+    """``n``: the elements the mean divides by."""
+    return math.prod(derivation.input_shape)
+
+
+_MSE_FORMULAS = FormulaParts(
+    words="mean squared error", implicit_upstream=True,
+    quantities={"y": "y", "n": _elements, "N": _elements},
+    meanings={"y": "the targets"},
+    mistakes=(
+        FormulaMistake("not divided by n", "the mean reduction divides by the number n of "
+                       "elements", "x", _scaled(_elements)),
+        FormulaMistake("the factor 2 missing", "the derivative of (x - y)^2 is 2 (x - y)",
+                       "x", _scaled(lambda derivation: sympy.Rational(1, 2))),
+    ))
+
+FORMULAS.register(CrossEntropyLoss, _CROSS_ENTROPY_FORMULAS)
+FORMULAS.register(MSELoss, _MSE_FORMULAS)

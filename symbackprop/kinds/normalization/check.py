@@ -12,9 +12,13 @@ spatial batch norm's statistics taken per sample and channel instead of per chan
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
-from symbackprop.check.formula_check import FORMULAS, FormulaParts
+from symbackprop.check.formula_check import FORMULAS, FormulaMistake, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.core.naming import to_grid
+from symbackprop.kinds.normalization.expand import broadcast_statistics
+from symbackprop.kinds.normalization.rules import EPS, group_statistics
 from symbackprop.kinds.normalization.spec import (
     NORMALIZATION_TYPES,
     BatchNorm1d,
@@ -149,9 +153,111 @@ _ENTRY = Implementation(
     gradients=("x", "weight", "bias"), mistakes=NORMALIZATION_MISTAKES, sizes=_sizes,
     input_size=_input_size, show_channels=True)
 
-# The formula checker reads x, g, w, b and sums of their products; a normalisation's
-# formulas need mu, sigma, gamma and square roots, so `check` does not offer it (yet).
-_FORMULAS = FormulaParts(words="a normalisation", takes_formulas=False)
+def _statistics(derivation):
+    """``(mu, sigma^2)`` per group (batch norm: per channel), as the derivation has them."""
+    layer = derivation.layer
+    if not layer.uses_batch_statistics:
+        return (to_grid(derivation.constants["running_mean"]),
+                to_grid(derivation.constants["running_var"]))
+    return group_statistics(layer, to_grid(derivation.x))
+
+
+def _group_size(derivation) -> int:
+    """``m``: how many elements share one mean and variance."""
+    view, axes = derivation.layer.statistics_view(derivation.input_shape)
+    return int(np.prod([view[axis] for axis in axes]))
+
+
+def _normalized(derivation):
+    """``xhat = (x - mu) / sqrt(sigma^2 + eps)``, of the input's shape."""
+    x = to_grid(derivation.x)
+    mean, variance = broadcast_statistics(derivation.layer, x,
+                                          {k: to_grid(v) for k, v in
+                                           derivation.constants.items()})
+    return (x - mean) / np.vectorize(lambda v: sympy.sqrt(v + EPS), otypes=[object])(variance)
+
+
+def _formula_gradient(derivation, *, scale=True, through_mean=True, through_variance=True,
+                      unbiased=False):
+    """The input's gradient in the derivation's terms, with the pieces a mistake changes:
+    ``gamma istd (g - mean g) - gamma istd^3 (x - mu) sum(g (x - mu)) / d`` (``d = m``;
+    ``m - 1`` and the variance scaled to match for the unbiased variance)."""
+    layer = derivation.layer
+    x, g = to_grid(derivation.x), to_grid(derivation.g)
+    mean, variance = broadcast_statistics(layer, x, {k: to_grid(v) for k, v in
+                                                     derivation.constants.items()})
+    view, axes = layer.statistics_view(x.shape)
+    m = _group_size(derivation)
+    divisor = m - 1 if unbiased else m
+    variance = variance * sympy.Rational(m, divisor)
+    istd = np.vectorize(lambda v: 1 / sympy.sqrt(v + EPS), otypes=[object])(variance)
+    gamma = 1
+    if scale and "weight" in derivation.params:
+        gamma = np.broadcast_to(to_grid(derivation.params["weight"]).reshape(
+            layer.parameter_view(x.shape)), x.shape)
+    centred = x - mean
+
+    def group_mean(array):
+        summed = array.reshape(view).sum(axis=axes, keepdims=True) / m
+        return np.broadcast_to(summed, view).reshape(x.shape)
+
+    dx = gamma * istd * g
+    if through_mean:
+        dx = dx - gamma * istd * group_mean(g)
+    if through_variance:
+        dx = dx - gamma * istd ** 3 * centred * group_mean(g * centred) * m / divisor
+    return dx
+
+
+def _candidates(**changes):
+    def candidates(derivation):
+        if derivation.layer.uses_batch_statistics:  # running statistics: no such paths
+            yield _formula_gradient(derivation, **changes)
+    return candidates
+
+
+_FORMULA_MISTAKES = (
+    FormulaMistake("gamma missing", "the input's gradient is scaled by gamma, as the output "
+                   "is: dL/dxhat = gamma dL/dy", "x", _candidates(scale=False)),
+    FormulaMistake("mean and variance treated as constants",
+                   "both depend on every input of the group: the gradient flows back "
+                   "through each (the - sum_k g_k and - xhat sum_k g_k xhat_k terms)", "x",
+                   _candidates(through_mean=False, through_variance=False)),
+    FormulaMistake("the mean's path dropped", "mu depends on every input: its path gives "
+                   "the - (1/m) sum_k g_k term", "x", _candidates(through_mean=False)),
+    FormulaMistake("the variance's path dropped", "sigma^2 depends on every input: its path "
+                   "gives the - xhat (1/m) sum_k g_k xhat_k term", "x",
+                   _candidates(through_variance=False)),
+    FormulaMistake("the unbiased variance (m - 1)", "training mode normalises with the "
+                   "biased batch variance, divided by m, not m - 1", "x",
+                   _candidates(unbiased=True)),
+)
+
+def _per_group(function):
+    """``derivation -> function(sigma^2)`` for each group's variance."""
+    return lambda derivation: np.vectorize(function, otypes=[object])(
+        _statistics(derivation)[1])
+
+
+#: A student's names, as ``derive`` prints them: mu, sigma^2 (var) per group and sigma =
+#: sqrt(sigma^2 + eps) (istd its inverse), xhat and xc = x - mu per element, gamma and
+#: beta the affine parameters, epsilon and m numbers.
+_QUANTITIES = {
+    "mu": lambda derivation: _statistics(derivation)[0],
+    "sigma^2": lambda derivation: _statistics(derivation)[1],
+    "var": lambda derivation: _statistics(derivation)[1],
+    "sigma": _per_group(lambda variance: sympy.sqrt(variance + EPS)),
+    "istd": _per_group(lambda variance: 1 / sympy.sqrt(variance + EPS)),
+    "xc": lambda derivation: to_grid(derivation.x) - broadcast_statistics(
+        derivation.layer, to_grid(derivation.x),
+        {k: to_grid(v) for k, v in derivation.constants.items()})[0],
+    "xhat": _normalized, "gamma": "weight", "beta": "bias",
+    "epsilon": lambda derivation: EPS, "eps": lambda derivation: EPS,
+    "m": _group_size,
+}
+_FORMULAS = FormulaParts(
+    words="a normalisation", quantities=_QUANTITIES, mistakes=_FORMULA_MISTAKES,
+    meanings={"weight": "gamma", "bias": "beta"})
 
 for _layer_type in NORMALIZATION_TYPES:
     IMPLEMENTATIONS.register(_layer_type, _ENTRY)
