@@ -36,7 +36,7 @@ TAKES = {"check-impl": {"conv2d", "maxpool2d", "avgpool2d", "relu", "leakyrelu",
                         "residual", "convtranspose1d", "convtranspose2d", "convtranspose3d",
                         "softmax", "logsoftmax", "crossentropyloss", "mseloss", "elu", "gelu",
                         "silu", "dropout", "prelu", "maxpool1d", "maxpool3d", "avgpool1d",
-                        "avgpool3d", "upsample2d", *NORMALIZATIONS},
+                        "avgpool3d", "upsample2d", "sequential", *NORMALIZATIONS},
          "check": set(KINDS)}
 
 

@@ -238,9 +238,14 @@ def check_impl_command(args) -> int:
     from symbackprop.check.impl import check_impl
 
     layer = layer_from_args(args)
+    if isinstance(args.input, str):  # a chain spec's "input", its default
+        args.input = [args.input]
     sizes = None
     if args.input:
-        axes = _size_axes(IMPLEMENTATIONS[layer].sizes(layer))
+        try:
+            axes = _size_axes(IMPLEMENTATIONS[layer].sizes(layer))
+        except ValueError:  # no size of its own fits (a chain): any form the layer takes
+            axes = None
         sizes = [check_impl_size(text, axes) for text in args.input]
     result = check_impl(layer, args.function, seed=args.seed, timeout=args.timeout,
                         sizes=sizes, batch=args.batch, convention=args.convention)

@@ -25,7 +25,7 @@ from symbackprop.kinds.normalization import (BatchNorm1d, BatchNorm2d, LayerNorm
                                              InstanceNorm2d)
 from symbackprop.kinds.upsample import Upsample
 # isort: on
-from symbackprop.check import residual  # noqa: F401  (check-impl of a residual block)
+from symbackprop.check import chain, residual  # noqa: F401  (check-impl of a chain, a block)
 from symbackprop.core.layers import Residual, Sequential
 from symbackprop.core.registry import register_kind
 from symbackprop.render import codegen_chain  # noqa: F401  (a chain's module asks each kind)
