@@ -122,3 +122,16 @@ def test_python_callables_in_a_convention():
         check_impl(Linear(3, 2), student.relu, convention="cs231n")
     with pytest.raises(ValueError, match="convention .--convention. must be one of plain"):
         check_impl(Linear(3, 2), student.Dense, convention="pytorch")
+
+
+def test_cs231n_batch_norm(capsys):
+    norm = ["batchnorm1d", "--num-features", "3", "--convention", "cs231n"]
+    for function in ("batchnorm_backward", "batchnorm_backward_alt"):
+        status = main(["check-impl", f"{REPO / 'tests' / 'student_cs231n_norm.py'}:{function}",
+                       *norm])
+        out = capsys.readouterr().out
+        assert status == 0 and "(dx, dgamma, dbeta) agrees" in out, out
+    status = main(["check-impl", f"{REPO / 'tests' / 'student_cs231n_norm.py'}:"
+                   "batchnorm_constants_backward", *norm])
+    out = capsys.readouterr().out
+    assert status == 1 and "likely mistake: mean and variance treated as constants" in out, out

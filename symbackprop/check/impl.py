@@ -635,7 +635,8 @@ CLASS_ALIASES = {"kernel_size": ("kernel", "filter_size", "pool_size", "size", "
 
 
 def course_convention(name: str, *, signature: str, forward_call, returns, names: dict,
-                      layouts: dict | None = None, keywords: dict | None = None) -> dict:
+                      layouts: dict | None = None, keywords: dict | None = None,
+                      input_rank: int | None = None) -> dict:
     """A course's functions for one layer, described for :func:`impl_runner.adapt`.
 
     ``forward_call``: what the forward is given, in order: an array's name (``"x"``,
@@ -643,9 +644,11 @@ def course_convention(name: str, *, signature: str, forward_call, returns, names
     gradients its backward returns, in order; ``names``: what the course calls them
     (``{"x": "dA_prev"}``), for the report; ``layouts``: per array (``x w b g``) the
     axes transposed and the shape (``{"axes": [0, 2, 3, 1]}`` for NHWC); ``keywords``:
-    passed to the forward and the backward when they take them (``mode="max"``).
+    passed to the forward and the backward when they take them (``mode="max"``);
+    ``input_rank``: the number of axes of the inputs the course's layer takes, when the
+    kind takes several (CS231n's batch norm takes ``(N, D)`` only).
     """
-    return {"name": name, "style": "functions", "signature": signature,
+    return {"name": name, "style": "functions", "signature": signature, "input_rank": input_rank,
             "forward_call": [["array", item] if isinstance(item, str) else ["value", item]
                              for item in forward_call],
             "backward_call": ["g", "cache"], "returns": list(returns), "names": dict(names),
@@ -986,6 +989,13 @@ def check_impl(layer, function, *, seed: int = 0, batch: int = 2,
     prepared = [_prepare_case(layer, size, batch, np.random.default_rng(seed + number))
                 for number, size in enumerate(progress.track(
                     sizes, "preparing the inputs and the truth", unit="input sizes"))]
+    rank = (description or {}).get("input_rank")
+    if rank is not None:  # a course's layer takes inputs of one rank only ((N, D) batch norm)
+        prepared = [case for case in prepared if case is None or
+                    len(case.inputs["x"].shape) == rank]
+        if not prepared:
+            raise ValueError(f"input_size: the {convention} convention's layer takes inputs "
+                             f"of {rank} axes; none of the sizes asked for has them")
     if sizes and entry.tied_input is not None and entry.ties(layer):
         largest = max(sizes, key=lambda size: int(np.prod(size)))
         tied = _prepare_case(layer, largest, batch, np.random.default_rng(seed + len(sizes)),

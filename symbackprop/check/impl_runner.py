@@ -241,8 +241,11 @@ def adapt(function, convention: dict | None):
     if convention["style"] == "class":
         return _class_adapter(function, convention)
     name = getattr(function, "__name__", "the function")
+    # conv_backward_naive -> conv_forward_naive, relu_backward -> relu (deeplearning.ai),
+    # batchnorm_backward_alt -> batchnorm_forward (a second version of the same backward)
     candidates = list(dict.fromkeys(
-        [name.replace("backward", "forward"), name.replace("_backward", "")]))
+        [name.replace("backward", "forward"), name.replace("_backward", ""),
+         name.split("backward")[0] + "forward"]))
     defined = namespace_of(function)
     forward = next((defined[candidate] for candidate in candidates
                     if candidate != name and callable(defined.get(candidate))), None)

@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 
 from symbackprop.check.formula_check import FORMULAS, FormulaMistake, FormulaParts
-from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake, course_convention
 from symbackprop.core.naming import to_grid
 from symbackprop.kinds.normalization.expand import broadcast_statistics
 from symbackprop.kinds.normalization.rules import EPS, group_statistics
@@ -25,6 +25,7 @@ from symbackprop.kinds.normalization.spec import (
     BatchNorm2d,
     GroupNorm,
     InstanceNorm2d,
+    LayerNorm,
 )
 
 __all__ = ["graph_backward", "NORMALIZATION_MISTAKES"]
@@ -148,10 +149,45 @@ def _input_size(layer, size):
     return tuple(size)
 
 
+def _cs231n(layer) -> dict:
+    """Stanford CS231n's batch, layer and group norm (assignment 2): the forward takes gamma,
+    beta and a parameter dictionary and returns ``(out, cache)``; the backward returns
+    ``(dx, dgamma, dbeta)``; spatial group norm's gamma is shaped ``(1, C, 1, 1)``."""
+    if not (layer.training and layer.parameter_names):
+        raise ValueError("convention (--convention): CS231n's normalisations are the "
+                         "training-mode layers with gamma and beta")
+    eps = float(layer.eps)
+    names = {"x": "dx", "weight": "dgamma", "bias": "dbeta"}
+    if isinstance(layer, BatchNorm1d):
+        call, param = "batchnorm_forward(x, gamma, beta, bn_param)", {"mode": "train", "eps": eps}
+    elif isinstance(layer, BatchNorm2d):
+        call = "spatial_batchnorm_forward(x, gamma, beta, bn_param)"
+        param = {"mode": "train", "eps": eps}
+    elif isinstance(layer, LayerNorm) and len(layer.normalized_shape) == 1:
+        call, param = "layernorm_forward(x, gamma, beta, ln_param)", {"eps": eps}
+    elif isinstance(layer, GroupNorm):
+        per_channel = {"shape": [1, -1, 1, 1]}
+        return course_convention(
+            "cs231n", signature="spatial_groupnorm_forward(x, gamma, beta, G, gn_param) -> "
+            "(out, cache), spatial_groupnorm_backward(dout, cache) -> (dx, dgamma, dbeta), "
+            "gamma and beta of shape (1, C, 1, 1)",
+            forward_call=("x", "weight", "bias", layer.num_groups, {"eps": eps}),
+            returns=("x", "weight", "bias"), names=names,
+            layouts={"weight": per_channel, "bias": per_channel})
+    else:
+        raise ValueError(f"convention (--convention): CS231n has no {layer.kind} layer")
+    backward = call.split("(")[0].replace("forward", "backward")
+    return course_convention(
+        "cs231n", signature=f"{call} -> (out, cache), {backward}(dout, cache) -> "
+        f"(dx, dgamma, dbeta)", forward_call=("x", "weight", "bias", param),
+        returns=("x", "weight", "bias"), names=names,
+        input_rank=2 if isinstance(layer, BatchNorm1d) else None)
+
+
 _ENTRY = Implementation(
     convention=_CONVENTION, arguments=("x", "weight", "bias", "g"),
     gradients=("x", "weight", "bias"), mistakes=NORMALIZATION_MISTAKES, sizes=_sizes,
-    input_size=_input_size, show_channels=True)
+    input_size=_input_size, show_channels=True, conventions={"cs231n": _cs231n})
 
 def _statistics(derivation):
     """``(mu, sigma^2)`` per group (batch norm: per channel), as the derivation has them."""
