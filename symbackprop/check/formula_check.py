@@ -430,7 +430,7 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     derivation = derive(layer, input_size, batch)
     try:
         checks = check_rule(derivation, text, index_base=index_base, parameters=parameters,
-                            kind=parts)
+                            parts=parts)
     except FormulaError as error:
         raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
                            error.text or text, error.position) from None

@@ -120,7 +120,7 @@ _UNICODE = {
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str      # name, number, op, string, frac, partial, sum, font, end
+    category: str      # name, number, op, string, frac, partial, sum, font, end
     value: str
     start: int
     end: int
@@ -133,33 +133,33 @@ def _tokenize(text: str) -> list[_Token]:
     while position < len(text):
         char = text[position]
         if char in _UNICODE:
-            kind, value = _UNICODE[char]
-            tokens.append(_Token(kind, value, position, position + 1, spaced))
+            category, value = _UNICODE[char]
+            tokens.append(_Token(category, value, position, position + 1, spaced))
             position, spaced = position + 1, False
             continue
         match = _TOKEN.match(text, position)
         if match is None:
             raise FormulaError(f"unexpected character {char!r}", text, position)
-        kind, value = match.lastgroup, match.group()
-        if kind in ("font_cmd", "font_body"):
-            kind = "font"
-        if kind in ("hat", "hat_braced", "hat_plain"):  # \hat{x}: the name xhat
+        category, value = match.lastgroup, match.group()
+        if category in ("font_cmd", "font_body"):
+            category = "font"
+        if category in ("hat", "hat_braced", "hat_plain"):  # \hat{x}: the name xhat
             letter = match.group("hat_braced") or match.group("hat_plain")
             tokens.append(_Token("name", letter + "hat", position, match.end(), spaced))
             position, spaced = match.end(), False
             continue
-        if kind == "space" or (kind == "command" and value in _IGNORED):
+        if category == "space" or (category == "command" and value in _IGNORED):
             spaced = True
-        elif kind == "command" and value not in _COMMANDS and value[1:] in NAMED_FUNCTIONS:
+        elif category == "command" and value not in _COMMANDS and value[1:] in NAMED_FUNCTIONS:
             tokens.append(_Token("name", value[1:], position, match.end(), spaced))
             spaced = False
-        elif kind == "command":
+        elif category == "command":
             if value not in _COMMANDS:
                 raise FormulaError(f"unknown LaTeX command {value}", text, position)
-            kind, value = _COMMANDS[value]
-            tokens.append(_Token(kind, value, position, match.end(), spaced))
+            category, value = _COMMANDS[value]
+            tokens.append(_Token(category, value, position, match.end(), spaced))
             spaced = False
-        elif kind == "font":
+        elif category == "font":
             body = match.group("font_body").strip()
             command = match.group("font_cmd").rstrip("*")
             plain = body.strip("'\"").strip()
@@ -177,11 +177,11 @@ def _tokenize(text: str) -> list[_Token]:
                                           spaced=spaced and token is inner[0], font=command))
             spaced = False
         else:
-            if kind == "word":
-                kind = "name"
-            elif kind == "string":
+            if category == "word":
+                category = "name"
+            elif category == "string":
                 value = value.strip("'\"")
-            tokens.append(_Token(kind, value, position, match.end(), spaced))
+            tokens.append(_Token(category, value, position, match.end(), spaced))
             spaced = False
         position = match.end()
     tokens.append(_Token("end", "", len(text), len(text), spaced))
@@ -385,9 +385,9 @@ class _Parser:
         self.index += 1
         return token
 
-    def at(self, kind: str, value: str | None = None, offset: int = 0) -> bool:
+    def at(self, category: str, value: str | None = None, offset: int = 0) -> bool:
         token = self.peek(offset)
-        return token.kind == kind and (value is None or token.value == value)
+        return token.category == category and (value is None or token.value == value)
 
     def at_op(self, value: str, offset: int = 0) -> bool:
         return self.at("op", value, offset)
@@ -397,7 +397,7 @@ class _Parser:
                             else position)
 
     def describe(self, token: _Token) -> str:
-        return "the end of the formula" if token.kind == "end" else \
+        return "the end of the formula" if token.category == "end" else \
             repr(self.text[token.start:token.end])
 
     def expect(self, value: str) -> _Token:
@@ -449,10 +449,10 @@ class _Parser:
                 raise self.error("expected the loss after \\nabla_{...}")
             self.advance()
             return Derivative(None, name, token.start)
-        if token.kind == "name" and (token.value in ("f", "g") and self.at_op("'", 1)
+        if token.category == "name" and (token.value in ("f", "g") and self.at_op("'", 1)
                                      or _FUNCTIONS.get(token.value) == "f"):
             return self.name_or_call()  # f'(net) = [net > 0]: the layer's derivative
-        if token.kind == "name":
+        if token.category == "name":
             word = self.compound(token.value)
             if word in _GRADIENT_WORDS:  # dW, dx, grad_b, dA_prev
                 self.index += 1 if word == token.value else 3
@@ -475,15 +475,15 @@ class _Parser:
     def is_differential(self, offset: int) -> bool:
         """``\\partial``, ``d`` then a name, or one word ``dL``."""
         token = self.peek(offset)
-        if token.kind == "partial":
+        if token.category == "partial":
             return True
-        if token.kind == "name" and token.value == "d":
+        if token.category == "name" and token.value == "d":
             return self.at("name", offset=offset + 1) or self.at_op("{", offset + 1)
         return False
 
     def is_loss_word(self, offset: int) -> bool:
         token = self.peek(offset)
-        return token.kind == "name" and token.value[:1] == "d" and \
+        return token.category == "name" and token.value[:1] == "d" and \
             _ROLES.get(token.value[1:]) == "loss"
 
     def at_derivative(self) -> bool:
@@ -525,7 +525,7 @@ class _Parser:
     def differential(self) -> Name | None:
         """``\\partial E``, ``\\partial{E_d}``, ``d w_{12}``, ``dL``: None for the loss."""
         token = self.peek()
-        if token.kind == "partial" or (token.kind == "name" and token.value == "d"):
+        if token.category == "partial" or (token.category == "name" and token.value == "d"):
             self.advance()
             if self.at_op("{"):
                 self.advance()
@@ -535,7 +535,7 @@ class _Parser:
                     name = self.name_scripts(name)
             else:
                 name = self.name()
-        elif token.kind == "name" and token.value[:1] == "d" and len(token.value) > 1:
+        elif token.category == "name" and token.value[:1] == "d" and len(token.value) > 1:
             name = self.name(strip=1)
         else:
             raise self.error(f"expected \\partial L, dL or similar, found "
@@ -593,7 +593,7 @@ class _Parser:
             elif self.at_op("[") and found.parts is None and not token.spaced \
                     and self.bracket_is_subscript():
                 found = self.subscript(found, bracket=True)
-            elif token.kind == "number" and not token.spaced and found.parts is None \
+            elif token.category == "number" and not token.spaced and found.parts is None \
                     and "." not in token.value:
                 self.advance()
                 pieces = tuple(Affine(int(c)) for c in token.value)
@@ -608,13 +608,13 @@ class _Parser:
     def bracket_is_subscript(self) -> bool:
         """``g[1,2]`` (indices) rather than ``g [x > 0]`` (an indicator)."""
         depth, index = 0, self.index
-        while self.tokens[index].kind != "end":
+        while self.tokens[index].category != "end":
             token = self.tokens[index]
-            if token.kind == "op" and token.value in "[]":
+            if token.category == "op" and token.value in "[]":
                 depth += 1 if token.value == "[" else -1
                 if depth == 0:
                     return True
-            elif token.kind == "op" and token.value in ("<", ">", "<=", ">=", "=", "!="):
+            elif token.category == "op" and token.value in ("<", ">", "<=", ">=", "=", "!="):
                 return False
             index += 1
         return True
@@ -622,25 +622,25 @@ class _Parser:
     def superscript_is_label(self) -> bool:
         """``^{l-1}``, ``^{(1)}``, ``^T``, ``^{[2]}`` rather than a power ``^2``."""
         token = self.peek(1)
-        if token.kind == "name" and token.value in ("T", "l", "L"):
+        if token.category == "name" and token.value in ("T", "l", "L"):
             return True
-        if token.kind == "op" and token.value in "([":
+        if token.category == "op" and token.value in "([":
             return True
-        if token.kind == "op" and token.value == "{":
+        if token.category == "op" and token.value == "{":
             inner = self.peek(2)
-            return inner.kind == "name" and inner.value in ("T", "l", "L") or \
-                inner.kind == "op" and inner.value in "([{"
+            return inner.category == "name" and inner.value in ("T", "l", "L") or \
+                inner.category == "op" and inner.value in "([{"
         return False
 
     def skip_group(self):
         depth = 0
         while True:
             token = self.advance()
-            if token.kind == "end":
+            if token.category == "end":
                 raise self.error("a '{' is never closed with '}'", token.start)
-            if token.kind == "op" and token.value == "{":
+            if token.category == "op" and token.value == "{":
                 depth += 1
-            elif token.kind == "op" and token.value == "}":
+            elif token.category == "op" and token.value == "}":
                 depth -= 1
             if depth == 0:
                 return
@@ -650,10 +650,10 @@ class _Parser:
             self.advance()
         if not bracket and not self.at_op("{"):
             token = self.advance()
-            if token.kind not in ("name", "number") or "." in token.value:
+            if token.category not in ("name", "number") or "." in token.value:
                 raise self.error("expected indices after '_', such as _{i,j} or _{12}",
                                  token.start)
-            whole = Affine(int(token.value)) if token.kind == "number" \
+            whole = Affine(int(token.value)) if token.category == "number" \
                 else Affine.variable(token.value)
             return replace(found, parts=(whole,), pieces=_pieces([token]))
         opening = self.advance()
@@ -662,11 +662,11 @@ class _Parser:
         depth = 1
         while True:
             token = self.peek()
-            if token.kind == "end":
+            if token.category == "end":
                 raise self.error(f"this '{opening.value}' is never closed", opening.start)
-            if token.kind == "op" and token.value == opening.value:
+            if token.category == "op" and token.value == opening.value:
                 depth += 1
-            elif token.kind == "op" and token.value == closing:
+            elif token.category == "op" and token.value == closing:
                 depth -= 1
                 if depth == 0:
                     break
@@ -698,10 +698,10 @@ class _Parser:
             self.advance()
         while True:
             token = self.peek()
-            if token.kind == "name" and token.value == "T":
+            if token.category == "name" and token.value == "T":
                 self.advance()
                 found = replace(found, transposed=not found.transposed)
-            elif token.kind == "name" and token.value in ("l", "L"):
+            elif token.category == "name" and token.value in ("l", "L"):
                 found = replace(found, layer=self.layer_label(),
                                 script=f"^{{{self.text[token.start:self.peek().start].strip()}}}")
             elif self.at_op("[") or self.at_op("(") or self.at_op("{"):
@@ -730,7 +730,7 @@ class _Parser:
                                         script=f"^{{[{group[0].constant}]}}")
                     else:
                         found = replace(found, channels=tuple(group))
-            elif token.kind == "op" and token.value == ",":
+            elif token.category == "op" and token.value == ",":
                 self.advance()
             else:
                 break
@@ -769,7 +769,7 @@ class _Parser:
 
     def index_term(self) -> Affine:
         value = self.index_atom()
-        while self.at_op("*") or (self.peek(-1).kind == "number" and self.at("name")):
+        while self.at_op("*") or (self.peek(-1).category == "number" and self.at("name")):
             if self.at_op("*"):
                 self.advance()
             other = self.index_atom()
@@ -784,11 +784,11 @@ class _Parser:
 
     def plain_index_atom(self) -> Affine:
         token = self.advance()
-        if token.kind == "number" and "." not in token.value:
+        if token.category == "number" and "." not in token.value:
             return Affine(int(token.value))
-        if token.kind == "name" and len(token.value) == 1:
+        if token.category == "name" and len(token.value) == 1:
             return Affine.variable(token.value)
-        if token.kind == "op" and token.value in "({":
+        if token.category == "op" and token.value in "({":
             value = self.index_expression()
             self.expect(")" if token.value == "(" else "}")
             return value
@@ -820,16 +820,16 @@ class _Parser:
 
     def starts_factor(self) -> bool:
         token = self.peek()
-        if token.kind == "name" and token.value in ("if", "else"):
+        if token.category == "name" and token.value in ("if", "else"):
             return False
-        return token.kind in ("name", "number", "frac", "partial", "sum", "string") or (
-            token.kind == "op" and token.value in "([{|")
+        return token.category in ("name", "number", "frac", "partial", "sum", "string") or (
+            token.category == "op" and token.value in "([{|")
 
     def term(self):
         node = self.power()
         while True:
             token = self.peek()
-            if token.kind == "op" and token.value in ("*", ".*", "odot", "kron", "star",
+            if token.category == "op" and token.value in ("*", ".*", "odot", "kron", "star",
                                                        "conv*", "/"):
                 self.advance()
                 op = {".*": "odot"}.get(token.value, token.value)
@@ -871,29 +871,29 @@ class _Parser:
             self.expect("}")
             return value
         token = self.advance()
-        if token.kind == "number":
+        if token.category == "number":
             return Num(Fraction(token.value[:1]), token.start) if len(token.value) > 1 \
                 and "." not in token.value else Num(Fraction(token.value), token.start)
-        if token.kind == "name":
+        if token.category == "name":
             self.index -= 1
             return self.nested(self.primary)
         raise self.error(f"expected an exponent, found {self.describe(token)}", token.start)
 
     def primary(self):
         token = self.peek()
-        if token.kind == "number":
+        if token.category == "number":
             self.advance()
             if self.at_op("_") and token.value == "1":  # 1_{x > 0}
                 return self.subscript_indicator(token)
             return Num(Fraction(token.value), token.start)
-        if token.kind == "string":
+        if token.category == "string":
             self.advance()
             return Str(token.value, token.start)
         if self.at_derivative():
             return self.derivative()
-        if token.kind == "partial" or (token.kind == "frac" and self.is_differential(2)):
+        if token.category == "partial" or (token.category == "frac" and self.is_differential(2)):
             return self.derivative_of_value()
-        if token.kind == "frac":
+        if token.category == "frac":
             self.advance()
             self.expect("{")
             numerator = self.expression()
@@ -902,9 +902,9 @@ class _Parser:
             denominator = self.expression()
             self.expect("}")
             return Binary("/", numerator, denominator, token.start)
-        if token.kind == "sum":
+        if token.category == "sum":
             return self.summation()
-        if token.kind == "op" and token.value in "([{|":
+        if token.category == "op" and token.value in "([{|":
             self.advance()
             if token.value == "[" and self.bracket_has_comparison():
                 inner = self.comparison()
@@ -916,21 +916,21 @@ class _Parser:
             if token.value == "|":
                 return Call("abs", (inner,), token.start)
             return inner
-        if token.kind == "name":
+        if token.category == "name":
             return self.name_or_call()
         raise self.error(f"expected a term, found {self.describe(token)}")
 
     def bracket_has_comparison(self) -> bool:
         depth, index = 0, self.index
-        while self.tokens[index].kind != "end":
+        while self.tokens[index].category != "end":
             token = self.tokens[index]
-            if token.kind == "op" and token.value in "([{":
+            if token.category == "op" and token.value in "([{":
                 depth += 1
-            elif token.kind == "op" and token.value in ")]}":
+            elif token.category == "op" and token.value in ")]}":
                 if depth == 0:
                     return False
                 depth -= 1
-            elif depth == 0 and token.kind == "op" and token.value in ("<", ">", "<=", ">=",
+            elif depth == 0 and token.category == "op" and token.value in ("<", ">", "<=", ">=",
                                                                      "!="):
                 return True
             index += 1
@@ -939,7 +939,7 @@ class _Parser:
     def comparison(self) -> Compare:
         left = self.expression()
         token = self.peek()
-        if not (token.kind == "op" and token.value in ("<", ">", "<=", ">=", "!=")):
+        if not (token.category == "op" and token.value in ("<", ">", "<=", ">=", "!=")):
             raise self.error(f"expected a comparison such as x > 0, found "
                              f"{self.describe(token)}")
         self.advance()
@@ -1014,7 +1014,7 @@ class _Parser:
             if self.at_op("_"):
                 return self.subscript_indicator(token)
             opening = self.advance()
-            if not (opening.kind == "op" and opening.value in "(["):
+            if not (opening.category == "op" and opening.value in "(["):
                 raise self.error("write the indicator as \\mathbb{1}(x > 0) or [x > 0]",
                                  opening.start)
             inner = self.comparison()
@@ -1033,7 +1033,7 @@ class _Parser:
                 cols = self.advance()
             if closing:
                 self.expect("}")
-            if rows.kind != "number" or cols.kind != "number":
+            if rows.category != "number" or cols.category != "number":
                 raise self.error("write a matrix of ones as \\mathbf{1}_{2\\times 2}",
                                  rows.start)
             return Ones(int(rows.value), int(cols.value), token.start)
@@ -1074,9 +1074,9 @@ class _Parser:
                     depth = 1
                     while depth:
                         inner = self.advance()
-                        if inner.kind == "end":
+                        if inner.category == "end":
                             raise self.error("this '{' is never closed", opening.start)
-                        if inner.kind == "op" and inner.value in "{}":
+                        if inner.category == "op" and inner.value in "{}":
                             depth += 1 if inner.value == "{" else -1
                     sub = tuple(t for t in self.tokens[start:self.index - 1])
                 else:
@@ -1119,16 +1119,16 @@ class _Parser:
 
     def bracket_has_comparison_here(self) -> bool:
         depth, index = 0, self.index
-        while self.tokens[index].kind != "end":
+        while self.tokens[index].category != "end":
             token = self.tokens[index]
-            if token.kind == "op" and token.value in "([{":
+            if token.category == "op" and token.value in "([{":
                 depth += 1
-            elif token.kind == "op" and token.value in ")]}" or \
-                    depth == 0 and token.kind == "op" and token.value == ",":
+            elif token.category == "op" and token.value in ")]}" or \
+                    depth == 0 and token.category == "op" and token.value == ",":
                 if depth == 0:
                     return False
                 depth -= 1
-            elif depth == 0 and token.kind == "op" and token.value in ("<", ">", "<=", ">="):
+            elif depth == 0 and token.category == "op" and token.value in ("<", ">", "<=", ">="):
                 return True
             index += 1
         return False
@@ -1141,7 +1141,7 @@ def _pieces(tokens) -> tuple | None:
     """``12`` -> (1, 2); ``ij`` -> (i, j)."""
     found = []
     for token in tokens:
-        if token.kind not in ("name", "number") or "." in token.value:
+        if token.category not in ("name", "number") or "." in token.value:
             return None
         found += [Affine(int(c)) if c.isdigit() else Affine.variable(c) for c in token.value]
     return tuple(found) or None
@@ -2173,20 +2173,20 @@ def _unfit(error: Exception, text: str) -> FormulaError:
 
 
 def check_rule(derivation, text: str, *, index_base: int = 1, parameters: dict | None = None,
-               seed: int = 0, kind=None) -> list[RuleCheck]:
+               seed: int = 0, parts=None) -> list[RuleCheck]:
     """Judge every right side of the equation ``text`` against ``derivation``.
 
     ``parameters``: the layer's letters (``s``, ``p``, ``P``, ``d``, ``K``) for
-    ``\\operatorname{pad}_P``, ``\\operatorname{dil}_s`` and the like.  ``kind``: the
+    ``\\operatorname{pad}_P``, ``\\operatorname{dil}_s`` and the like.  ``parts``: the
     layer kind's :class:`~symbackprop.check.formula_check.FormulaParts` (its own names,
     named mistakes, whether the upstream gradient may be left out), or None.  One
     :class:`RuleCheck` per right side (``A = B = C`` gives two).
     """
-    quantities = dict(getattr(kind, "quantities", {}) or {})
+    quantities = dict(getattr(parts, "quantities", {}) or {})
     equation = parse_rule(text, quantities)
     try:
         return [_check_side(derivation, equation, right, index_base, dict(parameters or {}),
-                            seed, kind) for right in equation.rights]
+                            seed, parts) for right in equation.rights]
     except _EVALUATION_ERRORS as error:
         raise _unfit(error, text) from None
     except RecursionError:
@@ -2395,7 +2395,7 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
 
 
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
-                seed: int, kind=None) -> RuleCheck:
+                seed: int, parts=None) -> RuleCheck:
     numbered = [name for name in _names(equation.left) + _names(right)
                 if name.number is not None]
     if numbered:
@@ -2412,11 +2412,11 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     input_at = 0 if offsets and max(offsets) >= 1 else -1
     context = _Context(derivation=derivation, parameters=parameters, index_base=index_base,
                        input_at=input_at,
-                       quantities=dict(getattr(kind, "quantities", {}) or {}))
+                       quantities=dict(getattr(parts, "quantities", {}) or {}))
     evaluator = _Evaluator(context)
     role, truth, written = _target(evaluator, equation)
     upstream_left_out = not _mentions_gradient(right) and \
-        getattr(kind, "implicit_upstream", False)
+        getattr(parts, "implicit_upstream", False)
     if upstream_left_out:  # a loss: its upstream gradient is 1 unless written
         ones = {symbol: sympy.Integer(1) for symbol in to_grid(derivation.g).flat}
         truth = np.vectorize(lambda e: sympy.sympify(e).xreplace(ones), otypes=[object])(truth)
@@ -2525,7 +2525,7 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                                 elements if elementwise else None, written, role,
                                 equation.text)
         if not mistake and givens:
-            mistake = _kind_mistake(derivation, kind, role, givens, upstream_left_out)
+            mistake = _kind_mistake(derivation, parts, role, givens, upstream_left_out)
         if not mistake and wrong and all(r.comparison.corner for r in wrong):
             mistake = ("the derivative at the corner: the rule differs only where the input "
                        "is exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
@@ -2617,11 +2617,11 @@ _MISTAKES = (
 )
 
 
-def _kind_mistake(derivation, kind, role: str, givens: list, upstream_left_out: bool) -> str:
+def _kind_mistake(derivation, parts, role: str, givens: list, upstream_left_out: bool) -> str:
     """The layer kind's own classic mistake (FormulaParts.mistakes) the rule's values
     match on every element it names, as ``name: why``; "" when none does."""
     ones = {symbol: sympy.Integer(1) for symbol in to_grid(derivation.g).flat}
-    for mistake in getattr(kind, "mistakes", ()) or ():
+    for mistake in getattr(parts, "mistakes", ()) or ():
         if mistake.gradient != role:
             continue
         for candidate in mistake.candidates(derivation):
