@@ -380,8 +380,8 @@ def _constructor_arguments(cls, offered: dict) -> dict:
     parameters = inspect.signature(cls).parameters
     chosen = {}
     for parameter in parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
+        if parameter.kind is parameter.VAR_POSITIONAL or parameter.kind is parameter.VAR_KEYWORD:
+            continue  # *args, **kwargs: nothing to offer by name
         if parameter.name in offered:
             chosen[parameter.name] = offered[parameter.name]
         elif parameter.default is parameter.empty:
