@@ -43,9 +43,8 @@ from symbackprop.render.codegen import (
 )
 from symbackprop.render.codegen_chain import (
     _input_shape_spec,
-    backward_rule,
     regenerate_lines,
-    render_blocks,
+    step_lines,
     step_rule,
 )
 from symbackprop.render.templating import python_environment
@@ -180,29 +179,7 @@ def array_api_common_context(layer) -> dict:
 # -- a chain ----------------------------------------------------------------------------
 
 def _chain_step(number: int, layer) -> dict:
-    context = ARRAY_API[layer].context(layer)
-    blocks = render_blocks(context["template"], context)
-    has_output_size = bool(blocks.get("output_size", "").strip())
-    params = [f"{name}{number}" for name in layer.parameter_names]
-    arguments = ", ".join([f"a{number - 1}", *params])
-    results = [f"delta{number - 1}", *(f"grad_{name}" for name in params)]
-    backward_target = ", ".join(results) if params else f"(delta{number - 1},)"
-    return dict(
-        number=number,
-        title=layer.describe(),
-        entry=NUMPY[layer],
-        params=params,
-        own_names=", ".join(["x", *layer.parameter_names]),
-        chain_names=", ".join([f"a{number - 1}", *params]),
-        description=blocks["description"],
-        code="".join(blocks.get(name, "") for name in ("constants", "output_size", "kernels")),
-        returns="_forward, _backward" + (", output_size" if has_output_size else ""),
-        unpacked=", ".join([f"_forward_{number}", f"_backward_{number}"]
-                           + ([f"_output_size_{number}"] if has_output_size else [])),
-        forward_line=f"a{number} = _forward_{number}({arguments})",
-        backward_line=f"{backward_target} = _backward_{number}({arguments}, delta{number})",
-        rule=backward_rule(number, layer),
-    )
+    return step_lines(number, layer, ARRAY_API[layer].context(layer))
 
 
 def _chain_shape_lines(number: int, layer, rank: int, channels) -> tuple:

@@ -142,7 +142,13 @@ def _shape_lines(number: int, layer, rank: int, channels) -> tuple[list[str], in
 
 
 def _step(number: int, layer, style: str) -> dict:
-    context = layer_context(layer, style)
+    return step_lines(number, layer, layer_context(layer, style))
+
+
+def step_lines(number: int, layer, context: dict) -> dict:
+    """One layer's part of a chain module, from the context of its own module (whatever
+    the target: the NumPy one or the array API's): its code as nested functions, the
+    lines that call them, its names in the chain."""
     blocks = render_blocks(context["template"], context)
     has_output_size = bool(blocks.get("output_size", "").strip())
     params = [f"{name}{number}" for name in layer.parameter_names]
