@@ -20,7 +20,7 @@ channel and the first input channel of its group).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from symbackprop.core.indexing import dilated_length, grad_input_padding
 
@@ -80,8 +80,10 @@ def _kernel(printer, position) -> dict:
     return {"weight": printer.label("w", index), "kernel": index}
 
 
-def receptive_field(derivation, printer, output: tuple[int, int]) -> Figure | None:
-    """The padded input with the window of output ``z[0, 0, i, j]`` highlighted."""
+def _window_on_padded_input(derivation, printer, position, label) -> tuple | None:
+    """``(rows, cols, cells)`` of the padded input with the window of output ``position``
+    marked: the cells ``z[0, 0, i, j]`` reads, and equally those ``g[0, 0, i, j]`` is
+    scattered back into.  ``label(index)`` writes an input cell; None if it is too large."""
     layer = derivation.layer
     _, _, height, width = derivation.input_shape
     top, bottom, left, right = layer.padding
@@ -89,22 +91,32 @@ def receptive_field(derivation, printer, output: tuple[int, int]) -> Figure | No
     if not _fits(rows, cols):
         return None
     (sh, sw), (dh, dw), (kh, kw) = layer.stride, layer.dilation, layer.kernel_size
-    i, j = output
-    reads = {(sh * i + dh * m, sw * j + dw * k): (m, k) for m in range(kh) for k in range(kw)}
+    i, j = position
+    window = {(sh * i + dh * m, sw * j + dw * k): (m, k) for m in range(kh) for k in range(kw)}
     cells = []
     for r in range(rows):
         for c in range(cols):
-            a, b = r - top, c - left
-            inside = 0 <= a < height and 0 <= b < width
-            kernel = reads.get((r, c))
+            index = (0, 0, r - top, c - left)
+            inside = 0 <= index[2] < height and 0 <= index[3] < width
+            kernel = window.get((r, c))
             cells.append(Cell(
                 row=r, col=c, kind="input" if inside else "padding",
-                text=printer.label("x", (0, 0, a, b)) if inside else "0",
-                read=kernel is not None, **_kernel(printer, kernel),
-                element=(0, 0, a, b) if inside else ()))
-    z = printer.label("z", (0, 0, i, j))
+                text=label(index) if inside else "", read=kernel is not None,
+                **_kernel(printer, kernel), element=index if inside else ()))
+    return rows, cols, tuple(cells)
+
+
+def receptive_field(derivation, printer, output: tuple[int, int]) -> Figure | None:
+    """The padded input with the window of output ``z[0, 0, i, j]`` highlighted."""
+    grid = _window_on_padded_input(derivation, printer, output,
+                                   lambda index: printer.label("x", index))
+    if grid is None:
+        return None
+    rows, cols, cells = grid
+    cells = tuple(cell if cell.kind == "input" else replace(cell, text="0") for cell in cells)
+    z = printer.label("z", (0, 0, *output))
     return Figure(
-        name="receptive_field", rows=rows, cols=cols, cells=tuple(cells),
+        name="receptive_field", rows=rows, cols=cols, cells=cells,
         caption=rf"The cells ${z}$ reads: each highlighted input is multiplied by the kernel "
                 rf"element under it and the products are added. Grey cells are the padding "
                 rf"(zeros).")
@@ -112,29 +124,15 @@ def receptive_field(derivation, printer, output: tuple[int, int]) -> Figure | No
 
 def scatter(derivation, printer, upstream: tuple[int, int]) -> Figure | None:
     """Where ``g[0, 0, i, j]`` times each kernel element is added in the padded table."""
-    layer = derivation.layer
-    _, _, height, width = derivation.input_shape
-    top, bottom, left, right = layer.padding
-    rows, cols = top + height + bottom, left + width + right
-    if not _fits(rows, cols):
+    grid = _window_on_padded_input(derivation, printer, upstream,
+                                   lambda index: rf"\partial {printer.label('x', index)}")
+    if grid is None:
         return None
-    (sh, sw), (dh, dw), (kh, kw) = layer.stride, layer.dilation, layer.kernel_size
+    rows, cols, cells = grid
     i, j = upstream
-    lands = {(sh * i + dh * m, sw * j + dw * k): (m, k) for m in range(kh) for k in range(kw)}
-    cells = []
-    for r in range(rows):
-        for c in range(cols):
-            a, b = r - top, c - left
-            inside = 0 <= a < height and 0 <= b < width
-            kernel = lands.get((r, c))
-            cells.append(Cell(
-                row=r, col=c, kind="input" if inside else "padding",
-                text=rf"\partial {printer.label('x', (0, 0, a, b))}" if inside else "",
-                read=kernel is not None, **_kernel(printer, kernel),
-                element=(0, 0, a, b) if inside else ()))
     g = printer.label("g", (0, 0, i, j))
     return Figure(
-        name="scatter", rows=rows, cols=cols, cells=tuple(cells),
+        name="scatter", rows=rows, cols=cols, cells=cells,
         caption=rf"The backward pass as a scatter: ${g}$ times each kernel element is added "
                 rf"into the cell that kernel element met in the forward pass (a table shaped "
                 rf"like the padded input, $\partial x$ standing for $\partial "
