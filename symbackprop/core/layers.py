@@ -112,6 +112,50 @@ def short_numbers(values: tuple[int, ...]) -> str:
     return str(values)
 
 
+class GroupedChannels:
+    """What every convolution (plain or transposed, of any number of axes) has: ``C`` in,
+    ``O`` out, split into ``groups``, and an optional bias ``b[o]``.  The layer supplies
+    ``weight_shape``."""
+
+    def check_channel_counts(self) -> None:
+        for name in ("in_channels", "out_channels", "groups"):
+            value = getattr(self, name)
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+    def check_groups_and_bias(self) -> None:
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be True or False, got {self.bias!r}")
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) % self.groups:
+                raise ValueError(
+                    f"groups must divide {name}: {getattr(self, name)} channels cannot be split "
+                    f"into {self.groups} groups")
+
+    @property
+    def group_in_channels(self) -> int:
+        """Input channels per group: ``C / groups``."""
+        return self.in_channels // self.groups
+
+    @property
+    def group_out_channels(self) -> int:
+        """Output channels per group: ``O / groups``."""
+        return self.out_channels // self.groups
+
+    @property
+    def bias_shape(self) -> tuple[int] | None:
+        return (self.out_channels,) if self.bias else None
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return ("w", "b") if self.bias else ("w",)
+
+    @property
+    def parameter_shapes(self) -> dict:
+        """``{"w": weight_shape, "b": (O,)}`` (no ``b`` without bias)."""
+        return {"w": self.weight_shape, **({"b": self.bias_shape} if self.bias else {})}
+
+
 class SpecMixin:
     """``replace`` and ``spec`` for every layer."""
 

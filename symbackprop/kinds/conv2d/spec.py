@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symbackprop.core.indexing import is_int, padding_pairs, pair, sliding_output_size
-from symbackprop.core.layers import SpecMixin, feature_maps, short_numbers
+from symbackprop.core.indexing import padding_pairs, pair, sliding_output_size
+from symbackprop.core.layers import GroupedChannels, SpecMixin, feature_maps, short_numbers
 from symbackprop.core.naming import MODULE_NAMES, padding_token, pair_token
 from symbackprop.core.registry import register_kind
 
 
 @register_kind
 @dataclass(frozen=True)
-class Conv2d(SpecMixin):
+class Conv2d(GroupedChannels, SpecMixin):
     """A 2-D convolution (cross-correlation, as deep-learning libraries compute it).
 
     Parameters
@@ -53,48 +53,20 @@ class Conv2d(SpecMixin):
         set_("kernel_size", pair(self.kernel_size, "kernel_size"))
         set_("stride", pair(self.stride, "stride"))
         set_("dilation", pair(self.dilation, "dilation"))
-        for name in ("in_channels", "out_channels", "groups"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        self.check_channel_counts()
         for name in ("kernel_size", "stride", "dilation"):
             if min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1 along both axes, got {getattr(self, name)}")
         # "same" and "valid" become numbers here: the layer holds (top, bottom, left, right)
         pairs = padding_pairs(self.padding, 2, self.kernel_size, self.dilation, self.stride)
         set_("padding", tuple(side for pair_ in pairs for side in pair_))
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias must be True or False, got {self.bias!r}")
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise ValueError(
-                    f"groups must divide {name}: {getattr(self, name)} channels cannot be split "
-                    f"into {self.groups} groups"
-                )
+        self.check_groups_and_bias()
 
     # -- shapes -------------------------------------------------------------
-    @property
-    def group_in_channels(self) -> int:
-        """Input channels each kernel sees: ``C / groups``."""
-        return self.in_channels // self.groups
-
-    @property
-    def group_out_channels(self) -> int:
-        """Output channels per group: ``O / groups``."""
-        return self.out_channels // self.groups
-
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
         """``(O, C/groups, KH, KW)``."""
         return (self.out_channels, self.group_in_channels, *self.kernel_size)
-
-    @property
-    def bias_shape(self) -> tuple[int] | None:
-        return (self.out_channels,) if self.bias else None
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return ("w", "b") if self.bias else ("w",)
 
     def output_size(self, input_size) -> tuple[int, int]:
         """``(Ho, Wo)`` for an input of ``(H, W)``; ``ValueError`` if it does not fit.
@@ -106,11 +78,6 @@ class Conv2d(SpecMixin):
             lambda kernel, dilation, extent: (
                 f"the dilated kernel {dilation}*({kernel}-1)+1 = {extent}; use a larger input, "
                 f"more padding, or a smaller kernel_size/dilation"))
-
-    @property
-    def parameter_shapes(self) -> dict:
-        """``{"w": (O, C/groups, KH, KW), "b": (O,)}`` (no ``b`` without bias)."""
-        return {"w": self.weight_shape, **({"b": self.bias_shape} if self.bias else {})}
 
     def input_shape(self, input_size, batch: int = 1) -> tuple[int, int, int, int]:
         """``(N, C, H, W)`` from ``(H, W)`` (or ``(C, H, W)`` with ``C = in_channels``)."""
@@ -136,11 +103,9 @@ class Conv2d(SpecMixin):
         return batch * out_channels * out_h * out_w * self.group_in_channels * \
             self.kernel_size[0] * self.kernel_size[1]
 
-
     def output_shape(self, input_size, batch: int = 1) -> tuple[int, int, int, int]:
         """``(N, O, Ho, Wo)``."""
         return (batch, self.out_channels, *self.output_size(input_size))
-
 
     def describe(self) -> str:
         """One line in the user's terms: ``Conv2d 1->1, kernel 2x2, stride 1, padding 1``."""

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from symbackprop.core.indexing import is_int
-from symbackprop.core.layers import SpecMixin, positive_ints, short_numbers
+from symbackprop.core.layers import GroupedChannels, SpecMixin, positive_ints, short_numbers
 from symbackprop.core.naming import MODULE_NAMES
 from symbackprop.core.registry import register_kind
 
@@ -70,7 +70,7 @@ def transposed_output_length(size: int, kernel: int, stride: int, begin: int, en
 
 
 @dataclass(frozen=True)
-class ConvTransposeNd(SpecMixin):
+class ConvTransposeNd(GroupedChannels, SpecMixin):
     """A transposed convolution over ``dims`` spatial axes (the subclasses fix ``dims``).
 
     Each input element ``x[n, c, i]`` scatters ``x[n, c, i] * w[c, o, k]`` onto output
@@ -110,10 +110,7 @@ class ConvTransposeNd(SpecMixin):
         for name in ("kernel_size", "stride", "dilation", "output_padding"):
             set_(name, per_axis(getattr(self, name), name, self.dims))
         set_("padding", padding_pairs(self.padding, self.dims))
-        for name in ("in_channels", "out_channels", "groups"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        self.check_channel_counts()
         for name in ("kernel_size", "stride", "dilation"):
             if min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1 along every axis, got "
@@ -130,13 +127,7 @@ class ConvTransposeNd(SpecMixin):
                     f"output_padding must be smaller than either stride or dilation (PyTorch's "
                     f"rule), got output_padding {extra} >= stride {stride} and dilation "
                     f"{dilation} along the {AXIS_NAMES[self.dims][axis]}")
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias must be True or False, got {self.bias!r}")
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise ValueError(
-                    f"groups must divide {name}: {getattr(self, name)} channels cannot be split "
-                    f"into {self.groups} groups")
+        self.check_groups_and_bias()
 
     def field_default(self, field):
         """The default as it is stored (``stride=1`` is kept as ``(1, 1)``)."""
@@ -148,32 +139,9 @@ class ConvTransposeNd(SpecMixin):
 
     # -- shapes -------------------------------------------------------------
     @property
-    def group_in_channels(self) -> int:
-        """Input channels per group: ``C / groups``."""
-        return self.in_channels // self.groups
-
-    @property
-    def group_out_channels(self) -> int:
-        """Output channels per group: ``O / groups``."""
-        return self.out_channels // self.groups
-
-    @property
     def weight_shape(self) -> tuple[int, ...]:
         """``(C, O/groups, *K)``: PyTorch's layout, input channels first."""
         return (self.in_channels, self.group_out_channels, *self.kernel_size)
-
-    @property
-    def bias_shape(self) -> tuple[int] | None:
-        return (self.out_channels,) if self.bias else None
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return ("w", "b") if self.bias else ("w",)
-
-    @property
-    def parameter_shapes(self) -> dict:
-        """``{"w": (C, O/groups, *K), "b": (O,)}`` (no ``b`` without bias)."""
-        return {"w": self.weight_shape, **({"b": self.bias_shape} if self.bias else {})}
 
     @property
     def spatial_axes(self) -> int:

@@ -17,7 +17,7 @@ from symbackprop.core.indexing import (
     output_length,
     padding_pairs,
 )
-from symbackprop.core.layers import SpecMixin, positive_ints, short_numbers
+from symbackprop.core.layers import GroupedChannels, SpecMixin, positive_ints, short_numbers
 from symbackprop.core.naming import MODULE_NAMES
 from symbackprop.core.registry import register_kind
 
@@ -28,7 +28,7 @@ AXIS_NAMES = {1: ("L",), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)
-class ConvNd(SpecMixin):
+class ConvNd(GroupedChannels, SpecMixin):
     """A convolution (cross-correlation) over ``spatial_axes`` axes; see :class:`Conv1d`."""
 
     in_channels: int = 1
@@ -48,10 +48,7 @@ class ConvNd(SpecMixin):
         axes = self.spatial_axes
         for name in ("kernel_size", "stride", "dilation"):
             set_(name, axis_tuple(getattr(self, name), axes, name))
-        for name in ("in_channels", "out_channels", "groups"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        self.check_channel_counts()
         for name in ("kernel_size", "stride", "dilation"):
             if min(getattr(self, name)) < 1:
                 along = "" if axes == 1 else " along every axis"
@@ -59,13 +56,7 @@ class ConvNd(SpecMixin):
         # "same" and "valid" become numbers here: the layer holds (begin, end) per axis
         pairs = padding_pairs(self.padding, axes, self.kernel_size, self.dilation, self.stride)
         set_("padding", tuple(side for pair in pairs for side in pair))
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias must be True or False, got {self.bias!r}")
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise ValueError(
-                    f"groups must divide {name}: {getattr(self, name)} channels cannot be split "
-                    f"into {self.groups} groups")
+        self.check_groups_and_bias()
 
     def field_default(self, field):
         """Defaults as stored: one value per axis (``kernel_size`` 2 on every axis)."""
@@ -88,32 +79,9 @@ class ConvNd(SpecMixin):
         return tuple(zip(self.padding[::2], self.padding[1::2]))
 
     @property
-    def group_in_channels(self) -> int:
-        """Input channels each kernel sees: ``C / groups``."""
-        return self.in_channels // self.groups
-
-    @property
-    def group_out_channels(self) -> int:
-        """Output channels per group: ``O / groups``."""
-        return self.out_channels // self.groups
-
-    @property
     def weight_shape(self) -> tuple[int, ...]:
         """``(O, C/groups, *kernel_size)``."""
         return (self.out_channels, self.group_in_channels, *self.kernel_size)
-
-    @property
-    def bias_shape(self) -> tuple[int] | None:
-        return (self.out_channels,) if self.bias else None
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return ("w", "b") if self.bias else ("w",)
-
-    @property
-    def parameter_shapes(self) -> dict:
-        """``{"w": (O, C/groups, *K), "b": (O,)}`` (no ``b`` without bias)."""
-        return {"w": self.weight_shape, **({"b": self.bias_shape} if self.bias else {})}
 
     def output_size(self, input_size) -> tuple[int, ...]:
         """The output's spatial sizes for an input of ``input_size`` (one per axis).
