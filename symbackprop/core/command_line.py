@@ -200,14 +200,20 @@ def _add_sequential_options(parser) -> None:
                              '{"input": [C, H, W], "layers": [...]} (required, no default)')
 
 
-def _sequential_from_args(args) -> Sequential:
+def _composite_from_args(args, composite):
+    """The layer ``--spec`` describes, as a ``composite`` (a chain, a residual block) even
+    when it holds one layer; the spec's ``"input"`` becomes ``--input`` when none is given."""
     layer, input_size = load_spec(args.spec)
-    if not isinstance(layer, Sequential):
-        layer = Sequential(layer)
+    if not isinstance(layer, composite):
+        layer = composite(layer)
     if getattr(args, "input", 1) is None and input_size is not None:  # the spec's input: default
         args.input = "x".join(map(str, input_size)) if isinstance(input_size, tuple) \
             else str(input_size)
     return layer
+
+
+def _sequential_from_args(args) -> Sequential:
+    return _composite_from_args(args, Sequential)
 
 
 def _sequential_arguments(chain: Sequential) -> list[str]:
@@ -234,13 +240,7 @@ def _add_residual_options(parser) -> None:
 
 
 def _residual_from_args(args) -> Residual:
-    layer, input_size = load_spec(args.spec)
-    if not isinstance(layer, Residual):
-        layer = Residual(layer)
-    if getattr(args, "input", 1) is None and input_size is not None:  # the spec's input: default
-        args.input = "x".join(map(str, input_size)) if isinstance(input_size, tuple) \
-            else str(input_size)
-    return layer
+    return _composite_from_args(args, Residual)
 
 
 def _residual_arguments(residual: Residual) -> list[str]:
