@@ -48,8 +48,7 @@ def _code(printer, expr):
 
 TextPrinter.print_function(ConvolutionWithSameWeight, _text)
 LayerLatexPrinter.print_function(ConvolutionWithSameWeight, _latex)
-# the code printer has no print_function; its _print_<name> dispatch is the same
-setattr(GeneratedCodePrinter, f"_print_{ConvolutionWithSameWeight.__name__}", _code)
+GeneratedCodePrinter.print_function(ConvolutionWithSameWeight, _code)
 
 for _layer_type in LAYER_TYPES:
     CHAIN_RULES.register(_layer_type, chain_rule)

@@ -44,7 +44,7 @@ def _latex(printer, expr, exp=None) -> str:
 for _operator in (CrossEntropyBackward, MSEBackward):
     TextPrinter.print_function(_operator, _plain)
     LayerLatexPrinter.print_function(_operator, _latex)
-    setattr(GeneratedCodePrinter, f"_print_{_operator.__name__}", _plain)
+    GeneratedCodePrinter.print_function(_operator, _plain)
 
 CHAIN_RULES.register(CrossEntropyLoss,
                      lambda layer, names: CrossEntropyBackward(names["g"], names["x"]))

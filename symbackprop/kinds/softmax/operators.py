@@ -44,7 +44,7 @@ for _operator in (SoftmaxBackward, LogSoftmaxBackward):
     TextPrinter.print_function(_operator, _plain)
     LayerLatexPrinter.print_function(_operator, _latex)
     # a chain module's comments print the rule in words, as the text printout does
-    setattr(GeneratedCodePrinter, f"_print_{_operator.__name__}", _plain)
+    GeneratedCodePrinter.print_function(_operator, _plain)
 
 CHAIN_RULES.register(Softmax, lambda layer, names: SoftmaxBackward(names["g"], names["x"]))
 CHAIN_RULES.register(LogSoftmax, lambda layer, names: LogSoftmaxBackward(names["g"], names["x"]))
