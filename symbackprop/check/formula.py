@@ -51,6 +51,7 @@ __all__ = [
     "Formula",
     "ProductTerm",
     "parse_formula",
+    "TokenCursor",
     "products",
 ]
 
@@ -492,7 +493,36 @@ def parse_formula(text: str, names: dict | None = None) -> Formula:
     return _Parser(text, names).formula()
 
 
-class _Parser:
+class TokenCursor:
+    """Reading a formula's tokens one by one, for a recursive-descent parser: ``tokens``
+    (ending with an ``"end"`` token), ``index`` and ``text`` are the parser's."""
+
+    def peek(self, offset: int = 0):
+        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+
+    def advance(self):
+        token = self.peek()
+        self.index += 1
+        return token
+
+    def at(self, category: str, value: str | None = None, offset: int = 0) -> bool:
+        token = self.peek(offset)
+        return token.category == category and (value is None or token.value == value)
+
+    def at_op(self, value: str, offset: int = 0) -> bool:
+        return self.at("op", value, offset)
+
+    def error(self, message: str, position: int | None = None) -> FormulaError:
+        """A :class:`FormulaError` at ``position`` (default: the next token's)."""
+        return FormulaError(message, self.text,
+                            self.peek().start if position is None else position)
+
+    def describe(self, token) -> str:
+        return "the end of the formula" if token.category == "end" else repr(
+            self.text[token.start:token.end])
+
+
+class _Parser(TokenCursor):
     def __init__(self, text: str, names: dict | None = None):
         self.array_names = {**ARRAY_NAMES, **(names or {})}
         if len(text) > MAX_FORMULA_LENGTH:
@@ -507,31 +537,6 @@ class _Parser:
         self.spellings: dict = {}
         self.separator: str | None = None
         self.index_style: tuple | None = None
-
-    # -- token helpers ------------------------------------------------------------
-    def peek(self, offset: int = 0) -> _Token:
-        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
-
-    def advance(self) -> _Token:
-        token = self.peek()
-        self.index += 1
-        return token
-
-    def at(self, category: str, value: str | None = None, offset: int = 0) -> bool:
-        token = self.peek(offset)
-        return token.category == category and (value is None or token.value == value)
-
-    def at_op(self, value: str, offset: int = 0) -> bool:
-        return self.at("op", value, offset)
-
-    def error(self, message: str, position: int | None = None) -> FormulaError:
-        if position is None:
-            position = self.peek().start
-        return FormulaError(message, self.text, position)
-
-    def describe(self, token: _Token) -> str:
-        return "the end of the formula" if token.category == "end" else repr(
-            self.text[token.start:token.end])
 
     def expect_op(self, value: str, what: str) -> _Token:
         if not self.at_op(value):

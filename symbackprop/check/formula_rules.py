@@ -47,7 +47,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from symbackprop.check.formula import Affine, FormulaError
+from symbackprop.check.formula import Affine, FormulaError, TokenCursor
 from symbackprop.core.naming import Notation, parse_element, plain_subscript, to_grid
 from symbackprop.core.rules import correlate2d, dilate, pad2d, rot180
 from symbackprop.render.text import TextPrinter
@@ -369,36 +369,13 @@ def parse_rule(text: str, names=()) -> Equation:
         raise FormulaError("this formula is nested too deeply to read", text, 0) from None
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, text: str, names=()):
         self.text = text
         self.names = frozenset(names)
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
-
-    def peek(self, offset: int = 0) -> _Token:
-        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
-
-    def advance(self) -> _Token:
-        token = self.peek()
-        self.index += 1
-        return token
-
-    def at(self, category: str, value: str | None = None, offset: int = 0) -> bool:
-        token = self.peek(offset)
-        return token.category == category and (value is None or token.value == value)
-
-    def at_op(self, value: str, offset: int = 0) -> bool:
-        return self.at("op", value, offset)
-
-    def error(self, message: str, position: int | None = None) -> FormulaError:
-        return FormulaError(message, self.text, self.peek().start if position is None
-                            else position)
-
-    def describe(self, token: _Token) -> str:
-        return "the end of the formula" if token.category == "end" else \
-            repr(self.text[token.start:token.end])
 
     def expect(self, value: str) -> _Token:
         if not self.at_op(value):
