@@ -34,12 +34,15 @@ def test_average_pooling_document_shows_the_share_and_the_kron_form():
     tiled = to_latex(sbp.derive(AvgPool2d(2), (4, 4)))
     assert r"\frac{\partial L}{\partial x} = \frac{1}{4}\, g \otimes \mathbf{1}_{2\times2}" \
         in tiled
-    assert r"\textbf{Verified:} equal to the sums below on all 16 elements." in tiled
+    # stated in the rules section, after the sums it was proven against
+    assert r"\textbf{Verified:} SymPy expanded the rule for all 16 input elements" in tiled
+    assert tiled.index(r"\otimes \mathbf{1}_{2\times2}") > tiled.index(r"\section{The rule}")
     assert r"\frac{\partial L}{\partial x_{12}} &= \frac{1}{4} g_{11}" in tiled
     excluded = to_latex(sbp.derive(AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
                                    (4, 4)))
     assert "D_{ij}" in excluded and "left out of the divisor" in excluded
-    assert "Kronecker" not in excluded
+    assert r"\otimes \mathbf{1}_{3" not in excluded  # only the general form, and why not
+    assert "Not here: the stride 2x2 is not the window 3x3 and the input is padded" in excluded
 
 
 def test_activation_and_linear_documents():

@@ -12,9 +12,23 @@ import sympy
 
 from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
-from symbackprop.kinds.pool2d.rules import KRON_STATEMENT, IsWindowMax, WindowMax, tiles_input
+from symbackprop.kinds.pool2d.figures import upsample
+from symbackprop.kinds.pool2d.rules import (
+    KRON_STATEMENT,
+    ROUTING_STATEMENT,
+    SHARE_STATEMENT,
+    IsWindowMax,
+    WindowMax,
+    tiles_input,
+)
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
-from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter, size_formula_latex
+from symbackprop.render.latex import (
+    LATEX,
+    LatexParts,
+    LayerLatexPrinter,
+    _layer_document,
+    size_formula_latex,
+)
 
 
 def _window_max_latex(printer, expr, exp=None) -> str:
@@ -177,6 +191,140 @@ def kron(derivation, printer) -> dict | None:
             "holds": proof.holds, "checked": proof.checked, "tail": any(proof.unread)}
 
 
+# -- the pooling's own document: the layer document with the upsample figure, the rules
+# section and the chain's continuation through the activation before it ---------------
+
+def _verdict(proof) -> dict:
+    """A proof's verdict as the template states it (None: not proven, too large)."""
+    if proof is None:
+        return {"holds": None, "text": "this instance is too large to prove the rule while "
+                                       "writing the document; it is quoted, not re-proven."}
+    if proof.holds:
+        return {"holds": True, "text": rf"SymPy expanded the rule for all {proof.checked} "
+                                       r"input elements and each is exactly the element-wise "
+                                       r"sum of Section~\ref{sec:backward}."}
+    return {"holds": False, "text": rf"the rule differs from the element-wise sums at "
+                                    rf"{len(proof.mismatches)} of {proof.checked} elements; "
+                                    r"the sums are the truth."}
+
+
+def _no_kron_reason(layer) -> str:
+    """Why the Kronecker form does not apply to windows that do not tile the input."""
+    reasons = []
+    if layer.spatial_dims != 2:
+        reasons.append(f"the pooling is {layer.spatial_dims}-D (the form is stated for 2-D maps)")
+    if layer.stride != layer.kernel_size:
+        reasons.append(f"the stride {'x'.join(map(str, layer.stride))} is not the window "
+                       f"{'x'.join(map(str, layer.kernel_size))}")
+    if any(layer.padding):
+        reasons.append("the input is padded")
+    if layer.ceil_mode:
+        reasons.append("ceil\\_mode clips the last windows")
+    if any(d != 1 for d in layer.dilation):
+        reasons.append("the window is dilated")
+    return _join_words(reasons)
+
+
+def _join_words(items) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def rules_section(derivation, printer) -> dict:
+    """The rules section: max pooling's routing to the argmax, average pooling's equal
+    share and Kronecker form, each with this layer's numbers and its proof's verdict."""
+    layer = derivation.layer
+    is_max = isinstance(layer, MAX_POOLS)
+    proofs = proofs_for(derivation)
+    by_statement = {proof.statement: proof for proof in proofs} if proofs is not None else {}
+    x, z, g, loss = (printer.name(key) for key in ("x", "z", "g", "L"))
+    outs, _, element = _LETTERS[layer.spatial_dims]
+    size = math.prod(layer.kernel_size)
+    window_words = "x".join(map(str, layer.kernel_size))
+    section = {"is_max": is_max, "window": window_words, "size": size}
+    if is_max:
+        section["formula"] = (
+            rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
+            rf"\sum_{{\text{{windows }} {outs} \ni {x}_{{{element}}}}} {g}_{{{outs}}}\, "
+            rf"[{x}_{{{element}}} = \arg\max {z}_{{{outs}}}]")
+        section["matrix"] = (rf"\partial {loss}/\partial {x} = "
+                             rf"\operatorname{{upsample}}_{{\max}}({g})")
+        section["verdict"] = _verdict(by_statement.get(ROUTING_STATEMENT)) \
+            if proofs is not None else _verdict(None)
+        return section
+    whole = _whole_window(layer)
+    section["formula"] = (
+        rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
+        rf"\sum_{{\text{{windows }} {outs} \ni {x}_{{{element}}}}} "
+        rf"\frac{{{g}_{{{outs}}}}}{{{size if whole else f'D_{{{outs}}}'}}}")
+    if whole:
+        section["divisor"] = (rf"Every window divides by its size, ${window_words} = {size}$"
+                              + (", padded zeros included (count\\_include\\_pad)."
+                                 if any(layer.padding) else "."))
+    elif layer.count_include_pad:
+        section["divisor"] = (rf"$D_{{{outs}}}$ is the number of positions of window ${outs}$ "
+                              r"inside the padded input (count\_include\_pad): "
+                              rf"${size}$ except for a window ceil\_mode clips at the end.")
+    else:
+        section["divisor"] = (rf"$D_{{{outs}}}$ is the number of input elements window "
+                              rf"${outs}$ holds (count\_include\_pad off): ${size}$ for a window "
+                              r"inside the input, fewer where it covers padding.")
+    section["verdict"] = _verdict(by_statement.get(SHARE_STATEMENT)) \
+        if proofs is not None else _verdict(None)
+    kh = layer.kernel_size[0]
+    kw = layer.kernel_size[1] if layer.spatial_dims > 1 else 1
+    section["kron_general"] = (rf"\frac{{\partial {loss}}}{{\partial {x}}} = "
+                               rf"\frac{{1}}{{K_H K_W}}\, {g} \otimes "
+                               rf"\mathbf{{1}}_{{K_H\times K_W}}")
+    if tiles_input(layer):
+        proof = by_statement.get(KRON_STATEMENT)
+        section["kron"] = {
+            "formula": rf"\frac{{\partial {loss}}}{{\partial {x}}} = \frac{{1}}{{{kh * kw}}}\, "
+                       rf"{g} \otimes \mathbf{{1}}_{{{kh}\times{kw}}}",
+            "verdict": _verdict(proof) if proofs is not None else _verdict(None)}
+    else:
+        section["kron"] = None
+        section["no_kron"] = _no_kron_reason(layer)
+    return section
+
+
+def activation_section(derivation, printer) -> dict:
+    """The chain's continuation: the pooling's input is an activation's output, so
+    ``delta^{l-1} = upsample(delta^l) (.) f'(net^{l-1})``, with this layer's first element."""
+    x, loss = printer.name("x"), printer.name("L")
+    first = (0,) * len(derivation.input_shape)
+    element = printer.label("x", first)
+    net = printer.label("x", first, name=r"\mathit{net}")
+    gradient = printer.doprint(derivation.grad_x[first])
+    if len(sympy.Add.make_args(derivation.grad_x[first])) > 1:
+        gradient = rf"\bigl({gradient}\bigr)"
+    return {
+        "element": element,
+        "net": net,
+        "first": rf"\frac{{\partial {loss}}}{{\partial {net}}} = "
+                 rf"\frac{{\partial {loss}}}{{\partial {element}}}\, f'({net}) = "
+                 rf"{gradient}\, f'({net})",
+        "x": x,
+    }
+
+
+def document(derivation, index_base: int = 1, names: dict | None = None,
+             show_padding: bool = True) -> tuple[str, dict]:
+    """The pooling's document: the shared layer document (``templates/layers.tex.j2``)
+    through ``templates/pool2d/derivation.tex.j2``, which adds the upsample figure, the
+    rules and the continuation through the activation before the pooling."""
+    _, context = _layer_document(derivation, index_base, names, show_padding)
+    notation = derivation.notation(index_base=index_base, names=names)
+    printer = LayerLatexPrinter(notation)
+    is_max = isinstance(derivation.layer, MAX_POOLS)
+    context.update(
+        kron=None,  # stated in the rules section, with the general sum
+        names_g=printer.name("g"),
+        upsample_figure=upsample(derivation, printer, is_max),
+        pool_rules=rules_section(derivation, printer),
+        pool_activation=activation_section(derivation, printer))
+    return "pool2d/derivation.tex.j2", context
+
+
 # A chain's step delta^{l-1} from delta^l, written once: the text printout, the LaTeX
 # walk and a chain module's comments print this expression (core/operators.py).
 def chain_rule(layer, names):
@@ -195,11 +343,11 @@ for _kind in POOLS:
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
             general=max_general,
             chain_words="max pooling: each window's error goes whole to its first maximum",
-            notes=max_notes, size_rows=size_rows, upsamples=True))
+            notes=max_notes, size_rows=size_rows, upsamples=True, document=document))
     else:
         LATEX.register(_kind, LatexParts(
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}average pooling",
             general=average_general,
             chain_words="average pooling: each element of a window gets an equal share",
             notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
-            upsamples=True))
+            upsamples=True, document=document))
