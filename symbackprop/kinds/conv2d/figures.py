@@ -20,12 +20,16 @@ channel and the first input channel of its group).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from symbackprop.core.indexing import dilated_length, grad_input_padding
 
 __all__ = ["Cell", "Figure", "receptive_field", "scatter", "full_correlation", "figures",
-           "FIGURE_LIMIT"]
+           "FIGURE_LIMIT", "MatrixFigure", "matrix_figure", "unrolled_figures",
+           "MATRIX_FIGURE_LIMIT"]
 
 #: Largest grid drawn (rows and columns): a bigger one would not fit the page's width.
 FIGURE_LIMIT = 13
@@ -193,3 +197,122 @@ def figures(derivation, printer) -> list[Figure]:
     shown = [receptive_field(derivation, printer, (0, 0)), scatter(derivation, printer, (0, 0)),
              full_correlation(derivation, printer, (0, 0))]
     return [figure for figure in shown if figure is not None]
+
+
+# ---------------------------------------------------------------------------
+# The unrolled matrix C as a picture: z = C x and dL/dx = C^T g
+# ---------------------------------------------------------------------------
+
+#: Most rows or columns of a drawn matrix: past it the entries are too small to read.
+MATRIX_FIGURE_LIMIT = 36
+#: Widest matrix picture, in centimetres (the text is 16.6 cm wide); a wider one is shrunk.
+MATRIX_FIGURE_WIDTH = 15.5
+
+
+@dataclass(frozen=True)
+class MatrixFigure:
+    """A matrix as a grid: ``entries`` the nonzero cells ``(row, col, LaTeX, weight
+    index)``, every other cell a zero (drawn blank, dotted); ``row_labels`` the vector the
+    product gives, ``col_labels`` the vector it multiplies, one LaTeX label each."""
+
+    name: str
+    caption: str
+    rows: int
+    cols: int
+    entries: tuple
+    row_labels: tuple
+    col_labels: tuple
+    step: float
+    shrink: bool
+    font: str = r"\tiny"
+
+    @property
+    def drawing(self) -> dict:
+        """Cell centres in cm (rows downwards): the entries, the labels and the frame."""
+        step = self.step
+        return {
+            "entries": [(round((c + 0.5) * step, 3), round(-(r + 0.5) * step, 3), text)
+                        for r, c, text, _ in self.entries],
+            "row_labels": [(round(-(r + 0.5) * step, 3), text)
+                           for r, text in enumerate(self.row_labels)],
+            "col_labels": [(round((c + 0.5) * step, 3), text)
+                           for c, text in enumerate(self.col_labels)],
+            "width": round(self.cols * step, 3), "height": round(-self.rows * step, 3),
+        }
+
+
+def _label_width(text: str) -> float:
+    """A rough width in cm of a LaTeX label at \\tiny: its glyphs, commands left out."""
+    glyphs = re.sub(r"\\[a-zA-Z]+|[{}^_ ]", "", text)
+    return 0.1 * len(glyphs) + 0.08
+
+
+def matrix_figure(name, caption, shape, entries, row_labels, col_labels) -> MatrixFigure | None:
+    """A :class:`MatrixFigure` of ``shape`` with ``entries`` ``{(row, col): (LaTeX, weight
+    index)}``, or None past :data:`MATRIX_FIGURE_LIMIT` rows or columns."""
+    rows, cols = shape
+    if rows > MATRIX_FIGURE_LIMIT or cols > MATRIX_FIGURE_LIMIT:
+        return None
+    widest = max([_label_width(text) for text, _ in entries.values()] + [0.3])
+    # a few columns are drawn large, with \scriptsize labels (1.4 times \tiny's width)
+    large = 1.4 * widest <= min(0.7, 13 / cols)
+    step = round(min(0.7, 13 / cols) if large else max(0.42, widest), 2)
+    label_room = max(_label_width(text) for text in row_labels) * (1.4 if large else 1) + 0.2
+    return MatrixFigure(
+        name=name, caption=caption, rows=rows, cols=cols,
+        entries=tuple((r, c, text, weight) for (r, c), (text, weight) in sorted(entries.items())),
+        row_labels=tuple(row_labels), col_labels=tuple(col_labels), step=step,
+        shrink=cols * step + label_room > MATRIX_FIGURE_WIDTH,
+        font=r"\scriptsize" if large else r"\tiny")
+
+
+def _conv_matrix_entries(derivation, printer) -> dict:
+    """``{(row, col): (LaTeX, weight index)}`` of ``C``: row ``r`` is the flattened output,
+    column ``c`` the flattened input, and the entry the kernel element that multiplies
+    input ``c`` in output ``r``, placed by the layer's geometry (stride, padding, dilation,
+    groups) as the receptive field is."""
+    layer = derivation.layer
+    input_shape, output_shape = tuple(derivation.input_shape), tuple(derivation.output_shape)
+    _, _, height, width = input_shape
+    top, _, left, _ = layer.padding
+    (sh, sw), (dh, dw), (kh, kw) = layer.stride, layer.dilation, layer.kernel_size
+    cg = layer.group_in_channels
+    og = output_shape[1] // layer.groups
+    entries = {}
+    for row, (n, o, i, j) in enumerate(np.ndindex(*output_shape)):
+        group = o // og
+        for c_local, m, k in np.ndindex(cg, kh, kw):
+            a, b = sh * i + dh * m - top, sw * j + dw * k - left
+            if 0 <= a < height and 0 <= b < width:
+                column = int(np.ravel_multi_index((n, group * cg + c_local, a, b), input_shape))
+                weight = (o, c_local, m, k)
+                entries[(row, column)] = (printer.label("w", weight), weight)
+    return entries
+
+
+def unrolled_figures(derivation, printer) -> list[MatrixFigure]:
+    """``C`` of ``z = C x`` and ``C^T`` of ``dL/dx = C^T g``, for a small layer (else [])."""
+    input_shape, output_shape = tuple(derivation.input_shape), tuple(derivation.output_shape)
+    rows, cols = int(np.prod(output_shape)), int(np.prod(input_shape))
+    entries = _conv_matrix_entries(derivation, printer)
+    z_labels = [printer.label("z", index) for index in np.ndindex(*output_shape)]
+    x_labels = [printer.label("x", index) for index in np.ndindex(*input_shape)]
+    g_labels = [printer.label("g", index) for index in np.ndindex(*output_shape)]
+    z, x, g = printer.name("z"), printer.name("x"), printer.name("g")
+    loss = printer.name("L")
+    forward = matrix_figure(
+        "matrix_c",
+        rf"$\mathbf{{{z}}} = C\,\mathbf{{{x}}}$: row $r$ of $C$ is output ${z}_r$, column $c$ "
+        rf"input ${x}_c$, and the entry is the kernel element that multiplies ${x}_c$ in "
+        rf"${z}_r$ ($\partial {z}_r/\partial {x}_c$); blank cells are zeros. Each row holds "
+        rf"one window of the kernel; stepping to the next output shifts it by the stride.",
+        (rows, cols), entries, z_labels, x_labels)
+    backward = matrix_figure(
+        "matrix_ct",
+        rf"$\partial {loss}/\partial \mathbf{{{x}}} = C^{{\top}} \mathbf{{{g}}}$: the same "
+        rf"entries mirrored, row $c$ is $\partial {loss}/\partial {x}_c$ and column $r$ the "
+        rf"upstream element ${g}_r$. Row $c$ collects the kernel elements that met ${x}_c$ in "
+        rf"the forward pass: the sum of Section~\ref{{sec:backward}}.",
+        (cols, rows), {(c, r): value for (r, c), value in entries.items()},
+        x_labels, g_labels)
+    return [figure for figure in (forward, backward) if figure is not None]

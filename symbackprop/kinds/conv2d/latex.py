@@ -16,7 +16,7 @@ from symbackprop.core.derivation import term_count
 from symbackprop.core.indexing import dilated_length, unread_length
 from symbackprop.core.naming import element_symbol, flat, to_grid
 from symbackprop.core.operators import CHAIN_RULES, TransposedConvolution
-from symbackprop.kinds.conv2d.figures import figures
+from symbackprop.kinds.conv2d.figures import MATRIX_FIGURE_LIMIT, figures, unrolled_figures
 from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.latex import (
     _LEADING_LETTERS,
@@ -634,6 +634,9 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
                    "tail": TERMS_TAIL, "matrix": MATRIX_LIMIT},
         "has_bias": derivation.layer.bias,
         "figures": {figure.name: figure for figure in figures(derivation, plain)},
+        "matrix_figures": {"shown": {figure.name: figure
+                                     for figure in unrolled_figures(derivation, plain)},
+                           "limit": MATRIX_FIGURE_LIMIT},
     }
     return "conv2d/derivation.tex.j2", context
 

@@ -10,6 +10,8 @@ import sympy
 from symbackprop.core.derivation import derive_instance
 from symbackprop.core.naming import flat
 from symbackprop.core.rules import _grid, proofs_for
+from symbackprop.kinds.conv2d.figures import MATRIX_FIGURE_LIMIT
+from symbackprop.kinds.conv_transpose.figures import figures
 from symbackprop.kinds.conv_transpose.rules import convolution_of
 from symbackprop.kinds.conv_transpose.spec import AXIS_NAMES, LAYER_TYPES
 from symbackprop.render.latex import (
@@ -170,8 +172,10 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "conv": latex_escape(conv.describe()).replace("->", r"$\to$") if conv is not None
         else latex_escape(f"Conv{layer.dims}d ({reason})"),
         "unread": ", ".join(map(str, by_name["output_padding"].unread))
-        if "output_padding" in by_name else "",
+        if "output_padding" in by_name and any(by_name["output_padding"].unread) else "",
         "matrix": matrix_view(derivation, printer),
+        "figures": figures(derivation, printer),
+        "matrix_limit": MATRIX_FIGURE_LIMIT,
     }
     return "conv_transpose/derivation.tex.j2", context
 
