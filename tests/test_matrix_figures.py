@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import sympy
 
-from symbackprop import Conv2d, ConvTranspose1d, ConvTranspose2d, derive, to_latex
+from symbackprop import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    derive,
+    to_latex,
+)
 from symbackprop.kinds.conv2d.figures import MATRIX_FIGURE_LIMIT, unrolled_figures
 from symbackprop.kinds.conv_transpose.figures import matrix, scatter
 from symbackprop.render.latex import LatexPrinter, LayerLatexPrinter
@@ -16,6 +24,9 @@ CONVOLUTIONS = [
     (Conv2d(kernel_size=3, stride=2, padding=(0, 1, 1, 0)), (5, 4)),
     (Conv2d(kernel_size=2, dilation=2, stride=1, padding=1), (3, 3)),
     (Conv2d(4, 2, kernel_size=(1, 2), groups=2), (2, 2)),
+    (Conv1d(kernel_size=3, stride=2, padding=1), (7,)),
+    (Conv1d(2, 2, kernel_size=2, dilation=2, padding=(0, 1)), (4,)),
+    (Conv3d(kernel_size=2, padding=(0, 0, 1, 0, 0, 1)), (2, 2, 2)),
 ]
 TRANSPOSED = [
     (ConvTranspose2d(kernel_size=3, stride=2, padding=1, output_padding=1), (2, 2)),
@@ -60,6 +71,10 @@ def test_large_matrices_are_not_drawn_and_the_document_says_why():
     assert "not drawn as a grid" in text and f"up to {MATRIX_FIGURE_LIMIT} rows" in text
     small = to_latex(derive(Conv2d(kernel_size=2, padding=1), (3, 3)))
     assert r"\label{fig:matrix_c}" in small and r"\label{fig:matrix_ct}" in small
+    row = to_latex(derive(Conv1d(kernel_size=3, stride=2, padding=1), (7,)))
+    assert r"\label{fig:matrix_c}" in row and r"\label{fig:matrix_ct}" in row
+    long = to_latex(derive(Conv1d(kernel_size=3), (40,)))
+    assert "too many to draw readably" in long and "fig:matrix_c" not in long
 
 
 @pytest.mark.parametrize("layer, size", TRANSPOSED)

@@ -270,22 +270,23 @@ def _conv_matrix_entries(derivation, printer) -> dict:
     """``{(row, col): (LaTeX, weight index)}`` of ``C``: row ``r`` is the flattened output,
     column ``c`` the flattened input, and the entry the kernel element that multiplies
     input ``c`` in output ``r``, placed by the layer's geometry (stride, padding, dilation,
-    groups) as the receptive field is."""
+    groups) as the receptive field is; in any number of spatial axes (the padding given
+    as (begin, end) per axis)."""
     layer = derivation.layer
     input_shape, output_shape = tuple(derivation.input_shape), tuple(derivation.output_shape)
-    _, _, height, width = input_shape
-    top, _, left, _ = layer.padding
-    (sh, sw), (dh, dw), (kh, kw) = layer.stride, layer.dilation, layer.kernel_size
+    sizes, begins = input_shape[2:], layer.padding[::2]
     cg = layer.group_in_channels
     og = output_shape[1] // layer.groups
     entries = {}
-    for row, (n, o, i, j) in enumerate(np.ndindex(*output_shape)):
+    for row, (n, o, *out) in enumerate(np.ndindex(*output_shape)):
         group = o // og
-        for c_local, m, k in np.ndindex(cg, kh, kw):
-            a, b = sh * i + dh * m - top, sw * j + dw * k - left
-            if 0 <= a < height and 0 <= b < width:
-                column = int(np.ravel_multi_index((n, group * cg + c_local, a, b), input_shape))
-                weight = (o, c_local, m, k)
+        for c_local, *offset in np.ndindex(cg, *layer.kernel_size):
+            position = tuple(i * s + m * d - p for i, m, s, d, p in zip(
+                out, offset, layer.stride, layer.dilation, begins))
+            if all(0 <= at < size for at, size in zip(position, sizes)):
+                column = int(np.ravel_multi_index((n, group * cg + c_local, *position),
+                                                  input_shape))
+                weight = (o, c_local, *offset)
                 entries[(row, column)] = (printer.label("w", weight), weight)
     return entries
 

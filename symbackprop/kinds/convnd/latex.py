@@ -10,9 +10,16 @@ import sympy
 from symbackprop.core.naming import flat
 from symbackprop.core.operators import CHAIN_RULES, TransposedConvolution
 from symbackprop.core.rules import PROOF_TERMS, proofs_for
+from symbackprop.kinds.conv2d.figures import MATRIX_FIGURE_LIMIT, unrolled_figures
 from symbackprop.kinds.convnd.rules import grad_padding
 from symbackprop.kinds.convnd.spec import Conv1d, Conv3d
-from symbackprop.render.latex import LATEX, LatexParts, size_formula_latex
+from symbackprop.render.latex import (
+    LATEX,
+    LatexParts,
+    LayerLatexPrinter,
+    _layer_document,
+    size_formula_latex,
+)
 
 #: Largest instance (outputs and inputs) whose matrix C the document prints.
 MATRIX_SIZE = 12
@@ -176,10 +183,25 @@ def chain_step(step, printer) -> str:
             rf"\operatorname{{flip}}\, {w}_{{o,c}}\bigr)")
 
 
+def document(derivation, index_base: int = 1, names: dict | None = None,
+             show_padding: bool = True) -> tuple[str, dict]:
+    """The layer document of ``layers.tex.j2`` (with the sections above) through
+    ``templates/convnd/derivation.tex.j2``, which adds ``C`` and ``C^T`` drawn as grids."""
+    _, context = _layer_document(derivation, index_base, names, show_padding)
+    printer = LayerLatexPrinter(derivation.notation(index_base=index_base, names=names))
+    context["matrix_figures"] = {
+        "shown": {figure.name: figure for figure in unrolled_figures(derivation, printer)},
+        "limit": MATRIX_FIGURE_LIMIT,
+        "rows": int(np.prod(derivation.output_shape)),
+        "cols": int(np.prod(derivation.input_shape))}
+    return "convnd/derivation.tex.j2", context
+
+
 for _layer_type, _what in ((Conv1d, "a 1-D convolution"), (Conv3d, "a 3-D convolution")):
     CHAIN_RULES.register(_layer_type, chain_rule)
     LATEX.register(_layer_type, LatexParts(
         title=f"Backpropagation through {_what}",
         general=general, chain_rule=chain_step,
         chain_words=f"{_what}: a full correlation with the flipped kernel, channels swapped",
-        notes=notes, size_rows=size_rows, shows_padding=True, sections=sections))
+        notes=notes, size_rows=size_rows, shows_padding=True, sections=sections,
+        document=document))
