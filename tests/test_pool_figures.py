@@ -140,3 +140,6 @@ def test_the_documents_state_the_rules_and_the_activation_step():
     # no figure for 3-D pooling, and then no reference to one
     cube = to_latex(derive(AvgPool3d(kernel_size=2), (2, 2, 2)))
     assert "fig:upsample" not in cube and r"\section{The rule}" in cube
+    assert "drawn for 1-D and 2-D pooling only" in cube
+    large = to_latex(derive(MaxPool2d(kernel_size=2), (14, 14)))
+    assert "fig:upsample" not in large and "too large for a readable figure" in large

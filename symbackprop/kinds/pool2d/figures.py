@@ -164,7 +164,8 @@ def _windows_to_draw(layer, input_shape, output_shape, positions) -> tuple[list,
             reach[position] = reach.get(position, 0) + 1
     if max(reach.values(), default=0) <= SHARES_PER_CELL:
         return outputs, True
-    return [output for output in outputs if max(output[2:]) < 2], False
+    first = [output for output in outputs if max(output[2:]) < 2]
+    return first, len(first) == len(outputs)
 
 
 def upsample(derivation, printer, is_max: bool) -> UpsampleFigure | None:

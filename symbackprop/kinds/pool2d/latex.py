@@ -211,8 +211,6 @@ def _verdict(proof) -> dict:
 def _no_kron_reason(layer) -> str:
     """Why the Kronecker form does not apply to windows that do not tile the input."""
     reasons = []
-    if layer.spatial_dims != 2:
-        reasons.append(f"the pooling is {layer.spatial_dims}-D (the form is stated for 2-D maps)")
     if layer.stride != layer.kernel_size:
         reasons.append(f"the stride {'x'.join(map(str, layer.stride))} is not the window "
                        f"{'x'.join(map(str, layer.kernel_size))}")
@@ -240,7 +238,8 @@ def rules_section(derivation, printer) -> dict:
     outs, _, element = _LETTERS[layer.spatial_dims]
     size = math.prod(layer.kernel_size)
     window_words = "x".join(map(str, layer.kernel_size))
-    section = {"is_max": is_max, "window": window_words, "size": size}
+    section = {"is_max": is_max, "window": window_words, "size": size,
+               "maps": layer.spatial_dims == 2}  # the Kronecker form is stated for 2-D maps
     if is_max:
         section["formula"] = (
             rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
@@ -257,7 +256,8 @@ def rules_section(derivation, printer) -> dict:
         rf"\sum_{{\text{{windows }} {outs} \ni {x}_{{{element}}}}} "
         rf"\frac{{{g}_{{{outs}}}}}{{{size if whole else f'D_{{{outs}}}'}}}")
     if whole:
-        section["divisor"] = (rf"Every window divides by its size, ${window_words} = {size}$"
+        shown = f"{window_words} = {size}" if layer.spatial_dims > 1 else str(size)
+        section["divisor"] = (rf"Every window divides by its size, ${shown}$"
                               + (", padded zeros included (count\\_include\\_pad)."
                                  if any(layer.padding) else "."))
     elif layer.count_include_pad:
@@ -283,7 +283,7 @@ def rules_section(derivation, printer) -> dict:
             "verdict": _verdict(proof) if proofs is not None else _verdict(None)}
     else:
         section["kron"] = None
-        section["no_kron"] = _no_kron_reason(layer)
+        section["no_kron"] = _no_kron_reason(layer) if layer.spatial_dims == 2 else ""
     return section
 
 
@@ -316,10 +316,16 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
     is_max = isinstance(derivation.layer, MAX_POOLS)
+    figure = upsample(derivation, printer, is_max)
+    dims = derivation.layer.spatial_dims
     context.update(
+        upsample_missing=None if figure is not None else
+        "A figure of the upsample is drawn for 1-D and 2-D pooling only." if dims > 2 else
+        "The input is too large for a readable figure of the upsample; a smaller instance "
+        "draws one.",
         kron=None,  # stated in the rules section, with the general sum
         names_g=printer.name("g"),
-        upsample_figure=upsample(derivation, printer, is_max),
+        upsample_figure=figure,
         pool_rules=rules_section(derivation, printer),
         pool_activation=activation_section(derivation, printer))
     return "pool2d/derivation.tex.j2", context
