@@ -256,7 +256,8 @@ def rules_section(derivation, printer) -> dict:
         rf"\sum_{{\text{{windows }} {outs} \ni {x}_{{{element}}}}} "
         rf"\frac{{{g}_{{{outs}}}}}{{{size if whole else f'D_{{{outs}}}'}}}")
     if whole:
-        shown = f"{window_words} = {size}" if layer.spatial_dims > 1 else str(size)
+        shown = (r" \times ".join(map(str, layer.kernel_size)) + f" = {size}"
+                 if layer.spatial_dims > 1 else str(size))
         section["divisor"] = (rf"Every window divides by its size, ${shown}$"
                               + (", padded zeros included (count\\_include\\_pad)."
                                  if any(layer.padding) else "."))
