@@ -266,7 +266,10 @@ def upsample(derivation, printer, is_max: bool) -> UpsampleFigure | None:
     if scale < SMALLEST_SCALE or rows > 12:
         return None
     return UpsampleFigure(
-        name="upsample", caption=_caption(derivation, printer, is_max, every, common),
+        name="upsample", caption=_caption(derivation, printer, is_max, every, common)
+        + (r" Dotted cells lie past the padded input, where a ceil\_mode window reaches: "
+           r"nothing is there to read or to receive."
+           if any(cell.kind == "outside" for cell in cells) else ""),
         beside=beside, scale=round(scale, 2),
         rows=rows, cols=cols, cells=tuple(cells), outlines=tuple(outlines),
         g_rows=g_rows, g_cols=g_cols, g_cells=g_cells,
