@@ -130,6 +130,7 @@ def test_the_documents_state_the_rules_and_the_activation_step():
     assert r"\label{fig:upsample}" in text and r"\section{The rule}" in text
     assert r"\textbf{Verified:} SymPy expanded the rule for all 16" in text
     assert r"\operatorname{upsample}\bigl(\delta^{[l]}\bigr) \odot f'" in text
+    assert r"\label{fig:activation}" in text
     assert r"g_{11} [x_{11} = \arg\max z_{11}]\bigr)\, f'(\mathit{net}_{11})" in text \
         or r"g_{11} [x_{11} = \arg\max z_{11}]\, f'(\mathit{net}_{11})" in text
     tiled = to_latex(derive(AvgPool2d(kernel_size=2), (4, 4)))

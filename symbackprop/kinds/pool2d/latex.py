@@ -304,7 +304,7 @@ def activation_section(derivation, printer) -> dict:
         "first": rf"\frac{{\partial {loss}}}{{\partial {net}}} = "
                  rf"\frac{{\partial {loss}}}{{\partial {element}}}\, f'({net}) = "
                  rf"{gradient}\, f'({net})",
-        "x": x,
+        "x": x, "z": printer.name("z"), "g": printer.name("g"), "L": loss,
     }
 
 
