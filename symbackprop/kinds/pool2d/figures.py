@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symbackprop.kinds.pool2d.rules import OUTSIDE, PADDING, divisor, window
+from symbackprop.kinds.pool2d.spec import window_positions
 
 __all__ = ["Share", "PoolCell", "Outline", "UpsampleFigure", "upsample", "FIGURE_WIDTH",
            "WINDOW_COLOURS"]
@@ -187,7 +188,7 @@ def upsample(derivation, printer, is_max: bool) -> UpsampleFigure | None:
         per_axis = []
         for axis, i in enumerate(output[2:]):
             kernel, stride, before, _, dilation = layer.axis_values(axis)
-            per_axis.append([i * stride - before + dilation * m for m in range(kernel)])
+            per_axis.append(window_positions(i, kernel, stride, before, dilation))
         held = window(layer, input_shape, output, position_grid)
         return list(zip(itertools.product(*per_axis), held, strict=True))
 
