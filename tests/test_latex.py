@@ -52,7 +52,7 @@ def grid_case(name):
 @pytest.mark.parametrize("name, expected", [
     ("x", "x"), ("delta", r"\delta"), ("Delta", r"\Delta"), ("δ", r"\delta"),
     ("λ", r"\lambda"), ("net", r"\mathit{net}"), ("a1", r"\mathit{a1}"),
-    ("a_1", r"\text{a\_1}"), ("x^{l}", r"\text{x\^{}\{l\}}"), ("50%", r"\text{50\%}"),
+    ("a_1", "a_{1}"), ("x^{l}", "x^{l}"), ("50%", r"\text{50\%}"),
 ])
 def test_latex_name(name, expected):
     assert latex_name(name) == expected
@@ -225,9 +225,9 @@ def test_index_base_and_names(worked):
 
 
 def test_user_strings_are_escaped(worked):
-    doc = to_latex(worked, names={"x": "in_1%"}, command="make & run #1 {x}\n% rm")
+    doc = to_latex(worked, names={"x": "in1%"}, command="make & run #1 {x}\n% rm")
     body = doc.split(r"\begin{document}")[1]
-    assert r"\text{in\_1\%}_{11}" in body
+    assert r"\text{in1\%}_{11}" in body
     assert r"\texttt{make \& run \#1 \{x\} \% rm}" in body
     # The command in the header comment stays on the comment line.
     assert doc.splitlines()[1] == "%%   make & run #1 {x} % rm"

@@ -40,7 +40,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,7 +47,7 @@ from typing import Callable
 import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
-from sympy.printing.latex import greek_letters_set, translate
+from sympy.printing.latex import greek_letters_set
 
 from symbackprop.core import progress
 from symbackprop.core.chain import ChainDerivation
@@ -62,6 +61,7 @@ from symbackprop.core.naming import (
 )
 from symbackprop.core.operators import chain_names, chain_rule
 from symbackprop.core.registry import Registry
+from symbackprop.render.latex_names import has_subscript, join_scripts, latex_name, option_name
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
 
@@ -121,71 +121,10 @@ class LatexCompileError(RuntimeError):
 # Names and the printer
 # ---------------------------------------------------------------------------
 
-def latex_name(name: str) -> str:
-    """A display name in math mode: ``delta -> \\delta``, ``net -> \\mathit{net}``.
-
-    Greek letter names (or the Greek letters themselves) become the letter, one
-    Latin letter stays as it is, other identifiers are set as one italic word and
-    any other printable ASCII text is escaped and set upright.
-
-    Raises
-    ------
-    ValueError
-        For an empty name, one with spaces or control characters, or other
-        non-ASCII characters that pdflatex could not typeset.
-    """
-    name = str(name)
-    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
-        # "GREEK SMALL LETTER DELTA" -> \delta, "GREEK CAPITAL LETTER DELTA" -> \Delta
-        words = unicodedata.name(name).split()
-        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
-        if letter in greek_letters_set:
-            return translate(letter.capitalize() if words[1] == "CAPITAL" else letter)
-    if not name or not all(33 <= ord(char) < 127 for char in name):
-        raise ValueError(
-            f"names: {name!r} is not a usable name: use letters, digits and ASCII symbols "
-            f"without spaces, or a Greek letter or its name (delta, Delta)")
-    if re.fullmatch(r"[A-Za-z]+", name) and name.lower() in greek_letters_set:
-        return translate(name)
-    if re.fullmatch(r"[A-Za-z]", name):
-        return name
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
-        return rf"\mathit{{{name}}}"
-    return rf"\text{{{latex_escape(name)}}}"
-
-
-def option_name(name: str, option: str) -> str:
-    """A ``--NAME-name`` value as the document and its regenerate command use it.
-
-    A Greek letter becomes its ASCII name (``α -> alpha``, ``Δ -> Delta``: the same
-    letter in the document, and a command line pdflatex can print); every other
-    name must be one :func:`latex_name` accepts.
-
-    Raises
-    ------
-    ValueError
-        Naming ``option`` (``--input-name``) and what it accepts.
-    """
-    name = str(name)
-    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
-        words = unicodedata.name(name).split()
-        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
-        if letter in greek_letters_set:
-            name = letter.capitalize() if words[1] == "CAPITAL" else letter
-    try:
-        latex_name(name)
-    except ValueError:
-        raise ValueError(
-            f"{option}: {name!r} cannot be typeset: use letters, digits and ASCII symbols "
-            f"without spaces (a, net, x'), or a Greek letter or its name (delta, Delta, "
-            f"\u03b4)") from None
-    return name
-
-
-def _subscript(indices) -> str:
+def _subscript(indices, commas: bool = False) -> str:
     if not indices:
         return ""
-    if all(0 <= i < 10 for i in indices):
+    if not commas and all(0 <= i < 10 for i in indices):
         return "_{" + "".join(map(str, indices)) + "}"
     return "_{" + ",".join(map(str, indices)) + "}"
 
@@ -237,7 +176,10 @@ class LatexPrinter(SympyLatexPrinter):
             shape = self.notation.shapes.get(array, ())
             kept = [axis for axis in range(len(index) - len(spatial)) if shape[axis] != 1]
             leading = [free.get(axis, value) for axis, value in zip(kept, leading, strict=True)]
-        return (name or self.name(array)) + _superscript(leading) + _subscript(spatial)
+        name = name or self.name(array)
+        # a course name's own subscript comes first, then the indices: w_{b,1}, never w_{b1}
+        commas = bool(spatial) and has_subscript(name)
+        return join_scripts(name + _superscript(leading) + _subscript(spatial, commas))
 
     def generic_label(self, array: str, spatial: str | None = None,
                       name: str | None = None) -> str:
@@ -249,14 +191,15 @@ class LatexPrinter(SympyLatexPrinter):
         if spatial is None:
             spatial = _SPATIAL_LETTERS.get(array, "") if len(shape) >= 2 else ""
         sup = "^{(" + ",".join(leading) + ")}" if leading else ""
-        return (name or self.name(array)) + sup + (f"_{{{spatial}}}" if spatial else "")
+        return join_scripts((name or self.name(array)) + sup
+                            + (f"_{{{spatial}}}" if spatial else ""))
 
     def map_label(self, array: str, leading: tuple[int, ...] | None = None) -> str:
         """A whole 2-D map: ``x``, ``x^{(n,c)}`` or, given ``leading`` (0-based), ``x^{(1,2)}``."""
         if leading is None:
             return self.generic_label(array, spatial="")
         shown = self.notation.indices(array, tuple(leading) + (0, 0))[:-2]
-        return self.name(array) + _superscript(shown)
+        return join_scripts(self.name(array) + _superscript(shown))
 
     # -- SymPy dispatch ------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
@@ -1055,7 +998,9 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__))
-    return latex_environment().get_template(template).render(**context)
+    # every kind's formulas meet the reader's names here: one superscript and one
+    # subscript per symbol (a^{[l-1]} + ^{(n,c)}), decorations on the base letter
+    return join_scripts(latex_environment().get_template(template).render(**context))
 
 
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
@@ -1070,7 +1015,7 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
     own = LATEX[derivation.layer].repr_latex
     if own is not None:
-        return own(derivation, index_base=index_base, names=names)
+        return join_scripts(own(derivation, index_base=index_base, names=names))
     loss = printer.name("L")
     first_out = (0,) * len(derivation.output_shape)
     first_in = (0,) * len(derivation.input_shape)
@@ -1079,7 +1024,7 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
             rf"{printer.label('z', first_out)} &= {printer.doprint(derivation.z[first_out])}",
             rf"{_derivative(printer, loss, derivation.x[first_in])} &= "
             rf"{printer.doprint(derivation.grad_x[first_in])}"]
-    return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
+    return join_scripts("$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$")
 
 
 # ---------------------------------------------------------------------------
