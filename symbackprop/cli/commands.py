@@ -323,7 +323,9 @@ def html_command(args) -> int:
     output = args.output
     if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"-o names the page to write, FILE.html; got {output!r}")
-    names = {key: getattr(args, f"{option}_name")
+    from symbackprop.render.latex import option_name
+
+    names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     layer = layer_from_args(args)  # refuse a page too large before deriving it

@@ -61,7 +61,14 @@ from symbackprop.core.naming import (
 )
 from symbackprop.core.operators import chain_names, chain_rule
 from symbackprop.core.registry import Registry
-from symbackprop.render.latex_names import has_subscript, join_scripts, latex_name, option_name
+from symbackprop.render.latex_names import (
+    free_letters,
+    has_subscript,
+    join_scripts,
+    latex_name,
+    name_letters,
+    option_name,
+)
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
 
@@ -111,6 +118,9 @@ LINE_BUDGET_EM = 34.0
 _LEADING_LETTERS = {"x": ("n", "c"), "z": ("n", "o"), "g": ("n", "o"), "w": ("o", "c"),
                     "b": ("o",)}
 _SPATIAL_LETTERS = {"x": "ab", "z": "ij", "g": "ij", "w": "mk"}
+#: Every letter a formula uses for a generic index (batch, channels, positions, offsets):
+#: a reader's name never shares one (see :meth:`LatexPrinter.index_letter`).
+INDEX_LETTERS = ("n", "c", "o", "ab", "ij", "mk", "l", "q")
 
 
 class LatexCompileError(RuntimeError):
@@ -155,6 +165,13 @@ class LatexPrinter(SympyLatexPrinter):
     def name(self, array: str) -> str:
         return latex_name(self.notation.name(array))
 
+    def index_letter(self, letter: str) -> str:
+        """The letter a formula writes for the generic index ``letter``: itself, or a
+        spare one when a reader's name uses it (the input named ``a``: ``a_{pq}``)."""
+        mapping = free_letters(INDEX_LETTERS, name_letters(
+            latex_name(name) for name in self.notation.names.values()))
+        return "".join(mapping.get(char, char) for char in letter)
+
     def label(self, array: str, index: tuple[int, ...], name: str | None = None,
               free: dict | None = None) -> str:
         """``x_{11}``, ``x^{(2)}_{11}``, ``b^{(2)}``, ``b`` for ``array[index]``.
@@ -187,9 +204,10 @@ class LatexPrinter(SympyLatexPrinter):
         shape = self.notation.shapes.get(array, ())
         leading_axes = range(len(shape) - 2) if len(shape) >= 2 else range(len(shape))
         letters = _LEADING_LETTERS.get(array, ())
-        leading = [letters[axis] for axis in leading_axes if shape[axis] != 1]
+        leading = [self.index_letter(letters[axis]) for axis in leading_axes if shape[axis] != 1]
         if spatial is None:
-            spatial = _SPATIAL_LETTERS.get(array, "") if len(shape) >= 2 else ""
+            spatial = self.index_letter(_SPATIAL_LETTERS.get(array, "")) if len(shape) >= 2 \
+                else ""
         sup = "^{(" + ",".join(leading) + ")}" if leading else ""
         return join_scripts((name or self.name(array)) + sup
                             + (f"_{{{spatial}}}" if spatial else ""))
@@ -675,6 +693,9 @@ class LatexParts:
     #: what each of the derivation's constants is, for the table of arrays (a loss's
     #: ``{"y": "the one-hot targets"}``); by default "given"
     constant_meanings: dict = field(default_factory=dict)
+    #: ``notes`` is ``(layer, names) -> [...]``: its prose writes the reader's names (the
+    #: same ``names`` as ``general`` gets) instead of ``x``, ``z``, ``g``
+    notes_take_names: bool = False
 
 
 #: layer type -> :class:`LatexParts`.
@@ -860,7 +881,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "sizes": parts.size_rows(layer, derivation.input_shape, derivation.output_shape)
         if parts.size_rows else [],
         "general": general,
-        "notes": parts.notes(layer),
+        "notes": parts.notes(layer, reader) if parts.notes_take_names else parts.notes(layer),
         "forward": forward,
         "backward": backward,
         "kron": parts.closed_form(derivation, printer) if parts.closed_form else None,

@@ -424,14 +424,21 @@ def name_letters(names) -> set[str]:
 _SPARE_LETTERS = "pqrstuvhefdyk"
 
 
-def free_letters(letters: str, taken: set[str]) -> dict[str, str]:
-    """``{letter: replacement}`` for each of ``letters`` in ``taken``: a letter of the
-    pool that is neither taken nor one of ``letters`` (``a`` -> ``p`` when the input
-    is named ``a``)."""
-    used = set(letters) | set(taken)
+def free_letters(groups, taken: set[str]) -> dict[str, str]:
+    """``{letter: replacement}`` for the index letters that a reader's names use.
+
+    ``groups`` are the letters that go together (``("ab", "ij", "mk", "n")``, or one
+    string of single letters): a group with a letter in ``taken`` is replaced as a whole
+    by spare letters that are neither taken nor in use (``ab`` -> ``pq`` when the input
+    is named ``a``), so a pair stays a pair.
+    """
+    groups = list(groups)
+    used = set("".join(groups)) | set(taken)
     mapping = {}
-    for letter in letters:
-        if letter in taken:
+    for group in groups:
+        if not set(group) & set(taken):
+            continue
+        for letter in group:
             spare = next(char for char in _SPARE_LETTERS if char not in used)
             used.add(spare)
             mapping[letter] = spare
