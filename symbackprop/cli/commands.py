@@ -341,3 +341,59 @@ def html_command(args) -> int:
 
 
 html_command.options = _html_options
+
+
+# -- exercise ----------------------------------------------------------------
+#: The course's exercises ``symbackprop exercise NAME`` works out.
+EXERCISES = ("full-convolution-commutes",)
+
+
+def _exercise_options(parser):
+    parser.add_argument("exercise", choices=EXERCISES, metavar="EXERCISE",
+                        help="full-convolution-commutes: (x * w)_ij = (w * x)_ij element by "
+                             "element, and the cross-correlation that does not commute")
+    parser.add_argument("--input", default="3x3", metavar="HxW",
+                        help="size of x, each side 1 to 6 (default %(default)s)")
+    parser.add_argument("--kernel", default="2", metavar="K|KHxKW",
+                        help="size of w, each side 1 to 6 (default %(default)s)")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
+                        help="write the exercise as a LaTeX document (default: text on "
+                             "standard output)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also compile FILE.pdf next to it with pdflatex (needs -o)")
+
+
+@command("exercise", help="work out one of the course's exercises with SymPy (text, or a "
+                          "LaTeX printout with -o)")
+def exercise_command(args) -> int:
+    import sys
+
+    from symbackprop.core.exercises import full_convolution_commutes
+    from symbackprop.render.exercises import commutativity_latex, commutativity_text
+    from symbackprop.render.latex import (
+        LatexCompileError,
+        check_output_name,
+        compile_pdf,
+        write_document,
+    )
+
+    if args.pdf and args.output is None:
+        raise ValueError("--pdf needs -o FILE.tex (the PDF is named after it)")
+    if args.output is not None:
+        check_output_name(args.output, pdf=args.pdf)
+    result = full_convolution_commutes(args.input, args.kernel)
+    if args.output is None:
+        print(commutativity_text(result))
+        return 0 if result.equal else 1
+    path = write_document(commutativity_latex(result), args.output)
+    print(f"wrote {path}")
+    if args.pdf:
+        try:
+            print(f"wrote {compile_pdf(path)}")
+        except LatexCompileError as error:
+            print(f"symbackprop exercise: error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+exercise_command.standalone_options = _exercise_options
