@@ -70,3 +70,12 @@ def test_bad_requests_are_one_line(capsys, arguments, message):
     assert main(["exercise", "full-convolution-commutes", *arguments]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_every_option_of_the_exercise_says_what_it_does_and_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["exercise", "--help"])
+    text = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    for option in ("--input", "--kernel", "--output", "--pdf"):
+        entry = text.split(option, 1)[1].split("\n  -", 1)[0]
+        assert "default" in entry, option

@@ -360,7 +360,8 @@ def _exercise_options(parser):
                         help="write the exercise as a LaTeX document (default: text on "
                              "standard output)")
     parser.add_argument("--pdf", action="store_true",
-                        help="also compile FILE.pdf next to it with pdflatex (needs -o)")
+                        help="also compile FILE.pdf next to it with pdflatex (needs -o; "
+                             "default: only the .tex)")
 
 
 @command("exercise", help="work out one of the course's exercises with SymPy (text, or a "
