@@ -139,6 +139,19 @@ def _subscript(indices, commas: bool = False) -> str:
     return "_{" + ",".join(map(str, indices)) + "}"
 
 
+def _index_reaches_ten(notation) -> bool:
+    """Whether a subscript of two or more indices in this notation can hold a 10 (or more)."""
+    for shape in (notation.shapes.values() if notation is not None else ()):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            continue
+        positions = 2 if len(shape) < 3 else len(shape) - 2 \
+            if notation.spatial_axes is None else notation.spatial_axes
+        if positions >= 2 and max(shape[-positions:]) - 1 + notation.index_base >= 10:
+            return True
+    return False
+
+
 def _superscript(indices) -> str:
     return "^{(" + ",".join(map(str, indices)) + ")}" if indices else ""
 
@@ -160,6 +173,9 @@ class LatexPrinter(SympyLatexPrinter):
         super().__init__(settings or {})
         self.notation = notation
         self.padding_command = padding_command
+        #: One index of the document can reach 10: every subscript is written with commas
+        #: (x_{1,1} ... x_{10,1}), never x_{11} beside x_{10,1}.
+        self.index_commas = _index_reaches_ten(notation)
 
     # -- labels --------------------------------------------------------------
     def name(self, array: str) -> str:
@@ -195,7 +211,7 @@ class LatexPrinter(SympyLatexPrinter):
             leading = [free.get(axis, value) for axis, value in zip(kept, leading, strict=True)]
         name = name or self.name(array)
         # a course name's own subscript comes first, then the indices: w_{b,1}, never w_{b1}
-        commas = bool(spatial) and has_subscript(name)
+        commas = bool(spatial) and (self.index_commas or has_subscript(name))
         return join_scripts(name + _superscript(leading) + _subscript(spatial, commas))
 
     def generic_label(self, array: str, spatial: str | None = None,
