@@ -14,7 +14,8 @@ adds (:func:`join_scripts`), so that every formula of every kind prints
 - ``\\tilde{a^{[2]}}`` (the padded input of a formula) as ``\\tilde{a}^{[2]}``: a
   decoration (tilde, hat, bar, ...) goes on the base letter only.
 
-Names without any of ``\\ { } ^ _`` keep their earlier forms: a Greek letter or its
+An identifier with a word after an underscore (``running_mean``) is set upright as
+it is.  Names without any of ``\\ { } ^ _`` keep their earlier forms: a Greek letter or its
 name (``delta``, ``δ``) becomes the letter, one Latin letter stays, a word is set in
 italics as one symbol (``\\mathit{net}``), other ASCII text (``x'``) upright.
 """
@@ -30,7 +31,8 @@ from sympy.printing.latex import greek_letters_set, translate
 from symbackprop.render.templating import latex_escape
 
 __all__ = ["CourseName", "parse_name", "latex_name", "option_name", "join_scripts",
-           "DECORATIONS", "name_letters", "free_letters", "has_subscript"]
+           "DECORATIONS", "name_letters", "free_letters", "has_subscript",
+           "fill_names"]
 
 #: Commands that decorate a base letter (``\tilde{x}``: the padded input).
 DECORATIONS = ("tilde", "hat", "bar", "check", "breve", "dot", "ddot", "vec", "widetilde",
@@ -186,6 +188,10 @@ def parse_name(name: str) -> CourseName:
     if not any(char in name for char in "\\{}^_"):
         if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
             return CourseName(_word(name))
+        return CourseName(rf"\text{{{latex_escape(name)}}}")
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_[A-Za-z0-9]{2,}(_[A-Za-z0-9]+)*",
+                    name):
+        # a program's identifier (running_mean), not a letter with a subscript (w_b)
         return CourseName(rf"\text{{{latex_escape(name)}}}")
     if name.count("{") != name.count("}"):
         raise ValueError("has unbalanced braces: every { needs its }")
@@ -404,6 +410,19 @@ def _scripts_only(text: str) -> bool:
             return False
         at = _read_argument(text, at + 1)
     return bool(text)
+
+
+def fill_names(text: str, names: dict) -> str:
+    """A kind's fixed formula or sentence with the reader's names: ``@x``, ``@w``, ``@g``,
+    ``@z``, ``@b``, ``@L`` become ``names["x"]`` ... (the printed names, ``\\delta``).
+
+    ``\\hat{@x}_i`` with the input named ``a^{[l-1]}`` gives ``\\hat{a^{[l-1]}}_i``, which
+    :func:`join_scripts` (run over the whole document) sets as ``\\hat{a}^{[l-1]}_{i}``.
+    """
+    for array in ("x", "w", "g", "z", "b", "L"):
+        if array in names:
+            text = text.replace(f"@{array}", names[array])
+    return text
 
 
 # ---------------------------------------------------------------------------
