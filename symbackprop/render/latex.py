@@ -68,6 +68,7 @@ from symbackprop.render.latex_names import (
     latex_name,
     name_letters,
     option_name,
+    parse_name,
 )
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
@@ -329,6 +330,16 @@ def _symbol_width(printer, symbol) -> float:
     shown = printer.notation.indices(array, index)
     leading, spatial = (shown[:-2], shown[-2:]) if len(index) >= 2 else (shown, ())
     name = printer.notation.name(array)
+    try:  # a course name's own scripts share the index scripts' line (a^{[l-1](2)}_{11})
+        course = parse_name(name)
+    except ValueError:
+        course = None
+    if course is not None and (course.superscript or course.subscript):
+        letters = re.sub(r"\\[A-Za-z]+|[{}]", "", course.base)
+        base = 0.6 if len(letters) <= 1 else 0.55 * len(letters)
+        sub = len(course.subscript) + (len(_subscript(spatial, True)) - 2 if spatial else 0)
+        sup = len(course.superscript) + (len(_superscript(leading)) - 3 if leading else 0)
+        return base + 0.35 * max(sub, sup)
     base = 0.6 if len(name) == 1 or name.lower() in greek_letters_set else 0.55 * len(name)
     sub = len(_subscript(spatial)) - 3 if spatial else 0
     sup = len(_superscript(leading)) - 3 if leading else 0
