@@ -105,3 +105,16 @@ def test_pooling_prose_follows_renaming(capsys):
     assert notes
     assert main(["latex", "avgpool2d", "--input", "4x4", "--grad-name", "delta"]) == 0
     assert "share of its $\\delta_{ij}$" in capsys.readouterr().out
+
+
+def test_derive_text_takes_the_same_names(capsys):
+    assert main(["derive", "conv2d", "--input-name", "a", "--grad-name", "delta",
+                 "--bias-name", "w_b"]) == 0
+    text = capsys.readouterr().out
+    assert "dL/da22 = delta11 w22 + delta12 w21 + delta21 w12 + delta22 w11" in text
+    assert "z11 = a11 w11 + a12 w12 + a21 w21 + a22 w22 + w_b" in text
+    assert main(["derive", "maxpool2d", "--input", "4x4", "--input-name", "a^{[l-1]}"]) == 0
+    text = capsys.readouterr().out
+    assert "z11 = max(a^{[l-1]}[1,1], a^{[l-1]}[1,2]" in text
+    assert main(["derive", "relu", "--input-name", "a^{"]) == 2
+    assert "--input-name: 'a^{' cannot be typeset" in capsys.readouterr().err

@@ -21,17 +21,40 @@ from symbackprop.render.latex import NAME_OPTIONS
 from symbackprop.render.text import to_text
 
 
+def _name_options(parser, kind):
+    """``--input-name`` ... : the course's names of the arrays a kind has."""
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            # Pooling and activations learn no weight or bias to rename.
+            parser.set_defaults(**{f"{option}_name": None})
+            continue
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+
+
+def _names_from_args(args) -> dict:
+    """The ``--*-name`` options given, checked (one line naming the option and the rule)."""
+    from symbackprop.render.latex import option_name
+
+    return {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
+            for option, (key, _) in NAME_OPTIONS.items()
+            if getattr(args, f"{option}_name") is not None}
+
+
 def _derive_options(parser, kind):
     add_instance_options(parser, kind)
     add_notation_options(parser, kind)
+    _name_options(parser, kind)
     add_derivation_options(parser, kind)
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
 def derive_command(args) -> int:
+    names = _names_from_args(args)  # refused before any work
     derivation = derivation_from_args(args)
     proofs = proofs_for(derivation) or ()
-    print(to_text(derivation, index_base=args.index_base,
+    print(to_text(derivation, index_base=args.index_base, names=names,
                   show_padding=not args.no_padding_terms, proofs=proofs))
     return 0
 

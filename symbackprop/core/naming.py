@@ -173,6 +173,9 @@ class Notation:
         array, index = parsed
         shown = self.indices(array, index)
         name, subscript = self.name(array), plain_subscript(shown)
+        if shown and any(char in name for char in "^_{}"):
+            # a course name with its own scripts (a^{[l-1]}, w_b): the indices in brackets
+            return f"{name}[{','.join(map(str, shown))}]"
         if name[-1:].isdigit() and subscript[:1].isdigit():
             return f"{name}_{subscript}"  # a chain's a2_11, not a211
         return name + subscript
