@@ -118,3 +118,16 @@ def test_derive_text_takes_the_same_names(capsys):
     assert "z11 = max(a^{[l-1]}[1,1], a^{[l-1]}[1,2]" in text
     assert main(["derive", "relu", "--input-name", "a^{"]) == 2
     assert "--input-name: 'a^{' cannot be typeset" in capsys.readouterr().err
+
+
+def test_a_chain_writes_the_course_letters_with_its_layer_superscripts(capsys):
+    spec = ('{"input": [1, 4, 4], "layers": [{"layer": "conv2d", "kernel_size": 3}, '
+            '{"layer": "relu"}, {"layer": "flatten"}, '
+            '{"layer": "linear", "in_features": 4, "out_features": 2}]}')
+    assert main(["latex", "sequential", "--spec", spec, "--input-name", "h", "--grad-name",
+                 "g", "--bias-name", "w_b", "--loss-name", "E"]) == 0
+    document = capsys.readouterr().out
+    assert r"$h^{[l-1]}$ into $h^{[l]}$" in document and r"g^{[l]} = \partial E" in document
+    assert "h^{[0]}_{11}" in document and "w_{b}^{[4]}" in document
+    assert r"\delta^{[" not in document and "a^{[" not in document
+    assert _balanced(document) and _no_double_scripts(document)

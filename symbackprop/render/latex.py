@@ -537,6 +537,9 @@ def _outputs_text(printer, outputs) -> str:
     return rf"feeds ${', '.join(labels)}{suffix}${count}"
 
 
+#: A chain's arrays: ``a2``, ``delta2``, ``w2``, ``b2`` (layer 2's), and the option that
+#: renames each (``--input-name`` names the activations, ``--grad-name`` the error terms).
+_CHAIN_ROLES = {"a": "x", "delta": "g", "w": "w", "b": "b"}
 #: A chain's arrays: ``a2``, ``delta2``, ``w2``, ``b2`` (layer 2's).
 _CHAIN_ARRAY = re.compile(r"(a|delta|w|b)(\d+)")
 
@@ -570,6 +573,12 @@ class LayerLatexPrinter(LatexPrinter):
         if match is None:
             return super().name(array)
         stem = r"\delta" if match.group(1) == "delta" else match.group(1)
+        own = self.notation.names.get(_CHAIN_ROLES[match.group(1)])
+        if own is not None:
+            # the course's letter (and subscript) with the chain's layer superscript: the
+            # input named a^{[l-1]} reads a^{[2]} in layer 3, the bias w_b reads w_{b}^{[2]}
+            course = parse_name(own)
+            stem = course.base + (f"_{{{course.subscript}}}" if course.subscript else "")
         return f"{stem}^{{[{match.group(2)}]}}"
 
     def label(self, array, index, name=None, free=None):
@@ -996,7 +1005,10 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "description": latex_escape(chain.layer.describe()).replace("->", r"$\to$"),
         "chain": {"table": table, "walk": walk, "sections": sections,
                   "last": plain.name(f"delta{len(steps)}"),
-                  "output": plain.name(f"a{len(steps)}")},
+                  "output": plain.name(f"a{len(steps)}"),
+                  # the reader's letters of the activations and error terms, for the prose
+                  "a": plain.name("a0")[:-len("^{[0]}")],
+                  "delta": plain.name("delta0")[:-len("^{[0]}")], "loss": loss},
         "loss_sum": rf"{loss} = \sum {plain.name(f'delta{len(steps)}')} \, "
                     rf"{plain.name(f'a{len(steps)}')}",
         "method": chain.method,
