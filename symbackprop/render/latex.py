@@ -177,6 +177,7 @@ class LatexPrinter(SympyLatexPrinter):
         #: One index of the document can reach 10: every subscript is written with commas
         #: (x_{1,1} ... x_{10,1}), never x_{11} beside x_{10,1}.
         self.index_commas = _index_reaches_ten(notation)
+        self._letters = None  # index letter -> the one written (index_letter), once known
 
     # -- labels --------------------------------------------------------------
     def name(self, array: str) -> str:
@@ -185,9 +186,10 @@ class LatexPrinter(SympyLatexPrinter):
     def index_letter(self, letter: str) -> str:
         """The letter a formula writes for the generic index ``letter``: itself, or a
         spare one when a reader's name uses it (the input named ``a``: ``a_{pq}``)."""
-        mapping = free_letters(INDEX_LETTERS, name_letters(
-            latex_name(name) for name in self.notation.names.values()))
-        return "".join(mapping.get(char, char) for char in letter)
+        if self._letters is None:
+            self._letters = free_letters(INDEX_LETTERS, name_letters(
+                latex_name(name) for name in self.notation.names.values()))
+        return "".join(self._letters.get(char, char) for char in letter)
 
     def label(self, array: str, index: tuple[int, ...], name: str | None = None,
               free: dict | None = None) -> str:
