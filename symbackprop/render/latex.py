@@ -66,9 +66,12 @@ from symbackprop.render.latex_names import (
     has_subscript,
     join_scripts,
     latex_name,
+    math_letters,
     name_letters,
     option_name,
     parse_name,
+    rename_in_prose,
+    rename_index_letters,
 )
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
@@ -890,7 +893,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
     reader = {key: printer.name(key) for key in ("x", "z", "g", "L", "w", "b")}
     if "b" not in derivation.params:
         reader.pop("b")
-    general = parts.general(layer, reader, index_base)
+    general, notes = _general_and_notes(parts, layer, reader, index_base, printer)
     arrays = [(printer.name("x"), _shape(derivation.input_shape), "the input")]
     arrays += [(printer.name(name), _shape(array.shape),
                 "the weight" if name == "w" else "the bias")
@@ -919,7 +922,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "sizes": parts.size_rows(layer, derivation.input_shape, derivation.output_shape)
         if parts.size_rows else [],
         "general": general,
-        "notes": parts.notes(layer, reader) if parts.notes_take_names else parts.notes(layer),
+        "notes": notes,
         "forward": forward,
         "backward": backward,
         "kron": parts.closed_form(derivation, printer) if parts.closed_form else None,
@@ -930,6 +933,33 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "chain": None,
     }
     return "layers.tex.j2", context
+
+
+def _general_and_notes(parts, layer, reader, index_base, printer) -> tuple:
+    """A kind's general formulas and notes in the reader's names, their index letters
+    never a letter of those names (the input named ``a``: ``a_{pr}``, not ``a_{ab}``).
+
+    The kind writes them with placeholder names (commands, which have no index letters);
+    the letters that collide are renamed to spares the formulas do not use, then the
+    placeholders become the reader's names.
+    """
+    placeholders = {key: rf"\SBPNAME{'ABCDEFG'[number]}" for number, key in enumerate(reader)}
+    general = parts.general(layer, placeholders, index_base)
+    notes = parts.notes(layer, placeholders) if parts.notes_take_names else parts.notes(layer)
+    taken = name_letters(latex_name(name) for name in printer.notation.names.values())
+    written = set().union(*(math_letters(text) for text in (general or {}).values()))
+    mapping = free_letters(INDEX_LETTERS, taken & set("".join(INDEX_LETTERS)), avoid=written)
+
+    def named(text: str) -> str:
+        for key, placeholder in placeholders.items():
+            text = text.replace(placeholder, reader[key])
+        return text
+
+    if general:
+        general = {part: named(rename_index_letters(text, mapping))
+                   for part, text in general.items()}
+    notes = [named(rename_in_prose(note, mapping)) for note in notes]
+    return general, notes
 
 
 def _chain_document(chain, index_base: int = 1, names: dict | None = None,

@@ -32,7 +32,7 @@ from symbackprop.render.templating import latex_escape
 
 __all__ = ["CourseName", "parse_name", "latex_name", "option_name", "join_scripts",
            "DECORATIONS", "name_letters", "free_letters", "has_subscript",
-           "fill_names"]
+           "fill_names", "rename_index_letters", "rename_in_prose", "math_letters"]
 
 #: Commands that decorate a base letter (``\tilde{x}``: the padded input).
 DECORATIONS = ("tilde", "hat", "bar", "check", "breve", "dot", "ddot", "vec", "widetilde",
@@ -425,16 +425,69 @@ def fill_names(text: str, names: dict) -> str:
     return text
 
 
+#: Commands whose braced argument is text or one symbol, never index letters.
+_WORD_COMMANDS = ("text", "mathrm", "operatorname", "mathit", "texttt", "mathbf", "textbf")
+
+
+def _math_letters(math: str):
+    """``(position, letter)`` of each Latin letter of ``math`` that is a variable: not part
+    of a command (``\\max``) nor inside a word command's argument (``\\text{window}``)."""
+    position = 0
+    while position < len(math):
+        char = math[position]
+        if char == "\\":
+            match = re.compile(r"\\([A-Za-z]+)|\\.").match(math, position)
+            position = match.end() if match else position + 1
+            if match and match.group(1) in _WORD_COMMANDS and math[position:position + 1] == "{":
+                position = _read_group(math, position)
+            continue
+        if char.isascii() and char.isalpha():
+            yield position, char
+        position += 1
+
+
+def rename_index_letters(math: str, mapping: dict[str, str]) -> str:
+    """``math`` with its variable letters renamed by ``mapping`` (``{"a": "p"}``)."""
+    if not mapping:
+        return math
+    chars = list(math)
+    for position, char in _math_letters(math):
+        chars[position] = mapping.get(char, char)
+    return "".join(chars)
+
+
+def math_letters(math: str) -> set[str]:
+    """The variable letters ``math`` writes (see :func:`rename_index_letters`)."""
+    return {char for _, char in _math_letters(math)}
+
+
+def rename_in_prose(text: str, mapping: dict[str, str]) -> str:
+    """A sentence with ``$...$`` math: the letters renamed inside the math only."""
+    if not mapping:
+        return text
+    parts = re.split(r"(?<!\\)(\$)", text)
+    inside, out = False, []
+    for part in parts:
+        if part == "$":
+            inside = not inside
+            out.append(part)
+        else:
+            out.append(rename_index_letters(part, mapping) if inside else part)
+    return "".join(out)
+
+
 # ---------------------------------------------------------------------------
 # Index letters that never collide with a name
 # ---------------------------------------------------------------------------
 
 def name_letters(names) -> set[str]:
     """The Latin letters a reader's names are written with, as single symbols:
-    ``a^{[l-1]}`` -> ``{a, l}``, ``w_b`` -> ``{w, b}``, ``net`` -> ``{n, e, t}``."""
+    ``a^{[l-1]}`` -> ``{a, l}``, ``w_b`` -> ``{w, b}``; a word set as one symbol
+    (``\\mathit{net}``, ``\\text{x'}``) is no single letter."""
     letters = set()
     for name in names:
-        text = re.sub(r"\\[A-Za-z]+", "", str(name))
+        text = re.sub(r"\\(mathit|text)\{[^{}]*\}", "", str(name))
+        text = re.sub(r"\\[A-Za-z]+", "", text)
         letters |= {char for char in text if char.isascii() and char.isalpha()}
     return letters
 
@@ -443,16 +496,17 @@ def name_letters(names) -> set[str]:
 _SPARE_LETTERS = "pqrstuvhefdyk"
 
 
-def free_letters(groups, taken: set[str]) -> dict[str, str]:
+def free_letters(groups, taken: set[str], avoid=()) -> dict[str, str]:
     """``{letter: replacement}`` for the index letters that a reader's names use.
 
     ``groups`` are the letters that go together (``("ab", "ij", "mk", "n")``, or one
     string of single letters): a group with a letter in ``taken`` is replaced as a whole
     by spare letters that are neither taken nor in use (``ab`` -> ``pq`` when the input
-    is named ``a``), so a pair stays a pair.
+    is named ``a``), so a pair stays a pair.  No spare is one of ``avoid`` (the letters
+    a formula already writes).
     """
     groups = list(groups)
-    used = set("".join(groups)) | set(taken)
+    used = set("".join(groups)) | set(taken) | set(avoid)
     mapping = {}
     for group in groups:
         if not set(group) & set(taken):
