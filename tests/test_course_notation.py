@@ -166,3 +166,9 @@ def test_every_kinds_general_formula_avoids_the_names(capsys):
     assert main(["latex", "convtranspose1d", "--weight-name", "k"]) == 0
     document = capsys.readouterr().out
     assert "k_{c,o,k}" not in document and r"k_{c,o,t}" in document
+
+
+def test_an_output_named_o_keeps_the_channel_letter_apart():
+    derivation = sbp.derive(sbp.Conv2d(in_channels=2, out_channels=2, kernel_size=2), (3, 3))
+    document = to_latex(derivation, names={"z": "o"})
+    assert "o^{(o)}" not in document and "o^{(p)}_{ij}" in document

@@ -528,11 +528,12 @@ def _outputs_text(printer, outputs) -> str:
     suffix = ""
     if len(channels) > 1 and len(outputs) == len(channels) * len(positions):
         base = printer.notation.index_base
-        labels = [printer.label("z", index, free={1: "o"}) for index in positions]
+        letter = printer.index_letter("o")  # never the letter of a name (the output o)
+        labels = [printer.label("z", index, free={1: letter}) for index in positions]
         numbers = [str(o + base) for o in channels]
         if len(numbers) > 4 and channels == list(range(channels[0], channels[-1] + 1)):
             numbers = [numbers[0], r"\dots", numbers[-1]]
-        suffix = rf",\ o = {', '.join(numbers)}"
+        suffix = rf",\ {letter} = {', '.join(numbers)}"
     else:
         labels = [printer.label("z", index) for index in outputs]
     count = ""
