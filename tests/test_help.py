@@ -84,8 +84,10 @@ def _layer_parsers():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command, command_parser in commands.choices.items():
-        layers = next(a for a in command_parser._actions
-                      if isinstance(a, argparse._SubParsersAction))
+        layers = next((a for a in command_parser._actions
+                       if isinstance(a, argparse._SubParsersAction)), None)
+        if layers is None:  # a command without layers (exercise)
+            continue
         shown = {action.dest for action in layers._choices_actions}
         for kind, layer_parser in layers.choices.items():
             if kind in shown:

@@ -73,6 +73,11 @@ def build_parser(only: tuple | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only[0]:
             continue  # not the command asked for: listed, never parsed
         command_parser.register("type", int, _argparse_whole_number)
+        if hasattr(function, "standalone_options"):
+            # A command that takes no layer (an exercise): its own arguments only.
+            function.standalone_options(command_parser)
+            command_parser.set_defaults(run=_with_progress(function))
+            continue
         # Arguments before LAYER (check-impl's FILE.py:FUNCTION).
         getattr(function, "command_options", lambda p: None)(command_parser)
         layers = command_parser.add_subparsers(dest="layer", required=True, metavar="LAYER",

@@ -21,17 +21,40 @@ from symbackprop.render.latex import NAME_OPTIONS
 from symbackprop.render.text import to_text
 
 
+def _name_options(parser, kind):
+    """``--input-name`` ... : the course's names of the arrays a kind has."""
+    for option, (array, meaning) in NAME_OPTIONS.items():
+        if array in ("w", "b") and array not in kind.parameter_names:
+            # Pooling and activations learn no weight or bias to rename.
+            parser.set_defaults(**{f"{option}_name": None})
+            continue
+        parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
+                            help=f"name of {meaning} (Greek names become letters; "
+                                 f"default {array})")
+
+
+def _names_from_args(args) -> dict:
+    """The ``--*-name`` options given, checked (one line naming the option and the rule)."""
+    from symbackprop.render.latex import option_name
+
+    return {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
+            for option, (key, _) in NAME_OPTIONS.items()
+            if getattr(args, f"{option}_name") is not None}
+
+
 def _derive_options(parser, kind):
     add_instance_options(parser, kind)
     add_notation_options(parser, kind)
+    _name_options(parser, kind)
     add_derivation_options(parser, kind)
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
 def derive_command(args) -> int:
+    names = _names_from_args(args)  # refused before any work
     derivation = derivation_from_args(args)
     proofs = proofs_for(derivation) or ()
-    print(to_text(derivation, index_base=args.index_base,
+    print(to_text(derivation, index_base=args.index_base, names=names,
                   show_padding=not args.no_padding_terms, proofs=proofs))
     return 0
 
@@ -323,7 +346,9 @@ def html_command(args) -> int:
     output = args.output
     if output is not None and Path(output).suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"-o names the page to write, FILE.html; got {output!r}")
-    names = {key: getattr(args, f"{option}_name")
+    from symbackprop.render.latex import option_name
+
+    names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     layer = layer_from_args(args)  # refuse a page too large before deriving it
@@ -339,3 +364,60 @@ def html_command(args) -> int:
 
 
 html_command.options = _html_options
+
+
+# -- exercise ----------------------------------------------------------------
+#: The course's exercises ``symbackprop exercise NAME`` works out.
+EXERCISES = ("full-convolution-commutes",)
+
+
+def _exercise_options(parser):
+    parser.add_argument("exercise", choices=EXERCISES, metavar="EXERCISE",
+                        help="full-convolution-commutes: (x * w)_ij = (w * x)_ij element by "
+                             "element, and the cross-correlation that does not commute")
+    parser.add_argument("--input", default="3x3", metavar="HxW",
+                        help="size of x, each side 1 to 6 (default %(default)s)")
+    parser.add_argument("--kernel", default="2", metavar="K|KHxKW",
+                        help="size of w, each side 1 to 6 (default %(default)s)")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE.tex",
+                        help="write the exercise as a LaTeX document (default: text on "
+                             "standard output)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also compile FILE.pdf next to it with pdflatex (needs -o; "
+                             "default: only the .tex)")
+
+
+@command("exercise", help="work out one of the course's exercises with SymPy (text, or a "
+                          "LaTeX printout with -o)")
+def exercise_command(args) -> int:
+    import sys
+
+    from symbackprop.core.exercises import full_convolution_commutes
+    from symbackprop.render.exercises import commutativity_latex, commutativity_text
+    from symbackprop.render.latex import (
+        LatexCompileError,
+        check_output_name,
+        compile_pdf,
+        write_document,
+    )
+
+    if args.pdf and args.output is None:
+        raise ValueError("--pdf needs -o FILE.tex (the PDF is named after it)")
+    if args.output is not None:
+        check_output_name(args.output, pdf=args.pdf)
+    result = full_convolution_commutes(args.input, args.kernel)
+    if args.output is None:
+        print(commutativity_text(result))
+        return 0 if result.equal else 1
+    path = write_document(commutativity_latex(result), args.output)
+    print(f"wrote {path}")
+    if args.pdf:
+        try:
+            print(f"wrote {compile_pdf(path)}")
+        except LatexCompileError as error:
+            print(f"symbackprop exercise: error: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+exercise_command.standalone_options = _exercise_options

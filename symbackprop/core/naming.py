@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,9 +174,19 @@ class Notation:
         array, index = parsed
         shown = self.indices(array, index)
         name, subscript = self.name(array), plain_subscript(shown)
+        if shown and _has_scripts(name):
+            # a course name with its own scripts (a^{[l-1]}, w_b): the indices in brackets
+            return f"{name}[{','.join(map(str, shown))}]"
         if name[-1:].isdigit() and subscript[:1].isdigit():
             return f"{name}_{subscript}"  # a chain's a2_11, not a211
         return name + subscript
+
+
+def _has_scripts(name: str) -> bool:
+    """A course name with its own scripts (``a^{[l-1]}``, ``w_b``), not an identifier
+    (``running_mean``)."""
+    return any(char in name for char in "^{}\\") or \
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9]", name) is not None
 
 
 def plain_subscript(indices: tuple[int, ...]) -> str:

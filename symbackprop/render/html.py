@@ -69,6 +69,7 @@ from symbackprop.render.latex import (
     latex_name,
     walk_formula,
 )
+from symbackprop.render.latex_names import has_subscript, join_scripts
 from symbackprop.render.text import step_title
 
 __all__ = ["to_html", "write_page", "mathml", "PAGE_CONTRACT_ARRAYS", "PAGE_MAX_TERMS",
@@ -116,7 +117,7 @@ def mathml(latex: str, display: bool = False) -> str:
 
     for old, new in _LATEX_FIXES:
         latex = latex.replace(old, new)
-    text = convert(latex)
+    text = convert(join_scripts(latex))  # a^{[l-1]} + ^{(2)}: one superscript
     text = text.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
     text = text.replace(' display="inline"', ' display="block"' if display else "")
 
@@ -319,7 +320,8 @@ def _cell_label(printer, array: str, index: tuple) -> str:
     the batch and channel), or the whole label for vectors and matrices."""
     if len(index) >= 3:
         shown = printer.notation.indices(array, index)
-        return printer.name(array) + _subscript(shown[-2:])
+        name = printer.name(array)
+        return name + _subscript(shown[-2:], commas=has_subscript(name))
     return printer.label(array, index)
 
 

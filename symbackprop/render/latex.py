@@ -40,7 +40,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,7 +47,7 @@ from typing import Callable
 import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
-from sympy.printing.latex import greek_letters_set, translate
+from sympy.printing.latex import greek_letters_set
 
 from symbackprop.core import progress
 from symbackprop.core.chain import ChainDerivation
@@ -62,6 +61,18 @@ from symbackprop.core.naming import (
 )
 from symbackprop.core.operators import chain_names, chain_rule
 from symbackprop.core.registry import Registry
+from symbackprop.render.latex_names import (
+    free_letters,
+    has_subscript,
+    join_scripts,
+    latex_name,
+    math_letters,
+    name_letters,
+    option_name,
+    parse_name,
+    rename_in_prose,
+    rename_index_letters,
+)
 from symbackprop.render.templating import latex_environment, latex_escape
 from symbackprop.render.text import split_sign
 
@@ -111,6 +122,9 @@ LINE_BUDGET_EM = 34.0
 _LEADING_LETTERS = {"x": ("n", "c"), "z": ("n", "o"), "g": ("n", "o"), "w": ("o", "c"),
                     "b": ("o",)}
 _SPATIAL_LETTERS = {"x": "ab", "z": "ij", "g": "ij", "w": "mk"}
+#: Every letter a formula uses for a generic index (batch, channels, positions, offsets):
+#: a reader's name never shares one (see :meth:`LatexPrinter.index_letter`).
+INDEX_LETTERS = ("n", "c", "o", "ab", "ij", "mk", "l", "q")
 
 
 class LatexCompileError(RuntimeError):
@@ -121,73 +135,25 @@ class LatexCompileError(RuntimeError):
 # Names and the printer
 # ---------------------------------------------------------------------------
 
-def latex_name(name: str) -> str:
-    """A display name in math mode: ``delta -> \\delta``, ``net -> \\mathit{net}``.
-
-    Greek letter names (or the Greek letters themselves) become the letter, one
-    Latin letter stays as it is, other identifiers are set as one italic word and
-    any other printable ASCII text is escaped and set upright.
-
-    Raises
-    ------
-    ValueError
-        For an empty name, one with spaces or control characters, or other
-        non-ASCII characters that pdflatex could not typeset.
-    """
-    name = str(name)
-    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
-        # "GREEK SMALL LETTER DELTA" -> \delta, "GREEK CAPITAL LETTER DELTA" -> \Delta
-        words = unicodedata.name(name).split()
-        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
-        if letter in greek_letters_set:
-            return translate(letter.capitalize() if words[1] == "CAPITAL" else letter)
-    if not name or not all(33 <= ord(char) < 127 for char in name):
-        raise ValueError(
-            f"names: {name!r} is not a usable name: use letters, digits and ASCII symbols "
-            f"without spaces, or a Greek letter or its name (delta, Delta)")
-    if re.fullmatch(r"[A-Za-z]+", name) and name.lower() in greek_letters_set:
-        return translate(name)
-    if re.fullmatch(r"[A-Za-z]", name):
-        return name
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
-        return rf"\mathit{{{name}}}"
-    return rf"\text{{{latex_escape(name)}}}"
-
-
-def option_name(name: str, option: str) -> str:
-    """A ``--NAME-name`` value as the document and its regenerate command use it.
-
-    A Greek letter becomes its ASCII name (``α -> alpha``, ``Δ -> Delta``: the same
-    letter in the document, and a command line pdflatex can print); every other
-    name must be one :func:`latex_name` accepts.
-
-    Raises
-    ------
-    ValueError
-        Naming ``option`` (``--input-name``) and what it accepts.
-    """
-    name = str(name)
-    if len(name) == 1 and unicodedata.name(name, "").startswith("GREEK "):
-        words = unicodedata.name(name).split()
-        letter = {"lamda": "lambda"}.get(words[-1].lower(), words[-1].lower())
-        if letter in greek_letters_set:
-            name = letter.capitalize() if words[1] == "CAPITAL" else letter
-    try:
-        latex_name(name)
-    except ValueError:
-        raise ValueError(
-            f"{option}: {name!r} cannot be typeset: use letters, digits and ASCII symbols "
-            f"without spaces (a, net, x'), or a Greek letter or its name (delta, Delta, "
-            f"\u03b4)") from None
-    return name
-
-
-def _subscript(indices) -> str:
+def _subscript(indices, commas: bool = False) -> str:
     if not indices:
         return ""
-    if all(0 <= i < 10 for i in indices):
+    if not commas and all(0 <= i < 10 for i in indices):
         return "_{" + "".join(map(str, indices)) + "}"
     return "_{" + ",".join(map(str, indices)) + "}"
+
+
+def _index_reaches_ten(notation) -> bool:
+    """Whether a subscript of two or more indices in this notation can hold a 10 (or more)."""
+    for shape in (notation.shapes.values() if notation is not None else ()):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            continue
+        positions = 2 if len(shape) < 3 else len(shape) - 2 \
+            if notation.spatial_axes is None else notation.spatial_axes
+        if positions >= 2 and max(shape[-positions:]) - 1 + notation.index_base >= 10:
+            return True
+    return False
 
 
 def _superscript(indices) -> str:
@@ -211,10 +177,22 @@ class LatexPrinter(SympyLatexPrinter):
         super().__init__(settings or {})
         self.notation = notation
         self.padding_command = padding_command
+        #: One index of the document can reach 10: every subscript is written with commas
+        #: (x_{1,1} ... x_{10,1}), never x_{11} beside x_{10,1}.
+        self.index_commas = _index_reaches_ten(notation)
+        self._letters = None  # index letter -> the one written (index_letter), once known
 
     # -- labels --------------------------------------------------------------
     def name(self, array: str) -> str:
         return latex_name(self.notation.name(array))
+
+    def index_letter(self, letter: str) -> str:
+        """The letter a formula writes for the generic index ``letter``: itself, or a
+        spare one when a reader's name uses it (the input named ``a``: ``a_{pq}``)."""
+        if self._letters is None:
+            self._letters = free_letters(INDEX_LETTERS, name_letters(
+                latex_name(name) for name in self.notation.names.values()))
+        return "".join(self._letters.get(char, char) for char in letter)
 
     def label(self, array: str, index: tuple[int, ...], name: str | None = None,
               free: dict | None = None) -> str:
@@ -237,7 +215,10 @@ class LatexPrinter(SympyLatexPrinter):
             shape = self.notation.shapes.get(array, ())
             kept = [axis for axis in range(len(index) - len(spatial)) if shape[axis] != 1]
             leading = [free.get(axis, value) for axis, value in zip(kept, leading, strict=True)]
-        return (name or self.name(array)) + _superscript(leading) + _subscript(spatial)
+        name = name or self.name(array)
+        # a course name's own subscript comes first, then the indices: w_{b,1}, never w_{b1}
+        commas = bool(spatial) and (self.index_commas or has_subscript(name))
+        return join_scripts(name + _superscript(leading) + _subscript(spatial, commas))
 
     def generic_label(self, array: str, spatial: str | None = None,
                       name: str | None = None) -> str:
@@ -245,18 +226,20 @@ class LatexPrinter(SympyLatexPrinter):
         shape = self.notation.shapes.get(array, ())
         leading_axes = range(len(shape) - 2) if len(shape) >= 2 else range(len(shape))
         letters = _LEADING_LETTERS.get(array, ())
-        leading = [letters[axis] for axis in leading_axes if shape[axis] != 1]
+        leading = [self.index_letter(letters[axis]) for axis in leading_axes if shape[axis] != 1]
         if spatial is None:
-            spatial = _SPATIAL_LETTERS.get(array, "") if len(shape) >= 2 else ""
+            spatial = self.index_letter(_SPATIAL_LETTERS.get(array, "")) if len(shape) >= 2 \
+                else ""
         sup = "^{(" + ",".join(leading) + ")}" if leading else ""
-        return (name or self.name(array)) + sup + (f"_{{{spatial}}}" if spatial else "")
+        return join_scripts((name or self.name(array)) + sup
+                            + (f"_{{{spatial}}}" if spatial else ""))
 
     def map_label(self, array: str, leading: tuple[int, ...] | None = None) -> str:
         """A whole 2-D map: ``x``, ``x^{(n,c)}`` or, given ``leading`` (0-based), ``x^{(1,2)}``."""
         if leading is None:
             return self.generic_label(array, spatial="")
         shown = self.notation.indices(array, tuple(leading) + (0, 0))[:-2]
-        return self.name(array) + _superscript(shown)
+        return join_scripts(self.name(array) + _superscript(shown))
 
     # -- SymPy dispatch ------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
@@ -352,6 +335,16 @@ def _symbol_width(printer, symbol) -> float:
     shown = printer.notation.indices(array, index)
     leading, spatial = (shown[:-2], shown[-2:]) if len(index) >= 2 else (shown, ())
     name = printer.notation.name(array)
+    try:  # a course name's own scripts share the index scripts' line (a^{[l-1](2)}_{11})
+        course = parse_name(name)
+    except ValueError:
+        course = None
+    if course is not None and (course.superscript or course.subscript):
+        letters = re.sub(r"\\[A-Za-z]+|[{}]", "", course.base)
+        base = 0.6 if len(letters) <= 1 else 0.55 * len(letters)
+        sub = len(course.subscript) + (len(_subscript(spatial, True)) - 2 if spatial else 0)
+        sup = len(course.superscript) + (len(_superscript(leading)) - 3 if leading else 0)
+        return base + 0.35 * max(sub, sup)
     base = 0.6 if len(name) == 1 or name.lower() in greek_letters_set else 0.55 * len(name)
     sub = len(_subscript(spatial)) - 3 if spatial else 0
     sup = len(_superscript(leading)) - 3 if leading else 0
@@ -535,11 +528,12 @@ def _outputs_text(printer, outputs) -> str:
     suffix = ""
     if len(channels) > 1 and len(outputs) == len(channels) * len(positions):
         base = printer.notation.index_base
-        labels = [printer.label("z", index, free={1: "o"}) for index in positions]
+        letter = printer.index_letter("o")  # never the letter of a name (the output o)
+        labels = [printer.label("z", index, free={1: letter}) for index in positions]
         numbers = [str(o + base) for o in channels]
         if len(numbers) > 4 and channels == list(range(channels[0], channels[-1] + 1)):
             numbers = [numbers[0], r"\dots", numbers[-1]]
-        suffix = rf",\ o = {', '.join(numbers)}"
+        suffix = rf",\ {letter} = {', '.join(numbers)}"
     else:
         labels = [printer.label("z", index) for index in outputs]
     count = ""
@@ -549,6 +543,9 @@ def _outputs_text(printer, outputs) -> str:
     return rf"feeds ${', '.join(labels)}{suffix}${count}"
 
 
+#: A chain's arrays: ``a2``, ``delta2``, ``w2``, ``b2`` (layer 2's), and the option that
+#: renames each (``--input-name`` names the activations, ``--grad-name`` the error terms).
+_CHAIN_ROLES = {"a": "x", "delta": "g", "w": "w", "b": "b"}
 #: A chain's arrays: ``a2``, ``delta2``, ``w2``, ``b2`` (layer 2's).
 _CHAIN_ARRAY = re.compile(r"(a|delta|w|b)(\d+)")
 
@@ -582,6 +579,12 @@ class LayerLatexPrinter(LatexPrinter):
         if match is None:
             return super().name(array)
         stem = r"\delta" if match.group(1) == "delta" else match.group(1)
+        own = self.notation.names.get(_CHAIN_ROLES[match.group(1)])
+        if own is not None:
+            # the course's letter (and subscript) with the chain's layer superscript: the
+            # input named a^{[l-1]} reads a^{[2]} in layer 3, the bias w_b reads w_{b}^{[2]}
+            course = parse_name(own)
+            stem = course.base + (f"_{{{course.subscript}}}" if course.subscript else "")
         return f"{stem}^{{[{match.group(2)}]}}"
 
     def label(self, array, index, name=None, free=None):
@@ -732,6 +735,9 @@ class LatexParts:
     #: what each of the derivation's constants is, for the table of arrays (a loss's
     #: ``{"y": "the one-hot targets"}``); by default "given"
     constant_meanings: dict = field(default_factory=dict)
+    #: ``notes`` is ``(layer, names) -> [...]``: its prose writes the reader's names (the
+    #: same ``names`` as ``general`` gets) instead of ``x``, ``z``, ``g``
+    notes_take_names: bool = False
 
 
 #: layer type -> :class:`LatexParts`.
@@ -888,7 +894,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
     reader = {key: printer.name(key) for key in ("x", "z", "g", "L", "w", "b")}
     if "b" not in derivation.params:
         reader.pop("b")
-    general = parts.general(layer, reader, index_base)
+    general, notes = _general_and_notes(parts, layer, reader, index_base, printer)
     arrays = [(printer.name("x"), _shape(derivation.input_shape), "the input")]
     arrays += [(printer.name(name), _shape(array.shape),
                 "the weight" if name == "w" else "the bias")
@@ -917,7 +923,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "sizes": parts.size_rows(layer, derivation.input_shape, derivation.output_shape)
         if parts.size_rows else [],
         "general": general,
-        "notes": parts.notes(layer),
+        "notes": notes,
         "forward": forward,
         "backward": backward,
         "kron": parts.closed_form(derivation, printer) if parts.closed_form else None,
@@ -928,6 +934,33 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "chain": None,
     }
     return "layers.tex.j2", context
+
+
+def _general_and_notes(parts, layer, reader, index_base, printer) -> tuple:
+    """A kind's general formulas and notes in the reader's names, their index letters
+    never a letter of those names (the input named ``a``: ``a_{pr}``, not ``a_{ab}``).
+
+    The kind writes them with placeholder names (commands, which have no index letters);
+    the letters that collide are renamed to spares the formulas do not use, then the
+    placeholders become the reader's names.
+    """
+    placeholders = {key: rf"\SBPNAME{'ABCDEFG'[number]}" for number, key in enumerate(reader)}
+    general = parts.general(layer, placeholders, index_base)
+    notes = parts.notes(layer, placeholders) if parts.notes_take_names else parts.notes(layer)
+    taken = name_letters(latex_name(name) for name in printer.notation.names.values())
+    written = set().union(*(math_letters(text) for text in (general or {}).values()))
+    mapping = free_letters(INDEX_LETTERS, taken & set("".join(INDEX_LETTERS)), avoid=written)
+
+    def named(text: str) -> str:
+        for key, placeholder in placeholders.items():
+            text = text.replace(placeholder, reader[key])
+        return text
+
+    if general:
+        general = {part: named(rename_index_letters(text, mapping))
+                   for part, text in general.items()}
+    notes = [named(rename_in_prose(note, mapping)) for note in notes]
+    return general, notes
 
 
 def _chain_document(chain, index_base: int = 1, names: dict | None = None,
@@ -1005,7 +1038,10 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "description": latex_escape(chain.layer.describe()).replace("->", r"$\to$"),
         "chain": {"table": table, "walk": walk, "sections": sections,
                   "last": plain.name(f"delta{len(steps)}"),
-                  "output": plain.name(f"a{len(steps)}")},
+                  "output": plain.name(f"a{len(steps)}"),
+                  # the reader's letters of the activations and error terms, for the prose
+                  "a": plain.name("a0")[:-len("^{[0]}")],
+                  "delta": plain.name("delta0")[:-len("^{[0]}")], "loss": loss},
         "loss_sum": rf"{loss} = \sum {plain.name(f'delta{len(steps)}')} \, "
                     rf"{plain.name(f'a{len(steps)}')}",
         "method": chain.method,
@@ -1055,7 +1091,9 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__))
-    return latex_environment().get_template(template).render(**context)
+    # every kind's formulas meet the reader's names here: one superscript and one
+    # subscript per symbol (a^{[l-1]} + ^{(n,c)}), decorations on the base letter
+    return join_scripts(latex_environment().get_template(template).render(**context))
 
 
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
@@ -1070,7 +1108,7 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
     own = LATEX[derivation.layer].repr_latex
     if own is not None:
-        return own(derivation, index_base=index_base, names=names)
+        return join_scripts(own(derivation, index_base=index_base, names=names))
     loss = printer.name("L")
     first_out = (0,) * len(derivation.output_shape)
     first_in = (0,) * len(derivation.input_shape)
@@ -1079,7 +1117,7 @@ def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> st
             rf"{printer.label('z', first_out)} &= {printer.doprint(derivation.z[first_out])}",
             rf"{_derivative(printer, loss, derivation.x[first_in])} &= "
             rf"{printer.doprint(derivation.grad_x[first_in])}"]
-    return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
+    return join_scripts("$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$")
 
 
 # ---------------------------------------------------------------------------

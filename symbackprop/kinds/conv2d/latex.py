@@ -120,8 +120,9 @@ def _layer_section(derivation, printer) -> dict:
             ("w", ("row", "column"), ("output channel", "input channel")),
             ("z", ("row", "column"), ("sample", "output channel"))):
         shape_ = printer.notation.shapes[array]
-        letters = _LEADING_LETTERS[array]
-        spatial = _SPATIAL_LETTERS[array]
+        # the letters the formulas use, never a letter of the reader's names
+        letters = [printer.index_letter(letter) for letter in _LEADING_LETTERS[array]]
+        spatial = printer.index_letter(_SPATIAL_LETTERS[array])
         words = [f"{leading_words[axis]} ${letters[axis]}$" for axis in range(2)
                  if shape_[axis] != 1]
         words += [f"{spatial_words[0]} ${spatial[0]}$", f"{spatial_words[1]} ${spatial[1]}$"]
@@ -132,7 +133,8 @@ def _layer_section(derivation, printer) -> dict:
         notation_rows.append((label, f"{_list(words)} of the {what}"))
     if derivation.layer.bias:
         notation_rows.append((printer.generic_label("b"),
-                              "bias of output channel $o$" if out_channels > 1 else "the bias"))
+                              f"bias of output channel ${printer.index_letter('o')}$"
+                              if out_channels > 1 else "the bias"))
     superscript_sentence = None
     if any(r"^{(" in label for label, _ in notation_rows):
         superscript_sentence = (
@@ -207,15 +209,16 @@ def _forward_section(derivation, printer, show_padding) -> dict:
     cg = layer.group_in_channels
 
     # The general formula with this layer's numbers, in the reader's index base.
-    i, j, m, k = sympy.symbols("i j m k", integer=True)
+    letter = printer.index_letter
+    i, j, m, k = sympy.symbols(" ".join(letter("ijmk")), integer=True)
     row = sympy.expand((i - base) * sh + (m - base) * dh + base)
     col = sympy.expand((j - base) * sw + (k - base) * dw + base)
     index_text = f"{sympy.latex(row, order='lex')}, {sympy.latex(col, order='lex')}"
     xp = r"\tilde{" + name("x") + "}"
     sums = []
     if cg > 1:
-        sums.append(rf"\sum_{{c={base}}}^{{{cg - 1 + base}}}")
-    sums.append(rf"\sum_{{m={base}}}^{{{kh - 1 + base}}} \sum_{{k={base}}}^{{{kw - 1 + base}}}")
+        sums.append(rf"\sum_{{{letter('c')}={base}}}^{{{cg - 1 + base}}}")
+    sums.append(rf"\sum_{{{m}={base}}}^{{{kh - 1 + base}}} \sum_{{{k}={base}}}^{{{kw - 1 + base}}}")
     general = (rf"{printer.generic_label('z')} = "
                + (rf"{printer.generic_label('b')} + " if layer.bias else "")
                + " ".join(sums)
@@ -320,8 +323,9 @@ def _backward_intro(derivation, printer) -> dict:
     z_generic, x_generic = printer.generic_label("z"), printer.generic_label("x")
     w_generic = printer.generic_label("w")
     z_map = printer.notation.shapes["z"]
-    over = ",".join([letter for axis, letter in ((0, "n"), (1, "o")) if z_map[axis] != 1]
-                    + ["i", "j"])
+    over = ",".join(printer.index_letter(letter) for axis, letter in ((0, "n"), (1, "o"), (2, "i"),
+                                                                     (3, "j"))
+                    if axis >= 2 or z_map[axis] != 1)
     chain_x = (rf"\frac{{\partial {loss}}}{{\partial {x_generic}}} = \sum_{{{over}}} "
                rf"\frac{{\partial {loss}}}{{\partial {z_generic}}}\,"
                rf"\frac{{\partial {z_generic}}}{{\partial {x_generic}}} = \sum_{{{over}}} "
@@ -474,7 +478,8 @@ def _rules_section(derivation, printer, proofs: tuple | None) -> dict:
     # dL/db -----------------------------------------------------------------
     if "grad_b" in present:
         batch = derivation.input_shape[0]
-        over = ",".join(([] if batch == 1 else ["n"]) + ["i", "j"])
+        over = ",".join(printer.index_letter(letter)
+                        for letter in ([] if batch == 1 else ["n"]) + ["i", "j"])
         formula = (rf"\frac{{\partial {loss}}}{{\partial {printer.generic_label('b')}}} = "
                    rf"\sum_{{{over}}} {printer.generic_label('g')}")
         count = batch * out_h * out_w

@@ -22,6 +22,7 @@ from symbackprop.render.latex import (
     _layer_document,
     _matrix,
 )
+from symbackprop.render.latex_names import fill_names
 from symbackprop.render.templating import latex_escape
 
 __all__ = ["general", "size_rows", "matrix_view", "document"]
@@ -45,13 +46,14 @@ def general(layer, names, base: int = 1) -> dict:
             "backward": backward}
 
 
-def notes(layer) -> list[str]:
-    return [r"Each input element $x_{c,i}$ scatters $x_{c,i} w_{c,o,k}$ onto output position "
-            r"$j = i s - p + k d$ (per axis: stride $s$, padding $p$ at the beginning, "
-            r"dilation $d$) of every output channel $o$ of its group; what lands outside the "
-            r"output is cropped. The backward pass reads $g$ at the same positions: "
-            r"$\partial L/\partial x$ is a plain (strided) convolution of $g$ with the same "
-            r"weight, no flip and no channel swap."]
+def notes(layer, names) -> list[str]:
+    x, w, g, loss = names["x"], names["w"], names["g"], names["L"]
+    return [rf"Each input element ${x}_{{c,i}}$ scatters ${x}_{{c,i}} {w}_{{c,o,k}}$ onto output "
+            rf"position $j = i s - p + k d$ (per axis: stride $s$, padding $p$ at the "
+            rf"beginning, dilation $d$) of every output channel $o$ of its group; what lands "
+            rf"outside the output is cropped. The backward pass reads ${g}$ at the same "
+            rf"positions: $\partial {loss}/\partial {x}$ is a plain (strided) convolution of "
+            rf"${g}$ with the same weight, no flip and no channel swap."]
 
 
 def size_rows(layer, input_shape, output_shape) -> list[str]:
@@ -117,26 +119,27 @@ def matrix_view(derivation, printer) -> dict:
     return view
 
 
-#: How a relation or a closed form reads in the document.
+#: How a relation or a closed form reads in the document; ``@x`` (``@w @g @z @b @L``) is
+#: the reader's name of that array (:func:`~symbackprop.render.latex_names.fill_names`).
 _RULES = {
-    "forward": r"z_{o} = b_{o} + \sum_{c} \operatorname{corr}\bigl(\operatorname{pad}_P"
-               r"(\operatorname{dil}_s x_{c}),\ \operatorname{flip}(w_{c,o}),\ "
+    "forward": r"@z_{o} = @b_{o} + \sum_{c} \operatorname{corr}\bigl(\operatorname{pad}_P"
+               r"(\operatorname{dil}_s @x_{c}),\ \operatorname{flip}(@w_{c,o}),\ "
                r"\text{dilation } d\bigr)",
-    "grad_x": r"\frac{\partial L}{\partial x_{c}} = \Bigl[\sum_{o} \operatorname{corr}\bigl("
-              r"\operatorname{pad}_p(g_{o}),\ w_{c,o},\ \text{stride } s,\ \text{dilation } d"
+    "grad_x": r"\frac{\partial @L}{\partial @x_{c}} = \Bigl[\sum_{o} \operatorname{corr}\bigl("
+              r"\operatorname{pad}_p(@g_{o}),\ @w_{c,o},\ \text{stride } s,\ \text{dilation } d"
               r"\bigr)\Bigr]_{:L}",
-    "grad_w": r"\frac{\partial L}{\partial w_{c,o}} = \Bigl[\sum_{n} \operatorname{corr}\bigl("
-              r"\operatorname{pad}_p(g_{n,o}),\ \operatorname{dil}_s(x_{n,c}),\ \text{stride }"
+    "grad_w": r"\frac{\partial @L}{\partial @w_{c,o}} = \Bigl[\sum_{n} \operatorname{corr}\bigl("
+              r"\operatorname{pad}_p(@g_{n,o}),\ \operatorname{dil}_s(@x_{n,c}),\ \text{stride }"
               r" d\bigr)\Bigr]_{:K}",
-    "grad_b": r"\frac{\partial L}{\partial b_{o}} = \sum_{n,j} g_{n,o,j}",
+    "grad_b": r"\frac{\partial @L}{\partial @b_{o}} = \sum_{n,j} @g_{n,o,j}",
 }
 _RELATIONS = {
-    "conv_backward": r"Its forward pass is the convolution's backward pass: $z - b = "
+    "conv_backward": r"Its forward pass is the convolution's backward pass: $@z - @b = "
                      r"\partial L_{\mathrm{conv}}/\partial x_{\mathrm{conv}}$ with the "
-                     r"convolution's upstream gradient set to this layer's input $x$.",
-    "conv_forward": r"Its backward pass is the convolution's forward pass: $\partial L/"
-                    r"\partial x = z_{\mathrm{conv}}$ with the convolution's input set to "
-                    r"this layer's upstream gradient $g$.",
+                     r"convolution's upstream gradient set to this layer's input $@x$.",
+    "conv_forward": r"Its backward pass is the convolution's forward pass: $\partial @L/"
+                    r"\partial @x = z_{\mathrm{conv}}$ with the convolution's input set to "
+                    r"this layer's upstream gradient $@g$.",
     "output_padding": r"\texttt{output\_padding} adds exactly the positions the "
                       r"convolution's stride never reads: the outputs agree with those of the "
                       r"layer without it, and every output in the convolution's unread tail "
@@ -157,15 +160,17 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     _, context = _layer_document(derivation, index_base, names, show_padding)
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation, vector_bias=False)
+    names = {array: printer.name(array) for array in ("x", "w", "g", "z", "b", "L")}
     proofs = proofs_for(derivation)
     by_name = {proof.name: proof for proof in proofs or ()}
     layer = derivation.layer
     conv, reason = convolution_of(layer)
     context["has_bias"] = layer.bias
     context["transposed"] = {
-        "rules": [(_RULES[name], _verdict(by_name[name])) for name in _RULES if name in by_name],
-        "relations": [(_RELATIONS[name], _verdict(by_name[name])) for name in _RELATIONS
-                      if name in by_name],
+        "rules": [(fill_names(_RULES[name], names), _verdict(by_name[name]))
+                  for name in _RULES if name in by_name],
+        "relations": [(fill_names(_RELATIONS[name], names), _verdict(by_name[name]))
+                      for name in _RELATIONS if name in by_name],
         "proven": proofs is not None,
         "padding": ", ".join(f"({b}, {e})" for b, e in
                              (by_name["forward"].grad_padding if "forward" in by_name else ())),
@@ -183,5 +188,5 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
 for _layer_type in LAYER_TYPES:
     LATEX.register(_layer_type, LatexParts(
         title=lambda layer: f"Backpropagation through a {layer.dims}-D transposed convolution",
-        general=general, notes=notes, size_rows=size_rows,
+        general=general, notes=notes, notes_take_names=True, size_rows=size_rows,
         chain_words="a transposed convolution", document=document))

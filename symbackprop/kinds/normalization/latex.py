@@ -25,6 +25,7 @@ from symbackprop.render.latex import (
     _listing,
     _shape,
 )
+from symbackprop.render.latex_names import fill_names
 from symbackprop.render.templating import latex_escape
 
 __all__ = ["document", "GRAPH_FORWARD", "GRAPH_BACKWARD"]
@@ -56,8 +57,8 @@ LayerLatexPrinter.print_function(GroupVariance, _variance_latex)
 
 def _backward_latex(printer, expr, exp=None) -> str:
     g, x = (printer._print(arg) for arg in expr.args)
-    return (rf"\frac{{\gamma}}{{m\sigma}}\Bigl(m\, {g} - \textstyle\sum {g} - \hat{{x}} "
-            rf"\sum {g}\, \hat{{x}}\Bigr),\ \hat{{x}} = \frac{{{x} - \mu}}{{\sigma}}")
+    return (rf"\frac{{\gamma}}{{m\sigma}}\Bigl(m\, {g} - \textstyle\sum {g} - \hat{{{x}}} "
+            rf"\sum {g}\, \hat{{{x}}}\Bigr),\ \hat{{{x}}} = \frac{{{x} - \mu}}{{\sigma}}")
 
 
 LayerLatexPrinter.print_function(NormalizationBackward, _backward_latex)
@@ -71,37 +72,39 @@ def chain_rule(layer, names):
 for _layer_type in NORMALIZATION_TYPES:
     CHAIN_RULES.register(_layer_type, chain_rule)
 
-#: The forward graph of one group of m values: node, its formula, what it is.
+#: The forward graph of one group of m values: node, its formula, what it is (``@x``,
+#: ``@g``, ``@z``, ``@L``: the reader's names, :func:`~symbackprop.render.latex_names.fill_names`).
 GRAPH_FORWARD = (
-    (r"\mu", r"\frac{1}{m}\sum_{i=1}^{m} x_i", "the mean"),
-    (r"x_{c,i}", r"x_i - \mu", "the centred input"),
-    (r"\sigma^2", r"\frac{1}{m}\sum_{i=1}^{m} x_{c,i}^2", "the biased variance (divided by $m$)"),
+    (r"\mu", r"\frac{1}{m}\sum_{i=1}^{m} @x_i", "the mean"),
+    (r"@x_{c,i}", r"@x_i - \mu", "the centred input"),
+    (r"\sigma^2", r"\frac{1}{m}\sum_{i=1}^{m} @x_{c,i}^2", "the biased variance (divided by $m$)"),
     (r"r", r"\left(\sigma^2 + \epsilon\right)^{-1/2}", "the inverse deviation"),
-    (r"\hat{x}_i", r"x_{c,i}\, r", "the normalised input"),
-    (r"z_i", r"\gamma\, \hat{x}_i + \beta", r"scale and shift"),
+    (r"\hat{@x}_i", r"@x_{c,i}\, r", "the normalised input"),
+    (r"@z_i", r"\gamma\, \hat{@x}_i + \beta", r"scale and shift"),
 )
 
 #: The backward walk, node by node: each node's gradient from the nodes it feeds.
 GRAPH_BACKWARD = (
-    (r"\frac{\partial L}{\partial \beta}", r"\sum_i g_i", r"$\beta$ is added to every $z_i$"),
-    (r"\frac{\partial L}{\partial \gamma}", r"\sum_i g_i\, \hat{x}_i",
-     r"$\gamma$ multiplies every $\hat{x}_i$"),
-    (r"\frac{\partial L}{\partial \hat{x}_i}", r"g_i\, \gamma",
-     r"$z_i = \gamma \hat{x}_i + \beta$"),
-    (r"\frac{\partial L}{\partial r}", r"\sum_i \frac{\partial L}{\partial \hat{x}_i}\, x_{c,i}",
-     r"$r$ scales every $\hat{x}_i$ of the group"),
-    (r"\frac{\partial L}{\partial \sigma^2}",
-     r"-\frac{1}{2}\, r^{3}\, \frac{\partial L}{\partial r}",
+    (r"\frac{\partial @L}{\partial \beta}", r"\sum_i @g_i", r"$\beta$ is added to every $@z_i$"),
+    (r"\frac{\partial @L}{\partial \gamma}", r"\sum_i @g_i\, \hat{@x}_i",
+     r"$\gamma$ multiplies every $\hat{@x}_i$"),
+    (r"\frac{\partial @L}{\partial \hat{@x}_i}", r"@g_i\, \gamma",
+     r"$@z_i = \gamma \hat{@x}_i + \beta$"),
+    (r"\frac{\partial @L}{\partial r}",
+     r"\sum_i \frac{\partial @L}{\partial \hat{@x}_i}\, @x_{c,i}",
+     r"$r$ scales every $\hat{@x}_i$ of the group"),
+    (r"\frac{\partial @L}{\partial \sigma^2}",
+     r"-\frac{1}{2}\, r^{3}\, \frac{\partial @L}{\partial r}",
      r"$r = (\sigma^2 + \epsilon)^{-1/2}$"),
-    (r"\frac{\partial L}{\partial x_{c,i}}",
-     r"\frac{\partial L}{\partial \hat{x}_i}\, r + \frac{2}{m}\, x_{c,i}\, "
-     r"\frac{\partial L}{\partial \sigma^2}",
-     r"$x_{c,i}$ feeds $\hat{x}_i$ and $\sigma^2$: two paths add"),
-    (r"\frac{\partial L}{\partial \mu}", r"-\sum_i \frac{\partial L}{\partial x_{c,i}}",
-     r"$x_{c,i} = x_i - \mu$"),
-    (r"\frac{\partial L}{\partial x_i}",
-     r"\frac{\partial L}{\partial x_{c,i}} + \frac{1}{m}\, \frac{\partial L}{\partial \mu}",
-     r"$x_i$ feeds $x_{c,i}$ and $\mu$: two paths add"),
+    (r"\frac{\partial @L}{\partial @x_{c,i}}",
+     r"\frac{\partial @L}{\partial \hat{@x}_i}\, r + \frac{2}{m}\, @x_{c,i}\, "
+     r"\frac{\partial @L}{\partial \sigma^2}",
+     r"$@x_{c,i}$ feeds $\hat{@x}_i$ and $\sigma^2$: two paths add"),
+    (r"\frac{\partial @L}{\partial \mu}", r"-\sum_i \frac{\partial @L}{\partial @x_{c,i}}",
+     r"$@x_{c,i} = @x_i - \mu$"),
+    (r"\frac{\partial @L}{\partial @x_i}",
+     r"\frac{\partial @L}{\partial @x_{c,i}} + \frac{1}{m}\, \frac{\partial @L}{\partial \mu}",
+     r"$@x_i$ feeds $@x_{c,i}$ and $\mu$: two paths add"),
 )
 
 _TITLES = {"batchnorm1d": "batch normalisation", "batchnorm2d": "spatial batch normalisation",
@@ -113,20 +116,20 @@ def closed_forms(layer) -> list[tuple[str, str]]:
     """``(gradient, formula)`` rows of the closed forms in LaTeX."""
     if not layer.uses_batch_statistics:
         scale = r"\gamma\, " if layer.has_affine else ""
-        rows = [(r"\frac{\partial L}{\partial x}",
-                 scale + r"\frac{g}{\sqrt{\sigma^2_{\mathrm{run}} + \epsilon}}")]
+        rows = [(r"\frac{\partial @L}{\partial @x}",
+                 scale + r"\frac{@g}{\sqrt{\sigma^2_{\mathrm{run}} + \epsilon}}")]
     elif one_gamma_per_group(layer) or not layer.has_affine:
         scale = r"\gamma" if layer.has_affine else "1"
-        rows = [(r"\frac{\partial L}{\partial x_i}",
-                 rf"\frac{{{scale}}}{{m\,\sigma}}\Bigl(m\, g_i - \sum_j g_j - \hat{{x}}_i "
-                 r"\sum_j g_j \hat{x}_j\Bigr)")]
+        rows = [(r"\frac{\partial @L}{\partial @x_i}",
+                 rf"\frac{{{scale}}}{{m\,\sigma}}\Bigl(m\, @g_i - \sum_j @g_j - \hat{{@x}}_i "
+                 r"\sum_j @g_j \hat{@x}_j\Bigr)")]
     else:
-        rows = [(r"\frac{\partial L}{\partial x_i}",
-                 r"\frac{1}{m\,\sigma}\Bigl(m\, \hat{g}_i - \sum_j \hat{g}_j - \hat{x}_i "
-                 r"\sum_j \hat{g}_j \hat{x}_j\Bigr),\quad \hat{g}_i = \gamma_i\, g_i")]
+        rows = [(r"\frac{\partial @L}{\partial @x_i}",
+                 r"\frac{1}{m\,\sigma}\Bigl(m\, \hat{@g}_i - \sum_j \hat{@g}_j - \hat{@x}_i "
+                 r"\sum_j \hat{@g}_j \hat{@x}_j\Bigr),\quad \hat{@g}_i = \gamma_i\, @g_i")]
     if layer.has_affine:
-        rows += [(r"\frac{\partial L}{\partial \gamma}", r"\sum g\, \hat{x}"),
-                 (r"\frac{\partial L}{\partial \beta}", r"\sum g")]
+        rows += [(r"\frac{\partial @L}{\partial \gamma}", r"\sum @g\, \hat{@x}"),
+                 (r"\frac{\partial @L}{\partial \beta}", r"\sum @g")]
     return rows
 
 
@@ -161,6 +164,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
     loss = printer.name("L")
+    names = {array: printer.name(array) for array in ("x", "g", "z", "L")}
     arrays = [(printer.name("x"), _shape(derivation.input_shape), "the input")]
     words = {"weight": r"$\gamma$, PyTorch's \texttt{weight}",
              "bias": r"$\beta$, PyTorch's \texttt{bias}",
@@ -198,20 +202,24 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "over": latex_escape(layer.over_words(derivation.input_shape)),
         "m": layer.group_size(derivation.input_shape),
         "eps": _number_latex(layer.eps),
-        "graph_forward": GRAPH_FORWARD,
-        "graph_backward": GRAPH_BACKWARD,
+        "graph_forward": [tuple(fill_names(text, names) for text in row)
+                          for row in GRAPH_FORWARD],
+        "graph_backward": [tuple(fill_names(text, names) for text in row)
+                           for row in GRAPH_BACKWARD],
         "statistics": statistics,
         "groups": groups,
         "groups_shown": min(groups, GROUPS_SHOWN),
         "forward": forward,
         "backward": backward,
-        "closed_forms": closed_forms(layer),
+        "closed_forms": [tuple(fill_names(text, names) for text in row)
+                         for row in closed_forms(layer)],
         "verdicts": verdicts,
         "proven": proofs is not None,
         "one_gamma": one_gamma_per_group(layer),
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
         "limits": {"terms": 24},
+        "names": names,
     }
     return "normalization/derivation.tex.j2", context
 
@@ -222,8 +230,8 @@ def _general(layer, names, base: int = 1) -> dict:
     shift = r" + \beta" if layer.has_affine else ""
     return {"forward": rf"{z} = {scale}\frac{{{x} - \mu}}{{\sqrt{{\sigma^2 + \epsilon}}}}{shift}",
             "backward": rf"\frac{{\partial {loss}}}{{\partial {x}}} = "
-                        rf"\frac{{{scale or '1'}}}{{m\sigma}}\left(m {g} - \sum {g} - \hat{{x}} "
-                        rf"\sum {g}\hat{{x}}\right)"}
+                        rf"\frac{{{scale or '1'}}}{{m\sigma}}\left(m {g} - \sum {g} - \hat{{{x}}} "
+                        rf"\sum {g}\hat{{{x}}}\right)"}
 
 
 for _layer_type in NORMALIZATION_TYPES:

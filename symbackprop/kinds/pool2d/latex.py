@@ -23,12 +23,14 @@ from symbackprop.kinds.pool2d.rules import (
 )
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.latex import (
+    INDEX_LETTERS,
     LATEX,
     LatexParts,
     LayerLatexPrinter,
     _layer_document,
     size_formula_latex,
 )
+from symbackprop.render.latex_names import free_letters, name_letters
 
 
 def _window_max_latex(printer, expr, exp=None) -> str:
@@ -63,8 +65,16 @@ _SIZE_NAMES = {
 }
 
 
+def _letters(layer, names) -> tuple[str, str, str]:
+    """The window's, offsets' and input element's index letters, none of them a letter of
+    the reader's names (the input named ``a``: ``a_{pq}``, not ``a_{ab}``)."""
+    mapping = free_letters(INDEX_LETTERS, name_letters(names.values()))
+    return tuple("".join(mapping.get(char, char) for char in letters)
+                 for letters in _LETTERS[layer.spatial_dims])
+
+
 def _window(layer, names, base):
-    outs, offs, _ = _LETTERS[layer.spatial_dims]
+    outs, offs, _ = _letters(layer, names)
     positions, ranges = [], []
     for axis, (out, off) in enumerate(zip(outs, offs)):
         kernel, stride, _, _, dilation = layer.axis_values(axis)
@@ -81,7 +91,7 @@ def _window(layer, names, base):
 def max_general(layer, names, base: int = 1) -> dict:
     x, z, g, loss = names["x"], names["z"], names["g"], names["L"]
     window, offsets = _window(layer, names, base)
-    outs, _, element = _LETTERS[layer.spatial_dims]
+    outs, _, element = _letters(layer, names)
     summed = ",".join(outs)
     return {"forward": rf"{z}_{{{outs}}} = \max_{{{offsets}}} {window}",
             "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
@@ -97,7 +107,7 @@ def _whole_window(layer) -> bool:
 def average_general(layer, names, base: int = 1) -> dict:
     x, z, g, loss = names["x"], names["z"], names["g"], names["L"]
     window, offsets = _window(layer, names, base)
-    outs, _, element = _LETTERS[layer.spatial_dims]
+    outs, _, element = _letters(layer, names)
     divisor = str(math.prod(layer.kernel_size)) if _whole_window(layer) else f"D_{{{outs}}}"
     return {"forward": rf"{z}_{{{outs}}} = \frac{{1}}{{{divisor}}} \sum_{{{offsets}}} {window}",
             "backward": rf"\frac{{\partial {loss}}}{{\partial {x}_{{{element}}}}} = "
@@ -154,16 +164,18 @@ def _window_notes(layer) -> list[str]:
     return notes
 
 
-def max_notes(layer) -> list[str]:
-    outs, _, element = _LETTERS[layer.spatial_dims]
-    return [rf"$[x_{{{element}}} = \arg\max z_{{{outs}}}]$ is $1$ when $x_{{{element}}}$ is "
-            rf"the first maximum of window ${outs}$ in row-major order---ties go to the "
-            rf"first---and $0$ otherwise; padding never wins. The whole $g_{{{outs}}}$ of a "
-            rf"window goes to the element that won it.", *_window_notes(layer)]
+def max_notes(layer, names) -> list[str]:
+    outs, _, element = _letters(layer, names)
+    x, z, g = names["x"], names["z"], names["g"]
+    return [rf"$[{x}_{{{element}}} = \arg\max {z}_{{{outs}}}]$ is $1$ when "
+            rf"${x}_{{{element}}}$ is the first maximum of window ${outs}$ in row-major "
+            rf"order---ties go to the first---and $0$ otherwise; padding never wins. The whole "
+            rf"${g}_{{{outs}}}$ of a window goes to the element that won it.",
+            *_window_notes(layer)]
 
 
-def average_notes(layer) -> list[str]:
-    outs = _LETTERS[layer.spatial_dims][0]
+def average_notes(layer, names) -> list[str]:
+    outs = _letters(layer, names)[0]
     if _whole_window(layer):
         divisor = "The divisor is the window size, padded zeros included."
     elif layer.count_include_pad:
@@ -174,7 +186,8 @@ def average_notes(layer) -> list[str]:
         divisor = (f"$D_{{{outs}}}$ is the number of input elements window ${outs}$ holds: "
                    f"padding is left out of the divisor.")
     return [*_window_notes(layer),
-            f"Every element of a window receives the same share of its $g_{{{outs}}}$. "
+            f"Every element of a window receives the same share of its "
+            f"${names['g']}_{{{outs}}}$. "
             + divisor]
 
 
@@ -227,7 +240,7 @@ def _join_words(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def rules_section(derivation, printer) -> dict:
+def rules_section(derivation, printer, names: dict | None = None) -> dict:
     """The rules section: max pooling's routing to the argmax, average pooling's equal
     share and Kronecker form, each with this layer's numbers and its proof's verdict."""
     layer = derivation.layer
@@ -235,7 +248,7 @@ def rules_section(derivation, printer) -> dict:
     proofs = proofs_for(derivation)
     by_statement = {proof.statement: proof for proof in proofs} if proofs is not None else {}
     x, z, g, loss = (printer.name(key) for key in ("x", "z", "g", "L"))
-    outs, _, element = _LETTERS[layer.spatial_dims]
+    outs, _, element = _letters(layer, names or {})
     size = math.prod(layer.kernel_size)
     window_words = "x".join(map(str, layer.kernel_size))
     section = {"is_max": is_max, "window": window_words, "size": size,
@@ -327,7 +340,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         kron=None,  # stated in the rules section, with the general sum
         names_g=printer.name("g"),
         upsample_figure=figure,
-        pool_rules=rules_section(derivation, printer),
+        pool_rules=rules_section(derivation, printer, names),
         pool_activation=activation_section(derivation, printer))
     return "pool2d/derivation.tex.j2", context
 
@@ -350,11 +363,12 @@ for _kind in POOLS:
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
             general=max_general,
             chain_words="max pooling: each window's error goes whole to its first maximum",
-            notes=max_notes, size_rows=size_rows, upsamples=True, document=document))
+            notes=max_notes, notes_take_names=True, size_rows=size_rows, upsamples=True,
+            document=document))
     else:
         LATEX.register(_kind, LatexParts(
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}average pooling",
             general=average_general,
             chain_words="average pooling: each element of a window gets an equal share",
-            notes=average_notes, size_rows=size_rows, closed_form=kron, shows_padding=True,
-            upsamples=True, document=document))
+            notes=average_notes, notes_take_names=True, size_rows=size_rows, closed_form=kron,
+            shows_padding=True, upsamples=True, document=document))

@@ -15,6 +15,7 @@ from symbackprop.kinds.pool2d.rules import (
     tiles_input,
 )
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS, pooled_length
+from symbackprop.render.latex_names import free_letters, name_letters
 from symbackprop.render.text import (
     TEXT,
     TextParts,
@@ -169,6 +170,9 @@ def max_backward(layer, names, input_shape, output_shape) -> list[str]:
     x, z, g, dx = names["x"], names["z"], names["g"], names["dx"]
     w = _window_index(layer)
     a = {1: "a", 2: "ab", 3: "abc"}[layer.spatial_dims]
+    # an input named a reads a_pq, not a_ab
+    spare = free_letters((w, a), name_letters((x, z, g)))
+    w, a = ("".join(spare.get(char, char) for char in text) for text in (w, a))
     return [f"{dx} = {rule_text(layer, names)}: the whole {g}_{w} goes to the element that won "
             f"window {w}",
             f"[{x}_{a} = argmax {z}_{w}] is 1 when {x}_{a} is the first maximum of {z}_{w}'s "

@@ -20,13 +20,14 @@ def general(layer, names, base: int = 1) -> dict:
                         rf"\sum_{{{over}}} {g}\, {cases}"}
 
 
-def _notes(layer) -> list:
-    shared = ("One slope $w$ serves every element, so its gradient sums over the whole batch "
-              "and every position." if layer.num_parameters == 1 else
-              "Each channel $c$ has its own slope $w_c$, broadcast over the batch and the "
-              "positions, so its gradient sums over all of them.")
-    return [shared + r" At $x = 0$ the slope branch applies, as in PyTorch: "
-            r"$\partial L/\partial x = w\, g$ there."]
+def _notes(layer, names) -> list:
+    x, w, g, loss = names["x"], names["w"], names["g"], names["L"]
+    shared = (f"One slope ${w}$ serves every element, so its gradient sums over the whole "
+              f"batch and every position." if layer.num_parameters == 1 else
+              f"Each channel $c$ has its own slope ${w}_c$, broadcast over the batch and the "
+              f"positions, so its gradient sums over all of them.")
+    return [shared + rf" At ${x} = 0$ the slope branch applies, as in PyTorch: "
+            rf"$\partial {loss}/\partial {x} = {w}\, {g}$ there."]
 
 
 # A chain's step delta^{l-1} from delta^l, written once (core/operators.py): elementwise,
@@ -41,4 +42,4 @@ CHAIN_RULES.register(PReLU, chain_rule)
 LATEX.register(PReLU, LatexParts(
     title="Backpropagation through PReLU", general=general,
     chain_words=r"PReLU, $f'(\mathit{net}) = 1$ for $\mathit{net} > 0$, else its learned slope",
-    notes=_notes, vector_bias=True))
+    notes=_notes, notes_take_names=True, vector_bias=True))

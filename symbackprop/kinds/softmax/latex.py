@@ -108,15 +108,17 @@ def closed_form(derivation, printer) -> dict | None:
             "checked": rule.checked, "tail": False, "intro": intro}
 
 
-def _notes(layer) -> list[str]:
+def _notes(layer, names) -> list[str]:
+    x, z, g = names["x"], names["z"], names["g"]
     if isinstance(layer, Softmax):
-        return ["Every output depends on every input along the axis: the Jacobian "
-                "$\\operatorname{diag}(z) - z z^{T}$ is not diagonal, so the gradient is "
-                "not $g \\odot z \\odot (1 - z)$. SymPy differentiates with the stated "
-                "$\\partial z_j / \\partial x_k$, which is proven equal to the derivative of "
-                "$e^{x_j} / \\sum_k e^{x_k}$."]
-    return ["The sum $\\sum_j g_j$ is what a log-softmax gradient most often misses: "
-            "every output $z_j$ depends on every input through $\\log\\sum_k e^{x_k}$."]
+        return [f"Every output depends on every input along the axis: the Jacobian "
+                f"$\\operatorname{{diag}}({z}) - {z} {z}^{{T}}$ is not diagonal, so the gradient "
+                f"is not ${g} \\odot {z} \\odot (1 - {z})$. SymPy differentiates with the "
+                f"stated $\\partial {z}_j / \\partial {x}_k$, which is proven equal to the "
+                f"derivative of $e^{{{x}_j}} / \\sum_k e^{{{x}_k}}$."]
+    return [f"The sum $\\sum_j {g}_j$ is what a log-softmax gradient most often misses: "
+            f"every output ${z}_j$ depends on every input through "
+            f"$\\log\\sum_k e^{{{x}_k}}$."]
 
 
 for _layer_type in (Softmax, LogSoftmax):
@@ -124,4 +126,4 @@ for _layer_type in (Softmax, LogSoftmax):
         title=lambda layer: f"Backpropagation through {layer.title.lower()}",
         general=general, chain_words=lambda layer, printer: f"{layer.title.lower()} along "
                                                             f"dim {layer.dim}",
-        notes=_notes, closed_form=closed_form, shows_padding=True))
+        notes=_notes, notes_take_names=True, closed_form=closed_form, shows_padding=True))

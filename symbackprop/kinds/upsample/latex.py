@@ -27,10 +27,10 @@ def general(layer, names, base: int = 1) -> dict:
                         rf"\sum_{{{ranges} {block}"}
 
 
-def notes(layer) -> list[str]:
+def notes(layer, names) -> list[str]:
     sh, sw = layer.scale_factor
     return [f"Nearest-neighbour upsampling copies every element into a ${sh}\\times{sw}$ "
-            f"block; its gradient is the sum of $g$ over that block (sum pooling with "
+            f"block; its gradient is the sum of ${names['g']}$ over that block (sum pooling with "
             f"${sh}\\times{sw}$ windows), the upsample of a pooling layer's error turned "
             f"around."]
 
@@ -44,4 +44,4 @@ def size_rows(layer, input_shape, output_shape) -> list[str]:
 LATEX.register(Upsample, LatexParts(
     title="Backpropagation through nearest-neighbour upsampling", general=general,
     chain_words="upsampling: each element's error is the sum over its block",
-    notes=notes, size_rows=size_rows))
+    notes=notes, notes_take_names=True, size_rows=size_rows))
