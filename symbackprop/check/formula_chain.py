@@ -555,6 +555,10 @@ class _ChainEvaluator(_Evaluator):
                            "is dL/da or dL/dz of a layer (its error term)", "", node.position)
 
     def elementwise_call(self, node, env):
+        wanted = self.context.variant.f_argument
+        if node.function != "f" and wanted and node.prime and len(node.args) == 1 and \
+                isinstance(node.args[0], Name):  # sigma'(z) at the right layer's z
+            node = replace(node, args=(replace(node.args[0], name="key:" + wanted),))
         if node.function != "f":
             return super().elementwise_call(node, env)
         if len(node.args) != 1:
@@ -733,7 +737,7 @@ def _position_note(derivation, reading: _Reading, l_value, equation) -> str:
         how = ("course numbering: a layer and the activation after it are one layer, "
                "z its pre-activation, a its output, \\delta = dZ = dL/dz")
     else:
-        how = "the chain's numbering: every layer counts, \\delta^{[k]} = dL/da^{[k]}"
+        how = "chain's numbering: every layer counts, \\delta^{[k]} = dL/da^{[k]}"
     at = f"at l = {l_value}, " if offsets else ""
     return f"checked {at}in the {how}; {places}"
 

@@ -2620,6 +2620,10 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                        "is exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
         if not mistake and given_grid is not None:
             mistake = _layout_mistake(np.squeeze(given_grid), np.squeeze(truth), whole_label)
+        if mistake.startswith("kernel not rotated (conv") and "rot180" in context.used and \
+                "conv" in context.used:
+            mistake += (" (here the kernel is rotated twice: by rot180 and by the convolution "
+                        "itself, which leaves it as it was)")
         if mistake.startswith("kernel not rotated") and "infix" in context.used and \
                 "conv" in context.used:
             mistake += (" (if your notes write the forward pass as z = a * w with * the "
