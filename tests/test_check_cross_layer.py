@@ -227,3 +227,62 @@ def test_a_chain_with_average_pooling_takes_the_pooling_factor_from_the_chain():
     result = check_formula(chain, (5, 5), r"\delta^{l-1} = \mathrm{upsample}(\delta^{l}) / 4 "
                                           r"\odot f'(z^{l-1})")
     assert result.ok and result.checked == 16
+
+
+# -- a layer's own names in a chain (batch norm, cross-entropy, PReLU, softmax) -----------
+BATCHNORM = {"input": [3], "layers": [
+    {"layer": "linear", "in_features": 3, "out_features": 2},
+    {"layer": "batchnorm1d", "num_features": 2}]}
+BN_RELU = {"input": [2], "layers": [
+    {"layer": "linear", "in_features": 2, "out_features": 2},
+    {"layer": "batchnorm1d", "num_features": 2}, {"layer": "relu"},
+    {"layer": "linear", "in_features": 2, "out_features": 1}]}
+CROSS_ENTROPY = {"input": [3], "layers": [
+    {"layer": "linear", "in_features": 3, "out_features": 3},
+    {"layer": "crossentropyloss", "target": [2]}]}
+SOFTMAX = {"input": [3], "layers": [
+    {"layer": "linear", "in_features": 3, "out_features": 3}, {"layer": "softmax"}]}
+PRELU = {"input": [3], "layers": [
+    {"layer": "linear", "in_features": 3, "out_features": 2}, {"layer": "prelu"}]}
+BN_INPUT_GRADIENT = (r"\frac{\partial L}{\partial a^{[1]}_{ij}} = \frac{\gamma^{[2]}_j}{m "
+                     r"\sqrt{\sigma^{2[2]}_j+\epsilon}} \left(m \delta^{[2]}_{ij} - \sum_k "
+                     r"\delta^{[2]}_{kj} - \hat{x}^{[2]}_{ij} \sum_k \delta^{[2]}_{kj} "
+                     r"\hat{x}^{[2]}_{kj}\right)")
+
+
+@pytest.mark.parametrize("spec, text, batch", [
+    (BATCHNORM, BN_INPUT_GRADIENT, "3"),
+    (BATCHNORM, r"\frac{\partial L}{\partial \gamma^{[2]}_j} = \sum_i \delta^{[2]}_{ij} "
+                r"\hat{x}^{[2]}_{ij}", "3"),
+    (BATCHNORM, r"\frac{\partial L}{\partial \beta^{[2]}_j} = \sum_i \delta^{[2]}_{ij}", "3"),
+    (BN_RELU, r"\frac{\partial L}{\partial \gamma^{[2]}_j} = \sum_i \delta^{[3]}_{ij} "
+              r"[a^{[2]}_{ij} > 0] \hat{x}^{[2]}_{ij}", "2"),
+    (CROSS_ENTROPY, r"\frac{\partial L}{\partial a^{[1]}_{nc}} = \frac{p^{[2]}_{nc} - "
+                    r"y^{[2]}_{nc}}{N^{[2]}}", "1"),
+    (SOFTMAX, r"\frac{\partial L}{\partial a^{[1]}_i} = p^{[2]}_i (\delta^{[2]}_i - \sum_j "
+              r"\delta^{[2]}_j p^{[2]}_j)", "1"),
+    (PRELU, r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j [a^{[1]}_j > 0] + "
+            r"w^{[2]} \delta^{[2]}_j [a^{[1]}_j \le 0]", "1"),
+], ids=["batch norm dx", "gamma", "beta", "gamma through relu", "cross-entropy", "softmax",
+        "prelu"])
+def test_a_chain_reads_each_layers_own_names(capsys, spec, text, batch):
+    status, out, err = _run(capsys, spec, text, "--batch", batch)
+    assert status == 0 and out.startswith("correct: "), (out, err)
+
+
+@pytest.mark.parametrize("spec, text, batch, mistake", [
+    (BATCHNORM, BN_INPUT_GRADIENT.replace(r"- \sum_k \delta^{[2]}_{kj} ", ""), "3",
+     "the mean's path dropped"),
+    (CROSS_ENTROPY, r"\frac{\partial L}{\partial a^{[1]}_{nc}} = -y^{[2]}_{nc} / p^{[2]}_{nc}",
+     "1", "the softmax left out"),
+], ids=["batch norm", "cross-entropy"])
+def test_a_chain_names_each_layers_own_mistakes(capsys, spec, text, batch, mistake):
+    status, out, err = _run(capsys, spec, text, "--batch", batch, "--show", "0")
+    assert status == 1 and f"mistake: {mistake}" in out, (out, err)
+
+
+def test_a_layers_own_name_at_a_layer_without_it_is_refused(capsys):
+    status, out, err = _run(capsys, BATCHNORM, r"\frac{\partial L}{\partial a^{[1]}_{ij}} = "
+                                              r"\delta^{[2]}_{ij} \gamma^{[1]}_j", "--batch", "3")
+    assert status == 2 and not out
+    assert r"\gamma^{[1]}: layer 1 (layer 1 of the chain (Linear 3->2)) has no gamma" in err

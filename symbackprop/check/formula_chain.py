@@ -41,6 +41,7 @@ layer.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -157,6 +158,17 @@ class _Reading:
         return f"{which} of the chain ({', '.join(layers)})"
 
 
+def _activation(key: str) -> int | None:
+    """``k`` of the chain array ``a{k}`` (an activation), else None."""
+    found = re.fullmatch(r"a(\d+)", key)
+    return int(found.group(1)) if found else None
+
+
+def _parameter_layer(key: str) -> int:
+    """The layer number of a chain parameter (``w3``, ``weight2``)."""
+    return int(re.search(r"(\d+)$", key).group(1))
+
+
 def _shown(name: Name, text: str) -> str:
     """A name as written in ``text``, with its backslash (``\\delta``)."""
     if "\\" + name.written in text:
@@ -220,7 +232,7 @@ def _rename(node, change):
     return node
 
 
-def reads_across(chain_derivation, equation) -> bool:
+def reads_across(chain_derivation, equation, parts=None) -> bool:
     """Whether a chain's rule needs this module: a symbolic ``l``, a labelled activation
     (``g^{[1]\\prime}``), names more than one layer apart, or names the chain's numbering
     cannot place (weights at a layer without them, a pre-activation of a layer with an
@@ -242,16 +254,17 @@ def reads_across(chain_derivation, equation) -> bool:
         if any(number not in (layer - 1, layer) for number in numbers):
             return True
     reading = _Reading.of(chain_derivation, "chain")
-    return _placement_error(chain_derivation, reading, equation, None) is not None or \
+    return _placement_error(chain_derivation, reading, equation, None,
+                            parts=parts) is not None or \
         any(name.name in ("da",) for name in _names(equation.rights))
 
 
 def _placement_error(derivation, reading, equation, l_value,
-                     inferring: bool = False) -> FormulaError | None:
+                     inferring: bool = False, parts=None) -> FormulaError | None:
     """Why ``equation`` cannot be read at ``l_value`` in ``reading`` (None: it can).
     ``inferring`` (a value of l not asked for): a derivative of a function
     (``f'(z^{l})``, ``\\sigma'(z^{l})``) must also be taken at an activation's input."""
-    span = _Resolver(derivation, reading, l_value, equation)
+    span = _Resolver(derivation, reading, l_value, equation, parts)
     steps = derivation.steps
     try:
         for name in _names(equation.left) + _names(equation.rights):
@@ -264,7 +277,7 @@ def _placement_error(derivation, reading, equation, l_value,
             if inferring and call.prime and len(call.args) == 1 and \
                     isinstance(call.args[0], Name):
                 key = span.key(call.args[0])
-                number = int(key[1:]) if key.startswith("a") else len(steps)
+                number = _activation(key) if _activation(key) is not None else len(steps)
                 if number >= len(steps) or not _is_activation(steps[number]):
                     return FormulaError(f"{call.written}' is taken at the input of no "
                                         f"activation", equation.text, call.position)
@@ -276,11 +289,40 @@ def _placement_error(derivation, reading, equation, l_value,
 class _Resolver:
     """Names of a rule -> the chain's arrays, in one reading at one value of ``l``."""
 
-    def __init__(self, derivation, reading: _Reading, l_value, equation):
+    def __init__(self, derivation, reading: _Reading, l_value, equation, parts=None):
         self.derivation, self.reading, self.l_value, self.text = \
             derivation, reading, l_value, equation.text
         self.equation = equation
         self.steps = derivation.steps
+        self.parts = parts  # step -> the kind's FormulaParts (its own names), or None
+
+    def quantities(self, step) -> dict:
+        if self.parts is None or step.derivation is None:
+            return {}
+        return dict(getattr(self.parts(step), "quantities", {}) or {})
+
+    def quantity_layer(self, name) -> int | None:
+        """The chain layer whose kind gives ``name`` a meaning of its own (batch norm's
+        ``\\gamma^{[2]}``), or None for a generic name."""
+        having = [step.number for step in self.steps if name.name in self.quantities(step)]
+        if not having:
+            return None
+        if name.number is None and name.layer is None:
+            if len(having) == 1:
+                return having[0]
+            raise FormulaError(f"{_shown(name, self.text)}: layers "
+                               f"{', '.join(map(str, having))} have a {name.written}; say "
+                               f"which with a superscript",
+                               self.text, name.position)
+        place = self.place(name)
+        inside = [k for k in place.layers if k in having]
+        if not inside:
+            raise FormulaError(
+                f"{_shown(name, self.text)}{name.script}: layer {place.number} "
+                f"({self.reading.words(self.derivation, place.number)}) has no "
+                f"{name.written}; the layers with one: {', '.join(map(str, having))}",
+                self.text, name.position)
+        return inside[0]
 
     def number(self, name) -> int:
         if name.layer is not None:
@@ -318,6 +360,13 @@ class _Resolver:
         canonical = name.name
         if canonical.startswith("key:"):
             return canonical[4:]
+        own = self.quantity_layer(name)
+        if own is not None:
+            source = self.quantities(self.steps[own - 1])[canonical]
+            step = self.steps[own - 1]
+            if isinstance(source, str) and source in step.names:  # gamma: the weight
+                return step.names[source]
+            return f"{canonical}@{own}"
         place = self.place(name)
         if canonical in ("x", "o"):
             return place.a
@@ -373,8 +422,15 @@ class _Resolver:
             course = self.reading.numbering == "course"
             found["delta" + (place.z if course else place.a)[1:]] = delta + text
             if place.weights is not None:
-                for array in self.steps[place.weights - 1].layer.parameter_names:
-                    found[f"{array}{place.weights}"] = {"w": "W"}.get(array, array) + text
+                step = self.steps[place.weights - 1]
+                # a kind's own name for a parameter (batch norm's gamma for its weight)
+                own = {source: name for name, source in self.quantities(step).items()
+                       if isinstance(source, str)}
+                for array in step.layer.parameter_names:
+                    shown = own.get(array, {"w": "W"}.get(array, array))
+                    if latex and shown in ("gamma", "beta"):
+                        shown = "\\" + shown
+                    found[f"{array}{place.weights}"] = shown + text
         return found
 
     def left_key(self, left) -> str:
@@ -389,7 +445,7 @@ class _Resolver:
                                    f"{_shown(name, self.text)}{name.script} = ...", self.text,
                                    name.position)
             key = self.key(name)
-            return "delta" + key[1:] if key.startswith("a") else key
+            return "delta" + key[1:] if _activation(key) is not None else key
         if isinstance(left, Call):
             raise FormulaError("the definition of f' is checked on its own layer "
                                "(symbackprop check with that layer)", self.text, left.position)
@@ -411,7 +467,7 @@ class _Resolver:
                        f"layer {number} ({self.reading.words(self.derivation, number)}) has "
                        f"no activation"), self.text, call.position)
             return place.activation
-        if source is not None and source.startswith("a"):
+        if source is not None and _activation(source) is not None:
             following = int(source[1:]) + 1
             if following <= len(self.steps) and _is_activation(self.steps[following - 1]):
                 return following
@@ -456,6 +512,7 @@ class _Span:
     equation: object
     steps: tuple
     inputs_of: dict       # activation output key -> its input key (a3 -> a2)
+    substitution: dict = dataclasses.field(default_factory=dict)  # symbol -> value
     params: dict = dataclasses.field(default_factory=dict)
     constants: dict = dataclasses.field(default_factory=dict)
 
@@ -477,7 +534,39 @@ class _ChainEvaluator(_Evaluator):
         self.sum_depth = 0
 
     def role(self, name) -> str:
-        return self.span.resolver.key(name)
+        key = self.span.resolver.key(name)
+        if "@" in key and key not in self.grids and key not in self.numbers:
+            self.quantity(key)
+        return key
+
+    def quantity(self, key: str):
+        """A kind's own name (``xhat@2``: layer 2's normalised input), in the chain's
+        symbols, from the kind's :attr:`FormulaParts.quantities`."""
+        name, number = key.split("@")
+        step = self.span.steps[int(number) - 1]
+        own = step.derivation
+        source = self.span.resolver.quantities(step)[name]
+        if isinstance(source, str):
+            value = to_grid({**own.params, **own.constants}[source])
+        else:
+            value = source(own)
+        renamed = dict(zip(to_grid(own.x).flat, to_grid(step.input).flat, strict=True))
+        renamed.update(zip(to_grid(own.g).flat, to_grid(step.delta_out).flat, strict=True))
+        for array, symbols in own.params.items():
+            renamed.update(zip(to_grid(symbols).flat,
+                               to_grid(step.params[step.names[array]]).flat, strict=True))
+
+        def chain(expression):
+            return sympy.sympify(expression).xreplace(renamed).xreplace(
+                self.span.substitution)
+        if isinstance(value, np.ndarray):
+            grid = np.empty(value.shape, dtype=object)
+            for index in np.ndindex(*value.shape):
+                grid[index] = chain(value[index])
+            self.grids[key] = grid
+            self.shapes[key] = grid.shape
+        else:
+            self.numbers[key] = chain(value)
 
     def grid(self, role: str, name) -> np.ndarray:
         if role not in self.grids:
@@ -489,13 +578,10 @@ class _ChainEvaluator(_Evaluator):
     def kind(self, role: str) -> str:
         if role.startswith("delta"):
             return "g"
-        if role.startswith("w"):
-            return "w"
-        if role.startswith("a"):
+        if _activation(role) is not None:
             return "x"
-        if role.startswith("b"):
-            return "b"
-        return role
+        found = re.fullmatch(r"([wb])\d+", role)
+        return found.group(1) if found else role
 
     def swapped(self, role: str) -> str:
         variant = self.context.variant
@@ -549,7 +635,7 @@ class _ChainEvaluator(_Evaluator):
     def derivative(self, node, env):
         if node.top is None:
             key = self.role(node.bottom)
-            if key.startswith("a"):
+            if _activation(key) is not None:
                 return self.element(replace(node.bottom, name="key:delta" + key[1:]), env)
         raise FormulaError("in a rule across a chain's layers a derivative on the right side "
                            "is dL/da or dL/dz of a layer (its error term)", "", node.position)
@@ -618,9 +704,9 @@ def _substituted(grid, replacement: dict) -> np.ndarray:
     return out
 
 
-def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
-    """``(span, variants, candidates, note)`` for one right side at one value of l."""
-    resolver = _Resolver(derivation, reading, l_value, equation)
+def _span(derivation, reading: _Reading, l_value, equation, right, parts=None) -> tuple:
+    """``(span, variants, candidates)`` for one right side at one value of l."""
+    resolver = _Resolver(derivation, reading, l_value, equation, parts)
     steps = derivation.steps
     left_key = resolver.left_key(equation.left)
     keys = {}
@@ -630,7 +716,7 @@ def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
     for node in _derivatives(right):
         if node.top is None:
             key = resolver.key(node.bottom)
-            keys[node] = "delta" + key[1:] if key.startswith("a") else key
+            keys[node] = "delta" + key[1:] if _activation(key) is not None else key
     deltas = sorted({int(key[5:]) for key in keys.values() if key.startswith("delta")})
     if not deltas:
         raise FormulaError("the right side never uses an error term (\\delta, dZ, dL/dz): a "
@@ -649,7 +735,7 @@ def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
                 getattr(written, "position", 0))
         start = boundary
     else:
-        layer = int(left_key[1:])
+        layer = _parameter_layer(left_key)
         start = layer
         boundary = layer - 1
         if high < layer:
@@ -659,7 +745,7 @@ def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
     if left_key.startswith("delta"):
         truth = composed[boundary] if boundary < high else None
     else:
-        step = steps[int(left_key[1:]) - 1]
+        step = steps[_parameter_layer(left_key) - 1]
         truth = to_grid(step.param_grads[left_key])
         if start < high:
             replacement = dict(zip(to_grid(step.delta_out).flat, composed[start].flat,
@@ -667,7 +753,7 @@ def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
             truth = _substituted(truth, replacement)
     actives = [k for k in range(boundary + 1, high + 1) if _is_activation(steps[k - 1])]
     # the activations named, and those the truth depends on, in terms of the earliest
-    mentioned = {int(key[1:]) for key in keys.values() if key.startswith("a")}
+    mentioned = {_activation(key) for key in keys.values() if _activation(key) is not None}
     low = min(mentioned | {boundary})
     top = max(mentioned | {high - 1, boundary})
     forward = _forward(derivation, low, top)
@@ -687,13 +773,24 @@ def _span(derivation, reading: _Reading, l_value, equation, right) -> tuple:
     first, last = boundary + 1, high
     names = " -> ".join(steps[k - 1].layer.describe() for k in range(first, last + 1))
     which = f"layer {first}" if first == last else f"layers {first}-{last}"
+    substitution = dict(forward)
+    for k, grid in composed.items():
+        if k >= 1:
+            substitution.update(zip(to_grid(steps[k - 1].delta_out).flat,
+                                    _substituted(grid, forward).flat, strict=True))
     span = _Span(layer=_SpanLayer(f"{names} ({which} of the chain)"), shapes=shapes,
                  grads={left_key: truth}, grids=grids, g=grids[f"delta{high}"],
                  resolver=resolver, left_key=left_key, equation=equation, steps=steps,
-                 inputs_of=inputs_of)
+                 inputs_of=inputs_of, substitution=substitution)
     candidates = ()
     if actives and left_key.startswith("delta"):
         forgotten = _composed(derivation, start, high, frozenset(actives))[boundary]
+    elif actives and start < high:  # a parameter's gradient through an activation
+        step = steps[_parameter_layer(left_key) - 1]
+        skipped = _composed(derivation, start, high, frozenset(actives))[start]
+        forgotten = _substituted(to_grid(step.param_grads[left_key]), dict(zip(
+            to_grid(step.delta_out).flat, skipped.flat, strict=True)))
+    if actives and (left_key.startswith("delta") or start < high):
         candidates = (("the f' factor forgotten",
                        "between these layers the error term passes through an activation: "
                        "its derivative, f'(z) (the layer's pre-activation), multiplies it "
@@ -745,7 +842,7 @@ def _position_note(derivation, reading: _Reading, l_value, equation) -> str:
 def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
                         parameters=None, at_layer: int | None = None,
                         numbering: str | None = None, seed: int = 0,
-                        names=()) -> list:
+                        names=(), parts=None) -> list:
     """Judge a rule across a chain's layers (see the module docstring).
 
     ``parameters``: ``step -> {letter: value}`` (the kinds' implicit letters).
@@ -772,7 +869,7 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
     if offsets:
         reading = _Reading.of(chain_derivation, numbering or "course")
         if at_layer is not None:
-            error = _placement_error(chain_derivation, reading, equation, at_layer)
+            error = _placement_error(chain_derivation, reading, equation, at_layer, parts=parts)
             if error is not None:
                 raise FormulaError(f"at l = {at_layer} (--layer): {error.message}", text,
                                    error.position)
@@ -781,22 +878,25 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
             low = -min(offsets)
             candidates = range(low, reading.last - max(offsets) + 1)
             positions = [value for value in candidates
-                         if _placement_error(chain_derivation, reading, equation,
-                                             value, inferring=True) is None][:MAX_POSITIONS]
+                         if _placement_error(chain_derivation, reading, equation, value,
+                                             inferring=True, parts=parts) is None]
+            positions = positions[:MAX_POSITIONS]
             if not positions:
                 value = low if low in reading.places else min(reading.places)
-                error = _placement_error(chain_derivation, reading, equation, value) or \
+                error = _placement_error(chain_derivation, reading, equation, value,
+                                         parts=parts) or \
                     FormulaError("no value of l places every name of this rule", text, 0)
                 raise FormulaError(f"no value of l fits this chain (at l = {value}: "
                                    f"{error.message})", text, error.position)
     else:
         chain_reading = _Reading.of(chain_derivation, "chain")
         if numbering is None:
-            fits = _placement_error(chain_derivation, chain_reading, equation, None) is None
+            fits = _placement_error(chain_derivation, chain_reading, equation, None,
+                                    parts=parts) is None
             numbering = "chain" if fits else "course"
         reading = chain_reading if numbering == "chain" else \
             _Reading.of(chain_derivation, "course")
-        error = _placement_error(chain_derivation, reading, equation, None)
+        error = _placement_error(chain_derivation, reading, equation, None, parts=parts)
         if error is not None:
             raise FormulaError(error.message, text, error.position)
         positions = [None]
@@ -806,7 +906,7 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
         for right in equation.rights:
             try:
                 results.append((value, _check_at(chain_derivation, reading, value, equation,
-                                                  right, index_base, parameters, seed)))
+                                                  right, index_base, parameters, seed, parts)))
             except FormulaError as error:
                 if len(positions) == 1 or at_layer is not None:
                     raise
@@ -824,10 +924,11 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
             any(not check.ok for _, check in results):
         other = _Reading.of(chain_derivation, "course")
         if not other.same_as(reading) and \
-                _placement_error(chain_derivation, other, equation, None) is None:
+                _placement_error(chain_derivation, other, equation, None, parts=parts) is None:
             try:
                 retry = [_check_at(chain_derivation, other, None, equation, right,
-                                   index_base, parameters, seed) for right in equation.rights]
+                                   index_base, parameters, seed, parts)
+                         for right in equation.rights]
             except (FormulaError, *_EVALUATION_ERRORS):
                 retry = []
             if retry and all(check.ok for check in retry):
@@ -844,12 +945,12 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
 
 
 def _check_at(derivation, reading, l_value, equation, right, index_base, parameters,
-              seed) -> RuleCheck:
+              seed, parts=None) -> RuleCheck:
     try:
-        span, variants, candidates = _span(derivation, reading, l_value, equation, right)
+        span, variants, candidates = _span(derivation, reading, l_value, equation, right, parts)
         found = {}
         first = int(span.left_key[5:]) + 1 if span.left_key.startswith("delta") \
-            else int(span.left_key[1:])
+            else _parameter_layer(span.left_key)
         for step in derivation.steps[first - 1:]:
             if parameters and step.derivation is not None and not _is_activation(step):
                 found = dict(parameters(step))

@@ -496,14 +496,14 @@ def _check_chain_as_rule(chain, input_size, text: str, batch: int, index_base: i
         return FORMULAS.get(step.layer, _NO_PARTS)
 
     across = at_layer is not None or numbering is not None or \
-        reads_across(derivation, equation)
+        reads_across(derivation, equation, parts)
     if strict and not across and refusal is not None:
         raise refusal
     try:
         if across:
             titled = check_across_layers(derivation, text, index_base=index_base,
                                          parameters=parameters, at_layer=at_layer,
-                                         numbering=numbering, names=names)
+                                         numbering=numbering, names=names, parts=parts)
         else:
             checks = check_chain_rule(derivation, text, index_base=index_base,
                                       parameters=parameters, parts=parts, names=names)

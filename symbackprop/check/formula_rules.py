@@ -610,7 +610,9 @@ class _Parser(TokenCursor):
         if token.category == "op" and token.value == "{":
             inner = self.peek(2)
             return inner.category == "name" and inner.value in ("T", "l", "L") or \
-                inner.category == "op" and inner.value in "([{"
+                inner.category == "op" and inner.value in "([{" or \
+                inner.category == "number" and inner.value == "2" and \
+                self.peek(3).category == "op" and self.peek(3).value in "(["  # sigma^{2[2]}
         return False
 
     def skip_group(self):
@@ -682,6 +684,10 @@ class _Parser(TokenCursor):
             if token.category == "name" and token.value == "T":
                 self.advance()
                 found = replace(found, transposed=not found.transposed)
+            elif token.category == "number" and token.value == "2" and braced and \
+                    found.name + "^2" in self.names:  # \sigma^{2[2]}: layer 2's variance
+                self.advance()
+                found = replace(found, name=found.name + "^2", written=found.written + "^2")
             elif token.category == "name" and token.value in ("l", "L"):
                 found = replace(found, layer=self.layer_label(),
                                 script=f"^{{{self.text[token.start:self.peek().start].strip()}}}")
@@ -2426,10 +2432,13 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
     ``step -> FormulaParts`` (the kind's own names and mistakes: batch norm's
     ``\\gamma^{[2]}``); ``names``: every kind's own names in the chain, for reading.
     """
+    kind_names = frozenset(names)
     equation = parse_rule(text, names)
     steps = chain_derivation.steps
     names = _names(equation.left) + _names(equation.rights)
-    unnumbered = [name for name in names if name.number is None and name.name != "loss"]
+    # a kind's own number (batch norm's m, epsilon) needs no layer
+    unnumbered = [name for name in names if name.number is None and name.name != "loss"
+                  and name.name not in kind_names]
     if unnumbered:
         raise FormulaError(f"{unnumbered[0].written}: in a chain every name says its layer, "
                            f"0 to {len(steps)}: a^{{[1]}}, \\delta^{{[2]}}, W^{{[2]}}", text,
@@ -2444,13 +2453,15 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
         raise FormulaError(f"the chain has layers 1 to {len(steps)}; this rule's left side is "
                            f"about layer {layer}", text, left.position)
     for name in names:
-        if name.number not in (layer - 1, layer):
+        if name.number not in (layer - 1, layer) and name.name not in kind_names:
             raise FormulaError(
                 f"{name.written}^{{[{name.number}]}}: a rule is checked one layer at a time, "
                 f"as symbackprop derive gives the chain; this one is about layer {layer} "
                 f"({steps[layer - 1].layer.describe()}), from a^{{[{layer - 1}]}} to "
                 f"a^{{[{layer}]}}", text, name.position)
     def placed(name: Name) -> Name:
+        if name.number is None:
+            return name
         return replace(name, layer=name.number - layer, number=None)
 
     equation = replace(equation, left=_renamed(equation.left, placed),
@@ -2519,8 +2530,8 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     printer = _RulePrinter(notation, evaluator.written_names(equation), latex)
     name_text = written.written if not written.written.startswith("d") or \
         isinstance(equation.left, Derivative) else written.written
-    if name_text == "delta":
-        name_text = "\\delta" if latex else "delta"
+    if name_text in ("delta", "gamma", "beta", "mu", "sigma") and latex:
+        name_text = "\\" + name_text
     if isinstance(equation.left, Derivative) and written.script:
         name_text += written.script
     loss = re.search(r"(?:\\partial|\bd|∂|\\mathrm\{d\})\s*\{?\s*([ELJC])(?![A-Za-z])",
