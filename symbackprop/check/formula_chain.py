@@ -611,25 +611,9 @@ class _ChainEvaluator(_Evaluator):
             text = name.written
             if text in ("delta", "sigma", "gamma", "beta") and latex:
                 text = "\\" + text
-            written.setdefault(key, text + (name.script if latex else ""))
+            written.setdefault(key, text + name.script)  # in a chain the layer is needed
         found.update(self.span.resolver.default_names(latex))
         found.update(written)
-        return found
-
-    def _unused_written_names(self, equation) -> dict:
-        found = {}
-        latex = "\\" in equation.text
-        for name in _names(equation.left) + _names(equation.rights):
-            if name.name == "loss":
-                continue
-            try:
-                key = self.role(name)
-            except FormulaError:
-                continue
-            written = name.written
-            if written in ("delta", "sigma", "gamma", "beta") and latex:
-                written = "\\" + written
-            found.setdefault(key, written + (name.script if latex else ""))
         return found
 
     def derivative(self, node, env):
