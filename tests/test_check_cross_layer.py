@@ -77,7 +77,12 @@ def test_the_numbering_and_position_used_are_said(capsys):
      "f' written with the output but applied to the input"),
     (DEEP, r"\delta^{[1]} = W^{[2]T}\delta^{[2]} \odot \sigma'(z^{[2]})",
      "f' at the wrong layer's z"),
-], ids=["f' forgotten", "W not transposed", "a for z", "z(1-z)", "wrong layer's z"])
+    # a weight gradient from the next layer's error term, in the chain's numbering: the
+    # sigmoid between them forgotten
+    (NG, r"\frac{\partial L}{\partial W^{[1]}_{i,j}} = \delta^{[2]}_i a^{[0]}_j",
+     "the f' factor forgotten"),
+], ids=["f' forgotten", "W not transposed", "a for z", "z(1-z)", "wrong layer's z",
+        "weights from a later error term"])
 def test_wrong_recurrences_of_a_fully_connected_chain(capsys, spec, text, mistake):
     status, out, err = _run(capsys, spec, text)
     assert status == 1 and out.startswith("wrong: "), (out, err)
@@ -100,7 +105,9 @@ def test_a_recurrence_with_l_is_checked_at_every_layer_it_fits_or_at_the_one_ask
 
 @pytest.mark.parametrize("text, options, message", [
     (r"\delta^{[3]} = W^{[4]T}\delta^{[4]} \odot g'(z^{[3]})", (),
-     "the chain's 3 layers are layers 1 to 2"),
+     "W^{[4]}: the chain has layers 1 to 3 (a^{[0]} is its input); in the course numbering"
+     " (a layer and the activation after it are one layer) the chain's 3 layers are layers "
+     "1 to 2"),
     (r"\delta^{[l]} = W^{[l+1]T}\delta^{[l+1]} \odot g'(z^{[l]})", ("--layer", "5"),
      "at l = 5 (--layer): "),
     (r"\delta^{[l]} = W^{[2]T}\delta^{[l+1]}", (), "mixes layer numbers and l"),

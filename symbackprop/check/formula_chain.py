@@ -233,10 +233,40 @@ def _rename(node, change):
 
 
 def reads_across(chain_derivation, equation, parts=None) -> bool:
-    """Whether a chain's rule needs this module: a symbolic ``l``, a labelled activation
-    (``g^{[1]\\prime}``), names more than one layer apart, or names the chain's numbering
-    cannot place (weights at a layer without them, a pre-activation of a layer with an
-    activation in the course numbering)."""
+    """Whether a chain's rule needs this module: it spans layers (:func:`spans_layers`), or
+    names the chain's numbering cannot place (weights at a layer without them)."""
+    if spans_layers(equation):
+        return True
+    equation = _numbered_channels(equation)
+    numbers, _ = _labels(equation)
+    if not numbers:
+        return False
+    reading = _Reading.of(chain_derivation, "chain")
+    return _placement_error(chain_derivation, reading, equation, None,
+                            parts=parts) is not None or \
+        any(name.name in ("da",) for name in _names(equation.rights))
+
+
+def uses_a_later_error_term(equation) -> bool:
+    """Whether a chain's formula gives its left side from a later layer's error term
+    (``dL/da^{[1]} = ... \\delta^{[3]}``), or writes ``l``: a recurrence across layers,
+    whatever its form (a sum of products of elements too)."""
+    equation = _numbered_channels(equation)
+    numbers, offsets = _labels(equation)
+    if offsets or any(call.number is not None for call in _calls(equation.rights)):
+        return True
+    left = equation.left.bottom if isinstance(equation.left, Derivative) else equation.left
+    if not isinstance(left, Name) or left.number is None:
+        return False
+    own = left.number + 1 if left.name in ("x", "g", "dx") else left.number
+    return any(name.name in ("g", "da") and name.number is not None and name.number > own
+               for name in _names(equation.rights))
+
+
+def spans_layers(equation) -> bool:
+    """Whether a chain's rule, read from its text alone, is about more than one layer: a
+    symbolic ``l``, a labelled activation (``g^{[1]\\prime}``), names more than one layer
+    apart, or names away from the one layer its left side is about."""
     equation = _numbered_channels(equation)
     numbers, offsets = _labels(equation)
     if offsets:
@@ -253,10 +283,7 @@ def reads_across(chain_derivation, equation, parts=None) -> bool:
         layer = left.number + 1 if left.name in ("x", "g", "dx") else left.number
         if any(number not in (layer - 1, layer) for number in numbers):
             return True
-    reading = _Reading.of(chain_derivation, "chain")
-    return _placement_error(chain_derivation, reading, equation, None,
-                            parts=parts) is not None or \
-        any(name.name in ("da",) for name in _names(equation.rights))
+    return False
 
 
 def _placement_error(derivation, reading, equation, l_value,
@@ -273,7 +300,9 @@ def _placement_error(derivation, reading, equation, l_value,
         span.left_key(equation.left)
         for call in _calls(equation.rights):
             if call.function == "f" and call.prime:
-                span.activation_of_call(call, None, equation.left)
+                argument = call.args[0] if len(call.args) == 1 else None
+                source = span.key(argument) if isinstance(argument, Name) else None
+                span.activation_of_call(call, source, equation.left)
             if inferring and call.prime and len(call.args) == 1 and \
                     isinstance(call.args[0], Name):
                 key = span.key(call.args[0])
@@ -479,11 +508,10 @@ class _Resolver:
         return default
 
     def default_activation(self, left) -> int | None:
-        """The activation between the left side's boundary and the next layer."""
+        """The activation between the left side's boundary (for a parameter's gradient:
+        its layer's output) and the next layer."""
         key = self.left_key(left)
-        if not key.startswith("delta"):
-            return None
-        boundary = int(key[5:])
+        boundary = int(key[5:]) if key.startswith("delta") else _parameter_layer(key)
         if boundary < len(self.steps) and _is_activation(self.steps[boundary]):
             return boundary + 1
         return None
@@ -671,11 +699,16 @@ def _composed(derivation, low: int, high: int, skip: frozenset = frozenset()) ->
 
 
 def _forward(derivation, low: int, high: int) -> dict:
-    """``{symbol of a_k: its value in terms of a_low}`` for ``low < k <= high``."""
+    """``{symbol of a_k: its value}`` for ``low < k <= high`` where layer ``k`` is an
+    activation: ``a^{[2]} = sigmoid(a^{[1]})``, so that a rule may write either.  The
+    output of any other layer stays a variable of its own: a rule equal to the truth with
+    it free is equal for every value it takes (and the truth stays readable)."""
     steps = derivation.steps
     replacement = {}
     for k in range(low + 1, high + 1):
         step = steps[k - 1]
+        if not _is_activation(step):
+            continue
         values = [sympy.sympify(value).xreplace(replacement) for value in to_grid(step.z).flat]
         replacement.update(zip(to_grid(step.output).flat, values, strict=True))
     return replacement
@@ -707,6 +740,11 @@ def _span(derivation, reading: _Reading, l_value, equation, right, parts=None) -
                            "gradient of the loss is always a multiple of one", equation.text,
                            getattr(right, "position", 0))
     high = deltas[-1]
+    if left_key in keys.values():
+        written = next(name for name, key in keys.items() if key == left_key)
+        raise FormulaError(f"{_shown(written, equation.text)}{written.script} is what this rule "
+                           f"computes (its left side); the right side gives it from a later "
+                           f"layer's error term", equation.text, written.position)
     if left_key.startswith("delta"):
         boundary = int(left_key[5:])
         if high <= boundary:
@@ -874,14 +912,19 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
                                    f"{error.message})", text, error.position)
     else:
         chain_reading = _Reading.of(chain_derivation, "chain")
+        first_error = None
         if numbering is None:
-            fits = _placement_error(chain_derivation, chain_reading, equation, None,
-                                    parts=parts) is None
-            numbering = "chain" if fits else "course"
+            first_error = _placement_error(chain_derivation, chain_reading, equation, None,
+                                           parts=parts)
+            numbering = "chain" if first_error is None else "course"
         reading = chain_reading if numbering == "chain" else \
             _Reading.of(chain_derivation, "course")
         error = _placement_error(chain_derivation, reading, equation, None, parts=parts)
-        if error is not None:
+        if error is not None:  # in neither numbering: the chain's own words, then the course's
+            if first_error is not None and not reading.same_as(chain_reading):
+                course = _Resolver(chain_derivation, reading, None, equation).range_words()
+                raise FormulaError(f"{first_error.message}; {course}", text,
+                                   first_error.position)
             raise FormulaError(error.message, text, error.position)
         positions = [None]
     results = []

@@ -66,7 +66,12 @@ from symbackprop.check.formula import (
     parse_formula,
     products,
 )
-from symbackprop.check.formula_chain import _labels, check_across_layers, reads_across
+from symbackprop.check.formula_chain import (
+    _labels,
+    check_across_layers,
+    reads_across,
+    uses_a_later_error_term,
+)
 from symbackprop.check.formula_rules import (
     check_chain_rule,
     check_rule,
@@ -396,7 +401,8 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         return _check_as_rule(layer, input_size, text, batch, index_base, error, **across)
     if chain:
         formula = _chain_formula(formula)
-        if at_layer is not None or numbering is not None:  # asked for a rule across layers
+        if at_layer is not None or numbering is not None or _spans_layers(layer, text):
+            # a rule across the chain's layers, element by element or not
             return _check_chain_as_rule(layer, input_size, text, batch, index_base, None,
                                         **across)
         try:
@@ -465,6 +471,15 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     left = sides[0].strip()
     return FormulaChecks(tuple(f"{left} = {side.strip()}" for side in sides[1:]),
                          tuple(checks))
+
+
+def _spans_layers(chain, text: str) -> bool:
+    """Whether ``text``, read as a rule, is a recurrence across ``chain``'s layers (see
+    :func:`~symbackprop.check.formula_chain.uses_a_later_error_term`)."""
+    try:
+        return uses_a_later_error_term(parse_rule(text, _chain_names(chain)))
+    except FormulaError:
+        return False
 
 
 def _chain_names(chain) -> tuple:
@@ -1066,6 +1081,9 @@ class _Instance:
         subscript = element.subscript
         readings = [()] if subscript is None else [
             group for group in (subscript.parts, subscript.pieces) if group is not None]
+        if len(readings) == 2 and any(len(variable) > 1 for index in readings[0]
+                                      for variable in index.variables):
+            readings.reverse()  # _{ij}: the indices i and j, not one index named ij
         transposed = element.superscript is not None and element.superscript.transposed
         if transposed:  # W^T_{j,i} is W_{i,j}; a vector's transpose is the vector
             readings = [tuple(reversed(reading)) for reading in readings if len(reading) <= 2]
@@ -1080,12 +1098,19 @@ class _Instance:
         if element.superscript is not None and element.superscript.channels is not None:
             ones = next((axis for axis in full if grid.shape[axis] != 1), len(full))
             choices += [full[start:] for start in range(1, ones + 1)]
+        outside = None
         for reading in readings:
             for axes in choices:
                 if len(reading) == len(axes):
                     resolved = _Resolved(element, axes, tuple(reading), grid)
-                    self.check_constant_range(resolved)
+                    try:
+                        self.check_constant_range(resolved)
+                    except FormulaError as error:  # _{11}: perhaps 1, 1 rather than 11
+                        outside = outside or error
+                        continue
                     return resolved
+        if outside is not None:
+            raise outside
         given = len(readings[0]) if readings else 0
         position = element.position if subscript is None else subscript.position
         names = self.axis_names(array, grid.ndim)
