@@ -29,7 +29,9 @@ Instantiating the formula:
   ``\delta^{l-1}`` the error term of the input, an array of its own (never the
   upstream gradient); a name at a layer the instance does not have is an error.  In
   a chain the superscripts are layer numbers (``a^{[2]}``) and each gradient is
-  checked one layer at a time, as the chain's derivation gives it.
+  checked one layer at a time, as the chain's derivation gives it; a formula that gives
+  a gradient from a later layer's error term, or writes ``l``, is a rule across layers
+  (:mod:`~symbackprop.check.formula_chain`).
 - ``W^T_{j,i}`` is ``W_{i,j}``; ``a^{(1)}_{11}``, ``w^{(o,c)}_{mk}`` write channels as
   ``symbackprop latex`` prints them.
 - the work is counted before it is done: more than :data:`MAX_ENUMERATION` index
