@@ -62,7 +62,7 @@ from symbackprop.check.formula_rules import (
     _Variant,
     parse_rule,
 )
-from symbackprop.core.naming import to_grid
+from symbackprop.core.naming import Notation, to_grid
 
 __all__ = ["check_across_layers", "NUMBERINGS", "reads_across"]
 
@@ -557,7 +557,6 @@ class _ChainEvaluator(_Evaluator):
         self.shapes = dict(span.shapes)
         self.numbers = {}
         self.elementwise = bool(span.inputs_of)
-        from symbackprop.core.naming import Notation
         self.notation = Notation(shapes=self.shapes, index_base=0)
         self.sum_depth = 0
 
