@@ -401,8 +401,6 @@ def test_chain_formulas_named_by_layer_number_are_correct(capsys, text, checked)
     # the sigmoid's input where its output belongs
     (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j a^{[1]}_j (1 - a^{[1]}_j)",
      r"\delta^{[2]}_1 sigmoid(a^{[1]}_{1}) (1 - sigmoid(a^{[1]}_{1}))", None),
-    (r"\frac{\partial L}{\partial W^{[1]}_{i,j}} = \delta^{[2]}_i a^{[0]}_j",
-     r"\delta^{[1]}_1 a^{[0]}_1", r"\delta^{[2]} is the error term of layer 2's output"),
 ])
 def test_chain_layer_mix_ups_are_wrong(capsys, text, expected, note):
     result = check_formula(CHAIN, None, text)
@@ -415,16 +413,12 @@ def test_chain_layer_mix_ups_are_wrong(capsys, text, expected, note):
 
 
 @pytest.mark.parametrize("text, message, column", [
-    (r"\frac{\partial L}{\partial W^{[2]}_{i,j}} = \delta^{[2]}_i a^{[1]}_j",
-     "W^{[2]}: layer 2 (Sigmoid) has no weights (w); the layers with w: 1, 3", 31),
     (r"\frac{\partial L}{\partial a^{[3]}_{j}} = \delta^{[3]}_j",
      "a^{[3]} is the chain output: its gradient, the error term, is given", 31),
     (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta_j",
      r"\delta: in a chain every name says its layer, 0 to 3", 43),
-    (r"\frac{\partial L}{\partial a^{l-1}_{j}} = \delta^{l}_j",
-     "'l-1': a chain's layers are numbered 1 to 3", 31),
     (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[5]}_j",
-     r"\delta^{[5]}: the chain has error terms \delta^{[0]} to \delta^{[3]}", 51),
+     r"\delta^{[5]}: the chain has layers 1 to 3", 43),
     (r"\frac{\partial L}{\partial a^{[1]}_{j}} = \delta^{[2]}_j W^{[4]}_{1,j}",
      "W^{[4]}: the chain has layers 1 to 3", 61),
 ])
@@ -435,6 +429,17 @@ def test_chain_names_at_layers_it_does_not_have(capsys, text, message, column):
     assert caught.value.position == column - 1
     status, out, err = _run(capsys, "check", "sequential", "--spec", CHAIN_SPEC, text)
     assert status == 2 and not out and message in err
+
+
+def test_chain_names_the_chain_numbering_cannot_place_are_read_in_the_course_one():
+    # W^{[2]}: layer 2 of the spec (the sigmoid) has no weights, so the numbers are the
+    # course's: the linear layer and its sigmoid are layer 1, the last linear layer 2
+    text = r"\frac{\partial L}{\partial W^{[2]}_{i,j}} = \delta^{[2]}_i a^{[1]}_j"
+    result = check_formula(CHAIN, None, text)
+    assert result.ok and "course numbering" in result.notes[-1]
+    with pytest.raises(FormulaError) as caught:
+        check_formula(CHAIN, None, text, numbering="chain")
+    assert "layer 2 has no weights" in caught.value.message
 
 
 def test_chain_of_convolution_and_max_pooling_with_channels():

@@ -29,7 +29,9 @@ Instantiating the formula:
   ``\delta^{l-1}`` the error term of the input, an array of its own (never the
   upstream gradient); a name at a layer the instance does not have is an error.  In
   a chain the superscripts are layer numbers (``a^{[2]}``) and each gradient is
-  checked one layer at a time, as the chain's derivation gives it.
+  checked one layer at a time, as the chain's derivation gives it; a formula that gives
+  a gradient from a later layer's error term, or writes ``l``, is a rule across layers
+  (:mod:`~symbackprop.check.formula_chain`).
 - ``W^T_{j,i}`` is ``W_{i,j}``; ``a^{(1)}_{11}``, ``w^{(o,c)}_{mk}`` write channels as
   ``symbackprop latex`` prints them.
 - the work is counted before it is done: more than :data:`MAX_ENUMERATION` index
@@ -65,6 +67,12 @@ from symbackprop.check.formula import (
     Summation,
     parse_formula,
     products,
+)
+from symbackprop.check.formula_chain import (
+    _labels,
+    check_across_layers,
+    reads_across,
+    uses_a_later_error_term,
 )
 from symbackprop.check.formula_rules import (
     check_chain_rule,
@@ -334,7 +342,8 @@ def written_label(spelling: Spelling, notation: Notation, array: str, index) -> 
 
 
 def check_formula(layer, input_size, text: str, *, batch: int = 1,
-                  index_base: int = 1) -> FormulaCheck:
+                  index_base: int = 1, at_layer: int | None = None,
+                  numbering: str | None = None) -> FormulaCheck:
     r"""Check a hand-derived gradient formula for ``layer`` on an input of ``input_size``.
 
     Parameters
@@ -346,6 +355,13 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
         \delta_{m,n} a_{i+m,j+n}"`` (see :func:`~symbackprop.check.formula.parse_formula`).
     batch : int
     index_base : 1 (default, like a textbook) or 0.
+    at_layer : int, optional
+        In a chain, the value of ``l`` in a rule written with ``l`` (``\delta^{l-1} =
+        ...``); by default every value at which all its names exist.
+    numbering : "chain" or "course", optional
+        In a chain, how layer numbers are read: every layer of the spec counting, or a
+        layer and the activation after it as one (Ng's ``[l]``); by default the chain's
+        when it places every name (see :mod:`~symbackprop.check.formula_chain`).
 
     Returns
     -------
@@ -370,17 +386,32 @@ def check_formula(layer, input_size, text: str, *, batch: int = 1,
             raise FormulaError(f"{len(equations)} equations at once, over the limit of "
                                f"{MAX_EQUATIONS}: check fewer at a time")
         return FormulaChecks(tuple(equations), tuple(
-            check_formula(layer, input_size, line, batch=batch, index_base=index_base)
+            check_formula(layer, input_size, line, batch=batch, index_base=index_base,
+                          at_layer=at_layer, numbering=numbering)
             for line in equations))
     if not equations:
         raise FormulaError("the formula is empty; write LHS = RHS, e.g. dL/dw[1,1] = ...")
     text = equations[0]
+    chain = isinstance(layer, Sequential)
+    if not chain and (at_layer is not None or numbering is not None):
+        raise FormulaError("--layer and --numbering are for a chain (symbackprop check "
+                           "sequential)", text, 0)
+    across = {"at_layer": at_layer, "numbering": numbering}
     try:
         formula = parse_formula(text, FORMULAS.get(layer, _NO_PARTS).names)
     except FormulaError as error:  # not a sum of products: read it as a rule
-        return _check_as_rule(layer, input_size, text, batch, index_base, error)
-    if isinstance(layer, Sequential):
+        return _check_as_rule(layer, input_size, text, batch, index_base, error, **across)
+    if chain:
         formula = _chain_formula(formula)
+        if at_layer is not None or numbering is not None or _spans_layers(layer, text):
+            # a rule across the chain's layers, element by element or not
+            return _check_chain_as_rule(layer, input_size, text, batch, index_base, None,
+                                        **across)
+        try:
+            return _check_elements(layer, input_size, formula, batch, index_base)
+        except FormulaError as error:  # l in a chain, or layers apart: a rule across them
+            return _check_as_rule(layer, input_size, text, batch, index_base, error,
+                                  strict=not _whole_arrays(formula), **across)
     if _whole_arrays(formula):  # dL/dW = x * delta: a matrix-level rule
         try:
             return _check_elements(layer, input_size, formula, batch, index_base)
@@ -408,7 +439,7 @@ def _check_elements(layer, input_size, formula: Formula, batch: int, index_base:
 
 
 def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
-                   refusal: FormulaError):
+                   refusal: FormulaError, *, at_layer=None, numbering=None, strict=False):
     """``text`` read by :mod:`~symbackprop.check.formula_rules` (functions, matrix-level
     rules, chain-rule steps); ``refusal`` is why the sum-of-products reading failed.
 
@@ -416,13 +447,15 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
     instantiate gets its own reason, with ``refusal`` after it."""
     if len(text) > MAX_FORMULA_LENGTH:
         raise refusal
-    kind = FORMULAS.get(layer, _NO_PARTS) if not isinstance(layer, Sequential) else _NO_PARTS
+    names = _chain_names(layer) if isinstance(layer, Sequential) else \
+        FORMULAS.get(layer, _NO_PARTS).quantities
     try:
-        parse_rule(text, kind.quantities)
+        parse_rule(text, names)
     except FormulaError:
         raise refusal from None
     if isinstance(layer, Sequential):
-        return _check_chain_as_rule(layer, input_size, text, batch, index_base, refusal)
+        return _check_chain_as_rule(layer, input_size, text, batch, index_base, refusal,
+                                    at_layer=at_layer, numbering=numbering, strict=strict)
     input_shape = input_shape_of(layer, input_size, batch)
     check_size(term_count(layer, input_shape), DEFAULT_MAX_TERMS)
     parts = FORMULAS.get(layer, _NO_PARTS)
@@ -442,29 +475,76 @@ def _check_as_rule(layer, input_size, text: str, batch: int, index_base: int,
                          tuple(checks))
 
 
+def _spans_layers(chain, text: str) -> bool:
+    """Whether ``text``, read as a rule, is a recurrence across ``chain``'s layers (see
+    :func:`~symbackprop.check.formula_chain.uses_a_later_error_term`)."""
+    try:
+        return uses_a_later_error_term(parse_rule(text, _chain_names(chain)))
+    except FormulaError:
+        return False
+
+
+def _chain_names(chain) -> tuple:
+    r"""The kinds' own names (batch norm's ``\mu``, a loss's ``p``) of every layer of
+    ``chain``: a rule in a chain may use them, each with its layer's superscript."""
+    return tuple(dict.fromkeys(name for layer in chain.layers
+                               for name in FORMULAS.get(layer, _NO_PARTS).quantities))
+
+
 def _check_chain_as_rule(chain, input_size, text: str, batch: int, index_base: int,
-                         refusal: FormulaError):
+                         refusal: FormulaError, *, at_layer=None, numbering=None,
+                         strict=False):
     """A rule about one layer of a chain (see
-    :func:`~symbackprop.check.formula_rules.check_chain_rule`)."""
+    :func:`~symbackprop.check.formula_rules.check_chain_rule`), or across several (see
+    :func:`~symbackprop.check.formula_chain.check_across_layers`).  ``strict``: the
+    formula was read as a sum of products and refused (``refusal``); it is read as a rule
+    only across layers."""
     input_shape = input_shape_of(chain, input_size, batch)
     check_size(term_count(chain, input_shape), DEFAULT_MAX_TERMS)
+    names = _chain_names(chain)
+    equation = parse_rule(text, names)
     derivation = derive(chain, input_size, batch)
 
     def parameters(step) -> dict:
         parts = FORMULAS.get(step.layer, _NO_PARTS)
         return parts.parameters(step.layer, step.input_shape) if parts.parameters else {}
 
+    def parts(step):
+        return FORMULAS.get(step.layer, _NO_PARTS)
+
+    across = at_layer is not None or numbering is not None or \
+        reads_across(derivation, equation, parts)
+    if strict and not across and refusal is not None:
+        raise refusal
     try:
-        checks = check_chain_rule(derivation, text, index_base=index_base,
-                                  parameters=parameters)
+        if across:
+            titled = check_across_layers(derivation, text, index_base=index_base,
+                                         parameters=parameters, at_layer=at_layer,
+                                         numbering=numbering, names=names, parts=parts)
+        else:
+            checks = check_chain_rule(derivation, text, index_base=index_base,
+                                      parameters=parameters, parts=parts, names=names)
+            titled = [("", check) for check in checks]
     except FormulaError as error:
+        if refusal is None:
+            raise
+        if strict and not _labels(equation)[1]:  # numbered names: the first reading's reason
+            raise refusal from None
+        if strict:
+            raise FormulaError(error.message, error.text or text, error.position) from None
         raise FormulaError(f"{error.message} (read as a sum of products: {refusal.message})",
                            error.text or text, error.position) from None
-    if len(checks) == 1:
-        return checks[0]
-    sides = text.split("=")
-    return FormulaChecks(tuple(f"{sides[0].strip()} = {side.strip()}" for side in sides[1:]),
-                         tuple(checks))
+    if len(titled) == 1:
+        return titled[0][1]
+    left = text.split("=")[0].strip()
+    sides = [side.strip() for side in text.split("=")[1:]]
+    per_side = len(titled) // max(1, len(sides))
+    texts = []
+    for number, (title, _) in enumerate(titled):
+        side = sides[number % len(sides)] if len(sides) == len(titled) // per_side else ""
+        line = f"{left} = {side}" if side else text
+        texts.append(f"{title}: {line}" if title else line)
+    return FormulaChecks(tuple(texts), tuple(check for _, check in titled))
 
 
 #: Most equations one check takes (lines of an align, or ``=`` in a row).
@@ -1003,6 +1083,9 @@ class _Instance:
         subscript = element.subscript
         readings = [()] if subscript is None else [
             group for group in (subscript.parts, subscript.pieces) if group is not None]
+        if len(readings) == 2 and any(len(variable) > 1 for index in readings[0]
+                                      for variable in index.variables):
+            readings.reverse()  # _{ij}: the indices i and j, not one index named ij
         transposed = element.superscript is not None and element.superscript.transposed
         if transposed:  # W^T_{j,i} is W_{i,j}; a vector's transpose is the vector
             readings = [tuple(reversed(reading)) for reading in readings if len(reading) <= 2]
@@ -1017,12 +1100,19 @@ class _Instance:
         if element.superscript is not None and element.superscript.channels is not None:
             ones = next((axis for axis in full if grid.shape[axis] != 1), len(full))
             choices += [full[start:] for start in range(1, ones + 1)]
+        outside = None
         for reading in readings:
             for axes in choices:
                 if len(reading) == len(axes):
                     resolved = _Resolved(element, axes, tuple(reading), grid)
-                    self.check_constant_range(resolved)
+                    try:
+                        self.check_constant_range(resolved)
+                    except FormulaError as error:  # _{11}: perhaps 1, 1 rather than 11
+                        outside = outside or error
+                        continue
                     return resolved
+        if outside is not None:
+            raise outside
         given = len(readings[0]) if readings else 0
         position = element.position if subscript is None else subscript.position
         names = self.axis_names(array, grid.ndim)

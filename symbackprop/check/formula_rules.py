@@ -226,6 +226,8 @@ class Call:
     power: object = None      # \tanh^2(x)
     sub: tuple = ()           # subscript tokens as parameters: pad_P, corr_{step d}
     written: str = ""
+    layer: int | None = None  # g^{[l]\prime}: the activation of layer l (offset), in a chain
+    number: int | None = None  # g^{[1]\prime}: the activation of layer 1, in a chain
 
 
 @dataclass(frozen=True)
@@ -286,9 +288,11 @@ class Equation:
 #: (an element-wise layer's input, else the layer output); ``o``: the layer output;
 #: ``g``: the upstream gradient; ``loss``; ``w``, ``b``; ``dx`` etc. are gradients.
 _ROLES = {
-    "x": "x", "a": "x", "net": "net", "z": "net", "u": "net", "o": "o", "y": "o",
+    "x": "x", "a": "x", "A": "x", "X": "x", "net": "net", "z": "net", "Z": "net", "u": "net",
+    "o": "o", "y": "o",
     "h": "o", "delta": "g", "g": "g", "dz": "g", "dout": "g", "dy": "g", "do": "g",
-    "grad_z": "g", "grad_out": "g", "dnet": "g", "E": "loss", "L": "loss", "J": "loss",
+    "grad_z": "g", "grad_out": "g", "dnet": "g", "dZ": "g", "dA": "da", "da": "da",
+    "E": "loss", "L": "loss", "J": "loss",
     "C": "loss", "W": "w", "w": "w", "K": "w", "k": "w", "theta": "w", "b": "b",
     "w_b": "b",
 }
@@ -606,7 +610,9 @@ class _Parser(TokenCursor):
         if token.category == "op" and token.value == "{":
             inner = self.peek(2)
             return inner.category == "name" and inner.value in ("T", "l", "L") or \
-                inner.category == "op" and inner.value in "([{"
+                inner.category == "op" and inner.value in "([{" or \
+                inner.category == "number" and inner.value == "2" and \
+                self.peek(3).category == "op" and self.peek(3).value in "(["  # sigma^{2[2]}
         return False
 
     def skip_group(self):
@@ -678,6 +684,10 @@ class _Parser(TokenCursor):
             if token.category == "name" and token.value == "T":
                 self.advance()
                 found = replace(found, transposed=not found.transposed)
+            elif token.category == "number" and token.value == "2" and braced and \
+                    found.name + "^2" in self.names:  # \sigma^{2[2]}: layer 2's variance
+                self.advance()
+                found = replace(found, name=found.name + "^2", written=found.written + "^2")
             elif token.category == "name" and token.value in ("l", "L"):
                 found = replace(found, layer=self.layer_label(),
                                 script=f"^{{{self.text[token.start:self.peek().start].strip()}}}")
@@ -1020,17 +1030,21 @@ class _Parser(TokenCursor):
         is_function = known and (
             word not in _ROLES or self.at_op("'", 1) or self.at_op("(", 1)
             and word in ("f", "g") or word == "g" and self.at_op("'", 1))
-        if word == "g" and self.at_op("'", 1):
+        if word == "g" and (self.at_op("'", 1) or self.labelled_prime_follows()):
             is_function = True
         if not is_function:
             return self.name()
         self.advance()
         function = "f" if word == "g" else _FUNCTIONS.get(word, "named")
         prime, power, sub = 0, None, ()
+        label = (None, None)
         while True:
             if self.at_op("'"):
                 self.advance()
                 prime += 1
+            elif self.at_op("^") and label == (None, None) and self.labelled_prime_follows(0):
+                label, primes = self.function_label()
+                prime += primes
             elif self.at_op("^") and self.at_op("'", 1):  # f^\prime
                 self.index += 2
                 prime += 1
@@ -1084,7 +1098,65 @@ class _Parser(TokenCursor):
             raise self.error(f"{word} takes its arguments in parentheses: {word}(...)",
                              token.start)
         return Call(function, tuple(args), token.start, prime=prime, power=power, sub=sub,
-                    written=word)
+                    written=word, layer=label[0], number=label[1])
+
+    def labelled_prime_follows(self, offset: int = 1) -> bool:
+        r"""``g^{[1]\prime}``, ``g^{[l]'}``, ``f^{(l)}'``: a layer label then a prime after the
+        function name (Ng's activation of layer 1), not a power."""
+        if not self.at_op("^", offset):
+            return False
+        index = self.index + offset + 1
+        tokens = self.tokens
+        braced = tokens[index].category == "op" and tokens[index].value == "{"
+        if braced:
+            index += 1
+        first = tokens[index]
+        if not (first.category == "op" and first.value in "[(" or
+                first.category == "name" and first.value in ("l", "L")):
+            return False
+        depth = 1 if braced else 0
+        while tokens[index].category != "end":
+            token = tokens[index]
+            if token.category == "op" and token.value == "'":
+                return True
+            if token.category == "op" and token.value == "{":
+                depth += 1
+            elif token.category == "op" and token.value == "}":
+                depth -= 1
+                if depth <= 0:
+                    following = tokens[index + 1]
+                    return following.category == "op" and following.value == "'"
+            elif not braced and token.category == "op" and token.value in ")]":
+                following = tokens[index + 1]
+                return following.category == "op" and following.value == "'"
+            index += 1
+        return False
+
+    def function_label(self) -> tuple:
+        r"""``((layer offset, layer number), primes)`` of ``^{[1]\prime}``, ``^{[l]'}``."""
+        self.advance()  # ^
+        braced = self.at_op("{")
+        if braced:
+            self.advance()
+        closing = None
+        if self.at_op("[") or self.at_op("("):
+            closing = "]" if self.advance().value == "[" else ")"
+        layer = number = None
+        if self.at("name") and self.peek().value in ("l", "L"):
+            layer = self.layer_label()
+        elif self.at("number") and "." not in self.peek().value:
+            number = int(self.advance().value)
+        else:
+            raise self.error("a layer label is l, l-1, l+1 or a layer number: g^{[1]\\prime}")
+        if closing:
+            self.expect(closing)
+        primes = 0
+        if braced:
+            while self.at_op("'"):
+                self.advance()
+                primes += 1
+            self.expect("}")
+        return (layer, number), primes
 
     def argument(self):
         if self.at("string"):
@@ -1177,6 +1249,7 @@ class _Variant:
     flip_g: bool = False
     input_as_output: bool = False   # x where the output f(x) belongs
     output_as_input: bool = False   # the output f(x) where x belongs
+    f_argument: str | None = None   # in a chain: f' taken at this array (the right z)
 
 
 @dataclass
@@ -1191,6 +1264,18 @@ class _Context:
     #: the kind's own names (FormulaParts.quantities): name -> the name of one of the
     #: derivation's arrays, or ``derivation -> SymPy array or number``
     quantities: dict = field(default_factory=dict)
+    #: ``context -> evaluator``: the evaluator for a rule across a chain's layers
+    #: (:mod:`~symbackprop.check.formula_chain`); None: :class:`_Evaluator`
+    make_evaluator: object = None
+    #: extra classic mistakes, each ``(name, why, grid)``: the wrong gradient it gives
+    candidates: tuple = ()
+    #: extra classic mistakes, each ``(name, why, _Variant)``: the change that undoes it
+    variants: tuple = ()
+
+
+def _evaluator(context: _Context) -> "_Evaluator":
+    """The evaluator for ``context``: one layer's, or a chain's (``make_evaluator``)."""
+    return context.make_evaluator(context) if context.make_evaluator else _Evaluator(context)
 
 
 class _Evaluator:
@@ -1264,6 +1349,8 @@ class _Evaluator:
             return "x" if side == "input" and not self.elementwise else "o"
         if canonical == "g":
             return "dx" if side == "input" else "g"
+        if canonical == "da":  # dA^{l}: the gradient of the layer output, the upstream one
+            return "dx" if side == "input" else "g"
         if canonical in ("w", "b"):
             if side == "input":
                 raise FormulaError(f"{name.written} is at the layer of this layer's input; "
@@ -1289,6 +1376,28 @@ class _Evaluator:
     def shape_key(self, role: str) -> str:
         return {"o": "z", "dx": "x"}.get(role, role)
 
+    def kind(self, role: str) -> str:
+        """What ``role`` is for the classic mistakes: ``w`` (a kernel), ``g`` (an error
+        term), ``x`` (an input), ``o`` (an output), or the role itself."""
+        return role
+
+    def swapped(self, role: str) -> str:
+        """``role`` with the variant's input/output swap applied (the f' mistakes)."""
+        variant = self.context.variant
+        if variant.input_as_output and role == "x":
+            return "o"
+        if variant.output_as_input and role == "o":
+            return "x"
+        return role
+
+    def target(self, equation: "Equation"):
+        """``(array, grid of the truth, Name as written)`` of the left side."""
+        return _target(self, equation)
+
+    def written_names(self, equation: "Equation") -> dict:
+        """Array -> the name the person first gave it, for printing."""
+        return _written_names(self, equation)
+
     def element(self, name: Name, env: dict) -> _Value:
         role = self.role(name)
         if role in self.numbers:
@@ -1296,22 +1405,19 @@ class _Evaluator:
                 raise FormulaError(f"{name.written} is a number here: it takes no indices",
                                    "", name.position)
             return _scalar(self.numbers[role])
-        variant = self.context.variant
-        if variant.input_as_output and role == "x":
-            role = "o"
-        elif variant.output_as_input and role == "o":
-            role = "x"
+        role = self.swapped(role)
+        kind = self.kind(role)
         grid = self.grid(role, name)
-        if role == "w" and self.context.variant.flip_kernel:
+        if kind == "w" and self.context.variant.flip_kernel:
             grid = rot180(grid)
-        if role == "g" and self.context.variant.flip_g and grid.ndim >= 2:
+        if kind == "g" and self.context.variant.flip_g and grid.ndim >= 2:
             grid = rot180(grid)
-        if role == "w" and self.context.variant.transpose_w and grid.ndim == 2:
+        if kind == "w" and self.context.variant.transpose_w and grid.ndim == 2:
             grid = grid.T
         transposed = name.transposed
         if name.parts is None and name.pieces is None and not name.channels:
             array = grid
-            if array.ndim == 2 and array.shape[0] == 1 and role in ("x", "g", "o"):
+            if array.ndim == 2 and array.shape[0] == 1 and kind in ("x", "g", "o"):
                 array = array.reshape(-1, 1)  # one sample: a column vector
             elif array.ndim == 1:
                 array = array.reshape(-1, 1)
@@ -1320,10 +1426,10 @@ class _Evaluator:
                     raise FormulaError(f"{name.written}^T: only a matrix or a vector has a "
                                        f"transpose here", "", name.position)
                 array = array.T
-            if role == "g" and self.context.variant.dilate_g and "s" in \
+            if kind == "g" and self.context.variant.dilate_g and "s" in \
                     self.context.parameters and array.ndim >= 2:
                 array = dilate(array, _pair(self.context.parameters["s"]))
-            return _Value(array, kernel=role == "w", source=role)
+            return _Value(array, kernel=kind == "w", source=role)
         readings = [r for r in (name.parts, name.pieces) if r is not None] or [()]
         if transposed:
             readings = [tuple(reversed(r)) for r in readings]
@@ -1604,7 +1710,8 @@ class _Evaluator:
                 _sub_text(node.sub) != "90" else np.rot90(first.array, axes=(-2, -1))
             return _Value(turned, first.kernel, first.source)
         if function == "pad":
-            amount = self.parameter(node, args[1:], "P" if first.source == "g" else "p", env)
+            amount = self.parameter(node, args[1:], "P" if self.kind(first.source) == "g"
+                                    else "p", env)
             padding = _padding(amount)
             _bounded_shape(first.array.shape[:-2] + (
                 first.array.shape[-2] + padding[0] + padding[1],
@@ -2122,7 +2229,7 @@ def _layer_offsets(equation: Equation) -> list:
 def _mentions_gradient(node) -> bool:
     """Whether the tree uses the upstream gradient (delta, g, dL/dz)."""
     if isinstance(node, Name):
-        return node.name == "g"
+        return node.name in ("g", "da")
     if isinstance(node, Derivative):
         return node.top is None
     if isinstance(node, (Binary, Compare)):
@@ -2256,7 +2363,7 @@ def _check_definition(derivation, equation: Equation, right, index_base: int,
     """``f'(net) = [net > 0]``: the layer's own function (or derivative) as written,
     compared on every element of its input."""
     context = _Context(derivation=derivation, parameters={}, index_base=index_base)
-    evaluator = _Evaluator(context)
+    evaluator = _evaluator(context)
     left = equation.left
     if not evaluator.elementwise:
         raise FormulaError(f"{left.written}{chr(39) * left.prime}(...) is an activation's; "
@@ -2316,16 +2423,22 @@ def _renamed(node, change):
 
 
 def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
-                     parameters=None, seed: int = 0) -> list[RuleCheck]:
+                     parameters=None, seed: int = 0, parts=None,
+                     names=()) -> list[RuleCheck]:
     """A rule about one layer of a chain, its names numbered as the chain's
     (``\\delta^{[1]} = W^{[2]T} \\delta^{[2]}``): checked on that layer's own derivation.
 
-    ``parameters``: ``step -> {letter: value}`` (see :func:`check_rule`).
+    ``parameters``: ``step -> {letter: value}`` (see :func:`check_rule`); ``parts``:
+    ``step -> FormulaParts`` (the kind's own names and mistakes: batch norm's
+    ``\\gamma^{[2]}``); ``names``: every kind's own names in the chain, for reading.
     """
-    equation = parse_rule(text)
+    kind_names = frozenset(names)
+    equation = parse_rule(text, names)
     steps = chain_derivation.steps
     names = _names(equation.left) + _names(equation.rights)
-    unnumbered = [name for name in names if name.number is None and name.name != "loss"]
+    # a kind's own number (batch norm's m, epsilon) needs no layer
+    unnumbered = [name for name in names if name.number is None and name.name != "loss"
+                  and name.name not in kind_names]
     if unnumbered:
         raise FormulaError(f"{unnumbered[0].written}: in a chain every name says its layer, "
                            f"0 to {len(steps)}: a^{{[1]}}, \\delta^{{[2]}}, W^{{[2]}}", text,
@@ -2340,21 +2453,25 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
         raise FormulaError(f"the chain has layers 1 to {len(steps)}; this rule's left side is "
                            f"about layer {layer}", text, left.position)
     for name in names:
-        if name.number not in (layer - 1, layer):
+        if name.number not in (layer - 1, layer) and name.name not in kind_names:
             raise FormulaError(
                 f"{name.written}^{{[{name.number}]}}: a rule is checked one layer at a time, "
                 f"as symbackprop derive gives the chain; this one is about layer {layer} "
                 f"({steps[layer - 1].layer.describe()}), from a^{{[{layer - 1}]}} to "
                 f"a^{{[{layer}]}}", text, name.position)
     def placed(name: Name) -> Name:
+        if name.number is None:
+            return name
         return replace(name, layer=name.number - layer, number=None)
 
     equation = replace(equation, left=_renamed(equation.left, placed),
                        rights=_renamed(equation.rights, placed))
     step = steps[layer - 1]
     found = parameters(step) if parameters else {}
+    kind = parts(step) if parts else None
     try:
-        checks = [_check_side(step.derivation, equation, right, index_base, dict(found), seed)
+        checks = [_check_side(step.derivation, equation, right, index_base, dict(found), seed,
+                              kind)
                   for right in equation.rights]
     except _EVALUATION_ERRORS as error:
         raise _unfit(error, text) from None
@@ -2372,16 +2489,19 @@ def check_chain_rule(chain_derivation, text: str, *, index_base: int = 1,
 
 
 def _check_side(derivation, equation: Equation, right, index_base: int, parameters: dict,
-                seed: int, parts=None) -> RuleCheck:
+                seed: int, parts=None, across: dict | None = None) -> RuleCheck:
+    """One right side judged.  ``across``: for a rule across a chain's layers, the fields
+    of :class:`_Context` that give it its own evaluator and mistakes
+    (:mod:`~symbackprop.check.formula_chain`); its names are then layer numbers."""
     numbered = [name for name in _names(equation.left) + _names(right)
                 if name.number is not None]
-    if numbered:
+    if numbered and across is None:
         raise FormulaError(f"{numbered[0].written}{numbered[0].script}: a layer number belongs "
                            f"to a chain (symbackprop check sequential); for one layer write "
                            f"l-1 and l", equation.text, numbered[0].position)
     if isinstance(equation.left, Call):
         return _check_definition(derivation, equation, right, index_base, seed)
-    offsets = _layer_offsets(equation)
+    offsets = _layer_offsets(equation) if across is None else []
     if offsets and (max(offsets) - min(offsets) > 1 or max(offsets) > 1 or min(offsets) < -1):
         raise FormulaError("this formula names layers this instance does not have: one layer "
                            "has its input at l-1 and its output, error term and parameters at "
@@ -2389,9 +2509,10 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     input_at = 0 if offsets and max(offsets) >= 1 else -1
     context = _Context(derivation=derivation, parameters=parameters, index_base=index_base,
                        input_at=input_at,
-                       quantities=dict(getattr(parts, "quantities", {}) or {}))
-    evaluator = _Evaluator(context)
-    role, truth, written = _target(evaluator, equation)
+                       quantities=dict(getattr(parts, "quantities", {}) or {}),
+                       **(across or {}))
+    evaluator = _evaluator(context)
+    role, truth, written = evaluator.target(equation)
     upstream_left_out = not _mentions_gradient(right) and \
         getattr(parts, "implicit_upstream", False)
     if upstream_left_out:  # a loss: its upstream gradient is 1 unless written
@@ -2406,11 +2527,11 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
     layer_text = derivation.layer.describe()
     notation = Notation(shapes=dict(derivation.shapes), index_base=index_base)
     latex = "\\" in equation.text
-    printer = _RulePrinter(notation, _written_names(evaluator, equation), latex)
+    printer = _RulePrinter(notation, evaluator.written_names(equation), latex)
     name_text = written.written if not written.written.startswith("d") or \
         isinstance(equation.left, Derivative) else written.written
-    if name_text == "delta":
-        name_text = "\\delta" if latex else "delta"
+    if name_text in ("delta", "gamma", "beta", "mu", "sigma") and latex:
+        name_text = "\\" + name_text
     if isinstance(equation.left, Derivative) and written.script:
         name_text += written.script
     loss = re.search(r"(?:\\partial|\bd|∂|\\mathrm\{d\})\s*\{?\s*([ELJC])(?![A-Za-z])",
@@ -2503,11 +2624,17 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                                 equation.text)
         if not mistake and givens:
             mistake = _kind_mistake(derivation, parts, role, givens, upstream_left_out)
+        if not mistake and givens:
+            mistake = _candidate_mistake(context.candidates, givens)
         if not mistake and wrong and all(r.comparison.corner for r in wrong):
             mistake = ("the derivative at the corner: the rule differs only where the input "
                        "is exactly 0 (where the notes define f'(0) = 0: [x > 0], not [x >= 0])")
         if not mistake and given_grid is not None:
             mistake = _layout_mistake(np.squeeze(given_grid), np.squeeze(truth), whole_label)
+        if mistake.startswith("kernel not rotated (conv") and "rot180" in context.used and \
+                "conv" in context.used:
+            mistake += (" (here the kernel is rotated twice: by rot180 and by the convolution "
+                        "itself, which leaves it as it was)")
         if mistake.startswith("kernel not rotated") and "infix" in context.used and \
                 "conv" in context.used:
             mistake += (" (if your notes write the forward pass as z = a * w with * the "
@@ -2597,6 +2724,8 @@ _MISTAKES = (
 def _kind_mistake(derivation, parts, role: str, givens: list, upstream_left_out: bool) -> str:
     """The layer kind's own classic mistake (FormulaParts.mistakes) the rule's values
     match on every element it names, as ``name: why``; "" when none does."""
+    if not getattr(parts, "mistakes", ()):
+        return ""
     ones = {symbol: sympy.Integer(1) for symbol in to_grid(derivation.g).flat}
     for mistake in getattr(parts, "mistakes", ()) or ():
         if mistake.gradient != role:
@@ -2611,6 +2740,18 @@ def _kind_mistake(derivation, parts, role: str, givens: list, upstream_left_out:
                     return f"{mistake.name}: {mistake.why}"
             except _EVALUATION_ERRORS:
                 continue
+    return ""
+
+
+def _candidate_mistake(candidates, givens: list) -> str:
+    """The first of ``candidates`` (``(name, why, grid)``) whose wrong gradient the rule's
+    values match on every element it names, as ``name: why``; "" when none does."""
+    for name, why, grid in candidates:
+        try:
+            if all(_compare(grid[index], given).equal for index, given in givens):
+                return f"{name}: {why}"
+        except _EVALUATION_ERRORS:
+            continue
     return ""
 
 
@@ -2631,7 +2772,16 @@ def _layout_mistake(given: np.ndarray, truth: np.ndarray, label: str) -> str:
         if expected == 0:
             return ""
         quotient = sympy.cancel(value / expected)
-        if not quotient.is_Number or (ratio is not None and quotient != ratio):
+        if not quotient.is_Number:  # an indicator or a function in both: a number where
+            # they are not 0, if it is one
+            point = _numeric_points(quotient.free_symbols, 1, 0)[0]
+            number = _number(quotient, point)
+            if number is None or abs(number.imag) > 1e-12:
+                return ""
+            quotient = sympy.nsimplify(round(number.real, 9), rational=True)
+            if not _compare(value, quotient * expected).equal:
+                return ""
+        if ratio is not None and quotient != ratio:
             return ""
         ratio = quotient
     if ratio is None or ratio == 1:
@@ -2646,7 +2796,7 @@ def _name_mistake(derivation, right, context: _Context, truth, elements, written
 
     ``elements``: ``(index, env)`` of the elements a rule with indices names, or None
     for a whole-array rule."""
-    for name, why, variant in _MISTAKES:
+    for name, why, variant in _MISTAKES + tuple(context.variants):
         if variant.mode is not None and not any(use in context.used for use in
                                                 ("mode:same", "mode:valid")):
             continue
@@ -2655,11 +2805,11 @@ def _name_mistake(derivation, right, context: _Context, truth, elements, written
         if variant.dilate_g and _pair(context.parameters["s"]) == (1, 1):
             continue
         if (variant.input_as_output or variant.output_as_input) and \
-                not _Evaluator(context).elementwise:
+                not _evaluator(context).elementwise:
             continue
         trial = replace(context, variant=variant, notes=[], used=set())
         try:
-            evaluator = _Evaluator(trial)
+            evaluator = _evaluator(trial)
             if elements is None:
                 value = evaluator.value(right, {}).array
                 if np.squeeze(value).shape != np.squeeze(truth).shape:

@@ -192,6 +192,15 @@ def _check_options(parser, kind):
     add_notation_options(parser, kind)
     parser.add_argument("--show", type=int, default=3, metavar="N",
                         help="wrong elements to show in full (default 3; the rest are counted)")
+    if kind is not None and kind.name == "sequential":  # a rule across a chain's layers
+        parser.add_argument("--layer", type=int, default=None, metavar="L", dest="at_layer",
+                            help="the value of l in a rule written with l (\\delta^{l-1} = "
+                                 "...); by default every value at which its names exist")
+        parser.add_argument("--numbering", choices=("chain", "course"), default=None,
+                            help="how layer numbers are read: chain (every layer of the spec "
+                                 "counts, as the printouts) or course (a layer and the "
+                                 "activation after it are one, as Ng's [l]); by default "
+                                 "chain when every name exists there")
     parser.add_argument("formula", metavar="FORMULA",
                         help="the equation to check, LaTeX or plain text, e.g. "
                              "'dL/dx[i,j] = sum(g[i-m,j-n]*w[m,n], m, n)'")
@@ -204,7 +213,9 @@ def check_command(args) -> int:
 
     layer = layer_from_args(args)
     result = check_formula(layer, input_size_from_args(args, layer), args.formula,
-                           batch=args.batch, index_base=args.index_base)
+                           batch=args.batch, index_base=args.index_base,
+                           at_layer=getattr(args, "at_layer", None),
+                           numbering=getattr(args, "numbering", None))
     print(result.report(show=args.show))
     return 0 if result.ok else 1
 

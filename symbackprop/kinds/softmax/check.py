@@ -12,9 +12,11 @@ The formula checker needs nothing more: the output ``a^{l}`` is the layer's ``z`
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from symbackprop.check.formula_check import FORMULAS, FormulaParts
 from symbackprop.check.impl import IMPLEMENTATIONS, Implementation, Mistake
+from symbackprop.core.naming import to_grid
 from symbackprop.kinds.softmax.spec import LogSoftmax, Softmax
 
 __all__ = ["SOFTMAX_MISTAKES", "LOG_SOFTMAX_MISTAKES", "softmax_along"]
@@ -63,10 +65,20 @@ def _sizes(layer) -> list:
     return [size for size in sizes if len(size) <= 3]
 
 
+def _probabilities(derivation):
+    """``p``: the softmax of the input (a log-softmax's output is ``log p``)."""
+    z = to_grid(derivation.z)
+    if isinstance(derivation.layer, LogSoftmax):
+        return np.vectorize(sympy.exp, otypes=[object])(z)
+    return z
+
+
 for _layer_type, _mistakes in ((Softmax, SOFTMAX_MISTAKES), (LogSoftmax, LOG_SOFTMAX_MISTAKES)):
     IMPLEMENTATIONS.register(_layer_type, Implementation(
         convention="backward(x, grad_out) -> grad_x or (grad_x,)", mistakes=_mistakes,
         sizes=_sizes, keywords=lambda layer: {"dim": layer.dim}))
     FORMULAS.register(_layer_type, FormulaParts(
         words=_layer_type.title.lower(),
-        meanings={"z": f"the {_layer_type.title.lower()} output"}))
+        meanings={"z": f"the {_layer_type.title.lower()} output"},
+        # p, the probabilities, as the notes write dL/dx = p (g - sum g p)
+        quantities={"p": _probabilities}))
