@@ -230,7 +230,8 @@ def _block_shape(x, z):
 
 def _column_buffer(samples, rows, out_width, dtype):
     """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW, rows, Wo)``."""
-    return np.empty((samples, GROUPS, C_GROUP * KH * KW, rows, out_width), dtype=dtype)
+    shape = (samples, GROUPS, C_GROUP * KH * KW, rows, out_width)
+    return np.empty(shape, dtype=dtype)
 
 
 def _gather_block(buffer, xs, first_sample, count, first_row, height):

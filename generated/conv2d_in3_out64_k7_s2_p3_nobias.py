@@ -265,8 +265,8 @@ def _forward(x, w):
 def _forward_fast(x, w):
     """:func:`_forward` for finite w: im2col blocks that read the padding too."""
     n, _, height, width = x.shape
-    out_height, out_width, rows, cols = _grid(height, width)
-    xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
+    out_height, out_width = output_size(height, width)
+    boxes = _offset_boxes(height, width)  # where each offset reads x, not padding
     z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
     # w[o, c, m, k] as one (O_GROUP, C_GROUP*KH*KW) matrix per group
     w_columns = w.reshape(GROUPS, O_GROUP, C_GROUP * KH * KW)
@@ -276,26 +276,11 @@ def _forward_fast(x, w):
         count = min(samples, n - first_sample)
         for first_row in range(0, out_height, block_rows):
             height = min(block_rows, out_height - first_row)
-            columns = _gather_block(buffer, xs, first_sample, count, first_row, height)
+            columns = _gather_from_x(buffer, x, boxes, first_sample, count, first_row, height)
             # z[n, o, i, j] = sum_{c,m,k} w[o, c, m, k] * xp[n, c, 2*i + m, 2*j + k]
             z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
             np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
     return z
-
-
-def _phases_by_sample(x, rows, cols):
-    """``xs[n, phase, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase].
-
-    One pass over x that pads it and splits it into the phases the offsets read; with
-    stride 1 and no padding it is x itself.
-    """
-    n, _, height, width = x.shape
-    if len(PHASES) == 1 and (rows, cols) == (height, width) and not (TOP or LEFT):
-        return x.reshape(n, 1, IN_CHANNELS, height, width)
-    xs = np.empty((n, len(PHASES), IN_CHANNELS, rows, cols), dtype=x.dtype)
-    for phase in range(len(PHASES)):
-        _fill_phase(xs[:, phase], x, phase)
-    return xs
 
 
 def _block_shape(x, z):
@@ -313,26 +298,41 @@ def _block_shape(x, z):
 
 
 def _column_buffer(samples, rows, out_width, dtype):
-    """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW, rows, Wo)``."""
-    return np.empty((samples, GROUPS, C_GROUP * KH * KW, rows, out_width), dtype=dtype)
+    """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW, rows, Wo)``, zeros."""
+    shape = (samples, GROUPS, C_GROUP * KH * KW, rows, out_width)
+    return np.zeros(shape, dtype=dtype)
 
 
-def _gather_block(buffer, xs, first_sample, count, first_row, height):
-    """im2col of a block of samples and output rows, from the phases.
+def _gather_from_x(buffer, x, boxes, first_sample, count, first_row, height):
+    """im2col of a block of samples and output rows, straight from x.
 
-    ``columns[n, group, (c, m, k), (i, j)] = xs[n, phase, c', ra + i, rb + j] = xp[n, c',
-    first_row + ROW_STEP*i, first_col + COL_STEP*j]`` for the block's samples and output
-    rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+    ``columns[n, group, (c, m, k), (i, j)] = x[n, c', first_row - TOP + ROW_STEP*i, first_col
+    - LEFT + COL_STEP*j]`` inside offset (m, k)'s box, for the block's samples and output
+    rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.  Outside the boxes the
+    buffer holds zeros (the padding): made with zeros, written only inside the boxes, and
+    zeroed again for a block of output rows that a box leaves.  One strided copy of x per
+    offset and block, without a padded, phase-split copy of x first.
     """
     out_width = buffer.shape[4]
     block = buffer[:count, :, :, :height]
     shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
     per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
-    samples = slice(first_sample, first_sample + count)
-    for m, k, phase, ra, rb in OFFSET_READS:
-        top = ra + first_row
-        window = xs[samples, phase, :, top : top + height, rb : rb + out_width]
-        per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
+    samples = x[first_sample : first_sample + count]
+    last_row = first_row + height
+    for m, k, (x_rows, x_cols), (z_rows, z_cols) in boxes:
+        target = per_offset[:, :, :, m, k]
+        top, bottom = max(z_rows.start, first_row), min(z_rows.stop, last_row)
+        if top >= bottom:
+            target[...] = 0
+            continue
+        if top > first_row:
+            target[:, :, :, : top - first_row] = 0
+        if bottom < last_row:
+            target[:, :, :, bottom - first_row :] = 0
+        start = x_rows.start + SH * (top - z_rows.start)
+        window = samples[:, :, start : start + SH * (bottom - top - 1) + 1 : SH, x_cols]
+        box = window.reshape(count, GROUPS, C_GROUP, bottom - top, window.shape[3])
+        target[:, :, :, top - first_row : bottom - first_row, z_cols] = box
     return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
 

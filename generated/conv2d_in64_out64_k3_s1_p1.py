@@ -234,7 +234,8 @@ def _block_shape(x, z):
 
 def _column_buffer(samples, rows, out_width, dtype):
     """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
-    buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+    shape = (samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width)
+    buffer = np.empty(shape, dtype=dtype)
     buffer[:, :, -1] = 1  # the row of ones that multiplies b
     return buffer
 
