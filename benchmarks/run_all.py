@@ -128,8 +128,9 @@ def keyed(document, key_fields) -> list:
 def conv2d_table(documents) -> list:
     per_run = keyed(documents["conv2d"], ("shape", "dtype"))
     lines = ["| shape | dtype | strategy | forward ms | fwd / GEMM | fwd / torch | backward ms "
-             "| GEMM ms | bwd / GEMM | bwd / torch | peak memory / (x+g) |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| GEMM ms | bwd / GEMM | bwd / torch | textbook im2col / generated "
+             "| peak memory / (x+g) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, row in per_run[0].items():
         lines.append(
             f"| {key[0]} | {key[1]} | {row['strategy']} "
@@ -140,6 +141,7 @@ def conv2d_table(documents) -> list:
             f"| {both(per_run, key, 'gemm_backward', scale=1e3)} "
             f"| {both(per_run, key, 'backward_vs_gemm')} "
             f"| {both(per_run, key, 'backward_vs_torch')} "
+            f"| {both(per_run, key, 'im2col_vs_generated', '.0f')} "
             f"| {both(per_run, key, 'memory_vs_x_plus_grad')} |")
     lines.append("")
     for dtype in ("float32", "float64"):
