@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                                   if value * 1e3 >= 0.01)
                 print(f"{row['shape']} {row['dtype']} {row['pass']} ({row['strategy']}): "
                       f"{row['total'] * 1e3:.2f} ms, GEMM limit {row['gemm'] * 1e3:.2f} ms; "
-                      f"outside the helpers (products, gathers) {row['outside'] * 1e3:.2f}; {parts}", flush=True)
+                      f"outside the helpers {row['outside'] * 1e3:.2f}; {parts}", flush=True)
     return 0
 
 
