@@ -329,9 +329,10 @@ def _backward_fast(x, w, b, grad_out):
 
 
 def _backward_blocks(chunk, rows, cols):
-    """``(samples, grid rows)`` per backward block of at most ``chunk`` grid positions:
-    whole samples when one fits, else grid rows of one sample."""
-    if rows * cols <= chunk:
+    """``(samples, grid rows)`` per backward block of about ``chunk`` grid positions:
+    whole samples when one fits in four chunks, else grid rows of one sample (a block
+    costs a dozen NumPy calls per phase, too many for blocks of a few rows)."""
+    if rows * cols <= 4 * chunk:
         return max(1, chunk // (rows * cols)), rows
     return 1, max(1, chunk // cols)
 
