@@ -1,6 +1,7 @@
 """A generated ConvTranspose2d module against the GEMM limit and PyTorch.
 
     python benchmarks/bench_conv_transpose.py [--dtypes float32 float64] [--rounds 15]
+                                              [--threads N]
                                               [--json benchmarks/results/conv_transpose.json]
 
 One shape, the DCGAN/U-Net upsampling layer ConvTranspose2d(64, 32, 4, stride=2,
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, help="BLAS and torch threads (re-runs itself)")
     parser.add_argument("--json", type=Path,
                         default=REPO / "benchmarks" / "results" / "conv_transpose.json")
     parser.add_argument(blas_settings.OPTION, choices=blas_settings.SETTINGS,
@@ -178,8 +180,9 @@ def main(argv=None) -> int:
     """One run, in one BLAS setting (default: the environment as it is)."""
     args = build_parser().parse_args(argv)
     arguments = sys.argv[1:] if argv is None else list(argv)
-    setting = getattr(args, "blas_settings") or "machine"
+    setting = args.blas_settings or "machine"
     blas_settings.ensure_setting(setting, __file__, arguments)
+    blas_settings.ensure_threads(args.threads, __file__, arguments)
     blas = blas_settings.record(setting)
     print(f"BLAS ({setting}): {blas_settings.describe_variables(blas['variables'])}: "
           f"{blas_settings.describe_pools(blas['threadpools'])}", flush=True)
@@ -188,6 +191,7 @@ def main(argv=None) -> int:
     rows = [run_case(np.dtype(dtype).type, rng, args.rounds) for dtype in args.dtypes]
     print(format_table(rows))
     machine = {"cpus": os.cpu_count(), "numpy": np.__version__,
+               "threads": args.threads or "default",
                "load_average_before": [round(v, 2) for v in load_before],
                "load_average_after": [round(v, 2) for v in os.getloadavg()]}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,19 @@ def ensure_setting(setting: str, script: str, argv: list) -> None:
         os.execve(sys.executable, [sys.executable, script, *argv], environment_for("unset"))
 
 
+#: The variables ``--threads N`` sets for the benchmark process (torch reads OMP_NUM_THREADS).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BENCH_THREADS")
+
+
+def ensure_threads(threads, script: str, argv: list) -> None:
+    """With ``--threads N``, re-run the script (this process is replaced) with the BLAS and
+    OpenMP thread variables set to N, unless they already are: like the BLAS kernel, the
+    thread count is read when the libraries load.  Only the benchmark's own process."""
+    if threads is not None and os.environ.get("BENCH_THREADS") != str(threads):
+        os.execve(sys.executable, [sys.executable, script, *argv],
+                  {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}})
+
+
 def run_both(script: str, argv: list) -> list:
     """Run ``script argv`` once per setting, each in a child process; their results.
 

@@ -68,11 +68,13 @@ nothing of KH*KW times the size of x.
 
 inf and NaN spread exactly as in the sums above: a product with padding, or with a grid
 position beyond Ho x Wo, is not in them. The blocks and the grid multiply such positions
-too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward and
-_backward first test whether w (forward) or x, w and grad_out (backward) are all finite,
-each by one sum (finite exactly when all its terms are; no temporary); if one is not, an
-exact path computes, per kernel offset, only the products of the box of outputs whose
-input is inside x: one matrix product per offset, slower but the plain sums.
+too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward first tests
+whether w is all finite, by one sum (finite exactly when all its terms are; no
+temporary), and _backward whether w and, after the fast path, dL/dw are (every element
+of x and grad_out the sums read meets dL/dw on the grid, so a non-finite one leaves it
+non-finite); if one is not, an exact path computes, per kernel offset, only the products
+of the box of outputs whose input is inside x: one matrix product per offset, slower but
+the plain sums.
 
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
@@ -264,7 +266,8 @@ def _block_shape(x, z):
 
 def _column_buffer(samples, rows, out_width, dtype):
     """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
-    buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+    shape = (samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width)
+    buffer = np.empty(shape, dtype=dtype)
     buffer[:, :, -1] = 1  # the row of ones that multiplies b
     return buffer
 
@@ -290,68 +293,97 @@ def _gather_block(buffer, xs, first_sample, count, first_row, height):
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-    if not _finite(x, w, grad_out):
-        # the grid's products with padding and with g's zeros beyond Ho, Wo would turn an
-        # inf or NaN into NaN where the plain sum has no such product
-        return _backward_exact(x, w, b, grad_out)
-    return _backward_fast(x, w, b, grad_out)
+    # The grid's products with padding and with g's zeros beyond Ho, Wo turn an inf or
+    # NaN into NaN where the plain sums have no such product.  Every element of x and
+    # grad_out that the sums read meets dL/dw on the grid, so a non-finite one leaves
+    # the fast dL/dw non-finite: testing w, and dL/dw afterwards, spares a pass over x
+    # and grad_out.
+    if _finite(w):
+        with np.errstate(invalid="ignore"):  # 0 * inf only happens on the way to the exact path
+            grads = _backward_fast(x, w, b, grad_out)
+        if _finite(grads[1]):
+            return grads
+    return _backward_exact(x, w, b, grad_out)
 
 
 def _backward_fast(x, w, b, grad_out):
-    """:func:`_backward` for finite arguments, on the phase grid."""
+    """:func:`_backward` for finite arguments, on the phase grid, one block at a time.
+
+    A block is a few whole samples (or grid rows of one sample); for each phase its x is
+    split into a reused, cache-sized buffer, used by the block's products and written
+    back to dL/dx while it is still in cache: x and dL/dx are each read or written once.
+    """
+    n = x.shape[0]
     _, _, rows, cols = _grid(x.shape[2], x.shape[3])
     reach = ROW_REACH * cols + COL_REACH  # the largest shift
     # g on the grid after `reach` zeros, so that g[o, q - shift] is 0 for q < shift
     g_grid = _grad_on_grid(grad_out, rows, cols, reach)
+    reads = [[read for read in OFFSET_READS if read[2] == p] for p in range(len(PHASES))]
+    # w[o, c, m, k] for each phase's offsets as one (C_GROUP, offsets*O_GROUP) matrix per group
+    kernels = [_phase_kernel(w, phase_reads) for phase_reads in reads]
+    grad_w_phases = [
+        np.zeros((GROUPS, len(phase_reads) * O_GROUP, C_GROUP), dtype=x.dtype)
+        for phase_reads in reads
+    ]
+    most = max(len(phase_reads) for phase_reads in reads)
+    # a quarter of x and g: dL/dx and g on the grid are alive too
+    chunk = _chunk_length(most * OUT_CHANNELS, x, g_grid.size, n * rows * cols, share=4)
+    samples, block_rows = _backward_blocks(chunk, rows, cols)
+    longest = samples * block_rows * cols
+    stacked_buffer = np.empty(most * OUT_CHANNELS * longest, dtype=x.dtype)
+    x_buffer = np.empty(IN_CHANNELS * longest, dtype=x.dtype)
+    grad_buffer = np.empty(IN_CHANNELS * longest, dtype=x.dtype)
+    grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
+    for first_sample in range(0, n, samples):
+        count = min(samples, n - first_sample)
+        x_samples = x[first_sample : first_sample + count]
+        grad_x_samples = grad_x[first_sample : first_sample + count]
+        for first_row in range(0, rows, block_rows):
+            height = min(block_rows, rows - first_row)
+            start = (first_sample * rows + first_row) * cols  # the block's first grid position
+            size = count * height * cols
+            x_block = x_buffer[: IN_CHANNELS * size].reshape(IN_CHANNELS, size)
+            grad_block = grad_buffer[: IN_CHANNELS * size].reshape(IN_CHANNELS, size)
+            for phase, phase_reads in enumerate(reads):
+                # xph[c, q] for the block's grid positions q
+                _fill_phase(_on_grid(x_block, count, height, cols), x_samples, phase, first_row)
+                # G[((m, k), o), q] = g[o, q - shift(m, k)], one matrix per group
+                stacked = stacked_buffer[: GROUPS * len(phase_reads) * O_GROUP * size]
+                stacked = stacked.reshape(GROUPS, len(phase_reads), O_GROUP, size)
+                for offset, (_, _, _, ra, rb) in enumerate(phase_reads):
+                    begin = reach - (ra * cols + rb) + start
+                    stacked[:, offset] = g_grid[:, :, begin : begin + size]
+                stacked = stacked.reshape(GROUPS, len(phase_reads) * O_GROUP, size)
+                # dL/dxph[c, q] = sum_{o,(m,k)} w[o, c, m, k] * g[o, q - shift(m, k)]
+                grad_groups = grad_block.reshape(GROUPS, C_GROUP, size)
+                np.matmul(kernels[phase], stacked, out=grad_groups)
+                # dL/dw[o, c, m, k] = sum_q g[o, q - shift(m, k)] * xph[c, q]
+                x_groups = x_block.reshape(GROUPS, C_GROUP, size)
+                grad_w_phases[phase] += stacked @ x_groups.transpose(0, 2, 1)
+                grad_on_grid = _on_grid(grad_block, count, height, cols)
+                _join_phase(grad_x_samples, grad_on_grid, phase, first_row)
     grad_w = np.empty(w.shape, dtype=x.dtype)
-    for phase in range(len(PHASES)):
-        # one phase at a time: its scratch arrays are freed before the next one's
-        reads = [read for read in OFFSET_READS if read[2] == phase]
-        grad_xph, grad_w_phase = _phase_grads(x, w, g_grid, reads, rows, cols)
-        if phase == 0:  # allocated only now, when the first phase's scratch is freed
-            grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
-        _join_phase(grad_x, grad_xph, phase, rows, cols)
-        for offset, (m, k, _, _, _) in enumerate(reads):
+    for phase_reads, grad_w_phase in zip(reads, grad_w_phases, strict=True):
+        grad_w_phase = grad_w_phase.reshape(GROUPS, len(phase_reads), O_GROUP, C_GROUP)
+        for offset, (m, k, _, _, _) in enumerate(phase_reads):
             grad_w[:, :, m, k] = grad_w_phase[:, offset].reshape(OUT_CHANNELS, C_GROUP)
     # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
     grad_b = grad_out.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
 
 
-def _phase_grads(x, w, g_grid, reads, rows, cols):
-    """``(dL/dxph, dL/dw)`` of one phase, read by the offsets ``reads``.
+def _backward_blocks(chunk, rows, cols):
+    """``(samples, grid rows)`` per backward block of about ``chunk`` grid positions:
+    whole samples when one fits in four chunks, else grid rows of one sample (a block
+    costs a dozen NumPy calls per phase, too many for blocks of a few rows)."""
+    if rows * cols <= 4 * chunk:
+        return max(1, chunk // (rows * cols)), rows
+    return 1, max(1, chunk // cols)
 
-    dL/dxph is a transposed convolution, on the grid, ``(IN_CHANNELS, positions)``; dL/dw is
-    ``(GROUPS, offsets, O_GROUP, C_GROUP)``.
-    """
-    phase = reads[0][2]
-    positions = x.shape[0] * rows * cols
-    reach = ROW_REACH * cols + COL_REACH
-    shifts = [ra * cols + rb for _, _, _, ra, rb in reads]
-    x_phase = _split_phase(x, phase, rows, cols)  # xph[c, q]
-    grad_xph = np.empty(x_phase.shape, dtype=x.dtype)
-    # w[o, c, m, k] for the phase's offsets as one (C_GROUP, offsets*O_GROUP) matrix per group
-    w_phase = _phase_kernel(w, reads)
-    grad_w = np.zeros((GROUPS, len(reads) * O_GROUP, C_GROUP), dtype=x.dtype)
-    # a quarter of x and g: dL/dx and g on the grid are alive too
-    chunk = _chunk_length(len(reads) * OUT_CHANNELS, x, g_grid.size, positions, share=4)
-    buffer = np.empty(len(reads) * OUT_CHANNELS * chunk, dtype=x.dtype)
-    for start in range(0, positions, chunk):
-        size = min(chunk, positions - start)
-        # G[((m, k), o), q] = g[o, q - shift(m, k)], one matrix per group
-        stacked = buffer[: GROUPS * len(reads) * O_GROUP * size]
-        stacked = stacked.reshape(GROUPS, len(reads), O_GROUP, size)
-        for offset, shift in enumerate(shifts):
-            begin = reach - shift + start
-            stacked[:, offset] = g_grid[:, :, begin : begin + size]
-        stacked = stacked.reshape(GROUPS, len(reads) * O_GROUP, size)
-        x_block = x_phase[:, start : start + size].reshape(GROUPS, C_GROUP, size)
-        grad_block = grad_xph[:, start : start + size].reshape(GROUPS, C_GROUP, size)
-        # dL/dxph[c, q] = sum_{o,(m,k)} w[o, c, m, k] * g[o, q - shift(m, k)]
-        np.matmul(w_phase, stacked, out=grad_block)
-        # dL/dw[o, c, m, k] = sum_q g[o, q - shift(m, k)] * xph[c, q]
-        grad_w += stacked @ x_block.transpose(0, 2, 1)
-    return grad_xph, grad_w.reshape(GROUPS, len(reads), O_GROUP, C_GROUP)
+
+def _on_grid(flat, count, height, cols):
+    """``flat[c, q]`` over a block of grid positions, viewed as ``[n, c, t, u]``."""
+    return flat.reshape(flat.shape[0], count, height, cols).transpose(1, 0, 2, 3)
 
 
 def _phase_kernel(w, reads):
@@ -394,25 +426,15 @@ def _phase_slices(a, b, height, width, rows, cols):
     return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
 
 
-def _split_phase(x, phase, rows, cols, out=None):
-    """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
-
-    ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
-    """
-    n = x.shape[0]
-    if out is None:
-        out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
-    _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
-    return out
-
-
-def _fill_phase(target, x, phase):
-    """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+def _fill_phase(target, x, phase, first_row=0):
+    """``target[n, c, t, u] = xp[n, c, a + SH*(first_row + t), b + SW*u]``, 0 outside.
 
     ``(a, b) = PHASES[phase]``.
     """
     height, width = x.shape[2], x.shape[3]
-    meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+    a, b = PHASES[phase]
+    rows, cols = target.shape[2], target.shape[3]
+    meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
     if meet is None:
         target[...] = 0
         return
@@ -434,14 +456,16 @@ def _new_grad_x(shape, dtype, rows, cols):
     return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
 
 
-def _join_phase(grad_x, grad_xph, phase, rows, cols):
-    """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
-    n, _, height, width = grad_x.shape
-    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+def _join_phase(grad_x, on_grid, phase, first_row=0):
+    """Copy one phase of dL/dxph, ``on_grid[n, c, t, u]`` for the grid rows from
+    ``first_row`` on, into dL/dx, padding dropped."""
+    height, width = grad_x.shape[2], grad_x.shape[3]
+    a, b = PHASES[phase]
+    rows, cols = on_grid.shape[2], on_grid.shape[3]
+    meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
     if meet is not None:
         (x_rows, x_cols), (grid_rows, grid_cols) = meet
-        on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
-        grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+        grad_x[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
 
 def _grad_on_grid(grad_out, rows, cols, reach):

@@ -68,11 +68,13 @@ allocated; nothing of KH*KW times the size of x.
 
 inf and NaN spread exactly as in the sums above: a product with padding, or with a grid
 position beyond Ho x Wo, is not in them. The blocks and the grid multiply such positions
-too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward and
-_backward first test whether w (forward) or x, w and grad_out (backward) are all finite,
-each by one sum (finite exactly when all its terms are; no temporary); if one is not, an
-exact path computes, per kernel offset, only the products of the box of outputs whose
-input is inside x: one matrix product per offset, slower but the plain sums.
+too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward first tests
+whether w is all finite, by one sum (finite exactly when all its terms are; no
+temporary), and _backward whether w and, after the fast path, dL/dw are (every element
+of x and grad_out the sums read meets dL/dw on the grid, so a non-finite one leaves it
+non-finite); if one is not, an exact path computes, per kernel offset, only the products
+of the box of outputs whose input is inside x: one matrix product per offset, slower but
+the plain sums.
 
 The result has the dtype of x: float32 stays float32. _forward and _backward run the
 same statements on any dtype that can add and multiply (the tests run them on SymPy
@@ -211,8 +213,8 @@ def _forward(x, w, b):
 def _forward_fast(x, w, b):
     """:func:`_forward` for finite w: im2col blocks that read the padding too."""
     n, _, height, width = x.shape
-    out_height, out_width, rows, cols = _grid(height, width)
-    xs = _phases_by_sample(x, rows, cols)  # xs[n, phase, c, t, u]
+    out_height, out_width = output_size(height, width)
+    boxes = _offset_boxes(height, width)  # where each offset reads x, not padding
     z = np.empty((n, OUT_CHANNELS, out_height, out_width), dtype=x.dtype)
     # w[o, c, m, k] and b[o] as one (O_GROUP, C_GROUP*KH*KW + 1) matrix per group
     bias_column = b.reshape(GROUPS, O_GROUP, 1)
@@ -223,26 +225,11 @@ def _forward_fast(x, w, b):
         count = min(samples, n - first_sample)
         for first_row in range(0, out_height, block_rows):
             height = min(block_rows, out_height - first_row)
-            columns = _gather_block(buffer, xs, first_sample, count, first_row, height)
+            columns = _gather_from_x(buffer, x, boxes, first_sample, count, first_row, height)
             # z[n, o, i, j] = b[o] + sum_{c,m,k} w[o, c, m, k] * xp[n, c, 4*i + m, 4*j + k]
             z_block = z[first_sample : first_sample + count, :, first_row : first_row + height]
             np.matmul(w_columns, columns, out=z_block.reshape(count, GROUPS, O_GROUP, -1))
     return z
-
-
-def _phases_by_sample(x, rows, cols):
-    """``xs[n, phase, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, (a, b) = PHASES[phase].
-
-    One pass over x that pads it and splits it into the phases the offsets read; with
-    stride 1 and no padding it is x itself.
-    """
-    n, _, height, width = x.shape
-    if len(PHASES) == 1 and (rows, cols) == (height, width) and not (TOP or LEFT):
-        return x.reshape(n, 1, IN_CHANNELS, height, width)
-    xs = np.empty((n, len(PHASES), IN_CHANNELS, rows, cols), dtype=x.dtype)
-    for phase in range(len(PHASES)):
-        _fill_phase(xs[:, phase], x, phase)
-    return xs
 
 
 def _block_shape(x, z):
@@ -260,38 +247,59 @@ def _block_shape(x, z):
 
 
 def _column_buffer(samples, rows, out_width, dtype):
-    """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
-    buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+    """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``, zeros."""
+    shape = (samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width)
+    buffer = np.zeros(shape, dtype=dtype)
     buffer[:, :, -1] = 1  # the row of ones that multiplies b
     return buffer
 
 
-def _gather_block(buffer, xs, first_sample, count, first_row, height):
-    """im2col of a block of samples and output rows, from the phases.
+def _gather_from_x(buffer, x, boxes, first_sample, count, first_row, height):
+    """im2col of a block of samples and output rows, straight from x.
 
-    ``columns[n, group, (c, m, k), (i, j)] = xs[n, phase, c', ra + i, rb + j] = xp[n, c',
-    first_row + ROW_STEP*i, first_col + COL_STEP*j]`` for the block's samples and output
-    rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.
+    ``columns[n, group, (c, m, k), (i, j)] = x[n, c', first_row - TOP + ROW_STEP*i, first_col
+    - LEFT + COL_STEP*j]`` inside offset (m, k)'s box, for the block's samples and output
+    rows; shape ``(count, GROUPS, rows of the buffer, height*Wo)``.  Outside the boxes the
+    buffer holds zeros (the padding): made with zeros, written only inside the boxes, and
+    zeroed again for a block of output rows that a box leaves.  One strided copy of x per
+    offset and block, without a padded, phase-split copy of x first.
     """
     out_width = buffer.shape[4]
     block = buffer[:count, :, :, :height]
     shape = (count, GROUPS, C_GROUP, KH, KW, height, out_width)
     per_offset = block[:, :, : C_GROUP * KH * KW].reshape(shape)
-    samples = slice(first_sample, first_sample + count)
-    for m, k, phase, ra, rb in OFFSET_READS:
-        top = ra + first_row
-        window = xs[samples, phase, :, top : top + height, rb : rb + out_width]
-        per_offset[:, :, :, m, k] = window.reshape(count, GROUPS, C_GROUP, height, out_width)
+    samples = x[first_sample : first_sample + count]
+    last_row = first_row + height
+    for m, k, (x_rows, x_cols), (z_rows, z_cols) in boxes:
+        target = per_offset[:, :, :, m, k]
+        top, bottom = max(z_rows.start, first_row), min(z_rows.stop, last_row)
+        if top >= bottom:
+            target[...] = 0
+            continue
+        if top > first_row:
+            target[:, :, :, : top - first_row] = 0
+        if bottom < last_row:
+            target[:, :, :, bottom - first_row :] = 0
+        start = x_rows.start + SH * (top - z_rows.start)
+        window = samples[:, :, start : start + SH * (bottom - top - 1) + 1 : SH, x_cols]
+        box = window.reshape(count, GROUPS, C_GROUP, bottom - top, window.shape[3])
+        target[:, :, :, top - first_row : bottom - first_row, z_cols] = box
     return block.reshape(count, GROUPS, block.shape[2], height * out_width)
 
 
 def _backward(x, w, b, grad_out):
     """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-    if not _finite(x, w, grad_out):
-        # the grid's products with padding and with g's zeros beyond Ho, Wo would turn an
-        # inf or NaN into NaN where the plain sum has no such product
-        return _backward_exact(x, w, b, grad_out)
-    return _backward_fast(x, w, b, grad_out)
+    # The grid's products with padding and with g's zeros beyond Ho, Wo turn an inf or
+    # NaN into NaN where the plain sums have no such product.  Every element of x and
+    # grad_out that the sums read meets dL/dw on the grid, so a non-finite one leaves
+    # the fast dL/dw non-finite: testing w, and dL/dw afterwards, spares a pass over x
+    # and grad_out.
+    if _finite(w):
+        with np.errstate(invalid="ignore"):  # 0 * inf only happens on the way to the exact path
+            grads = _backward_fast(x, w, b, grad_out)
+        if _finite(grads[1]):
+            return grads
+    return _backward_exact(x, w, b, grad_out)
 
 
 def _backward_fast(x, w, b, grad_out):
@@ -302,7 +310,8 @@ def _backward_fast(x, w, b, grad_out):
     grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
     grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
     for phase in range(len(PHASES)):
-        _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+        on_grid = grad_xph[phase].reshape(IN_CHANNELS, x.shape[0], rows, cols)
+        _join_phase(grad_x, on_grid.transpose(1, 0, 2, 3), phase)
     # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
     grad_b = grad_out.sum(axis=(0, 2, 3))
     return grad_x, grad_w, grad_b
@@ -370,32 +379,27 @@ def _phase_slices(a, b, height, width, rows, cols):
 
 
 def _split_phases(x, rows, cols):
-    """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
-    xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
-    for phase in range(len(PHASES)):
-        _split_phase(x, phase, rows, cols, out=xph[phase])
-    return xph
-
-
-def _split_phase(x, phase, rows, cols, out=None):
-    """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+    """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
 
     ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
     """
     n = x.shape[0]
-    if out is None:
-        out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
-    _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
-    return out
+    xph = np.empty((len(PHASES), IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+    for phase in range(len(PHASES)):
+        on_grid = xph[phase].reshape(IN_CHANNELS, n, rows, cols)
+        _fill_phase(on_grid.transpose(1, 0, 2, 3), x, phase)
+    return xph
 
 
-def _fill_phase(target, x, phase):
-    """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+def _fill_phase(target, x, phase, first_row=0):
+    """``target[n, c, t, u] = xp[n, c, a + SH*(first_row + t), b + SW*u]``, 0 outside.
 
     ``(a, b) = PHASES[phase]``.
     """
     height, width = x.shape[2], x.shape[3]
-    meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+    a, b = PHASES[phase]
+    rows, cols = target.shape[2], target.shape[3]
+    meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
     if meet is None:
         target[...] = 0
         return
@@ -417,14 +421,16 @@ def _new_grad_x(shape, dtype, rows, cols):
     return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
 
 
-def _join_phase(grad_x, grad_xph, phase, rows, cols):
-    """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
-    n, _, height, width = grad_x.shape
-    meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+def _join_phase(grad_x, on_grid, phase, first_row=0):
+    """Copy one phase of dL/dxph, ``on_grid[n, c, t, u]`` for the grid rows from
+    ``first_row`` on, into dL/dx, padding dropped."""
+    height, width = grad_x.shape[2], grad_x.shape[3]
+    a, b = PHASES[phase]
+    rows, cols = on_grid.shape[2], on_grid.shape[3]
+    meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
     if meet is not None:
         (x_rows, x_cols), (grid_rows, grid_cols) = meet
-        on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
-        grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+        grad_x[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
 
 def _grad_on_grid(grad_out, rows, cols, reach):

@@ -172,11 +172,13 @@ def _layer_1():
 
     inf and NaN spread exactly as in the sums above: a product with padding, or with a grid
     position beyond Ho x Wo, is not in them. The blocks and the grid multiply such positions
-    too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward and
-    _backward first test whether w (forward) or x, w and grad_out (backward) are all finite,
-    each by one sum (finite exactly when all its terms are; no temporary); if one is not, an
-    exact path computes, per kernel offset, only the products of the box of outputs whose
-    input is inside x: one matrix product per offset, slower but the plain sums.
+    too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward first tests
+    whether w is all finite, by one sum (finite exactly when all its terms are; no
+    temporary), and _backward whether w and, after the fast path, dL/dw are (every element
+    of x and grad_out the sums read meets dL/dw on the grid, so a non-finite one leaves it
+    non-finite); if one is not, an exact path computes, per kernel offset, only the products
+    of the box of outputs whose input is inside x: one matrix product per offset, slower but
+    the plain sums.
 
     The result has the dtype of x: float32 stays float32. _forward and _backward run the
     same statements on any dtype that can add and multiply (the tests run them on SymPy
@@ -300,7 +302,8 @@ def _layer_1():
 
     def _column_buffer(samples, rows, out_width, dtype):
         """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
-        buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+        shape = (samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width)
+        buffer = np.empty(shape, dtype=dtype)
         buffer[:, :, -1] = 1  # the row of ones that multiplies b
         return buffer
 
@@ -324,11 +327,17 @@ def _layer_1():
 
     def _backward(x, w, b, grad_out):
         """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-        if not _finite(x, w, grad_out):
-            # the grid's products with padding and with g's zeros beyond Ho, Wo would turn an
-            # inf or NaN into NaN where the plain sum has no such product
-            return _backward_exact(x, w, b, grad_out)
-        return _backward_fast(x, w, b, grad_out)
+        # The grid's products with padding and with g's zeros beyond Ho, Wo turn an inf or
+        # NaN into NaN where the plain sums have no such product.  Every element of x and
+        # grad_out that the sums read meets dL/dw on the grid, so a non-finite one leaves
+        # the fast dL/dw non-finite: testing w, and dL/dw afterwards, spares a pass over x
+        # and grad_out.
+        if _finite(w):
+            with np.errstate(invalid="ignore"):  # 0 * inf only happens on the way to the exact path
+                grads = _backward_fast(x, w, b, grad_out)
+            if _finite(grads[1]):
+                return grads
+        return _backward_exact(x, w, b, grad_out)
 
     def _backward_fast(x, w, b, grad_out):
         """:func:`_backward` for finite arguments, on the phase grid."""
@@ -338,7 +347,8 @@ def _layer_1():
         grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
         grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
         for phase in range(len(PHASES)):
-            _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+            on_grid = grad_xph[phase].reshape(IN_CHANNELS, x.shape[0], rows, cols)
+            _join_phase(grad_x, on_grid.transpose(1, 0, 2, 3), phase)
         # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
         grad_b = grad_out.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
@@ -400,30 +410,26 @@ def _layer_1():
         return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
 
     def _split_phases(x, rows, cols):
-        """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
-        xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
-        for phase in range(len(PHASES)):
-            _split_phase(x, phase, rows, cols, out=xph[phase])
-        return xph
-
-    def _split_phase(x, phase, rows, cols, out=None):
-        """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+        """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
 
         ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
         """
         n = x.shape[0]
-        if out is None:
-            out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
-        _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
-        return out
+        xph = np.empty((len(PHASES), IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            on_grid = xph[phase].reshape(IN_CHANNELS, n, rows, cols)
+            _fill_phase(on_grid.transpose(1, 0, 2, 3), x, phase)
+        return xph
 
-    def _fill_phase(target, x, phase):
-        """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+    def _fill_phase(target, x, phase, first_row=0):
+        """``target[n, c, t, u] = xp[n, c, a + SH*(first_row + t), b + SW*u]``, 0 outside.
 
         ``(a, b) = PHASES[phase]``.
         """
         height, width = x.shape[2], x.shape[3]
-        meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+        a, b = PHASES[phase]
+        rows, cols = target.shape[2], target.shape[3]
+        meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
         if meet is None:
             target[...] = 0
             return
@@ -443,14 +449,16 @@ def _layer_1():
         # rows no offset reads (stride beyond the last window) get gradient 0
         return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
 
-    def _join_phase(grad_x, grad_xph, phase, rows, cols):
-        """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
-        n, _, height, width = grad_x.shape
-        meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    def _join_phase(grad_x, on_grid, phase, first_row=0):
+        """Copy one phase of dL/dxph, ``on_grid[n, c, t, u]`` for the grid rows from
+        ``first_row`` on, into dL/dx, padding dropped."""
+        height, width = grad_x.shape[2], grad_x.shape[3]
+        a, b = PHASES[phase]
+        rows, cols = on_grid.shape[2], on_grid.shape[3]
+        meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
         if meet is not None:
             (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
-            grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+            grad_x[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
     def _grad_on_grid(grad_out, rows, cols, reach):
         """``g[group, o, reach + q]``: grad_out at the grid's output positions q, 0 elsewhere."""
@@ -758,11 +766,13 @@ def _layer_4():
 
     inf and NaN spread exactly as in the sums above: a product with padding, or with a grid
     position beyond Ho x Wo, is not in them. The blocks and the grid multiply such positions
-    too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward and
-    _backward first test whether w (forward) or x, w and grad_out (backward) are all finite,
-    each by one sum (finite exactly when all its terms are; no temporary); if one is not, an
-    exact path computes, per kernel offset, only the products of the box of outputs whose
-    input is inside x: one matrix product per offset, slower but the plain sums.
+    too (by zeros, harmless for finite numbers but NaN for 0 * inf), so _forward first tests
+    whether w is all finite, by one sum (finite exactly when all its terms are; no
+    temporary), and _backward whether w and, after the fast path, dL/dw are (every element
+    of x and grad_out the sums read meets dL/dw on the grid, so a non-finite one leaves it
+    non-finite); if one is not, an exact path computes, per kernel offset, only the products
+    of the box of outputs whose input is inside x: one matrix product per offset, slower but
+    the plain sums.
 
     The result has the dtype of x: float32 stays float32. _forward and _backward run the
     same statements on any dtype that can add and multiply (the tests run them on SymPy
@@ -886,7 +896,8 @@ def _layer_4():
 
     def _column_buffer(samples, rows, out_width, dtype):
         """The reused im2col buffer ``(samples, GROUPS, C_GROUP*KH*KW + 1, rows, Wo)``."""
-        buffer = np.empty((samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width), dtype=dtype)
+        shape = (samples, GROUPS, C_GROUP * KH * KW + 1, rows, out_width)
+        buffer = np.empty(shape, dtype=dtype)
         buffer[:, :, -1] = 1  # the row of ones that multiplies b
         return buffer
 
@@ -910,11 +921,17 @@ def _layer_4():
 
     def _backward(x, w, b, grad_out):
         """:func:`backward` without the checks; works for any dtype that can add and multiply."""
-        if not _finite(x, w, grad_out):
-            # the grid's products with padding and with g's zeros beyond Ho, Wo would turn an
-            # inf or NaN into NaN where the plain sum has no such product
-            return _backward_exact(x, w, b, grad_out)
-        return _backward_fast(x, w, b, grad_out)
+        # The grid's products with padding and with g's zeros beyond Ho, Wo turn an inf or
+        # NaN into NaN where the plain sums have no such product.  Every element of x and
+        # grad_out that the sums read meets dL/dw on the grid, so a non-finite one leaves
+        # the fast dL/dw non-finite: testing w, and dL/dw afterwards, spares a pass over x
+        # and grad_out.
+        if _finite(w):
+            with np.errstate(invalid="ignore"):  # 0 * inf only happens on the way to the exact path
+                grads = _backward_fast(x, w, b, grad_out)
+            if _finite(grads[1]):
+                return grads
+        return _backward_exact(x, w, b, grad_out)
 
     def _backward_fast(x, w, b, grad_out):
         """:func:`_backward` for finite arguments, on the phase grid."""
@@ -924,7 +941,8 @@ def _layer_4():
         grad_xph, grad_w = _grads_on_grid(x, w, grad_out, rows, cols)
         grad_x = _new_grad_x(x.shape, x.dtype, rows, cols)
         for phase in range(len(PHASES)):
-            _join_phase(grad_x, grad_xph[phase], phase, rows, cols)
+            on_grid = grad_xph[phase].reshape(IN_CHANNELS, x.shape[0], rows, cols)
+            _join_phase(grad_x, on_grid.transpose(1, 0, 2, 3), phase)
         # dL/db[o] = sum_{n,i,j} g[n, o, i, j]
         grad_b = grad_out.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b
@@ -986,30 +1004,26 @@ def _layer_4():
         return (along_rows[0], along_cols[0]), (along_rows[1], along_cols[1])
 
     def _split_phases(x, rows, cols):
-        """``xph[phase, c, q]``: :func:`_split_phase` for every phase of PHASES."""
-        xph = np.empty((len(PHASES), IN_CHANNELS, x.shape[0] * rows * cols), dtype=x.dtype)
-        for phase in range(len(PHASES)):
-            _split_phase(x, phase, rows, cols, out=xph[phase])
-        return xph
-
-    def _split_phase(x, phase, rows, cols, out=None):
-        """``xph[c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
+        """``xph[phase, c, q] = xp[n, c, a + SH*t, b + SW*u]`` at ``q = (n*rows + t)*cols + u``.
 
         ``(a, b) = PHASES[phase]``; positions in the padding or beyond xp are 0.
         """
         n = x.shape[0]
-        if out is None:
-            out = np.empty((IN_CHANNELS, n * rows * cols), dtype=x.dtype)
-        _fill_phase(out.reshape(IN_CHANNELS, n, rows, cols).transpose(1, 0, 2, 3), x, phase)
-        return out
+        xph = np.empty((len(PHASES), IN_CHANNELS, n * rows * cols), dtype=x.dtype)
+        for phase in range(len(PHASES)):
+            on_grid = xph[phase].reshape(IN_CHANNELS, n, rows, cols)
+            _fill_phase(on_grid.transpose(1, 0, 2, 3), x, phase)
+        return xph
 
-    def _fill_phase(target, x, phase):
-        """``target[n, c, t, u] = xp[n, c, a + SH*t, b + SW*u]``, 0 outside.
+    def _fill_phase(target, x, phase, first_row=0):
+        """``target[n, c, t, u] = xp[n, c, a + SH*(first_row + t), b + SW*u]``, 0 outside.
 
         ``(a, b) = PHASES[phase]``.
         """
         height, width = x.shape[2], x.shape[3]
-        meet = _phase_slices(*PHASES[phase], height, width, target.shape[2], target.shape[3])
+        a, b = PHASES[phase]
+        rows, cols = target.shape[2], target.shape[3]
+        meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
         if meet is None:
             target[...] = 0
             return
@@ -1029,14 +1043,16 @@ def _layer_4():
         # rows no offset reads (stride beyond the last window) get gradient 0
         return (np.empty if sum(sizes) == height * width else np.zeros)(shape, dtype=dtype)
 
-    def _join_phase(grad_x, grad_xph, phase, rows, cols):
-        """Copy one phase of dL/dxph (on the grid) into dL/dx, padding dropped."""
-        n, _, height, width = grad_x.shape
-        meet = _phase_slices(*PHASES[phase], height, width, rows, cols)
+    def _join_phase(grad_x, on_grid, phase, first_row=0):
+        """Copy one phase of dL/dxph, ``on_grid[n, c, t, u]`` for the grid rows from
+        ``first_row`` on, into dL/dx, padding dropped."""
+        height, width = grad_x.shape[2], grad_x.shape[3]
+        a, b = PHASES[phase]
+        rows, cols = on_grid.shape[2], on_grid.shape[3]
+        meet = _phase_slices(a + SH * first_row, b, height, width, rows, cols)
         if meet is not None:
             (x_rows, x_cols), (grid_rows, grid_cols) = meet
-            on_grid = grad_xph.reshape(IN_CHANNELS, n, rows, cols)
-            grad_x.transpose(1, 0, 2, 3)[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
+            grad_x[:, :, x_rows, x_cols] = on_grid[:, :, grid_rows, grid_cols]
 
     def _grad_on_grid(grad_out, rows, cols, reach):
         """``g[group, o, reach + q]``: grad_out at the grid's output positions q, 0 elsewhere."""

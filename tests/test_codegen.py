@@ -494,7 +494,8 @@ ALLOWED_LOOPS = {
     "enumerate(reads)", "reads", "enumerate(shifts)", "members", "enumerate(members)", "meets",
     "enumerate(meets)", "range(0, length, chunk)", "range(0, positions, chunk)",
     "range(0, n, samples)", "range(0, out_height, block_rows)", "enumerate(shape)", "shape",
-    "boxes", "arrays",
+    "boxes", "arrays", "range(0, rows, block_rows)", "enumerate(phase_reads)",
+    "zip(reads, grad_w_phases, strict=True)",
 }
 
 
