@@ -51,6 +51,10 @@ def _latex_options(parser, kind):
     parser.add_argument("--pdf", action="store_true",
                         help="also compile FILE.pdf next to it with pdflatex (default: "
                              "only the .tex)")
+    parser.add_argument("--no-worked-example", action="store_true",
+                        help="leave out the last section, a worked example in numbers "
+                             "(small integers for the input, parameters and upstream "
+                             "gradient, and every output and gradient at them)")
     for option, (array, meaning) in NAME_OPTIONS.items():
         if array in ("w", "b") and array not in kind.parameter_names:
             # Pooling and activations learn no weight or bias to rename.
@@ -105,7 +109,8 @@ def latex_command(args) -> int:
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
-                    show_padding=not args.no_padding_terms)
+                    show_padding=not args.no_padding_terms,
+                    worked_example=not args.no_worked_example)
     if output is None:
         sys.stdout.write(text)
         return 0

@@ -732,6 +732,9 @@ class LatexParts:
     #: what each of the derivation's constants is, for the table of arrays (a loss's
     #: ``{"y": "the one-hot targets"}``); by default "given"
     constant_meanings: dict = field(default_factory=dict)
+    #: what the worked example in numbers asks of the kind (all inputs different, the
+    #: elements to mark): a :class:`~symbackprop.render.worked_example.WorkedHints`
+    worked_example: object = None
 
 
 #: layer type -> :class:`LatexParts`.
@@ -1026,7 +1029,8 @@ def _step_description(step, printer) -> str:
 
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True, *, command: str | None = None) -> str:
+             show_padding: bool = True, *, command: str | None = None,
+             worked_example: bool = True) -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1043,18 +1047,25 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     command : str, optional
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
+    worked_example : bool
+        End with a worked example in numbers (:mod:`~symbackprop.render.worked_example`);
+        ``False`` leaves it out (``--no-worked-example``).
     """
     from symbackprop._version import __version__
+    from symbackprop.render.worked_example import worked_context
 
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding)
+                                            index_base, dict(names or {}), show_padding) \
+        + ("" if worked_example else " --no-worked-example")
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
         write = LATEX[derivation.layer].document or _layer_document
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
-                   version=latex_escape(__version__))
+                   version=latex_escape(__version__),
+                   worked=worked_context(derivation, index_base, names, show_padding)
+                   if worked_example else None)
     return latex_environment().get_template(template).render(**context)
 
 

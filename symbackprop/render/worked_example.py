@@ -1,0 +1,592 @@
+"""Render stage (LaTeX): the worked numeric example of a printout.
+
+Input: a :class:`~symbackprop.core.derivation.Derivation` (or a
+:class:`~symbackprop.core.chain.ChainDerivation`).  Output: a frozen
+:class:`WorkedExample` whose matrices and equations are LaTeX text, placed by
+``templates/worked_example.tex.j2``.
+
+The numbers come from the derivation itself: small integers are chosen for the input,
+the parameters and the upstream gradient (a fixed pseudo-random pattern, so the same
+request gives the same document), substituted into the derivation's SymPy expressions
+of the forward output and of every gradient element, and evaluated, through the kind's
+own functions (a window's maximum, the sigmoid, the batch statistics) as the
+derivation holds them.  Nothing is computed a second way: what is printed is the
+derivation at these numbers.  Exact results (integers, and fractions with a short
+decimal expansion such as ``1.25``) are printed exactly, others rounded to
+:data:`DECIMALS` decimals, and the page says which.
+
+A kind may ask for more through :attr:`~symbackprop.render.latex.LatexParts.worked_example`
+(a :class:`WorkedHints`): all inputs different (max pooling: no window has a tie),
+input elements marked in the printed ``x`` (each window's maximum), values for its
+constants (a dropout mask of 0 and 1), and a sentence saying what the marks mean.
+
+Size limits: the example is shown when every printed matrix is at most
+:data:`MAP_LIMIT` x :data:`MAP_LIMIT` and all arrays together hold at most
+:data:`VALUE_LIMIT` numbers; otherwise the page says it is omitted and names a command
+that shows it on a smaller input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from symbackprop.core.naming import factor_sort_key, term_sort_key
+
+__all__ = ["WorkedHints", "WorkedExample", "PrintedArray", "Arithmetic", "worked_example",
+           "worked_context", "example_values", "MAP_LIMIT", "VALUE_LIMIT", "DECIMALS",
+           "ARITHMETIC_TERMS"]
+
+#: Largest printed matrix (rows and columns).
+MAP_LIMIT = 6
+#: Largest number of values printed in all (inputs, parameters, outputs, gradients).
+VALUE_LIMIT = 400
+#: Decimals of a rounded number.
+DECIMALS = 3
+#: An element's arithmetic is written out when its sum has at most this many terms.
+ARITHMETIC_TERMS = 12
+#: Width (em) a line of matrices side by side may take.
+LINE_EM = 40.0
+
+#: The values each kind of array draws from (no zero: a ReLU's kink, a product that hides
+#: what it multiplies): inputs a little wider than weights and upstream gradients.
+_INPUT_VALUES = (-3, -2, -1, 1, 2, 3)
+_WEIGHT_VALUES = (-2, -1, 1, 2)
+_CONSTANT_VALUES = (1, 2)
+#: Seeds of the pattern, per role: a fixed pattern, the same document every time.
+_SEEDS = {"x": 11, "w": 23, "b": 37, "g": 41, "constant": 53}
+
+
+@dataclass(frozen=True)
+class WorkedHints:
+    """What a kind asks of its worked example (``LatexParts.worked_example``).
+
+    Attributes
+    ----------
+    distinct_input : bool
+        Give every input element a different integer (max pooling: no window has a tie).
+    marks : ``(derivation, values) -> {array: set of indices}``, optional
+        Elements to mark in the printed arrays (``values`` maps each symbol to its
+        number): each pooling window's maximum.
+    note : str
+        A sentence about the marks, ``{x}`` standing for the input's name.
+    constant_values : dict
+        Constant name -> the integers its elements draw from (a dropout mask: 0, 1).
+    """
+
+    distinct_input: bool = False
+    marks: Callable | None = None
+    note: str = ""
+    constant_values: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrintedArray:
+    """One array in numbers: a heading and display lines, each one or more matrices."""
+
+    title: str
+    lines: tuple[str, ...]
+    rounded: bool
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """One element's sum, then its numbers, then its value: ``alignat*`` rows."""
+
+    columns: int
+    rows: str
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """The worked example of one document, as LaTeX.
+
+    ``shown`` False: only ``omitted`` (the sentence saying why, and the command that
+    shows it on a smaller input) is set.
+    """
+
+    shown: bool
+    intro: str = ""
+    notes: tuple[str, ...] = ()
+    given: tuple[PrintedArray, ...] = ()
+    forward: tuple[PrintedArray, ...] = ()
+    backward: tuple[PrintedArray, ...] = ()
+    #: ``align*`` bodies: one element's sum with the numbers put in, per array.
+    arithmetic: tuple[Arithmetic, ...] = ()
+    omitted: str = ""
+
+
+# ---------------------------------------------------------------------------
+# The numbers
+# ---------------------------------------------------------------------------
+
+def _pattern(count: int, choices, seed: int) -> list[int]:
+    """``count`` integers drawn from ``choices`` by a small linear congruential generator
+    (the same numbers on every machine and Python version)."""
+    state, drawn = seed, []
+    for _ in range(count):
+        state = (state * 1103515245 + 12345) % 2 ** 31
+        drawn.append(choices[(state >> 16) % len(choices)])
+    return drawn
+
+
+def _distinct(count: int, seed: int) -> list[int]:
+    """``count`` different integers around 0, in a fixed shuffled order."""
+    values = list(range(-(count // 2), count - count // 2))
+    keys = _pattern(count, range(2 ** 15), seed)
+    return [value for _, value in sorted(zip(keys, values, strict=True))]
+
+
+def _assign(values: dict, array, numbers) -> None:
+    for symbol, number in zip(np.array(array, dtype=object).ravel(), numbers, strict=True):
+        if isinstance(symbol, sympy.Symbol):
+            values[symbol] = sympy.Integer(number)
+
+
+def example_values(inputs, params: dict, g, constants: dict | None = None,
+                   hints: WorkedHints | None = None) -> dict:
+    """Symbol -> the integer the worked example gives it.
+
+    ``inputs``, ``g`` and each array of ``params`` and ``constants`` are symbol arrays;
+    elements that are already numbers (a loss's one-hot targets) keep their value.
+    """
+    hints = hints or WorkedHints()
+    values: dict = {}
+    size = int(np.prod(inputs.shape))
+    _assign(values, inputs, _distinct(size, _SEEDS["x"]) if hints.distinct_input
+            else _pattern(size, _INPUT_VALUES, _SEEDS["x"]))
+    for position, (name, array) in enumerate(params.items()):
+        count = int(np.prod(array.shape))
+        seed = _SEEDS["b"] if name.startswith("b") else _SEEDS["w"] + 7 * position
+        _assign(values, array, _pattern(count, _WEIGHT_VALUES, seed))
+    _assign(values, g, _pattern(int(np.prod(g.shape)), _WEIGHT_VALUES, _SEEDS["g"]))
+    for name, array in (constants or {}).items():
+        choices = hints.constant_values.get(name, _CONSTANT_VALUES)
+        _assign(values, array, _pattern(int(np.prod(array.shape)), choices,
+                                        _SEEDS["constant"]))
+    return values
+
+
+def _evaluate(expr, values: dict, symbols: dict):
+    """``expr`` at the numbers: an exact SymPy Rational when it is one, else a Float.
+
+    Raises ``ValueError`` when a symbol is left without a number.
+    """
+    result = sympy.sympify(expr).xreplace(values)
+    if symbols:
+        result = result.xreplace(symbols)
+    if result.is_Rational:
+        return result
+    number = sympy.N(result, 15)
+    if not number.is_Number:
+        raise ValueError(f"no number for {sorted(map(str, number.free_symbols))}")
+    return number
+
+
+def _evaluate_array(array, values, symbols) -> np.ndarray:
+    out = np.empty(tuple(array.shape), dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = _evaluate(array[index], values, symbols)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Printing numbers
+# ---------------------------------------------------------------------------
+
+def _exact_decimals(number) -> int | None:
+    """Decimals a Rational needs (``5/4 -> 2``), or None when it has no short expansion."""
+    if not number.is_Rational:
+        return None
+    q = int(number.q)
+    for decimals in range(DECIMALS + 1):
+        if (10 ** decimals) % q == 0:
+            return decimals
+    return None
+
+
+def _format(number, decimals: int) -> str:
+    text = f"{float(number):.{decimals}f}" if decimals else str(int(number))
+    if decimals and float(text) == 0:
+        text = text.lstrip("-")  # -0.000 is 0.000
+    return text
+
+
+def _style(numbers) -> tuple[int, bool]:
+    """Decimals an array is printed with, and whether that rounds."""
+    needed = [_exact_decimals(number) for number in numbers]
+    if all(decimals is not None for decimals in needed):
+        return max(needed, default=0), False
+    return DECIMALS, True
+
+
+def _matrix(texts, marked=None) -> str:
+    """A 2-D grid of printed numbers, right-aligned (decimal points line up)."""
+    columns = len(texts[0])
+    body = r" \\ ".join(
+        " & ".join(rf"\workedmark{{{cell}}}" if marked is not None and marked[r][c] else cell
+                   for c, cell in enumerate(row))
+        for r, row in enumerate(texts))
+    return rf"\left[\begin{{array}}{{@{{}}{'r' * columns}@{{}}}}{body}\end{{array}}\right]"
+
+
+def _matrix_axes(notation, shape) -> int:
+    """How many trailing axes form one printed matrix: a map's rows and columns (one
+    axis for a vector and for a 1-D layer's positions)."""
+    if len(shape) <= 1:
+        return len(shape)
+    if len(shape) >= 3 and notation.spatial_axes == 1:
+        return 1
+    return 2
+
+
+def _map_label(printer, array: str, leading: tuple, axes: int) -> str:
+    shape = printer.notation.shapes.get(array, ())
+    shown = printer.notation.indices(array, tuple(leading) + (0,) * axes)
+    shown = shown[:len(shown) - axes] if axes else shown
+    if len(shape) < 3 and axes:
+        shown = ()  # a vector's or a matrix's only map
+    label = printer.name(array) + (f"^{{({','.join(map(str, shown))})}}" if shown else "")
+    return label.replace("]}^{(", "](")  # a^{[2]}^{(1)} -> a^{[2](1)}
+
+
+def _width(texts) -> float:
+    """Rough width (em) of a printed matrix."""
+    columns = len(texts[0])
+    widest = [max(len(row[c]) for row in texts) for c in range(columns)]
+    return sum(0.5 * w + 1.0 for w in widest) + 1.0
+
+
+def _printed_array(printer, array: str, numbers: np.ndarray, label, title: str,
+                   marks=frozenset()) -> PrintedArray:
+    """An array's maps as matrices, several side by side on a line when they fit."""
+    decimals, rounded = _style(list(numbers.ravel()))
+    shape = numbers.shape
+    axes = _matrix_axes(printer.notation, shape)
+    if axes == 0:
+        numbers, shape, axes = numbers.reshape(1), (1,), 1
+    leading_shape = shape[:len(shape) - axes]
+    items = []
+    for leading in np.ndindex(*leading_shape):
+        block = numbers[leading]
+        grid = block.reshape(1, -1) if axes == 1 else block
+        texts = [[_format(value, decimals) for value in row] for row in grid]
+        marked = None
+        if marks:
+            flat = [leading + ((c,) if axes == 1 else (r, c))
+                    for r in range(len(grid)) for c in range(len(grid[0]))]
+            marked = [[flat[r * len(grid[0]) + c] in marks for c in range(len(grid[0]))]
+                      for r in range(len(grid))]
+        lhs = label(_map_label(printer, array, leading, axes))
+        items.append((rf"{lhs} = {_matrix(texts, marked)}",
+                      _width(texts) + 0.45 * len(lhs) / 2 + 1.5))
+    lines, current, used = [], [], 0.0
+    for text, width in items:
+        if current and used + width > LINE_EM:
+            lines.append(r", \qquad ".join(current))
+            current, used = [], 0.0
+        current.append(text)
+        used += width
+    if current:
+        lines.append(r", \qquad ".join(current))
+    return PrintedArray(title=title, lines=tuple(lines), rounded=rounded)
+
+
+def _number_text(number) -> str:
+    """A number inside a written-out product: ``2``, ``(-1)``, ``0.731``."""
+    decimals = _exact_decimals(number)
+    text = _format(number, DECIMALS if decimals is None else decimals)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
+                value_text: str) -> Arithmetic:
+    """``lhs = g_{11} w_{22} + ...``, under it the same sum with the numbers put in
+    (``= 1 \\cdot 2 + (-1) \\cdot 3 + ...``, each product under its symbols; a factor
+    that is not an element, a sigmoid or a window's maximum, evaluated), then the value."""
+    from symbackprop.render.latex import LINE_BUDGET_EM, _term_width, equation_rows
+
+    terms = sorted(sympy.Add.make_args(sympy.sympify(expr)), key=term_sort_key)
+    pieces = []
+    for term in terms:
+        factors = sorted(sympy.Mul.make_args(term), key=factor_sort_key)
+        sign = "+"
+        if factors and factors[0].is_Number and factors[0].is_negative:
+            sign, factors = "-", [-factors[0], *factors[1:]]
+        if factors and factors[0] == 1 and len(factors) > 1:
+            factors = factors[1:]
+        numbers = [_number_text(_evaluate(factor, values, symbols)) for factor in factors]
+        pieces.append((sign, r" \cdot ".join(numbers)))
+    symbolic = printer.terms(expr)
+    widest = max([_term_width(printer, term) for term in terms]
+                 + [0.5 * len(body) + 1.3 for _, body in pieces])
+    per_line = max(1, min(len(pieces), int((LINE_BUDGET_EM - 5.0) // widest)))
+    top, columns = equation_rows(lhs, symbolic, per_line)
+    numbers, _ = equation_rows("", pieces, per_line)
+    rows = [top, numbers]
+    if len(pieces) > 1 or pieces[0][1] != value_text:
+        rows.append(f"&= {value_text}")
+    return Arithmetic(columns=columns, rows=" \\\\\n".join(rows))
+
+
+def _chosen_element(expressions) -> tuple | None:
+    """The element whose sum is the longest that still fits :data:`ARITHMETIC_TERMS`
+    (the first in row-major order among equals): the most to check by hand."""
+    best, best_terms = None, 0
+    for index in np.ndindex(*expressions.shape):
+        count = len(sympy.Add.make_args(sympy.sympify(expressions[index])))
+        if best_terms < count <= ARITHMETIC_TERMS:
+            best, best_terms = index, count
+    return best
+
+
+# ---------------------------------------------------------------------------
+# The example of one layer, of a chain
+# ---------------------------------------------------------------------------
+
+def _too_large(notation, arrays: dict) -> str | None:
+    """Why these arrays are too large to print, or None."""
+    total = sum(int(np.prod(shape)) for shape in arrays.values())
+    if total > VALUE_LIMIT:
+        return f"it would print {total} numbers (this page prints up to {VALUE_LIMIT})"
+    for shape in arrays.values():
+        axes = _matrix_axes(notation, shape)
+        sizes = shape[len(shape) - axes:]
+        if any(size > MAP_LIMIT for size in sizes):
+            return (f"its maps are {' x '.join(map(str, sizes))}, larger than the "
+                    f"{MAP_LIMIT} x {MAP_LIMIT} this page prints")
+    return None
+
+
+def _smaller_command(derivation, index_base, names, show_padding, command) -> str | None:
+    """A command that shows the example: the same layer on a smaller input, batch 1."""
+    from symbackprop.core.layers import output_shape_of
+    from symbackprop.render.latex import regenerate_command
+
+    shape = tuple(derivation.input_shape)
+    layer = derivation.layer
+    notation = derivation.notation(index_base=index_base, names=names)
+    leading = 2 if hasattr(layer, "in_channels") or len(shape) > 2 else 1
+    for side in range(MAP_LIMIT, 0, -1):
+        candidate = (1, *shape[1:leading], *(min(size, side) for size in shape[leading:]))
+        try:
+            output = output_shape_of(layer, candidate)
+        except (ValueError, TypeError):
+            continue
+        arrays = {"x": candidate, "z": output, "g": output,
+                  **{name: tuple(array.shape) for name, array in derivation.params.items()}}
+        if _too_large(notation, arrays) is None and candidate != shape:
+            return regenerate_command(layer, candidate, index_base, dict(names or {}),
+                                      show_padding) + command
+    return None
+
+
+def _omitted(reason: str, smaller: str | None) -> WorkedExample:
+    from symbackprop.render.latex import _typewriter
+
+    text = f"A worked example in numbers is left out here: {reason}."
+    if smaller:
+        text += rf" On a smaller input, \texttt{{{_typewriter(smaller)}}} prints one."
+    return WorkedExample(shown=False, omitted=text)
+
+
+def worked_example(derivation, index_base: int = 1, names: dict | None = None,
+                   show_padding: bool = True, hints: WorkedHints | None = None,
+                   command_suffix: str = "") -> WorkedExample:
+    """The worked example of ``derivation`` (one layer, or a chain), as LaTeX.
+
+    ``hints`` is the kind's :class:`WorkedHints`; ``command_suffix`` is appended to the
+    command a too-large instance's sentence suggests.
+    """
+    from symbackprop.render.latex import LATEX, LayerLatexPrinter
+
+    if hasattr(derivation, "steps"):
+        return _chain_example(derivation, index_base, names)
+    hints = hints or WorkedHints()
+    notation = derivation.notation(index_base=index_base, names=names)
+    parts = LATEX[derivation.layer]
+    printer = LayerLatexPrinter(notation, vector_bias=parts.vector_bias)
+    shapes = {"x": tuple(derivation.input_shape), "z": tuple(derivation.output_shape),
+              "g": tuple(derivation.output_shape)}
+    shapes.update({name: tuple(array.shape) for name, array in derivation.params.items()})
+    shapes.update({f"d{name}": tuple(derivation.grads[name].shape)
+                   for name in derivation.grads})
+    reason = _too_large(notation, shapes)
+    if reason is not None:
+        return _omitted(reason, _smaller_command(derivation, index_base, names,
+                                                  show_padding, command_suffix))
+    values = example_values(derivation.x, derivation.params, derivation.g,
+                            derivation.constants, hints)
+    symbols = dict(getattr(derivation.layer, "symbol_values", {}))
+    try:
+        z = _evaluate_array(derivation.z, values, symbols)
+        grads = {name: _evaluate_array(derivation.grads[name], values, symbols)
+                 for name in ("x", *derivation.params)}
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        return _omitted(f"its expressions could not be evaluated at numbers ({error})", None)
+    numbers = {"x": _numbers(derivation.x, values)}
+    numbers.update({name: _numbers(array, values) for name, array in derivation.params.items()})
+    constants = {name: _numbers(array, values) for name, array in derivation.constants.items()}
+    numbers["g"] = _numbers(derivation.g, values)
+    marks = hints.marks(derivation, values) if hints.marks else {}
+    loss = printer.name("L")
+
+    def same(label):
+        return label
+
+    def partial(label):
+        return rf"\partial {loss}/\partial {label}"
+
+    roles = {"x": "input", "g": f"upstream gradient $\\partial {loss}/\\partial "
+                                f"{printer.name('z')}$"}
+    given = [_printed_array(printer, "x", numbers["x"], same,
+                            f"The input ${printer.name('x')}$", marks.get("x", frozenset()))]
+    given += [_printed_array(printer, name, numbers[name], same,
+                             f"The {'bias' if name.startswith('b') else 'weight'} "
+                             f"${printer.name(name)}$")
+              for name in derivation.params]
+    given += [_printed_array(printer, name, array, same, f"The constant ${printer.name(name)}$")
+              for name, array in constants.items() if _has_symbols(derivation.constants[name])]
+    given.append(_printed_array(printer, "g", numbers["g"], same,
+                                f"The {roles['g']}"))
+    forward = [_printed_array(printer, "z", z, same, f"The output ${printer.name('z')}$")]
+    backward = [_printed_array(printer, name, grads[name], partial,
+                               f"${partial(printer.name(name))}$")
+                for name in grads]
+    arithmetic = []
+    for expressions, evaluated, lhs in (
+            [(derivation.z, z, lambda index: printer.label("z", index))]
+            + [(derivation.grads[name], grads[name],
+                lambda index, name=name: rf"\frac{{\partial {loss}}}{{\partial "
+                                         rf"{printer.label(name, index)}}}")
+               for name in grads]):
+        index = _chosen_element(expressions)
+        if index is None:
+            continue
+        decimals, _ = _style(list(evaluated.ravel()))
+        arithmetic.append(_arithmetic(printer, lhs(index), expressions[index], values, symbols,
+                                      _format(evaluated[index], decimals)))
+    rounded = any(part.rounded for part in (*given, *forward, *backward))
+    intro = _intro(printer, hints, rounded)
+    notes = []
+    if hints.note and marks:
+        notes.append(hints.note.replace("{x}", f"${printer.name('x')}$"))
+    return WorkedExample(shown=True, intro=intro, notes=tuple(notes), given=tuple(given),
+                         forward=tuple(forward), backward=tuple(backward),
+                         arithmetic=tuple(arithmetic))
+
+
+def _has_symbols(array) -> bool:
+    return any(isinstance(element, sympy.Symbol) for element in np.array(array).ravel())
+
+
+def _numbers(array, values) -> np.ndarray:
+    out = np.empty(tuple(array.shape), dtype=object)
+    for index in np.ndindex(*out.shape):
+        element = array[index]
+        out[index] = values.get(element, element)
+    return out
+
+
+def _intro(printer, hints, rounded: bool) -> str:
+    x, g = printer.name("x"), printer.name("g")
+    text = (f"To check a computation by hand: small integers for ${x}$"
+            + (", the parameters" if printer.notation.shapes.keys() - {"x", "z", "g"} else "")
+            + f" and ${g}$, put into the sums above.")
+    if hints.distinct_input:
+        text += f" The entries of ${x}$ are all different."
+    if rounded:
+        text += (f" Results that are not whole numbers (or short decimals) are rounded to "
+                 f"{DECIMALS} decimals.")
+    return text
+
+
+def _chain_example(chain, index_base, names) -> WorkedExample:
+    """A chain: the activations forward and the error terms backward, boundary by
+    boundary (the delta walk in numbers), and each layer's parameter gradients."""
+    from symbackprop.render.latex import LayerLatexPrinter
+
+    notation = chain.notation(index_base=index_base, names=names)
+    printer = LayerLatexPrinter(notation)
+    steps = chain.steps
+    shapes = {"a0": tuple(steps[0].input_shape)}
+    for step in steps:
+        shapes[f"a{step.number}"] = tuple(step.output_shape)
+        shapes[f"delta{step.number}"] = tuple(step.output_shape)
+        shapes.update({name: tuple(array.shape) for name, array in step.params.items()})
+        shapes.update({f"d{name}": tuple(array.shape) for name, array in step.params.items()})
+    shapes["delta0"] = shapes["a0"]
+    reason = _too_large(notation, shapes)
+    if reason is not None:
+        return _omitted(reason + "; a smaller --input shows it", None)
+    params = {name: array for step in steps for name, array in step.params.items()}
+    values = example_values(steps[0].input, params, steps[-1].delta_out)
+    symbols = {}
+    for step in steps:
+        symbols.update(getattr(step.layer, "symbol_values", {}) or {})
+    activations = {0: _numbers(steps[0].input, values)}
+    try:
+        for step in steps:
+            out = _evaluate_array(step.z, values, symbols)
+            activations[step.number] = out
+            for index in np.ndindex(*out.shape):
+                values[step.output[index]] = out[index]
+        deltas = {len(steps): _numbers(steps[-1].delta_out, values)}
+        param_grads = {}
+        for step in reversed(steps):
+            incoming = _evaluate_array(step.delta_in, values, symbols)
+            deltas[step.number - 1] = incoming
+            if step.number > 1:
+                for index in np.ndindex(*incoming.shape):
+                    values[steps[step.number - 2].delta_out[index]] = incoming[index]
+            for name, gradient in step.param_grads.items():
+                param_grads[name] = _evaluate_array(gradient, values, symbols)
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        return _omitted(f"its expressions could not be evaluated at numbers ({error})", None)
+    loss = printer.name("L")
+
+    def same(label):
+        return label
+
+    given = [_printed_array(printer, "a0", activations[0], same,
+                            f"The input ${printer.name('a0')}$")]
+    given += [_printed_array(printer, name, _numbers(params[name], values), same,
+                             f"${printer.name(name)}$") for name in params]
+    last = f"delta{len(steps)}"
+    given.append(_printed_array(printer, last, deltas[len(steps)], same,
+                                f"The given error term ${printer.name(last)}$"))
+    forward = [_printed_array(printer, f"a{number}", activations[number], same,
+                              f"Layer {number}: ${printer.name(f'a{number}')}$")
+               for number in range(1, len(steps) + 1)]
+    backward = []
+    for number in range(len(steps) - 1, -1, -1):
+        step = steps[number]
+        backward.append(_printed_array(printer, f"delta{number}", deltas[number], same,
+                                       f"Layer {number + 1} hands back "
+                                       f"${printer.name(f'delta{number}')}$"))
+        for name in step.param_grads:
+            backward.append(_printed_array(
+                printer, name, param_grads[name],
+                lambda label: rf"\partial {loss}/\partial {label}",
+                f"Layer {number + 1}: $\\partial {loss}/\\partial {printer.name(name)}$"))
+    rounded = any(part.rounded for part in (*given, *forward, *backward))
+    text = ("To check the walk by hand: small integers for the input, the parameters and the "
+            f"last error term ${printer.name(last)}$, put into each layer's sums; forward "
+            "layer by layer, then backward boundary by boundary.")
+    if rounded:
+        text += (f" Results that are not whole numbers (or short decimals) are rounded to "
+                 f"{DECIMALS} decimals.")
+    return WorkedExample(shown=True, intro=text, given=tuple(given), forward=tuple(forward),
+                         backward=tuple(backward))
+
+
+def worked_context(derivation, index_base: int = 1, names: dict | None = None,
+                   show_padding: bool = True) -> WorkedExample:
+    """The document's worked example, with the hints the layer's kind registered."""
+    from symbackprop.render.latex import LATEX
+
+    hints = None if hasattr(derivation, "steps") else LATEX[derivation.layer].worked_example
+    return worked_example(derivation, index_base, names, show_padding, hints)
