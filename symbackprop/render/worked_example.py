@@ -37,11 +37,14 @@ import sympy
 from symbackprop.core.naming import factor_sort_key, term_sort_key
 
 __all__ = ["WorkedHints", "WorkedExample", "PrintedArray", "Arithmetic", "worked_example",
-           "worked_context", "example_values", "MAP_LIMIT", "VALUE_LIMIT", "DECIMALS",
-           "ARITHMETIC_TERMS"]
+           "worked_context", "example_values", "MAP_LIMIT", "VECTOR_LIMIT", "VALUE_LIMIT",
+           "DECIMALS", "ARITHMETIC_TERMS"]
 
 #: Largest printed matrix (rows and columns).
 MAP_LIMIT = 6
+#: Longest printed row of a vector or of a matrix of at most 3 rows (a fully connected
+#: layer's input and weight).
+VECTOR_LIMIT = 12
 #: Largest number of values printed in all (inputs, parameters, outputs, gradients).
 VALUE_LIMIT = 400
 #: Decimals of a rounded number.
@@ -57,7 +60,7 @@ _INPUT_VALUES = (-3, -2, -1, 1, 2, 3)
 _WEIGHT_VALUES = (-2, -1, 1, 2)
 _CONSTANT_VALUES = (1, 2)
 #: Seeds of the pattern, per role: a fixed pattern, the same document every time.
-_SEEDS = {"x": 11, "w": 23, "b": 37, "g": 41, "constant": 53}
+_SEEDS = {"x": 23, "w": 11, "b": 30, "g": 41, "constant": 41}
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,17 @@ class WorkedExample:
 # ---------------------------------------------------------------------------
 
 def _pattern(count: int, choices, seed: int) -> list[int]:
-    """``count`` integers drawn from ``choices`` by a small linear congruential generator
-    (the same numbers on every machine and Python version)."""
-    state, drawn = seed, []
-    for _ in range(count):
-        state = (state * 1103515245 + 12345) % 2 ** 31
-        drawn.append(choices[(state >> 16) % len(choices)])
+    """``count`` integers drawn from ``choices`` by a fixed integer hash of ``(seed,
+    position)`` (the same numbers on every machine and Python version)."""
+    drawn = []
+    for position in range(count):
+        mixed = (seed * 0x9E3779B1 + position * 0x85EBCA77 + 0x165667B1) & 0xFFFFFFFF
+        mixed ^= mixed >> 15
+        mixed = (mixed * 0x2C1B3C6D) & 0xFFFFFFFF
+        mixed ^= mixed >> 12
+        mixed = (mixed * 0x297A2D39) & 0xFFFFFFFF
+        mixed ^= mixed >> 15
+        drawn.append(choices[mixed % len(choices)])
     return drawn
 
 
@@ -332,14 +340,16 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     return Arithmetic(columns=columns, rows=" \\\\\n".join(rows))
 
 
-def _chosen_element(expressions) -> tuple | None:
+def _chosen_element(expressions, evaluated) -> tuple | None:
     """The element whose sum is the longest that still fits :data:`ARITHMETIC_TERMS`
-    (the first in row-major order among equals): the most to check by hand."""
-    best, best_terms = None, 0
+    (among equals the first in row-major order whose value is not 0): the most to check
+    by hand."""
+    best, best_key = None, (0, False)
     for index in np.ndindex(*expressions.shape):
         count = len(sympy.Add.make_args(sympy.sympify(expressions[index])))
-        if best_terms < count <= ARITHMETIC_TERMS:
-            best, best_terms = index, count
+        key = (count, evaluated[index] != 0)  # among equals, one that is not 0
+        if count <= ARITHMETIC_TERMS and key > best_key:
+            best, best_key = index, key
     return best
 
 
@@ -355,7 +365,11 @@ def _too_large(notation, arrays: dict) -> str | None:
     for shape in arrays.values():
         axes = _matrix_axes(notation, shape)
         sizes = shape[len(shape) - axes:]
-        if any(size > MAP_LIMIT for size in sizes):
+        if len(sizes) == 1 or sizes[0] <= 3:  # a few rows of numbers: up to VECTOR_LIMIT long
+            if sizes[-1] > VECTOR_LIMIT:
+                return (f"it has rows of {sizes[-1]} numbers, more than the {VECTOR_LIMIT} "
+                        f"this page prints")
+        elif any(size > MAP_LIMIT for size in sizes):
             return (f"its maps are {' x '.join(map(str, sizes))}, larger than the "
                     f"{MAP_LIMIT} x {MAP_LIMIT} this page prints")
     return None
@@ -448,8 +462,10 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
                              f"The {'bias' if name.startswith('b') else 'weight'} "
                              f"${printer.name(name)}$")
               for name in derivation.params]
-    given += [_printed_array(printer, name, array, same, f"The constant ${printer.name(name)}$")
-              for name, array in constants.items() if _has_symbols(derivation.constants[name])]
+    given += [_printed_array(printer, name, array, same,
+                             f"${printer.name(name)}$, "
+                             f"{parts.constant_meanings.get(name, 'a constant')} (given)")
+              for name, array in constants.items()]
     given.append(_printed_array(printer, "g", numbers["g"], same,
                                 f"The {roles['g']}"))
     forward = [_printed_array(printer, "z", z, same, f"The output ${printer.name('z')}$")]
@@ -463,24 +479,20 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
                 lambda index, name=name: rf"\frac{{\partial {loss}}}{{\partial "
                                          rf"{printer.label(name, index)}}}")
                for name in grads]):
-        index = _chosen_element(expressions)
+        index = _chosen_element(expressions, evaluated)
         if index is None:
             continue
         decimals, _ = _style(list(evaluated.ravel()))
         arithmetic.append(_arithmetic(printer, lhs(index), expressions[index], values, symbols,
                                       _format(evaluated[index], decimals)))
     rounded = any(part.rounded for part in (*given, *forward, *backward))
-    intro = _intro(printer, hints, rounded)
+    intro = _intro(printer, hints, rounded, bool(derivation.params))
     notes = []
     if hints.note and marks:
         notes.append(hints.note.replace("{x}", f"${printer.name('x')}$"))
     return WorkedExample(shown=True, intro=intro, notes=tuple(notes), given=tuple(given),
                          forward=tuple(forward), backward=tuple(backward),
                          arithmetic=tuple(arithmetic))
-
-
-def _has_symbols(array) -> bool:
-    return any(isinstance(element, sympy.Symbol) for element in np.array(array).ravel())
 
 
 def _numbers(array, values) -> np.ndarray:
@@ -491,11 +503,12 @@ def _numbers(array, values) -> np.ndarray:
     return out
 
 
-def _intro(printer, hints, rounded: bool) -> str:
+def _intro(printer, hints, rounded: bool, parameters: bool) -> str:
     x, g = printer.name("x"), printer.name("g")
     text = (f"To check a computation by hand: small integers for ${x}$"
-            + (", the parameters" if printer.notation.shapes.keys() - {"x", "z", "g"} else "")
-            + f" and ${g}$, put into the sums above.")
+            + (", the parameters" if parameters else "")
+            + f" and ${g}$, put into the sums above; every number below is the derivation's "
+              f"expression at these integers.")
     if hints.distinct_input:
         text += f" The entries of ${x}$ are all different."
     if rounded:

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import sympy
 
+from symbackprop.core.naming import parse_element
 from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
-from symbackprop.kinds.pool2d.rules import KRON_STATEMENT, IsWindowMax, WindowMax, tiles_input
+from symbackprop.kinds.pool2d.rules import (
+    KRON_STATEMENT,
+    IsWindowMax,
+    WindowMax,
+    first_argmax,
+    tiles_input,
+)
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.latex import LATEX, LatexParts, LayerLatexPrinter, size_formula_latex
+from symbackprop.render.worked_example import WorkedHints
 
 
 def _window_max_latex(printer, expr, exp=None) -> str:
@@ -189,11 +198,31 @@ for _kind in POOLS:
 
 _DIMENSIONS = {1: "1-D ", 2: "", 3: "3-D "}
 
+
+def _window_maxima(derivation, values) -> dict:
+    """The worked example's marks: each window's (first) maximum in the input, read off
+    the derivation's ``WindowMax`` outputs at the example's numbers."""
+    maxima = set()
+    for index in np.ndindex(*derivation.output_shape):
+        window = derivation.z[index].args[0]
+        position = first_argmax([values[element] for element in window])
+        maxima.add(parse_element(window[position])[1])
+    return {"x": frozenset(maxima)}
+
+
+#: Max pooling's worked example: all inputs different (no window has a tie), maxima boxed.
+_MAX_WORKED = WorkedHints(
+    distinct_input=True, marks=_window_maxima,
+    note=r"The boxed entries of {x} are the windows' maxima (all entries differ, so no window "
+         r"has a tie): each window's upstream gradient goes whole to its maximum, and an entry "
+         r"that is no window's maximum gets gradient 0.")
+
 for _kind in POOLS:
     if _kind in MAX_POOLS:
         LATEX.register(_kind, LatexParts(
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
             general=max_general,
+            worked_example=_MAX_WORKED,
             chain_words="max pooling: each window's error goes whole to its first maximum",
             notes=max_notes, size_rows=size_rows, upsamples=True))
     else:
