@@ -101,6 +101,8 @@ class Arithmetic:
 
     columns: int
     rows: str
+    #: ``\\sigma(x_{11}) = \\sigma(1) = 0.731``: the functions the sum reads, at the numbers.
+    where: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,8 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
         if factors and factors[0] == 1 and len(factors) > 1:
             factors = factors[1:]
         numbers = [_number_text(_evaluate(factor, values, symbols)) for factor in factors]
+        if len(numbers) == 1:
+            numbers = [numbers[0].removeprefix("(").removesuffix(")")]
         pieces.append((sign, r" \cdot ".join(numbers)))
     symbolic = printer.terms(expr)
     widest = max([_term_width(printer, term) for term in terms]
@@ -337,7 +341,56 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     rows = [top, numbers]
     if len(pieces) > 1 or pieces[0][1] != value_text:
         rows.append(f"&= {value_text}")
-    return Arithmetic(columns=columns, rows=" \\\\\n".join(rows))
+    return Arithmetic(columns=columns, rows=" \\\\\n".join(rows),
+                      where=_where(printer, expr, values, symbols))
+
+
+class _NumberPrinter:
+    """Prints an expression with its elements' numbers in their places
+    (``\\sigma(-1)``, ``\\max(3, -2, 5, 1)``), through the document's printer."""
+
+    def __init__(self, printer, values: dict):
+        self.printer, self.values = printer, values
+
+    def doprint(self, expr) -> str:
+        placeholders = {}
+        for symbol in sorted(expr.free_symbols, key=str):
+            if symbol in self.values:
+                placeholders[symbol] = sympy.Symbol(f"worked{len(placeholders)}")
+        texts = {placeholder: _format(self.values[symbol], _exact_decimals(
+                     self.values[symbol]) if _exact_decimals(self.values[symbol]) is not None
+                     else DECIMALS)
+                 for symbol, placeholder in placeholders.items()}
+        printer = type(self.printer)(self.printer.notation,
+                                     window_output=self.printer.window_output,
+                                     vector_bias=self.printer.vector_bias)
+        original = printer._print_Symbol
+
+        def print_symbol(symbol, style="plain"):
+            return texts[symbol] if symbol in texts else original(symbol, style=style)
+
+        printer._print_Symbol = print_symbol
+        return printer.doprint(expr.xreplace(placeholders))
+
+
+def _where(printer, expr, values: dict, symbols: dict) -> tuple[str, ...]:
+    """The values of the functions inside ``expr`` that read elements (a sigmoid, a
+    window's maximum, a batch mean), each as ``f(x_{11}) = f(1) = 0.731``."""
+    numbers = _NumberPrinter(printer, values)
+    found = []
+    functions = [atom for atom in sympy.sympify(expr).atoms(sympy.Function)
+                 if not isinstance(atom, sympy.Piecewise)
+                 and any(symbol in values for symbol in atom.free_symbols)]
+    for function in sorted(functions, key=sympy.default_sort_key):
+        written = printer.doprint(function)
+        with_numbers = numbers.doprint(function)
+        value = _evaluate(function, values, symbols)
+        decimals = _exact_decimals(value)
+        text = _format(value, DECIMALS if decimals is None else decimals)
+        line = f"{written} = " + ("" if with_numbers == written else f"{with_numbers} = ") + text
+        if line not in found:
+            found.append(line)
+    return tuple(found)
 
 
 def _chosen_element(expressions, evaluated) -> tuple | None:
