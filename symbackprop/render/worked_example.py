@@ -329,7 +329,7 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
         if factors and factors[0] == 1 and len(factors) > 1:
             factors = factors[1:]
         numbers = [_number_text(_evaluate(factor, values, symbols)) for factor in factors]
-        if len(numbers) == 1:
+        if len(numbers) == 1 and len(terms) == 1:  # a lone number: -2, not (-2)
             numbers = [numbers[0].removeprefix("(").removesuffix(")")]
         pieces.append((sign, r" \cdot ".join(numbers)))
     symbolic = printer.terms(expr)
