@@ -562,8 +562,6 @@ def _intro(printer, hints, rounded: bool, parameters: bool) -> str:
             + (", the parameters" if parameters else "")
             + f" and ${g}$, put into the sums above; every number below is the derivation's "
               f"expression at these integers.")
-    if hints.distinct_input:
-        text += f" The entries of ${x}$ are all different."
     if rounded:
         text += (f" Results that are not whole numbers (or short decimals) are rounded to "
                  f"{DECIMALS} decimals.")
