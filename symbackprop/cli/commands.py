@@ -54,7 +54,8 @@ def _latex_options(parser, kind):
     parser.add_argument("--no-worked-example", action="store_true",
                         help="leave out the last section, a worked example in numbers "
                              "(small integers for the input, parameters and upstream "
-                             "gradient, and every output and gradient at them)")
+                             "gradient, and every output and gradient at them; default: "
+                             "included)")
     for option, (array, meaning) in NAME_OPTIONS.items():
         if array in ("w", "b") and array not in kind.parameter_names:
             # Pooling and activations learn no weight or bias to rename.
