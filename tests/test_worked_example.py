@@ -328,3 +328,29 @@ def test_large_instance_says_it_is_omitted_and_names_a_smaller_command(capsys):
     assert main(command.split()[1:]) == 0
     smaller = capsys.readouterr().out
     assert HEADING in smaller and r"\paragraph{Forward.}" in _section(smaller)
+
+
+def test_a_chain_with_max_pooling_has_no_ties_and_boxes_the_maxima():
+    layers = (sbp.Conv2d(in_channels=1, out_channels=1, kernel_size=2), sbp.ReLU(),
+              sbp.MaxPool2d(kernel_size=2), sbp.Flatten(), sbp.Linear(4, 2))
+    text = to_latex(derive(sbp.Sequential(*layers), (1, 5, 5)))
+    maps = printed_maps(text)
+    x = printed_array(maps, "a^{[0]}", (1, 1, 5, 5))
+    params = [{"w": printed_array(maps, "w^{[1]}", (1, 1, 2, 2)),
+               "b": printed_array(maps, "b^{[1]}", (1,))}, {}, {}, {},
+              {"w": printed_array(maps, "w^{[5]}", (2, 4)),
+               "b": printed_array(maps, "b^{[5]}", (2,))}]
+    outputs = layer_reference.chain_forward(layers, x, params)
+    pooled = outputs[2][0, 0]
+    np.testing.assert_array_equal(printed_array(maps, "a^{[2]}", (4, 4)), pooled)
+    boxed = printed_marks(maps, "a^{[2]}", (4, 4))
+    for i in range(2):
+        for j in range(2):
+            window = pooled[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            assert (window == window.max()).sum() == 1  # the integers avoid ties
+            assert boxed[2 * i:2 * i + 2, 2 * j:2 * j + 2].sum() == 1
+            assert window[boxed[2 * i:2 * i + 2, 2 * j:2 * j + 2]][0] == window.max()
+    assert "no window has a tie" in _section(text)
+    deltas, _ = layer_reference.chain_backward(layers, x, params,
+                                               printed_array(maps, r"\delta^{[5]}", (1, 2)))
+    np.testing.assert_array_equal(printed_array(maps, r"\delta^{[0]}", x.shape), deltas[0])

@@ -51,6 +51,8 @@ VALUE_LIMIT = 400
 DECIMALS = 3
 #: An element's arithmetic is written out when its sum has at most this many terms.
 ARITHMETIC_TERMS = 12
+#: Patterns of integers a chain tries until no pooling window has a tied maximum.
+CHAIN_ATTEMPTS = 40
 #: Width (em) a line of matrices side by side may take.
 LINE_EM = 40.0
 
@@ -78,12 +80,17 @@ class WorkedHints:
         A sentence about the marks, ``{x}`` standing for the input's name.
     constant_values : dict
         Constant name -> the integers its elements draw from (a dropout mask: 0, 1).
+    ties : ``(derivation, values) -> int``, optional
+        How many windows have a tied maximum at these numbers.
     """
 
     distinct_input: bool = False
     marks: Callable | None = None
     note: str = ""
     constant_values: dict = field(default_factory=dict)
+    #: ``(derivation, values) -> int``: windows whose maximum is tied (in a chain the
+    #: layer's input is computed, so other integers are tried until there are none)
+    ties: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -157,26 +164,28 @@ def _assign(values: dict, array, numbers) -> None:
 
 
 def example_values(inputs, params: dict, g, constants: dict | None = None,
-                   hints: WorkedHints | None = None) -> dict:
+                   hints: WorkedHints | None = None, attempt: int = 0) -> dict:
     """Symbol -> the integer the worked example gives it.
 
     ``inputs``, ``g`` and each array of ``params`` and ``constants`` are symbol arrays;
     elements that are already numbers (a loss's one-hot targets) keep their value.
+    ``attempt`` > 0 draws other integers (a chain whose pooling would tie).
     """
     hints = hints or WorkedHints()
+    seeds = {role: seed + 1000 * attempt for role, seed in _SEEDS.items()}
     values: dict = {}
     size = int(np.prod(inputs.shape))
-    _assign(values, inputs, _distinct(size, _SEEDS["x"]) if hints.distinct_input
-            else _pattern(size, _INPUT_VALUES, _SEEDS["x"]))
+    _assign(values, inputs, _distinct(size, seeds["x"]) if hints.distinct_input
+            else _pattern(size, _INPUT_VALUES, seeds["x"]))
     for position, (name, array) in enumerate(params.items()):
         count = int(np.prod(array.shape))
-        seed = _SEEDS["b"] if name.startswith("b") else _SEEDS["w"] + 7 * position
+        seed = seeds["b"] if name.startswith("b") else seeds["w"] + 7 * position
         _assign(values, array, _pattern(count, _WEIGHT_VALUES, seed))
-    _assign(values, g, _pattern(int(np.prod(g.shape)), _WEIGHT_VALUES, _SEEDS["g"]))
+    _assign(values, g, _pattern(int(np.prod(g.shape)), _WEIGHT_VALUES, seeds["g"]))
     for name, array in (constants or {}).items():
         choices = hints.constant_values.get(name, _CONSTANT_VALUES)
         _assign(values, array, _pattern(int(np.prod(array.shape)), choices,
-                                        _SEEDS["constant"]))
+                                        seeds["constant"]))
     return values
 
 
@@ -571,7 +580,7 @@ def _intro(printer, hints, rounded: bool, parameters: bool) -> str:
 def _chain_example(chain, index_base, names) -> WorkedExample:
     """A chain: the activations forward and the error terms backward, boundary by
     boundary (the delta walk in numbers), and each layer's parameter gradients."""
-    from symbackprop.render.latex import LayerLatexPrinter
+    from symbackprop.render.latex import LATEX, LayerLatexPrinter
 
     notation = chain.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
@@ -587,17 +596,17 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
     if reason is not None:
         return _omitted(reason + "; a smaller --input shows it", None)
     params = {name: array for step in steps for name, array in step.params.items()}
-    values = example_values(steps[0].input, params, steps[-1].delta_out)
     symbols = {}
     for step in steps:
         symbols.update(getattr(step.layer, "symbol_values", {}) or {})
-    activations = {0: _numbers(steps[0].input, values)}
     try:
-        for step in steps:
-            out = _evaluate_array(step.z, values, symbols)
-            activations[step.number] = out
-            for index in np.ndindex(*out.shape):
-                values[step.output[index]] = out[index]
+        for attempt in range(CHAIN_ATTEMPTS):
+            values, activations = _chain_forward(chain, params, symbols, attempt)
+            ties = sum(_step_ties(step, values) for step in steps)
+            if not ties:
+                break
+        else:  # every attempt tied somewhere: the first integers, and the rule for ties
+            values, activations = _chain_forward(chain, params, symbols, 0)
         deltas = {len(steps): _numbers(steps[-1].delta_out, values)}
         param_grads = {}
         for step in reversed(steps):
@@ -615,15 +624,22 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
     def same(label):
         return label
 
+    marks = {}
+    for step in steps:
+        hints = None if step.is_sum else LATEX[step.layer].worked_example
+        if hints is not None and hints.marks is not None:
+            own = _own_values(step, values)
+            marks[f"a{step.number - 1}"] = hints.marks(step.derivation, own)["x"]
     given = [_printed_array(printer, "a0", activations[0], same,
-                            f"The input ${printer.name('a0')}$")]
+                            f"The input ${printer.name('a0')}$", marks.get("a0", frozenset()))]
     given += [_printed_array(printer, name, _numbers(params[name], values), same,
                              f"${printer.name(name)}$") for name in params]
     last = f"delta{len(steps)}"
     given.append(_printed_array(printer, last, deltas[len(steps)], same,
                                 f"The given error term ${printer.name(last)}$"))
     forward = [_printed_array(printer, f"a{number}", activations[number], same,
-                              f"Layer {number}: ${printer.name(f'a{number}')}$")
+                              f"Layer {number}: ${printer.name(f'a{number}')}$",
+                              marks.get(f"a{number}", frozenset()))
                for number in range(1, len(steps) + 1)]
     backward = []
     for number in range(len(steps) - 1, -1, -1):
@@ -643,8 +659,47 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
     if rounded:
         text += (f" Results that are not whole numbers (or short decimals) are rounded to "
                  f"{DECIMALS} decimals.")
-    return WorkedExample(shown=True, intro=text, given=tuple(given), forward=tuple(forward),
-                         backward=tuple(backward))
+    notes = []
+    if marks:
+        boxed = _join([f"${printer.name(name)}$ the maxima of layer "
+                       f"{int(name[1:]) + 1}'s windows" for name in marks])
+        notes.append(f"Boxed are in {boxed}" + ("; no window has a tie." if not ties else
+                                   "; where a window has a tie, its gradient goes to its "
+                                   "first maximum (row by row)."))
+    return WorkedExample(shown=True, intro=text, notes=tuple(notes), given=tuple(given),
+                         forward=tuple(forward), backward=tuple(backward))
+
+
+def _join(items) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _chain_forward(chain, params, symbols, attempt: int):
+    """The chain's integers (``attempt``: which pattern) and every activation."""
+    steps = chain.steps
+    values = example_values(steps[0].input, params, steps[-1].delta_out, attempt=attempt)
+    activations = {0: _numbers(steps[0].input, values)}
+    for step in steps:
+        out = _evaluate_array(step.z, values, symbols)
+        activations[step.number] = out
+        for index in np.ndindex(*out.shape):
+            values[step.output[index]] = out[index]
+    return values, activations
+
+
+def _own_values(step, values) -> dict:
+    """A chain step's numbers in its own derivation's symbols (its input is ``x``)."""
+    own = step.derivation
+    return {own.x[index]: values[step.input[index]] for index in np.ndindex(*own.input_shape)}
+
+
+def _step_ties(step, values) -> int:
+    from symbackprop.render.latex import LATEX
+
+    hints = None if step.is_sum else LATEX[step.layer].worked_example
+    if hints is None or hints.ties is None:
+        return 0
+    return hints.ties(step.derivation, _own_values(step, values))
 
 
 def worked_context(derivation, index_base: int = 1, names: dict | None = None,

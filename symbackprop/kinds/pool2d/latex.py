@@ -210,9 +210,18 @@ def _window_maxima(derivation, values) -> dict:
     return {"x": frozenset(maxima)}
 
 
+def _tied_windows(derivation, values) -> int:
+    """Windows whose largest number occurs more than once at the example's numbers."""
+    tied = 0
+    for index in np.ndindex(*derivation.output_shape):
+        numbers = [values[element] for element in derivation.z[index].args[0]]
+        tied += numbers.count(max(numbers)) > 1
+    return tied
+
+
 #: Max pooling's worked example: all inputs different (no window has a tie), maxima boxed.
 _MAX_WORKED = WorkedHints(
-    distinct_input=True, marks=_window_maxima,
+    distinct_input=True, marks=_window_maxima, ties=_tied_windows,
     note=r"The boxed entries of {x} are the windows' maxima (all entries differ, so no window "
          r"has a tie): each window's upstream gradient goes whole to its maximum, and an entry "
          r"that is no window's maximum gets gradient 0.")
