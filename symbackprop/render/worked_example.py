@@ -100,6 +100,8 @@ class PrintedArray:
     title: str
     lines: tuple[str, ...]
     rounded: bool
+    #: each matrix with its label, and its rough width in em
+    items: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,11 @@ def _printed_array(printer, array: str, numbers: np.ndarray, label, title: str,
         lhs = label(_map_label(printer, array, leading, axes))
         items.append((rf"{lhs} = {_matrix(texts, marked)}",
                       _width(texts) + 0.45 * len(lhs) / 2 + 1.5))
+    return PrintedArray(title=title, lines=_pack(items), rounded=rounded, items=tuple(items))
+
+
+def _pack(items) -> tuple[str, ...]:
+    """Display lines of ``(text, width)`` matrices, side by side while they fit."""
     lines, current, used = [], [], 0.0
     for text, width in items:
         if current and used + width > LINE_EM:
@@ -311,7 +318,14 @@ def _printed_array(printer, array: str, numbers: np.ndarray, label, title: str,
         used += width
     if current:
         lines.append(r", \qquad ".join(current))
-    return PrintedArray(title=title, lines=tuple(lines), rounded=rounded)
+    return tuple(lines)
+
+
+def _together(title: str, parts) -> PrintedArray:
+    """Several arrays under one heading, their matrices packed into shared lines."""
+    items = tuple(item for part in parts for item in part.items)
+    return PrintedArray(title=title, lines=_pack(items),
+                        rounded=any(part.rounded for part in parts), items=items)
 
 
 def _number_text(number) -> str:
@@ -630,28 +644,28 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
         if hints is not None and hints.marks is not None:
             own = _own_values(step, values)
             marks[f"a{step.number - 1}"] = hints.marks(step.derivation, own)["x"]
-    given = [_printed_array(printer, "a0", activations[0], same,
-                            f"The input ${printer.name('a0')}$", marks.get("a0", frozenset()))]
-    given += [_printed_array(printer, name, _numbers(params[name], values), same,
-                             f"${printer.name(name)}$") for name in params]
     last = f"delta{len(steps)}"
-    given.append(_printed_array(printer, last, deltas[len(steps)], same,
-                                f"The given error term ${printer.name(last)}$"))
-    forward = [_printed_array(printer, f"a{number}", activations[number], same,
-                              f"Layer {number}: ${printer.name(f'a{number}')}$",
-                              marks.get(f"a{number}", frozenset()))
-               for number in range(1, len(steps) + 1)]
-    backward = []
+    given = [_printed_array(printer, "a0", activations[0], same, "", marks.get("a0", frozenset()))]
+    given += [_printed_array(printer, name, _numbers(params[name], values), same, "")
+              for name in params]
+    given.append(_printed_array(printer, last, deltas[len(steps)], same, ""))
+    given = [_together(f"The input ${printer.name('a0')}$, the parameters and the given error "
+                       f"term ${printer.name(last)}$", given)]
+    forward = [_together("The activations, layer by layer", [
+        _printed_array(printer, f"a{number}", activations[number], same, "",
+                       marks.get(f"a{number}", frozenset()))
+        for number in range(1, len(steps) + 1)])]
+    walk, gradients = [], []
     for number in range(len(steps) - 1, -1, -1):
         step = steps[number]
-        backward.append(_printed_array(printer, f"delta{number}", deltas[number], same,
-                                       f"Layer {number + 1} hands back "
-                                       f"${printer.name(f'delta{number}')}$"))
+        walk.append(_printed_array(printer, f"delta{number}", deltas[number], same, ""))
         for name in step.param_grads:
-            backward.append(_printed_array(
+            gradients.append(_printed_array(
                 printer, name, param_grads[name],
-                lambda label: rf"\partial {loss}/\partial {label}",
-                f"Layer {number + 1}: $\\partial {loss}/\\partial {printer.name(name)}$"))
+                lambda label: rf"\partial {loss}/\partial {label}", ""))
+    backward = [_together("The error terms, layer boundary by layer boundary", walk)]
+    if gradients:
+        backward.append(_together("The parameter gradients", gradients))
     rounded = any(part.rounded for part in (*given, *forward, *backward))
     text = ("To check the walk by hand: small integers for the input, the parameters and the "
             f"last error term ${printer.name(last)}$, put into each layer's sums; forward "
@@ -661,9 +675,10 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
                  f"{DECIMALS} decimals.")
     notes = []
     if marks:
-        boxed = _join([f"${printer.name(name)}$ the maxima of layer "
-                       f"{int(name[1:]) + 1}'s windows" for name in marks])
-        notes.append(f"Boxed are in {boxed}" + ("; no window has a tie." if not ties else
+        boxed = _join([f"layer {int(name[1:]) + 1}'s in ${printer.name(name)}$"
+                       for name in marks])
+        notes.append(f"The boxed entries are the maxima of each pooling window ({boxed})"
+                     + ("; no window has a tie." if not ties else
                                    "; where a window has a tie, its gradient goes to its "
                                    "first maximum (row by row)."))
     return WorkedExample(shown=True, intro=text, notes=tuple(notes), given=tuple(given),
