@@ -340,7 +340,7 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     """``lhs = g_{11} w_{22} + ...``, under it the same sum with the numbers put in
     (``= 1 \\cdot 2 + (-1) \\cdot 3 + ...``, each product under its symbols; a factor
     that is not an element, a sigmoid or a window's maximum, evaluated), then the value."""
-    from symbackprop.render.latex import LINE_BUDGET_EM, _term_width, equation_rows
+    from symbackprop.render.latex import LINE_BUDGET_EM, _terms_per_line, equation_rows
 
     terms = sorted(sympy.Add.make_args(sympy.sympify(expr)), key=term_sort_key)
     pieces = []
@@ -356,9 +356,11 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
             numbers = [numbers[0].removeprefix("(").removesuffix(")")]
         pieces.append((sign, r" \cdot ".join(numbers)))
     symbolic = printer.terms(expr)
-    widest = max([_term_width(printer, term) for term in terms]
-                 + [0.5 * len(body) + 1.3 for _, body in pieces])
-    per_line = max(1, min(len(pieces), int((LINE_BUDGET_EM - 5.0) // widest)))
+    # as many terms on a line as the document's own sums hold, and as the numbers allow
+    widest = max(0.5 * len(body.replace(r"\cdot", ".").replace(" ", "")) + 1.3
+                 for _, body in pieces)
+    per_line = max(1, min(len(pieces), _terms_per_line(printer, [expr], 4.0),
+                          int((LINE_BUDGET_EM - 4.0) // widest)))
     top, columns = equation_rows(lhs, symbolic, per_line)
     numbers, _ = equation_rows("", pieces, per_line)
     rows = [top, numbers]
