@@ -354,3 +354,37 @@ def test_a_chain_with_max_pooling_has_no_ties_and_boxes_the_maxima():
     deltas, _ = layer_reference.chain_backward(layers, x, params,
                                                printed_array(maps, r"\delta^{[5]}", (1, 2)))
     np.testing.assert_array_equal(printed_array(maps, r"\delta^{[0]}", x.shape), deltas[0])
+
+
+def test_derive_worked_example_prints_the_same_numbers_in_the_terminal(capsys):
+    assert main(["derive", "maxpool2d", "--kernel", "2", "--input", "4x4",
+                 "--worked-example"]) == 0
+    text = capsys.readouterr().out.split("Worked example:", 1)[1]
+
+    def block(label):
+        lines = text.split(f"  {label} =\n", 1)[1].splitlines()
+        rows = []
+        for line in lines:
+            if line.strip().endswith("=") or not line.strip():
+                break
+            rows.append(line.split())
+        return rows
+
+    x_cells = block("x")
+    x = np.array([[float(cell.strip("[]")) for cell in row] for row in x_cells])
+    g = np.array(block("g"), dtype=float)
+    layer = sbp.MaxPool2d(kernel_size=2)
+    np.testing.assert_array_equal(np.array(block("z"), dtype=float),
+                                  layer_reference.forward(layer, x[None, None], {})[0, 0])
+    np.testing.assert_array_equal(
+        np.array(block("dL/dx"), dtype=float),
+        layer_reference.backward(layer, x[None, None], {}, g[None, None])[0][0, 0])
+    boxed = np.array([[cell.startswith("[") for cell in row] for row in x_cells])
+    maxima = layer_reference.forward(layer, x[None, None], {})[0, 0]
+    for i in range(2):
+        for j in range(2):  # in each window, exactly its maximum is bracketed
+            window = boxed[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            assert window.sum() == 1
+            assert x[2 * i:2 * i + 2, 2 * j:2 * j + 2][window][0] == maxima[i, j]
+    assert main(["derive", "maxpool2d", "--kernel", "2", "--input", "4x4"]) == 0
+    assert "Worked example" not in capsys.readouterr().out  # only when asked

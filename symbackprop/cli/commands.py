@@ -25,6 +25,10 @@ def _derive_options(parser, kind):
     add_instance_options(parser, kind)
     add_notation_options(parser, kind)
     add_derivation_options(parser, kind)
+    parser.add_argument("--worked-example", action="store_true",
+                        help="also print a worked example in numbers: small integers for the "
+                             "input, parameters and upstream gradient, and every output and "
+                             "gradient at them (default: off; the LaTeX printout has it)")
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
@@ -33,6 +37,11 @@ def derive_command(args) -> int:
     proofs = proofs_for(derivation) or ()
     print(to_text(derivation, index_base=args.index_base,
                   show_padding=not args.no_padding_terms, proofs=proofs))
+    if args.worked_example:
+        from symbackprop.render.worked_example import worked_text
+
+        print()
+        print(worked_text(derivation, index_base=args.index_base))
     return 0
 
 

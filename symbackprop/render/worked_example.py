@@ -37,8 +37,8 @@ import sympy
 from symbackprop.core.naming import factor_sort_key, term_sort_key
 
 __all__ = ["WorkedHints", "WorkedExample", "PrintedArray", "Arithmetic", "worked_example",
-           "worked_context", "example_values", "MAP_LIMIT", "VECTOR_LIMIT", "VALUE_LIMIT",
-           "DECIMALS", "ARITHMETIC_TERMS"]
+           "worked_context", "worked_text", "example_values", "MAP_LIMIT", "VECTOR_LIMIT",
+           "VALUE_LIMIT", "DECIMALS", "ARITHMETIC_TERMS"]
 
 #: Largest printed matrix (rows and columns).
 MAP_LIMIT = 6
@@ -102,6 +102,8 @@ class PrintedArray:
     rounded: bool
     #: each matrix with its label, and its rough width in em
     items: tuple = ()
+    #: the same for the terminal: ``x =`` and the rows of each map
+    plain: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ class WorkedExample:
     #: ``align*`` bodies: one element's sum with the numbers put in, per array.
     arithmetic: tuple[Arithmetic, ...] = ()
     omitted: str = ""
+    #: why it is left out, and the ``symbackprop latex`` command of a smaller input
+    reason: str = ""
+    smaller: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -282,15 +287,16 @@ def _width(texts) -> float:
 
 
 def _printed_array(printer, array: str, numbers: np.ndarray, label, title: str,
-                   marks=frozenset()) -> PrintedArray:
-    """An array's maps as matrices, several side by side on a line when they fit."""
+                   marks=frozenset(), plain_prefix: str = "") -> PrintedArray:
+    """An array's maps as matrices, several side by side on a line when they fit (and as
+    plain text for the terminal, ``plain_prefix`` before its name: ``dL/d``)."""
     decimals, rounded = _style(list(numbers.ravel()))
     shape = numbers.shape
     axes = _matrix_axes(printer.notation, shape)
     if axes == 0:
         numbers, shape, axes = numbers.reshape(1), (1,), 1
     leading_shape = shape[:len(shape) - axes]
-    items = []
+    items, plain = [], []
     for leading in np.ndindex(*leading_shape):
         block = numbers[leading]
         grid = block.reshape(1, -1) if axes == 1 else block
@@ -304,7 +310,28 @@ def _printed_array(printer, array: str, numbers: np.ndarray, label, title: str,
         lhs = label(_map_label(printer, array, leading, axes))
         items.append((rf"{lhs} = {_matrix(texts, marked)}",
                       _width(texts) + 0.45 * len(lhs) / 2 + 1.5))
-    return PrintedArray(title=title, lines=_pack(items), rounded=rounded, items=tuple(items))
+        plain.extend(_plain_map(plain_prefix + _plain_label(printer, array, leading, axes),
+                                texts, marked))
+    return PrintedArray(title=title, lines=_pack(items), rounded=rounded, items=tuple(items),
+                        plain=tuple(plain))
+
+
+def _plain_label(printer, array: str, leading: tuple, axes: int) -> str:
+    """``x``, ``x[2,:,:]`` (channel 2 of a two-channel input): a map in the terminal."""
+    shape = printer.notation.shapes.get(array, ())
+    shown = printer.notation.indices(array, tuple(leading) + (0,) * axes)
+    shown = shown[:len(shown) - axes] if axes and len(shape) >= 3 else ()
+    name = printer.notation.name(array)
+    return name + (f"[{','.join(map(str, shown))}{',:' * axes}]" if shown else "")
+
+
+def _plain_map(label: str, texts, marked) -> list[str]:
+    """``label =`` and the rows, columns right-aligned; a marked number in brackets."""
+    cells = [[f"[{cell}]" if marked is not None and marked[r][c] else f" {cell} "
+              for c, cell in enumerate(row)] for r, row in enumerate(texts)]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(cells[0]))]
+    return [f"{label} ="] + ["  " + "".join(cell.rjust(width + 1) for cell, width
+                                           in zip(row, widths, strict=True)) for row in cells]
 
 
 def _pack(items) -> tuple[str, ...]:
@@ -325,7 +352,8 @@ def _together(title: str, parts) -> PrintedArray:
     """Several arrays under one heading, their matrices packed into shared lines."""
     items = tuple(item for part in parts for item in part.items)
     return PrintedArray(title=title, lines=_pack(items),
-                        rounded=any(part.rounded for part in parts), items=items)
+                        rounded=any(part.rounded for part in parts), items=items,
+                        plain=tuple(line for part in parts for line in part.plain))
 
 
 def _number_text(number) -> str:
@@ -482,7 +510,7 @@ def _omitted(reason: str, smaller: str | None) -> WorkedExample:
     text = f"A worked example in numbers is left out here: {reason}."
     if smaller:
         text += rf" On a smaller input, \texttt{{{_typewriter(smaller)}}} prints one."
-    return WorkedExample(shown=False, omitted=text)
+    return WorkedExample(shown=False, omitted=text, reason=reason, smaller=smaller or "")
 
 
 def worked_example(derivation, index_base: int = 1, names: dict | None = None,
@@ -548,7 +576,8 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
                                 f"The {roles['g']}"))
     forward = [_printed_array(printer, "z", z, same, f"The output ${printer.name('z')}$")]
     backward = [_printed_array(printer, name, grads[name], partial,
-                               f"${partial(printer.name(name))}$")
+                               f"${partial(printer.name(name))}$",
+                               plain_prefix=f"d{notation.name('L')}/d")
                 for name in grads]
     arithmetic = []
     for expressions, evaluated, lhs in (
@@ -664,7 +693,8 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
         for name in step.param_grads:
             gradients.append(_printed_array(
                 printer, name, param_grads[name],
-                lambda label: rf"\partial {loss}/\partial {label}", ""))
+                lambda label: rf"\partial {loss}/\partial {label}", "",
+                plain_prefix=f"d{notation.name('L')}/d"))
     backward = [_together("The error terms, layer boundary by layer boundary", walk)]
     if gradients:
         backward.append(_together("The parameter gradients", gradients))
@@ -726,3 +756,31 @@ def worked_context(derivation, index_base: int = 1, names: dict | None = None,
 
     hints = None if hasattr(derivation, "steps") else LATEX[derivation.layer].worked_example
     return worked_example(derivation, index_base, names, show_padding, hints)
+
+
+def worked_text(derivation, index_base: int = 1, names: dict | None = None) -> str:
+    """The worked example for the terminal (``derive --worked-example``): the integers,
+    the output and every gradient, as right-aligned rows of numbers."""
+    example = worked_context(derivation, index_base, names)
+    if not example.shown:
+        text = f"The worked example is left out: {example.reason.replace('this page', 'it')}."
+        if example.smaller:
+            command = example.smaller.replace(" latex ", " derive ", 1)
+            text += f" On a smaller input: {command} --worked-example"
+        return text
+    lines = ["Worked example: small integers for the input"
+             + (", the parameters" if not hasattr(derivation, "steps") and derivation.params
+                else "")
+             + " and the upstream gradient; every number below is the derivation at them."]
+    if any(part.rounded for part in (*example.given, *example.forward, *example.backward)):
+        lines.append(f"Numbers that are not whole (or short decimals) are rounded to "
+                     f"{DECIMALS} decimals.")
+    if any("[" in line for part in example.given + example.forward for line in part.plain
+           if not line.endswith("=")):
+        lines.append("[n] marks a pooling window's maximum (no window has a tie).")
+    for heading, parts in (("Given", example.given), ("Forward", example.forward),
+                           ("Backward", example.backward)):
+        lines += ["", f"{heading}:"]
+        for part in parts:
+            lines += ["  " + line for line in part.plain]
+    return "\n".join(lines)
