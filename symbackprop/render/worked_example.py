@@ -275,7 +275,13 @@ def _map_label(printer, array: str, leading: tuple, axes: int) -> str:
     shown = shown[:len(shown) - axes] if axes else shown
     if len(shape) < 3 and axes:
         shown = ()  # a vector's or a matrix's only map
-    label = printer.name(array) + (f"^{{({','.join(map(str, shown))})}}" if shown else "")
+    # a 3-D layer's maps are depth slices: the depth is a subscript, x^{(2)}_{1,\cdot,\cdot}
+    spatial = (printer.notation.spatial_axes or 2) if len(shape) >= 3 else 0
+    sliced = max(spatial - axes, 0)
+    channels, depth = shown[:len(shown) - sliced], shown[len(shown) - sliced:]
+    label = printer.name(array) + (f"^{{({','.join(map(str, channels))})}}" if channels else "")
+    if depth:
+        label += "_{" + ",".join([*map(str, depth), *[r"\cdot"] * axes]) + "}"
     return label.replace("]}^{(", "](")  # a^{[2]}^{(1)} -> a^{[2](1)}
 
 
