@@ -740,6 +740,12 @@ class LatexParts:
 #: layer type -> :class:`LatexParts`.
 LATEX = Registry("write a LaTeX document of")
 
+#: ``"build"``: ``(derivation, index_base, names, show_padding) -> WorkedExample``, the
+#: worked example in numbers that ends every document.
+#: :mod:`~symbackprop.render.worked_example` registers it when imported (it builds on this
+#: module, so this module does not import it back).
+WORKED_EXAMPLE: dict = {}
+
 
 def _sum_words(step, printer) -> str:
     """What a residual sum does, for the walk."""
@@ -1052,7 +1058,6 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
         ``False`` leaves it out (``--no-worked-example``).
     """
     from symbackprop._version import __version__
-    from symbackprop.render.worked_example import worked_context
 
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
                                             index_base, dict(names or {}), show_padding) \
@@ -1064,7 +1069,7 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__),
-                   worked=worked_context(derivation, index_base, names, show_padding)
+                   worked=WORKED_EXAMPLE["build"](derivation, index_base, names, show_padding)
                    if worked_example else None)
     return latex_environment().get_template(template).render(**context)
 

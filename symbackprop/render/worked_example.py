@@ -790,3 +790,13 @@ def worked_text(derivation, index_base: int = 1, names: dict | None = None) -> s
         for part in parts:
             lines += ["  " + line for line in part.plain]
     return "\n".join(lines)
+
+
+# The documents of render.latex end with the worked example (it cannot import this module).
+def _register() -> None:
+    from symbackprop.render.latex import WORKED_EXAMPLE
+
+    WORKED_EXAMPLE["build"] = worked_context
+
+
+_register()
