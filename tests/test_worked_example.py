@@ -90,7 +90,8 @@ def written_out(document: str) -> list[dict]:
     found = []
     for body in re.findall(r"\\begin\{alignat\*\}\{\d+\}\n(.*?)\n\\end\{alignat\*\}",
                            section, re.S):
-        rows = body.split(" \\\\\n")
+        rows = [row for row in re.split(r" \\\\\*?\n", body)
+                if not row.startswith(r"&\text{with ")]
         lhs = rows[0].split(" &= ", 1)[0]
         numeric_start = next(i for i, row in enumerate(rows) if i and row.startswith(" &= "))
         # the value closes the block, unless the numbers are a single number already

@@ -400,8 +400,12 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     rows = [top, numbers]
     if len(pieces) > 1 or pieces[0][1] != value_text:
         rows.append(f"&= {value_text}")
-    return Arithmetic(columns=columns, rows=" \\\\\n".join(rows),
-                      where=_where(printer, expr, values, symbols))
+    where = _where(printer, expr, values, symbols)
+    if where:
+        rows.append(r"&\text{with } " + r",\ ".join(where))
+    # one block never breaks across pages (\\* in amsmath): it is read as a whole
+    text = " \\\\\n".join(rows).replace(" \\\\\n", " \\\\*\n")
+    return Arithmetic(columns=columns, rows=text, where=where)
 
 
 class _NumberPrinter:
@@ -566,25 +570,18 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
     def partial(label):
         return rf"\partial {loss}/\partial {label}"
 
-    roles = {"x": "input", "g": f"upstream gradient $\\partial {loss}/\\partial "
-                                f"{printer.name('z')}$"}
-    given = [_printed_array(printer, "x", numbers["x"], same,
-                            f"The input ${printer.name('x')}$", marks.get("x", frozenset()))]
-    given += [_printed_array(printer, name, numbers[name], same,
-                             f"The {'bias' if name.startswith('b') else 'weight'} "
-                             f"${printer.name(name)}$")
+    given = [_printed_array(printer, "x", numbers["x"], same, "", marks.get("x", frozenset()))]
+    given += [_printed_array(printer, name, numbers[name], same, "")
               for name in derivation.params]
-    given += [_printed_array(printer, name, array, same,
-                             f"${printer.name(name)}$, "
-                             f"{parts.constant_meanings.get(name, 'a constant')} (given)")
+    given += [_printed_array(printer, name, array, same, "")
               for name, array in constants.items()]
-    given.append(_printed_array(printer, "g", numbers["g"], same,
-                                f"The {roles['g']}"))
-    forward = [_printed_array(printer, "z", z, same, f"The output ${printer.name('z')}$")]
-    backward = [_printed_array(printer, name, grads[name], partial,
-                               f"${partial(printer.name(name))}$",
-                               plain_prefix=f"d{notation.name('L')}/d")
-                for name in grads]
+    given.append(_printed_array(printer, "g", numbers["g"], same, ""))
+    given = [_together(_given_title(printer, derivation, parts), given)]
+    forward = [_printed_array(printer, "z", z, same, "")]
+    backward = [_together("", [
+        _printed_array(printer, name, grads[name], partial, "",
+                       plain_prefix=f"d{notation.name('L')}/d")
+        for name in grads])]
     arithmetic = []
     for expressions, evaluated, lhs in (
             [(derivation.z, z, lambda index: printer.label("z", index))]
@@ -606,6 +603,22 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
     return WorkedExample(shown=True, intro=intro, notes=tuple(notes), given=tuple(given),
                          forward=tuple(forward), backward=tuple(backward),
                          arithmetic=tuple(arithmetic))
+
+
+def _given_title(printer, derivation, parts) -> str:
+    """``The input x, the weight w and the bias b, and the upstream gradient g = dL/dz``."""
+    def named(name, what):
+        return f"{what} ${printer.name(name)}$"
+
+    things = [named("x", "the input")]
+    things += [named(name, "the bias" if name.startswith("b") else "the weight")
+               for name in derivation.params]
+    things += [named(name, parts.constant_meanings.get(name, "the constant")
+                     + " (not differentiated)") for name in derivation.constants]
+    gradient = (f"the upstream gradient ${printer.name('g')} = \\partial {printer.name('L')}"
+                f"/\\partial {printer.name('z')}$")
+    text = ", ".join(things) + " and " + gradient
+    return text[0].upper() + text[1:]
 
 
 def _numbers(array, values) -> np.ndarray:
