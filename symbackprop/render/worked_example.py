@@ -51,6 +51,8 @@ VALUE_LIMIT = 400
 DECIMALS = 3
 #: An element's arithmetic is written out when its sum has at most this many terms.
 ARITHMETIC_TERMS = 12
+#: A written-out element of up to this many lines (a fraction counts 2.5) is kept on one page.
+KEPT_LINES = 24
 #: Patterns of integers a chain tries until no pooling window has a tied maximum.
 CHAIN_ATTEMPTS = 40
 #: Width (em) a line of matrices side by side may take.
@@ -403,8 +405,12 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     where = _where(printer, expr, values, symbols)
     if where:
         rows.append(r"&\text{with } " + r",\ ".join(where))
-    # one block never breaks across pages (\\* in amsmath): it is read as a whole
-    text = " \\\\\n".join(rows).replace(" \\\\\n", " \\\\*\n")
+    # a block that fits on a page never breaks across pages (\\* in amsmath): it is read as
+    # a whole; a taller one (batch norm's fractions) may
+    text = " \\\\\n".join(rows)
+    lines = sum(2.5 if r"\frac" in row else 1.0 for row in text.split(" \\\\\n"))
+    if lines <= KEPT_LINES:
+        text = text.replace(" \\\\\n", " \\\\*\n")
     return Arithmetic(columns=columns, rows=text, where=where)
 
 
