@@ -338,8 +338,9 @@ def _plain_map(label: str, texts, marked) -> list[str]:
     cells = [[f"[{cell}]" if marked is not None and marked[r][c] else f" {cell} "
               for c, cell in enumerate(row)] for r, row in enumerate(texts)]
     widths = [max(len(row[c]) for row in cells) for c in range(len(cells[0]))]
-    return [f"{label} ="] + ["  " + "".join(cell.rjust(width + 1) for cell, width
-                                           in zip(row, widths, strict=True)) for row in cells]
+    return [f"{label} ="] + [("  " + "".join(cell.rjust(width + 1) for cell, width
+                                            in zip(row, widths, strict=True))).rstrip()
+                             for row in cells]
 
 
 def _pack(items) -> tuple[str, ...]:
