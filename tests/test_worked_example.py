@@ -233,6 +233,8 @@ def test_average_pooling_prints_exact_quarters():
     (sbp.Linear(3, 2), None, False, True),
     (sbp.ReLU(), (1, 3, 3), False, False),
     (sbp.Sigmoid(), (1, 3, 3), True, False),
+    (sbp.PReLU(), (1, 3, 3), False, False),
+    (sbp.Softmax(), (4,), True, False),
 ])
 def test_linear_and_activations_equal_the_loop_reference(layer, size, rounded, products):
     derivation = derive(layer, size)

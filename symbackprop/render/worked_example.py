@@ -620,8 +620,8 @@ def _given_title(printer, derivation, parts) -> str:
     things = [named("x", "the input")]
     things += [named(name, "the bias" if name.startswith("b") else "the weight")
                for name in derivation.params]
-    things += [named(name, parts.constant_meanings.get(name, "the constant")
-                     + " (not differentiated)") for name in derivation.constants]
+    things += [named(name, parts.constant_meanings.get(name, "the constant"))
+               + " (given, not differentiated)" for name in derivation.constants]
     gradient = (f"the upstream gradient ${printer.name('g')} = \\partial {printer.name('L')}"
                 f"/\\partial {printer.name('z')}$")
     text = ", ".join(things) + " and " + gradient
