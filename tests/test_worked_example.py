@@ -91,7 +91,7 @@ def written_out(document: str) -> list[dict]:
     for body in re.findall(r"\\begin\{alignat\*\}\{\d+\}\n(.*?)\n\\end\{alignat\*\}",
                            section, re.S):
         rows = [row for row in re.split(r" \\\\\*?\n", body)
-                if not row.startswith(r"&\text{with ")]
+                if not row.startswith((r"&\text{with ", r"&\phantom{\text{with }}"))]
         lhs = rows[0].split(" &= ", 1)[0]
         numeric_start = next(i for i, row in enumerate(rows) if i and row.startswith(" &= "))
         # the value closes the block, unless the numbers are a single number already

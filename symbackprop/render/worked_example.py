@@ -28,6 +28,7 @@ that shows it on a smaller input.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -51,12 +52,14 @@ VALUE_LIMIT = 400
 DECIMALS = 3
 #: An element's arithmetic is written out when its sum has at most this many terms.
 ARITHMETIC_TERMS = 12
+#: Width (em) of a "with f(x_{11}) = f(3) = 0.953" line under a written-out element.
+WHERE_EM = 28.0
 #: A written-out element of up to this many lines (a fraction counts 2.5) is kept on one page.
 KEPT_LINES = 24
 #: Patterns of integers a chain tries until no pooling window has a tied maximum.
 CHAIN_ATTEMPTS = 40
 #: Width (em) a line of matrices side by side may take.
-LINE_EM = 40.0
+LINE_EM = 36.0
 
 #: The values each kind of array draws from (no zero: a ReLU's kink, a product that hides
 #: what it multiplies): inputs a little wider than weights and upstream gradients.
@@ -404,8 +407,8 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     if len(pieces) > 1 or pieces[0][1] != value_text:
         rows.append(f"&= {value_text}")
     where = _where(printer, expr, values, symbols)
-    if where:
-        rows.append(r"&\text{with } " + r",\ ".join(where))
+    rows += [(r"&\text{with } " if number == 0 else r"&\phantom{\text{with }}") + item
+             for number, item in enumerate(where)]
     # a block that fits on a page never breaks across pages (\\* in amsmath): it is read as
     # a whole; a taller one (batch norm's fractions) may
     text = " \\\\\n".join(rows)
@@ -458,9 +461,17 @@ def _where(printer, expr, values: dict, symbols: dict) -> tuple[str, ...]:
         decimals = _exact_decimals(value)
         text = _format(value, DECIMALS if decimals is None else decimals)
         line = f"{written} = " + ("" if with_numbers == written else f"{with_numbers} = ") + text
-        if line not in found:
+        if _text_width(line) > WHERE_EM:  # a long window: its numbers are in the sum above
+            line = f"{written} = {text}"
+        if _text_width(line) <= WHERE_EM and line not in found:
             found.append(line)
     return tuple(found)
+
+
+def _text_width(latex: str) -> float:
+    """Rough width (em) of a line of math: its visible characters."""
+    visible = re.sub(r"\\[A-Za-z]+|[{}^_ ]", "", latex)
+    return 0.5 * len(visible) + 0.3 * latex.count(",")
 
 
 def _chosen_element(expressions, evaluated) -> tuple | None:
@@ -513,8 +524,9 @@ def _smaller_command(derivation, index_base, names, show_padding, command) -> st
             output = output_shape_of(layer, candidate)
         except (ValueError, TypeError):
             continue
-        arrays = {"x": candidate, "z": output, "g": output,
-                  **{name: tuple(array.shape) for name, array in derivation.params.items()}}
+        parameters = {name: tuple(array.shape) for name, array in derivation.params.items()}
+        arrays = {"x": candidate, "z": output, "g": output, "dx": candidate, **parameters,
+                  **{f"d{name}": shape for name, shape in parameters.items()}}
         if _too_large(notation, arrays) is None and candidate != shape:
             return regenerate_command(layer, candidate, index_base, dict(names or {}),
                                       show_padding) + command
