@@ -19,6 +19,7 @@ from symbackprop.kinds.conv2d.rules import closed_form_gradients, prove_rules
 from symbackprop.render.codegen import generate, load
 from symbackprop.render.html import to_html
 from symbackprop.render.latex import to_latex
+from symbackprop.render.worked_example import worked_context as _worked  # noqa: F401 (to_latex)
 
 __all__ = [*kinds.__all__, "Sequential", "Residual", "layer_from_spec",
            "derive", "Derivation", "ChainDerivation", "SizeLimitError", "DEFAULT_MAX_TERMS",

@@ -72,7 +72,8 @@ def test_chain_document_walks_back_through_the_error_terms():
         assert line in text, line
     sections = re.findall(r"\\section\{([^}]*)\}", text)
     assert sections[:2] == ["The chain", "Backward, one layer boundary at a time"]
-    assert len(sections) == 2 + 4
+    assert len(sections) == 2 + 4 + 1  # the chain, the walk, each layer, the worked example
+    assert sections[-1] == "A worked example in numbers"
     walk = text[text.index("one layer boundary at a time"):text.index("Layer 1: Conv2d")]
     assert walk.index("Layer 4,") < walk.index("Layer 1,")
 

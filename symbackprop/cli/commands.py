@@ -47,6 +47,10 @@ def _derive_options(parser, kind):
     add_notation_options(parser, kind)
     _name_options(parser, kind)
     add_derivation_options(parser, kind)
+    parser.add_argument("--worked-example", action="store_true",
+                        help="also print a worked example in numbers: small integers for the "
+                             "input, parameters and upstream gradient, and every output and "
+                             "gradient at them (default: off; the LaTeX printout has it)")
 
 
 @command("derive", help="expand a layer and print every output and gradient element")
@@ -56,6 +60,11 @@ def derive_command(args) -> int:
     proofs = proofs_for(derivation) or ()
     print(to_text(derivation, index_base=args.index_base, names=names,
                   show_padding=not args.no_padding_terms, proofs=proofs))
+    if args.worked_example:
+        from symbackprop.render.worked_example import worked_text
+
+        print()
+        print(worked_text(derivation, index_base=args.index_base))
     return 0
 
 
@@ -74,6 +83,11 @@ def _latex_options(parser, kind):
     parser.add_argument("--pdf", action="store_true",
                         help="also compile FILE.pdf next to it with pdflatex (default: "
                              "only the .tex)")
+    parser.add_argument("--no-worked-example", action="store_true",
+                        help="leave out the last section, a worked example in numbers "
+                             "(small integers for the input, parameters and upstream "
+                             "gradient, and every output and gradient at them; default: "
+                             "included)")
     for option, (array, meaning) in NAME_OPTIONS.items():
         if array in ("w", "b") and array not in kind.parameter_names:
             # Pooling and activations learn no weight or bias to rename.
@@ -128,7 +142,8 @@ def latex_command(args) -> int:
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
-                    show_padding=not args.no_padding_terms)
+                    show_padding=not args.no_padding_terms,
+                    worked_example=not args.no_worked_example)
     if output is None:
         sys.stdout.write(text)
         return 0

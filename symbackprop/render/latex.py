@@ -738,10 +738,19 @@ class LatexParts:
     #: ``notes`` is ``(layer, names) -> [...]``: its prose writes the reader's names (the
     #: same ``names`` as ``general`` gets) instead of ``x``, ``z``, ``g``
     notes_take_names: bool = False
+    #: what the worked example in numbers asks of the kind (all inputs different, the
+    #: elements to mark): a :class:`~symbackprop.render.worked_example.WorkedHints`
+    worked_example: object = None
 
 
 #: layer type -> :class:`LatexParts`.
 LATEX = Registry("write a LaTeX document of")
+
+#: ``"build"``: ``(derivation, index_base, names, show_padding) -> WorkedExample``, the
+#: worked example in numbers that ends every document.
+#: :mod:`~symbackprop.render.worked_example` registers it when imported (it builds on this
+#: module, so this module does not import it back).
+WORKED_EXAMPLE: dict = {}
 
 
 def _sum_words(step, printer) -> str:
@@ -1062,7 +1071,8 @@ def _step_description(step, printer) -> str:
 
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True, *, command: str | None = None) -> str:
+             show_padding: bool = True, *, command: str | None = None,
+             worked_example: bool = True) -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1079,18 +1089,24 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     command : str, optional
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
+    worked_example : bool
+        End with a worked example in numbers (:mod:`~symbackprop.render.worked_example`);
+        ``False`` leaves it out (``--no-worked-example``).
     """
     from symbackprop._version import __version__
 
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding)
+                                            index_base, dict(names or {}), show_padding) \
+        + ("" if worked_example else " --no-worked-example")
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
         write = LATEX[derivation.layer].document or _layer_document
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
-                   version=latex_escape(__version__))
+                   version=latex_escape(__version__),
+                   worked=WORKED_EXAMPLE["build"](derivation, index_base, names, show_padding)
+                   if worked_example else None)
     # every kind's formulas meet the reader's names here: one superscript and one
     # subscript per symbol (a^{[l-1]} + ^{(n,c)}), decorations on the base letter
     return join_scripts(latex_environment().get_template(template).render(**context))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from symbackprop.kinds.dropout.spec import Dropout
 from symbackprop.render.latex import LATEX, LatexParts
+from symbackprop.render.worked_example import WorkedHints
 
 
 def scale_latex(layer) -> str:
@@ -29,4 +30,5 @@ def _notes(layer) -> list:
 
 LATEX.register(Dropout, LatexParts(
     title="Backpropagation through dropout", general=general,
-    chain_words="dropout: the same mask and scale as the forward pass", notes=_notes))
+    chain_words="dropout: the same mask and scale as the forward pass", notes=_notes,
+    worked_example=WorkedHints(constant_values={"m": (0, 1)})))

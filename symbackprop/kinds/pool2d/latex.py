@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import sympy
 
+from symbackprop.core.naming import parse_element
 from symbackprop.core.operators import CHAIN_RULES, Upsample
 from symbackprop.core.rules import proofs_for
 from symbackprop.kinds.pool2d.figures import upsample
@@ -19,6 +21,7 @@ from symbackprop.kinds.pool2d.rules import (
     SHARE_STATEMENT,
     IsWindowMax,
     WindowMax,
+    first_argmax,
     tiles_input,
 )
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
@@ -31,6 +34,7 @@ from symbackprop.render.latex import (
     size_formula_latex,
 )
 from symbackprop.render.latex_names import free_letters, name_letters
+from symbackprop.render.worked_example import WorkedHints
 
 
 def _window_max_latex(printer, expr, exp=None) -> str:
@@ -357,11 +361,40 @@ for _kind in POOLS:
 
 _DIMENSIONS = {1: "1-D ", 2: "", 3: "3-D "}
 
+
+def _window_maxima(derivation, values) -> dict:
+    """The worked example's marks: each window's (first) maximum in the input, read off
+    the derivation's ``WindowMax`` outputs at the example's numbers."""
+    maxima = set()
+    for index in np.ndindex(*derivation.output_shape):
+        window = derivation.z[index].args[0]
+        position = first_argmax([values[element] for element in window])
+        maxima.add(parse_element(window[position])[1])
+    return {"x": frozenset(maxima)}
+
+
+def _tied_windows(derivation, values) -> int:
+    """Windows whose largest number occurs more than once at the example's numbers."""
+    tied = 0
+    for index in np.ndindex(*derivation.output_shape):
+        numbers = [values[element] for element in derivation.z[index].args[0]]
+        tied += numbers.count(max(numbers)) > 1
+    return tied
+
+
+#: Max pooling's worked example: all inputs different (no window has a tie), maxima boxed.
+_MAX_WORKED = WorkedHints(
+    distinct_input=True, marks=_window_maxima, ties=_tied_windows,
+    note=r"The boxed entries of {x} are the windows' maxima (all entries differ, so no window "
+         r"has a tie): each window's upstream gradient goes whole to its maximum, and an entry "
+         r"that is no window's maximum gets gradient 0.")
+
 for _kind in POOLS:
     if _kind in MAX_POOLS:
         LATEX.register(_kind, LatexParts(
             title=f"Backpropagation through {_DIMENSIONS[_kind.spatial_dims]}max pooling",
             general=max_general,
+            worked_example=_MAX_WORKED,
             chain_words="max pooling: each window's error goes whole to its first maximum",
             notes=max_notes, notes_take_names=True, size_rows=size_rows, upsamples=True,
             document=document))
