@@ -84,6 +84,14 @@ __all__ = [
     "to_latex",
     "repr_latex",
     "representative_indices",
+    "DETAILS",
+    "DEFAULT_DETAIL",
+    "ElementClass",
+    "ElementSelection",
+    "sum_shape",
+    "element_classes",
+    "select_elements",
+    "selection_note",
     "write_document",
     "replace_file",
     "check_output_name",
@@ -434,6 +442,199 @@ def representative_indices(shape: tuple[int, ...], spatial_axes: int = 2,
     return [tuple(index) for index in itertools.product(*choices)], True
 
 
+# ---------------------------------------------------------------------------
+# Which elements a printout writes out (--detail)
+# ---------------------------------------------------------------------------
+
+#: ``--detail`` of ``symbackprop latex``: how many elements of each array are written out.
+DETAILS = {
+    "brief": "one element of each array (the one with the most terms) beside the rules",
+    "pattern": "one element of each distinct sum shape (corner, edge, interior, stride "
+               "phase, ...) with how many elements share it",
+    "full": "every element",
+}
+DEFAULT_DETAIL = "pattern"
+#: With ``--detail pattern`` an array of at most this many elements, whose sums have at
+#: most PATTERN_FULL_TERMS terms together, is listed in full (a worked example's whole
+#: map reads better than its shapes).
+PATTERN_FULL_LIMIT = 16
+PATTERN_FULL_TERMS = 100
+#: ... and at most this many shapes of one array are written out (every number of terms
+#: that occurs first, then the others in reading order).
+PATTERN_LIMIT = 12
+
+
+@dataclass(frozen=True)
+class ElementClass:
+    """Elements of an array whose sums have the same shape (:func:`sum_shape`).
+
+    ``index`` is the first of them in reading order (row-major), ``count`` how many
+    there are, ``terms`` the number of terms of each sum.
+    """
+
+    index: tuple[int, ...]
+    count: int
+    terms: int
+
+
+@dataclass(frozen=True)
+class ElementSelection:
+    """The elements of one array a printout writes out (:func:`select_elements`).
+
+    ``counts[k]`` is how many elements share the shape of ``indices[k]`` (``None``
+    when every element is listed); ``shapes`` how many distinct shapes the array has.
+    """
+
+    detail: str
+    indices: tuple[tuple[int, ...], ...]
+    counts: tuple[int, ...] | None
+    total: int
+    shapes: int
+
+    @property
+    def selected(self) -> bool:
+        return len(self.indices) < self.total
+
+
+def _factor_label(symbol, parsed, index, shape, parameters, lows, shapes) -> str:
+    array, position = parsed
+    if tuple(position) == tuple(index) and tuple(shapes.get(array, ())) == tuple(shape):
+        return f"{array}@self"
+    if array in parameters:
+        return f"{array}@" + ",".join(str(p - low) for p, low in zip(position, lows[array],
+                                                                      strict=True))
+    return f"{array}@"
+
+
+def sum_shape(expression, index, shape, parameters=(), shapes=None) -> tuple:
+    """The shape of the sum ``expression`` of element ``index`` of an array of ``shape``.
+
+    Two elements have the same shape when their sums have the same terms up to a shift:
+    each parameter element (a kernel tap ``w_{mk}``, a weight) is named by its index
+    relative to the smallest index of that parameter in the sum (so the set of kernel
+    offsets counts, up to translation, channels included); an element of the same array
+    (and shape) at the same index is "itself"; any other activation or gradient element
+    is one of the others, whichever it is.  The shape is the multiset of its terms in
+    these names, with their coefficients and padding zeros.  Corners, edges, interior,
+    each stride phase, each position in a pooling window get different shapes; channels,
+    samples and the elements of a batch-norm group that play the same part share one.
+    """
+    shapes = shapes or {}
+    expression = sympy.sympify(expression)
+    parsed = {}
+    for symbol in expression.free_symbols:
+        element = parse_element(symbol)
+        if element is not None:
+            parsed[symbol] = element
+    lows: dict = {}
+    for array, position in parsed.values():
+        if array in parameters:
+            low = lows.get(array)
+            lows[array] = tuple(position) if low is None else tuple(map(min, low, position))
+    labels = {symbol: _factor_label(symbol, element, index, shape, parameters, lows, shapes)
+              for symbol, element in parsed.items()}
+    return tuple(sorted(_structure(term, labels) for term in sympy.Add.make_args(expression)))
+
+
+def _structure(expr, labels) -> str:
+    """``expr`` as text with its element symbols replaced by their labels; the arguments of
+    a sum, a product or a tuple (a group's elements, a window) as a multiset, and a tuple
+    of plain integers (an output position a function carries) left out."""
+    if expr.is_Symbol:
+        return labels.get(expr, str(expr))
+    if expr.is_Number or not expr.args:
+        return str(expr)
+    is_tuple = type(expr) is sympy.Tuple
+    if is_tuple and all(arg.is_Integer for arg in expr.args):
+        return "#"
+    children = [_structure(arg, labels) for arg in expr.args]
+    if expr.is_Add or expr.is_Mul or is_tuple:
+        children.sort()
+    return f"{type(expr).__name__}({','.join(children)})"
+
+
+def element_classes(expressions, shape, parameters=(), shapes=None) -> list[ElementClass]:
+    """The elements of an array grouped by :func:`sum_shape`, in reading order of their
+    first element; the counts add up to the array's size."""
+    classes: dict = {}
+    for index in np.ndindex(*shape):
+        expression = sympy.sympify(expressions[index])
+        key = sum_shape(expression, index, shape, parameters, shapes)
+        entry = classes.get(key)
+        if entry is None:
+            classes[key] = [index, 1, 0 if expression == 0 else
+                            len(sympy.Add.make_args(expression))]
+        else:
+            entry[1] += 1
+    return [ElementClass(tuple(index), count, terms)
+            for index, count, terms in classes.values()]
+
+
+def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters=(),
+                    shapes=None) -> ElementSelection:
+    """The elements of an array of ``shape`` (sums ``expressions``) a printout writes out.
+
+    ``full``: every element.  ``pattern``: every element of a small array (at most
+    :data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms), else the first
+    element of each shape (:func:`element_classes`) with how many share it; past
+    :data:`PATTERN_LIMIT` shapes, one of each number of terms and then the first ones in
+    reading order.  ``brief``:
+    one element, the first with the most terms.
+    """
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
+    shape = tuple(shape)
+    total = int(np.prod(shape)) if shape else 1
+    everything = [tuple(index) for index in np.ndindex(*shape)]
+    if detail == "full" or (detail == "pattern" and total <= PATTERN_FULL_LIMIT and sum(
+            len(sympy.Add.make_args(sympy.sympify(expressions[index])))
+            for index in everything) <= PATTERN_FULL_TERMS):
+        return ElementSelection(detail, tuple(everything), None, total, total)
+    classes = element_classes(expressions, shape, parameters, shapes)
+    if detail == "brief":
+        widest = max(classes, key=lambda group: group.terms)  # the first of the widest
+        return ElementSelection(detail, (widest.index,), (widest.count,), total, len(classes))
+    chosen = classes
+    if len(classes) > PATTERN_LIMIT:
+        picked = list({group.terms: group for group in reversed(classes)}.values())[::-1]
+        picked = picked[:PATTERN_LIMIT]
+        for group in classes:
+            if len(picked) >= PATTERN_LIMIT:
+                break
+            if group not in picked:
+                picked.append(group)
+        chosen = [group for group in classes if group in picked]
+    return ElementSelection(detail, tuple(group.index for group in chosen),
+                            tuple(group.count for group in chosen), total, len(classes))
+
+
+def selection_note(array, selection, printer) -> str | None:
+    """The sentence before a listing that is not every element, saying what was chosen."""
+    if not selection.selected:
+        return None
+    total = _fmt(selection.total).replace("{,}", ",")
+    shown = len(selection.indices)
+    head = rf"${printer.name(array)}$ has {total} elements"
+    if selection.detail == "brief":
+        return (head + rf" in {selection.shapes} shape{'s' if selection.shapes != 1 else ''}"
+                r" of sum; written out is the first with the most terms (\texttt{-{}-detail "
+                r"pattern} shows one of each shape). The rules hold for every element.")
+    if selection.shapes == 1:
+        text = (head + ", all with the same shape of sum (the same terms, shifted to other "
+                "positions, samples or channels): written out is the first.")
+    else:
+        text = (head + rf" and {selection.shapes} shapes of sum (elements of one shape have "
+                r"the same terms, shifted to other positions, samples or channels): written out "
+                r"is the first element of each shape")
+        if shown < selection.shapes:
+            rest = selection.total - sum(selection.counts)
+            text += (rf", for {shown} of them (every number of terms that occurs); the other "
+                     rf"{selection.shapes - shown} shapes hold {rest} elements")
+        text += "."
+    return text + (r" The number on its right says how many elements share its shape "
+                   r"(\texttt{-{}-detail full} lists every element).")
+
+
 
 
 def _matrix(printer, grid, zero: str = r"\zero") -> str:
@@ -493,7 +694,7 @@ NAME_OPTIONS = {
 
 
 def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | None = None,
-                       show_padding: bool = True) -> str:
+                       show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> str:
     """The ``symbackprop latex`` command line that writes this document again."""
     from symbackprop.core.command_line import layer_arguments
 
@@ -513,6 +714,8 @@ def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | No
             words += [f"--{option}-name", names[array]]
     if not show_padding:
         words.append("--no-padding-terms")
+    if detail != DEFAULT_DETAIL:
+        words += ["--detail", detail]
     return " ".join(f"'{word}'" if any(c in word for c in " {}[]\"\\") else word
                     for word in words)
 
@@ -847,26 +1050,45 @@ def size_formula_latex(axis: str, values, result, dilated: bool = True) -> str:
 # The documents: one layer, a chain
 # ---------------------------------------------------------------------------
 
-def _layer_equations(printer, lhs_labels, expressions) -> tuple:
-    """An ``alignat`` block of ``lhs = expression`` rows; sums abbreviated past the limit."""
+def _layer_equations(printer, lhs_labels, expressions, counts=None) -> tuple:
+    """An ``alignat`` block of ``lhs = expression`` rows; sums abbreviated past the limit.
+
+    ``counts`` (one per row, of a pattern selection) is how many elements share the
+    row's shape of sum, written on its right.
+    """
     lhs_width = max(0.45 * len(re.sub(r"\\[a-z]+|[{}^_ ]", "", lhs)) for lhs in lhs_labels)
     per_line = _terms_per_line(printer, expressions, lhs_width)
     rows, abbreviated = [], False
-    for lhs, expression in zip(lhs_labels, expressions, strict=True):
+    for row, (lhs, expression) in enumerate(zip(lhs_labels, expressions, strict=True)):
         terms, cut = _abbreviate(printer.terms(expression))
         abbreviated |= cut
-        tag = rf"\small {len(sympy.Add.make_args(expression))} terms" if cut else None
+        tags = [count_tag(counts[row])] if counts is not None else []
+        if cut:
+            tags.append(f"{len(sympy.Add.make_args(expression))} terms")
+        tag = r"\small " + "; ".join(tags) if tags else None
         rows.append(equation_rows(lhs, terms, per_line, tag, join_lone_last=True))
     return _block(rows), abbreviated
 
 
-def _listing(printer, array_name, shape, expressions, lhs):
-    """The rows for an array (a selection when it is large) and a note saying so."""
-    indices, selected = representative_indices(shape, 2 if len(shape) > 2 else 1)
-    block, abbreviated = _layer_equations(printer, [lhs(index) for index in indices],
-                                          [expressions[index] for index in indices])
-    note = _selection_note(array_name, shape, len(indices), printer) if selected else None
-    return {"block": block, "selection": note, "abbreviated": abbreviated}
+def count_tag(count: int) -> str:
+    """The tag of a pattern row: how many elements share its shape of sum."""
+    return f"{_fmt(count).replace('{,}', ',')} element{'s' if count != 1 else ''}"
+
+
+def _listing(printer, array_name, shape, expressions, lhs, detail: str = DEFAULT_DETAIL,
+             parameters=()):
+    """The rows for an array (:func:`select_elements` picks them) and a note saying which.
+
+    ``parameters``: the names of the arrays that are learned parameters (a kernel tap
+    keeps its offset in the shape of a sum, an activation element does not).
+    """
+    selection = select_elements(expressions, shape, detail, parameters,
+                                printer.notation.shapes)
+    block, abbreviated = _layer_equations(printer, [lhs(index) for index in selection.indices],
+                                          [expressions[index] for index in selection.indices],
+                                          selection.counts)
+    return {"block": block, "selection": selection_note(array_name, selection, printer),
+            "abbreviated": abbreviated}
 
 
 def _shape(shape) -> str:
@@ -878,7 +1100,7 @@ def _derivative(printer, loss, symbol) -> str:
 
 
 def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
-                    show_padding: bool = True) -> tuple[str, dict]:
+                    show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """One layer as ``templates/layers.tex.j2``: its kind supplies the formulas."""
     layer = derivation.layer
     parts = LATEX[layer]
@@ -900,13 +1122,15 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
     written = derivation.z_written if show_padding else derivation.z
+    parameters = tuple(derivation.params)
     forward = _listing(printer, "z", derivation.output_shape, written,
-                       lambda index: printer.label("z", index))
+                       lambda index: printer.label("z", index), detail, parameters)
     backward = []
     for name in ("x", *derivation.params):
         symbols = derivation.x if name == "x" else derivation.params[name]
         part = _listing(printer, name, symbols.shape, derivation.grads[name],
-                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]))
+                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]),
+                        detail, parameters)
         part["title"] = {"x": "Input", "w": "Weight", "b": "Bias"}[name] + \
             f" ${printer.name(name)}$"
         backward.append(part)
@@ -931,7 +1155,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
 
 
 def _chain_document(chain, index_base: int = 1, names: dict | None = None,
-                    show_padding: bool = True) -> tuple[str, dict]:
+                    show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """A chain as ``templates/layers.tex.j2``: each layer's kind supplies its step."""
     notation = chain.notation(index_base=index_base, names=names)
     plain = LayerLatexPrinter(notation)
@@ -967,17 +1191,18 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         printer = LayerLatexPrinter(notation, window_output=step.names["z"],
                                     vector_bias=parts.vector_bias)
         shown = step.z_written if show_padding and parts.shows_padding else step.z
+        parameters = tuple(step.params)
         forward = _listing(printer, step.names["z"], step.output_shape, shown,
                            lambda index, step=step, printer=printer:
-                           printer.doprint(step.output[index]))
+                           printer.doprint(step.output[index]), detail, parameters)
         backward = [_listing(printer, step.names["grad_x"], step.input_shape, step.delta_in,
                              lambda index, step=step, printer=printer: printer.label(
-                                 step.names["grad_x"], index))]
+                                 step.names["grad_x"], index), detail, parameters)]
         for name, gradient in step.param_grads.items():
             backward.append(_listing(
                 printer, name, gradient.shape, gradient,
                 lambda index, name=name, step=step, printer=printer:
-                _derivative(printer, loss, step.params[name][index])))
+                _derivative(printer, loss, step.params[name][index]), detail, parameters))
         reader = {"x": plain.name(step.names["x"]), "z": plain.name(step.names["z"]),
                   "g": plain.name(step.names["g"]), "L": loss}
         for own in ("w", "b"):
@@ -1026,7 +1251,8 @@ def _step_description(step, printer) -> str:
 
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True, *, command: str | None = None) -> str:
+             show_padding: bool = True, *, command: str | None = None,
+             detail: str = DEFAULT_DETAIL) -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1043,16 +1269,26 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     command : str, optional
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
+    detail : str
+        Which elements are written out (:data:`DETAILS`): ``brief``, ``pattern``
+        (default: one of each shape of sum, :func:`select_elements`) or ``full``.
     """
+    import inspect
+
     from symbackprop._version import __version__
 
+    if detail not in DETAILS:
+        raise ValueError(f"detail: must be one of {', '.join(DETAILS)}, got {detail!r}")
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding)
+                                            index_base, dict(names or {}), show_padding,
+                                            detail)
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
         write = LATEX[derivation.layer].document or _layer_document
-    template, context = write(derivation, index_base, names, show_padding)
+    # a kind's own document that predates --detail lists what it always listed
+    options = {"detail": detail} if "detail" in inspect.signature(write).parameters else {}
+    template, context = write(derivation, index_base, names, show_padding, **options)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__))
     return latex_environment().get_template(template).render(**context)

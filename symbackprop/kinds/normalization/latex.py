@@ -18,6 +18,7 @@ from symbackprop.kinds.normalization.rules import (
 )
 from symbackprop.kinds.normalization.spec import NORMALIZATION_TYPES
 from symbackprop.render.latex import (
+    DEFAULT_DETAIL,
     LATEX,
     LatexParts,
     LayerLatexPrinter,
@@ -156,7 +157,7 @@ def _number_latex(value: float) -> str:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True):
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL):
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
@@ -171,15 +172,17 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
+    parameters = tuple(derivation.params)
     forward = _listing(printer, "z", derivation.output_shape, derivation.z,
-                       lambda index: printer.label("z", index))
+                       lambda index: printer.label("z", index), detail, parameters)
     backward = []
     titles = {"x": "Input", "weight": r"Scale $\gamma$ (\texttt{weight})",
               "bias": r"Shift $\beta$ (\texttt{bias})"}
     for name in ("x", *derivation.params):
         symbols = derivation.x if name == "x" else derivation.params[name]
         part = _listing(printer, name, symbols.shape, derivation.grads[name],
-                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]))
+                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]),
+                        detail, parameters)
         part["title"] = titles[name] + (f" ${printer.name('x')}$" if name == "x" else "")
         backward.append(part)
     statistics, groups = _statistics_rows(derivation, printer) \
