@@ -264,7 +264,7 @@ def test_large_layer_lists_a_selection_and_says_so():
     derivation = sbp.derive(sbp.Conv2d(kernel_size=3, padding=1), (10, 10))
     doc = to_latex(derivation)
     # corners, edge middles and the interior: each shape of sum once, with its count
-    assert "has 100 elements and 9 shapes of sum" in doc
+    assert "$z$: 100 elements in 9 shapes of sum" in doc
     forward = doc.split(r"\section{Forward pass}")[1].split(r"\section{Backward")[0]
     listed = re.findall(r"^(z_\{[\d,]+\}) &=", forward, flags=re.M)
     assert listed == ["z_{11}", "z_{12}", "z_{1,10}", "z_{21}", "z_{22}", "z_{2,10}",

@@ -71,7 +71,7 @@ def test_chain_document_walks_back_through_the_error_terms():
     assert sections[:2] == ["The chain", "Backward, one layer boundary at a time"]
     assert len(sections) == 2 + 4
     walk = text[text.index("one layer boundary at a time"):text.index("Layer 1: Conv2d")]
-    assert walk.index("Layer 4,") < walk.index("Layer 1,")
+    assert walk.index("\n4 & ") < walk.index("\n1 & ")  # one table row a layer, last first
 
 
 def test_printer_labels_chain_arrays_with_the_layer_number():

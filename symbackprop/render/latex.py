@@ -92,6 +92,7 @@ __all__ = [
     "element_classes",
     "select_elements",
     "selection_note",
+    "explain_selection",
     "write_document",
     "replace_file",
     "check_output_name",
@@ -609,30 +610,41 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
 
 
 def selection_note(array, selection, printer) -> str | None:
-    """The sentence before a listing that is not every element, saying what was chosen."""
+    """The sentence before a listing that is not every element, saying what was chosen
+    (:data:`SELECTION_EXPLAINED` says once per document what a shape of sum is)."""
     if not selection.selected:
         return None
     total = _fmt(selection.total).replace("{,}", ",")
     shown = len(selection.indices)
-    head = rf"${printer.name(array)}$ has {total} elements"
+    head = rf"${printer.name(array)}$: {total} elements"
+    shapes = f"{selection.shapes} shape{'s' if selection.shapes != 1 else ''} of sum"
     if selection.detail == "brief":
-        return (head + rf" in {selection.shapes} shape{'s' if selection.shapes != 1 else ''}"
-                r" of sum; written out is the first with the most terms (\texttt{-{}-detail "
-                r"pattern} shows one of each shape). The rules hold for every element.")
+        return head + f" in {shapes}; written out is the first with the most terms."
     if selection.shapes == 1:
-        text = (head + ", all with the same shape of sum (the same terms, shifted to other "
-                "positions, samples or channels): written out is the first.")
-    else:
-        text = (head + rf" and {selection.shapes} shapes of sum (elements of one shape have "
-                r"the same terms, shifted to other positions, samples or channels): written out "
-                r"is the first element of each shape")
-        if shown < selection.shapes:
-            rest = selection.total - sum(selection.counts)
-            text += (rf", for {shown} of them (every number of terms that occurs); the other "
-                     rf"{selection.shapes - shown} shapes hold {rest} elements")
-        text += "."
-    return text + (r" The number on its right says how many elements share its shape "
-                   r"(\texttt{-{}-detail full} lists every element).")
+        return head + ", all with one shape of sum; written out is the first."
+    text = head + f" in {shapes}; written out is the first element of each shape"
+    if shown < selection.shapes:
+        rest = selection.total - sum(selection.counts)
+        text += (rf" for {shown} of them (every number of terms that occurs); the other "
+                 rf"{selection.shapes - shown} shapes hold {rest} elements")
+    return text + "."
+
+
+#: Said once per document, before the first listing that writes out a selection.
+SELECTION_EXPLAINED = (
+    "Elements whose sums have the same shape (the same terms, shifted to other positions, "
+    "samples or channels) are written out once; the number on the right of a line says how "
+    r"many elements share its shape (\texttt{-{}-detail full} lists every element, "
+    r"\texttt{-{}-detail brief} one of each array).")
+
+
+def explain_selection(parts) -> None:
+    """Add :data:`SELECTION_EXPLAINED` to the first of the listings ``parts`` (dicts with a
+    ``selection`` note, in document order) that has a note."""
+    for part in parts:
+        if part.get("selection"):
+            part["selection"] = SELECTION_EXPLAINED + " " + part["selection"]
+            return
 
 
 
@@ -1134,6 +1146,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         part["title"] = {"x": "Input", "w": "Weight", "b": "Bias"}[name] + \
             f" ${printer.name(name)}$"
         backward.append(part)
+    explain_selection([forward, *backward])
     context = {
         "title": _value(parts.title, layer),
         "description": latex_escape(layer.describe()).replace("->", r"$\to$"),
@@ -1224,7 +1237,10 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
                                    rf"\mathrel{{+}}= {reader['g']}"}
         sections.append({"number": step.number,
                          "description": _step_description(step, plain),
-                         "general": general, "forward": forward, "backward": backward})
+                         "general": general, "forward": forward, "backward": backward,
+                         "verdict": _step_verdict(step, plain, loss)})
+    explain_selection([part for section in sections
+                       for part in (section["forward"], *section["backward"])])
     context = {
         "title": "Backpropagation through a chain of layers",
         "description": latex_escape(chain.layer.describe()).replace("->", r"$\to$"),
@@ -1237,6 +1253,25 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
     }
     return "layers.tex.j2", context
+
+
+def _step_verdict(step, printer, loss) -> dict | None:
+    """Whether the closed forms of a chain step's kind (its matrix form, its rules) equal
+    the derived sums: ``{"holds", "checked", "what"}``, or ``None`` when it has none."""
+    from symbackprop.core.rules import proofs_for
+
+    if step.is_sum or step.derivation is None:
+        return None
+    proofs = proofs_for(step.derivation)
+    if not proofs:
+        return None
+    arrays = {"x": step.names["x"], **{own: step.names[own]
+                                      for own in step.layer.parameter_names}}
+    what = [rf"$\partial {loss}/\partial {printer.name(arrays[array])}$"
+            for array in dict.fromkeys(proof.name.removeprefix("grad_") for proof in proofs)
+            if array in arrays]
+    return {"holds": all(proof.holds for proof in proofs),
+            "checked": sum(proof.checked for proof in proofs), "what": _list(what)}
 
 
 def _step_description(step, printer) -> str:

@@ -40,6 +40,7 @@ from symbackprop.render.latex import (
     _terms_per_line,
     count_tag,
     equation_rows,
+    explain_selection,
     latex_name,
     select_elements,
     selection_note,
@@ -630,11 +631,14 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     printer = LatexPrinter(notation, padding_command=r"\pad" if show_padding else None)
     proofs = rules.proofs_for(derivation)
     plain = LatexPrinter(notation)
+    forward = _forward_section(derivation, printer, show_padding, detail)
+    backward = _backward_section(derivation, plain, detail)
+    explain_selection([forward, *backward])
     context = {
         "layer": _layer_section(derivation, plain),
-        "forward": _forward_section(derivation, printer, show_padding, detail),
+        "forward": forward,
         "backward_intro": _backward_intro(derivation, plain),
-        "backward": _backward_section(derivation, plain, detail),
+        "backward": backward,
         "rules": _rules_section(derivation, plain, proofs),
         "matrix": _matrix_section(derivation, plain),
         "cost": _cost_section(derivation, plain),

@@ -25,6 +25,7 @@ from symbackprop.render.latex import (
     _derivative,
     _listing,
     _shape,
+    explain_selection,
 )
 from symbackprop.render.templating import latex_escape
 
@@ -185,6 +186,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
                         detail, parameters)
         part["title"] = titles[name] + (f" ${printer.name('x')}$" if name == "x" else "")
         backward.append(part)
+    explain_selection([forward, *backward])
     statistics, groups = _statistics_rows(derivation, printer) \
         if layer.uses_batch_statistics else ([], 0)
     proofs = proofs_for(derivation)
