@@ -93,6 +93,7 @@ __all__ = [
     "select_elements",
     "selection_note",
     "explain_selection",
+    "terms_limit",
     "write_document",
     "replace_file",
     "check_output_name",
@@ -463,6 +464,14 @@ PATTERN_FULL_TERMS = 100
 #: ... and at most this many shapes of one array are written out (every number of terms
 #: that occurs first, then the others in reading order).
 PATTERN_LIMIT = 12
+#: Fewer elements leave room for longer sums: with ``--detail pattern`` or ``brief`` a sum
+#: is abbreviated past this many terms (so that every channel of a forward sum shows).
+PATTERN_TERMS_LIMIT = 40
+
+
+def terms_limit(detail: str) -> int:
+    """How many terms a written sum may have before it is abbreviated, for ``detail``."""
+    return TERMS_LIMIT if detail == "full" else PATTERN_TERMS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -1062,7 +1071,8 @@ def size_formula_latex(axis: str, values, result, dilated: bool = True) -> str:
 # The documents: one layer, a chain
 # ---------------------------------------------------------------------------
 
-def _layer_equations(printer, lhs_labels, expressions, counts=None) -> tuple:
+def _layer_equations(printer, lhs_labels, expressions, counts=None,
+                     limit: int = TERMS_LIMIT) -> tuple:
     """An ``alignat`` block of ``lhs = expression`` rows; sums abbreviated past the limit.
 
     ``counts`` (one per row, of a pattern selection) is how many elements share the
@@ -1072,7 +1082,7 @@ def _layer_equations(printer, lhs_labels, expressions, counts=None) -> tuple:
     per_line = _terms_per_line(printer, expressions, lhs_width)
     rows, abbreviated = [], False
     for row, (lhs, expression) in enumerate(zip(lhs_labels, expressions, strict=True)):
-        terms, cut = _abbreviate(printer.terms(expression))
+        terms, cut = _abbreviate(printer.terms(expression), limit)
         abbreviated |= cut
         tags = [count_tag(counts[row])] if counts is not None else []
         if cut:
@@ -1098,7 +1108,7 @@ def _listing(printer, array_name, shape, expressions, lhs, detail: str = DEFAULT
                                 printer.notation.shapes)
     block, abbreviated = _layer_equations(printer, [lhs(index) for index in selection.indices],
                                           [expressions[index] for index in selection.indices],
-                                          selection.counts)
+                                          selection.counts, terms_limit(detail))
     return {"block": block, "selection": selection_note(array_name, selection, printer),
             "abbreviated": abbreviated}
 
@@ -1161,7 +1171,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "sections": parts.sections(derivation, printer) if parts.sections else [],
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
-        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
+        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail)},
         "chain": None,
     }
     return "layers.tex.j2", context
@@ -1250,7 +1260,7 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "loss_sum": rf"{loss} = \sum {plain.name(f'delta{len(steps)}')} \, "
                     rf"{plain.name(f'a{len(steps)}')}",
         "method": chain.method,
-        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
+        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail)},
     }
     return "layers.tex.j2", context
 

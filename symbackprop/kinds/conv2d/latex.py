@@ -27,7 +27,6 @@ from symbackprop.render.latex import (
     MATRIX_LIMIT,
     RULE_MATRIX_LIMIT,
     TERMS_HEAD,
-    TERMS_LIMIT,
     TERMS_TAIL,
     LatexParts,
     LatexPrinter,
@@ -46,6 +45,7 @@ from symbackprop.render.latex import (
     selection_note,
     size_extent_latex,
     size_formula_latex,
+    terms_limit,
 )
 from symbackprop.render.templating import latex_escape
 
@@ -247,7 +247,7 @@ def _forward_section(derivation, printer, show_padding, detail=DEFAULT_DETAIL) -
     equations = []
     abbreviated = False
     for row, (index, expr) in enumerate(zip(indices, expressions, strict=True)):
-        terms, cut = _abbreviate(printer.terms(expr))
+        terms, cut = _abbreviate(printer.terms(expr), terms_limit(detail))
         abbreviated |= cut
         tags = [count_tag(selection.counts[row])] if selection.counts else []
         if cut:
@@ -292,7 +292,7 @@ def _backward_section(derivation, printer, detail=DEFAULT_DETAIL) -> list[dict]:
         for row, (index, left, expr) in enumerate(zip(indices, lhs, expressions, strict=True)):
             symbol = element_symbol(array, index)
             all_terms = printer.terms(expr)
-            terms, cut = _abbreviate(all_terms)
+            terms, cut = _abbreviate(all_terms, terms_limit(detail))
             abbreviated |= cut
             count = len(all_terms)
             if array == "x":
@@ -643,7 +643,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "matrix": _matrix_section(derivation, plain),
         "cost": _cost_section(derivation, plain),
         "names": {key: plain.name(key) for key in ("x", "w", "b", "z", "g", "L")},
-        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT, "head": TERMS_HEAD,
+        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail), "head": TERMS_HEAD,
                    "tail": TERMS_TAIL, "matrix": MATRIX_LIMIT},
         "has_bias": derivation.layer.bias,
         "figures": {figure.name: figure for figure in figures(derivation, plain)},

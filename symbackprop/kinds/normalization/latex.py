@@ -26,6 +26,7 @@ from symbackprop.render.latex import (
     _listing,
     _shape,
     explain_selection,
+    terms_limit,
 )
 from symbackprop.render.templating import latex_escape
 
@@ -216,7 +217,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "one_gamma": one_gamma_per_group(layer),
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
-        "limits": {"terms": 24},
+        "limits": {"terms": terms_limit(detail)},
     }
     return "normalization/derivation.tex.j2", context
 
