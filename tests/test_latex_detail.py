@@ -7,6 +7,8 @@ derived, and ``sympy.diff`` for the fully connected layer's matrix form.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 import subprocess
@@ -186,13 +188,16 @@ def test_cli_detail_option(capsys, tmp_path):
     assert set(DETAILS) == {"brief", "pattern", "full"}
 
 
-def _chain_document(capsys) -> str:
-    assert main(["latex", "sequential", "--spec", CHAIN_SPEC]) == 0
-    return capsys.readouterr().out
+@pytest.fixture(scope="module")
+def chain_document() -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["latex", "sequential", "--spec", CHAIN_SPEC]) == 0
+    return out.getvalue()
 
 
-def test_the_chain_writes_one_element_of_each_shape(capsys):
-    doc = _chain_document(capsys)
+def test_the_chain_writes_one_element_of_each_shape(chain_document):
+    doc = chain_document
     linear = doc.split(r"\section{Layer 5")[1]
     # the fully connected layer: the matrix form, verified, and one element per gradient
     assert r"\frac{\partial L}{\partial w^{[5]}} = \delta^{[5]}\, {a^{[4]}}^{T}" in linear
@@ -213,9 +218,9 @@ needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None or
 
 @pytest.mark.slow
 @needs_pdflatex
-def test_the_chain_document_is_short(capsys, tmp_path):
+def test_the_chain_document_is_short(chain_document, tmp_path):
     tex = tmp_path / "chain.tex"
-    tex.write_text(_chain_document(capsys))
+    tex.write_text(chain_document)
     pdf = compile_pdf(tex)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, flags=re.M).group(1))

@@ -467,6 +467,11 @@ PATTERN_LIMIT = 12
 #: Fewer elements leave room for longer sums: with ``--detail pattern`` or ``brief`` a sum
 #: is abbreviated past this many terms (so that every channel of a forward sum shows).
 PATTERN_TERMS_LIMIT = 40
+#: A chain's walk starts on a page of its own when its table and walk have more rows.
+WALK_BESIDE_TABLE = 16
+#: A layer of a chain writes out at most this many shapes of an array (about a page a
+#: layer for LeNet-5), its sums abbreviated past TERMS_LIMIT terms.
+CHAIN_PATTERN_LIMIT = 6
 
 
 def terms_limit(detail: str) -> int:
@@ -500,6 +505,8 @@ class ElementSelection:
     counts: tuple[int, ...] | None
     total: int
     shapes: int
+    #: every number of terms that occurs is among the elements written out
+    every_count: bool = True
 
     @property
     def selected(self) -> bool:
@@ -516,7 +523,7 @@ def _factor_label(symbol, parsed, index, shape, parameters, lows, shapes) -> str
     return f"{array}@"
 
 
-def sum_shape(expression, index, shape, parameters=(), shapes=None) -> tuple:
+def sum_shape(expression, index, shape, parameters=(), shapes=None, _parsed=None) -> tuple:
     """The shape of the sum ``expression`` of element ``index`` of an array of ``shape``.
 
     Two elements have the same shape when their sums have the same terms up to a shift:
@@ -528,12 +535,17 @@ def sum_shape(expression, index, shape, parameters=(), shapes=None) -> tuple:
     these names, with their coefficients and padding zeros.  Corners, edges, interior,
     each stride phase, each position in a pooling window get different shapes; channels,
     samples and the elements of a batch-norm group that play the same part share one.
+    (``_parsed``: a cache of :func:`~symbackprop.core.naming.parse_element` shared by the
+    elements of one array.)
     """
     shapes = shapes or {}
     expression = sympy.sympify(expression)
+    cache = {} if _parsed is None else _parsed
     parsed = {}
     for symbol in expression.free_symbols:
-        element = parse_element(symbol)
+        element = cache.get(symbol, False)
+        if element is False:
+            element = cache[symbol] = parse_element(symbol)
         if element is not None:
             parsed[symbol] = element
     lows: dict = {}
@@ -543,7 +555,16 @@ def sum_shape(expression, index, shape, parameters=(), shapes=None) -> tuple:
             lows[array] = tuple(position) if low is None else tuple(map(min, low, position))
     labels = {symbol: _factor_label(symbol, element, index, shape, parameters, lows, shapes)
               for symbol, element in parsed.items()}
-    return tuple(sorted(_structure(term, labels) for term in sympy.Add.make_args(expression)))
+    terms = []
+    for term in sympy.Add.make_args(expression):
+        factors = sympy.Mul.make_args(term)
+        if all(factor.is_Symbol or factor.is_Number for factor in factors):
+            # a product of elements and numbers (the common case): no recursion needed
+            terms.append(" ".join(sorted(labels[factor] if factor in labels else str(factor)
+                                         for factor in factors)))
+        else:
+            terms.append(_structure(term, labels))
+    return tuple(sorted(terms))
 
 
 def _structure(expr, labels) -> str:
@@ -567,9 +588,10 @@ def element_classes(expressions, shape, parameters=(), shapes=None) -> list[Elem
     """The elements of an array grouped by :func:`sum_shape`, in reading order of their
     first element; the counts add up to the array's size."""
     classes: dict = {}
+    parsed: dict = {}
     for index in np.ndindex(*shape):
         expression = sympy.sympify(expressions[index])
-        key = sum_shape(expression, index, shape, parameters, shapes)
+        key = sum_shape(expression, index, shape, parameters, shapes, parsed)
         entry = classes.get(key)
         if entry is None:
             classes[key] = [index, 1, 0 if expression == 0 else
@@ -581,14 +603,14 @@ def element_classes(expressions, shape, parameters=(), shapes=None) -> list[Elem
 
 
 def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters=(),
-                    shapes=None) -> ElementSelection:
+                    shapes=None, limit: int = PATTERN_LIMIT) -> ElementSelection:
     """The elements of an array of ``shape`` (sums ``expressions``) a printout writes out.
 
     ``full``: every element.  ``pattern``: every element of a small array (at most
     :data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms), else the first
     element of each shape (:func:`element_classes`) with how many share it; past
-    :data:`PATTERN_LIMIT` shapes, one of each number of terms and then the first ones in
-    reading order.  ``brief``:
+    ``limit`` (:data:`PATTERN_LIMIT`) shapes, one of each number of terms and then the
+    first ones in reading order.  ``brief``:
     one element, the first with the most terms.
     """
     if detail not in DETAILS:
@@ -604,18 +626,28 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
     if detail == "brief":
         widest = max(classes, key=lambda group: group.terms)  # the first of the widest
         return ElementSelection(detail, (widest.index,), (widest.count,), total, len(classes))
-    chosen = classes
-    if len(classes) > PATTERN_LIMIT:
-        picked = list({group.terms: group for group in reversed(classes)}.values())[::-1]
-        picked = picked[:PATTERN_LIMIT]
+    chosen, every_count = classes, True
+    if len(classes) > limit:
+        # the first shape of each number of terms; past the limit, numbers spread from the
+        # fewest terms to the most (the interior's), then other shapes in reading order
+        first = {}
         for group in classes:
-            if len(picked) >= PATTERN_LIMIT:
+            first.setdefault(group.terms, group)
+        widths = sorted(first)
+        if len(widths) > limit:
+            every_count = False
+            widths = [widths[round(k * (len(widths) - 1) / (limit - 1))] for k in range(limit)] \
+                if limit > 1 else widths[-1:]
+        picked = [first[width] for width in widths]
+        for group in classes:
+            if len(picked) >= limit:
                 break
             if group not in picked:
                 picked.append(group)
         chosen = [group for group in classes if group in picked]
     return ElementSelection(detail, tuple(group.index for group in chosen),
-                            tuple(group.count for group in chosen), total, len(classes))
+                            tuple(group.count for group in chosen), total, len(classes),
+                            every_count)
 
 
 def selection_note(array, selection, printer) -> str | None:
@@ -634,7 +666,9 @@ def selection_note(array, selection, printer) -> str | None:
     text = head + f" in {shapes}; written out is the first element of each shape"
     if shown < selection.shapes:
         rest = selection.total - sum(selection.counts)
-        text += (rf" for {shown} of them (every number of terms that occurs); the other "
+        which = "every number of terms that occurs" if selection.every_count else \
+            "numbers of terms from the fewest to the most"
+        text += (rf" for {shown} of them ({which}); the other "
                  rf"{selection.shapes - shown} shapes hold {rest} elements")
     return text + "."
 
@@ -1098,17 +1132,18 @@ def count_tag(count: int) -> str:
 
 
 def _listing(printer, array_name, shape, expressions, lhs, detail: str = DEFAULT_DETAIL,
-             parameters=()):
+             parameters=(), limit: int = PATTERN_LIMIT, terms: int | None = None):
     """The rows for an array (:func:`select_elements` picks them) and a note saying which.
 
     ``parameters``: the names of the arrays that are learned parameters (a kernel tap
     keeps its offset in the shape of a sum, an activation element does not).
     """
     selection = select_elements(expressions, shape, detail, parameters,
-                                printer.notation.shapes)
+                                printer.notation.shapes, limit)
     block, abbreviated = _layer_equations(printer, [lhs(index) for index in selection.indices],
                                           [expressions[index] for index in selection.indices],
-                                          selection.counts, terms_limit(detail))
+                                          selection.counts,
+                                          terms_limit(detail) if terms is None else terms)
     return {"block": block, "selection": selection_note(array_name, selection, printer),
             "abbreviated": abbreviated}
 
@@ -1214,18 +1249,20 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         printer = LayerLatexPrinter(notation, window_output=step.names["z"],
                                     vector_bias=parts.vector_bias)
         shown = step.z_written if show_padding and parts.shows_padding else step.z
-        parameters = tuple(step.params)
+        # a chain's layer keeps to about a page: fewer shapes, the usual sum length
+        compact = {"detail": detail, "parameters": tuple(step.params),
+                   "limit": CHAIN_PATTERN_LIMIT, "terms": TERMS_LIMIT}
         forward = _listing(printer, step.names["z"], step.output_shape, shown,
                            lambda index, step=step, printer=printer:
-                           printer.doprint(step.output[index]), detail, parameters)
+                           printer.doprint(step.output[index]), **compact)
         backward = [_listing(printer, step.names["grad_x"], step.input_shape, step.delta_in,
                              lambda index, step=step, printer=printer: printer.label(
-                                 step.names["grad_x"], index), detail, parameters)]
+                                 step.names["grad_x"], index), **compact)]
         for name, gradient in step.param_grads.items():
             backward.append(_listing(
                 printer, name, gradient.shape, gradient,
                 lambda index, name=name, step=step, printer=printer:
-                _derivative(printer, loss, step.params[name][index]), detail, parameters))
+                _derivative(printer, loss, step.params[name][index]), **compact))
         reader = {"x": plain.name(step.names["x"]), "z": plain.name(step.names["z"]),
                   "g": plain.name(step.names["g"]), "L": loss}
         for own in ("w", "b"):
@@ -1255,12 +1292,15 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "title": "Backpropagation through a chain of layers",
         "description": latex_escape(chain.layer.describe()).replace("->", r"$\to$"),
         "chain": {"table": table, "walk": walk, "sections": sections,
+                  # the walk under a long layer table would run onto a second page
+                  "walk_new_page": len(steps) + len(walk) + sum(
+                      1 for row in walk if row["combined"]) > WALK_BESIDE_TABLE,
                   "last": plain.name(f"delta{len(steps)}"),
                   "output": plain.name(f"a{len(steps)}")},
         "loss_sum": rf"{loss} = \sum {plain.name(f'delta{len(steps)}')} \, "
                     rf"{plain.name(f'a{len(steps)}')}",
         "method": chain.method,
-        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail)},
+        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
     }
     return "layers.tex.j2", context
 
