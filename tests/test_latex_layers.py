@@ -35,7 +35,9 @@ def test_average_pooling_document_shows_the_share_and_the_kron_form():
     assert r"\frac{\partial L}{\partial x} = \frac{1}{4}\, g \otimes \mathbf{1}_{2\times2}" \
         in tiled
     assert r"\textbf{Verified:} equal to the sums below on all 16 elements." in tiled
-    assert r"\frac{\partial L}{\partial x_{12}} &= \frac{1}{4} g_{11}" in tiled
+    # every element has the same share: one written out, for all 16
+    assert r"\frac{\partial L}{\partial x_{11}} &= \frac{1}{4} g_{11} \tag*{\small 16 elements}" \
+        in tiled
     excluded = to_latex(sbp.derive(AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
                                    (4, 4)))
     assert "D_{ij}" in excluded and "left out of the divisor" in excluded

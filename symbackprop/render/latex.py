@@ -370,10 +370,37 @@ def _symbol_width(printer, symbol) -> float:
 
 def _term_width(printer, term) -> float:
     """Rough width in em of one printed term including its ``+``."""
+    factors = sympy.Mul.make_args(term)
+    if any(factor.is_Pow and factor.exp.is_Rational and factor.exp < 0 for factor in factors):
+        return 1.3 + _printed_width(printer.doprint(term))
     width = 1.3
-    for factor in sympy.Mul.make_args(term):
+    for factor in factors:
         width += _symbol_width(printer, factor) if factor.is_Symbol else 0.55 * len(str(factor))
     return width
+
+
+def _printed_width(text: str) -> float:
+    """Rough width in em of printed LaTeX: a ``\\frac`` as wide as the wider of its two
+    parts, commands and braces taking no room, sub- and superscripts smaller."""
+    start = text.find(r"\frac{")
+    if start < 0:
+        scripts = "".join(re.findall(r"[_^]\{([^{}]*)\}", text))
+        body = re.sub(r"[_^]\{[^{}]*\}", "", text)
+        body = re.sub(r"\\(left|right|bigl|bigr)\b", "", body)
+        letters = len(re.findall(r"\\[a-zA-Z]+", body))  # \gamma: one letter wide
+        body = re.sub(r"\\[a-zA-Z]+|[{} ]", "", body)
+        return 0.45 * (len(body) + letters) + 0.25 * len(scripts)
+    parts, position = [], start + len(r"\frac")
+    for _ in range(2):  # the numerator's and the denominator's braces
+        depth, begin = 0, position
+        for position in range(begin, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            if depth == 0:
+                break
+        parts.append(text[begin + 1:position])
+        position += 1
+    return (_printed_width(text[:start]) + max(map(_printed_width, parts))
+            + _printed_width(text[position:]))
 
 
 def _terms_per_line(printer, expressions, lhs_width: float, prefer_multiple: int = 1,
@@ -456,11 +483,13 @@ DETAILS = {
     "full": "every element",
 }
 DEFAULT_DETAIL = "pattern"
-#: With ``--detail pattern`` an array of at most this many elements, whose sums have at
-#: most PATTERN_FULL_TERMS terms together, is listed in full (a worked example's whole
-#: map reads better than its shapes).
+#: With ``--detail pattern`` an array of several shapes of at most this many elements, whose
+#: sums have at most PATTERN_FULL_TERMS terms together, is listed in full (a worked
+#: example's whole map reads better than its shapes).
 PATTERN_FULL_LIMIT = 16
 PATTERN_FULL_TERMS = 100
+#: ... and so is one of a single shape with at most this many elements (a 3x3 map).
+PATTERN_SMALL = 9
 #: ... and at most this many shapes of one array are written out (every number of terms
 #: that occurs first, then the others in reading order).
 PATTERN_LIMIT = 12
@@ -606,8 +635,9 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
                     shapes=None, limit: int = PATTERN_LIMIT) -> ElementSelection:
     """The elements of an array of ``shape`` (sums ``expressions``) a printout writes out.
 
-    ``full``: every element.  ``pattern``: every element of a small array (at most
-    :data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms), else the first
+    ``full``: every element.  ``pattern``: every element of a small array of several
+    shapes (:data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms) or of
+    at most :data:`PATTERN_SMALL` elements, else the first
     element of each shape (:func:`element_classes`) with how many share it; past
     ``limit`` (:data:`PATTERN_LIMIT`) shapes, one of each number of terms and then the
     first ones in reading order.  ``brief``:
@@ -618,11 +648,13 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
     shape = tuple(shape)
     total = int(np.prod(shape)) if shape else 1
     everything = [tuple(index) for index in np.ndindex(*shape)]
-    if detail == "full" or (detail == "pattern" and total <= PATTERN_FULL_LIMIT and sum(
-            len(sympy.Add.make_args(sympy.sympify(expressions[index])))
-            for index in everything) <= PATTERN_FULL_TERMS):
+    if detail == "full":
         return ElementSelection(detail, tuple(everything), None, total, total)
     classes = element_classes(expressions, shape, parameters, shapes)
+    if detail == "pattern" and (len(classes) > 1 or total <= PATTERN_SMALL) and \
+            total <= PATTERN_FULL_LIMIT and \
+            sum(group.terms * group.count for group in classes) <= PATTERN_FULL_TERMS:
+        return ElementSelection(detail, tuple(everything), None, total, len(classes))
     if detail == "brief":
         widest = max(classes, key=lambda group: group.terms)  # the first of the widest
         return ElementSelection(detail, (widest.index,), (widest.count,), total, len(classes))

@@ -142,10 +142,18 @@ def _statistics_rows(derivation, printer) -> tuple[list, int]:
         elements = [printer.doprint(element) for element in mean.args[0]]
         m = len(elements)
         mu = printer.doprint(mean)
-        rows.append(rf"{mu} &= \tfrac{{1}}{{{m}}}\left({' + '.join(elements)}\right)")
-        squares = " + ".join(rf"({e} - {mu})^2" for e in elements)
-        rows.append(rf"{printer.doprint(variance)} &= \tfrac{{1}}{{{m}}}\left({squares}\right)")
+        rows.append(rf"{mu} &= \tfrac{{1}}{{{m}}}" + _wrapped(elements, 8))
+        squares = [rf"({e} - {mu})^2" for e in elements]
+        rows.append(rf"{printer.doprint(variance)} &= \tfrac{{1}}{{{m}}}" + _wrapped(squares, 4))
     return rows, means.size
+
+
+def _wrapped(terms: list, per_line: int) -> str:
+    """``\\bigl(t_1 + ... + t_n\\bigr)``, broken into ``align`` lines of ``per_line`` terms
+    (a group's variance has a square per element: one line would run off the page)."""
+    lines = [" + ".join(terms[start:start + per_line])
+             for start in range(0, len(terms), per_line)]
+    return r"\bigl(" + r" \\ &\qquad + ".join(lines) + r"\bigr)"
 
 
 def _number_latex(value: float) -> str:
