@@ -632,7 +632,8 @@ def element_classes(expressions, shape, parameters=(), shapes=None) -> list[Elem
 
 
 def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters=(),
-                    shapes=None, limit: int = PATTERN_LIMIT) -> ElementSelection:
+                    shapes=None, limit: int = PATTERN_LIMIT,
+                    list_small: bool = True) -> ElementSelection:
     """The elements of an array of ``shape`` (sums ``expressions``) a printout writes out.
 
     ``full``: every element.  ``pattern``: every element of a small array of several
@@ -640,7 +641,8 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
     at most :data:`PATTERN_SMALL` elements, else the first
     element of each shape (:func:`element_classes`) with how many share it; past
     ``limit`` (:data:`PATTERN_LIMIT`) shapes, one of each number of terms and then the
-    first ones in reading order.  ``brief``:
+    first ones in reading order (``list_small=False``: small arrays too, as in a chain).
+    ``brief``:
     one element, the first with the most terms.
     """
     if detail not in DETAILS:
@@ -651,7 +653,7 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
     if detail == "full":
         return ElementSelection(detail, tuple(everything), None, total, total)
     classes = element_classes(expressions, shape, parameters, shapes)
-    if detail == "pattern" and (len(classes) > 1 or total <= PATTERN_SMALL) and \
+    if detail == "pattern" and list_small and (len(classes) > 1 or total <= PATTERN_SMALL) and \
             total <= PATTERN_FULL_LIMIT and \
             sum(group.terms * group.count for group in classes) <= PATTERN_FULL_TERMS:
         return ElementSelection(detail, tuple(everything), None, total, len(classes))
@@ -1164,14 +1166,15 @@ def count_tag(count: int) -> str:
 
 
 def _listing(printer, array_name, shape, expressions, lhs, detail: str = DEFAULT_DETAIL,
-             parameters=(), limit: int = PATTERN_LIMIT, terms: int | None = None):
+             parameters=(), limit: int = PATTERN_LIMIT, terms: int | None = None,
+             list_small: bool = True):
     """The rows for an array (:func:`select_elements` picks them) and a note saying which.
 
     ``parameters``: the names of the arrays that are learned parameters (a kernel tap
     keeps its offset in the shape of a sum, an activation element does not).
     """
     selection = select_elements(expressions, shape, detail, parameters,
-                                printer.notation.shapes, limit)
+                                printer.notation.shapes, limit, list_small)
     block, abbreviated = _layer_equations(printer, [lhs(index) for index in selection.indices],
                                           [expressions[index] for index in selection.indices],
                                           selection.counts,
@@ -1283,7 +1286,7 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         shown = step.z_written if show_padding and parts.shows_padding else step.z
         # a chain's layer keeps to about a page: fewer shapes, the usual sum length
         compact = {"detail": detail, "parameters": tuple(step.params),
-                   "limit": CHAIN_PATTERN_LIMIT, "terms": TERMS_LIMIT}
+                   "limit": CHAIN_PATTERN_LIMIT, "terms": TERMS_LIMIT, "list_small": False}
         forward = _listing(printer, step.names["z"], step.output_shape, shown,
                            lambda index, step=step, printer=printer:
                            printer.doprint(step.output[index]), **compact)
