@@ -500,7 +500,7 @@ PATTERN_TERMS_LIMIT = 40
 WALK_BESIDE_TABLE = 16
 #: A layer of a chain writes out at most this many shapes of an array (about a page a
 #: layer for LeNet-5), its sums abbreviated past TERMS_LIMIT terms.
-CHAIN_PATTERN_LIMIT = 6
+CHAIN_PATTERN_LIMIT = 5
 
 
 def terms_limit(detail: str) -> int:
