@@ -18,9 +18,9 @@ every equation and number, and ``templates/derivation.tex.j2`` places them.
 
 Size limits (the document stays readable):
 
-- :data:`LISTING_LIMIT`: an array with more elements than this lists a
-  representative selection (corners, edge middles, centre of each map; first and
-  last of each batch/channel index) instead of every element, and says so.
+- ``detail`` (:data:`DETAILS`, ``--detail``): by default an array lists one element of
+  each shape of sum (:func:`select_elements`) with how many elements share it, and
+  says so; ``full`` lists every element, ``brief`` one.
 - :data:`TERMS_LIMIT`: a sum with more terms shows its first
   :data:`TERMS_HEAD` and last :data:`TERMS_TAIL` terms around ``\\cdots`` and
   states how many there are.
@@ -807,17 +807,6 @@ def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | No
         words += ["--detail", detail]
     return " ".join(f"'{word}'" if any(c in word for c in " {}[]\"\\") else word
                     for word in words)
-
-
-def _selection_note(array, shape, shown, printer) -> str:
-    total = int(np.prod(shape))
-    return (rf"${printer.name(array)}$ has {_fmt(total).replace('{,}', ',')} elements, more than "
-            rf"the {LISTING_LIMIT} this page lists in full: shown are {shown} representative "
-            rf"ones, the corners, the middle of each edge and the centre of each map"
-            + (", for the first and last of each batch and channel index" if len(shape) > 2 and
-               any(s > 1 for s in shape[:-2]) else "")
-            + ". Every other element follows the same pattern (and the rules of the next "
-              "sections hold for all of them).")
 
 
 def _outputs_text(printer, outputs) -> str:
