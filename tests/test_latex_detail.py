@@ -208,7 +208,7 @@ def test_the_chain_writes_one_element_of_each_shape(chain_document):
     # the walk: one table row a layer
     walk = doc.split(r"\section{Backward, one layer boundary")[1].split(r"\section{Layer 1")[0]
     assert len(re.findall(r"^\d & ", walk, flags=re.M)) == 5
-    assert doc.count("Elements whose sums have the same shape") == 1
+    assert doc.count("Two elements have the same shape of sum") == 1
 
 
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None or

@@ -709,10 +709,10 @@ def selection_note(array, selection, printer) -> str | None:
 
 #: Said once per document, before the first listing that writes out a selection.
 SELECTION_EXPLAINED = (
-    "Elements whose sums have the same shape (the same terms, shifted to other positions, "
-    "samples or channels) are written out once; the number on the right of a line says how "
-    r"many elements share its shape (\texttt{-{}-detail full} lists every element, "
-    r"\texttt{-{}-detail brief} one of each array).")
+    "Two elements have the same shape of sum when their sums have the same terms, shifted "
+    "to other positions, samples or channels; the number on the right of an element written "
+    r"out says how many elements share its shape (\texttt{-{}-detail full} lists every "
+    r"element, \texttt{-{}-detail brief} one of each array).")
 
 
 def explain_selection(parts) -> None:
