@@ -488,7 +488,8 @@ DEFAULT_DETAIL = "pattern"
 #: example's whole map reads better than its shapes).
 PATTERN_FULL_LIMIT = 16
 PATTERN_FULL_TERMS = 100
-#: ... and so is one of a single shape with at most this many elements (a 3x3 map).
+#: ... and so is a map (batch, channel and spatial axes) of a single shape with at most this
+#: many elements (a 3x3 map).
 PATTERN_SMALL = 9
 #: ... and at most this many shapes of one array are written out (every number of terms
 #: that occurs first, then the others in reading order).
@@ -638,7 +639,7 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
 
     ``full``: every element.  ``pattern``: every element of a small array of several
     shapes (:data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms) or of
-    at most :data:`PATTERN_SMALL` elements, else the first
+    at most :data:`PATTERN_SMALL` elements of a map, else the first
     element of each shape (:func:`element_classes`) with how many share it; past
     ``limit`` (:data:`PATTERN_LIMIT`) shapes, one of each number of terms and then the
     first ones in reading order (``list_small=False``: small arrays too, as in a chain).
@@ -653,7 +654,8 @@ def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters
     if detail == "full":
         return ElementSelection(detail, tuple(everything), None, total, total)
     classes = element_classes(expressions, shape, parameters, shapes)
-    if detail == "pattern" and list_small and (len(classes) > 1 or total <= PATTERN_SMALL) and \
+    small_map = total <= PATTERN_SMALL and len(shape) > 2  # a worked example's 3x3 map
+    if detail == "pattern" and list_small and (len(classes) > 1 or small_map) and \
             total <= PATTERN_FULL_LIMIT and \
             sum(group.terms * group.count for group in classes) <= PATTERN_FULL_TERMS:
         return ElementSelection(detail, tuple(everything), None, total, len(classes))
