@@ -204,7 +204,7 @@ def test_rules_statement_only_when_the_proof_holds(worked, monkeypatch):
 
 def test_stride_remainder_is_explained():
     layer, size, batch = grid_case("stride2-uneven")  # 6x6 input, kernel 3, stride 2
-    doc = to_latex(sbp.derive(layer, size, batch))
+    doc = to_latex(sbp.derive(layer, size, batch), detail="full")
     assert "every input element in row 6 or column 6 has gradient exactly $0$" in doc
     assert r"\frac{\partial L}{\partial x_{66}} &= 0 \tag*{\small never read}" in doc
     assert r"rounded down" in doc
@@ -271,11 +271,14 @@ def test_representative_indices():
 def test_large_layer_lists_a_selection_and_says_so():
     derivation = sbp.derive(sbp.Conv2d(kernel_size=3, padding=1), (10, 10))
     doc = to_latex(derivation)
-    assert "has 100 elements, more than the 36 this page lists in full" in doc
+    # corners, edge middles and the interior: each shape of sum once, with its count
+    assert "$z$: 100 elements in 9 shapes of sum" in doc
     forward = doc.split(r"\section{Forward pass}")[1].split(r"\section{Backward")[0]
     listed = re.findall(r"^(z_\{[\d,]+\}) &=", forward, flags=re.M)
-    assert listed == ["z_{1,1}", "z_{1,5}", "z_{1,10}", "z_{5,1}", "z_{5,5}", "z_{5,10}",
-                      "z_{10,1}", "z_{10,5}", "z_{10,10}"]
+    assert listed == ["z_{1,1}", "z_{1,2}", "z_{1,10}", "z_{2,1}", "z_{2,2}", "z_{2,10}",
+                      "z_{10,1}", "z_{10,2}", "z_{10,10}"]
+    counts = [int(count) for count in re.findall(r"\\small (\d+) elements?", forward)]
+    assert counts == [1, 8, 1, 8, 64, 8, 1, 8, 1]
     # dL/dw11 has 81 terms: shown abbreviated, with its count.
     assert r"\cdots" in doc and "81 terms" in doc
     assert "too large to print usefully" in doc  # C is 100 x 100

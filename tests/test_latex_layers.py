@@ -37,7 +37,9 @@ def test_average_pooling_document_shows_the_share_and_the_kron_form():
     # stated in the rules section, after the sums it was proven against
     assert r"\textbf{Verified:} SymPy expanded the rule for all 16 input elements" in tiled
     assert tiled.index(r"\otimes \mathbf{1}_{2\times2}") > tiled.index(r"\section{The rule}")
-    assert r"\frac{\partial L}{\partial x_{12}} &= \frac{1}{4} g_{11}" in tiled
+    # every element has the same share: one written out, for all 16
+    assert r"\frac{\partial L}{\partial x_{11}} &= \frac{1}{4} g_{11} \tag*{\small 16 elements}" \
+        in tiled
     excluded = to_latex(sbp.derive(AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
                                    (4, 4)))
     assert "D_{ij}" in excluded and "left out of the divisor" in excluded
@@ -75,7 +77,7 @@ def test_chain_document_walks_back_through_the_error_terms():
     assert len(sections) == 2 + 4 + 1  # the chain, the walk, each layer, the worked example
     assert sections[-1] == "A worked example in numbers"
     walk = text[text.index("one layer boundary at a time"):text.index("Layer 1: Conv2d")]
-    assert walk.index("Layer 4,") < walk.index("Layer 1,")
+    assert walk.index("\n4 & ") < walk.index("\n1 & ")  # one table row a layer, last first
 
 
 def test_printer_labels_chain_arrays_with_the_layer_number():

@@ -96,7 +96,18 @@ def _latex_options(parser, kind):
         parser.add_argument(f"--{option}-name", default=None, metavar="NAME",
                             help=f"name of {meaning} (Greek names become letters; "
                                  f"default {array})")
+    add_detail_option(parser)
     add_derivation_options(parser, kind)
+
+
+def add_detail_option(parser):
+    """``--detail``: which elements a printout writes out."""
+    from symbackprop.render.latex import DEFAULT_DETAIL, DETAILS
+
+    parser.add_argument("--detail", choices=tuple(DETAILS), default=DEFAULT_DETAIL,
+                        help="which elements are written out: "
+                             + "; ".join(f"{name}, {words}" for name, words in DETAILS.items())
+                             + " (default %(default)s)")
 
 
 #: The document ``symbackprop latex --pdf`` writes when ``-o`` is not given.
@@ -142,7 +153,7 @@ def latex_command(args) -> int:
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
-                    show_padding=not args.no_padding_terms,
+                    show_padding=not args.no_padding_terms, detail=args.detail,
                     worked_example=not args.no_worked_example)
     if output is None:
         sys.stdout.write(text)

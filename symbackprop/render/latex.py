@@ -18,9 +18,9 @@ every equation and number, and ``templates/derivation.tex.j2`` places them.
 
 Size limits (the document stays readable):
 
-- :data:`LISTING_LIMIT`: an array with more elements than this lists a
-  representative selection (corners, edge middles, centre of each map; first and
-  last of each batch/channel index) instead of every element, and says so.
+- ``detail`` (:data:`DETAILS`, ``--detail``): by default an array lists one element of
+  each shape of sum (:func:`select_elements`) with how many elements share it, and
+  says so; ``full`` lists every element, ``brief`` one.
 - :data:`TERMS_LIMIT`: a sum with more terms shows its first
   :data:`TERMS_HEAD` and last :data:`TERMS_TAIL` terms around ``\\cdots`` and
   states how many there are.
@@ -95,6 +95,16 @@ __all__ = [
     "to_latex",
     "repr_latex",
     "representative_indices",
+    "DETAILS",
+    "DEFAULT_DETAIL",
+    "ElementClass",
+    "ElementSelection",
+    "sum_shape",
+    "element_classes",
+    "select_elements",
+    "selection_note",
+    "explain_selection",
+    "terms_limit",
     "write_document",
     "replace_file",
     "check_output_name",
@@ -353,10 +363,37 @@ def _symbol_width(printer, symbol) -> float:
 
 def _term_width(printer, term) -> float:
     """Rough width in em of one printed term including its ``+``."""
+    factors = sympy.Mul.make_args(term)
+    if any(factor.is_Pow and factor.exp.is_Rational and factor.exp < 0 for factor in factors):
+        return 1.3 + _printed_width(printer.doprint(term))
     width = 1.3
-    for factor in sympy.Mul.make_args(term):
+    for factor in factors:
         width += _symbol_width(printer, factor) if factor.is_Symbol else 0.55 * len(str(factor))
     return width
+
+
+def _printed_width(text: str) -> float:
+    """Rough width in em of printed LaTeX: a ``\\frac`` as wide as the wider of its two
+    parts, commands and braces taking no room, sub- and superscripts smaller."""
+    start = text.find(r"\frac{")
+    if start < 0:
+        scripts = "".join(re.findall(r"[_^]\{([^{}]*)\}", text))
+        body = re.sub(r"[_^]\{[^{}]*\}", "", text)
+        body = re.sub(r"\\(left|right|bigl|bigr)\b", "", body)
+        letters = len(re.findall(r"\\[a-zA-Z]+", body))  # \gamma: one letter wide
+        body = re.sub(r"\\[a-zA-Z]+|[{} ]", "", body)
+        return 0.45 * (len(body) + letters) + 0.25 * len(scripts)
+    parts, position = [], start + len(r"\frac")
+    for _ in range(2):  # the numerator's and the denominator's braces
+        depth, begin = 0, position
+        for position in range(begin, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            if depth == 0:
+                break
+        parts.append(text[begin + 1:position])
+        position += 1
+    return (_printed_width(text[:start]) + max(map(_printed_width, parts))
+            + _printed_width(text[position:]))
 
 
 def _terms_per_line(printer, expressions, lhs_width: float, prefer_multiple: int = 1,
@@ -427,6 +464,261 @@ def representative_indices(shape: tuple[int, ...], spatial_axes: int = 2,
     return [tuple(index) for index in itertools.product(*choices)], True
 
 
+# ---------------------------------------------------------------------------
+# Which elements a printout writes out (--detail)
+# ---------------------------------------------------------------------------
+
+#: ``--detail`` of ``symbackprop latex``: how many elements of each array are written out.
+DETAILS = {
+    "brief": "one element of each array (the one with the most terms) beside the rules",
+    "pattern": "one element of each distinct sum shape (corner, edge, interior, stride "
+               "phase, ...) with how many elements share it",
+    "full": "every element",
+}
+DEFAULT_DETAIL = "pattern"
+#: With ``--detail pattern`` an array of several shapes of at most this many elements, whose
+#: sums have at most PATTERN_FULL_TERMS terms together, is listed in full (a worked
+#: example's whole map reads better than its shapes).
+PATTERN_FULL_LIMIT = 16
+PATTERN_FULL_TERMS = 100
+#: ... and so is a map (batch, channel and spatial axes) of a single shape with at most this
+#: many elements (a 3x3 map).
+PATTERN_SMALL = 9
+#: ... and at most this many shapes of one array are written out (every number of terms
+#: that occurs first, then the others in reading order).
+PATTERN_LIMIT = 12
+#: Fewer elements leave room for longer sums: with ``--detail pattern`` or ``brief`` a sum
+#: is abbreviated past this many terms (so that every channel of a forward sum shows).
+PATTERN_TERMS_LIMIT = 40
+#: A chain's walk starts on a page of its own when its table and walk have more rows.
+WALK_BESIDE_TABLE = 16
+#: A layer of a chain writes out at most this many shapes of an array (about a page a
+#: layer for LeNet-5), its sums abbreviated past TERMS_LIMIT terms.
+CHAIN_PATTERN_LIMIT = 5
+
+
+def terms_limit(detail: str) -> int:
+    """How many terms a written sum may have before it is abbreviated, for ``detail``."""
+    return TERMS_LIMIT if detail == "full" else PATTERN_TERMS_LIMIT
+
+
+@dataclass(frozen=True)
+class ElementClass:
+    """Elements of an array whose sums have the same shape (:func:`sum_shape`).
+
+    ``index`` is the first of them in reading order (row-major), ``count`` how many
+    there are, ``terms`` the number of terms of each sum.
+    """
+
+    index: tuple[int, ...]
+    count: int
+    terms: int
+
+
+@dataclass(frozen=True)
+class ElementSelection:
+    """The elements of one array a printout writes out (:func:`select_elements`).
+
+    ``counts[k]`` is how many elements share the shape of ``indices[k]`` (``None``
+    when every element is listed); ``shapes`` how many distinct shapes the array has.
+    """
+
+    detail: str
+    indices: tuple[tuple[int, ...], ...]
+    counts: tuple[int, ...] | None
+    total: int
+    shapes: int
+    #: every number of terms that occurs is among the elements written out
+    every_count: bool = True
+
+    @property
+    def selected(self) -> bool:
+        return len(self.indices) < self.total
+
+
+def _factor_label(symbol, parsed, index, shape, parameters, lows, shapes) -> str:
+    array, position = parsed
+    if tuple(position) == tuple(index) and tuple(shapes.get(array, ())) == tuple(shape):
+        return f"{array}@self"
+    if array in parameters:
+        return f"{array}@" + ",".join(str(p - low) for p, low in zip(position, lows[array],
+                                                                      strict=True))
+    return f"{array}@"
+
+
+def sum_shape(expression, index, shape, parameters=(), shapes=None, _parsed=None) -> tuple:
+    """The shape of the sum ``expression`` of element ``index`` of an array of ``shape``.
+
+    Two elements have the same shape when their sums have the same terms up to a shift:
+    each parameter element (a kernel tap ``w_{mk}``, a weight) is named by its index
+    relative to the smallest index of that parameter in the sum (so the set of kernel
+    offsets counts, up to translation, channels included); an element of the same array
+    (and shape) at the same index is "itself"; any other activation or gradient element
+    is one of the others, whichever it is.  The shape is the multiset of its terms in
+    these names, with their coefficients and padding zeros.  Corners, edges, interior,
+    each stride phase, each position in a pooling window get different shapes; channels,
+    samples and the elements of a batch-norm group that play the same part share one.
+    (``_parsed``: a cache of :func:`~symbackprop.core.naming.parse_element` shared by the
+    elements of one array.)
+    """
+    shapes = shapes or {}
+    expression = sympy.sympify(expression)
+    cache = {} if _parsed is None else _parsed
+    parsed = {}
+    for symbol in expression.free_symbols:
+        element = cache.get(symbol, False)
+        if element is False:
+            element = cache[symbol] = parse_element(symbol)
+        if element is not None:
+            parsed[symbol] = element
+    lows: dict = {}
+    for array, position in parsed.values():
+        if array in parameters:
+            low = lows.get(array)
+            lows[array] = tuple(position) if low is None else tuple(map(min, low, position))
+    labels = {symbol: _factor_label(symbol, element, index, shape, parameters, lows, shapes)
+              for symbol, element in parsed.items()}
+    terms = []
+    for term in sympy.Add.make_args(expression):
+        factors = sympy.Mul.make_args(term)
+        if all(factor.is_Symbol or factor.is_Number for factor in factors):
+            # a product of elements and numbers (the common case): no recursion needed
+            terms.append(" ".join(sorted(labels[factor] if factor in labels else str(factor)
+                                         for factor in factors)))
+        else:
+            terms.append(_structure(term, labels))
+    return tuple(sorted(terms))
+
+
+def _structure(expr, labels) -> str:
+    """``expr`` as text with its element symbols replaced by their labels; the arguments of
+    a sum, a product or a tuple (a group's elements, a window) as a multiset, and a tuple
+    of plain integers (an output position a function carries) left out."""
+    if expr.is_Symbol:
+        return labels.get(expr, str(expr))
+    if expr.is_Number or not expr.args:
+        return str(expr)
+    is_tuple = type(expr) is sympy.Tuple
+    if is_tuple and all(arg.is_Integer for arg in expr.args):
+        return "#"
+    children = [_structure(arg, labels) for arg in expr.args]
+    if expr.is_Add or expr.is_Mul or is_tuple:
+        children.sort()
+    return f"{type(expr).__name__}({','.join(children)})"
+
+
+def element_classes(expressions, shape, parameters=(), shapes=None) -> list[ElementClass]:
+    """The elements of an array grouped by :func:`sum_shape`, in reading order of their
+    first element; the counts add up to the array's size."""
+    classes: dict = {}
+    parsed: dict = {}
+    for index in np.ndindex(*shape):
+        expression = sympy.sympify(expressions[index])
+        key = sum_shape(expression, index, shape, parameters, shapes, parsed)
+        entry = classes.get(key)
+        if entry is None:
+            classes[key] = [index, 1, 0 if expression == 0 else
+                            len(sympy.Add.make_args(expression))]
+        else:
+            entry[1] += 1
+    return [ElementClass(tuple(index), count, terms)
+            for index, count, terms in classes.values()]
+
+
+def select_elements(expressions, shape, detail: str = DEFAULT_DETAIL, parameters=(),
+                    shapes=None, limit: int = PATTERN_LIMIT,
+                    list_small: bool = True) -> ElementSelection:
+    """The elements of an array of ``shape`` (sums ``expressions``) a printout writes out.
+
+    ``full``: every element.  ``pattern``: every element of a small array of several
+    shapes (:data:`PATTERN_FULL_LIMIT` elements, :data:`PATTERN_FULL_TERMS` terms) or of
+    at most :data:`PATTERN_SMALL` elements of a map, else the first
+    element of each shape (:func:`element_classes`) with how many share it; past
+    ``limit`` (:data:`PATTERN_LIMIT`) shapes, one of each number of terms and then the
+    first ones in reading order (``list_small=False``: small arrays too, as in a chain).
+    ``brief``:
+    one element, the first with the most terms.
+    """
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
+    shape = tuple(shape)
+    total = int(np.prod(shape)) if shape else 1
+    everything = [tuple(index) for index in np.ndindex(*shape)]
+    if detail == "full":
+        return ElementSelection(detail, tuple(everything), None, total, total)
+    classes = element_classes(expressions, shape, parameters, shapes)
+    small_map = total <= PATTERN_SMALL and len(shape) > 2  # a worked example's 3x3 map
+    if detail == "pattern" and list_small and (len(classes) > 1 or small_map) and \
+            total <= PATTERN_FULL_LIMIT and \
+            sum(group.terms * group.count for group in classes) <= PATTERN_FULL_TERMS:
+        return ElementSelection(detail, tuple(everything), None, total, len(classes))
+    if detail == "brief":
+        widest = max(classes, key=lambda group: group.terms)  # the first of the widest
+        return ElementSelection(detail, (widest.index,), (widest.count,), total, len(classes))
+    chosen, every_count = classes, True
+    if len(classes) > limit:
+        # the first shape of each number of terms; past the limit, numbers spread from the
+        # fewest terms to the most (the interior's), then other shapes in reading order
+        first = {}
+        for group in classes:
+            first.setdefault(group.terms, group)
+        widths = sorted(first)
+        if len(widths) > limit:
+            every_count = False
+            widths = [widths[round(k * (len(widths) - 1) / (limit - 1))] for k in range(limit)] \
+                if limit > 1 else widths[-1:]
+        picked = [first[width] for width in widths]
+        for group in classes:
+            if len(picked) >= limit:
+                break
+            if group not in picked:
+                picked.append(group)
+        chosen = [group for group in classes if group in picked]
+    return ElementSelection(detail, tuple(group.index for group in chosen),
+                            tuple(group.count for group in chosen), total, len(classes),
+                            every_count)
+
+
+def selection_note(array, selection, printer) -> str | None:
+    """The sentence before a listing that is not every element, saying what was chosen
+    (:data:`SELECTION_EXPLAINED` says once per document what a shape of sum is)."""
+    if not selection.selected:
+        return None
+    total = _fmt(selection.total).replace("{,}", ",")
+    shown = len(selection.indices)
+    head = rf"${printer.name(array)}$: {total} elements"
+    shapes = f"{selection.shapes} shape{'s' if selection.shapes != 1 else ''} of sum"
+    if selection.detail == "brief":
+        return head + f" in {shapes}; written out is the first with the most terms."
+    if selection.shapes == 1:
+        return head + ", all with one shape of sum; written out is the first."
+    text = head + f" in {shapes}; written out is the first element of each shape"
+    if shown < selection.shapes:
+        rest = selection.total - sum(selection.counts)
+        which = "every number of terms that occurs" if selection.every_count else \
+            "numbers of terms from the fewest to the most"
+        text += (rf" for {shown} of them ({which}); the other "
+                 rf"{selection.shapes - shown} shapes hold {rest} elements")
+    return text + "."
+
+
+#: Said once per document, before the first listing that writes out a selection.
+SELECTION_EXPLAINED = (
+    "Two elements have the same shape of sum when their sums have the same terms, shifted "
+    "to other positions, samples or channels; the number on the right of an element written "
+    r"out says how many elements share its shape (\texttt{-{}-detail full} lists every "
+    r"element, \texttt{-{}-detail brief} one of each array).")
+
+
+def explain_selection(parts) -> None:
+    """Add :data:`SELECTION_EXPLAINED` to the first of the listings ``parts`` (dicts with a
+    ``selection`` note, in document order) that has a note."""
+    for part in parts:
+        if part.get("selection"):
+            part["selection"] = SELECTION_EXPLAINED + " " + part["selection"]
+            return
+
+
 
 
 def _matrix(printer, grid, zero: str = r"\zero") -> str:
@@ -486,7 +778,7 @@ NAME_OPTIONS = {
 
 
 def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | None = None,
-                       show_padding: bool = True) -> str:
+                       show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> str:
     """The ``symbackprop latex`` command line that writes this document again."""
     from symbackprop.core.command_line import layer_arguments
 
@@ -506,19 +798,10 @@ def regenerate_command(layer, input_shape, index_base: int = 1, names: dict | No
             words += [f"--{option}-name", names[array]]
     if not show_padding:
         words.append("--no-padding-terms")
+    if detail != DEFAULT_DETAIL:
+        words += ["--detail", detail]
     return " ".join(f"'{word}'" if any(c in word for c in " {}[]\"\\") else word
                     for word in words)
-
-
-def _selection_note(array, shape, shown, printer) -> str:
-    total = int(np.prod(shape))
-    return (rf"${printer.name(array)}$ has {_fmt(total).replace('{,}', ',')} elements, more than "
-            rf"the {LISTING_LIMIT} this page lists in full: shown are {shown} representative "
-            rf"ones, the corners, the middle of each edge and the centre of each map"
-            + (", for the first and last of each batch and channel index" if len(shape) > 2 and
-               any(s > 1 for s in shape[:-2]) else "")
-            + ". Every other element follows the same pattern (and the rules of the next "
-              "sections hold for all of them).")
 
 
 def _outputs_text(printer, outputs) -> str:
@@ -862,26 +1145,48 @@ def size_formula_latex(axis: str, values, result, dilated: bool = True) -> str:
 # The documents: one layer, a chain
 # ---------------------------------------------------------------------------
 
-def _layer_equations(printer, lhs_labels, expressions) -> tuple:
-    """An ``alignat`` block of ``lhs = expression`` rows; sums abbreviated past the limit."""
+def _layer_equations(printer, lhs_labels, expressions, counts=None,
+                     limit: int = TERMS_LIMIT) -> tuple:
+    """An ``alignat`` block of ``lhs = expression`` rows; sums abbreviated past the limit.
+
+    ``counts`` (one per row, of a pattern selection) is how many elements share the
+    row's shape of sum, written on its right.
+    """
     lhs_width = max(0.45 * len(re.sub(r"\\[a-z]+|[{}^_ ]", "", lhs)) for lhs in lhs_labels)
     per_line = _terms_per_line(printer, expressions, lhs_width)
     rows, abbreviated = [], False
-    for lhs, expression in zip(lhs_labels, expressions, strict=True):
-        terms, cut = _abbreviate(printer.terms(expression))
+    for row, (lhs, expression) in enumerate(zip(lhs_labels, expressions, strict=True)):
+        terms, cut = _abbreviate(printer.terms(expression), limit)
         abbreviated |= cut
-        tag = rf"\small {len(sympy.Add.make_args(expression))} terms" if cut else None
+        tags = [count_tag(counts[row])] if counts is not None else []
+        if cut:
+            tags.append(f"{len(sympy.Add.make_args(expression))} terms")
+        tag = r"\small " + "; ".join(tags) if tags else None
         rows.append(equation_rows(lhs, terms, per_line, tag, join_lone_last=True))
     return _block(rows), abbreviated
 
 
-def _listing(printer, array_name, shape, expressions, lhs):
-    """The rows for an array (a selection when it is large) and a note saying so."""
-    indices, selected = representative_indices(shape, 2 if len(shape) > 2 else 1)
-    block, abbreviated = _layer_equations(printer, [lhs(index) for index in indices],
-                                          [expressions[index] for index in indices])
-    note = _selection_note(array_name, shape, len(indices), printer) if selected else None
-    return {"block": block, "selection": note, "abbreviated": abbreviated}
+def count_tag(count: int) -> str:
+    """The tag of a pattern row: how many elements share its shape of sum."""
+    return f"{_fmt(count).replace('{,}', ',')} element{'s' if count != 1 else ''}"
+
+
+def _listing(printer, array_name, shape, expressions, lhs, detail: str = DEFAULT_DETAIL,
+             parameters=(), limit: int = PATTERN_LIMIT, terms: int | None = None,
+             list_small: bool = True):
+    """The rows for an array (:func:`select_elements` picks them) and a note saying which.
+
+    ``parameters``: the names of the arrays that are learned parameters (a kernel tap
+    keeps its offset in the shape of a sum, an activation element does not).
+    """
+    selection = select_elements(expressions, shape, detail, parameters,
+                                printer.notation.shapes, limit, list_small)
+    block, abbreviated = _layer_equations(printer, [lhs(index) for index in selection.indices],
+                                          [expressions[index] for index in selection.indices],
+                                          selection.counts,
+                                          terms_limit(detail) if terms is None else terms)
+    return {"block": block, "selection": selection_note(array_name, selection, printer),
+            "abbreviated": abbreviated}
 
 
 def _shape(shape) -> str:
@@ -893,7 +1198,7 @@ def _derivative(printer, loss, symbol) -> str:
 
 
 def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
-                    show_padding: bool = True) -> tuple[str, dict]:
+                    show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """One layer as ``templates/layers.tex.j2``: its kind supplies the formulas."""
     layer = derivation.layer
     parts = LATEX[layer]
@@ -915,16 +1220,19 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
     written = derivation.z_written if show_padding else derivation.z
+    parameters = tuple(derivation.params)
     forward = _listing(printer, "z", derivation.output_shape, written,
-                       lambda index: printer.label("z", index))
+                       lambda index: printer.label("z", index), detail, parameters)
     backward = []
     for name in ("x", *derivation.params):
         symbols = derivation.x if name == "x" else derivation.params[name]
         part = _listing(printer, name, symbols.shape, derivation.grads[name],
-                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]))
+                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]),
+                        detail, parameters)
         part["title"] = {"x": "Input", "w": "Weight", "b": "Bias"}[name] + \
             f" ${printer.name(name)}$"
         backward.append(part)
+    explain_selection([forward, *backward])
     context = {
         "title": _value(parts.title, layer),
         "description": latex_escape(layer.describe()).replace("->", r"$\to$"),
@@ -939,7 +1247,7 @@ def _layer_document(derivation, index_base: int = 1, names: dict | None = None,
         "sections": parts.sections(derivation, printer) if parts.sections else [],
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
-        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
+        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail)},
         "chain": None,
     }
     return "layers.tex.j2", context
@@ -973,7 +1281,7 @@ def _general_and_notes(parts, layer, reader, index_base, printer) -> tuple:
 
 
 def _chain_document(chain, index_base: int = 1, names: dict | None = None,
-                    show_padding: bool = True) -> tuple[str, dict]:
+                    show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """A chain as ``templates/layers.tex.j2``: each layer's kind supplies its step."""
     notation = chain.notation(index_base=index_base, names=names)
     plain = LayerLatexPrinter(notation)
@@ -1009,17 +1317,20 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         printer = LayerLatexPrinter(notation, window_output=step.names["z"],
                                     vector_bias=parts.vector_bias)
         shown = step.z_written if show_padding and parts.shows_padding else step.z
+        # a chain's layer keeps to about a page: fewer shapes, the usual sum length
+        compact = {"detail": detail, "parameters": tuple(step.params),
+                   "limit": CHAIN_PATTERN_LIMIT, "terms": TERMS_LIMIT, "list_small": False}
         forward = _listing(printer, step.names["z"], step.output_shape, shown,
                            lambda index, step=step, printer=printer:
-                           printer.doprint(step.output[index]))
+                           printer.doprint(step.output[index]), **compact)
         backward = [_listing(printer, step.names["grad_x"], step.input_shape, step.delta_in,
                              lambda index, step=step, printer=printer: printer.label(
-                                 step.names["grad_x"], index))]
+                                 step.names["grad_x"], index), **compact)]
         for name, gradient in step.param_grads.items():
             backward.append(_listing(
                 printer, name, gradient.shape, gradient,
                 lambda index, name=name, step=step, printer=printer:
-                _derivative(printer, loss, step.params[name][index])))
+                _derivative(printer, loss, step.params[name][index]), **compact))
         reader = {"x": plain.name(step.names["x"]), "z": plain.name(step.names["z"]),
                   "g": plain.name(step.names["g"]), "L": loss}
         for own in ("w", "b"):
@@ -1041,11 +1352,17 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
                                    rf"\mathrel{{+}}= {reader['g']}"}
         sections.append({"number": step.number,
                          "description": _step_description(step, plain),
-                         "general": general, "forward": forward, "backward": backward})
+                         "general": general, "forward": forward, "backward": backward,
+                         "verdict": _step_verdict(step, plain, loss)})
+    explain_selection([part for section in sections
+                       for part in (section["forward"], *section["backward"])])
     context = {
         "title": "Backpropagation through a chain of layers",
         "description": latex_escape(chain.layer.describe()).replace("->", r"$\to$"),
         "chain": {"table": table, "walk": walk, "sections": sections,
+                  # the walk under a long layer table would run onto a second page
+                  "walk_new_page": len(steps) + len(walk) + sum(
+                      1 for row in walk if row["combined"]) > WALK_BESIDE_TABLE,
                   "last": plain.name(f"delta{len(steps)}"),
                   "output": plain.name(f"a{len(steps)}"),
                   # the reader's letters of the activations and error terms, for the prose
@@ -1057,6 +1374,25 @@ def _chain_document(chain, index_base: int = 1, names: dict | None = None,
         "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT},
     }
     return "layers.tex.j2", context
+
+
+def _step_verdict(step, printer, loss) -> dict | None:
+    """Whether the closed forms of a chain step's kind (its matrix form, its rules) equal
+    the derived sums: ``{"holds", "checked", "what"}``, or ``None`` when it has none."""
+    from symbackprop.core.rules import proofs_for
+
+    if step.is_sum or step.derivation is None:
+        return None
+    proofs = proofs_for(step.derivation)
+    if not proofs:
+        return None
+    arrays = {"x": step.names["x"], **{own: step.names[own]
+                                      for own in step.layer.parameter_names}}
+    what = [rf"$\partial {loss}/\partial {printer.name(arrays[array])}$"
+            for array in dict.fromkeys(proof.name.removeprefix("grad_") for proof in proofs)
+            if array in arrays]
+    return {"holds": all(proof.holds for proof in proofs),
+            "checked": sum(proof.checked for proof in proofs), "what": _list(what)}
 
 
 def _step_description(step, printer) -> str:
@@ -1072,7 +1408,7 @@ def _step_description(step, printer) -> str:
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
              show_padding: bool = True, *, command: str | None = None,
-             worked_example: bool = True) -> str:
+             detail: str = DEFAULT_DETAIL, worked_example: bool = True) -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1089,20 +1425,26 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     command : str, optional
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
+    detail : str
+        Which elements are written out (:data:`DETAILS`): ``brief``, ``pattern``
+        (default: one of each shape of sum, :func:`select_elements`) or ``full``.
     worked_example : bool
         End with a worked example in numbers (:mod:`~symbackprop.render.worked_example`);
         ``False`` leaves it out (``--no-worked-example``).
     """
     from symbackprop._version import __version__
 
+    if detail not in DETAILS:
+        raise ValueError(f"detail: must be one of {', '.join(DETAILS)}, got {detail!r}")
     command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding) \
+                                            index_base, dict(names or {}), show_padding,
+                                            detail) \
         + ("" if worked_example else " --no-worked-example")
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
         write = LATEX[derivation.layer].document or _layer_document
-    template, context = write(derivation, index_base, names, show_padding)
+    template, context = write(derivation, index_base, names, show_padding, detail)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__),
                    worked=WORKED_EXAMPLE["build"](derivation, index_base, names, show_padding)

@@ -21,12 +21,12 @@ from symbackprop.kinds.conv2d.spec import Conv2d
 from symbackprop.render.latex import (
     _LEADING_LETTERS,
     _SPATIAL_LETTERS,
+    DEFAULT_DETAIL,
     LATEX,
     LISTING_LIMIT,
     MATRIX_LIMIT,
     RULE_MATRIX_LIMIT,
     TERMS_HEAD,
-    TERMS_LIMIT,
     TERMS_TAIL,
     LatexParts,
     LatexPrinter,
@@ -36,13 +36,16 @@ from symbackprop.render.latex import (
     _list,
     _matrix,
     _outputs_text,
-    _selection_note,
     _terms_per_line,
+    count_tag,
     equation_rows,
+    explain_selection,
     latex_name,
-    representative_indices,
+    select_elements,
+    selection_note,
     size_extent_latex,
     size_formula_latex,
+    terms_limit,
 )
 from symbackprop.render.templating import latex_escape
 
@@ -200,7 +203,7 @@ def _layer_section(derivation, printer) -> dict:
     }
 
 
-def _forward_section(derivation, printer, show_padding) -> dict:
+def _forward_section(derivation, printer, show_padding, detail=DEFAULT_DETAIL) -> dict:
     layer = derivation.layer
     name = printer.name
     base = printer.notation.index_base
@@ -237,31 +240,35 @@ def _forward_section(derivation, printer, show_padding) -> dict:
                    rf"output channel $o$'s group only.")
 
     shown_expressions = derivation.z_written if show_padding else derivation.z
-    indices, selected = representative_indices(derivation.output_shape)
+    selection = select_elements(shown_expressions, derivation.output_shape, detail,
+                                tuple(derivation.params), printer.notation.shapes)
+    indices = selection.indices
     expressions = [shown_expressions[index] for index in indices]
     lhs_width = 2.5 if printer.generic_label("z").find("^") < 0 else 3.5
     per_line = _terms_per_line(printer, expressions, lhs_width,
                                prefer_multiple=kw if cg == 1 else kw * kh)
     equations = []
     abbreviated = False
-    for index, expr in zip(indices, expressions, strict=True):
-        terms, cut = _abbreviate(printer.terms(expr))
+    for row, (index, expr) in enumerate(zip(indices, expressions, strict=True)):
+        terms, cut = _abbreviate(printer.terms(expr), terms_limit(detail))
         abbreviated |= cut
-        tag = rf"\small {len(sympy.Add.make_args(expr))} terms" if cut else None
+        tags = [count_tag(selection.counts[row])] if selection.counts else []
+        if cut:
+            tags.append(f"{len(sympy.Add.make_args(expr))} terms")
+        tag = r"\small " + "; ".join(tags) if tags else None
         equations.append(equation_rows(printer.label("z", index), terms, per_line, tag,
                                        join_lone_last=layer.bias))
     return {
         "general": general,
         "padded_note": padded,
         "block": _block(equations),
-        "selection": _selection_note("z", derivation.output_shape, len(indices), printer)
-        if selected else None,
+        "selection": selection_note("z", selection, printer),
         "abbreviated": abbreviated,
         "padding_shown": show_padding and any(layer.padding),
     }
 
 
-def _backward_section(derivation, printer) -> list[dict]:
+def _backward_section(derivation, printer, detail=DEFAULT_DETAIL) -> list[dict]:
     name = printer.name
     loss = name("L")
     fed, weight_uses = _feeds(derivation)
@@ -274,7 +281,9 @@ def _backward_section(derivation, printer) -> list[dict]:
                                                 unit="arrays", delay=0):
         grads = derivation.grads[array]
         shape = tuple(symbols.shape)
-        indices, selected = representative_indices(shape, spatial_axes=2 if len(shape) > 1 else 0)
+        selection = select_elements(grads, shape, detail, tuple(derivation.params),
+                                    printer.notation.shapes)
+        indices = selection.indices
         expressions = [grads[index] for index in indices]
         lhs = [rf"\frac{{\partial {loss}}}{{\partial {printer.label(array, index)}}}"
                for index in indices]
@@ -283,10 +292,10 @@ def _backward_section(derivation, printer) -> list[dict]:
         equations = []
         abbreviated = False
         unread = []
-        for index, left, expr in zip(indices, lhs, expressions, strict=True):
+        for row, (index, left, expr) in enumerate(zip(indices, lhs, expressions, strict=True)):
             symbol = element_symbol(array, index)
             all_terms = printer.terms(expr)
-            terms, cut = _abbreviate(all_terms)
+            terms, cut = _abbreviate(all_terms, terms_limit(detail))
             abbreviated |= cut
             count = len(all_terms)
             if array == "x":
@@ -303,14 +312,15 @@ def _backward_section(derivation, printer) -> list[dict]:
                 tag = f"in {count} outputs"
             if cut:
                 tag += f"; {count} terms"
+            if selection.counts:
+                tag = count_tag(selection.counts[row]) + "; " + tag
             equations.append(equation_rows(left, terms, per_line, r"\small " + tag))
         sections.append({
             "array": array,
             "title": title,
             "label": printer.generic_label(array),
             "block": _block(equations),
-            "selection": _selection_note(array, shape, len(indices), printer)
-            if selected else None,
+            "selection": selection_note(array, selection, printer),
             "abbreviated": abbreviated,
             "unread": unread,
         })
@@ -615,7 +625,7 @@ def _cost_section(derivation, printer) -> dict:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True) -> tuple[str, dict]:
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """The convolution's own document: its template and the context of its sections."""
     names = dict(names or {})
     for key, value in names.items():
@@ -626,16 +636,19 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     printer = LatexPrinter(notation, padding_command=r"\pad" if show_padding else None)
     proofs = rules.proofs_for(derivation)
     plain = LatexPrinter(notation)
+    forward = _forward_section(derivation, printer, show_padding, detail)
+    backward = _backward_section(derivation, plain, detail)
+    explain_selection([forward, *backward])
     context = {
         "layer": _layer_section(derivation, plain),
-        "forward": _forward_section(derivation, printer, show_padding),
+        "forward": forward,
         "backward_intro": _backward_intro(derivation, plain),
-        "backward": _backward_section(derivation, plain),
+        "backward": backward,
         "rules": _rules_section(derivation, plain, proofs),
         "matrix": _matrix_section(derivation, plain),
         "cost": _cost_section(derivation, plain),
         "names": {key: plain.name(key) for key in ("x", "w", "b", "z", "g", "L")},
-        "limits": {"listing": LISTING_LIMIT, "terms": TERMS_LIMIT, "head": TERMS_HEAD,
+        "limits": {"listing": LISTING_LIMIT, "terms": terms_limit(detail), "head": TERMS_HEAD,
                    "tail": TERMS_TAIL, "matrix": MATRIX_LIMIT},
         "has_bias": derivation.layer.bias,
         "figures": {figure.name: figure for figure in figures(derivation, plain)},

@@ -15,6 +15,7 @@ from symbackprop.kinds.conv_transpose.figures import figures
 from symbackprop.kinds.conv_transpose.rules import convolution_of
 from symbackprop.kinds.conv_transpose.spec import AXIS_NAMES, LAYER_TYPES
 from symbackprop.render.latex import (
+    DEFAULT_DETAIL,
     LATEX,
     MATRIX_LIMIT,
     LatexParts,
@@ -155,9 +156,9 @@ def _verdict(proof) -> dict:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True) -> tuple[str, dict]:
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """The layer document of ``layers.tex.j2`` plus the rules, the relations and the matrix."""
-    _, context = _layer_document(derivation, index_base, names, show_padding)
+    _, context = _layer_document(derivation, index_base, names, show_padding, detail)
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation, vector_bias=False)
     names = {array: printer.name(array) for array in ("x", "w", "g", "z", "b", "L")}

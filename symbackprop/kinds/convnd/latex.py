@@ -14,6 +14,7 @@ from symbackprop.kinds.conv2d.figures import MATRIX_FIGURE_LIMIT, unrolled_figur
 from symbackprop.kinds.convnd.rules import grad_padding
 from symbackprop.kinds.convnd.spec import Conv1d, Conv3d
 from symbackprop.render.latex import (
+    DEFAULT_DETAIL,
     LATEX,
     LatexParts,
     LayerLatexPrinter,
@@ -184,10 +185,10 @@ def chain_step(step, printer) -> str:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True) -> tuple[str, dict]:
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """The layer document of ``layers.tex.j2`` (with the sections above) through
     ``templates/convnd/derivation.tex.j2``, which adds ``C`` and ``C^T`` drawn as grids."""
-    _, context = _layer_document(derivation, index_base, names, show_padding)
+    _, context = _layer_document(derivation, index_base, names, show_padding, detail)
     printer = LayerLatexPrinter(derivation.notation(index_base=index_base, names=names))
     context["matrix_figures"] = {
         "shown": {figure.name: figure for figure in unrolled_figures(derivation, printer)},

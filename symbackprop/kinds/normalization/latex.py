@@ -18,12 +18,15 @@ from symbackprop.kinds.normalization.rules import (
 )
 from symbackprop.kinds.normalization.spec import NORMALIZATION_TYPES
 from symbackprop.render.latex import (
+    DEFAULT_DETAIL,
     LATEX,
     LatexParts,
     LayerLatexPrinter,
     _derivative,
     _listing,
     _shape,
+    explain_selection,
+    terms_limit,
 )
 from symbackprop.render.latex_names import fill_names
 from symbackprop.render.templating import latex_escape
@@ -142,10 +145,18 @@ def _statistics_rows(derivation, printer) -> tuple[list, int]:
         elements = [printer.doprint(element) for element in mean.args[0]]
         m = len(elements)
         mu = printer.doprint(mean)
-        rows.append(rf"{mu} &= \tfrac{{1}}{{{m}}}\left({' + '.join(elements)}\right)")
-        squares = " + ".join(rf"({e} - {mu})^2" for e in elements)
-        rows.append(rf"{printer.doprint(variance)} &= \tfrac{{1}}{{{m}}}\left({squares}\right)")
+        rows.append(rf"{mu} &= \tfrac{{1}}{{{m}}}" + _wrapped(elements, 8))
+        squares = [rf"({e} - {mu})^2" for e in elements]
+        rows.append(rf"{printer.doprint(variance)} &= \tfrac{{1}}{{{m}}}" + _wrapped(squares, 4))
     return rows, means.size
+
+
+def _wrapped(terms: list, per_line: int) -> str:
+    """``\\bigl(t_1 + ... + t_n\\bigr)``, broken into ``align`` lines of ``per_line`` terms
+    (a group's variance has a square per element: one line would run off the page)."""
+    lines = [" + ".join(terms[start:start + per_line])
+             for start in range(0, len(terms), per_line)]
+    return r"\bigl(" + r" \\ &\qquad + ".join(lines) + r"\bigr)"
 
 
 def _number_latex(value: float) -> str:
@@ -159,7 +170,7 @@ def _number_latex(value: float) -> str:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True):
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL):
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
@@ -175,17 +186,20 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
     arrays.append((rf"{printer.name('z')},\ {printer.name('g')}", _shape(derivation.output_shape),
                    rf"the output and the upstream gradient $\partial {loss}/\partial "
                    rf"{printer.name('z')}$"))
+    parameters = tuple(derivation.params)
     forward = _listing(printer, "z", derivation.output_shape, derivation.z,
-                       lambda index: printer.label("z", index))
+                       lambda index: printer.label("z", index), detail, parameters)
     backward = []
     titles = {"x": "Input", "weight": r"Scale $\gamma$ (\texttt{weight})",
               "bias": r"Shift $\beta$ (\texttt{bias})"}
     for name in ("x", *derivation.params):
         symbols = derivation.x if name == "x" else derivation.params[name]
         part = _listing(printer, name, symbols.shape, derivation.grads[name],
-                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]))
+                        lambda index, symbols=symbols: _derivative(printer, loss, symbols[index]),
+                        detail, parameters)
         part["title"] = titles[name] + (f" ${printer.name('x')}$" if name == "x" else "")
         backward.append(part)
+    explain_selection([forward, *backward])
     statistics, groups = _statistics_rows(derivation, printer) \
         if layer.uses_batch_statistics else ([], 0)
     proofs = proofs_for(derivation)
@@ -218,7 +232,7 @@ def document(derivation, index_base: int = 1, names: dict | None = None,
         "one_gamma": one_gamma_per_group(layer),
         "loss_sum": rf"{loss} = \sum {printer.name('g')} \, {printer.name('z')}",
         "method": derivation.method,
-        "limits": {"terms": 24},
+        "limits": {"terms": terms_limit(detail)},
         "names": names,
     }
     return "normalization/derivation.tex.j2", context

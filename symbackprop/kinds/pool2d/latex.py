@@ -26,6 +26,7 @@ from symbackprop.kinds.pool2d.rules import (
 )
 from symbackprop.kinds.pool2d.spec import MAX_POOLS, POOLS
 from symbackprop.render.latex import (
+    DEFAULT_DETAIL,
     INDEX_LETTERS,
     LATEX,
     LatexParts,
@@ -326,11 +327,11 @@ def activation_section(derivation, printer) -> dict:
 
 
 def document(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True) -> tuple[str, dict]:
+             show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """The pooling's document: the shared layer document (``templates/layers.tex.j2``)
     through ``templates/pool2d/derivation.tex.j2``, which adds the upsample figure, the
     rules and the continuation through the activation before the pooling."""
-    _, context = _layer_document(derivation, index_base, names, show_padding)
+    _, context = _layer_document(derivation, index_base, names, show_padding, detail)
     notation = derivation.notation(index_base=index_base, names=names)
     printer = LayerLatexPrinter(notation)
     is_max = isinstance(derivation.layer, MAX_POOLS)
