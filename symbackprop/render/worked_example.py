@@ -677,7 +677,7 @@ def _chain_example(chain, index_base, names) -> WorkedExample:
     shapes["delta0"] = shapes["a0"]
     reason = _too_large(notation, shapes)
     if reason is not None:
-        return _omitted(reason + "; a smaller --input shows it", None)
+        return _omitted(reason + "; a smaller \\texttt{-{}-input} shows it", None)
     params = {name: array for step in steps for name, array in step.params.items()}
     symbols = {}
     for step in steps:
