@@ -49,8 +49,13 @@ def _latex_options(parser, kind):
                         help="write the document to FILE.tex (default: standard output; "
                              "derivation.tex with --pdf)")
     parser.add_argument("--pdf", action="store_true",
-                        help="also compile FILE.pdf next to it with pdflatex (default: "
-                             "only the .tex)")
+                        help="also compile FILE.pdf next to it with pdflatex, xelatex for "
+                             "--lang zh (default: only the .tex)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="language of the prose: en English, zh Chinese (math unchanged; "
+                             "--pdf then needs xelatex and ctex: bash dev.sh setup-zh). Only "
+                             "the LaTeX document: html and derive stay English (default "
+                             "%(default)s)")
     for option, (array, meaning) in NAME_OPTIONS.items():
         if array in ("w", "b") and array not in kind.parameter_names:
             # Pooling and activations learn no weight or bias to rename.
@@ -80,6 +85,7 @@ def latex_command(args) -> int:
     import sys
     from pathlib import Path
 
+    from symbackprop.render.languages import compiler_for
     from symbackprop.render.latex import (
         LatexCompileError,
         check_output_name,
@@ -100,12 +106,13 @@ def latex_command(args) -> int:
                     f"or -o OTHER.tex")
     if output is not None:
         check_output_name(output, pdf=args.pdf)
+    compiler = compiler_for(args.lang) if args.pdf else None
     names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
-                    show_padding=not args.no_padding_terms)
+                    show_padding=not args.no_padding_terms, language=args.lang)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -113,7 +120,7 @@ def latex_command(args) -> int:
     print(f"wrote {path}")
     if args.pdf:
         try:
-            pdf = compile_pdf(path)
+            pdf = compile_pdf(path, compiler=compiler)
         except LatexCompileError as error:
             print(f"symbackprop latex: error: {error}", file=sys.stderr)
             return 1

@@ -1026,7 +1026,8 @@ def _step_description(step, printer) -> str:
 
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
-             show_padding: bool = True, *, command: str | None = None) -> str:
+             show_padding: bool = True, *, command: str | None = None,
+             language: str = "en") -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1043,11 +1044,20 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     command : str, optional
         The command line named in the document's footer; by default the
         ``symbackprop latex`` command that regenerates this document.
+    language : str
+        ``"en"`` (default) or ``"zh"``: the prose in Chinese, translated from the
+        finished English document by :mod:`symbackprop.render.languages` (math
+        untouched; the document then needs xelatex and the ctex package).
     """
     from symbackprop._version import __version__
+    from symbackprop.render.languages import check_language, translate_document
 
-    command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding)
+    check_language(language)
+    if not command:
+        command = regenerate_command(derivation.layer, derivation.input_shape,
+                                     index_base, dict(names or {}), show_padding)
+        if language != "en":
+            command += f" --lang {language}"
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
@@ -1055,7 +1065,8 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     template, context = write(derivation, index_base, names, show_padding)
     context.update(command=_typewriter(command), command_comment=" ".join(command.split()),
                    version=latex_escape(__version__))
-    return latex_environment().get_template(template).render(**context)
+    document = latex_environment().get_template(template).render(**context)
+    return translate_document(document, language)
 
 
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
