@@ -530,7 +530,7 @@ def untranslated(document: str, language: str) -> list[Sentence]:
 def sentences(document: str) -> list[Sentence]:
     """Every sentence of prose of a document, masked, in order (for tests and tools)."""
     return [sentence for piece in _units(document)[2] if not isinstance(piece, str)
-            for _, sentence, _, _ in _sentences(piece)]
+            for _, sentence, _, _ in _sentences(piece) if sentence.masked]
 
 
 def missing_report(missing: list[Sentence]) -> str:
