@@ -55,21 +55,41 @@ def document(name: str, capsys, *extra: str) -> str:
     return _DOCUMENTS[key]
 
 
+def without_words(math: str) -> str:
+    """Display math with the words of its ``\\text{...}`` and ``\\tag*{...}`` (notes set in
+    math, translated like any prose) left out, their own inline math kept."""
+    out, index = "", 0
+    for match in re.finditer(r"\\(?:text|textrm|mbox|intertext|tag\*?)\{", math):
+        if match.start() < index:
+            continue
+        depth, end = 0, match.end() - 1
+        while True:
+            depth += {"{": 1, "}": -1}.get(math[end], 0)
+            end += 1
+            if depth == 0:
+                break
+        words = math[match.end():end - 1]
+        out += math[index:match.end()] + " ".join(re.findall(r"\$[^$]*\$", words)) + "}"
+        index = end
+    return out + math[index:]
+
+
 def math_spans(text: str) -> Counter:
     """Every piece of math of a document's body: display environments, \\[...\\],
-    $...$ and \\(...\\), counted (the translation may reorder them, never change one)."""
+    $...$ and \\(...\\), counted (the translation may reorder them, never change one;
+    only the words of a note set in display math are translated)."""
     body = text[text.index("\\begin{document}"):]
     spans = Counter()
     environments = re.compile(r"\\begin\{((?:equation|align|alignat|gather|multline)\*?)\}"
                               r".*?\\end\{\1\}", re.S)
     for match in environments.finditer(body):
-        spans[match.group(0)] += 1
+        spans[without_words(match.group(0))] += 1
     body = environments.sub(" ", body)
     # \\[4pt] is a line break, not display math: an opening has no backslash before it.
     for pattern in (r"(?<!\\)\\\[.*?\\\]", r"(?<!\\)\\\(.*?\\\)",
                     r"(?<!\\)\$.*?(?<!\\)\$"):
         for match in re.finditer(pattern, body, re.S):
-            spans[match.group(0)] += 1
+            spans[without_words(match.group(0))] += 1
         body = re.sub(pattern, " ", body, flags=re.S)
     return spans
 

@@ -39,6 +39,9 @@ PROTECTED_ENVIRONMENTS = {
     "eqnarray", "eqnarray*", "verbatim", "Verbatim", "lstlisting", "minted", "split",
 }
 
+#: Of those, the ones that hold quoted code, not math: no word in them is translated.
+VERBATIM_ENVIRONMENTS = {"verbatim", "Verbatim", "lstlisting", "minted"}
+
 #: Commands whose argument is a unit of prose of its own (a heading, a caption).
 HEADINGS = {"section", "subsection", "subsubsection", "paragraph", "subparagraph",
             "caption", "title", "author"}
@@ -225,7 +228,8 @@ class _Scanner:
             return close
         if name == "[":
             close = self.math_end(end, r"\]")
-            self.keep(text[start:close])
+            self.flush()
+            self.output.extend(_math(text[start:close]))
             return close
         if name == "\\":
             close = self.arguments(end, 0)
@@ -238,11 +242,13 @@ class _Scanner:
                 closer = f"\\end{{{environment}}}"
                 close = text.find(closer, end)
                 close = len(text) if close < 0 else close + len(closer)
+                self.flush()
                 if environment == "tikzpicture":
-                    self.flush()
                     self.output.extend(_tikz(text[start:close]))
-                else:
+                elif environment in VERBATIM_ENVIRONMENTS:
                     self.keep(text[start:close])
+                else:
+                    self.output.extend(_math(text[start:close]))
                 return close
             close = self.arguments(end, 2 if environment in ("tabular", "alignat") else 1)
             self.keep(text[start:close])
@@ -275,6 +281,24 @@ class _Scanner:
         # Any other command (\ldots, \%, \,) is part of the words around it.
         self.add("text", text[start:end])
         return end
+
+
+def _math(block: str) -> list:
+    """Display math: kept, but for the words of its ``\\text{...}`` and ``\\tag*{...}``
+    (a note beside a sum, "with" before the values), which are text set in math."""
+    output: list = []
+    kept_from = 0
+    for match in re.finditer(r"\\(?:text|textrm|mbox|intertext|tag\*?)\{", block):
+        if match.start() < kept_from:
+            continue  # inside the words of an earlier one
+        opening = match.end() - 1
+        close = _Scanner(block).group(opening)
+        output.append(block[kept_from:opening + 1])
+        output.extend(_Scanner(block[opening + 1:close - 1]).scan())
+        output.append("}")
+        kept_from = close
+    output.append(block[kept_from:])
+    return output
 
 
 def _tikz(picture: str) -> list:
