@@ -97,7 +97,8 @@ def math_spans(text: str) -> Counter:
 def english_words(text: str) -> list[str]:
     """The English words of a sentence, but for commands and the names Chinese keeps."""
     return re.findall(r"[A-Za-z]{3,}", re.sub(
-        r"\\[A-Za-z]+|SymPy|PyTorch|NumPy|Python|Kronecker|symbackprop|valid", "", text))
+        r"\\[A-Za-z]+|SymPy|PyTorch|NumPy|Python|Kronecker|symbackprop|valid|log-softmax|softmax|"
+        r"one-hot|Dropout|alpha|beta|mean|sum", "", text))
 
 
 @pytest.mark.parametrize("name", LECTURER)
@@ -106,6 +107,24 @@ def test_lecturer_documents_have_no_untranslated_sentence(name, capsys):
     assert not missing, (
         f"the Chinese phrase book lacks {len(missing)} sentences of {name}; add them to "
         f"PHRASES in symbackprop/render/languages/zh.py:\n{missing_report(missing)}")
+
+
+#: Further kinds whose default document is translated in full too (the cheap ones).
+OTHER_KINDS = ["relu", "sigmoid", "tanh", "elu", "prelu", "dropout", "flatten", "linear",
+               "softmax", "logsoftmax", "crossentropyloss", "mseloss", "conv1d",
+               "convtranspose1d", "batchnorm1d", "maxpool1d", "upsample2d"]
+
+
+@pytest.mark.parametrize("kind", OTHER_KINDS)
+def test_the_other_kinds_default_documents_have_no_untranslated_sentence(kind, capsys):
+    capsys.readouterr()
+    assert main(["latex", kind]) == 0
+    english = capsys.readouterr().out
+    missing = untranslated(english, "zh")
+    assert not missing, (
+        f"the Chinese phrase book lacks {len(missing)} sentences of latex {kind}; add them to "
+        f"PHRASES in symbackprop/render/languages/zh.py:\n{missing_report(missing)}")
+    assert math_spans(translate_document(english, "zh")) == math_spans(english)
 
 
 @pytest.mark.parametrize("name", LECTURER)

@@ -306,6 +306,109 @@ PHRASES: dict[str, str] = {
     "Together with the pooling layer after it, this is the notes' <0>:": "与其后的池化层合在一起，就是讲义中的 <0>：",
     "Layer <0>, a convolution: a full correlation with the rotated kernel, channels swapped:":
         "第 <0> 层，卷积：与旋转后的卷积核做全互相关，输入输出通道互换：",
+    # -- more kinds: 1-D and 3-D convolutions and pooling, normalisations, activations,
+    #    dropout, flatten, fully connected, softmax, losses, upsampling
+    "Backpropagation through <0>-D average pooling, element by element": "<0> 维平均池化的反向传播：逐元素推导",
+    "Backpropagation through <0>-D max pooling, element by element": "<0> 维最大池化的反向传播：逐元素推导",
+    "Backpropagation through <0>-D convolution, element by element": "<0> 维卷积的反向传播：逐元素推导",
+    "Backpropagation through a <0>-D convolution, element by element": "<0> 维卷积的反向传播：逐元素推导",
+    "Backpropagation through batch normalisation, element by element": "批归一化的反向传播：逐元素推导",
+    "Backpropagation through group normalisation, element by element": "组归一化的反向传播：逐元素推导",
+    "Backpropagation through instance normalisation, element by element": "实例归一化的反向传播：逐元素推导",
+    "Backpropagation through layer normalisation, element by element": "层归一化的反向传播：逐元素推导",
+    "Backpropagation through the cross-entropy loss, element by element": "交叉熵损失的反向传播：逐元素推导",
+    "Backpropagation through the mean squared error, element by element": "均方误差的反向传播：逐元素推导",
+    "Backpropagation through dropout, element by element": "Dropout 的反向传播：逐元素推导",
+    "Backpropagation through <0>, element by element": "<0> 的反向传播：逐元素推导",
+    "Backpropagation through a flatten layer, element by element": "展平层的反向传播：逐元素推导",
+    "Backpropagation through a fully connected layer, element by element": "全连接层的反向传播：逐元素推导",
+    "Backpropagation through logsoftmax, element by element": "log-softmax 的反向传播：逐元素推导",
+    "Backpropagation through softmax, element by element": "softmax 的反向传播：逐元素推导",
+    "Backpropagation through nearest-neighbour upsampling, element by element": "最近邻上采样的反向传播：逐元素推导",
+    "One mean <0> and one variance <1> for each channel, over the batch: <2> values share them.":
+        "每个通道在批次上计算一个均值 <0> 和一个方差 <1>：共 <2> 个值共享它们。",
+    "One mean <0> and one variance <1> for each sample and group of <2> channels (<3> groups), over its channels and the spatial axes: <4> values share them.":
+        "每个样本的每组 <2> 个通道（共 <3> 组）在其通道和空间维度上计算一个均值 <0> 和一个方差 <1>：共 <4> 个值共享它们。",
+    "One mean <0> and one variance <1> for each sample and channel, over the two spatial axes: <2> values share them.":
+        "每个样本的每个通道在两个空间维度上计算一个均值 <0> 和一个方差 <1>：共 <2> 个值共享它们。",
+    "One mean <0> and one variance <1> for each sample, over its last axis (<2>): <3> values share them.":
+        "每个样本在最后一个维度（<2>）上计算一个均值 <0> 和一个方差 <1>：共 <3> 个值共享它们。",
+    "\\textbf{Proven} against the elements below: <0> equal on all <1> elements, symbolically; <2> equal on all <3> elements, symbolically; <4> equal on all <5> elements, symbolically. (Symbolically: each mean written out as its sum, <6> replaced by <7>, and the difference expanded to <8>.)":
+        "与下面的逐元素结果对照\\textbf{已证明}：<0> 在全部 <1> 个元素上符号相等；<2> 在全部 <3> 个元素上符号相等；<4> 在全部 <5> 个元素上符号相等。（符号验证：每个均值写成求和，<6> 替换为 <7>，差值展开后为 <8>。）",
+    "\\textbf{Proven} against the elements below: <0> equal on all <1> elements, symbolically. (Symbolically: each mean written out as its sum, <2> replaced by <3>, and the difference expanded to <4>.)":
+        "与下面的逐元素结果对照\\textbf{已证明}：<0> 在全部 <1> 个元素上符号相等。（符号验证：每个均值写成求和，<2> 替换为 <3>，差值展开后为 <4>。）",
+    "The closed forms, with <0>, <1> and sums over the <2> values of a group:": "闭式解如下，其中 <0>，<1>，求和遍历一组的 <2> 个值：",
+    "<0> is <1> with zero padding (begin, end) = (<2>, <3>) along its axis; a product with a padding zero is written <4> and adds nothing.":
+        "<0> 是 <1> 沿其维度补零（开头, 末尾）= (<2>, <3>) 后的结果；与填充零的乘积记为 <4>，贡献为零。",
+    "<0> is <1> with zero padding (begin, end) = (<2>, <3>), (<4>, <5>), (<6>, <7>) along the depth, height and width axes; a product with a padding zero is written <8> and adds nothing.":
+        "<0> 是 <1> 沿深度、高度、宽度三个维度补零（开头, 末尾）= (<2>, <3>), (<4>, <5>), (<6>, <7>) 后的结果；与填充零的乘积记为 <8>，贡献为零。",
+    "Closed forms, proven on this instance": "闭式解（已在本例上证明）",
+    "Undo the stride: <0> puts <1> zeros between neighbours of <2> (<3>).": "撤销步幅：<0> 在 <2> 的相邻元素之间插入 <1> 个零（<3>）。",
+    "Undo the stride: <0> puts <1> zeros between neighbours of <2> along every axis (<3>).":
+        "撤销步幅：<0> 在每个维度上于 <2> 的相邻元素之间插入 <1> 个零（<3>）。",
+    "Pad by (begin, end) = (<0>, <1>) (the kernel's reach minus the forward padding, plus the positions no window reads; negative crops), flip the kernel along every spatial axis and correlate with dilation <2>, channels swapped (a transposed convolution):":
+        "补零（开头, 末尾）= (<0>, <1>)（卷积核覆盖范围减去前向填充，再加上没有窗口读取的位置；负数表示裁剪），把卷积核沿每个空间维度翻转，以膨胀 <2> 做互相关，并交换通道（即转置卷积）：",
+    "Pad by (begin, end) = (<0>, <1>), (<2>, <3>), (<4>, <5>) (the kernel's reach minus the forward padding, plus the positions no window reads; negative crops), flip the kernel along every spatial axis and correlate with dilation <6>, channels swapped (a transposed convolution):":
+        "补零（开头, 末尾）= (<0>, <1>), (<2>, <3>), (<4>, <5>)（卷积核覆盖范围减去前向填充，再加上没有窗口读取的位置；负数表示裁剪），把卷积核沿每个空间维度翻转，以膨胀 <6> 做互相关，并交换通道（即转置卷积）：",
+    "\\textbf{Verified:} equal to the sums above on all <0> elements.": "\\textbf{已验证：}在全部 <0> 个元素上与上面的求和相等。",
+    "\\textbf{Verified:} equal to the sums below on all <0> elements.": "\\textbf{已验证：}在全部 <0> 个元素上与下面的求和相等。",
+    "\\textbf{Verified:} equal to the sums above on its element.": "\\textbf{已验证：}在其元素上与上面的求和相等。",
+    "The weight gradient correlates the padded input with the stride-dilated upstream gradient as the kernel, stepping by the dilation <0>:":
+        "权重梯度是填充后的输入与按步幅膨胀的上游梯度（充当卷积核）的互相关，步长为膨胀 <0>：",
+    "The bias gradient sums the upstream gradient:": "偏置梯度是上游梯度之和：",
+    "positions": "位置",
+    "The convolution is a matrix product: row <0> of <1> holds the kernel where window <2> reads the input (padding and stride decide where), so the backward pass multiplies by the same matrix transposed---the transposed convolution.":
+        "卷积是一次矩阵乘法：<1> 的第 <0> 行在窗口 <2> 读取输入的位置放置卷积核（位置由填充和步幅决定），因此反向传播乘以同一矩阵的转置——即转置卷积。",
+    "\\textbf{Verified:} <0> equals the element-wise <1> above on all <2> elements.": "\\textbf{已验证：}<0> 在全部 <2> 个元素上等于上面逐元素的 <1>。",
+    "The matrix <0> and its transpose as grids": "矩阵 <0> 及其转置的网格图",
+    "Figure~<0> draws <1> of <2>, the kernel elements placed and the zeros left blank, and Figure~<3> its transpose, which the backward pass multiplies by: <4>.":
+        "图~<0> 画出 <2> 中的 <1>（填入卷积核元素，零留空），图~<3> 画出反向传播所乘的转置：<4>。",
+    "<0>: row <1> of <2> is output <3>, column <4> input <5>, and the entry is the kernel element that multiplies <6> in <7> (<8>); blank cells are zeros.":
+        "<0>：<2> 的第 <1> 行对应输出 <3>，第 <4> 列对应输入 <5>，元素是 <7> 中与 <6> 相乘的卷积核元素（<8>）；空白单元格为零。",
+    "Each row holds one window of the kernel; stepping to the next output shifts it by the stride.": "每行是卷积核的一个窗口；移到下一个输出时按步幅平移。",
+    "<0>: the same entries mirrored, row <1> is <2> and column <3> the upstream element <4>.": "<0>：相同的元素沿对角线镜像，第 <1> 行对应 <2>，第 <3> 列对应上游梯度元素 <4>。",
+    "Row <0> collects the kernel elements that met <1> in the forward pass: the sum of Section~<2>.": "第 <0> 行汇集前向传播中与 <1> 相遇的卷积核元素：即第~<2>~节的求和。",
+    "The forward pass as a scatter: <0> times each kernel element is added into the output at <1> (the table is the output of the first channel, widened to where the scatter reaches).":
+        "把前向传播看作散射：<0> 乘以每个卷积核元素，加到输出的 <1> 处（表格是第一个通道的输出，扩展到散射所及的范围）。",
+    "Each closed form was evaluated on this instance's symbols and compared with the sums above, element by element (<0> (<1>, <2>) per axis, begin and end; a negative pad crops):":
+        "每个闭式解都在本例的符号上求值，并与上面的求和逐元素比较（<0> 每个维度为 (<1>, <2>)，分别为开头和末尾；负的填充表示裁剪）：",
+    "Unrolled, the convolution is <0> and this layer is <1> <2>: the same matrix <3>. <4> has <5> rows and <6> columns, <7> of its entries are weights:":
+        "展开后，该卷积为 <0>，本层为 <1> <2>：同一个矩阵 <3>。<4> 有 <5> 行 <6> 列，其中 <7> 个元素是权重：",
+    "and this layer's outputs are": "本层的输出为",
+    "\\textbf{Verified:} the unrolled matrix of <0> <1>, kernel <2>, stride <3>, padding <4>, no bias, derived on its own, is this <5> entry by entry.":
+        "\\textbf{已验证：}单独推导的 <0> <1>（卷积核 <2>，步幅 <3>，填充 <4>，无偏置）的展开矩阵与此 <5> 逐元素相同。",
+    "Figure~<0> draws <1> as a grid, the kernel elements placed and the zeros left blank.": "图~<0> 把 <1> 画成网格，填入卷积核元素，零留空。",
+    "<0> <1>: row <2> is output <3>, column <4> input <5>, and the entry the kernel element that carries <6> into <7>; blank cells are zeros.":
+        "<0> <1>：第 <2> 行对应输出 <3>，第 <4> 列对应输入 <5>，元素是把 <6> 带入 <7> 的卷积核元素；空白单元格为零。",
+    "Column <0> is the scatter of <1>; read as rows of <2>, the same entries are the convolution this layer is the transpose of.":
+        "第 <0> 列是 <1> 的散射；按 <2> 的行来读，相同的元素就是本层所转置的那个卷积。",
+    "the one-hot targets, not differentiated": "one-hot 目标，不求导",
+    "the targets, not differentiated": "目标，不求导",
+    "given, not differentiated": "给定，不求导",
+    "<0> over the classes; every backward pass of a classifier starts from <1>.": "<0> 在各类别上计算；分类器的反向传播都从 <1> 开始。",
+    "The class targets (PyTorch's <0>-based classes): sample <1> has class <2> (<3> chooses others).":
+        "类别目标（PyTorch 的类别从 <0> 开始编号）：样本 <1> 的类别为 <2>（<3> 可另选）。",
+    "The mean divides by the number of counted samples, those whose target is not the ignore index; an ignored sample contributes nothing and gets gradient <0>.":
+        "均值除以计入的样本数，即目标不是忽略下标的样本；被忽略的样本没有贡献，梯度为 <0>。",
+    "The rule, proven on all <0> elements, symbolically, against the sums below:": "规则如下，已在全部 <0> 个元素上与下面的求和做符号证明：",
+    "The keep-mask <0> (<1> keeps an element, <2> drops it) is an input of the layer, drawn once per forward pass; it is not differentiated, and the backward pass uses the same mask and the same scale <3> as the forward pass.":
+        "保留掩码 <0>（<1> 表示保留元素，<2> 表示丢弃）是本层的输入，每次前向传播抽取一次；它不参与求导，反向传播使用与前向相同的掩码和相同的缩放 <3>。",
+    "The sum <0> is what a log-softmax gradient most often misses: every output <1> depends on every input through <2>.":
+        "求和项 <0> 是 log-softmax 梯度最常漏掉的部分：每个输出 <1> 都通过 <2> 依赖于每个输入。",
+    "The stated derivative <0> is proven on all <1> pairs <2>, symbolically, against the derivative of its explicit form.":
+        "给出的导数 <0> 已在全部 <1> 对 <2> 上与其显式形式的导数做符号证明。",
+    "A figure of the upsample is drawn for <0>-D and <1>-D pooling only.": "上采样的图只为 <0> 维和 <1> 维池化绘制。",
+    "As an operation on the whole map, <0>: an \\emph{upsample} that writes each element of <1> at its window's <2> and <3> elsewhere.":
+        "作为整张特征图上的运算，<0>：这是一次\\emph{上采样}，把 <1> 的每个元素写到其窗口的 <2> 处，其他位置为 <3>。",
+    "all elements": "所有元素",
+    "One slope <0> serves every element, so its gradient sums over the whole batch and every position.":
+        "所有元素共用一个斜率 <0>，因此它的梯度对整个批次和所有位置求和。",
+    "At <0> the slope branch applies, as in PyTorch: <1> there.": "在 <0> 处取斜率分支，与 PyTorch 一致：此处 <1>。",
+    "Every output depends on every input along the axis: the Jacobian <0> is not diagonal, so the gradient is not <1>.":
+        "每个输出都依赖于该维度上的所有输入：雅可比矩阵 <0> 不是对角阵，因此梯度不是 <1>。",
+    "SymPy differentiates with the stated <0>, which is proven equal to the derivative of <1>.": "SymPy 使用给出的 <0> 求导，它已被证明等于 <1> 的导数。",
+    "Nearest-neighbour upsampling copies every element into a <0> block; its gradient is the sum of <1> over that block (sum pooling with <2> windows), the upsample of a pooling layer's error turned around.":
+        "最近邻上采样把每个元素复制到一个 <0> 块中；其梯度是 <1> 在该块上的和（窗口为 <2> 的求和池化），正好与池化层误差的上采样相反。",
     # -- words set in math: the notes beside the sums, \\text{...} in formulas
     "feeds <0>": "参与 <0>",
     "in <0> outputs, <1> on padding": "出现在 <0> 个输出中，其中 <1> 个在填充上",
@@ -332,4 +435,16 @@ FRAGMENTS: dict[str, str] = {
     "dilation <0>": "膨胀 <0>",
     "groups <0>": "分组 <0>",
     "no bias": "无偏置",
+    "reduction mean": "归约方式 mean",
+    "reduction sum": "归约方式 sum",
+    "alpha <0>": "alpha <0>",
+    "beta <0>": "beta <0>",
+    "threshold <0>": "阈值 <0>",
+    "negative slope <0>": "负斜率 <0>",
+    "one slope": "单一斜率",
+    "init <0>": "初值 <0>",
+    "p <0>": "p <0>",
+    "<0> along dim <1>": "<0>，沿维度 <1>",
+    "along dim <0>": "沿维度 <0>",
+    "<0> x2 (nearest)": "<0> x2（最近邻）",
 }
