@@ -488,7 +488,22 @@ def _fragment(part: Sentence, book) -> str | None:
 def _fragments(sentence: Sentence) -> list[Sentence]:
     """The parts of a sentence between ", " (placeholders renumbered in each part)."""
     parts = []
-    for text in sentence.masked.split(", "):
+    # ", " inside parentheses belongs to a value: "padding (0, 1)".
+    pieces, depth, current = [], 0, ""
+    masked = sentence.masked
+    index = 0
+    while index < len(masked):
+        char = masked[index]
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and masked.startswith(", ", index):
+            pieces.append(current)
+            current = ""
+            index += 2
+            continue
+        current += char
+        index += 1
+    pieces.append(current)
+    for text in pieces:
         used = []
 
         def renumber(match, used=used):

@@ -409,6 +409,88 @@ PHRASES: dict[str, str] = {
     "SymPy differentiates with the stated <0>, which is proven equal to the derivative of <1>.": "SymPy 使用给出的 <0> 求导，它已被证明等于 <1> 的导数。",
     "Nearest-neighbour upsampling copies every element into a <0> block; its gradient is the sum of <1> over that block (sum pooling with <2> windows), the upsample of a pooling layer's error turned around.":
         "最近邻上采样把每个元素复制到一个 <0> 块中；其梯度是 <1> 在该块上的和（窗口为 <2> 的求和池化），正好与池化层误差的上采样相反。",
+    # -- convolution variants: stride 1, uneven strides, dilation, groups, no bias
+    "row <0> and column <1> of the input": "输入的第 <0> 行、第 <1> 列",
+    "row <0> and column <1> of the kernel": "卷积核的第 <0> 行、第 <1> 列",
+    "row <0> and column <1> of the output": "输出的第 <0> 行、第 <1> 列",
+    "output channel <0>, row <1> and column <2> of the kernel": "卷积核的第 <0> 输出通道、第 <1> 行、第 <2> 列",
+    "Undo the stride: the stride is <0>, so <1> stays as it is (<2>).": "撤销步幅：步幅为 <0>，因此 <1> 保持不变（<2>）。",
+    "Undo the stride: insert <0> zero rows between the rows of <1> and <2> zero columns between its columns: the <3> map becomes <4>.":
+        "撤销步幅：在 <1> 的相邻行之间插入 <0> 行零，相邻列之间插入 <2> 列零：<3> 的特征图变为 <4>。",
+    "Here:": "这里：",
+    "Rotate each kernel map by <0> (flip rows and columns):": "把每个卷积核旋转 <0>（行、列都翻转）：",
+    "Cross-correlate the padded map with the rotated kernel: the result is <0>, the size of <1>.":
+        "把填充后的特征图与旋转后的卷积核做互相关：结果为 <0>，与 <1> 的尺寸相同。",
+    "Cross-correlate the padded map with the rotated kernel, its taps spread by the dilation <0>: the result is <1>, the size of <2>.":
+        "把填充后的特征图与旋转后的卷积核做互相关，卷积核各元素按膨胀 <0> 隔开：结果为 <1>，与 <2> 的尺寸相同。",
+    "The same sums as a full correlation: at stride <0> <1> inserts no zeros into <2>, <3> adds the kernel's reach around it (grey), and the kernel turned half a turn slides over it; under it here, the window of <4>.":
+        "把同样的求和写成全互相关：步幅为 <0> 时 <1> 不在 <2> 中插入零，<3> 在四周补上卷积核所能覆盖的范围（灰色），旋转 180 度的卷积核在其上滑动；图中卷积核下方是 <4> 的窗口。",
+    "Every output adds the bias once, so its gradient is the sum of the upstream gradient over all positions: <0> terms.":
+        "每个输出都加了一次偏置，因此其梯度是上游梯度在所有位置上的和：共 <0> 项。",
+    "\\textbf{Verified:} SymPy expanded this closed form and it is exactly the element-wise sum of Section~<0>.":
+        "\\textbf{已验证：}SymPy 展开了该闭式解，它与第~<0>~节的逐元素求和完全相同。",
+    "Here <0> has <1> rows (outputs) and <2> columns (inputs), <3> of its entries nonzero:": "这里 <0> 有 <1> 行（输出）和 <2> 列（输入），其中 <3> 个元素非零：",
+    "Multiplying by <0> sends each <1> back along the same kernel elements; for example": "乘以 <0> 就是把每个 <1> 沿相同的卷积核元素送回去；例如",
+    "\\textbf{Verified:} every row of <0> is exactly the sum for <1> in Section~<2>.": "\\textbf{已验证：}<0> 的每一行都与第~<2>~节中 <1> 的求和完全相同。",
+    "That is why the input gradient is a \\emph{transposed} convolution.": "这就是输入梯度是\\emph{转置}卷积的原因。",
+    "Figure~<0> draws <1> as a grid, the kernel elements placed and the zeros left blank, and Figure~<2> its transpose, which the backward pass multiplies by.":
+        "图~<0> 把 <1> 画成网格（填入卷积核元素，零留空），图~<2> 画出反向传播所乘的转置。",
+    "This is the textbook's <0>, with the division rounded down because it is not exact here: <1>.": "这就是教材中的 <0>，这里除不尽，所以向下取整：<1>。",
+    "Because <0> is not a multiple of <1> and <2> is not a multiple of <3>, the last row and the last column of the padded input are never read by the forward pass, so every input element in row <4> or column <5> has gradient exactly <6> (forgetting this is a classic bug in hand-written backward passes).":
+        "由于 <0> 不是 <1> 的倍数，<2> 不是 <3> 的倍数，前向传播从不读取填充后输入的最后一行和最后一列，因此第 <4> 行或第 <5> 列的每个输入元素的梯度恰为 <6>（忘记这一点是手写反向传播的经典错误）。",
+    "Because <0> is not a multiple of <1> and <2> is not a multiple of <3>, the last row and the last column of the padded input are never read by the forward pass; only padding lies there, so no input element is affected.":
+        "由于 <0> 不是 <1> 的倍数，<2> 不是 <3> 的倍数，前向传播从不读取填充后输入的最后一行和最后一列；那里只有填充，因此不影响任何输入元素。",
+    "where <0>, as this layer has no padding.": "其中 <0>，因为本层没有填充。",
+    "where <0> is <1> with <2> zero rows added above, <3> below, <4> zero column on the left and <5> on the right (so <6>).":
+        "其中 <0> 是 <1> 上方补 <2> 行零、下方补 <3> 行、左侧补 <4> 列零、右侧补 <5> 列后的结果（因此 <6>）。",
+    "where <0> is <1> with <2> zero row added above, <3> below, <4> zero columns on the left and <5> on the right (so <6>).":
+        "其中 <0> 是 <1> 上方补 <2> 行零、下方补 <3> 行、左侧补 <4> 列零、右侧补 <5> 列后的结果（因此 <6>）。",
+    "where <0> is <1> with <2> zero rows added above, <3> below, <4> zero columns on the left and <5> on the right (so <6>).":
+        "其中 <0> 是 <1> 上方补 <2> 行零、下方补 <3> 行、左侧补 <4> 列零、右侧补 <5> 列后的结果（因此 <6>）。",
+    "never read": "从未读取",
+    "The gradient of <0> is <1>: the forward pass never reads them (see the output size in Section~<2>).": "<0> 的梯度为 <1>：前向传播从不读取它们（见第~<2>~节的输出尺寸）。",
+    "That gives <0> values, of which the first <1> are the kernel gradient (the rest pair the kernel with the rows and columns the forward never read).":
+        "得到 <0> 个值，其中前 <1> 个是卷积核梯度（其余的对应前向从未读取的行和列）。",
+    "The padded input (<0>) is cross-correlated with the stride-dilated upstream gradient (<1>) used as the kernel, moving in steps of the dilation <2>.":
+        "填充后的输入（<0>）与按步幅膨胀的上游梯度（<1>）做互相关，后者充当卷积核，移动步长为膨胀 <2>。",
+    "With <0> groups, <1> runs over the <2> input channels of output channel <3>'s group only.": "分为 <0> 组时，<1> 只遍历输出通道 <3> 所在组的 <2> 个输入通道。",
+    "With <0> groups, channel <1> of <2> here means the <3>-th input channel of output channel <4>'s group.":
+        "分为 <0> 组时，这里 <2> 的通道 <1> 指输出通道 <4> 所在组的第 <3> 个输入通道。",
+    "the one output channel of": "为",
+    "'s group": "所在组的唯一输出通道",
+    "The layer computes the cross-correlation of its input with a kernel, as every deep-learning library does (a ``convolution'' in the course notes).":
+        "本层计算输入与卷积核的互相关，与各深度学习框架一致（课程讲义中称为“卷积”）。",
+    "The sums above follow two rules that hold for every size; here they are with this layer's numbers.":
+        "上面的求和遵循两条对任意尺寸都成立的规则；下面代入本层的数值写出。",
+    # -- pooling variants: overlapping windows, padding, ceil_mode
+    "Windows overlap (the stride is smaller than the window): an element in several windows adds what it receives from each.":
+        "窗口相互重叠（步幅小于窗口）：属于多个窗口的元素把从每个窗口收到的值相加。",
+    "Every element of a window receives the same share of its <0>. <1> is the number of input elements window <2> holds: padding is left out of the divisor.":
+        "窗口中的每个元素分得相同的一份 <0>。<1> 是窗口 <2> 包含的输入元素个数：填充不计入除数。",
+    "The upsample of average pooling: every position of a window (outlined in the colour of its <0> element) receives the same share of it, <1>, the window's element divided by the window's divisor <2>; where windows overlap, the shares add up.":
+        "平均池化的上采样：窗口（用其 <0> 元素的颜色框出）中的每个位置收到相同的一份 <1>，即该窗口的元素除以窗口的除数 <2>；窗口重叠处各份相加。",
+    "The padding (grey) is not counted: the divisor is the inputs held.": "填充（灰色）不计入：除数是窗口包含的输入个数。",
+    "The padding (grey) counts in the divisor: its shares are dropped, as the padding is not an input.": "填充（灰色）计入除数：它分得的份额被丢弃，因为填充不是输入。",
+    "Only the first two windows along each axis are drawn (the others overlap too many cells to read); the rest repeat the pattern.":
+        "每个维度只画出前两个窗口（其余窗口重叠太多，难以辨认）；其余依此类推。",
+    "<0> is the number of input elements window <1> holds (count\\_include\\_pad off): <2> for a window inside the input, fewer where it covers padding.":
+        "<0> 是窗口 <1> 包含的输入元素个数（count\\_include\\_pad 关闭）：完全在输入内的窗口为 <2>，覆盖填充的窗口更少。",
+    "Not here: the stride <0> is not the window <1> and the input is padded, so the sum above is the rule.": "这里不适用：步幅 <0> 不等于窗口 <1>，且输入有填充，因此规则就是上面的求和。",
+    "The whole <0> of a window goes to the element that won it. ceil\\_mode (PyTorch): the number of windows is rounded up, so a last window may run past the padded input, whose positions it does not read; a window that would start in the right padding is dropped.":
+        "窗口的整个 <0> 都交给窗口中的最大值元素。ceil\\_mode（PyTorch）：窗口数向上取整，因此最后一个窗口可能超出填充后的输入，超出的位置不被读取；起点落在右侧填充中的窗口被舍弃。",
+    "Dotted cells lie past the padded input, where a ceil\\_mode window reaches: nothing is there to read or to receive.":
+        "虚线单元格位于填充后的输入之外，是 ceil\\_mode 窗口所及之处：那里没有可读取或接收的值。",
+    "Padding (grey) never wins.": "填充（灰色）永远不会胜出。",
+    "Every window divides by its size, <0>, padded zeros included (count\\_include\\_pad).": "每个窗口都除以其大小 <0>，包括填充的零（count\\_include\\_pad）。",
+    # -- transposed convolution with output_padding
+    "Dashed cells are the positions <0> adds at the end of the output: kept instead of cropped, or past the scatter's reach (the bias alone lands there).":
+        "虚线单元格是 <0> 在输出末尾添加的位置：它们被保留而不裁掉，或位于散射所及范围之外（那里只有偏置）。",
+    "Here the convolution leaves the last <0>, <1> position(s) of its padded input unread (per axis), <2> modulo the stride.":
+        "这里该卷积在每个维度上分别有填充后输入的最后 <0>、<1> 个位置未被读取，即 <2> 对步幅取模。",
+    # -- chains
+    "Layer <0>, the mean squared error:": "第 <0> 层，均方误差：",
+    "Layer <0>, the cross-entropy loss:": "第 <0> 层，交叉熵损失：",
+    "Layer <0>, average pooling: each element of a window gets an equal share:": "第 <0> 层，平均池化：窗口中的每个元素分得相等的一份：",
     # -- words set in math: the notes beside the sums, \\text{...} in formulas
     "feeds <0>": "参与 <0>",
     "in <0> outputs, <1> on padding": "出现在 <0> 个输出中，其中 <1> 个在填充上",
@@ -435,6 +517,13 @@ FRAGMENTS: dict[str, str] = {
     "dilation <0>": "膨胀 <0>",
     "groups <0>": "分组 <0>",
     "no bias": "无偏置",
+    "padding left out of the divisor": "填充不计入除数",
+    "padding counts in the divisor": "填充计入除数",
+    "ceil\\_mode": "ceil\\_mode",
+    "output\\_padding <0>": "output\\_padding <0>",
+    "padding (<0>, <1>)": "填充 (<0>, <1>)",
+    "stride (<0>, <1>)": "步幅 (<0>, <1>)",
+    "dilation (<0>, <1>)": "膨胀 (<0>, <1>)",
     "reduction mean": "归约方式 mean",
     "reduction sum": "归约方式 sum",
     "alpha <0>": "alpha <0>",
