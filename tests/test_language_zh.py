@@ -95,10 +95,11 @@ def math_spans(text: str) -> Counter:
 
 
 def english_words(text: str) -> list[str]:
-    """The English words of a sentence, but for commands and the names Chinese keeps."""
+    """The English words of a sentence, but for commands and the names Chinese keeps
+    (libraries, functions, option names such as ceil_mode)."""
     return re.findall(r"[A-Za-z]{3,}", re.sub(
         r"\\[A-Za-z]+|SymPy|PyTorch|NumPy|Python|Kronecker|symbackprop|valid|log-softmax|softmax|"
-        r"one-hot|Dropout|alpha|beta|mean|sum", "", text))
+        r"one-hot|Dropout|alpha|beta|mean|sum|[a-z]+(?:\\?_[a-z]+)+", "", text))
 
 
 @pytest.mark.parametrize("name", LECTURER)
