@@ -58,6 +58,8 @@ BREAKING_COMMANDS = {
     "label": 1, "color": 1, "setlength": 2, "addtolength": 2, "vspace": 1, "hspace": 1,
     "includegraphics": 1, "setcounter": 2, "input": 1, "tikzset": 1, "usetikzlibrary": 1,
     "newcommand": 2, "renewcommand": 2, "rule": 2, "bibliography": 1,
+    # Their last argument (a table cell, coloured words) is then read as prose.
+    "multicolumn": 2, "multirow": 2, "textcolor": 1, "colorbox": 1, "phantom": 1,
     "Large": 0, "large": 0, "LARGE": 0, "huge": 0, "Huge": 0, "small": 0,
     "footnotesize": 0, "scriptsize": 0, "tiny": 0, "normalsize": 0, "bfseries": 0,
     "itshape": 0, "mdseries": 0, "upshape": 0, "raggedright": 0, "raggedleft": 0,
@@ -398,8 +400,9 @@ def _sentences(unit: list) -> list:
 
 
 def _needs_words(masked: str) -> bool:
-    """Whether a masked sentence has words (letters outside commands and placeholders)."""
-    return bool(re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+|<\d+>", "", masked)))
+    """Whether a masked sentence has words: two letters in a row outside commands and
+    placeholders (a lone letter, a cell "x", is a name)."""
+    return bool(re.search(r"[A-Za-z]{2}", re.sub(r"\\[A-Za-z]+|<\d+>", "", masked)))
 
 
 def phrase_book(language: str):
