@@ -247,7 +247,7 @@ PHRASES: dict[str, str] = {
         "\\textbf{并列：}当窗口中有多个元素同为最大时，整个元素交给其中按行优先顺序的第一个（与生成代码所用的 NumPy <0> 相同）；它从不被拆分。",
     "Padding never wins a window.": "填充永远不会成为窗口的最大值。",
     "In a network the pooling's input is usually an activation's output, <0> element by element, where <1> is the pre-activation of the layer before (the course's <2>).":
-        "在网络中，池化层的输入通常是激活函数的输出，逐元素地 <0>，其中 <1> 是前一层的激活前值（课程中的 <2>）。",
+        "在网络中，池化层的输入通常是激活函数逐元素作用的输出 <0>，其中 <1> 是前一层的激活前值（课程中的 <2>）。",
     "The chain rule carries the upsampled gradient through <0>, element by element (Figure~<1>):":
         "链式法则把上采样后的梯度逐元素地乘以 <0> 传下去（图~<1>）：",
     "The upsample (Section~<0>) gives <1>; multiplying it element by element by <2> at the pre-activation gives <3>.":
