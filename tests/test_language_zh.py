@@ -136,6 +136,7 @@ def test_translation_never_touches_math(name, capsys):
     assert re.search(r"[\u4e00-\u9fff]", chinese)
     # The prose is Chinese: no English word is left outside math and code.
     assert [s.masked for s in sentences(chinese) if english_words(s.masked)] == []
+    assert untranslated(chinese, "zh") == []
 
 
 def test_an_empty_phrase_book_gives_back_the_english_document(capsys, monkeypatch):
@@ -165,10 +166,22 @@ def test_an_unknown_sentence_is_reported_in_the_form_the_phrase_book_takes():
         "The <0> kernel slides <1> steps over <2>."]
     assert missing[0].values == ("$3 \\times 3$", "2", "\\texttt{x}")
     assert "'The <0> kernel slides <1> steps over <2>.': ''," in missing_report(missing)
-    # The known sentences are Chinese, the unknown one stays as written.
+    # The known sentences are Chinese, the unknown one stays as written, and is still
+    # found in the translated document.
     chinese = translate_document(text, "zh")
     assert "\\section{前向传播}" in chinese and "灰色单元格是填充（零）。" in chinese
     assert "The $3 \\times 3$ kernel slides 2 steps over \\texttt{x}." in chinese
+    assert untranslated(chinese, "zh") == missing
+
+
+def test_latex_lang_zh_warns_of_a_sentence_left_english(capsys, monkeypatch):
+    monkeypatch.delitem(zh.PHRASES, "The rule:")
+    assert main(["latex", *LECTURER["maxpool2d"], "--lang", "zh"]) == 0
+    captured = capsys.readouterr()
+    assert "The rule:\n" in captured.out  # left English, still a whole document
+    assert captured.err.count("\n") == 1
+    assert "warning: 1 sentence(s) have no --lang zh translation yet" in captured.err
+    assert "'The rule:'" in captured.err
 
 
 def test_sentences_are_masked_values_and_layer_names():

@@ -113,6 +113,8 @@ def latex_command(args) -> int:
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
                     show_padding=not args.no_padding_terms, language=args.lang)
+    if args.lang != "en":
+        _warn_untranslated(text, args.lang)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -129,6 +131,20 @@ def latex_command(args) -> int:
 
 
 latex_command.options = _latex_options
+
+
+def _warn_untranslated(text: str, language: str) -> None:
+    """Say on stderr which sentences the phrase book lacks (they stay English)."""
+    import sys
+
+    from symbackprop.render.languages import untranslated
+
+    missing = untranslated(text, language)
+    if missing:
+        print(f"symbackprop latex: warning: {len(missing)} sentence(s) have no --lang "
+              f"{language} translation yet and stay English, e.g. {missing[0].masked!r} (add "
+              f"them to symbackprop/render/languages/{language}.py: see README)",
+              file=sys.stderr)
 
 
 def _generate_options(parser, kind):

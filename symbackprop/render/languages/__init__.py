@@ -359,8 +359,9 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
     return merged
 
 
-#: A sentence ends at . ! ? followed by space and a capital or a command.
-_SENTENCE_END = re.compile(r"(?<=[.!?])(\s+)(?=[A-Z\\])")
+#: A sentence ends at . ! ? followed by space and a capital or a command, or (in a
+#: translated document) at a Chinese full stop.
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff])|(?<=[\u3002\uff01\uff1f])\s*)")
 
 
 def _sentences(unit: list) -> list:
@@ -556,14 +557,20 @@ def translate_document(document: str, language: str) -> str:
 
 
 def untranslated(document: str, language: str) -> list[Sentence]:
-    """The sentences of an English ``document`` that ``language``'s phrase book lacks,
-    each once, in the order they appear (``Sentence.masked`` is the phrase book's key)."""
+    """The sentences of ``document`` that ``language``'s phrase book lacks, each once, in
+    the order they appear (``Sentence.masked`` is the phrase book's key).
+
+    ``document`` is the English one, or the one :func:`translate_document` made, in
+    which the sentences left English are those written without the language's script.
+    """
     book = phrase_book(language)
     missing = {}
     for piece in _units(document)[2]:
         if isinstance(piece, str):
             continue
         for _, sentence, _, _ in _sentences(piece):
+            if book.SCRIPT.search(sentence.masked):
+                continue  # already translated
             if _translate_sentence(sentence, book) is None:
                 missing.setdefault(sentence.masked, sentence)
     return list(missing.values())

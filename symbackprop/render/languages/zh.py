@@ -11,6 +11,12 @@ Chinese deep-learning course.  To add a sentence, run the test
 
 from __future__ import annotations
 
+import re
+
+#: A sentence with one of these characters is Chinese already (CJK ideographs, CJK and
+#: full-width punctuation).
+SCRIPT = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
 #: Between the translated parts of a list ("kernel 3x3, stride 2").
 LIST_SEPARATOR = "，"
 
@@ -18,11 +24,13 @@ LIST_SEPARATOR = "，"
 def preamble(text: str) -> str:
     """The English preamble made to typeset Chinese with xelatex: ctex instead of the
     T1 font encoding (xelatex's fontspec sets Latin Modern itself)."""
+    if "{ctex}" in text:
+        return text  # translated already
     text = text.replace("\\usepackage[T1]{fontenc}\n", "")
     text = text.replace("\\usepackage{lmodern}\n", "")
-    return text.replace(
-        "\\documentclass[11pt,a4paper]{article}\n",
-        "\\documentclass[11pt,a4paper]{article}\n\\usepackage[UTF8]{ctex}\n", 1)
+    # Right after \documentclass, whatever its options.
+    return re.sub(r"^(\\documentclass\b[^\n]*\n)", lambda match: match.group(1)
+                  + "\\usepackage[UTF8]{ctex}\n", text, count=1, flags=re.M)
 
 
 #: Whole sentences, headings, captions and table cells.
