@@ -272,6 +272,11 @@ class _Scanner:
             self.add("text", text[start:end + 1])
             self.braces.append("inline")
             return end + 1
+        if bare == "verb" and end < len(text):  # \verb|code|: quoted code, one value
+            close = text.find(text[end], end + 1)
+            close = len(text) if close < 0 else close + 1
+            self.add("mask", text[start:close])
+            return close
         if bare in MASKED_COMMANDS:
             close = self.arguments(end, 2 if bare == "href" else 1)
             self.add("mask", text[start:close])
