@@ -6,6 +6,8 @@
 #
 #   bash dev.sh example   derive the worked example of docs/notation.md (3x3 input, 2x2 kernel, padding 1)
 #   bash dev.sh test      run the whole test suite (HYPOTHESIS_PROFILE=thorough for the long one)
+#   bash dev.sh setup-zh  also install xelatex and the CJK fonts for `latex --lang zh --pdf`
+#                         (only when asked: SYMBACKPROP_ZH=1 bash dev.sh test does the same first)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,6 +40,20 @@ ensure_latex() {
         texlive-fonts-recommended lmodern poppler-utils >/dev/null
 }
 
+ensure_chinese_latex() {
+    # `latex --lang zh --pdf`: xelatex and ctex with its Fandol fonts. Large (a few
+    # hundred MB), so never part of the default set-up or CI: only when asked.
+    if command -v xelatex >/dev/null && kpsewhich ctex.sty >/dev/null; then
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "dev.sh: installing xelatex and the Chinese TeX Live packages from Debian's packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        texlive-xetex texlive-lang-chinese texlive-lang-cjk >/dev/null
+}
+
 ensure_chromium() {
     # The browser tests drive Debian's Chromium through the Python playwright
     # package; never `playwright install`, which downloads a browser build of its own.
@@ -57,10 +73,18 @@ case "${1:-}" in
         ensure_python
         "$venv/bin/symbackprop" derive conv2d --kernel 2 --padding 1 --input 3x3
         ;;
+    setup-zh)
+        ensure_python
+        ensure_latex
+        ensure_chinese_latex
+        ;;
     test)
         ensure_python
         ensure_latex
         ensure_chromium
+        if [ "${SYMBACKPROP_ZH:-}" = 1 ]; then
+            ensure_chinese_latex
+        fi
         shift
         # One test process per core (pytest-xdist), unless the caller chose (-n 0: one).
         parallel=(-n auto --dist worksteal)
@@ -70,7 +94,7 @@ case "${1:-}" in
         "$venv/bin/python" -m pytest "${parallel[@]}" "$@"
         ;;
     *)
-        echo "usage: bash dev.sh example | test [pytest options]" >&2
+        echo "usage: bash dev.sh example | test [pytest options] | setup-zh" >&2
         exit 2
         ;;
 esac

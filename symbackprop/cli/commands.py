@@ -81,8 +81,13 @@ def _latex_options(parser, kind):
                         help="write the document to FILE.tex (default: standard output; "
                              "derivation.tex with --pdf)")
     parser.add_argument("--pdf", action="store_true",
-                        help="also compile FILE.pdf next to it with pdflatex (default: "
-                             "only the .tex)")
+                        help="also compile FILE.pdf next to it with pdflatex, xelatex for "
+                             "--lang zh (default: only the .tex)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="language of the prose: en English, zh Chinese (math unchanged; "
+                             "--pdf then needs xelatex and ctex: bash dev.sh setup-zh). Only "
+                             "the LaTeX document: html and derive stay English (default "
+                             "%(default)s)")
     parser.add_argument("--no-worked-example", action="store_true",
                         help="leave out the last section, a worked example in numbers "
                              "(small integers for the input, parameters and upstream "
@@ -128,6 +133,7 @@ def latex_command(args) -> int:
     import sys
     from pathlib import Path
 
+    from symbackprop.render.languages import compiler_for
     from symbackprop.render.latex import (
         LatexCompileError,
         check_output_name,
@@ -148,13 +154,16 @@ def latex_command(args) -> int:
                     f"or -o OTHER.tex")
     if output is not None:
         check_output_name(output, pdf=args.pdf)
+    compiler = compiler_for(args.lang) if args.pdf else None
     names = {key: option_name(getattr(args, f"{option}_name"), f"--{option}-name")
              for option, (key, _) in NAME_OPTIONS.items()
              if getattr(args, f"{option}_name") is not None}
     derivation = derivation_from_args(args)
     text = to_latex(derivation, index_base=args.index_base, names=names,
                     show_padding=not args.no_padding_terms, detail=args.detail,
-                    worked_example=not args.no_worked_example)
+                    worked_example=not args.no_worked_example, language=args.lang)
+    if args.lang != "en":
+        _warn_untranslated(text, args.lang)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -162,7 +171,7 @@ def latex_command(args) -> int:
     print(f"wrote {path}")
     if args.pdf:
         try:
-            pdf = compile_pdf(path)
+            pdf = compile_pdf(path, compiler=compiler)
         except LatexCompileError as error:
             print(f"symbackprop latex: error: {error}", file=sys.stderr)
             return 1
@@ -171,6 +180,20 @@ def latex_command(args) -> int:
 
 
 latex_command.options = _latex_options
+
+
+def _warn_untranslated(text: str, language: str) -> None:
+    """Say on stderr which sentences the phrase book lacks (they stay English)."""
+    import sys
+
+    from symbackprop.render.languages import untranslated
+
+    missing = untranslated(text, language)
+    if missing:
+        print(f"symbackprop latex: warning: {len(missing)} sentence(s) have no --lang "
+              f"{language} translation yet and stay English, e.g. {missing[0].masked!r} (add "
+              f"them to symbackprop/render/languages/{language}.py: see README)",
+              file=sys.stderr)
 
 
 def _generate_options(parser, kind):

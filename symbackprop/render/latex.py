@@ -1408,7 +1408,8 @@ def _step_description(step, printer) -> str:
 
 def to_latex(derivation, index_base: int = 1, names: dict | None = None,
              show_padding: bool = True, *, command: str | None = None,
-             detail: str = DEFAULT_DETAIL, worked_example: bool = True) -> str:
+             detail: str = DEFAULT_DETAIL, worked_example: bool = True,
+             language: str = "en") -> str:
     """The derivation (one layer of any kind, or a chain) as a standalone LaTeX document.
 
     Parameters
@@ -1431,15 +1432,24 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
     worked_example : bool
         End with a worked example in numbers (:mod:`~symbackprop.render.worked_example`);
         ``False`` leaves it out (``--no-worked-example``).
+    language : str
+        ``"en"`` (default) or ``"zh"``: the prose in Chinese, translated from the
+        finished English document by :mod:`symbackprop.render.languages` (math
+        untouched; the document then needs xelatex and the ctex package).
     """
     from symbackprop._version import __version__
+    from symbackprop.render.languages import check_language, translate_document
 
     if detail not in DETAILS:
         raise ValueError(f"detail: must be one of {', '.join(DETAILS)}, got {detail!r}")
-    command = command or regenerate_command(derivation.layer, derivation.input_shape,
-                                            index_base, dict(names or {}), show_padding,
-                                            detail) \
-        + ("" if worked_example else " --no-worked-example")
+    check_language(language)
+    if not command:
+        command = regenerate_command(derivation.layer, derivation.input_shape,
+                                     index_base, dict(names or {}), show_padding, detail)
+        if not worked_example:
+            command += " --no-worked-example"
+        if language != "en":
+            command += f" --lang {language}"
     if hasattr(derivation, "steps"):
         write = _chain_document
     else:
@@ -1451,7 +1461,8 @@ def to_latex(derivation, index_base: int = 1, names: dict | None = None,
                    if worked_example else None)
     # every kind's formulas meet the reader's names here: one superscript and one
     # subscript per symbol (a^{[l-1]} + ^{(n,c)}), decorations on the base letter
-    return join_scripts(latex_environment().get_template(template).render(**context))
+    document = join_scripts(latex_environment().get_template(template).render(**context))
+    return translate_document(document, language)
 
 
 def repr_latex(derivation, index_base: int = 1, names: dict | None = None) -> str:
