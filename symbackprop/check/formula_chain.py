@@ -970,6 +970,19 @@ def check_across_layers(chain_derivation, text: str, *, index_base: int = 1,
     return titled
 
 
+def _routes(span, parts) -> tuple:
+    """The chain's layers whose ``upsample`` is their own backward (max pooling), as
+    :attr:`~symbackprop.check.formula_rules._Context.routes`: each layer's error term
+    handed back, written with its input's values (``[relu(z) = argmax ...]``)."""
+    if parts is None:
+        return ()
+    return tuple((to_grid(step.delta_out),
+                  _substituted(to_grid(step.delta_in), span.substitution))
+                 for step in span.steps
+                 if step.derivation is not None and step.delta_in is not None
+                 and getattr(parts(step), "routes_upsample", False))
+
+
 def _check_at(derivation, reading, l_value, equation, right, index_base, parameters,
               seed, parts=None) -> RuleCheck:
     try:
@@ -983,7 +996,7 @@ def _check_at(derivation, reading, l_value, equation, right, index_base, paramet
                 break
         check = _check_side(span, equation, right, index_base, found, seed, None,
                             across={"make_evaluator": _ChainEvaluator, "candidates": candidates,
-                                    "variants": variants})
+                                    "variants": variants, "routes": _routes(span, parts)})
     except _EVALUATION_ERRORS as error:
         raise _unfit(error, equation.text) from None
     except RecursionError:

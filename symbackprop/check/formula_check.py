@@ -122,6 +122,11 @@ class FormulaParts:
     #: ``derivation.z``): the derivation's own indicator, or 0 when ``x_ab`` is not in
     #: ``z_ij``'s window.  None: the kind has no such indicator.
     argmax: Callable | None = None
+    #: True when ``upsample(g)`` (``\operatorname{upsample}_{\max}``) in this layer's
+    #: matrix-level rules is the layer's own backward, each element of ``g`` routed to its
+    #: window's argmax as the course notes mean it for max pooling; False: a copy of each
+    #: element into its whole ``s x s`` block (``kron(g, 1)``, mean pooling's notes)
+    routes_upsample: bool = False
     #: array -> what it is, for messages, where the generic words do not fit
     #: (``{"w": "the weight matrix"}``)
     meanings: dict = dataclasses.field(default_factory=dict)

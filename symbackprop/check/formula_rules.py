@@ -1271,6 +1271,10 @@ class _Context:
     candidates: tuple = ()
     #: extra classic mistakes, each ``(name, why, _Variant)``: the change that undoes it
     variants: tuple = ()
+    #: what ``upsample(A)`` routes through, each ``(g grid, dL/dx grid)`` of a layer whose
+    #: upsample is its own backward (max pooling, :attr:`FormulaParts.routes_upsample`):
+    #: ``A`` of ``g``'s shape gives ``dL/dx`` with ``g``'s symbols replaced by ``A``
+    routes: tuple = ()
 
 
 def _evaluator(context: _Context) -> "_Evaluator":
@@ -1724,7 +1728,11 @@ class _Evaluator:
             _bounded_shape(first.array.shape[:-2] + tuple(
                 (n - 1) * s + 1 for n, s in zip(first.array.shape[-2:], stride)), node)
             return _Value(dilate(first.array, stride), first.kernel, first.source)
-        if function == "upsample":  # up(x) = x kron ones(s, s), as mean pooling's notes
+        if function == "upsample":
+            routed = self.routed(first, node)
+            if routed is not None:  # max pooling: each element to its window's argmax
+                return routed
+            # up(x) = x kron ones(s, s), as mean pooling's notes
             rows, cols = _pair(self.parameter(node, args[1:], "s", env))
             _bounded_shape((rows, cols, first.array.size), node)
             ones = np.empty((rows, cols), dtype=object)
@@ -1755,6 +1763,24 @@ class _Evaluator:
                 second = _Value(rot180(second.array), second.kernel, second.source)
             return self.correlate(first, second, mode, stride, dilation, node)
         raise FormulaError(f"{node.written} is not understood here", "", node.position)
+
+    def routed(self, value: _Value, node: Call) -> _Value | None:
+        """``upsample(A)`` as the backward of a layer in :attr:`_Context.routes` whose
+        upstream gradient has ``A``'s shape; None when no such layer is in scope (then
+        ``upsample`` copies, as mean pooling's notes mean it)."""
+        sub = _sub_text(node.sub).replace("\\", "").strip()
+        for g_grid, dx_grid in self.context.routes:
+            if g_grid.shape == value.array.shape:
+                replacement = dict(zip(g_grid.flat, value.array.flat, strict=True))
+                routed = np.empty(dx_grid.shape, dtype=object)
+                for index in np.ndindex(*dx_grid.shape):
+                    routed[index] = sympy.sympify(dx_grid[index]).xreplace(replacement)
+                return _Value(routed, value.kernel, value.source)
+        if sub == "max":
+            raise FormulaError("upsample_{max} routes each error to its window's maximum: it "
+                               "belongs to a max pooling layer, and the array it upsamples "
+                               "has that layer's output shape", "", node.position)
+        return None
 
     def parameter(self, node: Call, args, default: str, env: dict):
         """The amount of ``pad_P(g)``, ``pad(g, 1)``, ``dil_s(g)``: a number or the layer's."""
@@ -2507,10 +2533,12 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                            "has its input at l-1 and its output, error term and parameters at "
                            "l (or the input at l and the rest at l+1)", equation.text, 0)
     input_at = 0 if offsets and max(offsets) >= 1 else -1
+    if across is None:
+        across = {"routes": ((to_grid(derivation.g), to_grid(derivation.grad_x)),)
+                  if getattr(parts, "routes_upsample", False) else ()}
     context = _Context(derivation=derivation, parameters=parameters, index_base=index_base,
                        input_at=input_at,
-                       quantities=dict(getattr(parts, "quantities", {}) or {}),
-                       **(across or {}))
+                       quantities=dict(getattr(parts, "quantities", {}) or {}), **across)
     evaluator = _evaluator(context)
     role, truth, written = evaluator.target(equation)
     upstream_left_out = not _mentions_gradient(right) and \

@@ -503,6 +503,7 @@ def _axes(dims: int) -> dict:
 for _kind in POOLS:
     if _kind in MAX_POOLS:
         FORMULAS.register(_kind, FormulaParts(words="max pooling", argmax=_argmax,
+                                              routes_upsample=True,
                                               axes=_axes(_kind.spatial_dims),
                                               parameters=_rule_parameters))
     else:
