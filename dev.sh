@@ -68,6 +68,19 @@ ensure_chromium() {
         chromium fonts-dejavu-core >/dev/null
 }
 
+ensure_torch() {
+    # PyTorch is no dependency of symbackprop: the tests use it as an independent oracle
+    # (its convolutions and autograd) and run the array-API modules on its CPU tensors.
+    # 2.13.0 is the CPU build (a pinned version; a bare "torch" may pull a CUDA build of
+    # several GB).  Without it those tests skip.
+    if "$venv/bin/python" -c "import torch" 2>/dev/null; then
+        return
+    fi
+    echo "dev.sh: installing PyTorch 2.13.0 (CPU) for the comparison tests" >&2
+    "$venv/bin/python" -m pip install --quiet torch==2.13.0 ||
+        echo "dev.sh: PyTorch could not be installed; the tests that compare with it skip" >&2
+}
+
 case "${1:-}" in
     example)
         ensure_python
@@ -82,6 +95,7 @@ case "${1:-}" in
         ensure_python
         ensure_latex
         ensure_chromium
+        ensure_torch
         if [ "${SYMBACKPROP_ZH:-}" = 1 ]; then
             ensure_chinese_latex
         fi
