@@ -58,8 +58,14 @@ BREAKING_COMMANDS = {
     "label": 1, "color": 1, "setlength": 2, "addtolength": 2, "vspace": 1, "hspace": 1,
     "includegraphics": 1, "setcounter": 2, "input": 1, "tikzset": 1, "usetikzlibrary": 1,
     "newcommand": 2, "renewcommand": 2, "rule": 2, "bibliography": 1,
+    # Definitions and colour specifications (red!70!black) are markup, never prose.
+    "providecommand": 2, "DeclareRobustCommand": 2, "newenvironment": 3,
+    "renewenvironment": 3, "definecolor": 3, "colorlet": 2, "pagecolor": 1,
+    "rowcolor": 1, "columncolor": 1, "cellcolor": 1, "arrayrulecolor": 1,
+    "newlength": 1, "settowidth": 2, "resizebox": 2, "scalebox": 1, "raisebox": 1,
+    "makebox": 0, "parbox": 1, "fbox": 0, "adjustbox": 1, "pgfmathsetmacro": 2,
     # Their last argument (a table cell, coloured words) is then read as prose.
-    "multicolumn": 2, "multirow": 2, "textcolor": 1, "colorbox": 1, "phantom": 1,
+    "multicolumn": 2, "multirow": 2, "textcolor": 1, "colorbox": 1, "fcolorbox": 2, "phantom": 1,
     "Large": 0, "large": 0, "LARGE": 0, "huge": 0, "Huge": 0, "small": 0,
     "footnotesize": 0, "scriptsize": 0, "tiny": 0, "normalsize": 0, "bfseries": 0,
     "itshape": 0, "mdseries": 0, "upshape": 0, "raggedright": 0, "raggedleft": 0,
@@ -366,7 +372,12 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
 
 #: A sentence ends at . ! ? followed by space and a capital or a command, or (in a
 #: translated document) at a Chinese full stop.
-_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff])|(?<=[\u3002\uff01\uff1f])\s*)")
+#: Where a sentence ends: after ".", "!" or "?" before a capital, a command, Chinese or a
+#: masked value ("... derivative $1$. $b$: 2 elements"); after a colon that ends its line
+#: before a capital ("Written out for every output:" then the next sentence).
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff\ue000-\uf8ff])"
+                           r"|(?<=:)[ \t]*\n\s*(?=[A-Z\u4e00-\u9fff])"
+                           r"|(?<=[\u3002\uff01\uff1f])\s*)")
 
 
 def _sentences(unit: list) -> list:
@@ -554,7 +565,10 @@ def translate_document(document: str, language: str) -> str:
             body.append(piece)
             continue
         for leading, sentence, trailing, original in _sentences(piece):
-            translated = _translate_sentence(sentence, book)
+            # A piece without words (a command and a number) stays as written, line
+            # breaks and all.
+            translated = (_translate_sentence(sentence, book)
+                          if _needs_words(sentence.masked) else original)
             if translated is None:
                 translated = original
             body.append(leading + translated + trailing)
