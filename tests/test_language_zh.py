@@ -245,3 +245,26 @@ def test_a_chinese_document_compiles_with_xelatex(tmp_path, capsys):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
                               text=True).stdout
         assert "最大池化的反向传播" in text and "上采样" in text
+
+
+def test_colours_definitions_and_tikz_options_are_not_prose():
+    """xcolor specifications (red!70!black), command definitions, lengths and TikZ
+    options are markup: never sentences, kept byte for byte."""
+    text = ("\\begin{document}\n"
+            "\\providecommand{\\mark}[1]{{\\setlength{\\fboxsep}{1.5pt}"
+            "\\fcolorbox{red!70!black}{red!10}{$#1$}}}\n"
+            "\\definecolor{padgrey}{gray}{0.6}\\colorlet{hot}{red!40}\n"
+            "\\begin{tabular}{cc}\\rowcolor{gray!10} \\cellcolor{blue!5}$x$ & "
+            "\\textcolor{red!70!black}{The rule:} \\colorbox{yellow!20}{$y$}\\end{tabular}\n"
+            "\\begin{tikzpicture}\\draw[fill=red!10, draw=red!70!black] (0,0) rectangle (1,1);\n"
+            "\\node[fill=blue!10, text width=2cm] at (0.5, 0.5) {The rule:};\\end{tikzpicture}\n"
+            "\\end{document}\n")
+    words = [s.masked for s in sentences(text) if re.search("[A-Za-z]{2}", s.masked)]
+    assert words == ["The rule:", "The rule:"]
+    chinese = translate_document(text, "zh")
+    assert chinese.count("规则：") == 2, chinese
+    assert untranslated(text, "zh") == []
+    for markup in ("\\fcolorbox{red!70!black}{red!10}{$#1$}", "\\colorlet{hot}{red!40}",
+                   "\\cellcolor{blue!5}", "[fill=red!10, draw=red!70!black]",
+                   "\\node[fill=blue!10, text width=2cm] at (0.5, 0.5) {"):
+        assert markup in chinese

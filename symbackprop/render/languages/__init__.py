@@ -61,7 +61,7 @@ BREAKING_COMMANDS = {
     # Definitions and colour specifications (red!70!black) are markup, never prose.
     "providecommand": 2, "DeclareRobustCommand": 2, "newenvironment": 3,
     "renewenvironment": 3, "definecolor": 3, "colorlet": 2, "pagecolor": 1,
-    "rowcolor": 1, "columncolor": 1, "cellcolor": 1, "arrayrulecolor": 1,
+    "rowcolor": 1, "rowcolors": 3, "columncolor": 1, "cellcolor": 1, "arrayrulecolor": 1,
     "newlength": 1, "settowidth": 2, "resizebox": 2, "scalebox": 1, "raisebox": 1,
     "makebox": 0, "parbox": 1, "fbox": 0, "adjustbox": 1, "pgfmathsetmacro": 2,
     # Their last argument (a table cell, coloured words) is then read as prose.
