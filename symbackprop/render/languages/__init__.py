@@ -376,6 +376,7 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
 #: masked value ("... derivative $1$. $b$: 2 elements"); after a colon that ends its line
 #: before a capital ("Written out for every output:" then the next sentence).
 _SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff\ue000-\uf8ff])"
+                           r"|(?<=[.!?])\s+(?=[a-z]+\\_)"  # an option: ceil\_mode ...
                            r"|(?<=:)[ \t]*\n\s*(?=[A-Z\u4e00-\u9fff])"
                            r"|(?<=[\u3002\uff01\uff1f])\s*)")
 
@@ -481,9 +482,21 @@ def _translate_sentence(sentence: Sentence, book) -> str | None:
     for part in _fragments(sentence):
         words = _fragment(part, book)
         if words is None:
+            break
+        translated.append(words)
+    else:
+        return book.LIST_SEPARATOR.join(translated)
+    # A note beside a sum ("4 elements; in 9 outputs; 36 terms"), never a sentence of
+    # its own (no full stop): each part between "; " known on its own.
+    if "; " not in sentence.masked or sentence.masked.endswith("."):
+        return None
+    translated = []
+    for part in _fragments(sentence, "; "):
+        words = _fragment(part, book)
+        if words is None:
             return None
         translated.append(words)
-    return book.LIST_SEPARATOR.join(translated)
+    return book.CLAUSE_SEPARATOR.join(translated)
 
 
 def _fragment(part: Sentence, book) -> str | None:
@@ -498,15 +511,20 @@ def _fragment(part: Sentence, book) -> str | None:
         for table in (book.FRAGMENTS, book.PHRASES):
             if masked in table:
                 return _fill(table[masked], values) + tail
-        last = re.search(r" <(\d+)>$", masked)
-        if last is None or int(last.group(1)) != len(values) - 1:
+        # The last values, a layer's name with its size in parentheses too: "BatchNorm2d(2)".
+        last = re.search(r" ((?:<\d+>|[()])*<(\d+)>[()]*)$", masked)
+        if last is None or int(last.group(2)) != len(values) - 1:
             return None
-        tail = " " + values[-1] + tail
-        masked, values = masked[:last.start()], values[:-1]
+        numbers = [int(number) for number in PLACEHOLDER.findall(last.group(1))]
+        first = len(values) - len(numbers)
+        if numbers != list(range(first, len(values))):
+            return None
+        tail = " " + _fill(last.group(1), values) + tail
+        masked, values = masked[:last.start()], values[:first]
 
 
-def _fragments(sentence: Sentence) -> list[Sentence]:
-    """The parts of a sentence between ", " (placeholders renumbered in each part)."""
+def _fragments(sentence: Sentence, separator: str = ", ") -> list[Sentence]:
+    """The parts of a sentence between ``separator`` (placeholders renumbered in each)."""
     parts = []
     # ", " inside parentheses belongs to a value: "padding (0, 1)".
     pieces, depth, current = [], 0, ""
@@ -515,10 +533,10 @@ def _fragments(sentence: Sentence) -> list[Sentence]:
     while index < len(masked):
         char = masked[index]
         depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and masked.startswith(", ", index):
+        if depth == 0 and masked.startswith(separator, index):
             pieces.append(current)
             current = ""
-            index += 2
+            index += len(separator)
             continue
         current += char
         index += 1

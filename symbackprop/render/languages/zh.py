@@ -20,6 +20,9 @@ SCRIPT = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 #: Between the translated parts of a list ("kernel 3x3, stride 2").
 LIST_SEPARATOR = "，"
 
+#: Between the translated parts of a note beside a sum ("4 elements; in 9 outputs").
+CLAUSE_SEPARATOR = "；"
+
 
 def preamble(text: str) -> str:
     """The English preamble made to typeset Chinese with xelatex: ctex instead of the
@@ -475,8 +478,8 @@ PHRASES: dict[str, str] = {
     # -- pooling variants: overlapping windows, padding, ceil_mode
     "Windows overlap (the stride is smaller than the window): an element in several windows adds what it receives from each.":
         "窗口相互重叠（步幅小于窗口）：属于多个窗口的元素把从每个窗口收到的值相加。",
-    "Every element of a window receives the same share of its <0>. <1> is the number of input elements window <2> holds: padding is left out of the divisor.":
-        "窗口中的每个元素分得相同的一份 <0>。<1> 是窗口 <2> 包含的输入元素个数：填充不计入除数。",
+    "<0> is the number of input elements window <1> holds: padding is left out of the divisor.":
+        "<0> 是窗口 <1> 包含的输入元素个数：填充不计入除数。",
     "The upsample of average pooling: every position of a window (outlined in the colour of its <0> element) receives the same share of it, <1>, the window's element divided by the window's divisor <2>; where windows overlap, the shares add up.":
         "平均池化的上采样：窗口（用其 <0> 元素的颜色框出）中的每个位置收到相同的一份 <1>，即该窗口的元素除以窗口的除数 <2>；窗口重叠处各份相加。",
     "The padding (grey) is not counted: the divisor is the inputs held.": "填充（灰色）不计入：除数是窗口包含的输入个数。",
@@ -486,8 +489,8 @@ PHRASES: dict[str, str] = {
     "<0> is the number of input elements window <1> holds (count\\_include\\_pad off): <2> for a window inside the input, fewer where it covers padding.":
         "<0> 是窗口 <1> 包含的输入元素个数（count\\_include\\_pad 关闭）：完全在输入内的窗口为 <2>，覆盖填充的窗口更少。",
     "Not here: the stride <0> is not the window <1> and the input is padded, so the sum above is the rule.": "这里不适用：步幅 <0> 不等于窗口 <1>，且输入有填充，因此规则就是上面的求和。",
-    "The whole <0> of a window goes to the element that won it. ceil\\_mode (PyTorch): the number of windows is rounded up, so a last window may run past the padded input, whose positions it does not read; a window that would start in the right padding is dropped.":
-        "窗口的整个 <0> 都交给窗口中的最大值元素。ceil\\_mode（PyTorch）：窗口数向上取整，因此最后一个窗口可能超出填充后的输入，超出的位置不被读取；起点落在右侧填充中的窗口被舍弃。",
+    "ceil\\_mode (PyTorch): the number of windows is rounded up, so a last window may run past the padded input, whose positions it does not read; a window that would start in the right padding is dropped.":
+        "ceil\\_mode（PyTorch）：窗口数向上取整，因此最后一个窗口可能超出填充后的输入，超出的位置不被读取；起点落在右侧填充中的窗口被舍弃。",
     "Dotted cells lie past the padded input, where a ceil\\_mode window reaches: nothing is there to read or to receive.":
         "虚线单元格位于填充后的输入之外，是 ceil\\_mode 窗口所及之处：那里没有可读取或接收的值。",
     "Padding (grey) never wins.": "填充（灰色）永远不会胜出。",
@@ -531,7 +534,7 @@ PHRASES: dict[str, str] = {
     "<0> elements": "<0> 个元素",
     "<0> element; <1> terms": "<0> 个元素；<1> 项",
     "<0> elements; <1> terms": "<0> 个元素；<1> 项",
-    "<0> elements; feeds <1>": "<0> 个元素；输入到 <1>",
+    "<0> elements; feeds <1>": "<0> 个元素；参与 <1>",
     "<0> elements; in <1> outputs": "<0> 个元素；出现在 <1> 个输出中",
     "<0> elements; in <1> outputs, <2> on padding": "<0> 个元素；出现在 <1> 个输出中，其中 <2> 个落在填充上",
     "\\textbf{Verified:} the closed forms of <0> equal the sums below on all <1> elements.":
@@ -575,7 +578,54 @@ PHRASES: dict[str, str] = {
     "A worked example in numbers is left out here: its maps are <0> x <1>, larger than the <2> x <3> this page prints.":
         "这里略去数值算例：它的特征图为 <0> x <1>，大于本页能打印的 <2> x <3>。",
     "On a smaller input, <0> prints one.": "在更小的输入上，<0> 会打印数值算例。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first with the most terms.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；只写出项数最多的第一个元素。",
+    "<0>: <1> elements in <2> shape of sum; written out is the first with the most terms.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；只写出项数最多的第一个元素。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first element of each shape for <3> of them (every number of terms that occurs); the other <4> shapes hold <5> elements.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；其中 <3> 种各写出第一个元素（出现的每种项数都有），其余 <4> 种形状共含 <5> 个元素。",
+    "feeds <0> (<1> outputs)": "参与 <0>（共 <1> 个输出）",
+    "Layer <0>: <1>(<2>)": "第 <0> 层：<1>(<2>)",
+    "the cross-entropy loss": "交叉熵损失",
+    "the mean squared error": "均方误差",
+    "average pooling: each element of a window gets an equal share": "平均池化：窗口中的每个元素分得相等的一份",
+    "a normalisation (the gradient through the batch statistics)": "归一化（梯度也经过批统计量）",
+    "<0> is the number of positions of window <1> inside the padded input, padded zeros included (PyTorch's divisor): the window size, except for a ceil\\_mode window that runs past the padded input.":
+        "<0> 是窗口 <1> 在填充后输入中的位置个数，填充的零也计入（PyTorch 的除数）：即窗口大小，只有超出填充后输入的 ceil\\_mode 窗口例外。",
+    "<0> is the number of positions of window <1> inside the padded input (count\\_include\\_pad): <2> except for a window ceil\\_mode clips at the end.":
+        "<0> 是窗口 <1> 在填充后输入中的位置个数（count\\_include\\_pad）：除了末尾被 ceil\\_mode 截断的窗口，都是 <2>。",
 }
+
+#: "Not here: <reasons>, so the sum above is the rule." for every combination of the
+#: reasons the Kronecker form of average pooling does not apply.
+_NO_KRON = [("the stride <> is not the window <>", "步幅 <> 不等于窗口 <>"),
+            ("the input is padded", "输入有填充"),
+            ("ceil\\_mode clips the last windows", "ceil\\_mode 截断了最后的窗口"),
+            ("the window is dilated", "窗口有膨胀")]
+
+
+def _numbered(text: str) -> str:
+    parts = text.split("<>")
+    return "".join(part + (f"<{index}>" if index < len(parts) - 1 else "")
+                   for index, part in enumerate(parts))
+
+
+def _no_kron_phrases() -> dict[str, str]:
+    phrases = {}
+    for mask in range(1, 2 ** len(_NO_KRON)):
+        chosen = [reason for bit, reason in enumerate(_NO_KRON) if mask >> bit & 1]
+        english = [words for words, _ in chosen]
+        chinese = [words for _, words in chosen]
+        joined = english[0] if len(english) == 1 else \
+            ", ".join(english[:-1]) + " and " + english[-1]
+        phrases[_numbered(f"Not here: {joined}, so the sum above is the rule.")] = _numbered(
+            "这里不适用：" + ("，".join(chinese[:-1]) + "，且" if len(chinese) > 1 else "")
+            + (" " if len(chinese) > 1 and chinese[-1][0].isascii() else "")
+            + f"{chinese[-1]}，因此规则就是上面的求和。")
+    return phrases
+
+
+PHRASES.update(_no_kron_phrases())
 
 #: Parts of a comma-separated list (a layer's description), each translated alone.
 FRAGMENTS: dict[str, str] = {
