@@ -594,6 +594,12 @@ PHRASES: dict[str, str] = {
         "<0> 是窗口 <1> 在填充后输入中的位置个数，填充的零也计入（PyTorch 的除数）：即窗口大小，只有超出填充后输入的 ceil\\_mode 窗口例外。",
     "<0> is the number of positions of window <1> inside the padded input (count\\_include\\_pad): <2> except for a window ceil\\_mode clips at the end.":
         "<0> 是窗口 <1> 在填充后输入中的位置个数（count\\_include\\_pad）：除了末尾被 ceil\\_mode 截断的窗口，都是 <2>。",
+    "To check the walk by hand: small integers for the input, the parameters and the last error term <0>, put into each layer's sums; forward layer by layer, then backward boundary by boundary.":
+        "为了便于手算验证整个反向计算：给输入、各参数和最后的误差项 <0> 取较小的整数，代入每一层的求和；先逐层前向，再逐个层边界反向。",
+    "The input <0>, the parameters and the given error term <1>:": "输入 <0>、各参数和给定的误差项 <1>：",
+    "The activations, layer by layer:": "逐层的激活值：",
+    "The error terms, layer boundary by layer boundary:": "逐个层边界的误差项：",
+    "The parameter gradients:": "参数梯度：",
 }
 
 #: "Not here: <reasons>, so the sum above is the rule." for every combination of the
