@@ -511,8 +511,9 @@ def _fragment(part: Sentence, book) -> str | None:
         for table in (book.FRAGMENTS, book.PHRASES):
             if masked in table:
                 return _fill(table[masked], values) + tail
-        # The last values, a layer's name with its size in parentheses too: "BatchNorm2d(2)".
-        last = re.search(r" ((?:<\d+>|[()])*<(\d+)>[()]*)$", masked)
+        # The last values, a layer's name with its size in parentheses too: "BatchNorm2d(2)",
+        # or a residual block's opening "Residual(x + Conv2d".
+        last = re.search(r" ((?:<\d+>|[()]|\(x \+ )*<(\d+)>[()]*)$", masked)
         if last is None or int(last.group(2)) != len(values) - 1:
             return None
         numbers = [int(number) for number in PLACEHOLDER.findall(last.group(1))]
@@ -526,13 +527,18 @@ def _fragment(part: Sentence, book) -> str | None:
 def _fragments(sentence: Sentence, separator: str = ", ") -> list[Sentence]:
     """The parts of a sentence between ``separator`` (placeholders renumbered in each)."""
     parts = []
-    # ", " inside parentheses belongs to a value: "padding (0, 1)".
-    pieces, depth, current = [], 0, ""
+    # ", " inside parentheses belongs to a value: "padding (0, 1)"; not inside those
+    # right after a layer's name, a residual block's layers: "Residual(x + Conv2d ...)".
+    pieces, depth, current, opened = [], 0, "", []
     masked = sentence.masked
     index = 0
     while index < len(masked):
         char = masked[index]
-        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "(":
+            opened.append(not (index and masked[index - 1] == ">"))
+            depth += opened[-1]
+        elif char == ")" and opened:
+            depth -= opened.pop()
         if depth == 0 and masked.startswith(separator, index):
             pieces.append(current)
             current = ""

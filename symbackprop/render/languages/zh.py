@@ -600,6 +600,16 @@ PHRASES: dict[str, str] = {
     "The activations, layer by layer:": "逐层的激活值：",
     "The error terms, layer boundary by layer boundary:": "逐个层边界的误差项：",
     "The parameter gradients:": "参数梯度：",
+    "Each closed form was evaluated on this instance's symbols and compared with the sums above, element by element (<0> (<1>, <2>), (<3>, <4>), (<5>, <6>) per axis, begin and end; a negative pad crops):":
+        "每个闭式解都在本例的符号上求值，并与上面的求和逐元素比较（<0> 每个维度为 (<1>, <2>), (<3>, <4>), (<5>, <6>)，分别为开头和末尾；负的填充表示裁剪）：",
+    # -- residual blocks
+    "residual sum <0> (the block: layers <1>--<2>)": "残差和 <0>（残差块：第 <1>--<2> 层）",
+    "Layer <0>: residual sum <1> (the block: layers <2>--<3>)": "第 <0> 层：残差和 <1>（残差块：第 <2>--<3> 层）",
+    "the residual sum <0> (<1>, the block: layers <2>--<3>): its error term goes on unchanged to the block's output, and along the identity path to the block's input <4>, where it is added to what the block hands back":
+        "残差和 <0>（<1>，残差块：第 <2>--<3> 层）：它的误差项原样传到残差块的输出，并沿恒等路径传到残差块的输入 <4>，在那里与残差块传回的误差相加",
+    "its input <0> also feeds the residual sum, so its error term adds the two paths": "它的输入 <0> 也参与残差和，因此它的误差项是两条路径之和",
+    "the above": "上式",
+    "(the identity path: <0> also feeds the residual sum)": "（恒等路径：<0> 也参与残差和）",
 }
 
 #: "Not here: <reasons>, so the sum above is the rule." for every combination of the
