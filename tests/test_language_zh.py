@@ -128,6 +128,44 @@ def test_the_other_kinds_default_documents_have_no_untranslated_sentence(kind, c
     assert math_spans(translate_document(english, "zh")) == math_spans(english)
 
 
+BN_CHAIN = ('{"input": [4], "layers": [{"layer": "linear", "in_features": 4, "out_features": 3}, '
+            '{"layer": "batchnorm1d", "num_features": 3}, {"layer": "relu"}, {"layer": "linear", '
+            '"in_features": 3, "out_features": 3}, {"layer": "crossentropyloss", '
+            '"target": [2, 0]}]}')
+
+#: The options a lecturer adds to those documents: other detail, no worked example,
+#: padded pooling with ceil_mode, normalisation and cross-entropy in a chain, the notes'
+#: own names.
+VARIANTS = {
+    "conv2d-brief": ["conv2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                     "--padding", "1", "--detail", "brief"],
+    "conv2d-full-renamed": ["conv2d", "--input", "4x4", "--kernel", "3", "--padding", "1",
+                            "--detail", "full", "--input-name", "a^{[l-1]}", "--grad-name",
+                            "delta", "--loss-name", "E"],
+    "conv2d-no-worked-example": ["conv2d", "--input", "5x5", "--kernel", "3",
+                                 "--no-worked-example"],
+    "maxpool2d-padded-ceil": ["maxpool2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                              "--padding", "1", "--ceil-mode"],
+    "avgpool2d-padded-ceil": ["avgpool2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                              "--padding", "1", "--ceil-mode", "--detail", "brief"],
+    "chain-batchnorm-cross-entropy": ["sequential", "--spec", BN_CHAIN, "--batch", "2"],
+    "residual": ["residual", "--input", "3", "--spec", '[{"layer": "linear", "in_features": 3, '
+                 '"out_features": 3}, {"layer": "relu"}]'],
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_lecturer_options_leave_no_sentence_english(name, capsys):
+    capsys.readouterr()
+    assert main(["latex", *VARIANTS[name]]) == 0
+    english = capsys.readouterr().out
+    missing = untranslated(english, "zh")
+    assert not missing, (
+        f"the Chinese phrase book lacks {len(missing)} sentences of {name}; add them to "
+        f"PHRASES in symbackprop/render/languages/zh.py:\n{missing_report(missing)}")
+    assert math_spans(translate_document(english, "zh")) == math_spans(english)
+
+
 @pytest.mark.parametrize("name", LECTURER)
 def test_translation_never_touches_math(name, capsys):
     english = document(name, capsys)
