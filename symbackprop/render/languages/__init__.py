@@ -572,17 +572,17 @@ def _units(document: str) -> tuple[int, int, list]:
                         for piece in pieces]
 
 
-def translate_document(document: str, language: str) -> str:
-    """The finished LaTeX ``document`` with its prose in ``language`` (``"en"``: unchanged).
+def _math_units(value: str) -> list | None:
+    """The pieces of an inline-math value whose ``\\text{...}`` holds words (an
+    underbrace's note ``\\text{through the block}``), or None for a plain value."""
+    if "\\text" not in value or not value.startswith(("$", "\\(")):
+        return None
+    names = _layer_names()
+    return [piece if isinstance(piece, str) else _mask_numbers_and_names(piece, names)
+            for piece in _math(value)]
 
-    Math, the preamble, commands and quoted code are kept byte for byte; a sentence
-    the phrase book lacks stays English (see :func:`untranslated`).
-    """
-    check_language(language)
-    if language == "en":
-        return document
-    book = phrase_book(language)
-    start, end, pieces = _units(document)
+
+def _translate_units(pieces: list, book) -> str:
     body = []
     for piece in pieces:
         if isinstance(piece, str):
@@ -595,8 +595,40 @@ def translate_document(document: str, language: str) -> str:
                           if _needs_words(sentence.masked) else original)
             if translated is None:
                 translated = original
+            # The words inside an inline formula's \text{...}, translated on their own.
+            for value in dict.fromkeys(sentence.values):
+                inner = _math_units(value)
+                if inner is not None:
+                    translated = translated.replace(value, _translate_units(inner, book))
             body.append(leading + translated + trailing)
-    return book.preamble(document[:start]) + "".join(body) + document[end:]
+    return "".join(body)
+
+
+def _all_sentences(pieces: list):
+    """``(sentence, ...)`` of pieces, those of an inline formula's words after each."""
+    for piece in pieces:
+        if isinstance(piece, str):
+            continue
+        for _, sentence, _, _ in _sentences(piece):
+            yield sentence
+            for value in dict.fromkeys(sentence.values):
+                inner = _math_units(value)
+                if inner is not None:
+                    yield from _all_sentences(inner)
+
+
+def translate_document(document: str, language: str) -> str:
+    """The finished LaTeX ``document`` with its prose in ``language`` (``"en"``: unchanged).
+
+    Math, the preamble, commands and quoted code are kept byte for byte; a sentence
+    the phrase book lacks stays English (see :func:`untranslated`).
+    """
+    check_language(language)
+    if language == "en":
+        return document
+    book = phrase_book(language)
+    start, end, pieces = _units(document)
+    return book.preamble(document[:start]) + _translate_units(pieces, book) + document[end:]
 
 
 def untranslated(document: str, language: str) -> list[Sentence]:
@@ -608,21 +640,17 @@ def untranslated(document: str, language: str) -> list[Sentence]:
     """
     book = phrase_book(language)
     missing = {}
-    for piece in _units(document)[2]:
-        if isinstance(piece, str):
-            continue
-        for _, sentence, _, _ in _sentences(piece):
-            if book.SCRIPT.search(sentence.masked):
-                continue  # already translated
-            if _translate_sentence(sentence, book) is None:
-                missing.setdefault(sentence.masked, sentence)
+    for sentence in _all_sentences(_units(document)[2]):
+        if book.SCRIPT.search(sentence.masked):
+            continue  # already translated
+        if _translate_sentence(sentence, book) is None:
+            missing.setdefault(sentence.masked, sentence)
     return list(missing.values())
 
 
 def sentences(document: str) -> list[Sentence]:
     """Every sentence of prose of a document, masked, in order (for tests and tools)."""
-    return [sentence for piece in _units(document)[2] if not isinstance(piece, str)
-            for _, sentence, _, _ in _sentences(piece) if sentence.masked]
+    return [sentence for sentence in _all_sentences(_units(document)[2]) if sentence.masked]
 
 
 def missing_report(missing: list[Sentence]) -> str:

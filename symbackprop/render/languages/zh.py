@@ -509,7 +509,7 @@ PHRASES: dict[str, str] = {
     "in <0> outputs, <1> on padding": "出现在 <0> 个输出中，其中 <1> 个在填充上",
     "in <0> outputs": "出现在 <0> 个输出中",
     "<0> terms": "共 <0> 项",
-    "with": "其中",
+    "with": "其中\\ ",  # in \text{with }: xeCJK drops a space after Chinese
     "step": "步长",
     "windows": "窗口",
     "window": "窗口",
@@ -576,7 +576,7 @@ PHRASES: dict[str, str] = {
     "A worked example in numbers is left out here: it would print <0> numbers (this page prints up to <1>); a smaller <2> shows it.":
         "这里略去数值算例：它要打印 <0> 个数（本页最多打印 <1> 个）；换一个更小的 <2> 即可显示。",
     "A worked example in numbers is left out here: its maps are <0> x <1>, larger than the <2> x <3> this page prints.":
-        "这里略去数值算例：它的特征图为 <0> x <1>，大于本页能打印的 <2> x <3>。",
+        "这里略去数值算例：它的特征图为 <0>×<1>，大于本页最多能打印的 <2>×<3>。",
     "On a smaller input, <0> prints one.": "在更小的输入上，<0> 会打印数值算例。",
     "<0>: <1> elements in <2> shapes of sum; written out is the first with the most terms.":
         "<0>：<1> 个元素，共 <2> 种求和形状；只写出项数最多的第一个元素。",
@@ -610,6 +610,10 @@ PHRASES: dict[str, str] = {
     "its input <0> also feeds the residual sum, so its error term adds the two paths": "它的输入 <0> 也参与残差和，因此它的误差项是两条路径之和",
     "the above": "上式",
     "(the identity path: <0> also feeds the residual sum)": "（恒等路径：<0> 也参与残差和）",
+    # -- words inside an inline formula's \text{...}
+    "groups": "组数",
+    "the identity path": "恒等路径",
+    "through the block (layer <0>)": "经过残差块（第 <0> 层）",
 }
 
 #: "Not here: <reasons>, so the sum above is the rule." for every combination of the
