@@ -614,6 +614,18 @@ PHRASES: dict[str, str] = {
     "groups": "组数",
     "the identity path": "恒等路径",
     "through the block (layer <0>)": "经过残差块（第 <0> 层）",
+    # -- index base 0, batches, dilated pooling
+    "Indices start at <0> as in Python (the default <1> gives the textbook's).": "下标与 Python 一致，从 <0> 开始（默认的 <1> 与教材一致）。",
+    "sample <0>, row <1> and column <2> of the input": "输入的第 <0> 个样本、第 <1> 行、第 <2> 列",
+    "sample <0>, row <1> and column <2> of the output": "输出的第 <0> 个样本、第 <1> 行、第 <2> 列",
+    "Sums of more than <0> terms show their first <1> and last <2>.": "超过 <0> 项的求和只显示开头 <1> 项和末尾 <2> 项。",
+    "The padded input (<0>) is cross-correlated with the stride-dilated upstream gradient (<1>) used as the kernel; the sum runs over the samples of the batch.":
+        "填充后的输入（<0>）与按步幅膨胀的上游梯度（<1>）做互相关，后者充当卷积核；求和遍历批中的所有样本。",
+    "Every output adds the bias once, so its gradient is the sum of the upstream gradient over the batch and all positions: <0> terms.":
+        "每个输出都加了一次偏置，因此其梯度是上游梯度在整个批和所有位置上的和：共 <0> 项。",
+    "for the batch of <0>": "整个批（<0>）",
+    "Dilation <0>: a window reads every <1>-th element, and only those receive its gradient.":
+        "膨胀 <0>：窗口每 <1> 个元素读取一个，也只有被读取的元素接收它的梯度。",
 }
 
 #: "Not here: <reasons>, so the sum above is the rule." for every combination of the
