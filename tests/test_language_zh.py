@@ -128,6 +128,44 @@ def test_the_other_kinds_default_documents_have_no_untranslated_sentence(kind, c
     assert math_spans(translate_document(english, "zh")) == math_spans(english)
 
 
+BN_CHAIN = ('{"input": [4], "layers": [{"layer": "linear", "in_features": 4, "out_features": 3}, '
+            '{"layer": "batchnorm1d", "num_features": 3}, {"layer": "relu"}, {"layer": "linear", '
+            '"in_features": 3, "out_features": 3}, {"layer": "crossentropyloss", '
+            '"target": [2, 0]}]}')
+
+#: The options a lecturer adds to those documents: other detail, no worked example,
+#: padded pooling with ceil_mode, normalisation and cross-entropy in a chain, the notes'
+#: own names.
+VARIANTS = {
+    "conv2d-brief": ["conv2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                     "--padding", "1", "--detail", "brief"],
+    "conv2d-full-renamed": ["conv2d", "--input", "4x4", "--kernel", "3", "--padding", "1",
+                            "--detail", "full", "--input-name", "a^{[l-1]}", "--grad-name",
+                            "delta", "--loss-name", "E"],
+    "conv2d-no-worked-example": ["conv2d", "--input", "5x5", "--kernel", "3",
+                                 "--no-worked-example"],
+    "maxpool2d-padded-ceil": ["maxpool2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                              "--padding", "1", "--ceil-mode"],
+    "avgpool2d-padded-ceil": ["avgpool2d", "--input", "5x5", "--kernel", "3", "--stride", "2",
+                              "--padding", "1", "--ceil-mode", "--detail", "brief"],
+    "chain-batchnorm-cross-entropy": ["sequential", "--spec", BN_CHAIN, "--batch", "2"],
+    "residual": ["residual", "--input", "3", "--spec", '[{"layer": "linear", "in_features": 3, '
+                 '"out_features": 3}, {"layer": "relu"}]'],
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_lecturer_options_leave_no_sentence_english(name, capsys):
+    capsys.readouterr()
+    assert main(["latex", *VARIANTS[name]]) == 0
+    english = capsys.readouterr().out
+    missing = untranslated(english, "zh")
+    assert not missing, (
+        f"the Chinese phrase book lacks {len(missing)} sentences of {name}; add them to "
+        f"PHRASES in symbackprop/render/languages/zh.py:\n{missing_report(missing)}")
+    assert math_spans(translate_document(english, "zh")) == math_spans(english)
+
+
 @pytest.mark.parametrize("name", LECTURER)
 def test_translation_never_touches_math(name, capsys):
     english = document(name, capsys)
@@ -245,3 +283,26 @@ def test_a_chinese_document_compiles_with_xelatex(tmp_path, capsys):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
                               text=True).stdout
         assert "最大池化的反向传播" in text and "上采样" in text
+
+
+def test_colours_definitions_and_tikz_options_are_not_prose():
+    """xcolor specifications (red!70!black), command definitions, lengths and TikZ
+    options are markup: never sentences, kept byte for byte."""
+    text = ("\\begin{document}\n"
+            "\\providecommand{\\mark}[1]{{\\setlength{\\fboxsep}{1.5pt}"
+            "\\fcolorbox{red!70!black}{red!10}{$#1$}}}\n"
+            "\\definecolor{padgrey}{gray}{0.6}\\colorlet{hot}{red!40}\n"
+            "\\begin{tabular}{cc}\\rowcolor{gray!10} \\cellcolor{blue!5}$x$ & "
+            "\\textcolor{red!70!black}{The rule:} \\colorbox{yellow!20}{$y$}\\end{tabular}\n"
+            "\\begin{tikzpicture}\\draw[fill=red!10, draw=red!70!black] (0,0) rectangle (1,1);\n"
+            "\\node[fill=blue!10, text width=2cm] at (0.5, 0.5) {The rule:};\\end{tikzpicture}\n"
+            "\\end{document}\n")
+    words = [s.masked for s in sentences(text) if re.search("[A-Za-z]{2}", s.masked)]
+    assert words == ["The rule:", "The rule:"]
+    chinese = translate_document(text, "zh")
+    assert chinese.count("规则：") == 2, chinese
+    assert untranslated(text, "zh") == []
+    for markup in ("\\fcolorbox{red!70!black}{red!10}{$#1$}", "\\colorlet{hot}{red!40}",
+                   "\\cellcolor{blue!5}", "[fill=red!10, draw=red!70!black]",
+                   "\\node[fill=blue!10, text width=2cm] at (0.5, 0.5) {"):
+        assert markup in chinese

@@ -58,8 +58,14 @@ BREAKING_COMMANDS = {
     "label": 1, "color": 1, "setlength": 2, "addtolength": 2, "vspace": 1, "hspace": 1,
     "includegraphics": 1, "setcounter": 2, "input": 1, "tikzset": 1, "usetikzlibrary": 1,
     "newcommand": 2, "renewcommand": 2, "rule": 2, "bibliography": 1,
+    # Definitions and colour specifications (red!70!black) are markup, never prose.
+    "providecommand": 2, "DeclareRobustCommand": 2, "newenvironment": 3,
+    "renewenvironment": 3, "definecolor": 3, "colorlet": 2, "pagecolor": 1,
+    "rowcolor": 1, "rowcolors": 3, "columncolor": 1, "cellcolor": 1, "arrayrulecolor": 1,
+    "newlength": 1, "settowidth": 2, "resizebox": 2, "scalebox": 1, "raisebox": 1,
+    "makebox": 0, "parbox": 1, "fbox": 0, "adjustbox": 1, "pgfmathsetmacro": 2,
     # Their last argument (a table cell, coloured words) is then read as prose.
-    "multicolumn": 2, "multirow": 2, "textcolor": 1, "colorbox": 1, "phantom": 1,
+    "multicolumn": 2, "multirow": 2, "textcolor": 1, "colorbox": 1, "fcolorbox": 2, "phantom": 1,
     "Large": 0, "large": 0, "LARGE": 0, "huge": 0, "Huge": 0, "small": 0,
     "footnotesize": 0, "scriptsize": 0, "tiny": 0, "normalsize": 0, "bfseries": 0,
     "itshape": 0, "mdseries": 0, "upshape": 0, "raggedright": 0, "raggedleft": 0,
@@ -366,7 +372,13 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
 
 #: A sentence ends at . ! ? followed by space and a capital or a command, or (in a
 #: translated document) at a Chinese full stop.
-_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff])|(?<=[\u3002\uff01\uff1f])\s*)")
+#: Where a sentence ends: after ".", "!" or "?" before a capital, a command, Chinese or a
+#: masked value ("... derivative $1$. $b$: 2 elements"); after a colon that ends its line
+#: before a capital ("Written out for every output:" then the next sentence).
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff\ue000-\uf8ff])"
+                           r"|(?<=[.!?])\s+(?=[a-z]+\\_)"  # an option: ceil\_mode ...
+                           r"|(?<=:)[ \t]*\n\s*(?=[A-Z\u4e00-\u9fff])"
+                           r"|(?<=[\u3002\uff01\uff1f])\s*)")
 
 
 def _sentences(unit: list) -> list:
@@ -470,9 +482,21 @@ def _translate_sentence(sentence: Sentence, book) -> str | None:
     for part in _fragments(sentence):
         words = _fragment(part, book)
         if words is None:
+            break
+        translated.append(words)
+    else:
+        return book.LIST_SEPARATOR.join(translated)
+    # A note beside a sum ("4 elements; in 9 outputs; 36 terms"), never a sentence of
+    # its own (no full stop): each part between "; " known on its own.
+    if "; " not in sentence.masked or sentence.masked.endswith("."):
+        return None
+    translated = []
+    for part in _fragments(sentence, "; "):
+        words = _fragment(part, book)
+        if words is None:
             return None
         translated.append(words)
-    return book.LIST_SEPARATOR.join(translated)
+    return book.CLAUSE_SEPARATOR.join(translated)
 
 
 def _fragment(part: Sentence, book) -> str | None:
@@ -487,27 +511,38 @@ def _fragment(part: Sentence, book) -> str | None:
         for table in (book.FRAGMENTS, book.PHRASES):
             if masked in table:
                 return _fill(table[masked], values) + tail
-        last = re.search(r" <(\d+)>$", masked)
-        if last is None or int(last.group(1)) != len(values) - 1:
+        # The last values, a layer's name with its size in parentheses too: "BatchNorm2d(2)",
+        # or a residual block's opening "Residual(x + Conv2d".
+        last = re.search(r" ((?:<\d+>|[()]|\(x \+ )*<(\d+)>[()]*)$", masked)
+        if last is None or int(last.group(2)) != len(values) - 1:
             return None
-        tail = " " + values[-1] + tail
-        masked, values = masked[:last.start()], values[:-1]
+        numbers = [int(number) for number in PLACEHOLDER.findall(last.group(1))]
+        first = len(values) - len(numbers)
+        if numbers != list(range(first, len(values))):
+            return None
+        tail = " " + _fill(last.group(1), values) + tail
+        masked, values = masked[:last.start()], values[:first]
 
 
-def _fragments(sentence: Sentence) -> list[Sentence]:
-    """The parts of a sentence between ", " (placeholders renumbered in each part)."""
+def _fragments(sentence: Sentence, separator: str = ", ") -> list[Sentence]:
+    """The parts of a sentence between ``separator`` (placeholders renumbered in each)."""
     parts = []
-    # ", " inside parentheses belongs to a value: "padding (0, 1)".
-    pieces, depth, current = [], 0, ""
+    # ", " inside parentheses belongs to a value: "padding (0, 1)"; not inside those
+    # right after a layer's name, a residual block's layers: "Residual(x + Conv2d ...)".
+    pieces, depth, current, opened = [], 0, "", []
     masked = sentence.masked
     index = 0
     while index < len(masked):
         char = masked[index]
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and masked.startswith(", ", index):
+        if char == "(":
+            opened.append(not (index and masked[index - 1] == ">"))
+            depth += opened[-1]
+        elif char == ")" and opened:
+            depth -= opened.pop()
+        if depth == 0 and masked.startswith(separator, index):
             pieces.append(current)
             current = ""
-            index += 2
+            index += len(separator)
             continue
         current += char
         index += 1
@@ -537,6 +572,51 @@ def _units(document: str) -> tuple[int, int, list]:
                         for piece in pieces]
 
 
+def _math_units(value: str) -> list | None:
+    """The pieces of an inline-math value whose ``\\text{...}`` holds words (an
+    underbrace's note ``\\text{through the block}``), or None for a plain value."""
+    if "\\text" not in value or not value.startswith(("$", "\\(")):
+        return None
+    names = _layer_names()
+    return [piece if isinstance(piece, str) else _mask_numbers_and_names(piece, names)
+            for piece in _math(value)]
+
+
+def _translate_units(pieces: list, book) -> str:
+    body = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            body.append(piece)
+            continue
+        for leading, sentence, trailing, original in _sentences(piece):
+            # A piece without words (a command and a number) stays as written, line
+            # breaks and all.
+            translated = (_translate_sentence(sentence, book)
+                          if _needs_words(sentence.masked) else original)
+            if translated is None:
+                translated = original
+            # The words inside an inline formula's \text{...}, translated on their own.
+            for value in dict.fromkeys(sentence.values):
+                inner = _math_units(value)
+                if inner is not None:
+                    translated = translated.replace(value, _translate_units(inner, book))
+            body.append(leading + translated + trailing)
+    return "".join(body)
+
+
+def _all_sentences(pieces: list):
+    """``(sentence, ...)`` of pieces, those of an inline formula's words after each."""
+    for piece in pieces:
+        if isinstance(piece, str):
+            continue
+        for _, sentence, _, _ in _sentences(piece):
+            yield sentence
+            for value in dict.fromkeys(sentence.values):
+                inner = _math_units(value)
+                if inner is not None:
+                    yield from _all_sentences(inner)
+
+
 def translate_document(document: str, language: str) -> str:
     """The finished LaTeX ``document`` with its prose in ``language`` (``"en"``: unchanged).
 
@@ -548,17 +628,7 @@ def translate_document(document: str, language: str) -> str:
         return document
     book = phrase_book(language)
     start, end, pieces = _units(document)
-    body = []
-    for piece in pieces:
-        if isinstance(piece, str):
-            body.append(piece)
-            continue
-        for leading, sentence, trailing, original in _sentences(piece):
-            translated = _translate_sentence(sentence, book)
-            if translated is None:
-                translated = original
-            body.append(leading + translated + trailing)
-    return book.preamble(document[:start]) + "".join(body) + document[end:]
+    return book.preamble(document[:start]) + _translate_units(pieces, book) + document[end:]
 
 
 def untranslated(document: str, language: str) -> list[Sentence]:
@@ -570,21 +640,17 @@ def untranslated(document: str, language: str) -> list[Sentence]:
     """
     book = phrase_book(language)
     missing = {}
-    for piece in _units(document)[2]:
-        if isinstance(piece, str):
-            continue
-        for _, sentence, _, _ in _sentences(piece):
-            if book.SCRIPT.search(sentence.masked):
-                continue  # already translated
-            if _translate_sentence(sentence, book) is None:
-                missing.setdefault(sentence.masked, sentence)
+    for sentence in _all_sentences(_units(document)[2]):
+        if book.SCRIPT.search(sentence.masked):
+            continue  # already translated
+        if _translate_sentence(sentence, book) is None:
+            missing.setdefault(sentence.masked, sentence)
     return list(missing.values())
 
 
 def sentences(document: str) -> list[Sentence]:
     """Every sentence of prose of a document, masked, in order (for tests and tools)."""
-    return [sentence for piece in _units(document)[2] if not isinstance(piece, str)
-            for _, sentence, _, _ in _sentences(piece) if sentence.masked]
+    return [sentence for sentence in _all_sentences(_units(document)[2]) if sentence.masked]
 
 
 def missing_report(missing: list[Sentence]) -> str:

@@ -20,6 +20,9 @@ SCRIPT = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 #: Between the translated parts of a list ("kernel 3x3, stride 2").
 LIST_SEPARATOR = "，"
 
+#: Between the translated parts of a note beside a sum ("4 elements; in 9 outputs").
+CLAUSE_SEPARATOR = "；"
+
 
 def preamble(text: str) -> str:
     """The English preamble made to typeset Chinese with xelatex: ctex instead of the
@@ -293,8 +296,10 @@ PHRASES: dict[str, str] = {
     "<0> adds exactly the positions the convolution's stride never reads: the outputs agree with those of the layer without it, and every output in the convolution's unread tail holds its bias alone.":
         "<0> 恰好补上卷积的步幅从未读取的位置：其余输出与不加它时相同，卷积未读取的尾部的每个输出只含偏置。",
     "Nothing to check on this instance (no <0>, no unread position).": "本例无需检查（没有 <0>，也没有未读取的位置）。",
-    "Unrolled, the convolution is <0> and this layer is <1> <2>: the same matrix <3>. <4> has <5> rows and <6> columns, too many to print; derive a smaller instance to see it.":
-        "展开后，该卷积为 <0>，本层为 <1> <2>：同一个矩阵 <3>。<4> 有 <5> 行 <6> 列，太大，无法打印；推导一个更小的实例即可看到它。",
+    "Unrolled, the convolution is <0> and this layer is <1> <2>: the same matrix <3>.":
+        "展开后，该卷积为 <0>，本层为 <1> <2>：同一个矩阵 <3>。",
+    "<0> has <1> rows and <2> columns, too many to print; derive a smaller instance to see it.":
+        "<0> 有 <1> 行 <2> 列，太大，无法打印；推导一个更小的实例即可看到它。",
     # -- batch norm
     "The closed forms, with <0>, <1> and sums over the <2> values of a group (for <3> and <4>: over every element that uses them):":
         "闭式解如下，其中 <0>，<1>，求和遍历一组的 <2> 个值（对 <3> 和 <4>：遍历用到它们的所有元素）：",
@@ -380,8 +385,8 @@ PHRASES: dict[str, str] = {
         "把前向传播看作散射：<0> 乘以每个卷积核元素，加到输出的 <1> 处（表格是第一个通道的输出，扩展到散射所及的范围）。",
     "Each closed form was evaluated on this instance's symbols and compared with the sums above, element by element (<0> (<1>, <2>) per axis, begin and end; a negative pad crops):":
         "每个闭式解都在本例的符号上求值，并与上面的求和逐元素比较（<0> 每个维度为 (<1>, <2>)，分别为开头和末尾；负的填充表示裁剪）：",
-    "Unrolled, the convolution is <0> and this layer is <1> <2>: the same matrix <3>. <4> has <5> rows and <6> columns, <7> of its entries are weights:":
-        "展开后，该卷积为 <0>，本层为 <1> <2>：同一个矩阵 <3>。<4> 有 <5> 行 <6> 列，其中 <7> 个元素是权重：",
+    "<0> has <1> rows and <2> columns, <3> of its entries are weights:":
+        "<0> 有 <1> 行 <2> 列，其中 <3> 个元素是权重：",
     "and this layer's outputs are": "本层的输出为",
     "\\textbf{Verified:} the unrolled matrix of <0> <1>, kernel <2>, stride <3>, padding <4>, no bias, derived on its own, is this <5> entry by entry.":
         "\\textbf{已验证：}单独推导的 <0> <1>（卷积核 <2>，步幅 <3>，填充 <4>，无偏置）的展开矩阵与此 <5> 逐元素相同。",
@@ -473,8 +478,8 @@ PHRASES: dict[str, str] = {
     # -- pooling variants: overlapping windows, padding, ceil_mode
     "Windows overlap (the stride is smaller than the window): an element in several windows adds what it receives from each.":
         "窗口相互重叠（步幅小于窗口）：属于多个窗口的元素把从每个窗口收到的值相加。",
-    "Every element of a window receives the same share of its <0>. <1> is the number of input elements window <2> holds: padding is left out of the divisor.":
-        "窗口中的每个元素分得相同的一份 <0>。<1> 是窗口 <2> 包含的输入元素个数：填充不计入除数。",
+    "<0> is the number of input elements window <1> holds: padding is left out of the divisor.":
+        "<0> 是窗口 <1> 包含的输入元素个数：填充不计入除数。",
     "The upsample of average pooling: every position of a window (outlined in the colour of its <0> element) receives the same share of it, <1>, the window's element divided by the window's divisor <2>; where windows overlap, the shares add up.":
         "平均池化的上采样：窗口（用其 <0> 元素的颜色框出）中的每个位置收到相同的一份 <1>，即该窗口的元素除以窗口的除数 <2>；窗口重叠处各份相加。",
     "The padding (grey) is not counted: the divisor is the inputs held.": "填充（灰色）不计入：除数是窗口包含的输入个数。",
@@ -484,8 +489,8 @@ PHRASES: dict[str, str] = {
     "<0> is the number of input elements window <1> holds (count\\_include\\_pad off): <2> for a window inside the input, fewer where it covers padding.":
         "<0> 是窗口 <1> 包含的输入元素个数（count\\_include\\_pad 关闭）：完全在输入内的窗口为 <2>，覆盖填充的窗口更少。",
     "Not here: the stride <0> is not the window <1> and the input is padded, so the sum above is the rule.": "这里不适用：步幅 <0> 不等于窗口 <1>，且输入有填充，因此规则就是上面的求和。",
-    "The whole <0> of a window goes to the element that won it. ceil\\_mode (PyTorch): the number of windows is rounded up, so a last window may run past the padded input, whose positions it does not read; a window that would start in the right padding is dropped.":
-        "窗口的整个 <0> 都交给窗口中的最大值元素。ceil\\_mode（PyTorch）：窗口数向上取整，因此最后一个窗口可能超出填充后的输入，超出的位置不被读取；起点落在右侧填充中的窗口被舍弃。",
+    "ceil\\_mode (PyTorch): the number of windows is rounded up, so a last window may run past the padded input, whose positions it does not read; a window that would start in the right padding is dropped.":
+        "ceil\\_mode（PyTorch）：窗口数向上取整，因此最后一个窗口可能超出填充后的输入，超出的位置不被读取；起点落在右侧填充中的窗口被舍弃。",
     "Dotted cells lie past the padded input, where a ceil\\_mode window reaches: nothing is there to read or to receive.":
         "虚线单元格位于填充后的输入之外，是 ceil\\_mode 窗口所及之处：那里没有可读取或接收的值。",
     "Padding (grey) never wins.": "填充（灰色）永远不会胜出。",
@@ -504,7 +509,7 @@ PHRASES: dict[str, str] = {
     "in <0> outputs, <1> on padding": "出现在 <0> 个输出中，其中 <1> 个在填充上",
     "in <0> outputs": "出现在 <0> 个输出中",
     "<0> terms": "共 <0> 项",
-    "with": "其中",
+    "with": "其中\\ ",  # in \text{with }: xeCJK drops a space after Chinese
     "step": "步长",
     "windows": "窗口",
     "window": "窗口",
@@ -515,7 +520,144 @@ PHRASES: dict[str, str] = {
     "<0> also feeds <1>; <2> also feeds <3>; <4> feed <5>": "<0> 还流向 <1>；<2> 还流向 <3>；<4> 流向 <5>",
     # -- footer
     "Generated by symbackprop <0> with <1>": "由 symbackprop <0> 生成，命令为 <1>",
+
+    # -- --detail: one element per shape of sum
+    "Two elements have the same shape of sum when their sums have the same terms, shifted to other positions, samples or channels; the number on the right of an element written out says how many elements share its shape (<0> lists every element, <1> one of each array).":
+        "两个元素的求和若项相同、只是平移到了别的位置、样本或通道，就称它们有相同的求和形状；写出的元素右侧的数字表示有多少个元素与它形状相同（<0> 列出每个元素，<1> 每个数组只写一个）。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first element of each shape.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；每种形状写出其第一个元素。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first element of each shape for <3> of them (numbers of terms from the fewest to the most); the other <4> shapes hold <5> elements.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；其中 <3> 种各写出第一个元素（按项数从少到多），其余 <4> 种形状共含 <5> 个元素。",
+    "<0>: <1> elements, all with one shape of sum; written out is the first.":
+        "<0>：<1> 个元素，求和形状都相同；只写出第一个。",
+    "<0> element": "<0> 个元素",
+    "<0> elements": "<0> 个元素",
+    "<0> element; <1> terms": "<0> 个元素；<1> 项",
+    "<0> elements; <1> terms": "<0> 个元素；<1> 项",
+    "<0> elements; feeds <1>": "<0> 个元素；参与 <1>",
+    "<0> elements; in <1> outputs": "<0> 个元素；出现在 <1> 个输出中",
+    "<0> elements; in <1> outputs, <2> on padding": "<0> 个元素；出现在 <1> 个输出中，其中 <2> 个落在填充上",
+    "\\textbf{Verified:} the closed forms of <0> equal the sums below on all <1> elements.":
+        "\\textbf{已验证：}<0> 的闭式在全部 <1> 个元素上与下面的求和相等。",
+    "\\textbf{Verified:} the closed forms of <0>, <1> and <2> equal the sums below on all <3> elements.":
+        "\\textbf{已验证：}<0>、<1> 和 <2> 的闭式在全部 <3> 个元素上与下面的求和相等。",
+    "SymPy differentiated <0> layer by layer (method <1>); each error term is written with the next one, from the last layer to the first:":
+        "SymPy 逐层对 <0> 求导（方法 <1>）；每个误差项都用后一层的误差项写出，从最后一层到第一层：",
+    "In matrix form: the weight gradient is an outer product, one column of inputs times one row of upstream gradients, and the input gradient sends the upstream gradient back through the transposed weights.":
+        "写成矩阵形式：权重梯度是一个外积，即一列输入乘以一行上游梯度；输入梯度则是上游梯度经转置的权重传回。",
+    # -- the compact chain's walk table
+    "error term handed back": "传回的误差项",
+    "a fully connected layer": "全连接层",
+    "a convolution: a full correlation with the rotated kernel, channels swapped": "卷积：与旋转后的卷积核做完全相关，输入输出通道互换",
+    "max pooling: each window's error goes whole to its first maximum": "最大池化：每个窗口的误差全部传给它的第一个最大值",
+    "an activation, <0>": "激活函数，<0>",
+    "flatten: the error takes the shape of the feature maps again": "展平：误差恢复为特征图的形状",
+    "with the pooling layer after it, the notes' <0>": "与其后的池化层合在一起，即讲义中的 <0>",
+    # -- the worked example in numbers
+    "A worked example in numbers": "数值算例",
+    "To check a computation by hand: small integers for <0> and <1>, put into the sums above; every number below is the derivation's expression at these integers.":
+        "为了便于手算验证：给 <0> 和 <1> 取较小的整数，代入上面的求和；下面的每个数都是推导所得表达式在这些整数处的值。",
+    "To check a computation by hand: small integers for <0>, the parameters and <1>, put into the sums above; every number below is the derivation's expression at these integers.":
+        "为了便于手算验证：给 <0>、各参数和 <1> 取较小的整数，代入上面的求和；下面的每个数都是推导所得表达式在这些整数处的值。",
+    "The input <0> and the upstream gradient <1>:": "输入 <0> 和上游梯度 <1>：",
+    "The input <0>, the weight <1> and the upstream gradient <2>:": "输入 <0>、权重 <1> 和上游梯度 <2>：",
+    "The input <0>, the weight <1>, the bias <2> and the upstream gradient <3>:": "输入 <0>、权重 <1>、偏置 <2> 和上游梯度 <3>：",
+    "The input <0>, the constant <1> (given, not differentiated) and the upstream gradient <2>:":
+        "输入 <0>、常数 <1>（已知，不求导）和上游梯度 <2>：",
+    "The input <0>, the targets <1> (given, not differentiated) and the upstream gradient <2>:":
+        "输入 <0>、目标 <1>（已知，不求导）和上游梯度 <2>：",
+    "The input <0>, the one-hot targets <1> (given, not differentiated) and the upstream gradient <2>:":
+        "输入 <0>、one-hot 目标 <1>（已知，不求导）和上游梯度 <2>：",
+    "One element of each, written out.": "每个数组写出一个元素。",
+    "Results that are not whole numbers (or short decimals) are rounded to <0> decimals.":
+        "不是整数（或短小数）的结果四舍五入到 <0> 位小数。",
+    "The boxed entries of <0> are the windows' maxima (all entries differ, so no window has a tie): each window's upstream gradient goes whole to its maximum, and an entry that is no window's maximum gets gradient <1>.":
+        "<0> 中加框的元素是各窗口的最大值（所有元素互不相同，因此没有窗口出现并列）：每个窗口的上游梯度全部传给它的最大值，不是任何窗口最大值的元素梯度为 <1>。",
+    "A worked example in numbers is left out here: it would print <0> numbers (this page prints up to <1>); a smaller <2> shows it.":
+        "这里略去数值算例：它要打印 <0> 个数（本页最多打印 <1> 个）；换一个更小的 <2> 即可显示。",
+    "A worked example in numbers is left out here: its maps are <0> x <1>, larger than the <2> x <3> this page prints.":
+        "这里略去数值算例：它的特征图为 <0>×<1>，大于本页最多能打印的 <2>×<3>。",
+    "On a smaller input, <0> prints one.": "在更小的输入上，<0> 会打印数值算例。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first with the most terms.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；只写出项数最多的第一个元素。",
+    "<0>: <1> elements in <2> shape of sum; written out is the first with the most terms.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；只写出项数最多的第一个元素。",
+    "<0>: <1> elements in <2> shapes of sum; written out is the first element of each shape for <3> of them (every number of terms that occurs); the other <4> shapes hold <5> elements.":
+        "<0>：<1> 个元素，共 <2> 种求和形状；其中 <3> 种各写出第一个元素（出现的每种项数都有），其余 <4> 种形状共含 <5> 个元素。",
+    "feeds <0> (<1> outputs)": "参与 <0>（共 <1> 个输出）",
+    "Layer <0>: <1>(<2>)": "第 <0> 层：<1>(<2>)",
+    "the cross-entropy loss": "交叉熵损失",
+    "the mean squared error": "均方误差",
+    "average pooling: each element of a window gets an equal share": "平均池化：窗口中的每个元素分得相等的一份",
+    "a normalisation (the gradient through the batch statistics)": "归一化（梯度也经过批统计量）",
+    "<0> is the number of positions of window <1> inside the padded input, padded zeros included (PyTorch's divisor): the window size, except for a ceil\\_mode window that runs past the padded input.":
+        "<0> 是窗口 <1> 在填充后输入中的位置个数，填充的零也计入（PyTorch 的除数）：即窗口大小，只有超出填充后输入的 ceil\\_mode 窗口例外。",
+    "<0> is the number of positions of window <1> inside the padded input (count\\_include\\_pad): <2> except for a window ceil\\_mode clips at the end.":
+        "<0> 是窗口 <1> 在填充后输入中的位置个数（count\\_include\\_pad）：除了末尾被 ceil\\_mode 截断的窗口，都是 <2>。",
+    "To check the walk by hand: small integers for the input, the parameters and the last error term <0>, put into each layer's sums; forward layer by layer, then backward boundary by boundary.":
+        "为了便于手算验证整个反向计算：给输入、各参数和最后的误差项 <0> 取较小的整数，代入每一层的求和；先逐层前向，再逐个层边界反向。",
+    "The input <0>, the parameters and the given error term <1>:": "输入 <0>、各参数和给定的误差项 <1>：",
+    "The activations, layer by layer:": "逐层的激活值：",
+    "The error terms, layer boundary by layer boundary:": "逐个层边界的误差项：",
+    "The parameter gradients:": "参数梯度：",
+    "Each closed form was evaluated on this instance's symbols and compared with the sums above, element by element (<0> (<1>, <2>), (<3>, <4>), (<5>, <6>) per axis, begin and end; a negative pad crops):":
+        "每个闭式解都在本例的符号上求值，并与上面的求和逐元素比较（<0> 每个维度为 (<1>, <2>), (<3>, <4>), (<5>, <6>)，分别为开头和末尾；负的填充表示裁剪）：",
+    # -- residual blocks
+    "residual sum <0> (the block: layers <1>--<2>)": "残差和 <0>（残差块：第 <1>--<2> 层）",
+    "Layer <0>: residual sum <1> (the block: layers <2>--<3>)": "第 <0> 层：残差和 <1>（残差块：第 <2>--<3> 层）",
+    "the residual sum <0> (<1>, the block: layers <2>--<3>): its error term goes on unchanged to the block's output, and along the identity path to the block's input <4>, where it is added to what the block hands back":
+        "残差和 <0>（<1>，残差块：第 <2>--<3> 层）：它的误差项原样传到残差块的输出，并沿恒等路径传到残差块的输入 <4>，在那里与残差块传回的误差相加",
+    "its input <0> also feeds the residual sum, so its error term adds the two paths": "它的输入 <0> 也参与残差和，因此它的误差项是两条路径之和",
+    "the above": "上式",
+    "(the identity path: <0> also feeds the residual sum)": "（恒等路径：<0> 也参与残差和）",
+    # -- words inside an inline formula's \text{...}
+    "groups": "组数",
+    "the identity path": "恒等路径",
+    "through the block (layer <0>)": "经过残差块（第 <0> 层）",
+    # -- index base 0, batches, dilated pooling
+    "Indices start at <0> as in Python (the default <1> gives the textbook's).": "下标与 Python 一致，从 <0> 开始（默认的 <1> 与教材一致）。",
+    "sample <0>, row <1> and column <2> of the input": "输入的第 <0> 个样本、第 <1> 行、第 <2> 列",
+    "sample <0>, row <1> and column <2> of the output": "输出的第 <0> 个样本、第 <1> 行、第 <2> 列",
+    "Sums of more than <0> terms show their first <1> and last <2>.": "超过 <0> 项的求和只显示开头 <1> 项和末尾 <2> 项。",
+    "The padded input (<0>) is cross-correlated with the stride-dilated upstream gradient (<1>) used as the kernel; the sum runs over the samples of the batch.":
+        "填充后的输入（<0>）与按步幅膨胀的上游梯度（<1>）做互相关，后者充当卷积核；求和遍历批中的所有样本。",
+    "Every output adds the bias once, so its gradient is the sum of the upstream gradient over the batch and all positions: <0> terms.":
+        "每个输出都加了一次偏置，因此其梯度是上游梯度在整个批和所有位置上的和：共 <0> 项。",
+    "for the batch of <0>": "整个批（<0>）",
+    "Dilation <0>: a window reads every <1>-th element, and only those receive its gradient.":
+        "膨胀 <0>：窗口每 <1> 个元素读取一个，也只有被读取的元素接收它的梯度。",
 }
+
+#: "Not here: <reasons>, so the sum above is the rule." for every combination of the
+#: reasons the Kronecker form of average pooling does not apply.
+_NO_KRON = [("the stride <> is not the window <>", "步幅 <> 不等于窗口 <>"),
+            ("the input is padded", "输入有填充"),
+            ("ceil\\_mode clips the last windows", "ceil\\_mode 截断了最后的窗口"),
+            ("the window is dilated", "窗口有膨胀")]
+
+
+def _numbered(text: str) -> str:
+    parts = text.split("<>")
+    return "".join(part + (f"<{index}>" if index < len(parts) - 1 else "")
+                   for index, part in enumerate(parts))
+
+
+def _no_kron_phrases() -> dict[str, str]:
+    phrases = {}
+    for mask in range(1, 2 ** len(_NO_KRON)):
+        chosen = [reason for bit, reason in enumerate(_NO_KRON) if mask >> bit & 1]
+        english = [words for words, _ in chosen]
+        chinese = [words for _, words in chosen]
+        joined = english[0] if len(english) == 1 else \
+            ", ".join(english[:-1]) + " and " + english[-1]
+        phrases[_numbered(f"Not here: {joined}, so the sum above is the rule.")] = _numbered(
+            "这里不适用：" + ("，".join(chinese[:-1]) + "，且" if len(chinese) > 1 else "")
+            + (" " if len(chinese) > 1 and chinese[-1][0].isascii() else "")
+            + f"{chinese[-1]}，因此规则就是上面的求和。")
+    return phrases
+
+
+PHRASES.update(_no_kron_phrases())
 
 #: Parts of a comma-separated list (a layer's description), each translated alone.
 FRAGMENTS: dict[str, str] = {
