@@ -1271,6 +1271,9 @@ class _Context:
     candidates: tuple = ()
     #: extra classic mistakes, each ``(name, why, _Variant)``: the change that undoes it
     variants: tuple = ()
+    #: True when the rule is read in Ng's layout, one sample per column (``W^T dZ`` with
+    #: ``dZ`` of shape (features, samples)): whole batch arrays enter transposed
+    samples_in_columns: bool = False
     #: what ``upsample(A)`` routes through, each ``(g grid, dL/dx grid)`` of a layer whose
     #: upsample is its own backward (max pooling, :attr:`FormulaParts.routes_upsample`):
     #: ``A`` of ``g``'s shape gives ``dL/dx`` with ``g``'s symbols replaced by ``A``
@@ -1423,6 +1426,9 @@ class _Evaluator:
             array = grid
             if array.ndim == 2 and array.shape[0] == 1 and kind in ("x", "g", "o"):
                 array = array.reshape(-1, 1)  # one sample: a column vector
+            elif array.ndim == 2 and kind in ("x", "g", "o") and \
+                    self.context.samples_in_columns:
+                array = array.T  # Ng's layout: each sample a column
             elif array.ndim == 1:
                 array = array.reshape(-1, 1)
             if transposed:
@@ -2617,6 +2623,10 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
         except _ShapeMismatch as mismatch:
             value = None
             shape_problem = mismatch.message
+        if truth.ndim == 2 and truth.shape[0] > 1 and (
+                value is None or np.squeeze(value.array).shape != np.squeeze(truth).shape):
+            value, shape_problem = _in_columns(evaluator, right, truth, value, shape_problem,
+                                               evaluator.kind(role) in ("x", "g", "o", "dx"))
         given_grid = None if value is None else value.array
         if value is not None and value.scalar:
             given_grid = np.full(truth.shape, value.array[()], dtype=object)
@@ -2675,6 +2685,29 @@ def _check_side(derivation, equation: Equation, right, index_base: int, paramete
                      wrong=tuple(wrong), how=how, mistake=mistake, notes=notes,
                      shape_problem=shape_problem, index_base=index_base, printer=printer,
                      derivation=derivation)
+
+
+def _in_columns(evaluator: _Evaluator, right, truth: np.ndarray, value, shape_problem: str,
+                batch_left: bool):
+    """A rule on a batch whose shapes fit only with each sample a column (Ng's ``W^{T}
+    dZ``, ``dZ`` of shape (features, samples); ``dW = dZ A^{T}``): ``(value,
+    shape_problem)`` read in that layout, a batch array's result (``batch_left``)
+    transposed back to the truth's one sample per row; unchanged when the shapes do not
+    fit that way either."""
+    context = evaluator.context
+    context.samples_in_columns = True
+    try:
+        columns = evaluator.value(right, {})
+    except _ShapeMismatch:
+        columns = None
+    if columns is not None and batch_left:
+        columns = _Value(columns.array.T, columns.kernel, columns.source)
+    if columns is None or columns.array.shape != truth.shape:
+        context.samples_in_columns = False
+        return value, shape_problem
+    context.notes.append("read with each sample a column (Ng's layout: dZ of shape "
+                         "(features, samples)), as the shapes of the rule need")
+    return columns, ""
 
 
 def _left_elements(evaluator: _Evaluator, written: Name, role: str, truth: np.ndarray,
@@ -2840,6 +2873,9 @@ def _name_mistake(derivation, right, context: _Context, truth, elements, written
             evaluator = _evaluator(trial)
             if elements is None:
                 value = evaluator.value(right, {}).array
+                if context.samples_in_columns and value.ndim == 2 and value.shape != \
+                        truth.shape:
+                    value = value.T  # back to one sample per row, as the truth
                 if np.squeeze(value).shape != np.squeeze(truth).shape:
                     continue
                 pairs = zip(truth.reshape(-1), np.squeeze(value).reshape(-1), strict=True)
