@@ -179,7 +179,7 @@ def test_an_output_named_o_keeps_the_channel_letter_apart():
                     or __import__("shutil").which("pdftotext") is None,
                     reason="pdflatex and pdftotext are not installed (bash dev.sh test "
                            "installs them)")
-@pytest.mark.parametrize("height", [22.4, 22.7, 22.9])
+@pytest.mark.parametrize("height", [22.4, 22.6, 22.8])
 def test_the_footer_stays_with_a_last_display(tmp_path, height):
     """A body that ends with a display near the foot of a page (the worked example's last
     element): the footer stays with it (TeX may break after a display)."""
