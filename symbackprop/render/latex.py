@@ -1024,6 +1024,9 @@ class LatexParts:
     #: what the worked example in numbers asks of the kind (all inputs different, the
     #: elements to mark): a :class:`~symbackprop.render.worked_example.WorkedHints`
     worked_example: object = None
+    #: how a chain writes the kind's parameters, ``{"weight": r"\gamma", "bias": r"\beta"}``
+    #: (with the layer superscript: ``\gamma^{[2]}``); by default their names
+    parameter_symbols: dict = field(default_factory=dict)
 
 
 #: layer type -> :class:`LatexParts`.
@@ -1280,10 +1283,22 @@ def _general_and_notes(parts, layer, reader, index_base, printer) -> tuple:
     return general, notes
 
 
+def chain_notation(chain, index_base: int = 1, names: dict | None = None):
+    """The chain's notation, each kind's own parameter symbols with their layer number
+    (:attr:`LatexParts.parameter_symbols`: batch norm's ``weight2`` is ``\gamma^{[2]}``)."""
+    shown = dict(names or {})
+    for step in chain.steps:
+        symbols = {} if step.is_sum else LATEX[step.layer].parameter_symbols
+        for array, symbol in symbols.items():
+            if array in step.names:
+                shown.setdefault(step.names[array], f"{symbol}^{{[{step.number}]}}")
+    return chain.notation(index_base=index_base, names=shown)
+
+
 def _chain_document(chain, index_base: int = 1, names: dict | None = None,
                     show_padding: bool = True, detail: str = DEFAULT_DETAIL) -> tuple[str, dict]:
     """A chain as ``templates/layers.tex.j2``: each layer's kind supplies its step."""
-    notation = chain.notation(index_base=index_base, names=names)
+    notation = chain_notation(chain, index_base, names)
     plain = LayerLatexPrinter(notation)
     loss = plain.name("L")
     steps = chain.steps

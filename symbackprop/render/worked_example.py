@@ -663,9 +663,9 @@ def _intro(printer, hints, rounded: bool, parameters: bool) -> str:
 def _chain_example(chain, index_base, names) -> WorkedExample:
     """A chain: the activations forward and the error terms backward, boundary by
     boundary (the delta walk in numbers), and each layer's parameter gradients."""
-    from symbackprop.render.latex import LATEX, LayerLatexPrinter
+    from symbackprop.render.latex import LATEX, LayerLatexPrinter, chain_notation
 
-    notation = chain.notation(index_base=index_base, names=names)
+    notation = chain_notation(chain, index_base, names)
     printer = LayerLatexPrinter(notation)
     steps = chain.steps
     shapes = {"a0": tuple(steps[0].input_shape)}

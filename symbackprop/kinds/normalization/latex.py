@@ -252,4 +252,4 @@ for _layer_type in NORMALIZATION_TYPES:
     LATEX.register(_layer_type, LatexParts(
         title=lambda layer: "Backpropagation through " + _TITLES[layer.kind], general=_general,
         chain_words="a normalisation (the gradient through the batch statistics)",
-        document=document))
+        document=document, parameter_symbols={"weight": r"\gamma", "bias": r"\beta"}))
