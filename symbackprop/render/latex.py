@@ -1285,7 +1285,7 @@ def _general_and_notes(parts, layer, reader, index_base, printer) -> tuple:
 
 def chain_notation(chain, index_base: int = 1, names: dict | None = None):
     """The chain's notation, each kind's own parameter symbols with their layer number
-    (:attr:`LatexParts.parameter_symbols`: batch norm's ``weight2`` is ``\gamma^{[2]}``)."""
+    (:attr:`LatexParts.parameter_symbols`: batch norm's ``weight2`` is ``\\gamma^{[2]}``)."""
     shown = dict(names or {})
     for step in chain.steps:
         symbols = {} if step.is_sum else LATEX[step.layer].parameter_symbols
