@@ -121,11 +121,11 @@ class _Scanner:
         else:
             self.output.append(text)
 
-    def add(self, kind: str, text: str) -> None:
-        if kind == "text" and self.unit and self.unit[-1][0] == "text":
+    def add(self, role: str, text: str) -> None:
+        if role == "text" and self.unit and self.unit[-1][0] == "text":
             self.unit[-1] = ("text", self.unit[-1][1] + text)
         else:
-            self.unit.append((kind, text))
+            self.unit.append((role, text))
 
     def flush(self) -> None:
         if self.unit:
@@ -202,9 +202,9 @@ class _Scanner:
                 end = start + 1
                 self.keep("{")
             elif char == "}":
-                kind = self.braces.pop() if self.braces else "break"
+                role = self.braces.pop() if self.braces else "break"
                 end = start + 1
-                if kind == "inline":
+                if role == "inline":
                     self.add("text", "}")
                 else:
                     self.keep("}")
@@ -348,9 +348,9 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
         words = "|".join(sorted((re.escape(name) for name in names), key=len, reverse=True))
         pattern = re.compile(rf"{NUMBER.pattern}|(?<![A-Za-z0-9\\])(?:{words})(?![A-Za-z0-9])")
     pieces = []
-    for kind, text in unit:
-        if kind != "text":
-            pieces.append((kind, text))
+    for role, text in unit:
+        if role != "text":
+            pieces.append((role, text))
             continue
         last = 0
         for match in pattern.finditer(text):
@@ -362,11 +362,11 @@ def _mask_numbers_and_names(unit: list, names: set[str]) -> list:
             pieces.append(("text", text[last:]))
     # Masks with nothing between them are one value ("2$\to$2").
     merged = []
-    for kind, text in pieces:
-        if merged and kind == "mask" and merged[-1][0] == "mask":
+    for role, text in pieces:
+        if merged and role == "mask" and merged[-1][0] == "mask":
             merged[-1] = ("mask", merged[-1][1] + text)
         else:
-            merged.append((kind, text))
+            merged.append((role, text))
     return merged
 
 
@@ -384,11 +384,11 @@ _SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?=[A-Z\\\u4e00-\u9fff\ue000-\uf8ff])
 def _sentences(unit: list) -> list:
     """``[(leading space, Sentence, trailing space, the sentence as written), ...]``."""
     # The unit as one string, masks as private characters that cannot occur in prose.
-    values = [text for kind, text in unit if kind == "mask"]
+    values = [text for role, text in unit if role == "mask"]
     joined = ""
     count = 0
-    for kind, text in unit:
-        if kind == "mask":
+    for role, text in unit:
+        if role == "mask":
             joined += chr(0xE000 + count)
             count += 1
         else:
