@@ -1413,20 +1413,20 @@ class _Evaluator:
                                    "", name.position)
             return _scalar(self.numbers[role])
         role = self.swapped(role)
-        kind = self.kind(role)
+        plays = self.kind(role)  # what the array plays: w a kernel, g an error term
         grid = self.grid(role, name)
-        if kind == "w" and self.context.variant.flip_kernel:
+        if plays == "w" and self.context.variant.flip_kernel:
             grid = rot180(grid)
-        if kind == "g" and self.context.variant.flip_g and grid.ndim >= 2:
+        if plays == "g" and self.context.variant.flip_g and grid.ndim >= 2:
             grid = rot180(grid)
-        if kind == "w" and self.context.variant.transpose_w and grid.ndim == 2:
+        if plays == "w" and self.context.variant.transpose_w and grid.ndim == 2:
             grid = grid.T
         transposed = name.transposed
         if name.parts is None and name.pieces is None and not name.channels:
             array = grid
-            if array.ndim == 2 and array.shape[0] == 1 and kind in ("x", "g", "o"):
+            if array.ndim == 2 and array.shape[0] == 1 and plays in ("x", "g", "o"):
                 array = array.reshape(-1, 1)  # one sample: a column vector
-            elif array.ndim == 2 and kind in ("x", "g", "o") and \
+            elif array.ndim == 2 and plays in ("x", "g", "o") and \
                     self.context.samples_in_columns:
                 array = array.T  # Ng's layout: each sample a column
             elif array.ndim == 1:
@@ -1436,10 +1436,10 @@ class _Evaluator:
                     raise FormulaError(f"{name.written}^T: only a matrix or a vector has a "
                                        f"transpose here", "", name.position)
                 array = array.T
-            if kind == "g" and self.context.variant.dilate_g and "s" in \
+            if plays == "g" and self.context.variant.dilate_g and "s" in \
                     self.context.parameters and array.ndim >= 2:
                 array = dilate(array, _pair(self.context.parameters["s"]))
-            return _Value(array, kernel=kind == "w", source=role)
+            return _Value(array, kernel=plays == "w", source=role)
         readings = [r for r in (name.parts, name.pieces) if r is not None] or [()]
         if transposed:
             readings = [tuple(reversed(r)) for r in readings]
