@@ -35,7 +35,19 @@ from typing import Callable
 import numpy as np
 import sympy
 
+from symbackprop.core.layers import output_shape_of
 from symbackprop.core.naming import factor_sort_key, term_sort_key
+from symbackprop.render.latex import (
+    LATEX,
+    LINE_BUDGET_EM,
+    WORKED_EXAMPLE,
+    LayerLatexPrinter,
+    _terms_per_line,
+    _typewriter,
+    chain_notation,
+    equation_rows,
+    regenerate_command,
+)
 
 __all__ = ["WorkedHints", "WorkedExample", "PrintedArray", "Arithmetic", "worked_example",
            "worked_context", "worked_text", "example_values", "MAP_LIMIT", "VECTOR_LIMIT",
@@ -380,8 +392,6 @@ def _arithmetic(printer, lhs: str, expr, values: dict, symbols: dict,
     """``lhs = g_{11} w_{22} + ...``, under it the same sum with the numbers put in
     (``= 1 \\cdot 2 + (-1) \\cdot 3 + ...``, each product under its symbols; a factor
     that is not an element, a sigmoid or a window's maximum, evaluated), then the value."""
-    from symbackprop.render.latex import LINE_BUDGET_EM, _terms_per_line, equation_rows
-
     terms = sorted(sympy.Add.make_args(sympy.sympify(expr)), key=term_sort_key)
     pieces = []
     for term in terms:
@@ -511,9 +521,6 @@ def _too_large(notation, arrays: dict) -> str | None:
 
 def _smaller_command(derivation, index_base, names, show_padding, command) -> str | None:
     """A command that shows the example: the same layer on a smaller input, batch 1."""
-    from symbackprop.core.layers import output_shape_of
-    from symbackprop.render.latex import regenerate_command
-
     shape = tuple(derivation.input_shape)
     layer = derivation.layer
     notation = derivation.notation(index_base=index_base, names=names)
@@ -534,8 +541,6 @@ def _smaller_command(derivation, index_base, names, show_padding, command) -> st
 
 
 def _omitted(reason: str, smaller: str | None) -> WorkedExample:
-    from symbackprop.render.latex import _typewriter
-
     text = f"A worked example in numbers is left out here: {reason}."
     if smaller:
         text += rf" On a smaller input, \texttt{{{_typewriter(smaller)}}} prints one."
@@ -550,8 +555,6 @@ def worked_example(derivation, index_base: int = 1, names: dict | None = None,
     ``hints`` is the kind's :class:`WorkedHints`; ``command_suffix`` is appended to the
     command a too-large instance's sentence suggests.
     """
-    from symbackprop.render.latex import LATEX, LayerLatexPrinter
-
     if hasattr(derivation, "steps"):
         return _chain_example(derivation, index_base, names)
     hints = hints or WorkedHints()
@@ -663,8 +666,6 @@ def _intro(printer, hints, rounded: bool, parameters: bool) -> str:
 def _chain_example(chain, index_base, names) -> WorkedExample:
     """A chain: the activations forward and the error terms backward, boundary by
     boundary (the delta walk in numbers), and each layer's parameter gradients."""
-    from symbackprop.render.latex import LATEX, LayerLatexPrinter, chain_notation
-
     notation = chain_notation(chain, index_base, names)
     printer = LayerLatexPrinter(notation)
     steps = chain.steps
@@ -779,8 +780,6 @@ def _own_values(step, values) -> dict:
 
 
 def _step_ties(step, values) -> int:
-    from symbackprop.render.latex import LATEX
-
     hints = None if step.is_sum else LATEX[step.layer].worked_example
     if hints is None or hints.ties is None:
         return 0
@@ -790,8 +789,6 @@ def _step_ties(step, values) -> int:
 def worked_context(derivation, index_base: int = 1, names: dict | None = None,
                    show_padding: bool = True) -> WorkedExample:
     """The document's worked example, with the hints the layer's kind registered."""
-    from symbackprop.render.latex import LATEX
-
     hints = None if hasattr(derivation, "steps") else LATEX[derivation.layer].worked_example
     return worked_example(derivation, index_base, names, show_padding, hints)
 
@@ -825,10 +822,4 @@ def worked_text(derivation, index_base: int = 1, names: dict | None = None) -> s
 
 
 # The documents of render.latex end with the worked example (it cannot import this module).
-def _register() -> None:
-    from symbackprop.render.latex import WORKED_EXAMPLE
-
-    WORKED_EXAMPLE["build"] = worked_context
-
-
-_register()
+WORKED_EXAMPLE["build"] = worked_context
